@@ -1,0 +1,154 @@
+// Package config loads janitor's configuration: a YAML file, with every key overridable
+// by a JANITOR_-prefixed environment variable (policy.min_age is JANITOR_POLICY_MIN_AGE),
+// decoded strictly into janitor.Config and validated. viper lives here and nowhere else.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+
+	"github.com/janitorhq/janitor/janitor"
+)
+
+// EnvPrefix prefixes every environment override.
+const EnvPrefix = "JANITOR"
+
+// Load reads path, applies environment overrides, resolves *_file secrets and validates.
+// Errors name the key to fix and never contain a DSN's password or a webhook URL.
+func Load(path string) (janitor.Config, error) {
+	cfg := janitor.Defaults()
+	v := viper.New()
+	v.SetConfigFile(path)
+	v.SetConfigType("yaml")
+	if err := v.ReadInConfig(); err != nil {
+		var nf viper.ConfigFileNotFoundError
+		if errors.As(err, &nf) || errors.Is(err, os.ErrNotExist) {
+			return cfg, fmt.Errorf("config file %s: not found", path)
+		}
+		return cfg, fmt.Errorf("config file %s: %w", path, err)
+	}
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	for _, key := range Keys() {
+		if err := v.BindEnv(key); err != nil {
+			return cfg, fmt.Errorf("bind %s: %w", key, err)
+		}
+	}
+	err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		mapstructure.StringToTimeDurationHookFunc(),
+		mapstructure.StringToSliceHookFunc(","),
+	)), func(dc *mapstructure.DecoderConfig) {
+		// "24" is not a duration: refuse rather than read it as 24ns.
+		dc.WeaklyTypedInput = true
+		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(rejectBareNumberDurations, dc.DecodeHook)
+	})
+	if err != nil {
+		return cfg, fmt.Errorf("config file %s: %s", path, cleanDecodeError(err))
+	}
+	if err := resolveFiles(&cfg); err != nil {
+		return cfg, fmt.Errorf("config file %s: %w", path, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("config file %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+func rejectBareNumberDurations(from, to reflect.Type, data any) (any, error) {
+	if to != durationType {
+		return data, nil
+	}
+	switch from.Kind() {
+	case reflect.Int, reflect.Int64, reflect.Float64, reflect.Int32, reflect.Uint64:
+		if reflect.ValueOf(data).IsZero() {
+			return time.Duration(0), nil
+		}
+		return nil, fmt.Errorf("%v has no unit; write a duration like 30s, 10m or 48h", data)
+	}
+	return data, nil
+}
+
+// cleanDecodeError makes mapstructure's message one readable line per problem.
+func cleanDecodeError(err error) string {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "decoding failed due to the following error(s):\n\n")
+	return strings.ReplaceAll(msg, "\n", "; ")
+}
+
+// resolveFiles reads dsn_file and webhook_url_file, so Kubernetes Secrets can be
+// mounted as files.
+func resolveFiles(cfg *janitor.Config) error {
+	var errs []error
+	read := func(key, file string, value *string) {
+		if file == "" {
+			return
+		}
+		if *value != "" {
+			errs = append(errs, fmt.Errorf("%s: set either the value or the _file, not both", key))
+			return
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s_file: %w", key, err))
+			return
+		}
+		*value = strings.TrimSpace(string(b))
+		if *value == "" {
+			errs = append(errs, fmt.Errorf("%s_file: %s is empty", key, file))
+		}
+	}
+	for i := range cfg.Shards {
+		s := &cfg.Shards[i]
+		read(fmt.Sprintf("shards[%d].dsn", i), s.DSNFile, &s.DSN)
+		for k := range s.Replicas {
+			r := &s.Replicas[k]
+			read(fmt.Sprintf("shards[%d].replicas[%d].dsn", i, k), r.DSNFile, &r.DSN)
+		}
+	}
+	read("slack.webhook_url", cfg.Slack.WebhookURLFile, &cfg.Slack.WebhookURL)
+	return errors.Join(errs...)
+}
+
+// Keys lists every scalar key of the configuration (not inside lists), each of which an
+// environment variable can override.
+func Keys() []string {
+	var keys []string
+	walk(reflect.TypeOf(janitor.Config{}), "", &keys)
+	return keys
+}
+
+func walk(t reflect.Type, prefix string, keys *[]string) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("mapstructure")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		key := tag
+		if prefix != "" {
+			key = prefix + "." + tag
+		}
+		switch {
+		case f.Type.Kind() == reflect.Struct && f.Type != durationType:
+			walk(f.Type, key, keys)
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+			// Lists of shards are configured in the file only.
+		default:
+			*keys = append(*keys, key)
+		}
+	}
+}
+
+// EnvName is the environment variable that overrides key.
+func EnvName(key string) string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}

@@ -1,0 +1,140 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func write(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const good = `
+shards:
+  - name: shard-1
+    dsn: "janitor:s3cret@tcp(127.0.0.1:3306)/"
+    replicas:
+      - name: shard-1-replica
+        dsn: "janitor:s3cret@tcp(127.0.0.1:3307)/"
+policy:
+  min_age: 24h
+  heartbeat_stale_after: 10m
+`
+
+func TestLoad(t *testing.T) {
+	cfg, err := Load(write(t, "c.yaml", good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Policy.MinAge != 24*time.Hour || cfg.Policy.HeartbeatStaleAfter != 10*time.Minute {
+		t.Errorf("policy = %+v", cfg.Policy)
+	}
+	if len(cfg.Shards) != 1 || cfg.Shards[0].Replicas[0].Name != "shard-1-replica" {
+		t.Errorf("shards = %+v", cfg.Shards)
+	}
+	// Defaults fill what the file leaves out.
+	if cfg.Discovery.Concurrency != 4 || cfg.Execute.LockWaitTimeout != 3*time.Second {
+		t.Errorf("defaults not applied: %+v %+v", cfg.Discovery, cfg.Execute)
+	}
+}
+
+func TestEnvOverridesEveryScalarKey(t *testing.T) {
+	t.Setenv("JANITOR_POLICY_MIN_AGE", "48h")
+	t.Setenv("JANITOR_DISCOVERY_CONCURRENCY", "7")
+	t.Setenv("JANITOR_THROTTLE_MAX_REPLICA_LAG", "2s")
+	t.Setenv("JANITOR_DISCOVERY_SCHEMAS", "shop,billing")
+	cfg, err := Load(write(t, "c.yaml", good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Policy.MinAge != 48*time.Hour || cfg.Discovery.Concurrency != 7 || cfg.Throttle.MaxReplicaLag != 2*time.Second {
+		t.Errorf("env not applied: %+v %+v %+v", cfg.Policy, cfg.Discovery, cfg.Throttle)
+	}
+	if strings.Join(cfg.Discovery.Schemas, "|") != "shop|billing" {
+		t.Errorf("schemas = %q", cfg.Discovery.Schemas)
+	}
+	for _, k := range Keys() {
+		if strings.Contains(k, "shards") {
+			t.Errorf("key %q: lists cannot be overridden by env", k)
+		}
+	}
+	if EnvName("policy.min_age") != "JANITOR_POLICY_MIN_AGE" {
+		t.Error(EnvName("policy.min_age"))
+	}
+}
+
+func TestDSNFile(t *testing.T) {
+	dsn := write(t, "dsn", "janitor:fromfile@tcp(10.0.0.1:3306)/\n")
+	cfg, err := Load(write(t, "c.yaml", "shards:\n  - name: a\n    dsn_file: "+dsn+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Shards[0].DSN != "janitor:fromfile@tcp(10.0.0.1:3306)/" {
+		t.Errorf("dsn = %q", cfg.Shards[0].DSN)
+	}
+}
+
+func TestLoadErrorsNameTheKey(t *testing.T) {
+	cases := []struct {
+		name, body, want string
+	}{
+		{"unknown key", good + "polcy:\n  min_age: 1h\n", "polcy"},
+		{"unknown nested key", strings.Replace(good, "min_age: 24h", "min_agee: 24h", 1), "min_agee"},
+		{"unknown shard key", strings.Replace(good, "    dsn: \"janitor:s3cret@tcp(127.0.0.1:3306)/\"", "    dns: x", 1), "dns"},
+		{"bad duration", strings.Replace(good, "min_age: 24h", "min_age: 3 days", 1), "min_age"},
+		{"bare number duration", strings.Replace(good, "min_age: 24h", "min_age: 24", 1), "no unit"},
+		{"shard without dsn", "shards:\n  - name: a\n", "shards[0].dsn: required"},
+		{"replica without dsn", "shards:\n  - name: a\n    dsn: u:p@tcp(h:1)/\n    replicas:\n      - name: r\n", "shards[0].replicas[0].dsn"},
+		{"no shards", "policy:\n  min_age: 1h\n", "shards"},
+		{"duplicate shard", "shards:\n  - name: a\n    dsn: u:p@tcp(h:1)/\n  - name: a\n    dsn: u:p@tcp(h:2)/\n", "used by two shards"},
+		{"malformed yaml", "shards: [\n", "c.yaml"},
+		{"missing dsn file", "shards:\n  - name: a\n    dsn_file: /nonexistent/dsn\n", "shards[0].dsn_file"},
+		{"negative min_age", strings.Replace(good, "min_age: 24h", "min_age: -1h", 1), "policy.min_age"},
+		{"bad lag source", good + "throttle:\n  replica_lag_source: galera\n", "throttle.replica_lag_source"},
+		{"half a memory signal", good + "throttle:\n  min_freeable_memory_bytes: 1000\n", "prometheus_url"},
+		{"bad strategy", good + "execute:\n  large_table:\n    strategy: shred\n", "execute.large_table.strategy"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Load(write(t, "c.yaml", c.body))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q does not mention %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestErrorsNeverShowSecrets(t *testing.T) {
+	bodies := []string{
+		"shards:\n  - name: a\n    dsn: \"janitor:hunter2@tcp(127.0.0.1:3306/\"\n",      // malformed DSN
+		"shards:\n  - name: a\n    dsn: \"janitor:hunter2@tcp(127.0.0.1:3306)/\"\n    bogus: 1\n", // unknown key
+		good + "slack:\n  webhook_url: \"ftp://hooks.example/hunter2\"\n",
+	}
+	for _, b := range bodies {
+		_, err := Load(write(t, "c.yaml", b))
+		if err == nil {
+			t.Fatalf("no error for %q", b)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("error leaks a secret: %v", err)
+		}
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -1,0 +1,202 @@
+// Command janitor finds the tables online schema-change tools leave behind on MySQL and
+// MariaDB shards, reports what they hold, and drops the dead ones under throttling.
+//
+//	janitor report --config FILE [--output text|json|markdown]
+//	janitor run    --config FILE [--execute] [--output text|json|markdown]
+//	janitor serve  --config FILE
+//	janitor version
+//
+// Exit status: 0 every shard answered (and, for run, nothing failed); 1 a shard or a
+// table failed; 2 bad configuration or usage.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/janitorhq/janitor/cmd/config"
+	"github.com/janitorhq/janitor/janitor"
+	"github.com/janitorhq/janitor/report"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage:
+  janitor report --config FILE [--output text|json|markdown]   inventory leftovers, drop nothing
+  janitor run    --config FILE [--execute] [--output ...]       plan drops (dry run), or drop with --execute
+  janitor serve  --config FILE                                  run on a schedule, serve /metrics
+  janitor version
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "version", "--version":
+		fmt.Fprintln(stdout, "janitor", buildVersion())
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	case "report", "run", "serve":
+	default:
+		fmt.Fprintf(stderr, "janitor: unknown command %q\n%s", cmd, usage)
+		return exitUsage
+	}
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "path to the YAML configuration (required)")
+	output := fs.String("output", "text", "report format: text, json or markdown")
+	execute := fs.Bool("execute", false, "run: really drop (default: print the plan)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "text or json (logs go to stderr)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "janitor %s: unexpected argument %q\n", cmd, fs.Arg(0))
+		return exitUsage
+	}
+	if *configPath == "" {
+		fmt.Fprintf(stderr, "janitor %s: --config FILE is required\n", cmd)
+		return exitUsage
+	}
+	if !validFormat(*output) {
+		fmt.Fprintf(stderr, "janitor %s: --output %q: want one of %s\n", cmd, *output, strings.Join(report.Formats, ", "))
+		return exitUsage
+	}
+	if *execute && cmd != "run" {
+		fmt.Fprintf(stderr, "janitor %s: --execute belongs to run\n", cmd)
+		return exitUsage
+	}
+	log, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "janitor %s: %v\n", cmd, err)
+		return exitUsage
+	}
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "janitor: %v\n", err)
+		return exitUsage
+	}
+	app := newApp(cfg, log, stdout, stderr, buildVersion())
+	switch cmd {
+	case "report":
+		return app.report(ctx, *output)
+	case "run":
+		return app.run(ctx, *output, *execute)
+	default:
+		return app.serve(ctx)
+	}
+}
+
+func validFormat(f string) bool {
+	for _, x := range report.Formats {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v := bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " " + s.Value[:12]
+			}
+		}
+		return v
+	}
+	return "unknown"
+}
+
+// app carries what every command needs.
+type app struct {
+	cfg     janitor.Config
+	log     *slog.Logger
+	stdout  io.Writer
+	stderr  io.Writer
+	version string
+}
+
+func newApp(cfg janitor.Config, log *slog.Logger, stdout, stderr io.Writer, version string) *app {
+	return &app{cfg: cfg, log: log, stdout: stdout, stderr: stderr, version: version}
+}
+
+func (a *app) report(ctx context.Context, format string) int {
+	j := janitor.New(a.cfg, a.log)
+	r := j.Report(ctx)
+	return a.finish(ctx, r, format)
+}
+
+// finish writes the report and picks the exit code.
+func (a *app) finish(_ context.Context, r *report.Report, format string) int {
+	if err := report.Write(a.stdout, r, format); err != nil {
+		a.log.Error("write report", "err", err)
+		return exitFailed
+	}
+	if r.Failed() {
+		return exitFailed
+	}
+	return exitOK
+}
+
+func (a *app) run(ctx context.Context, format string, execute bool) int {
+	j := janitor.New(a.cfg, a.log)
+	r := j.Run(ctx, execute)
+	if ctx.Err() != nil {
+		a.log.Warn("stopped by signal: the report is partial; tables not reached are deferred")
+	}
+	return a.finish(ctx, r, format)
+}
+
+func (a *app) serve(ctx context.Context) int {
+	a.log.Error("serve: not implemented yet")
+	return exitFailed
+}

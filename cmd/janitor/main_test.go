@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/internal/testdb"
+)
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "janitor.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code = run(ctx, args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestUsageErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{nil, "usage"},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"report"}, "--config FILE is required"},
+		{[]string{"report", "--config", "x", "--output", "yaml"}, `--output "yaml"`},
+		{[]string{"report", "--config", "/nonexistent.yaml"}, "not found"},
+		{[]string{"report", "--config", "x", "--execute"}, "--execute belongs to run"},
+		{[]string{"report", "--bogus"}, "flag provided but not defined"},
+	}
+	for _, c := range cases {
+		code, stdout, stderr := runCLI(t, c.args...)
+		if code != exitUsage {
+			t.Errorf("%v: exit %d, want %d", c.args, code, exitUsage)
+		}
+		if stdout != "" {
+			t.Errorf("%v: usage errors go to stderr, stdout got %q", c.args, stdout)
+		}
+		if !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: stderr %q lacks %q", c.args, stderr, c.want)
+		}
+	}
+}
+
+func TestBadConfigExitsTwoAndNamesTheKey(t *testing.T) {
+	p := writeConfig(t, "shards:\n  - name: a\n    dsn: \"janitor:topsecret@tcp(127.0.0.1:3306)/\"\npolicy:\n  min_age: soon\n")
+	code, stdout, stderr := runCLI(t, "report", "--config", p)
+	if code != exitUsage || stdout != "" {
+		t.Fatalf("exit %d stdout %q", code, stdout)
+	}
+	if !strings.Contains(stderr, "min_age") || strings.Contains(stderr, "topsecret") {
+		t.Errorf("stderr = %q: must name min_age and never the password", stderr)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, stdout, _ := runCLI(t, "version")
+	if code != 0 || !strings.HasPrefix(stdout, "janitor ") {
+		t.Errorf("exit %d, %q", code, stdout)
+	}
+}
+
+// TestReportJSONContract runs the report against the sandbox and an unreachable shard:
+// exit 1, the good shard reported, the JSON fields of the contract present, logs on
+// stderr only, and no password anywhere.
+func TestReportJSONContract(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+dbconn.QualifiedName(s, "__orders_old")+" (id INT PRIMARY KEY)")
+	dsn := testdb.PrimaryDSN(t)
+	p := writeConfig(t, `shards:
+  - name: sandbox
+    dsn: "`+dsn+`"
+  - name: gone
+    dsn: "janitor:pw-not-shown@tcp(127.0.0.1:1)/"
+discovery:
+  schemas: [`+s+`]
+  connect_timeout: 1s
+policy:
+  min_age: 0s
+`)
+	code, stdout, stderr := runCLI(t, "report", "--config", p, "--output", "json")
+	if code != exitFailed {
+		t.Errorf("exit %d, want 1 (one shard failed)", code)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, stdout)
+	}
+	for _, k := range []string{"generated_at", "reclaimable_bytes", "shards"} {
+		if _, ok := doc[k]; !ok {
+			t.Errorf("missing top-level %q", k)
+		}
+	}
+	shards := doc["shards"].([]any)
+	if len(shards) != 2 {
+		t.Fatalf("%d shards", len(shards))
+	}
+	byName := map[string]map[string]any{}
+	for _, sh := range shards {
+		m := sh.(map[string]any)
+		byName[m["name"].(string)] = m
+		for _, k := range []string{"name", "error", "reclaimable_bytes", "tables"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("shard missing %q", k)
+			}
+		}
+	}
+	if byName["gone"]["error"] == "" {
+		t.Error("the unreachable shard has no error")
+	}
+	tables := byName["sandbox"]["tables"].([]any)
+	if len(tables) != 1 {
+		t.Fatalf("sandbox tables = %v", tables)
+	}
+	row := tables[0].(map[string]any)
+	for _, k := range []string{"schema", "table", "tool", "role", "base_table", "bytes", "created_at", "age_seconds", "verdict", "reason"} {
+		if _, ok := row[k]; !ok {
+			t.Errorf("table row missing %q", k)
+		}
+	}
+	if row["tool"] != "pt-osc" || row["verdict"] != "drop" || row["base_table"] != "orders" {
+		t.Errorf("row = %v", row)
+	}
+	if byName["sandbox"]["reclaimable_bytes"].(float64) != row["bytes"].(float64) {
+		t.Error("reclaimable_bytes is not the sum of drop rows")
+	}
+	if !strings.Contains(stderr, "shard failed") {
+		t.Errorf("logs belong on stderr: %q", stderr)
+	}
+	for _, secret := range []string{"pw-not-shown", passwordOf(dsn)} {
+		if secret != "" && (strings.Contains(stdout, secret) || strings.Contains(stderr, secret)) {
+			t.Errorf("a password leaked into the output")
+		}
+	}
+	for _, format := range []string{"text", "markdown"} {
+		code, out, _ := runCLI(t, "report", "--config", p, "--output", format)
+		if code != exitFailed || !strings.Contains(out, "__orders_old") || !strings.Contains(out, "gone") {
+			t.Errorf("%s: exit %d\n%s", format, code, out)
+		}
+	}
+}
+
+func passwordOf(dsn string) string {
+	cfg, err := dbconn.ParseDSN(dsn)
+	if err != nil || len(cfg.Passwd) < 4 {
+		return ""
+	}
+	return cfg.Passwd
+}

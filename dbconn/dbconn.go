@@ -1,0 +1,165 @@
+// Package dbconn opens connections to MySQL-family servers the way janitor needs them
+// (bounded timeouts, UTC session, interpolated parameters, a program name the DBA can see)
+// and holds the few SQL helpers every other package shares: identifier quoting, DSN
+// redaction and MySQL error classification.
+package dbconn
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jmoiron/sqlx"
+)
+
+// Options bound how long janitor waits on a server. A dead shard must cost seconds, not
+// the operating system's TCP timeout.
+type Options struct {
+	ConnectTimeout time.Duration
+	// ReadTimeout bounds every network read, so a query that hangs on a wedged server
+	// fails instead of holding a goroutine forever. Context deadlines do the fine work.
+	ReadTimeout time.Duration
+	// MaxOpenConns caps this process' connections to one server.
+	MaxOpenConns int
+}
+
+// DefaultOptions suits a busy production primary.
+func DefaultOptions() Options {
+	return Options{ConnectTimeout: 5 * time.Second, ReadTimeout: 60 * time.Second, MaxOpenConns: 2}
+}
+
+// ParseDSN parses a go-sql-driver DSN and returns an error that never contains the
+// password.
+func ParseDSN(dsn string) (*mysql.Config, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		// The driver's messages do not echo the DSN, but be sure.
+		msg := err.Error()
+		if strings.Contains(dsn, "@") {
+			msg = strings.ReplaceAll(msg, dsn, Redact(dsn))
+		}
+		return nil, fmt.Errorf("invalid DSN %q (want user:password@tcp(host:port)/): %s", Redact(dsn), msg)
+	}
+	return cfg, nil
+}
+
+// Open returns a pool to one server, pinged within the connect timeout.
+func Open(ctx context.Context, dsn string, opts Options) (*sqlx.DB, error) {
+	cfg, err := ParseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if opts.ConnectTimeout > 0 {
+		cfg.Timeout = opts.ConnectTimeout
+	}
+	if opts.ReadTimeout > 0 {
+		cfg.ReadTimeout = opts.ReadTimeout
+		cfg.WriteTimeout = opts.ReadTimeout
+	}
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	cfg.InterpolateParams = true
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	// Times in information_schema are rendered in the session time zone; pin it so that
+	// created_at means the same on every shard.
+	cfg.Params["time_zone"] = "'+00:00'"
+	cfg.ConnectionAttributes = "program_name:janitor"
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", cfg.Addr, err)
+	}
+	db := sqlx.NewDb(sql.OpenDB(connector), "mysql")
+	if opts.MaxOpenConns > 0 {
+		db.SetMaxOpenConns(opts.MaxOpenConns)
+		db.SetMaxIdleConns(opts.MaxOpenConns)
+	}
+	// A connection that sat idle across a failover is useless; recycle rather than
+	// redeploy (the incident's long tail).
+	db.SetConnMaxLifetime(5 * time.Minute)
+	db.SetConnMaxIdleTime(time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, connectBudget(opts))
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("connect to %s as %q: %w", cfg.Addr, cfg.User, err)
+	}
+	return db, nil
+}
+
+func connectBudget(o Options) time.Duration {
+	if o.ConnectTimeout <= 0 {
+		return 10 * time.Second
+	}
+	return 2 * o.ConnectTimeout
+}
+
+// Redact returns the DSN with its password replaced, for logs and reports.
+func Redact(dsn string) string {
+	at := strings.LastIndex(dsn, "@")
+	if at < 0 {
+		return dsn
+	}
+	cred := dsn[:at]
+	if colon := strings.Index(cred, ":"); colon >= 0 {
+		return cred[:colon] + ":***" + dsn[at:]
+	}
+	return dsn
+}
+
+// Addr returns host:port of a DSN, or "" when it does not parse.
+func Addr(dsn string) string {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return ""
+	}
+	return cfg.Addr
+}
+
+// QuoteIdent quotes one identifier (schema or table name) for MySQL. Every name janitor
+// puts into SQL goes through here: identifiers may hold any character, backticks included.
+func QuoteIdent(name string) string {
+	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
+}
+
+// QualifiedName quotes schema.table.
+func QualifiedName(schema, table string) string {
+	return QuoteIdent(schema) + "." + QuoteIdent(table)
+}
+
+// MySQL error numbers janitor reacts to.
+const (
+	ErrLockWaitTimeout  = 1205 // ER_LOCK_WAIT_TIMEOUT: metadata lock not granted in time
+	ErrLockDeadlock     = 1213
+	ErrBadTable         = 1051 // ER_BAD_TABLE_ERROR: unknown table on DROP
+	ErrNoSuchTable      = 1146
+	ErrRowIsReferenced  = 1217 // cannot drop: referenced by a foreign key
+	ErrRowIsReferenced2 = 1451
+	ErrFKDrop           = 3730 // MySQL 8: referenced by a foreign key constraint
+	ErrReadOnly         = 1290 // ER_OPTION_PREVENTS_STATEMENT (--read-only)
+	ErrAccessDenied     = 1045
+	ErrTableAccess      = 1142
+	ErrDBAccess         = 1044
+	ErrSpecificAccess   = 1227
+	ErrQueryInterrupted = 1317
+	ErrStatementTimeout = 1969 // MariaDB max_statement_time exceeded
+)
+
+// IsError reports whether err is a MySQL error with one of the given numbers.
+func IsError(err error, codes ...uint16) bool {
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) {
+		return false
+	}
+	for _, c := range codes {
+		if me.Number == c {
+			return true
+		}
+	}
+	return false
+}

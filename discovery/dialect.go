@@ -1,0 +1,121 @@
+package discovery
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Flavor is the server family; it decides which dictionary views exist.
+type Flavor string
+
+// Flavors janitor knows.
+const (
+	FlavorMariaDB Flavor = "mariadb"
+	FlavorMySQL57 Flavor = "mysql57"
+	FlavorMySQL8  Flavor = "mysql8"
+)
+
+// Server is what janitor knows about the server it talks to. Identity lets the dropper
+// notice a failover between discovery and DROP.
+type Server struct {
+	Flavor   Flavor
+	Version  string
+	Hostname string
+	Port     int
+	ServerID uint64
+	// UUID is @@server_uuid on MySQL; MariaDB has none, so it is empty there and
+	// identity rests on hostname, port and server_id.
+	UUID     string
+	ReadOnly bool
+	Aurora   bool
+	// Uptime in seconds: a crashed ALTER's #sql table is at least this old.
+	Uptime int64
+	// SeesAllSessions is true when the account holds PROCESS: without it the
+	// processlist shows only janitor's own sessions and proves nothing.
+	SeesAllSessions bool
+	// SeesTriggers is true when the account holds TRIGGER on all tables: without it
+	// information_schema.TRIGGERS silently shows nothing, which would read as "no
+	// trigger writes into this table".
+	SeesTriggers bool
+}
+
+// Identity is a string that changes when a different server answers at the same address.
+func (s Server) Identity() string {
+	return fmt.Sprintf("%s:%d/id=%d/uuid=%s", s.Hostname, s.Port, s.ServerID, s.UUID)
+}
+
+type dialect struct {
+	tablespaces string // FILE_SIZE/ALLOCATED_SIZE by tablespace NAME
+	tables      string // InnoDB dictionary tables: NAME, SPACE
+	foreign     string // foreign keys: ID, FOR_NAME, REF_NAME
+}
+
+func (f Flavor) dialect() dialect {
+	if f == FlavorMySQL8 {
+		return dialect{"information_schema.INNODB_TABLESPACES", "information_schema.INNODB_TABLES", "information_schema.INNODB_FOREIGN"}
+	}
+	return dialect{"information_schema.INNODB_SYS_TABLESPACES", "information_schema.INNODB_SYS_TABLES", "information_schema.INNODB_SYS_FOREIGN"}
+}
+
+// ReadServer reads the server's flavor and identity.
+func ReadServer(ctx context.Context, q Querier) (Server, error) {
+	var s Server
+	var comment string
+	var ro int
+	row := q.QueryRowxContext(ctx, `SELECT /* janitor */ @@version, @@version_comment, @@hostname, @@port, @@server_id, @@read_only`)
+	if err := row.Scan(&s.Version, &comment, &s.Hostname, &s.Port, &s.ServerID, &ro); err != nil {
+		return s, fmt.Errorf("read server variables: %w", err)
+	}
+	s.ReadOnly = ro != 0
+	v := strings.ToLower(s.Version + " " + comment)
+	switch {
+	case strings.Contains(v, "mariadb"):
+		s.Flavor = FlavorMariaDB
+	case strings.HasPrefix(s.Version, "5."):
+		s.Flavor = FlavorMySQL57
+	default:
+		s.Flavor = FlavorMySQL8
+	}
+	if s.Flavor != FlavorMariaDB {
+		if err := q.QueryRowxContext(ctx, `SELECT /* janitor */ @@server_uuid`).Scan(&s.UUID); err != nil {
+			return s, fmt.Errorf("read server_uuid: %w", err)
+		}
+		var av string
+		if err := q.QueryRowxContext(ctx, `SELECT /* janitor */ @@aurora_version`).Scan(&av); err == nil {
+			s.Aurora = true
+		}
+	}
+	var name string
+	if err := q.QueryRowxContext(ctx, `SHOW /* janitor */ GLOBAL STATUS LIKE 'Uptime'`).Scan(&name, &s.Uptime); err != nil {
+		return s, fmt.Errorf("read uptime: %w", err)
+	}
+	privs, err := globalPrivileges(ctx, q)
+	if err != nil {
+		return s, err
+	}
+	s.SeesAllSessions = privs["PROCESS"] || privs["SUPER"]
+	s.SeesTriggers = privs["TRIGGER"]
+	return s, nil
+}
+
+// globalPrivileges returns the privileges the current account holds on *.*.
+// USER_PRIVILEGES lists every account's grants to a privileged user, so it is filtered
+// to CURRENT_USER().
+func globalPrivileges(ctx context.Context, q Querier) (map[string]bool, error) {
+	rows, err := q.QueryxContext(ctx, `SELECT /* janitor */ PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES
+		WHERE GRANTEE = CONCAT('\'', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '\'@\'', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '\'')`)
+	if err != nil {
+		return nil, fmt.Errorf("read own privileges: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, fmt.Errorf("read own privileges: %w", err)
+		}
+		out[strings.ToUpper(p)] = true
+	}
+	return out, rows.Err()
+}

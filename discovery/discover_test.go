@@ -1,0 +1,280 @@
+package discovery_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/internal/testdb"
+)
+
+// conn returns one connection, so session status counters measure our queries only.
+func conn(t *testing.T, db *sqlx.DB) *sqlx.Conn {
+	t.Helper()
+	c, err := db.Connx(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func sessionStatus(t *testing.T, c *sqlx.Conn, name string) int64 {
+	t.Helper()
+	var n string
+	var v int64
+	if err := c.QueryRowxContext(context.Background(), "SHOW SESSION STATUS LIKE ?", name).Scan(&n, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func inspector(t *testing.T, q discovery.Querier, schema string) *discovery.Inspector {
+	t.Helper()
+	srv, err := discovery.ReadServer(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return discovery.NewInspector(q, srv, discovery.Options{Schemas: []string{schema}, QueryTimeout: 30 * time.Second}, nil)
+}
+
+func q(schema, table string) string { return dbconn.QualifiedName(schema, table) }
+
+// TestListNamesOpensNothing: listing candidates reads names only. With 200 ordinary
+// tables and a few leftovers, the server opens no table and no table definition.
+func TestListNamesOpensNothing(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	for i := 0; i < 200; i++ {
+		testdb.Exec(t, db, fmt.Sprintf("CREATE TABLE %s (id INT PRIMARY KEY)", q(s, fmt.Sprintf("t%03d", i))))
+	}
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "_t001_gho")+" LIKE "+q(s, "t001"),
+		"CREATE TABLE "+q(s, "lhmn_t002")+" LIKE "+q(s, "t002"),
+		"CREATE TABLE "+q(s, "o!t003")+" LIKE "+q(s, "t003"))
+	c := conn(t, db)
+	testdb.Exec(t, c, "FLUSH TABLES")
+	in := inspector(t, c, s)
+	ot, otd := sessionStatus(t, c, "Opened_tables"), sessionStatus(t, c, "Opened_table_definitions")
+	names, err := in.ListNames(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dot, dotd := sessionStatus(t, c, "Opened_tables")-ot, sessionStatus(t, c, "Opened_table_definitions")-otd
+	if len(names) != 3 {
+		t.Errorf("names = %+v, want the 3 leftovers", names)
+	}
+	if dot != 0 || dotd != 0 {
+		t.Errorf("ListNames opened %d tables and %d definitions; want 0 and 0", dot, dotd)
+	}
+}
+
+// TestInspectOpensAConstantPerCandidate: inspecting a candidate opens a small, fixed
+// number of table definitions, whatever the number of tables on the server.
+func TestInspectOpensAConstantPerCandidate(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	for i := 0; i < 100; i++ {
+		testdb.Exec(t, db, fmt.Sprintf("CREATE TABLE %s (id INT PRIMARY KEY)", q(s, fmt.Sprintf("t%03d", i))))
+	}
+	for i := 0; i < 10; i++ {
+		testdb.Exec(t, db, fmt.Sprintf("CREATE TABLE %s LIKE %s", q(s, fmt.Sprintf("_t%03d_old", i)), q(s, fmt.Sprintf("t%03d", i))))
+	}
+	c := conn(t, db)
+	testdb.Exec(t, c, "FLUSH TABLES")
+	in := inspector(t, c, s)
+	names, err := in.ListNames(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := sessionStatus(t, c, "Opened_table_definitions") + sessionStatus(t, c, "Opened_tables")
+	for _, n := range names {
+		if _, err := in.Inspect(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opened := sessionStatus(t, c, "Opened_table_definitions") + sessionStatus(t, c, "Opened_tables") - before
+	// Per candidate: its own metadata and its base's trigger file. Views are read once.
+	if per := float64(opened) / float64(len(names)); per > 4 {
+		t.Errorf("inspecting %d candidates opened %d tables/definitions (%.1f each); want ≤ 4 each", len(names), opened, per)
+	}
+	t.Logf("%d candidates, %d opens", len(names), opened)
+}
+
+func TestInspectTools(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY, v VARCHAR(200))",
+		"INSERT INTO "+q(s, "orders")+" SELECT seq, REPEAT('x', 200) FROM "+q(s, "seq_1_to_20000"),
+		// pt-osc style old copy holding real data: bytes come from the tablespace.
+		"CREATE TABLE "+q(s, "__orders_old")+" LIKE "+q(s, "orders"),
+		"INSERT INTO "+q(s, "__orders_old")+" SELECT * FROM "+q(s, "orders"),
+		// A live pt-osc: new table with triggers on the base writing into it.
+		"CREATE TABLE "+q(s, "_orders_new")+" LIKE "+q(s, "orders"),
+		"CREATE TRIGGER "+q(s, "pt_osc_"+s+"_orders_ins")+" AFTER INSERT ON "+q(s, "orders")+
+			" FOR EACH ROW REPLACE INTO "+q(s, "_orders_new")+" (id, v) VALUES (NEW.id, NEW.v)",
+		// gh-ost, live: fresh heartbeat.
+		"CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_items_gho")+" LIKE "+q(s, "items"),
+		ghostChangelog(s, "_items_ghc"),
+		"INSERT INTO "+q(s, "_items_ghc")+" (id, hint, value) VALUES (1, 'heartbeat', '2026-11-24T00:00:00Z')",
+		// gh-ost, dead: heartbeat three days old.
+		"CREATE TABLE "+q(s, "users")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_users_gho")+" LIKE "+q(s, "users"),
+		ghostChangelog(s, "_users_ghc"),
+		"INSERT INTO "+q(s, "_users_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 3 DAY, 'heartbeat', 'x')",
+		// A view and a foreign key keep old copies alive.
+		"CREATE TABLE "+q(s, "_carts_old")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "carts")+" (id INT PRIMARY KEY)",
+		"CREATE VIEW "+q(s, "v_carts")+" AS SELECT id FROM "+q(s, "_carts_old"),
+		"CREATE TABLE "+q(s, "_notes_old")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "notes")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "note_refs")+" (id INT PRIMARY KEY, n INT, FOREIGN KEY (n) REFERENCES "+q(s, "_notes_old")+" (id))",
+		// A hostile name.
+		"CREATE TABLE "+q(s, "we`ird name")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "__we`ird name_old")+" (id INT PRIMARY KEY)",
+		// Spirit checkpoint decides an ambiguous _new.
+		"CREATE TABLE "+q(s, "accounts")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_accounts_new")+" LIKE "+q(s, "accounts"),
+		"CREATE TABLE "+q(s, "_accounts_chkpnt")+" (id INT PRIMARY KEY)",
+		// A look-alike with no base.
+		"CREATE TABLE "+q(s, "_audit_new")+" (id INT PRIMARY KEY)",
+	)
+	in := inspector(t, db, s)
+	names, err := in.ListNames(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*discovery.Table{}
+	for _, n := range names {
+		tb, err := in.Inspect(context.Background(), n)
+		if err != nil {
+			t.Fatalf("inspect %s: %v", n.Table, err)
+		}
+		got[n.Table] = tb
+	}
+	must := func(name string) *discovery.Table {
+		t.Helper()
+		tb, ok := got[name]
+		if !ok {
+			t.Fatalf("%s not found; found %v", name, keys(got))
+		}
+		return tb
+	}
+	old := must("__orders_old")
+	if old.Tool != discovery.ToolPTOSC || old.Base != "orders" || !old.Evidence.BaseExists {
+		t.Errorf("__orders_old: %s base %q exists=%v", old.Tool, old.Base, old.Evidence.BaseExists)
+	}
+	if old.SizeSource != discovery.SizeTablespace || old.Bytes < 4<<20 {
+		t.Errorf("__orders_old: %d bytes from %s; want ≥ 4 MiB from the tablespace", old.Bytes, old.SizeSource)
+	}
+	nw := must("_orders_new")
+	if nw.Tool != discovery.ToolPTOSC {
+		t.Errorf("_orders_new: pt-osc triggers should resolve the tool, got %s", nw.Tool)
+	}
+	if len(nw.Evidence.WritingTriggers) != 1 || !strings.Contains(nw.Evidence.WritingTriggers[0], "pt_osc_") {
+		t.Errorf("_orders_new: writing triggers %v", nw.Evidence.WritingTriggers)
+	}
+	if len(nw.Evidence.ToolTriggers) != 1 {
+		t.Errorf("_orders_new: tool triggers %v", nw.Evidence.ToolTriggers)
+	}
+	live := must("_items_gho")
+	if live.Evidence.HeartbeatAge == nil || *live.Evidence.HeartbeatAge > time.Minute || live.Evidence.Changelog != "_items_ghc" {
+		t.Errorf("_items_gho: heartbeat %v changelog %q", live.Evidence.HeartbeatAge, live.Evidence.Changelog)
+	}
+	dead := must("_users_gho")
+	if dead.Evidence.HeartbeatAge == nil || *dead.Evidence.HeartbeatAge < 71*time.Hour {
+		t.Errorf("_users_gho: heartbeat %v, want ~72h", dead.Evidence.HeartbeatAge)
+	}
+	if v := must("_carts_old").Evidence.Views; len(v) != 1 || v[0] != s+".v_carts" {
+		t.Errorf("_carts_old: views %v", v)
+	}
+	if fk := must("_notes_old").Evidence.ForeignKeys; len(fk) != 1 || !strings.Contains(fk[0], "note_refs") {
+		t.Errorf("_notes_old: foreign keys %v", fk)
+	}
+	weird := must("__we`ird name_old")
+	if weird.Base != "we`ird name" || !weird.Evidence.BaseExists || weird.SizeSource != discovery.SizeTablespace {
+		t.Errorf("hostile name: base %q exists=%v size from %s", weird.Base, weird.Evidence.BaseExists, weird.SizeSource)
+	}
+	if acc := must("_accounts_new"); acc.Tool != discovery.ToolSpirit || !acc.Evidence.CheckpointExists {
+		t.Errorf("_accounts_new: %s checkpoint=%v; want spirit by its checkpoint table", acc.Tool, acc.Evidence.CheckpointExists)
+	}
+	if au := must("_audit_new"); au.Evidence.BaseExists {
+		t.Errorf("_audit_new: base should not exist")
+	}
+	for name, tb := range got {
+		if len(tb.Evidence.Unreadable) > 0 {
+			t.Errorf("%s: unreadable evidence %v", name, tb.Evidence.Unreadable)
+		}
+		if !tb.Evidence.SeesAllSessions {
+			t.Errorf("%s: the test account has PROCESS", name)
+		}
+	}
+}
+
+// TestInspectSeesSessionsAndLocks: a query running against a leftover, and a named lock
+// a migration holds, are evidence of life.
+func TestInspectSeesSessionsAndLocks(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_orders_del")+" (id INT PRIMARY KEY)", "INSERT INTO "+q(s, "_orders_del")+" VALUES (1)")
+	busy := conn(t, db)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = busy.ExecContext(ctx, "SELECT SLEEP(30) FROM "+q(s, "_orders_del"))
+	}()
+	lock := conn(t, db)
+	var got int
+	if err := lock.QueryRowxContext(context.Background(), "SELECT GET_LOCK(?, 0)", s+".orders.lock").Scan(&got); err != nil || got != 1 {
+		t.Fatalf("GET_LOCK: %v %d", err, got)
+	}
+	in := inspector(t, db, s)
+	var tb *discovery.Table
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		tb, err = in.Inspect(context.Background(), discovery.Name{Schema: s, Table: "_orders_del"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tb.Evidence.Sessions) > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(tb.Evidence.Sessions) != 1 {
+		t.Errorf("sessions = %v, want the SLEEP query", tb.Evidence.Sessions)
+	}
+	if len(tb.Evidence.LocksHeld) != 1 || !strings.Contains(tb.Evidence.LocksHeld[0], s+".orders.lock") {
+		t.Errorf("locks = %v, want gh-ost's cut-over lock", tb.Evidence.LocksHeld)
+	}
+	cancel()
+	<-done
+}
+
+func ghostChangelog(schema, name string) string {
+	// gh-ost v1.1.6 Applier.CreateChangelogTable, verbatim but for the name.
+	return `create /* gh-ost */ table ` + q(schema, name) + ` (
+			id bigint unsigned auto_increment,
+			last_update timestamp not null DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+			hint varchar(64) charset ascii not null,
+			value varchar(4096) charset ascii not null,
+			primary key(id),
+			unique key hint_uidx(hint)
+		) auto_increment=256 comment='gh-ost changelog'`
+}
+
+func keys(m map[string]*discovery.Table) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

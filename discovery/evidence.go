@@ -1,0 +1,507 @@
+package discovery
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/janitorhq/janitor/dbconn"
+)
+
+// resolve picks one reading when a name fits several rules (Spirit's `_t_new` and
+// `_t_old` are also pt-osc's). A reading whose base table exists beats one whose base
+// does not; then a tool's own traces decide; with none, the tool is ambiguous.
+func (in *Inspector) resolve(ctx context.Context, t *Table) {
+	readings := t.Readings
+	if len(readings) > 1 {
+		var withBase []Match
+		for _, r := range readings {
+			if r.Base == "" {
+				continue
+			}
+			if ok, err := in.tableExists(ctx, t.Schema, r.Base); err == nil && ok {
+				withBase = append(withBase, r)
+			}
+		}
+		if len(withBase) > 0 {
+			readings = withBase
+		}
+	}
+	t.Reading = readings[0]
+	t.Tool, t.Role, t.Base = t.Reading.Tool, t.Reading.Role, t.Reading.Base
+	tools := map[Tool]bool{}
+	for _, r := range readings {
+		tools[r.Tool] = true
+	}
+	if len(tools) == 1 {
+		return
+	}
+	// Only pt-osc and Spirit share names today; their traces differ.
+	for _, r := range readings {
+		switch r.Tool {
+		case ToolPTOSC:
+			if trg := in.triggersNamed(ctx, t, r.Base, ptoscTrigger(t.Schema, r.Base)); len(trg) > 0 {
+				t.Reading, t.Tool, t.Role, t.Base = r, r.Tool, r.Role, r.Base
+				return
+			}
+		case ToolSpirit:
+			if ok, _ := in.tableExists(ctx, t.Schema, "_"+r.Base+"_chkpnt"); ok {
+				t.Reading, t.Tool, t.Role, t.Base = r, r.Tool, r.Role, r.Base
+				return
+			}
+			if held := in.locksHeld(ctx, t, spiritLocks(t.Schema, r.Base)); len(held) > 0 {
+				t.Reading, t.Tool, t.Role, t.Base = r, r.Tool, r.Role, r.Base
+				return
+			}
+		}
+	}
+	t.Tool = ToolAmbiguous
+}
+
+// gather reads the evidence the policies weigh. Each read failure is recorded, never
+// turned into a fact.
+func (in *Inspector) gather(ctx context.Context, t *Table) {
+	ev := &t.Evidence
+	ev.SeesAllSessions = in.server.SeesAllSessions
+	ev.ServerUptime = in.server.Uptime
+	if t.Base != "" {
+		ok, err := in.tableExists(ctx, t.Schema, t.Base)
+		if err != nil {
+			ev.unreadable("base table", err)
+		}
+		ev.BaseExists = ok
+		ev.ToolTriggers = in.toolTriggers(ctx, t)
+	}
+	ev.WritingTriggers = in.writingTriggers(ctx, t)
+	ev.Views = in.views(ctx, t)
+	ev.ForeignKeys = in.foreignKeys(ctx, t)
+	if t.Tool == ToolGhost || t.Tool == ToolBytebase {
+		in.heartbeat(ctx, t)
+	}
+	if t.Base != "" && (t.Tool == ToolSpirit || t.Tool == ToolAmbiguous) {
+		ok, err := in.tableExists(ctx, t.Schema, "_"+t.Base+"_chkpnt")
+		if err != nil {
+			ev.unreadable("spirit checkpoint", err)
+		}
+		ev.CheckpointExists = ok && t.Name != "_"+t.Base+"_chkpnt"
+	}
+	ev.LocksHeld = in.locksHeld(ctx, t, lockNames(t))
+	ev.Sessions = in.sessions(ctx, t)
+	if t.Orphan {
+		ev.DDLRunning = in.ddlRunning(ctx, t)
+	}
+}
+
+func ptoscTrigger(schema, base string) *regexp.Regexp {
+	return regexp.MustCompile(`^pt_osc_` + regexp.QuoteMeta(schema) + `_` + regexp.QuoteMeta(base) + `_(ins|upd|del)$`)
+}
+
+// toolTriggerPattern matches the triggers a tool puts on the base table while it copies.
+func toolTriggerPattern(t *Table) *regexp.Regexp {
+	b := regexp.QuoteMeta(t.Base)
+	switch t.Tool {
+	case ToolPTOSC, ToolAmbiguous:
+		return regexp.MustCompile(`^pt_osc_` + regexp.QuoteMeta(t.Schema) + `_` + b + `_(ins|upd|del)$`)
+	case ToolLHM:
+		return regexp.MustCompile(`^lhmt_(ins|upd|del)_` + b + `$`)
+	case ToolFBOSC:
+		return regexp.MustCompile(`^(__osc_(ins|upd|del)_` + b + `|[iud]!` + b + `)$`)
+	}
+	return nil
+}
+
+func (in *Inspector) toolTriggers(ctx context.Context, t *Table) []string {
+	re := toolTriggerPattern(t)
+	if re == nil {
+		return nil
+	}
+	return in.triggersNamed(ctx, t, t.Base, re)
+}
+
+type trigger struct {
+	Name, Table, Body string
+}
+
+// triggersOn reads the triggers of one table. Filtering on EVENT_OBJECT_SCHEMA and
+// EVENT_OBJECT_TABLE makes the server read that table's trigger file only.
+func (in *Inspector) triggersOn(ctx context.Context, schema, table string) ([]trigger, error) {
+	if !in.server.SeesTriggers {
+		return nil, errors.New("the account lacks the TRIGGER privilege, so the server hides triggers (grant TRIGGER ON *.*)")
+	}
+	qctx, cancel := in.ctx(ctx)
+	defer cancel()
+	rows, err := in.q.QueryxContext(qctx, `SELECT /* janitor */ TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_STATEMENT
+		FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?`, schema, table)
+	if err != nil {
+		return nil, fmt.Errorf("read triggers of %s: %w", dbconn.QualifiedName(schema, table), err)
+	}
+	defer rows.Close()
+	var out []trigger
+	for rows.Next() {
+		var tr trigger
+		if err := rows.Scan(&tr.Name, &tr.Table, &tr.Body); err != nil {
+			return nil, err
+		}
+		out = append(out, tr)
+	}
+	return out, rows.Err()
+}
+
+func (in *Inspector) triggersNamed(ctx context.Context, t *Table, on string, re *regexp.Regexp) []string {
+	trs, err := in.triggersOn(ctx, t.Schema, on)
+	if err != nil {
+		t.Evidence.unreadable("triggers", err)
+		return nil
+	}
+	var out []string
+	for _, tr := range trs {
+		if re.MatchString(tr.Name) {
+			out = append(out, tr.Name)
+		}
+	}
+	return out
+}
+
+// writingTriggers finds triggers on the base that write into this table, and triggers
+// on this table itself: dropping a table a trigger writes into breaks every write to the
+// trigger's table.
+func (in *Inspector) writingTriggers(ctx context.Context, t *Table) []string {
+	if t.Orphan {
+		return nil
+	}
+	var out []string
+	targets := []string{t.Name}
+	if t.Base != "" && t.Evidence.BaseExists {
+		targets = append(targets, t.Base)
+	}
+	for _, on := range targets {
+		trs, err := in.triggersOn(ctx, t.Schema, on)
+		if err != nil {
+			t.Evidence.unreadable("triggers", err)
+			continue
+		}
+		for _, tr := range trs {
+			if on == t.Name {
+				out = append(out, fmt.Sprintf("%s (on this table)", tr.Name))
+			} else if mentions(tr.Body, t.Schema, t.Name) {
+				out = append(out, fmt.Sprintf("%s (on %s)", tr.Name, tr.Table))
+			}
+		}
+	}
+	return out
+}
+
+// mentions reports whether SQL text names schema.table, quoted or bare.
+func mentions(body, schema, table string) bool {
+	b := strings.ToLower(body)
+	tq := strings.ToLower(dbconn.QuoteIdent(table))
+	if strings.Contains(b, tq) {
+		return true
+	}
+	// Bare identifiers: only where the name is a plain word.
+	if regexp.MustCompile(`^[0-9A-Za-z_$]+$`).MatchString(table) {
+		re := regexp.MustCompile(`(?i)(^|[^0-9a-z_$])` + regexp.QuoteMeta(table) + `($|[^0-9a-z_$])`)
+		return re.MatchString(body)
+	}
+	return false
+}
+
+// views finds views that mention the table. Views store their definition with every
+// name qualified and quoted, so the search is for `schema`.`table`.
+//
+// information_schema.VIEWS, scanned, opens the definition of every table in every schema
+// (O(tables), the incident's failure mode). Instead, views are listed per schema with
+// SHOW FULL TABLES, which reads only each file's type, and each view's definition is
+// then read by name, which opens nothing. This runs once per Inspector: once per shard
+// for a report, and once per DROP for the re-check, which uses a fresh Inspector.
+func (in *Inspector) views(ctx context.Context, t *Table) []string {
+	if t.Orphan {
+		return nil
+	}
+	if in.viewDefs == nil {
+		defs, err := in.readViews(ctx)
+		if err != nil {
+			t.Evidence.unreadable("views", err)
+			return nil
+		}
+		in.viewDefs = defs
+	}
+	needle := strings.ToLower(dbconn.QualifiedName(t.Schema, t.Name))
+	var out []string
+	for _, v := range in.viewDefs {
+		if v.def == "" {
+			// The server hides the definition from an account without SHOW VIEW: a
+			// view janitor cannot read may reference anything.
+			t.Evidence.unreadable("views", fmt.Errorf("definition of %s is hidden (grant SHOW VIEW)", v.name))
+			return nil
+		}
+		if strings.Contains(v.def, needle) {
+			out = append(out, v.name)
+		}
+	}
+	return out
+}
+
+type viewDef struct{ name, def string }
+
+func (in *Inspector) readViews(ctx context.Context) ([]viewDef, error) {
+	schemas, err := in.userSchemas(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defs := []viewDef{}
+	for _, schema := range schemas {
+		names, err := in.viewNames(ctx, schema)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			qctx, cancel := in.ctx(ctx)
+			var d sql.NullString
+			err := in.q.QueryRowxContext(qctx, `SELECT /* janitor */ VIEW_DEFINITION FROM information_schema.VIEWS
+				WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, schema, n).Scan(&d)
+			cancel()
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // dropped meanwhile
+			}
+			if err != nil {
+				return nil, fmt.Errorf("read view %s: %w", dbconn.QualifiedName(schema, n), err)
+			}
+			defs = append(defs, viewDef{name: schema + "." + n, def: strings.ToLower(d.String)})
+		}
+	}
+	return defs, nil
+}
+
+// userSchemas lists every schema but the system ones; views anywhere can reference a
+// leftover.
+func (in *Inspector) userSchemas(ctx context.Context) ([]string, error) {
+	qctx, cancel := in.ctx(ctx)
+	defer cancel()
+	rows, err := in.q.QueryxContext(qctx, "SELECT /* janitor */ SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ("+
+		placeholders(len(systemSchemas))+")", anySlice(systemSchemas)...)
+	if err != nil {
+		return nil, fmt.Errorf("list schemas: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("list schemas: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+func (in *Inspector) viewNames(ctx context.Context, schema string) ([]string, error) {
+	qctx, cancel := in.ctx(ctx)
+	defer cancel()
+	rows, err := in.q.QueryxContext(qctx, "SHOW /* janitor */ FULL TABLES FROM "+dbconn.QuoteIdent(schema)+" WHERE Table_type = 'VIEW'")
+	if err != nil {
+		return nil, fmt.Errorf("list views in %s: %w", dbconn.QuoteIdent(schema), err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n, typ string
+		if err := rows.Scan(&n, &typ); err != nil {
+			return nil, fmt.Errorf("list views in %s: %w", dbconn.QuoteIdent(schema), err)
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+func anySlice(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// foreignKeys reads the InnoDB dictionary, which answers from memory and opens no table.
+func (in *Inspector) foreignKeys(ctx context.Context, t *Table) []string {
+	name := dictNameOf(t.Schema, t.Name, t.dictName)
+	qctx, cancel := in.ctx(ctx)
+	defer cancel()
+	rows, err := in.q.QueryxContext(qctx, "SELECT /* janitor */ ID, FOR_NAME FROM "+in.server.Flavor.dialect().foreign+
+		" WHERE REF_NAME = ? AND FOR_NAME <> REF_NAME", name)
+	if err != nil {
+		t.Evidence.unreadable("foreign keys", err)
+		return nil
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id, from string
+		if err := rows.Scan(&id, &from); err != nil {
+			t.Evidence.unreadable("foreign keys", err)
+			return out
+		}
+		out = append(out, fmt.Sprintf("%s from %s", decodeDict(id), decodeDict(from)))
+	}
+	if err := rows.Err(); err != nil {
+		t.Evidence.unreadable("foreign keys", err)
+	}
+	return out
+}
+
+func decodeDict(s string) string {
+	db, rest, ok := strings.Cut(s, "/")
+	if !ok {
+		return DecodeFilename(s)
+	}
+	return DecodeFilename(db) + "." + DecodeFilename(rest)
+}
+
+// changelogName is the gh-ost changelog of the migration this table belongs to.
+func changelogName(t *Table) string {
+	if t.Tool == ToolBytebase {
+		for _, s := range []string{"_gho", "_del"} {
+			if strings.HasSuffix(t.Name, s) {
+				return strings.TrimSuffix(t.Name, s) + "_ghc"
+			}
+		}
+		return t.Name
+	}
+	if t.Role == RoleChangelog {
+		return t.Name
+	}
+	name := "_" + t.Base + "_ghc"
+	if len(name) > MaxNameLength {
+		// gh-ost trims the base to fit; mirror getSafeTableName.
+		name = "_" + t.Base[:len(t.Base)-(len(name)-MaxNameLength)] + "_ghc"
+	}
+	return name
+}
+
+// heartbeat reads gh-ost's changelog: a live gh-ost refreshes hint='heartbeat' every
+// 100 ms. The age is computed by the server against its own clock.
+func (in *Inspector) heartbeat(ctx context.Context, t *Table) {
+	ev := &t.Evidence
+	cl := changelogName(t)
+	ok, err := in.tableExists(ctx, t.Schema, cl)
+	if err != nil {
+		ev.unreadable("gh-ost changelog", err)
+		return
+	}
+	if !ok {
+		return
+	}
+	ev.Changelog = cl
+	qctx, cancel := in.ctx(ctx)
+	defer cancel()
+	var secs sql.NullFloat64
+	err = in.q.QueryRowxContext(qctx, "SELECT /* janitor */ TIMESTAMPDIFF(MICROSECOND, MAX(last_update), NOW(6)) / 1e6 FROM "+
+		dbconn.QualifiedName(t.Schema, cl)+" WHERE hint = 'heartbeat'").Scan(&secs)
+	if err != nil {
+		ev.unreadable("gh-ost heartbeat", err)
+		return
+	}
+	if secs.Valid {
+		d := time.Duration(secs.Float64 * float64(time.Second))
+		ev.HeartbeatAge = &d
+	}
+}
+
+// lockNames are the named locks a live migration of this table would hold.
+func lockNames(t *Table) []string {
+	if t.Base == "" {
+		return nil
+	}
+	names := []string{t.Schema + "." + t.Base + ".lock"} // gh-ost's cut-over lock
+	switch t.Tool {
+	case ToolSpirit, ToolAmbiguous:
+		names = append(names, spiritLocks(t.Schema, t.Base)...)
+	}
+	return names
+}
+
+// spiritLocks are the lock names Spirit takes on the table it migrates.
+func spiritLocks(schema, base string) []string {
+	return []string{fmt.Sprintf("%s.%s", schema, base)}
+}
+
+func (in *Inspector) locksHeld(ctx context.Context, t *Table, names []string) []string {
+	var out []string
+	for _, n := range names {
+		qctx, cancel := in.ctx(ctx)
+		var holder sql.NullInt64
+		err := in.q.QueryRowxContext(qctx, "SELECT /* janitor */ IS_USED_LOCK(?)", n).Scan(&holder)
+		cancel()
+		if err != nil {
+			t.Evidence.unreadable("named lock "+n, err)
+			continue
+		}
+		if holder.Valid {
+			out = append(out, fmt.Sprintf("%s (connection %d)", n, holder.Int64))
+		}
+	}
+	return out
+}
+
+// sessions lists other sessions whose statement names this table.
+func (in *Inspector) sessions(ctx context.Context, t *Table) []string {
+	qctx, cancel := in.ctx(ctx)
+	defer cancel()
+	rows, err := in.q.QueryxContext(qctx, `SELECT /* janitor */ ID, USER, COMMAND, TIME FROM information_schema.PROCESSLIST
+		WHERE ID <> CONNECTION_ID() AND INFO LIKE ?`, "%"+escapeLike(t.Name)+"%")
+	if err != nil {
+		t.Evidence.unreadable("processlist", err)
+		return nil
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id int64
+		var user, cmd string
+		var secs sql.NullInt64
+		if err := rows.Scan(&id, &user, &cmd, &secs); err != nil {
+			t.Evidence.unreadable("processlist", err)
+			return out
+		}
+		out = append(out, fmt.Sprintf("connection %d (%s, %s for %ds)", id, user, cmd, secs.Int64))
+	}
+	if err := rows.Err(); err != nil {
+		t.Evidence.unreadable("processlist", err)
+	}
+	return out
+}
+
+var ddlStatement = regexp.MustCompile(`(?is)^\s*(/\*.*?\*/\s*)*(ALTER|OPTIMIZE|CREATE\s+(UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX|DROP\s+INDEX|REPAIR|TRUNCATE|ANALYZE)\b`)
+
+// ddlRunning lists running statements that could own a #sql table.
+func (in *Inspector) ddlRunning(ctx context.Context, t *Table) []string {
+	qctx, cancel := in.ctx(ctx)
+	defer cancel()
+	rows, err := in.q.QueryxContext(qctx, `SELECT /* janitor */ ID, LEFT(INFO, 200) FROM information_schema.PROCESSLIST
+		WHERE ID <> CONNECTION_ID() AND INFO IS NOT NULL`)
+	if err != nil {
+		t.Evidence.unreadable("processlist", err)
+		return nil
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id int64
+		var info string
+		if err := rows.Scan(&id, &info); err != nil {
+			t.Evidence.unreadable("processlist", err)
+			return out
+		}
+		if ddlStatement.MatchString(info) {
+			out = append(out, fmt.Sprintf("connection %d: %s", id, info))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Evidence.unreadable("processlist", err)
+	}
+	return out
+}

@@ -1,0 +1,184 @@
+package discovery
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/github/gh-ost/go/base"
+)
+
+// TestClassifyAgreesWithGhost uses gh-ost's own naming code as the oracle: every name
+// gh-ost v1.1.6 generates must classify as gh-ost with the right role and base.
+func TestClassifyAgreesWithGhost(t *testing.T) {
+	start := time.Date(2024, 1, 2, 3, 4, 5, 0, time.Local)
+	bases := []string{"orders", "a", "user_events", "order_items_v2", "x_del", "t_ghc_gho", "with space", "tab`tick",
+		strings.Repeat("long", 15) + "x"}
+	for _, tableName := range bases {
+		for _, force := range []string{"", "forced"} {
+			for _, stamped := range []bool{false, true} {
+				mc := base.NewMigrationContext()
+				mc.DatabaseName = "app"
+				mc.OriginalTableName = tableName
+				mc.ForceTmpTableName = force
+				mc.TimestampOldTable = stamped
+				mc.StartTime = start
+				wantBase := tableName
+				if force != "" {
+					wantBase = force
+				}
+				for name, role := range map[string]Role{
+					mc.GetGhostTableName():     RoleGhost,
+					mc.GetChangelogTableName(): RoleChangelog,
+					mc.GetOldTableName():       RoleOld,
+				} {
+					m := findTool(Classify(name), ToolGhost)
+					if m == nil {
+						t.Errorf("%q (from base %q): not classified as gh-ost; got %+v", name, tableName, Classify(name))
+						continue
+					}
+					if m.Role != role {
+						t.Errorf("%q: role %q, want %q", name, m.Role, role)
+					}
+					if len(name) < MaxNameLength && m.Base != wantBase {
+						t.Errorf("%q: base %q, want %q", name, m.Base, wantBase)
+					}
+					if len(name) >= MaxNameLength && !strings.HasPrefix(wantBase, m.Base) {
+						t.Errorf("%q: truncated base %q is not a prefix of %q", name, m.Base, wantBase)
+					}
+					if stamped && role == RoleOld {
+						want := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+						if !m.Stamp.Equal(want) || m.StampZone != StampHostLocal {
+							t.Errorf("%q: stamp %v zone %v, want %v host-local", name, m.Stamp, m.StampZone, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func findTool(ms []Match, tool Tool) *Match {
+	for i := range ms {
+		if ms[i].Tool == tool {
+			return &ms[i]
+		}
+	}
+	return nil
+}
+
+func TestClassify(t *testing.T) {
+	utc := func(s string) time.Time {
+		v, err := time.Parse(time.DateTime, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	type want struct {
+		tool  Tool
+		role  Role
+		base  string
+		stamp time.Time
+	}
+	cases := []struct {
+		name string
+		want []want
+	}{
+		{"orders", nil},
+		{"_orders", nil},
+		{"lhm", nil},
+		{"order_new", nil}, // no leading underscore: an application table
+		{"_orders_gho", []want{{ToolGhost, RoleGhost, "orders", time.Time{}}}},
+		{"_orders_ghc", []want{{ToolGhost, RoleChangelog, "orders", time.Time{}}}},
+		{"_orders_ghk", []want{{ToolGhost, RoleCheckpoint, "orders", time.Time{}}}},
+		{"_orders_del", []want{{ToolGhost, RoleOld, "orders", time.Time{}}}},
+		{"_orders_20240102030405_del", []want{{ToolGhost, RoleOld, "orders", utc("2024-01-02 03:04:05")}}},
+		{"~orders_1700000000_gho", []want{{ToolBytebase, RoleGhost, "orders", time.Unix(1700000000, 0).UTC()}}},
+		{"~orders_1700000000_del", []want{{ToolBytebase, RoleOld, "orders", time.Unix(1700000000, 0).UTC()}}},
+		{"_orders_new", []want{{ToolPTOSC, RoleNew, "orders", time.Time{}}, {ToolSpirit, RoleNew, "orders", time.Time{}}}},
+		{"__orders_old", []want{{ToolPTOSC, RoleOld, "orders", time.Time{}}, {ToolSpirit, RoleOld, "_orders", time.Time{}}}},
+		{"lhmn_accounts", []want{{ToolLHM, RoleNew, "accounts", time.Time{}}}},
+		{"lhma_2024_01_02_03_04_05_123_products", []want{{ToolLHM, RoleArchive, "products", utc("2024-01-02 03:04:05")}}},
+		{"_users_chkpnt", []want{{ToolSpirit, RoleCheckpoint, "users", time.Time{}}}},
+		{"_users_old_20240102_030405", []want{{ToolSpirit, RoleOld, "users", utc("2024-01-02 03:04:05")}}},
+		{"_spirit_sentinel", []want{{ToolSpirit, RoleControl, "", time.Time{}}}},
+		{"__osc_old_events", []want{{ToolFBOSC, RoleOld, "events", time.Time{}}}},
+		{"__osc_chg_events", []want{{ToolFBOSC, RoleDelta, "events", time.Time{}}}},
+		{"o!pageviews", []want{{ToolFBOSC, RoleOld, "pageviews", time.Time{}}}},
+		{"n!pageviews", []want{{ToolFBOSC, RoleNew, "pageviews", time.Time{}}}},
+		{"_vt_drp_6ace8bcef73211ea87e9f875a4d24e90_20200915120410_", []want{{ToolVitess, RoleDrop, "", utc("2020-09-15 12:04:10")}}},
+		{"_vt_hld_6ace8bcef73211ea87e9f875a4d24e90_20200915120410_", []want{{ToolVitess, RoleHold, "", utc("2020-09-15 12:04:10")}}},
+		{"_vt_PURGE_6ace8bcef73211ea87e9f875a4d24e90_20200915120410", []want{{ToolVitess, RolePurge, "", utc("2020-09-15 12:04:10")}}},
+		{"_vt_drp_6ACE8bcef73211ea87e9f875a4d24e90_20200915120410_", nil}, // uppercase hex: not Vitess'
+		{"#sql-ib1234-5678", []want{{ToolOrphan, RoleOrphan, "", time.Time{}}}},
+		{"#sql-5c1d_2a", []want{{ToolOrphan, RoleOrphan, "", time.Time{}}}},
+		{"#sql2-5c1d-2a", []want{{ToolOrphan, RoleOrphan, "", time.Time{}}}},
+		{"#sql-alter-5c1d-2a", []want{{ToolOrphan, RoleOrphan, "", time.Time{}}}},
+		{"lhma_2024_13_02_03_04_05_123_products", nil}, // month 13: not a time, not LHM's
+	}
+	for _, c := range cases {
+		got := Classify(c.name)
+		if len(got) != len(c.want) {
+			t.Errorf("Classify(%q) = %+v, want %d readings", c.name, got, len(c.want))
+			continue
+		}
+		for i, w := range c.want {
+			g := got[i]
+			if g.Tool != w.tool || g.Role != w.role || g.Base != w.base || !g.Stamp.Equal(w.stamp) {
+				t.Errorf("Classify(%q)[%d] = %s/%s base %q stamp %v, want %s/%s base %q stamp %v",
+					c.name, i, g.Tool, g.Role, g.Base, g.Stamp, w.tool, w.role, w.base, w.stamp)
+			}
+		}
+	}
+}
+
+// TestNamePrefixesCoverRules: the listing query pre-filters with LIKE; a rule whose
+// names the prefixes miss would never be found.
+func TestNamePrefixesCoverRules(t *testing.T) {
+	for _, name := range []string{"_a_gho", "~a_1700000000_gho", "lhmn_a", "lhma_2024_01_02_03_04_05_123_a", "o!a", "#sql-ib1-2",
+		"_vt_drp_6ace8bcef73211ea87e9f875a4d24e90_20200915120410_", "_spirit_sentinel", "__osc_old_a"} {
+		if len(Classify(name)) == 0 {
+			t.Fatalf("%q: no rule", name)
+		}
+		if !likeAny(name, NamePrefixes) {
+			t.Errorf("%q fits a rule but no LIKE prefix", name)
+		}
+	}
+}
+
+// likeAny evaluates the simple LIKE patterns used in NamePrefixes.
+func likeAny(s string, patterns []string) bool {
+	for _, p := range patterns {
+		p = strings.TrimSuffix(p, "%")
+		if strings.HasPrefix(p, `\_`) {
+			if strings.HasPrefix(s, "_") {
+				return true
+			}
+			continue
+		}
+		if len(p) == 2 && p[0] == '_' {
+			if len(s) >= 2 && s[1] == p[1] {
+				return true
+			}
+			continue
+		}
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestFilenameEncoding(t *testing.T) {
+	for in, want := range map[string]string{
+		"orders": "orders", "we`ird name": "we@0060ird@0020name", "~orders_1_gho": "@007eorders_1_gho", "a-b": "a@002db",
+	} {
+		if got := EncodeFilename(in); got != want {
+			t.Errorf("EncodeFilename(%q) = %q, want %q", in, got, want)
+		}
+		if got := DecodeFilename(want); got != in {
+			t.Errorf("DecodeFilename(%q) = %q, want %q", want, got, in)
+		}
+	}
+}

@@ -1,0 +1,158 @@
+package discovery
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Size sources, from most to least trusted.
+const (
+	SizeTablespace       = "tablespace"        // the .ibd file's allocated size
+	SizeTableStatus      = "table_status"      // non-InnoDB: computed from the files
+	SizeSystemTablespace = "system_tablespace" // file_per_table was off: frees nothing on disk
+	SizeEstimate         = "estimate"          // statistics only; tablespace not found
+	SizeUnknown          = "unknown"
+)
+
+// Table is one candidate with everything janitor learned about it.
+type Table struct {
+	Schema string
+	Name   string
+	// Tool and Role are the resolved reading; Tool is ToolAmbiguous when the evidence
+	// cannot tell two tools apart.
+	Tool Tool
+	Role Role
+	// Base is the altered table ("" when the name carries none).
+	Base string
+	// Reading is the rule reading Tool/Role/Base came from.
+	Reading Match
+	// Readings is every rule that matched the name.
+	Readings []Match
+	// Orphan: a #sql table from the InnoDB dictionary.
+	Orphan bool
+
+	Type       string // BASE TABLE, VIEW, SEQUENCE, SYSTEM VERSIONED
+	Engine     string
+	Comment    string
+	CreatedAt  *time.Time
+	UpdatedAt  *time.Time
+	Bytes      int64
+	SizeSource string
+
+	Evidence Evidence
+
+	statBytes int64
+	dictName  string
+}
+
+// Evidence is every fact the policies weigh.
+type Evidence struct {
+	// Now is the server's clock (UTC): ages are measured on the server's time base.
+	Now        time.Time
+	BaseExists bool
+	// WritingTriggers are triggers whose body writes into this table, or that sit on it.
+	WritingTriggers []string
+	// ToolTriggers are a tool's triggers on the base table (a live or crashed migration).
+	ToolTriggers []string
+	// Views that mention this table.
+	Views []string
+	// ForeignKeys that reference this table from another table.
+	ForeignKeys []string
+	// Changelog is gh-ost's changelog table for this migration, "" when absent.
+	Changelog string
+	// HeartbeatAge is how long ago gh-ost last wrote its heartbeat; nil when there is none.
+	HeartbeatAge *time.Duration
+	// CheckpointExists: a Spirit checkpoint table for the same base exists.
+	CheckpointExists bool
+	// LocksHeld are named locks (GET_LOCK) a tool holds while it migrates this table.
+	LocksHeld []string
+	// Sessions are other sessions whose running statement mentions this table.
+	Sessions []string
+	// DDLRunning are running ALTER-like statements (for #sql orphans).
+	DDLRunning []string
+	// SeesAllSessions is false when the account cannot see other sessions.
+	SeesAllSessions bool
+	// ServerUptime in seconds.
+	ServerUptime int64
+	// Unreadable lists evidence that could not be read, as "what: error".
+	Unreadable []string
+}
+
+func (e *Evidence) unreadable(what string, err error) {
+	e.Unreadable = append(e.Unreadable, fmt.Sprintf("%s: %v", what, err))
+}
+
+// Age returns the table's age on the tool's own time base and a word on where it came
+// from. ok is false when janitor has no time base for it.
+//
+// Name stamps win over CREATE_TIME, which after a RENAME can be the original table's.
+// gh-ost and LHM stamp in their host's local time, which janitor cannot know, so the
+// stamp is read as the latest instant it could mean (UTC-12). Vitess stamps are a due
+// time: the age is how long ago it fell due, negative before.
+func (t *Table) Age() (age time.Duration, source string, ok bool) {
+	now := t.Evidence.Now
+	r := t.Reading
+	switch {
+	case !r.Stamp.IsZero() && r.StampIsDue:
+		return now.Sub(r.Stamp), "time stamp in name (due time, UTC)", true
+	case !r.Stamp.IsZero() && r.StampZone == StampHostLocal:
+		return now.Sub(r.Stamp.Add(12 * time.Hour)), "time stamp in name (tool host's local time, read as UTC-12)", true
+	case !r.Stamp.IsZero():
+		return now.Sub(r.Stamp), "time stamp in name (UTC)", true
+	case t.Evidence.HeartbeatAge != nil:
+		return *t.Evidence.HeartbeatAge, "gh-ost heartbeat", true
+	case t.Orphan:
+		// A crashed ALTER leaves its #sql table only through a crash, so the table
+		// predates the server's start.
+		return time.Duration(t.Evidence.ServerUptime) * time.Second, "server uptime (an orphan predates the restart)", true
+	}
+	var last *time.Time
+	source = "CREATE_TIME"
+	if t.CreatedAt != nil {
+		last = t.CreatedAt
+	}
+	if t.UpdatedAt != nil && (last == nil || t.UpdatedAt.After(*last)) {
+		last, source = t.UpdatedAt, "UPDATE_TIME (last write)"
+	}
+	if last == nil {
+		return 0, "", false
+	}
+	return now.Sub(*last), source, true
+}
+
+// EncodeFilename encodes an identifier the way MySQL names its files and tablespaces
+// (my_charset_filename): ASCII letters, digits and _ stay, everything else becomes
+// @ and four hex digits. MySQL writes a few Latin letters with shorter codes; janitor
+// does not know those and reports such a table's size as an estimate.
+func EncodeFilename(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_':
+			b.WriteRune(r)
+		default:
+			fmt.Fprintf(&b, "@%04x", r)
+		}
+	}
+	return b.String()
+}
+
+// DecodeFilename reverses EncodeFilename for the @XXXX form.
+func DecodeFilename(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if s[i] == '@' && i+5 <= len(s) {
+			var r rune
+			if _, err := fmt.Sscanf(s[i+1:i+5], "%04x", &r); err == nil && utf8.ValidRune(r) {
+				b.WriteRune(r)
+				i += 5
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+		i++
+	}
+	return b.String()
+}

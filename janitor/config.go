@@ -1,0 +1,247 @@
+package janitor
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/policies"
+	"github.com/janitorhq/janitor/throttle"
+)
+
+// Config is janitor's whole configuration, filled at the edge (cmd/) and validated once.
+// Nothing below cmd/ reads files or the environment.
+type Config struct {
+	Shards    []ShardConfig   `mapstructure:"shards"`
+	Policy    policies.Config `mapstructure:"policy"`
+	Discovery DiscoveryConfig `mapstructure:"discovery"`
+	Throttle  throttle.Config `mapstructure:"throttle"`
+	Execute   ExecuteConfig   `mapstructure:"execute"`
+	Metrics   MetricsConfig   `mapstructure:"metrics"`
+	Slack     SlackConfig     `mapstructure:"slack"`
+	Serve     ServeConfig     `mapstructure:"serve"`
+}
+
+// ShardConfig names one primary and the replicas whose lag gates drops on it.
+type ShardConfig struct {
+	Name     string          `mapstructure:"name"`
+	DSN      string          `mapstructure:"dsn"`
+	DSNFile  string          `mapstructure:"dsn_file"`
+	Replicas []ReplicaConfig `mapstructure:"replicas"`
+	// Throttle overrides the fleet-wide throttle settings for this shard; zero fields
+	// inherit.
+	Throttle throttle.Config `mapstructure:"throttle"`
+	// VitessTableGC says Vitess' own table GC runs on this shard, so its _vt_ tables are
+	// its business, not ours.
+	VitessTableGC bool `mapstructure:"vitess_tablegc"`
+}
+
+// ReplicaConfig is one replica whose lag is read with SHOW REPLICA STATUS.
+type ReplicaConfig struct {
+	Name    string `mapstructure:"name"`
+	DSN     string `mapstructure:"dsn"`
+	DSNFile string `mapstructure:"dsn_file"`
+}
+
+// DiscoveryConfig bounds how janitor visits shards.
+type DiscoveryConfig struct {
+	// Concurrency is how many shards are visited at once.
+	Concurrency    int           `mapstructure:"concurrency"`
+	ConnectTimeout time.Duration `mapstructure:"connect_timeout"`
+	// QueryTimeout bounds each metadata query.
+	QueryTimeout time.Duration `mapstructure:"query_timeout"`
+	// ShardTimeout bounds a whole shard's discovery.
+	ShardTimeout time.Duration `mapstructure:"shard_timeout"`
+	// Schemas, when set, limits discovery to these schemas.
+	Schemas []string `mapstructure:"schemas"`
+	// ExcludeSchemas are never looked at (the system schemas always are excluded).
+	ExcludeSchemas []string `mapstructure:"exclude_schemas"`
+}
+
+// ExecuteConfig governs `run --execute`.
+type ExecuteConfig struct {
+	// LockWaitTimeout is the session lock_wait_timeout for DROP: a table someone holds
+	// a lock on is deferred within this time instead of queueing every query behind it.
+	LockWaitTimeout time.Duration `mapstructure:"lock_wait_timeout"`
+	// MaxTablesPerRun stops a run after this many drops per shard (0: no limit).
+	MaxTablesPerRun int `mapstructure:"max_tables_per_run"`
+	// MaxBytesPerRun stops a run after this many bytes dropped per shard (0: no limit).
+	MaxBytesPerRun int64 `mapstructure:"max_bytes_per_run"`
+	// PauseBetweenDrops lets the server settle (purge, file unlink) between two drops.
+	PauseBetweenDrops time.Duration `mapstructure:"pause_between_drops"`
+	// LargeTable configures what happens to tables over a size threshold.
+	LargeTable LargeTableConfig `mapstructure:"large_table"`
+}
+
+// LargeTableConfig: dropping a large table can stall a busy server (gh-ost#307). With
+// Strategy "purge", rows are deleted in throttled batches first, as Vitess' table GC does,
+// so the final DROP has little to free.
+type LargeTableConfig struct {
+	Strategy       string        `mapstructure:"strategy"` // "drop" (default) or "purge"
+	ThresholdBytes int64         `mapstructure:"threshold_bytes"`
+	BatchRows      int           `mapstructure:"batch_rows"`
+	BatchPause     time.Duration `mapstructure:"batch_pause"`
+}
+
+// MetricsConfig configures Prometheus metrics.
+type MetricsConfig struct {
+	PushgatewayURL string `mapstructure:"pushgateway_url"`
+	Job            string `mapstructure:"job"`
+	Cluster        string `mapstructure:"cluster"`
+}
+
+// SlackConfig configures the incoming webhook reports go to.
+type SlackConfig struct {
+	WebhookURL     string        `mapstructure:"webhook_url"`
+	WebhookURLFile string        `mapstructure:"webhook_url_file"`
+	Timeout        time.Duration `mapstructure:"timeout"`
+}
+
+// ServeConfig configures `janitor serve`.
+type ServeConfig struct {
+	Listen   string        `mapstructure:"listen"`
+	Interval time.Duration `mapstructure:"interval"`
+	Jitter   time.Duration `mapstructure:"jitter"`
+	// Execute makes each scheduled run drop; otherwise serve only reports.
+	Execute bool `mapstructure:"execute"`
+}
+
+// Defaults returns a configuration that is safe for a busy production primary.
+func Defaults() Config {
+	return Config{
+		Policy: policies.Defaults(),
+		Discovery: DiscoveryConfig{
+			Concurrency:    4,
+			ConnectTimeout: 5 * time.Second,
+			QueryTimeout:   30 * time.Second,
+			ShardTimeout:   10 * time.Minute,
+		},
+		Throttle: throttle.Defaults(),
+		Execute: ExecuteConfig{
+			LockWaitTimeout:   3 * time.Second,
+			PauseBetweenDrops: 5 * time.Second,
+			LargeTable: LargeTableConfig{
+				Strategy:       "drop",
+				ThresholdBytes: 10 << 30,
+				BatchRows:      5000,
+				BatchPause:     100 * time.Millisecond,
+			},
+		},
+		Metrics: MetricsConfig{Job: "janitor"},
+		Slack:   SlackConfig{Timeout: 10 * time.Second},
+		Serve:   ServeConfig{Listen: ":9187", Interval: 6 * time.Hour, Jitter: 10 * time.Minute},
+	}
+}
+
+// Validate checks the configuration and names the key at fault.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Shards) == 0 {
+		errs = append(errs, errors.New("shards: at least one shard is required"))
+	}
+	seen := map[string]bool{}
+	for i, s := range c.Shards {
+		key := fmt.Sprintf("shards[%d]", i)
+		if s.Name == "" {
+			errs = append(errs, fmt.Errorf("%s.name: required", key))
+		} else if seen[s.Name] {
+			errs = append(errs, fmt.Errorf("%s.name: %q is used by two shards", key, s.Name))
+		}
+		seen[s.Name] = true
+		if err := checkDSN(key, s.DSN); err != nil {
+			errs = append(errs, err)
+		}
+		for j, r := range s.Replicas {
+			rkey := fmt.Sprintf("%s.replicas[%d]", key, j)
+			if r.Name == "" {
+				errs = append(errs, fmt.Errorf("%s.name: required", rkey))
+			}
+			if err := checkDSN(rkey, r.DSN); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := s.Throttle.ValidateOverride(key + ".throttle"); err != nil {
+			errs = append(errs, err)
+		} else if err := c.Throttle.Merge(s.Throttle).ValidateMerged(key + ".throttle"); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := c.Policy.Validate("policy"); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Throttle.Validate("throttle"); err != nil {
+		errs = append(errs, err)
+	}
+	d := c.Discovery
+	if d.Concurrency < 1 || d.Concurrency > 256 {
+		errs = append(errs, fmt.Errorf("discovery.concurrency: %d is not between 1 and 256", d.Concurrency))
+	}
+	for k, v := range map[string]time.Duration{
+		"discovery.connect_timeout": d.ConnectTimeout, "discovery.query_timeout": d.QueryTimeout,
+		"discovery.shard_timeout": d.ShardTimeout, "execute.lock_wait_timeout": c.Execute.LockWaitTimeout,
+	} {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, got %s", k, v))
+		}
+	}
+	if c.Execute.LockWaitTimeout > 0 && c.Execute.LockWaitTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("execute.lock_wait_timeout: %s is under MySQL's 1s resolution", c.Execute.LockWaitTimeout))
+	}
+	if c.Execute.PauseBetweenDrops < 0 {
+		errs = append(errs, errors.New("execute.pause_between_drops: must not be negative"))
+	}
+	lt := c.Execute.LargeTable
+	switch lt.Strategy {
+	case "drop", "purge":
+	default:
+		errs = append(errs, fmt.Errorf("execute.large_table.strategy: %q is not \"drop\" or \"purge\"", lt.Strategy))
+	}
+	if lt.Strategy == "purge" && (lt.BatchRows < 1 || lt.ThresholdBytes < 0) {
+		errs = append(errs, errors.New("execute.large_table: batch_rows must be ≥ 1 and threshold_bytes ≥ 0"))
+	}
+	if u := c.Metrics.PushgatewayURL; u != "" {
+		if err := checkURL(u); err != nil {
+			errs = append(errs, fmt.Errorf("metrics.pushgateway_url: %w", err))
+		}
+	}
+	if c.Slack.WebhookURL != "" {
+		if err := checkURL(c.Slack.WebhookURL); err != nil {
+			// Never echo the webhook: it is a credential.
+			errs = append(errs, errors.New("slack.webhook_url: not an http(s) URL"))
+		}
+	}
+	if c.Serve.Interval <= 0 {
+		errs = append(errs, fmt.Errorf("serve.interval: must be positive, got %s", c.Serve.Interval))
+	}
+	if c.Serve.Jitter < 0 {
+		errs = append(errs, errors.New("serve.jitter: must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+func checkDSN(key, dsn string) error {
+	if strings.TrimSpace(dsn) == "" {
+		return fmt.Errorf("%s.dsn: required (set dsn or dsn_file)", key)
+	}
+	if _, err := dbconn.ParseDSN(dsn); err != nil {
+		return fmt.Errorf("%s.dsn: %w", key, err)
+	}
+	return nil
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("not an http(s) URL")
+	}
+	return nil
+}
+
+// ThrottleFor returns the throttle settings for one shard: the fleet defaults with the
+// shard's overrides on top.
+func (c *Config) ThrottleFor(s ShardConfig) throttle.Config {
+	return c.Throttle.Merge(s.Throttle)
+}

@@ -1,0 +1,138 @@
+package janitor_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+	"testing"
+
+	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/internal/testdb"
+	"github.com/janitorhq/janitor/janitor"
+	"github.com/janitorhq/janitor/report"
+)
+
+// The GRANTs the README documents. Keep them in step with the README: a change here is a
+// change to what DBAs are asked to grant.
+var (
+	reportGrants  = []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, SLAVE MONITOR ON *.*"}
+	executeGrants = []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, SLAVE MONITOR, DROP ON *.*"}
+)
+
+// account creates a user with exactly grants on primary (it replicates to the replica)
+// and returns its DSNs.
+func account(t *testing.T, grants []string) (primary, replica string) {
+	t.Helper()
+	db := testdb.Primary(t)
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	user, pw := "jt_"+hex.EncodeToString(b), "pw_"+hex.EncodeToString(b)
+	testdb.Exec(t, db, "CREATE USER '"+user+"'@'127.0.0.1' IDENTIFIED BY '"+pw+"'")
+	t.Cleanup(func() { testdb.Exec(t, db, "DROP USER IF EXISTS '"+user+"'@'127.0.0.1'") })
+	for _, g := range grants {
+		testdb.Exec(t, db, "GRANT "+g+" TO '"+user+"'@'127.0.0.1'")
+	}
+	swap := func(dsn string) string {
+		cfg, err := dbconn.ParseDSN(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.User, cfg.Passwd = user, pw
+		return cfg.FormatDSN()
+	}
+	waitReplica(t, db, testdb.Open(t, testdb.ReplicaDSN(t)))
+	return swap(testdb.PrimaryDSN(t)), swap(testdb.ReplicaDSN(t))
+}
+
+func verdicts(r *report.Report) map[string]string {
+	out := map[string]string{}
+	for _, s := range r.Shards {
+		for _, tb := range s.Tables {
+			out[tb.Table] = tb.Verdict + " " + tb.ReasonCode
+		}
+	}
+	return out
+}
+
+func TestReportWithLeastPrivilege(t *testing.T) {
+	db := testdb.Primary(t)
+	s, _, _ := seed(t, db)
+	full := janitor.New(config(t, s), nil).Report(context.Background())
+	p, r := account(t, reportGrants)
+	cfg := config(t, s)
+	cfg.Shards[0].DSN, cfg.Shards[0].Replicas[0].DSN = p, r
+	least := janitor.New(cfg, nil).Report(context.Background())
+	if least.Failed() {
+		t.Fatalf("report failed with the documented grants: %+v", least.Shards[0].Error)
+	}
+	want, got := verdicts(full), verdicts(least)
+	if len(want) == 0 || len(got) != len(want) {
+		t.Fatalf("least privilege saw %d tables, full privilege %d", len(got), len(want))
+	}
+	for name, v := range want {
+		if got[name] != v {
+			t.Errorf("%s: %q with the documented grants, %q with all privileges", name, got[name], v)
+		}
+	}
+	// The dry run reads replica status too.
+	plan := janitor.New(cfg, nil).Run(context.Background(), false)
+	if b := plan.Shards[0].Blocked; b != "" {
+		t.Errorf("dry run with the documented grants: %s", b)
+	}
+}
+
+// TestMissingGrantsNeverLookDead: without TRIGGER (or PROCESS), the server hides the
+// evidence; janitor must say so and drop nothing, not read silence as "no triggers".
+func TestMissingGrantsNeverLookDead(t *testing.T) {
+	db := testdb.Primary(t)
+	s, _, _ := seed(t, db)
+	for _, c := range []struct{ grants, want string }{
+		{"SELECT, PROCESS, SHOW VIEW, DROP ON *.*", "TRIGGER"},
+		{"SELECT, TRIGGER, SHOW VIEW, DROP ON *.*", "PROCESS"},
+	} {
+		p, r := account(t, []string{c.grants})
+		cfg := config(t, s)
+		cfg.Shards[0].DSN, cfg.Shards[0].Replicas[0].DSN = p, r
+		rep := janitor.New(cfg, nil).Report(context.Background())
+		if e := rep.Shards[0].Error; e != "" {
+			// Failing the shard is fine, if the message says what to grant.
+			if !strings.Contains(e, c.want) {
+				t.Errorf("without %s: shard error %q does not name the grant", c.want, e)
+			}
+			continue
+		}
+		for _, sh := range rep.Shards {
+			for _, tb := range sh.Tables {
+				if tb.Verdict == "drop" {
+					t.Errorf("without %s, %s was judged droppable (%s)", c.want, tb.Table, tb.Reason)
+				}
+			}
+		}
+		if v := verdicts(rep)["_orders_new"]; !strings.HasPrefix(v, "skip") {
+			t.Errorf("without %s: _orders_new %q", c.want, v)
+		}
+	}
+}
+
+func TestExecuteWithLeastPrivilege(t *testing.T) {
+	db := testdb.Primary(t)
+	s, dead, alive := seed(t, db)
+	p, r := account(t, executeGrants)
+	cfg := config(t, s)
+	cfg.Shards[0].DSN, cfg.Shards[0].Replicas[0].DSN = p, r
+	rep := janitor.New(cfg, nil).Run(context.Background(), true)
+	if rep.Failed() || rep.Shards[0].Blocked != "" {
+		t.Fatalf("execute with the documented grants: error %q blocked %q", rep.Shards[0].Error, rep.Shards[0].Blocked)
+	}
+	for _, name := range dead {
+		if exists(t, db, s, name) {
+			t.Errorf("%s not dropped with the documented grants: %s", name, outcomes(rep)[name].Reason)
+		}
+	}
+	for _, name := range alive {
+		if !exists(t, db, s, name) {
+			t.Errorf("%s dropped", name)
+		}
+	}
+}

@@ -1,0 +1,155 @@
+// Package janitor runs discovery, policies and (for `run --execute`) the dropper over a
+// fleet of shards, one goroutine per shard up to a bound, and assembles the report.
+// A shard that fails is reported with its error; the others carry on.
+package janitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/policies"
+	"github.com/janitorhq/janitor/report"
+)
+
+// Janitor is one configured fleet.
+type Janitor struct {
+	cfg Config
+	log *slog.Logger
+	// Hooks observe runs (metrics); nil is fine.
+	Hooks Hooks
+}
+
+// Hooks let callers observe a run without the janitor package knowing about metrics.
+type Hooks struct {
+	// ThrottleWait is told how long a signal held back drops on a shard.
+	ThrottleWait func(shard, signal string, d time.Duration)
+	// Dropped is told of each table dropped.
+	Dropped func(shard, tool string, bytes int64)
+}
+
+// New returns a Janitor for a validated configuration.
+func New(cfg Config, log *slog.Logger) *Janitor {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Janitor{cfg: cfg, log: log}
+}
+
+// Report inventories every shard; it drops nothing.
+func (j *Janitor) Report(ctx context.Context) *report.Report {
+	return j.eachShard(ctx, report.ModeReport, func(ctx context.Context, sc ShardConfig, s *report.Shard) error {
+		return j.inventory(ctx, sc, s, nil)
+	})
+}
+
+// eachShard runs fn for every shard, at most Discovery.Concurrency at once, each under
+// its own timeout, and assembles the report.
+func (j *Janitor) eachShard(ctx context.Context, mode string, fn func(context.Context, ShardConfig, *report.Shard) error) *report.Report {
+	r := &report.Report{GeneratedAt: time.Now().UTC(), Mode: mode, Shards: make([]report.Shard, len(j.cfg.Shards))}
+	sem := make(chan struct{}, j.cfg.Discovery.Concurrency)
+	var wg sync.WaitGroup
+	for i, sc := range j.cfg.Shards {
+		r.Shards[i] = report.Shard{Name: sc.Name, Address: dbconn.Addr(sc.DSN)}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-ctx.Done():
+				r.Shards[i].Error = "not visited: " + ctx.Err().Error()
+				return
+			}
+			sctx, cancel := context.WithTimeout(ctx, j.cfg.Discovery.ShardTimeout)
+			defer cancel()
+			log := j.log.With("shard", sc.Name)
+			start := time.Now()
+			if err := fn(sctx, sc, &r.Shards[i]); err != nil {
+				if errors.Is(err, context.DeadlineExceeded) && sctx.Err() != nil {
+					err = fmt.Errorf("shard timed out after discovery.shard_timeout %s: %w", j.cfg.Discovery.ShardTimeout, err)
+				}
+				r.Shards[i].Error = err.Error()
+				log.ErrorContext(ctx, "shard failed", "err", err, "elapsed", time.Since(start).Round(time.Millisecond))
+				return
+			}
+			log.InfoContext(ctx, "shard done", "leftovers", len(r.Shards[i].Tables), "elapsed", time.Since(start).Round(time.Millisecond))
+		}()
+	}
+	wg.Wait()
+	r.Finish()
+	return r
+}
+
+func (j *Janitor) open(ctx context.Context, dsn string) (*sqlx.DB, error) {
+	opts := dbconn.DefaultOptions()
+	opts.ConnectTimeout = j.cfg.Discovery.ConnectTimeout
+	opts.ReadTimeout = j.cfg.Discovery.QueryTimeout + 5*time.Second
+	return dbconn.Open(ctx, dsn, opts)
+}
+
+func (j *Janitor) discoveryOptions() discovery.Options {
+	return discovery.Options{
+		Schemas:        j.cfg.Discovery.Schemas,
+		ExcludeSchemas: j.cfg.Discovery.ExcludeSchemas,
+		QueryTimeout:   j.cfg.Discovery.QueryTimeout,
+	}
+}
+
+// inventory fills s with every leftover on one shard and its verdict. When keep is not
+// nil, the inspected tables are passed to it too (the dropper needs them).
+func (j *Janitor) inventory(ctx context.Context, sc ShardConfig, s *report.Shard, keep func(*discovery.Table, policies.Verdict)) error {
+	db, err := j.open(ctx, sc.DSN)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	server, err := discovery.ReadServer(ctx, db)
+	if err != nil {
+		return err
+	}
+	in := discovery.NewInspector(db, server, j.discoveryOptions(), j.log.With("shard", sc.Name))
+	names, err := in.ListNames(ctx)
+	if err != nil {
+		return err
+	}
+	if err := in.PrefetchSizes(ctx, names); err != nil {
+		return err
+	}
+	pc := policies.Context{VitessTableGC: sc.VitessTableGC}
+	for _, n := range names {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		t, err := in.Inspect(ctx, n)
+		if errors.Is(err, discovery.ErrGone) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		v := policies.Evaluate(j.cfg.Policy, pc, t)
+		s.Tables = append(s.Tables, Row(t, v))
+		if keep != nil {
+			keep(t, v)
+		}
+	}
+	return nil
+}
+
+// Row turns an inspected table and its verdict into a report row.
+func Row(t *discovery.Table, v policies.Verdict) report.Table {
+	age, _, _ := t.Age()
+	return report.Table{
+		Schema: t.Schema, Table: t.Name, Tool: string(t.Tool), Role: string(t.Role), BaseTable: t.Base,
+		Bytes: t.Bytes, SizeSource: t.SizeSource, Engine: t.Engine, CreatedAt: t.CreatedAt,
+		AgeSeconds: int64(age / time.Second), Verdict: string(v.Action), ReasonCode: string(v.Code), Reason: v.Reason,
+	}
+}

@@ -1,0 +1,452 @@
+package janitor
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/policies"
+	"github.com/janitorhq/janitor/report"
+	"github.com/janitorhq/janitor/throttle"
+)
+
+// DropLockName is the named lock a janitor holds on a server while it drops there. It is
+// per server, not per configured shard name, so that two janitors — or two shard entries
+// that point at one server — never drop on one server at once.
+const DropLockName = "janitor.dropper"
+
+// Run plans (execute=false) or performs (execute=true) the drops on every shard.
+func (j *Janitor) Run(ctx context.Context, execute bool) *report.Report {
+	mode := report.ModeDryRun
+	if execute {
+		mode = report.ModeExecute
+	}
+	return j.eachShard(ctx, mode, func(ctx context.Context, sc ShardConfig, s *report.Shard) error {
+		return j.runShard(ctx, sc, s, execute)
+	})
+}
+
+type candidate struct {
+	table   *discovery.Table
+	verdict policies.Verdict
+	row     int // index in s.Tables
+}
+
+// shardRun is one shard's drop session.
+type shardRun struct {
+	j       *Janitor
+	sc      ShardConfig
+	s       *report.Shard
+	log     *slog.Logger
+	db      *sqlx.DB
+	conn    *sqlx.Conn // holds DropLockName; every re-check and DROP runs here
+	server  discovery.Server
+	thr     *throttle.Throttler
+	closers []func() error
+}
+
+func (j *Janitor) runShard(ctx context.Context, sc ShardConfig, s *report.Shard, execute bool) error {
+	var cands []candidate
+	if err := j.inventory(ctx, sc, s, func(t *discovery.Table, v policies.Verdict) {
+		cands = append(cands, candidate{table: t, verdict: v, row: len(s.Tables) - 1})
+	}); err != nil {
+		return err
+	}
+	for _, c := range cands {
+		if c.verdict.Action == policies.Skip {
+			s.Tables[c.row].Outcome = report.OutcomeSkipped
+		} else if !execute {
+			s.Tables[c.row].Outcome = report.OutcomePlanned
+		}
+	}
+	r := &shardRun{j: j, sc: sc, s: s, log: j.log.With("shard", sc.Name)}
+	defer r.close()
+	db, err := j.open(ctx, sc.DSN)
+	if err != nil {
+		return err
+	}
+	r.db = db
+	r.closers = append(r.closers, db.Close)
+	r.thr = j.throttler(sc, db, &r.closers)
+	r.thr.OnWait = func(signal string, d time.Duration) {
+		if s.ThrottleWaitSeconds == nil {
+			s.ThrottleWaitSeconds = map[string]float64{}
+		}
+		s.ThrottleWaitSeconds[signal] += d.Seconds()
+		if j.Hooks.ThrottleWait != nil {
+			j.Hooks.ThrottleWait(sc.Name, signal, d)
+		}
+	}
+	if !execute {
+		// Tell the DBA what an execute run would meet right now.
+		if bad := r.thr.Check(ctx); len(bad) > 0 {
+			s.Blocked = "an execute run would wait now: " + readings(bad)
+		}
+		if srv, err := discovery.ReadServer(ctx, db); err == nil && srv.ReadOnly {
+			s.Blocked = "server is read-only: --execute refuses to drop here"
+		}
+		return nil
+	}
+	return r.execute(ctx, cands)
+}
+
+func (r *shardRun) close() {
+	if r.conn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _ = r.conn.ExecContext(ctx, "DO /* janitor */ RELEASE_LOCK(?)", DropLockName)
+		cancel()
+		_ = r.conn.Close()
+	}
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		_ = r.closers[i]()
+	}
+}
+
+// errStop ends a shard's run early without failing it: the rest is deferred.
+type errStop struct{ why string }
+
+func (e *errStop) Error() string { return e.why }
+
+func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
+	if err := r.connect(ctx, ""); err != nil {
+		var stop *errStop
+		if errors.As(err, &stop) {
+			r.s.Blocked = stop.why
+			r.deferRest(cands, 0, stop.why)
+			return nil
+		}
+		return err
+	}
+	ex := r.j.cfg.Execute
+	var dropped int
+	var bytes int64
+	for i, c := range cands {
+		if c.verdict.Action != policies.Drop {
+			continue
+		}
+		row := &r.s.Tables[c.row]
+		if ctx.Err() != nil {
+			r.deferRest(cands, i, "stopped by signal before this table")
+			return nil
+		}
+		if ex.MaxTablesPerRun > 0 && dropped >= ex.MaxTablesPerRun {
+			r.deferRest(cands, i, fmt.Sprintf("execute.max_tables_per_run %d reached", ex.MaxTablesPerRun))
+			return nil
+		}
+		if ex.MaxBytesPerRun > 0 && bytes+c.table.Bytes > ex.MaxBytesPerRun && dropped > 0 {
+			r.deferRest(cands, i, fmt.Sprintf("execute.max_bytes_per_run %s reached", report.Bytes(ex.MaxBytesPerRun)))
+			return nil
+		}
+		if dropped > 0 && ex.PauseBetweenDrops > 0 {
+			if !sleep(ctx, ex.PauseBetweenDrops) {
+				r.deferRest(cands, i, "stopped by signal before this table")
+				return nil
+			}
+		}
+		out, err := r.dropWithRetry(ctx, c)
+		if err != nil {
+			var stop *errStop
+			if errors.As(err, &stop) {
+				r.s.Blocked = stop.why
+				r.deferRest(cands, i, stop.why)
+				return nil
+			}
+			return err
+		}
+		row.Outcome, row.Reason = out.outcome, out.reason
+		if out.outcome == report.OutcomeDropped {
+			row.FreedBytes = out.freed
+			dropped++
+			bytes += out.freed
+			if r.j.Hooks.Dropped != nil {
+				r.j.Hooks.Dropped(r.sc.Name, row.Tool, out.freed)
+			}
+		}
+	}
+	return nil
+}
+
+// deferRest marks every drop candidate from index i on as deferred.
+func (r *shardRun) deferRest(cands []candidate, from int, why string) {
+	for _, c := range cands[from:] {
+		if c.verdict.Action != policies.Drop {
+			continue
+		}
+		row := &r.s.Tables[c.row]
+		if row.Outcome == "" {
+			row.Outcome, row.Reason = report.OutcomeDeferred, why
+		}
+	}
+}
+
+// connect takes a dedicated connection, checks that the server is a writable primary
+// (and, after a reconnect, the same server as before), and takes the drop lock.
+func (r *shardRun) connect(ctx context.Context, wantIdentity string) error {
+	if r.conn != nil {
+		_ = r.conn.Close()
+		r.conn = nil
+	}
+	conn, err := r.db.Connx(ctx)
+	if err != nil {
+		return fmt.Errorf("connect for drops: %w", err)
+	}
+	srv, err := discovery.ReadServer(ctx, conn)
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	if wantIdentity != "" && srv.Identity() != wantIdentity {
+		conn.Close()
+		return &errStop{fmt.Sprintf("a different server answers now (%s, was %s): failover? re-discover on the next run", srv.Identity(), wantIdentity)}
+	}
+	if srv.ReadOnly {
+		conn.Close()
+		return &errStop{"server is read-only (a replica, or a primary demoted by failover): refusing to drop here"}
+	}
+	if st, err := isReplica(ctx, conn); err != nil || st {
+		conn.Close()
+		if err != nil {
+			return fmt.Errorf("check whether the server is a replica: %w", err)
+		}
+		return &errStop{"server replicates from another primary: drop on that primary instead"}
+	}
+	var got sql.NullInt64
+	if err := conn.QueryRowxContext(ctx, "SELECT /* janitor */ GET_LOCK(?, 0)", DropLockName).Scan(&got); err != nil {
+		conn.Close()
+		return fmt.Errorf("take lock %s: %w", DropLockName, err)
+	}
+	if got.Int64 != 1 {
+		conn.Close()
+		return &errStop{fmt.Sprintf("another janitor holds lock %q on this server: leaving this shard to it", DropLockName)}
+	}
+	lwt := int64(r.j.cfg.Execute.LockWaitTimeout / time.Second)
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET /* janitor */ SESSION lock_wait_timeout = %d, SESSION innodb_lock_wait_timeout = %d", lwt, lwt)); err != nil {
+		conn.Close()
+		return fmt.Errorf("set lock_wait_timeout: %w", err)
+	}
+	r.conn, r.server = conn, srv
+	return nil
+}
+
+func isReplica(ctx context.Context, q sqlx.QueryerContext) (bool, error) {
+	rows, err := q.QueryxContext(ctx, "SHOW /* janitor */ SLAVE STATUS")
+	if err != nil {
+		if dbconn.IsError(err, dbconn.ErrSpecificAccess) {
+			// Without REPLICATION CLIENT the question cannot be asked; read_only answered.
+			return false, nil
+		}
+		return false, err
+	}
+	defer rows.Close()
+	return rows.Next(), rows.Err()
+}
+
+type outcome struct {
+	outcome string
+	reason  string
+	freed   int64
+}
+
+// dropWithRetry drops one table, reconnecting when the connection dies (a restarted
+// primary) and re-checking everything on the new connection.
+func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (outcome, error) {
+	maxWait := r.j.cfg.ThrottleFor(r.sc).MaxWait
+	deadline := time.Now().Add(maxWait)
+	backoff := 500 * time.Millisecond
+	sent := false
+	for {
+		out, err := r.dropOne(ctx, c, &sent)
+		if err == nil || !connectionLost(err) {
+			return out, err
+		}
+		r.log.WarnContext(ctx, "connection lost; reconnecting", "table", c.table.Schema+"."+c.table.Name, "err", err)
+		for {
+			if time.Now().After(deadline) {
+				return outcome{}, &errStop{fmt.Sprintf("server unreachable for %s: %v", maxWait, err)}
+			}
+			if !sleep(ctx, backoff) {
+				return outcome{}, &errStop{"stopped by signal while reconnecting"}
+			}
+			backoff = min(2*backoff, 10*time.Second)
+			cerr := r.connect(ctx, r.server.Identity())
+			if cerr == nil {
+				break
+			}
+			var stop *errStop
+			if errors.As(cerr, &stop) {
+				return outcome{}, cerr
+			}
+			err = cerr
+		}
+	}
+}
+
+// dropOne waits for health, re-checks the evidence on the dropping connection, and
+// drops. *sent records that a DROP went out, so that after a lost connection a table
+// found gone is reported as dropped rather than as vanished.
+func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcome, error) {
+	t := c.table
+	name := dbconn.QualifiedName(t.Schema, t.Name)
+	if err := r.thr.Wait(ctx, r.j.cfg.ThrottleFor(r.sc).MaxWait); err != nil {
+		var b *throttle.Blocked
+		if errors.As(err, &b) {
+			return outcome{}, &errStop{b.Error()}
+		}
+		return outcome{}, &errStop{"stopped by signal while throttled"}
+	}
+	fresh, out, err := r.recheck(ctx, t, sent)
+	if out != nil || err != nil {
+		return derefOutcome(out), err
+	}
+	lt := r.j.cfg.Execute.LargeTable
+	if lt.Strategy == "purge" && fresh.Bytes > lt.ThresholdBytes && !fresh.Orphan {
+		if out, err := r.purge(ctx, fresh); out != nil || err != nil {
+			return derefOutcome(out), err
+		}
+		// The purge took a while: look again before the DROP.
+		bytes := fresh.Bytes
+		if fresh, out, err = r.recheck(ctx, t, sent); out != nil || err != nil {
+			return derefOutcome(out), err
+		}
+		fresh.Bytes = bytes
+	}
+	stmt := "DROP /* janitor */ TABLE " + dropName(fresh)
+	r.log.InfoContext(ctx, "dropping", "table", name, "bytes", fresh.Bytes, "tool", fresh.Tool, "role", fresh.Role)
+	// The DROP itself is not cancelled by SIGTERM: stopping mid-statement gains nothing,
+	// and the process stops right after.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.j.cfg.Execute.LockWaitTimeout+r.j.cfg.Discovery.QueryTimeout)
+	defer cancel()
+	*sent = true
+	start := time.Now()
+	_, err = r.conn.ExecContext(dctx, stmt)
+	switch {
+	case err == nil:
+		r.log.InfoContext(ctx, "dropped", "table", name, "bytes", fresh.Bytes, "elapsed", time.Since(start).Round(time.Millisecond))
+		return outcome{report.OutcomeDropped, c.verdict.Reason, fresh.Bytes}, nil
+	case dbconn.IsError(err, dbconn.ErrLockWaitTimeout, dbconn.ErrLockDeadlock):
+		*sent = false
+		return outcome{report.OutcomeDeferred, fmt.Sprintf("another session holds a lock on it (lock_wait_timeout %s)", r.j.cfg.Execute.LockWaitTimeout), 0}, nil
+	case dbconn.IsError(err, dbconn.ErrRowIsReferenced, dbconn.ErrRowIsReferenced2, dbconn.ErrFKDrop):
+		*sent = false
+		return outcome{report.OutcomeSkipped, "server refused: referenced by a foreign key: " + err.Error(), 0}, nil
+	case dbconn.IsError(err, dbconn.ErrReadOnly):
+		*sent = false
+		return outcome{}, &errStop{"server refused the DROP as read-only: " + err.Error()}
+	case dbconn.IsError(err, dbconn.ErrBadTable, dbconn.ErrNoSuchTable):
+		*sent = false
+		return outcome{report.OutcomeSkipped, "no longer exists (dropped by someone else)", 0}, nil
+	case connectionLost(err):
+		return outcome{}, err
+	}
+	*sent = false
+	return outcome{report.OutcomeFailed, "DROP failed: " + err.Error(), 0}, nil
+}
+
+// recheck verifies, on the dropping connection, that the server is still the writable
+// primary it was and that the table is still dead. A non-nil outcome means: do not drop.
+func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool) (*discovery.Table, *outcome, error) {
+	// The server may have changed under us (failover to a demoted primary).
+	srv, err := discovery.ReadServer(ctx, r.conn)
+	if err != nil {
+		return nil, nil, err
+	}
+	if srv.Identity() != r.server.Identity() {
+		return nil, nil, &errStop{fmt.Sprintf("a different server answers now (%s, was %s): failover? re-discover on the next run", srv.Identity(), r.server.Identity())}
+	}
+	if srv.ReadOnly {
+		return nil, nil, &errStop{"server became read-only: refusing to drop"}
+	}
+	// Fresh evidence, on this connection: a migration may have started since discovery.
+	in := discovery.NewInspector(r.conn, srv, r.j.discoveryOptions(), r.log)
+	fresh, err := in.Inspect(ctx, discovery.Name{Schema: t.Schema, Table: t.Name, Orphan: t.Orphan, DictName: dictName(t)})
+	if errors.Is(err, discovery.ErrGone) {
+		if *sent {
+			return nil, &outcome{report.OutcomeDropped, "dropped (confirmed gone after the connection was lost)", t.Bytes}, nil
+		}
+		return nil, &outcome{report.OutcomeSkipped, "no longer exists (dropped by someone else)", 0}, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	v := policies.Evaluate(r.j.cfg.Policy, policies.Context{VitessTableGC: r.sc.VitessTableGC}, fresh)
+	if v.Action != policies.Drop {
+		return nil, &outcome{report.OutcomeSkipped, "re-check before drop: " + v.Reason, 0}, nil
+	}
+	if fresh.Tool != t.Tool || fresh.Base != t.Base {
+		return nil, &outcome{report.OutcomeSkipped, fmt.Sprintf("re-check before drop: now reads as %s of %q (was %s of %q)", fresh.Tool, fresh.Base, t.Tool, t.Base), 0}, nil
+	}
+	return fresh, nil, nil
+}
+
+func derefOutcome(o *outcome) outcome {
+	if o == nil {
+		return outcome{}
+	}
+	return *o
+}
+
+// dictName returns the InnoDB dictionary name of an orphan, which is how it was found.
+func dictName(t *discovery.Table) string {
+	if !t.Orphan {
+		return ""
+	}
+	return discovery.EncodeFilename(t.Schema) + "/" + t.Name
+}
+
+// dropName is the name DROP TABLE takes. A crashed ALTER's #sql table has no .frm, so
+// the server only finds it under its raw file name with the #mysql50# prefix.
+func dropName(t *discovery.Table) string {
+	if t.Orphan {
+		return dbconn.QualifiedName(t.Schema, "#mysql50#"+t.Name)
+	}
+	return dbconn.QualifiedName(t.Schema, t.Name)
+}
+
+// connectionLost reports whether err means the connection is gone (server restarted,
+// network cut) rather than that the statement failed.
+func connectionLost(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, sql.ErrConnDone) {
+		return true
+	}
+	// 1053 server shutdown in progress, 2006 gone away, 2013 lost connection, 1927
+	// MariaDB connection killed.
+	if dbconn.IsError(err, 1053, 2006, 2013, 1927) {
+		return true
+	}
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func readings(rs []throttle.Reading) string {
+	s := ""
+	for i, r := range rs {
+		if i > 0 {
+			s += "; "
+		}
+		s += r.String()
+	}
+	return s
+}

@@ -1,0 +1,422 @@
+package janitor_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/janitor"
+	"github.com/janitorhq/janitor/internal/testdb"
+	"github.com/janitorhq/janitor/report"
+)
+
+func q(schema, table string) string { return dbconn.QualifiedName(schema, table) }
+
+// config returns a fleet of one shard (the sandbox primary, gated by the sandbox
+// replica) limited to schema, with fast timings for tests.
+func config(t *testing.T, schema string) janitor.Config {
+	t.Helper()
+	cfg := janitor.Defaults()
+	cfg.Shards = []janitor.ShardConfig{{
+		Name: "sandbox", DSN: testdb.PrimaryDSN(t),
+		Replicas: []janitor.ReplicaConfig{{Name: "sandbox-replica", DSN: testdb.ReplicaDSN(t)}},
+	}}
+	cfg.Discovery.Schemas = []string{schema}
+	cfg.Policy.MinAge = 0
+	cfg.Execute.PauseBetweenDrops = 0
+	cfg.Execute.LockWaitTimeout = time.Second
+	cfg.Throttle.CheckInterval = 50 * time.Millisecond
+	cfg.Throttle.MaxWait = 3 * time.Second
+	cfg.Throttle.MaxReplicaLag = 2 * time.Second
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func exists(t *testing.T, db *sqlx.DB, schema, table string) bool {
+	t.Helper()
+	var n int
+	if err := db.Get(&n, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", schema, table); err != nil {
+		t.Fatal(err)
+	}
+	return n == 1
+}
+
+func outcomes(r *report.Report) map[string]report.Table {
+	out := map[string]report.Table{}
+	for _, s := range r.Shards {
+		for _, tb := range s.Tables {
+			out[tb.Table] = tb
+		}
+	}
+	return out
+}
+
+func ghostChangelog(schema, name string) string {
+	return `create /* gh-ost */ table ` + q(schema, name) + ` (id bigint unsigned auto_increment,
+		last_update timestamp not null DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+		hint varchar(64) charset ascii not null, value varchar(4096) charset ascii not null,
+		primary key(id), unique key hint_uidx(hint)) auto_increment=256 comment='gh-ost changelog'`
+}
+
+// seed builds a schema with dead leftovers and every kind of table that must survive.
+func seed(t *testing.T, db *sqlx.DB) (schema string, dead, alive []string) {
+	s := testdb.Schema(t, db)
+	future := time.Now().UTC().Add(48 * time.Hour).Format("20060102150405")
+	past := time.Now().UTC().Add(-48 * time.Hour).Format("20060102150405")
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY, v VARCHAR(64))",
+		"CREATE TABLE "+q(s, "__orders_old")+" LIKE "+q(s, "orders"),
+		"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, 'x' FROM "+q(s, "seq_1_to_5000"),
+		// live pt-osc: triggers on base write into _orders_new
+		"CREATE TABLE "+q(s, "_orders_new")+" LIKE "+q(s, "orders"),
+		"CREATE TRIGGER "+q(s, "pt_osc_"+s+"_orders_ins")+" AFTER INSERT ON "+q(s, "orders")+
+			" FOR EACH ROW REPLACE INTO "+q(s, "_orders_new")+" (id, v) VALUES (NEW.id, NEW.v)",
+		// live LHM
+		"CREATE TABLE "+q(s, "accounts")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "lhmn_accounts")+" LIKE "+q(s, "accounts"),
+		"CREATE TRIGGER "+q(s, "lhmt_ins_accounts")+" AFTER INSERT ON "+q(s, "accounts")+
+			" FOR EACH ROW REPLACE INTO "+q(s, "lhmn_accounts")+" (id) VALUES (NEW.id)",
+		// live gh-ost (fresh heartbeat) and dead gh-ost (stale heartbeat)
+		"CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_items_gho")+" LIKE "+q(s, "items"), ghostChangelog(s, "_items_ghc"),
+		"INSERT INTO "+q(s, "_items_ghc")+" (id, hint, value) VALUES (1, 'heartbeat', 'now')",
+		"CREATE TABLE "+q(s, "users")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_users_gho")+" LIKE "+q(s, "users"), ghostChangelog(s, "_users_ghc"),
+		"INSERT INTO "+q(s, "_users_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')",
+		// control table, view and foreign-key references
+		"CREATE TABLE "+q(s, "_spirit_sentinel")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "carts")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__carts_old")+" (id INT PRIMARY KEY)",
+		"CREATE VIEW "+q(s, "v_carts")+" AS SELECT id FROM "+q(s, "__carts_old"),
+		"CREATE TABLE "+q(s, "notes")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__notes_old")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "note_refs")+" (id INT PRIMARY KEY, n INT, FOREIGN KEY (n) REFERENCES "+q(s, "__notes_old")+" (id))",
+		// Vitess: due and not yet due
+		"CREATE TABLE "+q(s, "_vt_drp_6ace8bcef73211ea87e9f875a4d24e90_"+past+"_")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_vt_hld_7ace8bcef73211ea87e9f875a4d24e90_"+future+"_")+" (id INT PRIMARY KEY)",
+		// a hostile name, dead
+		"CREATE TABLE "+q(s, "we`ird name")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "__we`ird name_old")+" (id INT PRIMARY KEY)",
+	)
+	dead = []string{"__orders_old", "_users_gho", "_users_ghc", "_vt_drp_6ace8bcef73211ea87e9f875a4d24e90_" + past + "_", "__we`ird name_old"}
+	alive = []string{"_orders_new", "lhmn_accounts", "_items_gho", "_items_ghc", "_spirit_sentinel", "__carts_old", "__notes_old",
+		"_vt_hld_7ace8bcef73211ea87e9f875a4d24e90_" + future + "_", "orders", "accounts"}
+	return s, dead, alive
+}
+
+func TestRunDropsExactlyTheDead(t *testing.T) {
+	db := testdb.Primary(t)
+	s, dead, alive := seed(t, db)
+	cfg := config(t, s)
+
+	plan := janitor.New(cfg, nil).Run(context.Background(), false)
+	for _, name := range dead {
+		if o := outcomes(plan)[name]; o.Outcome != report.OutcomePlanned {
+			t.Errorf("dry run: %s outcome %q (%s), want planned", name, o.Outcome, o.Reason)
+		}
+	}
+	for _, name := range dead {
+		if !exists(t, db, s, name) {
+			t.Fatalf("dry run dropped %s", name)
+		}
+	}
+
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	if r.Failed() {
+		t.Fatalf("run failed: %+v", r.Shards)
+	}
+	got := outcomes(r)
+	var freed int64
+	for _, name := range dead {
+		if got[name].Outcome != report.OutcomeDropped {
+			t.Errorf("%s: outcome %q (%s), want dropped", name, got[name].Outcome, got[name].Reason)
+		}
+		if exists(t, db, s, name) {
+			t.Errorf("%s still exists", name)
+		}
+		freed += got[name].FreedBytes
+	}
+	for _, name := range alive {
+		if !exists(t, db, s, name) {
+			t.Errorf("%s was dropped; it must survive (%s)", name, got[name].Reason)
+		}
+	}
+	if r.ReclaimedBytes == nil || *r.ReclaimedBytes != freed || freed < 100<<10 {
+		t.Errorf("reclaimed %v, sum of freed %d", r.ReclaimedBytes, freed)
+	}
+	// The live migrations' triggers still work: writes to their base tables succeed.
+	testdb.Exec(t, db, "INSERT INTO "+q(s, "orders")+" VALUES (1, 'a')", "INSERT INTO "+q(s, "accounts")+" VALUES (1)")
+	var n int
+	if err := db.Get(&n, "SELECT COUNT(*) FROM "+q(s, "_orders_new")); err != nil || n != 1 {
+		t.Errorf("pt-osc trigger no longer copies rows: %d %v", n, err)
+	}
+	// A second run finds nothing more to do.
+	again := janitor.New(cfg, nil).Run(context.Background(), true)
+	for name, o := range outcomes(again) {
+		if o.Outcome == report.OutcomeDropped {
+			t.Errorf("second run dropped %s", name)
+		}
+	}
+}
+
+func TestStoppedReplicaBlocksDrops(t *testing.T) {
+	db := testdb.Primary(t)
+	replica := testdb.Open(t, testdb.ReplicaDSN(t))
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)")
+	waitReplica(t, db, replica)
+	testdb.Exec(t, replica, "STOP SLAVE SQL_THREAD")
+	t.Cleanup(func() { testdb.Exec(t, replica, "START SLAVE SQL_THREAD") })
+	cfg := config(t, s)
+	cfg.Throttle.MaxWait = 500 * time.Millisecond
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	o := outcomes(r)["__orders_old"]
+	if o.Outcome != report.OutcomeDeferred || !exists(t, db, s, "__orders_old") {
+		t.Fatalf("outcome %q (%s); want deferred and the table kept", o.Outcome, o.Reason)
+	}
+	if b := r.Shards[0].Blocked; !strings.Contains(b, "replica_lag:sandbox-replica") || !strings.Contains(b, "SQL No") {
+		t.Errorf("blocked = %q; want the replica named with its stopped SQL thread", b)
+	}
+	if r.Failed() {
+		t.Errorf("a throttled run is deferred, not failed")
+	}
+}
+
+// TestLagMakesDropsWait holds the replica's SQL thread behind a table lock while the
+// primary writes, so lag grows; the drop waits until the replica has caught up.
+func TestLagMakesDropsWait(t *testing.T) {
+	db := testdb.Primary(t)
+	replica := testdb.Open(t, testdb.ReplicaDSN(t))
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY, v TEXT)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)")
+	waitReplica(t, db, replica)
+	lockConn, err := replica.Connx(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lockConn.Close()
+	testdb.Exec(t, lockConn, "LOCK TABLES "+q(s, "orders")+" WRITE")
+	testdb.Exec(t, db, "INSERT INTO "+q(s, "orders")+" SELECT seq, REPEAT('x', 1000) FROM "+q(s, "seq_1_to_20000"))
+	// Wait until the replica really lags more than the limit.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var st struct{ Lag *int64 }
+		rows, err := replica.Queryx("SHOW SLAVE STATUS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]any{}
+		if rows.Next() {
+			_ = rows.MapScan(m)
+		}
+		rows.Close()
+		if v := m["Seconds_Behind_Master"]; v != nil {
+			var n int64
+			if b, ok := v.([]byte); ok {
+				v = string(b)
+			}
+			if _, err := fmt.Sscan(fmt.Sprint(v), &n); err == nil {
+				st.Lag = &n
+			}
+		}
+		if st.Lag != nil && *st.Lag >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica never lagged: %v", m["Seconds_Behind_Master"])
+		}
+		time.Sleep(100 * time.Millisecond) // polling the replica's state, with a deadline
+	}
+
+	cfg := config(t, s)
+	cfg.Throttle.MaxReplicaLag = time.Second
+	cfg.Throttle.MaxWait = time.Minute
+	j := janitor.New(cfg, nil)
+	var once sync.Once
+	var waitedOnLag bool
+	j.Hooks.ThrottleWait = func(_, signal string, _ time.Duration) {
+		if strings.HasPrefix(signal, "replica_lag:") {
+			waitedOnLag = true
+			// The janitor saw the lag and is waiting: let the replica catch up.
+			once.Do(func() { testdb.Exec(t, lockConn, "UNLOCK TABLES") })
+		}
+	}
+	r := j.Run(context.Background(), true)
+	once.Do(func() { testdb.Exec(t, lockConn, "UNLOCK TABLES") })
+	if !waitedOnLag {
+		t.Fatal("the janitor never waited on replica lag")
+	}
+	if o := outcomes(r)["__orders_old"]; o.Outcome != report.OutcomeDropped {
+		t.Fatalf("outcome %q (%s), want dropped after the replica caught up", o.Outcome, o.Reason)
+	}
+	if r.Shards[0].ThrottleWaitSeconds["replica_lag:sandbox-replica"] <= 0 {
+		t.Errorf("throttle waits not reported: %v", r.Shards[0].ThrottleWaitSeconds)
+	}
+}
+
+func TestLockedTableIsDeferred(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)", "INSERT INTO "+q(s, "__orders_old")+" VALUES (1)")
+	holder, err := db.Connx(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	// An idle open transaction holds a metadata lock and shows no statement.
+	testdb.Exec(t, holder, "BEGIN", "SELECT * FROM "+q(s, "__orders_old"))
+	cfg := config(t, s)
+	start := time.Now()
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	o := outcomes(r)["__orders_old"]
+	if o.Outcome != report.OutcomeDeferred || !strings.Contains(o.Reason, "lock_wait_timeout") {
+		t.Fatalf("outcome %q (%s), want deferred on the lock", o.Outcome, o.Reason)
+	}
+	if el := time.Since(start); el > 30*time.Second {
+		t.Errorf("took %s; the lock should defer within lock_wait_timeout", el)
+	}
+	testdb.Exec(t, holder, "ROLLBACK")
+	if !exists(t, db, s, "__orders_old") {
+		t.Error("dropped despite the lock")
+	}
+}
+
+func TestFailingPrometheusDefers(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)")
+	prom := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, `{"status":"error","errorType":"internal","error":"boom"}`, http.StatusInternalServerError)
+	}))
+	defer prom.Close()
+	cfg := config(t, s)
+	cfg.Throttle.PrometheusURL = prom.URL
+	cfg.Throttle.FreeableMemoryQuery = `node_memory_MemAvailable_bytes{shard="{{shard}}"}`
+	cfg.Throttle.MinFreeableMemoryBytes = 1 << 30
+	cfg.Throttle.MaxWait = 300 * time.Millisecond
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	if o := outcomes(r)["__orders_old"]; o.Outcome != report.OutcomeDeferred {
+		t.Fatalf("outcome %q (%s), want deferred", o.Outcome, o.Reason)
+	}
+	if !strings.Contains(r.Shards[0].Blocked, "freeable_memory") {
+		t.Errorf("blocked = %q; want the freeable_memory signal named", r.Shards[0].Blocked)
+	}
+}
+
+func TestReadOnlyServerRefuses(t *testing.T) {
+	db := testdb.Primary(t)
+	replica := testdb.Open(t, testdb.ReplicaDSN(t))
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)")
+	waitReplica(t, db, replica)
+	cfg := config(t, s)
+	cfg.Shards[0].DSN = testdb.ReplicaDSN(t) // a config mistake: the replica as primary
+	cfg.Shards[0].Replicas = nil
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	if o := outcomes(r)["__orders_old"]; o.Outcome == report.OutcomeDropped {
+		t.Fatal("dropped on a replica")
+	}
+	if !strings.Contains(r.Shards[0].Blocked, "read-only") {
+		t.Errorf("blocked = %q", r.Shards[0].Blocked)
+	}
+	if !exists(t, replica, s, "__orders_old") {
+		t.Error("the replica lost the table")
+	}
+}
+
+func TestSecondJanitorStandsAside(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)")
+	other, err := db.Connx(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	var got int
+	if err := other.QueryRowxContext(context.Background(), "SELECT GET_LOCK(?, 0)", janitor.DropLockName).Scan(&got); err != nil || got != 1 {
+		t.Fatalf("GET_LOCK: %d %v", got, err)
+	}
+	r := janitor.New(config(t, s), nil).Run(context.Background(), true)
+	if o := outcomes(r)["__orders_old"]; o.Outcome != report.OutcomeDeferred || !strings.Contains(o.Reason, "another janitor") {
+		t.Fatalf("outcome %q (%s), want deferred to the other janitor", o.Outcome, o.Reason)
+	}
+	if r.Failed() {
+		t.Error("standing aside is not a failure")
+	}
+}
+
+// TestRecheckCatchesANewMigration: a migration that starts between discovery and the
+// DROP (here: pt-osc triggers created after the first drop) saves the table.
+func TestRecheckCatchesANewMigration(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__a_old")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "b")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "lhmn_b")+" (id INT PRIMARY KEY)")
+	j := janitor.New(config(t, s), nil)
+	j.Hooks.Dropped = func(_, _ string, _ int64) {
+		testdb.Exec(t, db, "CREATE TRIGGER "+q(s, "lhmt_ins_b")+" AFTER INSERT ON "+q(s, "b")+
+			" FOR EACH ROW REPLACE INTO "+q(s, "lhmn_b")+" (id) VALUES (NEW.id)")
+	}
+	r := j.Run(context.Background(), true)
+	got := outcomes(r)
+	if got["__a_old"].Outcome != report.OutcomeDropped {
+		t.Fatalf("__a_old: %q (%s)", got["__a_old"].Outcome, got["__a_old"].Reason)
+	}
+	if o := got["lhmn_b"]; o.Outcome != report.OutcomeSkipped || !strings.Contains(o.Reason, "re-check") {
+		t.Errorf("lhmn_b: %q (%s), want skipped by the re-check", o.Outcome, o.Reason)
+	}
+	if !exists(t, db, s, "lhmn_b") {
+		t.Error("lhmn_b dropped under a live migration")
+	}
+}
+
+func TestUnreachableShardDoesNotStopOthers(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)")
+	cfg := config(t, s)
+	cfg.Discovery.ConnectTimeout = time.Second
+	cfg.Shards = append(cfg.Shards,
+		janitor.ShardConfig{Name: "nowhere", DSN: "janitor:pw@tcp(127.0.0.1:1)/"},
+		janitor.ShardConfig{Name: "wrong-password", DSN: strings.Replace(testdb.PrimaryDSN(t), ":", ":wrong", 1)})
+	r := janitor.New(cfg, nil).Report(context.Background())
+	byName := map[string]report.Shard{}
+	for _, sh := range r.Shards {
+		byName[sh.Name] = sh
+	}
+	if e := byName["nowhere"].Error; !strings.Contains(e, "connection refused") {
+		t.Errorf("nowhere: %q", e)
+	}
+	if e := byName["wrong-password"].Error; !strings.Contains(e, "Access denied") {
+		t.Errorf("wrong-password: %q", e)
+	}
+	if sh := byName["sandbox"]; sh.Error != "" || len(sh.Tables) != 1 {
+		t.Errorf("sandbox: error %q, %d tables", sh.Error, len(sh.Tables))
+	}
+	if !r.Failed() {
+		t.Error("a failed shard must fail the report")
+	}
+}
+
+// waitReplica waits until the replica has applied everything the primary wrote.
+func waitReplica(t *testing.T, primary, replica *sqlx.DB) {
+	t.Helper()
+	var pos string
+	if err := primary.Get(&pos, "SELECT @@gtid_binlog_pos"); err != nil {
+		t.Fatal(err)
+	}
+	var res int
+	if err := replica.Get(&res, "SELECT MASTER_GTID_WAIT(?, 60)", pos); err != nil || res != 0 {
+		t.Fatalf("replica did not reach %s: %d %v", pos, res, err)
+	}
+}

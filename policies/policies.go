@@ -1,0 +1,252 @@
+// Package policies decides, for each leftover, whether janitor may drop it. A table is
+// dropped only on positive evidence that it is dead; any doubt is a skip with a reason a
+// DBA can act on. A wrongly dropped table is an outage; a wrongly kept one costs disk.
+package policies
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/janitorhq/janitor/discovery"
+)
+
+// Config tunes the rules that have a threshold.
+type Config struct {
+	// MinAge is how old a leftover must be, on its tool's time base. 0 turns the age
+	// rule off (the other rules still apply).
+	MinAge time.Duration `mapstructure:"min_age"`
+	// HeartbeatStaleAfter: a gh-ost changelog heartbeat older than this is dead.
+	HeartbeatStaleAfter time.Duration `mapstructure:"heartbeat_stale_after"`
+}
+
+// Defaults are the policy thresholds janitor ships with.
+func Defaults() Config {
+	return Config{MinAge: 24 * time.Hour, HeartbeatStaleAfter: 10 * time.Minute}
+}
+
+// Validate names the key at fault.
+func (c Config) Validate(prefix string) error {
+	var errs []error
+	if c.MinAge < 0 {
+		errs = append(errs, fmt.Errorf("%s.min_age: must not be negative, got %s", prefix, c.MinAge))
+	}
+	if c.HeartbeatStaleAfter < time.Second {
+		errs = append(errs, fmt.Errorf("%s.heartbeat_stale_after: must be at least 1s (gh-ost beats every 100ms), got %s", prefix, c.HeartbeatStaleAfter))
+	}
+	return errors.Join(errs...)
+}
+
+// Action is what to do with a table.
+type Action string
+
+// Actions.
+const (
+	Drop Action = "drop"
+	Skip Action = "skip"
+)
+
+// Code is a short, bounded reason code: fit for a metric label.
+type Code string
+
+// Reason codes. Adding one is a change to the metrics contract.
+const (
+	CodeDead               Code = "dead"
+	CodeNotATable          Code = "not_a_table"
+	CodeControlTable       Code = "control_table"
+	CodeCutOverSentry      Code = "cutover_sentry"
+	CodeEvidenceUnreadable Code = "evidence_unreadable"
+	CodeSessionsHidden     Code = "sessions_hidden"
+	CodeInUse              Code = "in_use"
+	CodeLockHeld           Code = "lock_held"
+	CodeTriggerWrites      Code = "trigger_writes"
+	CodeLiveMigration      Code = "live_migration"
+	CodeLiveHeartbeat      Code = "live_heartbeat"
+	CodeDDLRunning         Code = "ddl_running"
+	CodeViewReference      Code = "view_reference"
+	CodeForeignKey         Code = "foreign_key"
+	CodeBaseMissing        Code = "base_missing"
+	CodeAmbiguousTool      Code = "ambiguous_tool"
+	CodeVitessManaged      Code = "vitess_managed"
+	CodeVitessNotDue       Code = "vitess_not_due"
+	CodeAgeUnknown         Code = "age_unknown"
+	CodeTooYoung           Code = "too_young"
+)
+
+// Codes lists every code, for metrics that want to export zeros.
+var Codes = []Code{CodeDead, CodeNotATable, CodeControlTable, CodeCutOverSentry, CodeEvidenceUnreadable,
+	CodeSessionsHidden, CodeInUse, CodeLockHeld, CodeTriggerWrites, CodeLiveMigration, CodeLiveHeartbeat,
+	CodeDDLRunning, CodeViewReference, CodeForeignKey, CodeBaseMissing, CodeAmbiguousTool, CodeVitessManaged,
+	CodeVitessNotDue, CodeAgeUnknown, CodeTooYoung}
+
+// Verdict is the policy's answer for one table.
+type Verdict struct {
+	Action Action
+	Code   Code
+	Reason string
+}
+
+// Context is what the policy knows beyond the table: per-shard facts.
+type Context struct {
+	// VitessTableGC: Vitess' own table GC runs on this shard.
+	VitessTableGC bool
+}
+
+// ghostSentryComment is the table comment gh-ost gives its cut-over sentry.
+const ghostSentryComment = "ghost-cut-over-sentry"
+
+type rule struct {
+	code  Code
+	check func(c Config, pc Context, t *discovery.Table) (reason string, skip bool)
+}
+
+// rules run in order; the first that objects decides. The order puts what would break
+// production (sessions, triggers, locks) before what is merely uncertain.
+var rules = []rule{
+	{CodeNotATable, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		return fmt.Sprintf("is a %s, not a base table", strings.ToLower(t.Type)), t.Type != "BASE TABLE"
+	}},
+	{CodeControlTable, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		return fmt.Sprintf("%s control table: dropping it can trigger or break a running migration (never dropped)", t.Tool),
+			t.Role == discovery.RoleControl
+	}},
+	{CodeCutOverSentry, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		return "gh-ost cut-over sentry: it exists only while a cut-over runs",
+			t.Role == discovery.RoleSentry || (t.Tool == discovery.ToolGhost && strings.Contains(t.Comment, ghostSentryComment))
+	}},
+	{CodeEvidenceUnreadable, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		return "could not read all evidence: " + strings.Join(t.Evidence.Unreadable, "; "), len(t.Evidence.Unreadable) > 0
+	}},
+	{CodeSessionsHidden, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		return "cannot see other sessions, so cannot prove none uses it (grant PROCESS)", !t.Evidence.SeesAllSessions
+	}},
+	{CodeInUse, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		return "in use by " + strings.Join(t.Evidence.Sessions, ", "), len(t.Evidence.Sessions) > 0
+	}},
+	{CodeLockHeld, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		return "a migration holds named lock " + strings.Join(t.Evidence.LocksHeld, ", "), len(t.Evidence.LocksHeld) > 0
+	}},
+	{CodeTriggerWrites, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		return "trigger " + strings.Join(t.Evidence.WritingTriggers, ", ") + " writes into it: dropping it would break writes to " +
+			baseOr(t, "the trigger's table"), len(t.Evidence.WritingTriggers) > 0
+	}},
+	{CodeLiveMigration, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		// A live migration's triggers feed its copy and delta tables; an old copy from
+		// an earlier run on the same base is not part of it.
+		feeds := t.Role == discovery.RoleNew || t.Role == discovery.RoleDelta
+		return fmt.Sprintf("%s triggers %s on %s: a migration is running or crashed mid-copy", t.Tool,
+			strings.Join(t.Evidence.ToolTriggers, ", "), t.Base), feeds && len(t.Evidence.ToolTriggers) > 0
+	}},
+	{CodeLiveHeartbeat, func(c Config, _ Context, t *discovery.Table) (string, bool) {
+		hb := t.Evidence.HeartbeatAge
+		if hb == nil {
+			return "", false
+		}
+		return fmt.Sprintf("gh-ost heartbeat in %s is %s old (live until %s): migration running", t.Evidence.Changelog,
+			round(*hb), round(c.HeartbeatStaleAfter)), *hb < c.HeartbeatStaleAfter
+	}},
+	{CodeDDLRunning, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		return "an ALTER-like statement is running and may own this #sql table: " + strings.Join(t.Evidence.DDLRunning, "; "),
+			len(t.Evidence.DDLRunning) > 0
+	}},
+	{CodeViewReference, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		return "referenced by view " + strings.Join(t.Evidence.Views, ", "), len(t.Evidence.Views) > 0
+	}},
+	{CodeForeignKey, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		return "referenced by foreign key " + strings.Join(t.Evidence.ForeignKeys, ", "), len(t.Evidence.ForeignKeys) > 0
+	}},
+	{CodeBaseMissing, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		if t.Base == "" || t.Evidence.BaseExists {
+			return "", false
+		}
+		why := fmt.Sprintf("base table %s does not exist: may be an application table with a look-alike name", t.Base)
+		if discovery.Truncated(t.Name) {
+			why += " (the name is 64 characters: the tool may have cut the base name)"
+		}
+		return why, true
+	}},
+	{CodeAmbiguousTool, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		return "name fits both pt-osc and Spirit and no trigger, checkpoint or lock tells which; drop by hand if it is yours",
+			t.Tool == discovery.ToolAmbiguous
+	}},
+	{CodeVitessManaged, func(_ Config, pc Context, t *discovery.Table) (string, bool) {
+		return "Vitess table GC runs on this shard and owns its _vt_ tables", t.Tool == discovery.ToolVitess && pc.VitessTableGC
+	}},
+	{CodeVitessNotDue, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		if t.Tool != discovery.ToolVitess {
+			return "", false
+		}
+		return fmt.Sprintf("Vitess %s state is due at %s UTC, not yet", t.Role, t.Reading.Stamp.Format(time.DateTime)),
+			!t.Evidence.Now.After(t.Reading.Stamp)
+	}},
+	{CodeAgeUnknown, func(c Config, _ Context, t *discovery.Table) (string, bool) {
+		_, _, ok := t.Age()
+		return "no time base: neither name stamp, heartbeat nor CREATE_TIME", c.MinAge > 0 && !ok && t.Tool != discovery.ToolVitess
+	}},
+	{CodeTooYoung, func(c Config, _ Context, t *discovery.Table) (string, bool) {
+		age, src, ok := t.Age()
+		if !ok || t.Tool == discovery.ToolVitess {
+			return "", false
+		}
+		return fmt.Sprintf("%s old by %s, younger than policy.min_age %s", round(age), src, round(c.MinAge)), c.MinAge > 0 && age < c.MinAge
+	}},
+}
+
+// Evaluate returns the verdict for one inspected table.
+func Evaluate(c Config, pc Context, t *discovery.Table) Verdict {
+	for _, r := range rules {
+		if reason, skip := r.check(c, pc, t); skip {
+			return Verdict{Action: Skip, Code: r.code, Reason: reason}
+		}
+	}
+	return Verdict{Action: Drop, Code: CodeDead, Reason: deadReason(c, t)}
+}
+
+func deadReason(c Config, t *discovery.Table) string {
+	var parts []string
+	if t.Tool == discovery.ToolVitess {
+		parts = append(parts, fmt.Sprintf("Vitess %s state fell due at %s UTC", t.Role, t.Reading.Stamp.Format(time.DateTime)))
+	} else if age, src, ok := t.Age(); ok {
+		parts = append(parts, fmt.Sprintf("%s old by %s", round(age), src))
+	}
+	if t.Evidence.HeartbeatAge != nil {
+		parts = append(parts, fmt.Sprintf("heartbeat stopped %s ago", round(*t.Evidence.HeartbeatAge)))
+	}
+	if t.Base != "" {
+		parts = append(parts, "base "+t.Base+" exists")
+	}
+	parts = append(parts, "no trigger, view, foreign key, lock or session uses it")
+	return strings.Join(parts, "; ")
+}
+
+func baseOr(t *discovery.Table, alt string) string {
+	if t.Base != "" {
+		return t.Base
+	}
+	return alt
+}
+
+// round prints a duration the way a DBA reads it: 3d, 26h, 26h5m, 10m, 7s.
+func round(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "-" + round(-d)
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%dd", int(d.Hours()/24))
+	case d >= time.Hour:
+		d = d.Round(time.Minute)
+		if m := int(d.Minutes()) % 60; m != 0 {
+			return fmt.Sprintf("%dh%dm", int(d.Hours()), m)
+		}
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	case d >= time.Minute:
+		d = d.Round(time.Second)
+		if s := int(d.Seconds()) % 60; s != 0 {
+			return fmt.Sprintf("%dm%ds", int(d.Minutes()), s)
+		}
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	default:
+		return d.Round(time.Second).String()
+	}
+}

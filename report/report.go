@@ -1,0 +1,329 @@
+// Package report is janitor's output: the JSON contract and its text and markdown
+// renderings. The JSON field names are a stable contract; add fields, never rename.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Modes of a report.
+const (
+	ModeReport  = "report"  // inventory only
+	ModeDryRun  = "dry-run" // `run` without --execute: the plan
+	ModeExecute = "execute" // `run --execute`
+)
+
+// Outcomes of a table in a run.
+const (
+	OutcomeDropped  = "dropped"
+	OutcomeSkipped  = "skipped"
+	OutcomeDeferred = "deferred" // a limit, the throttle or a lock kept it for a later run
+	OutcomeFailed   = "failed"
+	OutcomePlanned  = "planned" // dry run: would be dropped
+)
+
+// Report covers every shard of one invocation.
+type Report struct {
+	GeneratedAt      time.Time `json:"generated_at"`
+	Mode             string    `json:"mode"`
+	ReclaimableBytes int64     `json:"reclaimable_bytes"`
+	ReclaimedBytes   *int64    `json:"reclaimed_bytes,omitempty"`
+	Shards           []Shard   `json:"shards"`
+}
+
+// Shard is one shard's answer. Error is "" when the shard answered.
+type Shard struct {
+	Name             string  `json:"name"`
+	Address          string  `json:"address,omitempty"`
+	Error            string  `json:"error"`
+	ReclaimableBytes int64   `json:"reclaimable_bytes"`
+	ReclaimedBytes   *int64  `json:"reclaimed_bytes,omitempty"`
+	Tables           []Table `json:"tables"`
+	// Blocked says why a run stopped early (throttle, failover, signal), with the
+	// signal and its last value.
+	Blocked string `json:"blocked,omitempty"`
+	// ThrottleWaitSeconds is time spent waiting for health, by signal.
+	ThrottleWaitSeconds map[string]float64 `json:"throttle_wait_seconds,omitempty"`
+}
+
+// Table is one leftover.
+type Table struct {
+	Schema     string     `json:"schema"`
+	Table      string     `json:"table"`
+	Tool       string     `json:"tool"`
+	Role       string     `json:"role"`
+	BaseTable  string     `json:"base_table"`
+	Bytes      int64      `json:"bytes"`
+	SizeSource string     `json:"size_source"`
+	Engine     string     `json:"engine,omitempty"`
+	CreatedAt  *time.Time `json:"created_at"`
+	AgeSeconds int64      `json:"age_seconds"`
+	Verdict    string     `json:"verdict"`
+	ReasonCode string     `json:"reason_code"`
+	Reason     string     `json:"reason"`
+	// Outcome and FreedBytes are set by `run`.
+	Outcome    string `json:"outcome,omitempty"`
+	FreedBytes int64  `json:"freed_bytes,omitempty"`
+}
+
+// Finish sorts tables and sums the drop verdicts (and, in a run, the bytes freed).
+func (r *Report) Finish() {
+	r.ReclaimableBytes = 0
+	var reclaimed int64
+	sort.SliceStable(r.Shards, func(i, j int) bool { return r.Shards[i].Name < r.Shards[j].Name })
+	for i := range r.Shards {
+		s := &r.Shards[i]
+		s.ReclaimableBytes = 0
+		var freed int64
+		for _, t := range s.Tables {
+			if t.Verdict == "drop" && t.Outcome != OutcomeDropped {
+				s.ReclaimableBytes += t.Bytes
+			}
+			freed += t.FreedBytes
+		}
+		if s.Tables == nil {
+			s.Tables = []Table{}
+		}
+		sort.SliceStable(s.Tables, func(a, b int) bool {
+			if s.Tables[a].Schema != s.Tables[b].Schema {
+				return s.Tables[a].Schema < s.Tables[b].Schema
+			}
+			return s.Tables[a].Table < s.Tables[b].Table
+		})
+		if r.Mode == ModeExecute {
+			f := freed
+			s.ReclaimedBytes = &f
+			reclaimed += freed
+		}
+		r.ReclaimableBytes += s.ReclaimableBytes
+	}
+	if r.Mode == ModeExecute {
+		r.ReclaimedBytes = &reclaimed
+	}
+}
+
+// Failed reports whether any shard or table failed.
+func (r *Report) Failed() bool {
+	for _, s := range r.Shards {
+		if s.Error != "" {
+			return true
+		}
+		for _, t := range s.Tables {
+			if t.Outcome == OutcomeFailed {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Formats accepted by Write.
+var Formats = []string{"text", "json", "markdown"}
+
+// Write renders r in format.
+func Write(w io.Writer, r *Report, format string) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	case "text":
+		return writeText(w, r)
+	case "markdown":
+		return writeMarkdown(w, r)
+	}
+	return fmt.Errorf("unknown output format %q (want %s)", format, strings.Join(Formats, ", "))
+}
+
+func title(r *Report) string {
+	switch r.Mode {
+	case ModeDryRun:
+		return "janitor run (dry run: nothing dropped)"
+	case ModeExecute:
+		return "janitor run --execute"
+	}
+	return "janitor report (dry run: nothing dropped)"
+}
+
+func writeText(w io.Writer, r *Report) error {
+	b := &strings.Builder{}
+	fmt.Fprintf(b, "%s — %s — %d shard(s), %s reclaimable", title(r), r.GeneratedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
+		len(r.Shards), Bytes(r.ReclaimableBytes))
+	if r.ReclaimedBytes != nil {
+		fmt.Fprintf(b, ", %s reclaimed", Bytes(*r.ReclaimedBytes))
+	}
+	b.WriteString("\n")
+	for _, s := range r.Shards {
+		b.WriteString("\n")
+		addr := ""
+		if s.Address != "" {
+			addr = " (" + s.Address + ")"
+		}
+		if s.Error != "" {
+			fmt.Fprintf(b, "%s%s: ERROR: %s\n", s.Name, addr, s.Error)
+			if len(s.Tables) == 0 {
+				continue
+			}
+		}
+		fmt.Fprintf(b, "%s%s: %s\n", s.Name, addr, shardSummary(r, s))
+		if s.Blocked != "" {
+			fmt.Fprintf(b, "  stopped early: %s\n", s.Blocked)
+		}
+		if len(s.Tables) == 0 {
+			continue
+		}
+		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+		head := "  VERDICT\tTABLE\tTOOL\tROLE\tBYTES\tAGE\tREASON"
+		if r.Mode != ModeReport {
+			head = "  OUTCOME\tTABLE\tTOOL\tROLE\tBYTES\tAGE\tREASON"
+		}
+		fmt.Fprintln(tw, head)
+		for _, t := range s.Tables {
+			state := t.Verdict
+			if t.Outcome != "" {
+				state = t.Outcome
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", state, Printable(t.Schema+"."+t.Table), t.Tool, t.Role,
+				sizeCell(t), Age(t.AgeSeconds), Printable(t.Reason))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func shardSummary(r *Report, s Shard) string {
+	drop := 0
+	outcomes := map[string]int{}
+	for _, t := range s.Tables {
+		if t.Verdict == "drop" {
+			drop++
+		}
+		if t.Outcome != "" {
+			outcomes[t.Outcome]++
+		}
+	}
+	out := fmt.Sprintf("%d leftover(s), %d to drop, %s reclaimable", len(s.Tables), drop, Bytes(s.ReclaimableBytes))
+	if s.ReclaimedBytes != nil {
+		out += fmt.Sprintf(", %s reclaimed", Bytes(*s.ReclaimedBytes))
+	}
+	if len(outcomes) > 0 {
+		var parts []string
+		for _, o := range []string{OutcomeDropped, OutcomePlanned, OutcomeDeferred, OutcomeFailed, OutcomeSkipped} {
+			if outcomes[o] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", outcomes[o], o))
+			}
+		}
+		out += " (" + strings.Join(parts, ", ") + ")"
+	}
+	return out
+}
+
+func sizeCell(t Table) string {
+	switch t.SizeSource {
+	case "system_tablespace":
+		return "0 (system tablespace)"
+	case "estimate":
+		return "~" + Bytes(t.Bytes)
+	case "unknown":
+		return "?"
+	}
+	return Bytes(t.Bytes)
+}
+
+func writeMarkdown(w io.Writer, r *Report) error {
+	b := &strings.Builder{}
+	fmt.Fprintf(b, "### %s\n\n", title(r))
+	fmt.Fprintf(b, "%s · %d shard(s) · **%s reclaimable**", r.GeneratedAt.UTC().Format("2006-01-02 15:04 UTC"), len(r.Shards), Bytes(r.ReclaimableBytes))
+	if r.ReclaimedBytes != nil {
+		fmt.Fprintf(b, " · **%s reclaimed**", Bytes(*r.ReclaimedBytes))
+	}
+	b.WriteString("\n\n| shard | status | leftovers | to drop | reclaimable |\n|---|---|---:|---:|---:|\n")
+	for _, s := range r.Shards {
+		status := "ok"
+		if s.Error != "" {
+			status = "❌ " + mdCell(s.Error)
+		} else if s.Blocked != "" {
+			status = "⏸ " + mdCell(s.Blocked)
+		}
+		drop := 0
+		for _, t := range s.Tables {
+			if t.Verdict == "drop" {
+				drop++
+			}
+		}
+		fmt.Fprintf(b, "| %s | %s | %d | %d | %s |\n", mdCell(s.Name), status, len(s.Tables), drop, Bytes(s.ReclaimableBytes))
+	}
+	for _, s := range r.Shards {
+		if len(s.Tables) == 0 {
+			continue
+		}
+		fmt.Fprintf(b, "\n#### %s\n\n| | table | tool | bytes | age | reason |\n|---|---|---|---:|---:|---|\n", mdCell(s.Name))
+		for _, t := range s.Tables {
+			state := t.Verdict
+			if t.Outcome != "" {
+				state = t.Outcome
+			}
+			fmt.Fprintf(b, "| %s | `%s` | %s | %s | %s | %s |\n", state, mdCode(t.Schema+"."+t.Table), t.Tool, sizeCell(t),
+				Age(t.AgeSeconds), mdCell(t.Reason))
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// mdCell keeps text from breaking a markdown table row.
+func mdCell(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ").Replace(Printable(s))
+}
+
+func mdCode(s string) string { return strings.ReplaceAll(mdCell(s), "`", "'") }
+
+// Printable replaces control characters, so a hostile table name cannot rewrite the
+// terminal or forge report lines.
+func Printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return '�'
+		}
+		return r
+	}, s)
+}
+
+// Bytes prints a byte count in IEC units.
+func Bytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// Age prints seconds as a short age.
+func Age(s int64) string {
+	d := time.Duration(s) * time.Second
+	switch {
+	case s < 0:
+		return "-" + Age(-s)
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%dd", int(d.Hours()/24))
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	}
+	return fmt.Sprintf("%ds", s)
+}

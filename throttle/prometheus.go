@@ -1,0 +1,94 @@
+package throttle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+)
+
+// FreeableMemory reads the server's freeable memory through a Prometheus query API: on
+// Aurora the CloudWatch FreeableMemory metric (via an exporter), elsewhere
+// node_memory_MemAvailable_bytes. It is the signal that fell before the 2023-11-07
+// failover. A failed query, an empty result or NaN is unhealthy.
+type FreeableMemory struct {
+	API   promv1.API
+	Query string
+	Floor int64
+}
+
+var _ Signal = (*FreeableMemory)(nil)
+
+// NewFreeableMemory returns the signal for one shard; "{{shard}}" in query is replaced
+// by the shard's name.
+func NewFreeableMemory(url, query, shard string, floor int64) (*FreeableMemory, error) {
+	client, err := api.NewClient(api.Config{Address: url})
+	if err != nil {
+		return nil, fmt.Errorf("prometheus_url: %w", err)
+	}
+	return &FreeableMemory{API: promv1.NewAPI(client), Query: strings.ReplaceAll(query, "{{shard}}", shard), Floor: floor}, nil
+}
+
+// Name implements Signal.
+func (f *FreeableMemory) Name() string { return "freeable_memory" }
+
+// Check implements Signal.
+func (f *FreeableMemory) Check(ctx context.Context) Reading {
+	v, warnings, err := f.API.Query(ctx, f.Query, time.Now())
+	if err != nil {
+		return Reading{Err: fmt.Errorf("query %q: %w", f.Query, err)}
+	}
+	_ = warnings
+	lowest, n, err := smallest(v)
+	if err != nil {
+		return Reading{Err: fmt.Errorf("query %q: %w", f.Query, err)}
+	}
+	if n == 0 {
+		return Reading{Value: fmt.Sprintf("query %q returned no series", f.Query)}
+	}
+	return Reading{Healthy: lowest >= float64(f.Floor),
+		Value: fmt.Sprintf("%s freeable (floor %s)", iec(lowest), iec(float64(f.Floor)))}
+}
+
+func smallest(v model.Value) (float64, int, error) {
+	lowest := math.Inf(1)
+	n := 0
+	take := func(x model.SampleValue) {
+		n++
+		f := float64(x)
+		if math.IsNaN(f) {
+			f = math.Inf(-1) // unknown counts as the worst
+		}
+		lowest = math.Min(lowest, f)
+	}
+	switch x := v.(type) {
+	case model.Vector:
+		for _, s := range x {
+			take(s.Value)
+		}
+	case *model.Scalar:
+		take(x.Value)
+	default:
+		return 0, 0, errors.New("want an instant vector or scalar, got " + v.Type().String())
+	}
+	return lowest, n, nil
+}
+
+func iec(b float64) string {
+	if math.IsInf(b, -1) {
+		return "NaN"
+	}
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	i := 0
+	for b >= 1024 && i < len(units)-1 {
+		b /= 1024
+		i++
+	}
+	return fmt.Sprintf("%.1f %s", b, units[i])
+}

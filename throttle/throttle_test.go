@@ -1,0 +1,188 @@
+package throttle
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func i64(n int64) *int64 { return &n }
+
+func TestEvaluateReplicaStatus(t *testing.T) {
+	cases := []struct {
+		name    string
+		st      ReplicaStatus
+		healthy bool
+		value   string
+	}{
+		{"caught up", ReplicaStatus{Found: true, IORunning: "Yes", SQLRunning: "Yes", Lag: i64(0)}, true, "lag 0s"},
+		{"at limit", ReplicaStatus{Found: true, IORunning: "Yes", SQLRunning: "Yes", Lag: i64(5)}, true, "lag 5s"},
+		{"lagging", ReplicaStatus{Found: true, IORunning: "Yes", SQLRunning: "Yes", Lag: i64(6)}, false, "lag 6s"},
+		{"NULL lag is not zero", ReplicaStatus{Found: true, IORunning: "Yes", SQLRunning: "Yes"}, false, "NULL"},
+		{"SQL thread stopped", ReplicaStatus{Found: true, IORunning: "Yes", SQLRunning: "No", Lag: i64(0)}, false, "SQL No"},
+		{"IO connecting", ReplicaStatus{Found: true, IORunning: "Connecting", SQLRunning: "Yes", Lag: i64(0)}, false, "IO Connecting"},
+		{"broken with error", ReplicaStatus{Found: true, IORunning: "Yes", SQLRunning: "No", LastError: "Duplicate entry"}, false, "Duplicate entry"},
+		{"not a replica", ReplicaStatus{}, false, "not replicating"},
+	}
+	for _, c := range cases {
+		r := EvaluateReplicaStatus(c.st, 5*time.Second)
+		if r.Healthy != c.healthy || !strings.Contains(r.Value, c.value) {
+			t.Errorf("%s: %+v, want healthy=%v value~%q", c.name, r, c.healthy, c.value)
+		}
+	}
+}
+
+// TestEvaluateAurora runs on canned replica_host_status rows: no Aurora runs here.
+func TestEvaluateAurora(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	row := func(id, session string, lag float64, valid bool, age time.Duration) AuroraReplica {
+		return AuroraReplica{ServerID: id, SessionID: session, LagMillis: sql.NullFloat64{Float64: lag, Valid: valid}, LastUpdate: now.Add(-age)}
+	}
+	writer := row("writer-1", "MASTER_SESSION_ID", 0, true, 0)
+	cases := []struct {
+		name    string
+		rows    []AuroraReplica
+		healthy bool
+		value   string
+	}{
+		{"readers in sync", []AuroraReplica{writer, row("r1", "a", 15, true, time.Second), row("r2", "b", 20, true, time.Second)}, true, "r2"},
+		{"one reader lagging", []AuroraReplica{writer, row("r1", "a", 15, true, time.Second), row("r2", "b", 9000, true, time.Second)}, false, "r2 lag 9s"},
+		{"reader without lag", []AuroraReplica{writer, row("r1", "a", 0, false, time.Second)}, false, "no lag"},
+		{"departed reader ignored", []AuroraReplica{writer, row("gone", "c", 999999, true, time.Hour), row("r1", "a", 10, true, 0)}, true, "r1"},
+		{"writer only", []AuroraReplica{writer}, true, "no readers"},
+		// The writer's own row never counts, whatever it says.
+		{"writer row lag ignored", []AuroraReplica{row("writer-1", "MASTER_SESSION_ID", 1e9, true, 0), row("r1", "a", 1, true, 0)}, true, "r1"},
+	}
+	for _, c := range cases {
+		r := EvaluateAurora(c.rows, now, 5*time.Second)
+		if r.Healthy != c.healthy || !strings.Contains(r.Value, c.value) {
+			t.Errorf("%s: %+v, want healthy=%v value~%q", c.name, r, c.healthy, c.value)
+		}
+	}
+}
+
+type fixed struct {
+	name string
+	seq  []Reading
+	n    atomic.Int64
+}
+
+func (f *fixed) Name() string { return f.name }
+func (f *fixed) Check(context.Context) Reading {
+	i := int(f.n.Add(1)) - 1
+	if i >= len(f.seq) {
+		i = len(f.seq) - 1
+	}
+	return f.seq[i]
+}
+
+func TestWaitReturnsOnceHealthy(t *testing.T) {
+	lag := &fixed{name: "replica_lag:r1", seq: []Reading{{Value: "lag 9s"}, {Value: "lag 7s"}, {Healthy: true, Value: "lag 1s"}}}
+	var waited []string
+	thr := New([]Signal{lag, Noop{}}, time.Millisecond, time.Second, nil)
+	thr.OnWait = func(s string, _ time.Duration) { waited = append(waited, s) }
+	if err := thr.Wait(context.Background(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if lag.n.Load() != 3 || len(waited) != 2 || waited[0] != "replica_lag:r1" {
+		t.Errorf("checks=%d waited=%v", lag.n.Load(), waited)
+	}
+}
+
+func TestWaitFailsClosed(t *testing.T) {
+	broken := &fixed{name: "replica_lag:r1", seq: []Reading{{Healthy: true, Err: errors.New("connection refused")}}}
+	thr := New([]Signal{broken}, time.Millisecond, time.Second, nil)
+	err := thr.Wait(context.Background(), 20*time.Millisecond)
+	var b *Blocked
+	if !errors.As(err, &b) || !errors.Is(err, ErrMaxWait) {
+		t.Fatalf("err = %v, want *Blocked", err)
+	}
+	if !strings.Contains(err.Error(), "replica_lag:r1: unreadable: connection refused") {
+		t.Errorf("error does not name the signal and its last value: %v", err)
+	}
+}
+
+func TestWaitStopsOnCancel(t *testing.T) {
+	bad := &fixed{name: "threads_running", seq: []Reading{{Value: "99 running"}}}
+	thr := New([]Signal{bad}, time.Hour, time.Second, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- thr.Wait(ctx, time.Hour) }()
+	for bad.n.Load() == 0 {
+		time.Sleep(time.Millisecond) // polling for the first check, not synchronising on time
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// TestFreeableMemory runs client_golang's real API client against a local HTTP server
+// speaking the Prometheus query API.
+func TestFreeableMemory(t *testing.T) {
+	cases := []struct {
+		name    string
+		status  int
+		body    string
+		healthy bool
+		errLike string
+		value   string
+	}{
+		{"above floor", 200, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"instance":"a"},"value":[1700000000,"4294967296"]},{"metric":{"instance":"b"},"value":[1700000000,"3221225472"]}]}}`, true, "", "3.0 GiB"},
+		{"below floor", 200, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"104857600"]}]}}`, false, "", "100.0 MiB"},
+		{"no series", 200, `{"status":"success","data":{"resultType":"vector","result":[]}}`, false, "", "no series"},
+		{"NaN", 200, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"NaN"]}]}}`, false, "", "NaN"},
+		{"server error", 503, `{"status":"error","errorType":"unavailable","error":"overloaded"}`, false, "503", ""},
+		{"bad query", 400, `{"status":"error","errorType":"bad_data","error":"parse error"}`, false, "parse error", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var gotQuery string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_ = r.ParseForm()
+				gotQuery = r.Form.Get("query")
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(c.status)
+				_, _ = w.Write([]byte(c.body))
+			}))
+			defer srv.Close()
+			fm, err := NewFreeableMemory(srv.URL, `min(node_memory_MemAvailable_bytes{shard="{{shard}}"})`, "shard-1", 1<<30)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := fm.Check(context.Background())
+			if gotQuery != `min(node_memory_MemAvailable_bytes{shard="shard-1"})` {
+				t.Errorf("query sent = %q", gotQuery)
+			}
+			if r.Healthy != c.healthy {
+				t.Errorf("healthy = %v (%+v)", r.Healthy, r)
+			}
+			if c.errLike != "" && (r.Err == nil || !strings.Contains(r.Err.Error(), c.errLike)) {
+				t.Errorf("err = %v, want ~%q", r.Err, c.errLike)
+			}
+			if c.value != "" && !strings.Contains(r.Value, c.value) {
+				t.Errorf("value = %q, want ~%q", r.Value, c.value)
+			}
+		})
+	}
+}
+
+func TestFreeableMemoryUnreachable(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	fm, err := NewFreeableMemory(url, "x", "s", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	thr := New([]Signal{fm}, time.Millisecond, time.Second, nil)
+	if err := thr.Wait(context.Background(), 10*time.Millisecond); !errors.Is(err, ErrMaxWait) {
+		t.Errorf("an unreachable Prometheus must hold drops back; err = %v", err)
+	}
+}
