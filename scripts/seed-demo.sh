@@ -67,7 +67,7 @@ pt() { # pt ALTER TABLE [options]: runs pt-online-schema-change on schema.table,
 	shift 3
 	log=$(mktemp)
 	if ! pt-online-schema-change --execute --recursion-method=none --set-vars lock_wait_timeout=5 \
-		--no-check-replication-filters --alter "$alter" "$@" "h=127.0.0.1,P=$PORT,u=root,p=janitor,D=$db,t=$table" >"$log" 2>&1; then
+		--no-check-replication-filters --alter "$alter" "$@" "h=127.0.0.1,P=$PORT,u=root,p=sandbox-secret,D=$db,t=$table" >"$log" 2>&1; then
 		cat "$log" >&2
 		echo "seed-demo: pt-online-schema-change on $db.$table failed" >&2
 		exit 1
