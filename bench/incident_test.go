@@ -61,9 +61,9 @@ func ensureFleet(t *testing.T, db *sqlx.DB) {
 }
 
 type sample struct {
-	wall                 time.Duration
-	opened, openedDefs   int64
-	memUsed, rss         int64
+	wall               time.Duration
+	opened, openedDefs int64
+	memUsed, rss       int64
 }
 
 func status(t *testing.T, db *sqlx.DB, name string) int64 { return testdb.Status(t, db, name) }

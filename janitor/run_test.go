@@ -13,8 +13,8 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/janitorhq/janitor/dbconn"
-	"github.com/janitorhq/janitor/janitor"
 	"github.com/janitorhq/janitor/internal/testdb"
+	"github.com/janitorhq/janitor/janitor"
 	"github.com/janitorhq/janitor/report"
 )
 

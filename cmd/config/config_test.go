@@ -117,7 +117,7 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 
 func TestErrorsNeverShowSecrets(t *testing.T) {
 	bodies := []string{
-		"shards:\n  - name: a\n    dsn: \"janitor:hunter2@tcp(127.0.0.1:3306/\"\n",      // malformed DSN
+		"shards:\n  - name: a\n    dsn: \"janitor:hunter2@tcp(127.0.0.1:3306/\"\n",                // malformed DSN
 		"shards:\n  - name: a\n    dsn: \"janitor:hunter2@tcp(127.0.0.1:3306)/\"\n    bogus: 1\n", // unknown key
 		good + "slack:\n  webhook_url: \"ftp://hooks.example/hunter2\"\n",
 	}

@@ -247,4 +247,3 @@ func TestPrimaryRestartMidRun(t *testing.T) {
 		t.Errorf("replica: %d tables left (%v)", left, err)
 	}
 }
-

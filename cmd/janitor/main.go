@@ -24,6 +24,7 @@ import (
 
 	"github.com/janitorhq/janitor/cmd/config"
 	"github.com/janitorhq/janitor/janitor"
+	"github.com/janitorhq/janitor/metrics"
 	"github.com/janitorhq/janitor/report"
 )
 
@@ -105,12 +106,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "janitor: %v\n", err)
 		return exitUsage
 	}
-	app := newApp(cfg, log, stdout, stderr, buildVersion())
+	app := &app{cfg: cfg, log: log, stdout: stdout, version: buildVersion(), configPath: *configPath}
 	switch cmd {
 	case "report":
-		return app.report(ctx, *output)
+		return app.once(ctx, report.ModeReport, *output)
 	case "run":
-		return app.run(ctx, *output, *execute)
+		mode := report.ModeDryRun
+		if *execute {
+			mode = report.ModeExecute
+		}
+		return app.once(ctx, mode, *output)
 	default:
 		return app.serve(ctx)
 	}
@@ -158,25 +163,22 @@ func buildVersion() string {
 
 // app carries what every command needs.
 type app struct {
-	cfg     janitor.Config
-	log     *slog.Logger
-	stdout  io.Writer
-	stderr  io.Writer
-	version string
+	cfg        janitor.Config
+	log        *slog.Logger
+	stdout     io.Writer
+	version    string
+	configPath string
 }
 
-func newApp(cfg janitor.Config, log *slog.Logger, stdout, stderr io.Writer, version string) *app {
-	return &app{cfg: cfg, log: log, stdout: stdout, stderr: stderr, version: version}
-}
-
-func (a *app) report(ctx context.Context, format string) int {
-	j := janitor.New(a.cfg, a.log)
-	r := j.Report(ctx)
-	return a.finish(ctx, r, format)
-}
-
-// finish writes the report and picks the exit code.
-func (a *app) finish(_ context.Context, r *report.Report, format string) int {
+// once runs one job (a CronJob's run), pushes its metrics, writes the report and picks
+// the exit code.
+func (a *app) once(ctx context.Context, mode, format string) int {
+	m := metrics.New(a.version)
+	r := a.job(ctx, m, mode)
+	if ctx.Err() != nil {
+		a.log.Warn("stopped by signal: the report is partial; tables not reached are deferred")
+	}
+	a.push(ctx, m)
 	if err := report.Write(a.stdout, r, format); err != nil {
 		a.log.Error("write report", "err", err)
 		return exitFailed
@@ -185,18 +187,4 @@ func (a *app) finish(_ context.Context, r *report.Report, format string) int {
 		return exitFailed
 	}
 	return exitOK
-}
-
-func (a *app) run(ctx context.Context, format string, execute bool) int {
-	j := janitor.New(a.cfg, a.log)
-	r := j.Run(ctx, execute)
-	if ctx.Err() != nil {
-		a.log.Warn("stopped by signal: the report is partial; tables not reached are deferred")
-	}
-	return a.finish(ctx, r, format)
-}
-
-func (a *app) serve(ctx context.Context) int {
-	a.log.Error("serve: not implemented yet")
-	return exitFailed
 }

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/janitorhq/janitor/janitor"
+	"github.com/janitorhq/janitor/metrics"
+	"github.com/janitorhq/janitor/report"
+	"github.com/janitorhq/janitor/slack"
+)
+
+// job runs one report (mode report.ModeReport), plan (ModeDryRun) or run (ModeExecute),
+// records its metrics and posts it to Slack.
+func (a *app) job(ctx context.Context, m *metrics.Metrics, mode string) *report.Report {
+	j := janitor.New(a.cfg, a.log)
+	j.Hooks = janitor.Hooks{ThrottleWait: m.ThrottleWait, Dropped: m.Dropped}
+	start := time.Now()
+	var r *report.Report
+	switch mode {
+	case report.ModeReport:
+		r = j.Report(ctx)
+	default:
+		r = j.Run(ctx, mode == report.ModeExecute)
+	}
+	m.Observe(r, time.Since(start))
+	a.postSlack(ctx, r)
+	return r
+}
+
+func (a *app) postSlack(ctx context.Context, r *report.Report) {
+	if a.cfg.Slack.WebhookURL == "" {
+		return
+	}
+	// A report must reach Slack even when the run was stopped by a signal.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*a.cfg.Slack.Timeout+5*time.Second)
+	defer cancel()
+	if err := slack.New(a.cfg.Slack.WebhookURL, a.cfg.Slack.Timeout, a.log).Post(pctx, r); err != nil {
+		a.log.Error("post to slack", "err", err)
+	}
+}
+
+// push sends a one-shot run's metrics to the Pushgateway. A failed push is logged and
+// does not fail the run.
+func (a *app) push(ctx context.Context, m *metrics.Metrics) {
+	mc := a.cfg.Metrics
+	if mc.PushgatewayURL == "" {
+		return
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := metrics.Push(pctx, mc.PushgatewayURL, mc.Job, mc.Cluster, m, a.log); err != nil {
+		a.log.Error("push metrics", "err", err)
+	}
+}
+
+// serve runs the job every serve.interval (± serve.jitter) and serves /metrics,
+// /healthz and /readyz. The configuration is read once: a change on disk is reported
+// in the log and /readyz, never applied silently. SIGTERM lets the table in flight
+// finish, defers the rest, and shuts the server down.
+func (a *app) serve(ctx context.Context) int {
+	m := metrics.New(a.version).WithRuntime()
+	var ready, stale atomic.Bool
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		switch {
+		case stale.Load():
+			http.Error(w, "configuration changed on disk: restart janitor to apply it\n", http.StatusServiceUnavailable)
+		case !ready.Load():
+			http.Error(w, "not ready\n", http.StatusServiceUnavailable)
+		default:
+			_, _ = w.Write([]byte("ok\n"))
+		}
+	})
+	ln, err := net.Listen("tcp", a.cfg.Serve.Listen)
+	if err != nil {
+		a.log.Error("listen", "addr", a.cfg.Serve.Listen, "err", err)
+		return exitUsage
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("http server", "err", err)
+		}
+	}()
+	a.log.Info("serving", "addr", ln.Addr().String(), "interval", a.cfg.Serve.Interval, "execute", a.cfg.Serve.Execute)
+	ready.Store(true)
+	sum := a.configSum()
+	for {
+		if s := a.configSum(); s != sum {
+			stale.Store(true)
+			a.log.Warn("configuration file changed on disk; janitor keeps the one it started with: restart to apply", "config", a.configPath)
+		}
+		mode := report.ModeReport
+		if a.cfg.Serve.Execute {
+			mode = report.ModeExecute
+		}
+		a.job(ctx, m, mode)
+		if ctx.Err() != nil {
+			break
+		}
+		wait := a.cfg.Serve.Interval
+		if j := a.cfg.Serve.Jitter; j > 0 {
+			wait += time.Duration(rand.Int64N(int64(2*j))) - j
+		}
+		a.log.Info("next run", "in", wait.Round(time.Second))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	ready.Store(false)
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	a.log.Info("stopped")
+	return exitOK
+}
+
+func (a *app) configSum() [32]byte {
+	b, err := os.ReadFile(a.configPath)
+	if err != nil {
+		return [32]byte{}
+	}
+	return sha256.Sum256(b)
+}

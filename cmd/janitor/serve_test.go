@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/internal/testdb"
+)
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func get(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// eventually polls cond with a deadline.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond) // polling an HTTP endpoint, with a deadline
+	}
+}
+
+// TestServe: serve runs the job at once, exposes its metrics, says when its
+// configuration changed on disk instead of reloading it, posts to Slack, and stops
+// cleanly when its context ends (SIGTERM).
+func TestServe(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+dbconn.QualifiedName(s, "__orders_old")+" (id INT PRIMARY KEY)")
+	var posts atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(b), "__orders_old") {
+			posts.Add(1)
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	defer hook.Close()
+	addr := freeAddr(t)
+	cfgPath := writeConfig(t, `shards:
+  - name: sandbox
+    dsn: "`+testdb.PrimaryDSN(t)+`"
+discovery:
+  schemas: [`+s+`]
+policy:
+  min_age: 0s
+serve:
+  listen: "`+addr+`"
+  interval: 1h
+slack:
+  webhook_url: "`+hook.URL+`/services/x"
+`)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() {
+		var out, errb strings.Builder
+		done <- run(ctx, []string{"serve", "--config", cfgPath}, &out, &errb)
+	}()
+	base := "http://" + addr
+	eventually(t, "the first run's metrics", func() bool {
+		code, body := get(base + "/metrics")
+		return code == 200 && strings.Contains(body, `janitor_reclaimable_bytes{shard="sandbox"}`)
+	})
+	if code, _ := get(base + "/healthz"); code != 200 {
+		t.Errorf("/healthz = %d", code)
+	}
+	if code, _ := get(base + "/readyz"); code != 200 {
+		t.Errorf("/readyz = %d", code)
+	}
+	_, body := get(base + "/metrics")
+	for _, want := range []string{"janitor_build_info{", "janitor_last_success_timestamp_seconds", "go_goroutines"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	eventually(t, "the slack post", func() bool { return posts.Load() == 1 })
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("serve exited %d after its context ended", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if code, _ := get(base + "/healthz"); code != 0 {
+		t.Errorf("server still answering after shutdown")
+	}
+}
+
+func TestServeReportsAChangedConfig(t *testing.T) {
+	addr := freeAddr(t)
+	body := `shards:
+  - name: nowhere
+    dsn: "u:p@tcp(127.0.0.1:1)/"
+discovery:
+  connect_timeout: 1s
+serve:
+  listen: "` + addr + `"
+  interval: 200ms
+  jitter: 0s
+`
+	cfgPath := writeConfig(t, body)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int)
+	go func() {
+		var out, errb strings.Builder
+		done <- run(ctx, []string{"serve", "--config", cfgPath}, &out, &errb)
+	}()
+	base := "http://" + addr
+	eventually(t, "ready", func() bool { code, _ := get(base + "/readyz"); return code == 200 })
+	if err := os.WriteFile(cfgPath, []byte(body+"policy:\n  min_age: 1h\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "/readyz to report the change", func() bool {
+		code, b := get(base + "/readyz")
+		return code == 503 && strings.Contains(b, "restart")
+	})
+	cancel()
+	<-done
+}

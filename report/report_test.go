@@ -1,0 +1,137 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func sample() *Report {
+	created := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	return &Report{
+		GeneratedAt: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC), Mode: ModeReport,
+		Shards: []Shard{
+			{Name: "shard-b", Tables: []Table{
+				{Schema: "app", Table: "_orders_old", Tool: "pt-osc", Role: "old", BaseTable: "orders", Bytes: 17825792,
+					SizeSource: "tablespace", CreatedAt: &created, AgeSeconds: 86400 * 4, Verdict: "drop", ReasonCode: "dead", Reason: "dead"},
+				{Schema: "app", Table: "_x_new", Tool: "ambiguous", Role: "new", Bytes: 1 << 20, Verdict: "skip", ReasonCode: "ambiguous_tool", Reason: "fits both"},
+				{Schema: "app", Table: "evil|name`\n\x1b[31mred", Tool: "pt-osc", Role: "old", Bytes: 2048, Verdict: "drop", Reason: "a|b\nc"},
+			}},
+			{Name: "shard-a", Error: "connect to 10.0.0.1:3306: connection refused"},
+		},
+	}
+}
+
+func TestFinishSumsDropRows(t *testing.T) {
+	r := sample()
+	r.Finish()
+	if r.Shards[0].Name != "shard-a" {
+		t.Error("shards are sorted by name")
+	}
+	b := r.Shards[1]
+	if b.ReclaimableBytes != 17825792+2048 || r.ReclaimableBytes != b.ReclaimableBytes {
+		t.Errorf("reclaimable %d / %d", b.ReclaimableBytes, r.ReclaimableBytes)
+	}
+	if r.Shards[0].Tables == nil {
+		t.Error("tables must encode as [] not null")
+	}
+	if !r.Failed() {
+		t.Error("a shard error fails the report")
+	}
+	if r.ReclaimedBytes != nil {
+		t.Error("a report has no reclaimed bytes")
+	}
+}
+
+func TestFinishInExecuteMode(t *testing.T) {
+	r := sample()
+	r.Mode = ModeExecute
+	r.Shards[1].Error = ""
+	r.Shards[0].Tables[0].Outcome, r.Shards[0].Tables[0].FreedBytes = OutcomeDropped, 17825792
+	r.Shards[0].Tables[2].Outcome = OutcomeFailed
+	r.Finish()
+	b := r.Shards[1]
+	if *b.ReclaimedBytes != 17825792 || *r.ReclaimedBytes != 17825792 {
+		t.Errorf("reclaimed %d", *b.ReclaimedBytes)
+	}
+	if b.ReclaimableBytes != 2048 {
+		t.Errorf("what was dropped is no longer reclaimable: %d", b.ReclaimableBytes)
+	}
+	if !r.Failed() {
+		t.Error("a failed table fails the run")
+	}
+}
+
+func TestJSONContract(t *testing.T) {
+	r := sample()
+	r.Finish()
+	var buf bytes.Buffer
+	if err := Write(&buf, r, "json"); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		GeneratedAt      string `json:"generated_at"`
+		ReclaimableBytes int64  `json:"reclaimable_bytes"`
+		Shards           []struct {
+			Name, Error      string
+			ReclaimableBytes int64 `json:"reclaimable_bytes"`
+			Tables           []map[string]any
+		}
+	}
+	dec := json.NewDecoder(&buf)
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.GeneratedAt != "2026-11-24T10:00:00Z" || doc.ReclaimableBytes != 17825792+2048 {
+		t.Errorf("%+v", doc)
+	}
+	row := doc.Shards[1].Tables[1]
+	for _, k := range []string{"schema", "table", "tool", "role", "base_table", "bytes", "created_at", "age_seconds", "verdict", "reason"} {
+		if _, ok := row[k]; !ok {
+			t.Errorf("row lacks %q: %v", k, row)
+		}
+	}
+}
+
+func TestRenderingsSurviveHostileNames(t *testing.T) {
+	r := sample()
+	r.Finish()
+	for _, f := range []string{"text", "markdown"} {
+		var buf bytes.Buffer
+		if err := Write(&buf, r, f); err != nil {
+			t.Fatal(err)
+		}
+		out := buf.String()
+		if strings.Contains(out, "\x1b") {
+			t.Errorf("%s: an escape sequence from a table name reached the output", f)
+		}
+		if !strings.Contains(out, "connection refused") || !strings.Contains(out, "17.0 MiB") {
+			t.Errorf("%s:\n%s", f, out)
+		}
+		if f == "markdown" {
+			for _, line := range strings.Split(out, "\n") {
+				if strings.Contains(line, "evil") && strings.Count(strings.ReplaceAll(line, `\|`, ""), "|") != 7 {
+					t.Errorf("a name broke the markdown row: %q", line)
+				}
+			}
+		}
+	}
+	if err := Write(&bytes.Buffer{}, r, "yaml"); err == nil {
+		t.Error("unknown format accepted")
+	}
+}
+
+func TestBytesAndAge(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 17825792: "17.0 MiB", 5 << 30: "5.0 GiB"} {
+		if got := Bytes(n); got != want {
+			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+	for s, want := range map[int64]string{5: "5s", 120: "2m", 7200: "2h", 86400 * 3: "3d", -7200: "-2h"} {
+		if got := Age(s); got != want {
+			t.Errorf("Age(%d) = %q, want %q", s, got, want)
+		}
+	}
+}
