@@ -1,0 +1,452 @@
+package deploy
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+
+	"github.com/janitorhq/janitor/cmd/config"
+)
+
+// rendered is one overlay's output, decoded strictly.
+type rendered struct {
+	cronJobs    []batchv1.CronJob
+	deployments []appsv1.Deployment
+	configMaps  []corev1.ConfigMap
+	services    []corev1.Service
+	accounts    []corev1.ServiceAccount
+	monitors    []serviceMonitor
+}
+
+// serviceMonitor is the part of monitoring.coreos.com/v1 ServiceMonitor janitor uses;
+// decoding is strict, so an unknown field is still an error.
+type serviceMonitor struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name      string            `json:"name"`
+		Namespace string            `json:"namespace"`
+		Labels    map[string]string `json:"labels"`
+	} `json:"metadata"`
+	Spec struct {
+		Selector struct {
+			MatchLabels map[string]string `json:"matchLabels"`
+		} `json:"selector"`
+		Endpoints []struct {
+			Port     string `json:"port"`
+			Path     string `json:"path"`
+			Interval string `json:"interval"`
+		} `json:"endpoints"`
+	} `json:"spec"`
+}
+
+func render(t *testing.T, dir string) rendered {
+	t.Helper()
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	res, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatalf("kustomize %s: %v", dir, err)
+	}
+	out, err := res.AsYaml()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r rendered
+	for _, doc := range strings.Split(string(out), "\n---\n") {
+		var meta struct{ Kind string }
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatal(err)
+		}
+		strict := func(v any) {
+			t.Helper()
+			if err := yaml.UnmarshalStrict([]byte(doc), v); err != nil {
+				t.Fatalf("%s: %s does not decode strictly: %v", dir, meta.Kind, err)
+			}
+		}
+		switch meta.Kind {
+		case "CronJob":
+			var o batchv1.CronJob
+			strict(&o)
+			r.cronJobs = append(r.cronJobs, o)
+		case "Deployment":
+			var o appsv1.Deployment
+			strict(&o)
+			r.deployments = append(r.deployments, o)
+		case "ConfigMap":
+			var o corev1.ConfigMap
+			strict(&o)
+			r.configMaps = append(r.configMaps, o)
+		case "Service":
+			var o corev1.Service
+			strict(&o)
+			r.services = append(r.services, o)
+		case "ServiceAccount":
+			var o corev1.ServiceAccount
+			strict(&o)
+			r.accounts = append(r.accounts, o)
+		case "ServiceMonitor":
+			var o serviceMonitor
+			strict(&o)
+			r.monitors = append(r.monitors, o)
+		default:
+			t.Fatalf("%s: unexpected kind %q", dir, meta.Kind)
+		}
+	}
+	return r
+}
+
+// checkPod checks the pod-level and container-level safety fields.
+func checkPod(t *testing.T, where string, spec corev1.PodSpec) {
+	t.Helper()
+	fail := func(field string) { t.Errorf("%s: %s", where, field) }
+	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+		fail("automountServiceAccountToken must be false")
+	}
+	psc := spec.SecurityContext
+	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.SeccompProfile == nil ||
+		psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		fail("pod securityContext: runAsNonRoot and seccomp RuntimeDefault")
+	}
+	if spec.TerminationGracePeriodSeconds == nil || *spec.TerminationGracePeriodSeconds < 60 {
+		fail("terminationGracePeriodSeconds ≥ 60 so the DROP in flight can finish")
+	}
+	for _, c := range spec.Containers {
+		sc := c.SecurityContext
+		switch {
+		case sc == nil:
+			fail(c.Name + ": no securityContext")
+			continue
+		case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
+			fail(c.Name + ": readOnlyRootFilesystem")
+		case sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
+			fail(c.Name + ": allowPrivilegeEscalation false")
+		case sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL":
+			fail(c.Name + ": capabilities drop ALL")
+		case sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault:
+			fail(c.Name + ": seccomp RuntimeDefault")
+		}
+		for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			if _, ok := c.Resources.Requests[r]; !ok {
+				fail(c.Name + ": resources.requests." + string(r))
+			}
+			if _, ok := c.Resources.Limits[r]; !ok {
+				fail(c.Name + ": resources.limits." + string(r))
+			}
+		}
+		for _, m := range c.VolumeMounts {
+			if !m.ReadOnly {
+				fail(c.Name + ": mount " + m.Name + " must be read-only")
+			}
+		}
+	}
+	secretMounted := false
+	for _, v := range spec.Volumes {
+		if v.Secret != nil {
+			secretMounted = true
+			if v.Secret.DefaultMode == nil || *v.Secret.DefaultMode != 0o400 {
+				fail("secret volume defaultMode 0400")
+			}
+		}
+	}
+	if !secretMounted {
+		fail("DSNs must come from a Secret mounted as files")
+	}
+	for _, c := range spec.Containers {
+		for _, e := range c.Env {
+			if strings.Contains(strings.ToUpper(e.Name), "DSN") && e.Value != "" {
+				fail("a DSN in a plain env value")
+			}
+		}
+	}
+}
+
+func checkCronJob(t *testing.T, cj batchv1.CronJob) {
+	t.Helper()
+	where := "CronJob " + cj.Name
+	s := cj.Spec
+	if s.ConcurrencyPolicy != batchv1.ForbidConcurrent {
+		t.Errorf("%s: concurrencyPolicy Forbid", where)
+	}
+	if s.StartingDeadlineSeconds == nil || s.TimeZone == nil || *s.TimeZone == "" {
+		t.Errorf("%s: startingDeadlineSeconds and an explicit timeZone", where)
+	}
+	if s.SuccessfulJobsHistoryLimit == nil || s.FailedJobsHistoryLimit == nil {
+		t.Errorf("%s: history limits", where)
+	}
+	js := s.JobTemplate.Spec
+	if js.ActiveDeadlineSeconds == nil || (js.BackoffLimit == nil && js.BackoffLimitPerIndex == nil) {
+		t.Errorf("%s: activeDeadlineSeconds and backoffLimit", where)
+	}
+	if js.Template.Spec.RestartPolicy != corev1.RestartPolicyNever {
+		t.Errorf("%s: restartPolicy Never", where)
+	}
+	checkPod(t, where, js.Template.Spec)
+}
+
+func args(cj batchv1.CronJob) string {
+	return strings.Join(cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args, " ")
+}
+
+func TestBaseIsADryRunCronJob(t *testing.T) {
+	r := render(t, "kustomize/base")
+	if len(r.cronJobs) != 1 || len(r.accounts) != 1 || len(r.configMaps) != 1 {
+		t.Fatalf("base renders %d CronJobs, %d ServiceAccounts, %d ConfigMaps", len(r.cronJobs), len(r.accounts), len(r.configMaps))
+	}
+	checkCronJob(t, r.cronJobs[0])
+	if a := args(r.cronJobs[0]); !strings.HasPrefix(a, "report ") || strings.Contains(a, "--execute") {
+		t.Errorf("base args %q: want report, never --execute", a)
+	}
+	if sa := r.accounts[0]; sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
+		t.Error("ServiceAccount must not automount a token")
+	}
+	loadConfigs(t, r.configMaps[0], 1)
+}
+
+func TestExecuteOverlayDrops(t *testing.T) {
+	r := render(t, "kustomize/overlays/execute")
+	if len(r.cronJobs) != 1 {
+		t.Fatalf("%d CronJobs", len(r.cronJobs))
+	}
+	checkCronJob(t, r.cronJobs[0])
+	if a := args(r.cronJobs[0]); !strings.HasPrefix(a, "run --execute ") {
+		t.Errorf("execute args %q", a)
+	}
+}
+
+func TestServeOverlay(t *testing.T) {
+	r := render(t, "kustomize/overlays/serve")
+	if len(r.cronJobs) != 0 || len(r.deployments) != 1 || len(r.services) != 1 || len(r.monitors) != 1 {
+		t.Fatalf("serve renders %d CronJobs, %d Deployments, %d Services, %d ServiceMonitors",
+			len(r.cronJobs), len(r.deployments), len(r.services), len(r.monitors))
+	}
+	d := r.deployments[0]
+	checkPod(t, "Deployment", d.Spec.Template.Spec)
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+		t.Error("Deployment: one replica, Recreate, so two never run at once")
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	if c.Args[0] != "serve" || c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" ||
+		c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
+		t.Errorf("serve container: args %v, probes %+v %+v", c.Args, c.LivenessProbe, c.ReadinessProbe)
+	}
+	for k, v := range r.monitors[0].Spec.Selector.MatchLabels {
+		if r.services[0].Labels[k] != v {
+			t.Errorf("ServiceMonitor selects %s=%s, the Service does not carry it", k, v)
+		}
+	}
+	for k, v := range r.services[0].Spec.Selector {
+		if d.Spec.Template.Labels[k] != v {
+			t.Errorf("Service selects %s=%s, the pods do not carry it", k, v)
+		}
+	}
+	if r.monitors[0].Spec.Endpoints[0].Port != c.Ports[0].Name {
+		t.Error("ServiceMonitor scrapes a port the container does not name")
+	}
+}
+
+func TestIndexedOverlaySplitsShards(t *testing.T) {
+	r := render(t, "kustomize/overlays/indexed")
+	if len(r.cronJobs) != 1 {
+		t.Fatalf("%d CronJobs", len(r.cronJobs))
+	}
+	cj := r.cronJobs[0]
+	checkCronJob(t, cj)
+	js := cj.Spec.JobTemplate.Spec
+	if js.CompletionMode == nil || *js.CompletionMode != batchv1.IndexedCompletion {
+		t.Fatal("not an Indexed Job")
+	}
+	n := loadConfigs(t, r.configMaps[0], 0)
+	if js.Completions == nil || int(*js.Completions) != n || js.Parallelism == nil {
+		t.Errorf("completions %v, %d config-N files", js.Completions, n)
+	}
+	if a := args(cj); !strings.Contains(a, "config-$(SHARD_INDEX).yaml") {
+		t.Errorf("args %q do not pick the index's config", a)
+	}
+	// Every shard is in exactly one part.
+	seen := map[string]int{}
+	for k, v := range r.configMaps[0].Data {
+		if regexp.MustCompile(`^config-\d+\.yaml$`).MatchString(k) {
+			for _, m := range regexp.MustCompile(`(?m)^  - name: (\S+)`).FindAllStringSubmatch(v, -1) {
+				seen[m[1]]++
+			}
+		}
+	}
+	for shard, count := range seen {
+		if count != 1 {
+			t.Errorf("%s is in %d parts", shard, count)
+		}
+	}
+}
+
+// loadConfigs loads config.yaml (want ≥ 1) or every config-N.yaml of a rendered
+// ConfigMap with the real loader, secrets replaced by dummy files. It returns how many
+// config-N.yaml files there are.
+func loadConfigs(t *testing.T, cm corev1.ConfigMap, want int) int {
+	t.Helper()
+	dir := t.TempDir()
+	parts := 0
+	for name, body := range cm.Data {
+		if regexp.MustCompile(`^config-\d+\.yaml$`).MatchString(name) {
+			parts++
+		}
+		// Point every mounted secret path at a dummy file in dir.
+		re := regexp.MustCompile(`/etc/janitor(-secrets|/secrets)/([A-Za-z0-9._-]+)`)
+		for _, m := range re.FindAllStringSubmatch(body, -1) {
+			dummy := "u:p@tcp(127.0.0.1:3306)/"
+			if strings.Contains(m[2], "slack") {
+				dummy = "https://hooks.example.invalid/services/T/B/x"
+			}
+			if err := os.WriteFile(filepath.Join(dir, m[2]), []byte(dummy), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		body = re.ReplaceAllString(body, dir+"/$2")
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(p)
+		if err != nil {
+			t.Errorf("%s in ConfigMap %s does not load: %v", name, cm.Name, err)
+			continue
+		}
+		if len(cfg.Shards) == 0 {
+			t.Errorf("%s: no shards", name)
+		}
+	}
+	if _, ok := cm.Data["config.yaml"]; want > 0 && !ok {
+		t.Error("ConfigMap has no config.yaml")
+	}
+	return parts
+}
+
+var knownMetrics = map[string]bool{
+	"janitor_reclaimable_bytes": true, "janitor_reclaimed_bytes_total": true, "janitor_tables_dropped_total": true,
+	"janitor_tables_skipped": true, "janitor_throttle_wait_seconds_total": true, "janitor_run_duration_seconds": true,
+	"janitor_last_success_timestamp_seconds": true, "janitor_shard_errors_total": true, "janitor_build_info": true,
+}
+
+var metricRef = regexp.MustCompile(`janitor_[a-z_]+`)
+
+func checkMetricRefs(t *testing.T, where, expr string) {
+	t.Helper()
+	refs := metricRef.FindAllString(expr, -1)
+	if len(refs) == 0 {
+		t.Errorf("%s: %q references no janitor metric", where, expr)
+	}
+	for _, m := range refs {
+		if !knownMetrics[m] {
+			t.Errorf("%s: unknown metric %s", where, m)
+		}
+	}
+	if strings.Count(expr, "(") != strings.Count(expr, ")") || strings.Count(expr, "{") != strings.Count(expr, "}") {
+		t.Errorf("%s: unbalanced expression %q", where, expr)
+	}
+}
+
+func TestAlertRules(t *testing.T) {
+	b, err := os.ReadFile("prometheus/rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rule struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Metadata   struct {
+			Name, Namespace string
+			Labels          map[string]string
+		} `json:"metadata"`
+		Spec struct {
+			Groups []struct {
+				Name  string `json:"name"`
+				Rules []struct {
+					Alert       string            `json:"alert"`
+					Expr        string            `json:"expr"`
+					For         string            `json:"for"`
+					Labels      map[string]string `json:"labels"`
+					Annotations map[string]string `json:"annotations"`
+				} `json:"rules"`
+			} `json:"groups"`
+		} `json:"spec"`
+	}
+	if err := yaml.UnmarshalStrict(b, &rule); err != nil {
+		t.Fatal(err)
+	}
+	alerts := map[string]bool{}
+	for _, g := range rule.Spec.Groups {
+		for _, r := range g.Rules {
+			alerts[r.Alert] = true
+			checkMetricRefs(t, r.Alert, r.Expr)
+			if r.Labels["severity"] == "" || r.Annotations["summary"] == "" || r.Annotations["description"] == "" {
+				t.Errorf("%s: severity, summary and description", r.Alert)
+			}
+		}
+	}
+	for _, a := range []string{"JanitorNoSuccessfulRun", "JanitorMetricsAbsent", "JanitorShardErrors", "JanitorThrottleKeepsDeferring"} {
+		if !alerts[a] {
+			t.Errorf("alert %s missing", a)
+		}
+	}
+	if !strings.Contains(string(b), "26 * 3600") {
+		t.Error("no-success alert is not 26 h")
+	}
+}
+
+func TestDashboard(t *testing.T) {
+	b, err := os.ReadFile("grafana/janitor-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Title  string
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&d); err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			checkMetricRefs(t, p.Title, tg.Expr)
+			all = append(all, tg.Expr)
+		}
+	}
+	joined := strings.Join(all, " ")
+	for _, m := range []string{"janitor_reclaimable_bytes", "janitor_reclaimed_bytes_total"} {
+		if !strings.Contains(joined, m) {
+			t.Errorf("dashboard does not show %s", m)
+		}
+	}
+}
+
+func TestDockerfile(t *testing.T) {
+	b, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for _, want := range []string{"AS build", "CGO_ENABLED=0", "FROM scratch", "USER 65532:65532", "ENTRYPOINT [\"/janitor\"]"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+	if strings.Count(s, "\nFROM ") < 1 || !strings.HasPrefix(strings.TrimSpace(s[strings.Index(s, "FROM"):]), "FROM") {
+		t.Error("not multi-stage")
+	}
+}
+
