@@ -449,4 +449,3 @@ func TestDockerfile(t *testing.T) {
 		t.Error("not multi-stage")
 	}
 }
-
