@@ -2,6 +2,8 @@ package discovery
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -424,9 +426,28 @@ func lockNames(t *Table) []string {
 	return names
 }
 
-// spiritLocks are the lock names Spirit takes on the table it migrates.
+// spiritLocks are the advisory lock names Spirit holds while it migrates base: the
+// per-table lock of Spirit's dbconn.computeLockName (schema cut to 20 characters, the
+// table name as Spirit's auxiliary tables truncate it, cut to 32, and 8 hex digits of
+// SHA-1), and the per-schema lock of an atomic multi-table migration.
 func spiritLocks(schema, base string) []string {
-	return []string{fmt.Sprintf("%s.%s", schema, base)}
+	aux := base
+	if n := MaxNameLength - len("_chkpnt") - 1; len(aux) > n {
+		aux = aux[:n]
+	}
+	sum := sha1.Sum([]byte(schema + aux))
+	multi := sha1.Sum([]byte(schema + "\x00spirit-atomic-multi-table"))
+	return []string{
+		fmt.Sprintf("%s.%s-%s", cut(schema, 20), cut(aux, 32), hex.EncodeToString(sum[:])[:8]),
+		fmt.Sprintf("%s.atomic-multi-table-%s", cut(schema, 20), hex.EncodeToString(multi[:])[:8]),
+	}
+}
+
+func cut(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 func (in *Inspector) locksHeld(ctx context.Context, t *Table, names []string) []string {

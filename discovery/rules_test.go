@@ -1,6 +1,8 @@
 package discovery
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -181,4 +183,28 @@ func TestFilenameEncoding(t *testing.T) {
 			t.Errorf("DecodeFilename(%q) = %q, want %q", want, got, in)
 		}
 	}
+}
+
+// TestSpiritLockNames pins the names to Spirit's computeLockName (pkg/dbconn): the
+// expected values were computed from its format with SHA-1 by hand.
+func TestSpiritLockNames(t *testing.T) {
+	got := spiritLocks("app", "users")
+	if got[0] != "app.users-4ae74a78" { // hashlib.sha1(b"appusers").hexdigest()[:8]
+		t.Errorf("per-table lock %q", got[0])
+	}
+	if !strings.HasPrefix(got[1], "app.atomic-multi-table-") || len(got[1]) != len("app.atomic-multi-table-")+8 {
+		t.Errorf("multi-table lock %q", got[1])
+	}
+	long := spiritLocks(strings.Repeat("s", 30), strings.Repeat("t", 60))
+	if !strings.HasPrefix(long[0], strings.Repeat("s", 20)+"."+strings.Repeat("t", 32)+"-") {
+		t.Errorf("long names are cut: %q", long[0])
+	}
+	if long[0] != strings.Repeat("s", 20)+"."+strings.Repeat("t", 32)+"-"+sha1hex(strings.Repeat("s", 30)+strings.Repeat("t", 56)) {
+		t.Errorf("the hash covers the schema and the table cut to 56: %q", long[0])
+	}
+}
+
+func sha1hex(s string) string {
+	sum := sha1.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])[:8]
 }
