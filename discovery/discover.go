@@ -202,15 +202,59 @@ var ErrGone = errors.New("table no longer exists")
 
 // Inspect gathers every fact about one candidate. Facts that cannot be read are recorded
 // in Evidence.Unreadable, so the policy can refuse to drop on missing evidence rather
-// than on an error path.
+// than on an error path. It reads sizes by name (no prefetch): it is the pre-DROP
+// re-check's view.
 func (in *Inspector) Inspect(ctx context.Context, n Name) (*Table, error) {
+	t, err := in.open(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	in.finish(ctx, t)
+	return t, nil
+}
+
+// InspectAll inspects every candidate of an inventory. The metadata lookup opens each
+// candidate first; only then are all tablespace sizes read in one pass, because MariaDB
+// loads a tablespace into the list that view reads only when its table is first opened
+// after a restart: read first, most leftovers would have no size. Candidates that
+// vanished meanwhile are left out.
+func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, error) {
+	var tables []*Table
+	var found []Name
+	for _, n := range names {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		t, err := in.open(ctx, n)
+		if errors.Is(err, ErrGone) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		tables = append(tables, t)
+		found = append(found, n)
+	}
+	if err := in.PrefetchSizes(ctx, found); err != nil {
+		return nil, err
+	}
+	for _, t := range tables {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		in.finish(ctx, t)
+	}
+	return tables, nil
+}
+
+// open classifies a candidate and reads its metadata, which opens the table.
+func (in *Inspector) open(ctx context.Context, n Name) (*Table, error) {
 	t := &Table{Schema: n.Schema, Name: n.Table, Orphan: n.Orphan}
 	t.Readings = Classify(n.Table)
 	if len(t.Readings) == 0 {
 		return nil, fmt.Errorf("%s: no rule matches", dbconn.QualifiedName(n.Schema, n.Table))
 	}
-	ev := &t.Evidence
-	if err := in.readNow(ctx, ev); err != nil {
+	if err := in.readNow(ctx, &t.Evidence); err != nil {
 		return nil, err
 	}
 	if n.Orphan {
@@ -219,10 +263,14 @@ func (in *Inspector) Inspect(ctx context.Context, n Name) (*Table, error) {
 	} else if err := in.readMeta(ctx, t); err != nil {
 		return nil, err
 	}
+	return t, nil
+}
+
+// finish reads the size and the evidence of an opened candidate.
+func (in *Inspector) finish(ctx context.Context, t *Table) {
 	in.readSize(ctx, t)
 	in.resolve(ctx, t)
 	in.gather(ctx, t)
-	return t, nil
 }
 
 func (in *Inspector) readNow(ctx context.Context, ev *Evidence) error {

@@ -3,8 +3,8 @@ package discovery
 import (
 	"context"
 	"crypto/sha1"
-	"encoding/hex"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"

@@ -120,21 +120,12 @@ func (j *Janitor) inventory(ctx context.Context, sc ShardConfig, s *report.Shard
 	if err != nil {
 		return err
 	}
-	if err := in.PrefetchSizes(ctx, names); err != nil {
+	tables, err := in.InspectAll(ctx, names)
+	if err != nil {
 		return err
 	}
 	pc := policies.Context{VitessTableGC: sc.VitessTableGC}
-	for _, n := range names {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		t, err := in.Inspect(ctx, n)
-		if errors.Is(err, discovery.ErrGone) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
+	for _, t := range tables {
 		v := policies.Evaluate(j.cfg.Policy, pc, t)
 		s.Tables = append(s.Tables, Row(t, v))
 		if keep != nil {

@@ -303,7 +303,7 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 		}
 		return outcome{}, &errStop{"stopped by signal while throttled"}
 	}
-	fresh, out, err := r.recheck(ctx, t, sent)
+	fresh, out, err := r.recheck(ctx, t, sent, false)
 	if out != nil || err != nil {
 		return derefOutcome(out), err
 	}
@@ -314,7 +314,7 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 		}
 		// The purge took a while: look again before the DROP.
 		bytes := fresh.Bytes
-		if fresh, out, err = r.recheck(ctx, t, sent); out != nil || err != nil {
+		if fresh, out, err = r.recheck(ctx, t, sent, true); out != nil || err != nil {
 			return derefOutcome(out), err
 		}
 		fresh.Bytes = bytes
@@ -353,7 +353,7 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 
 // recheck verifies, on the dropping connection, that the server is still the writable
 // primary it was and that the table is still dead. A non-nil outcome means: do not drop.
-func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool) (*discovery.Table, *outcome, error) {
+func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool, purged bool) (*discovery.Table, *outcome, error) {
 	// The server may have changed under us (failover to a demoted primary).
 	srv, err := discovery.ReadServer(ctx, r.conn)
 	if err != nil {
@@ -377,7 +377,7 @@ func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool) 
 	if err != nil {
 		return nil, nil, err
 	}
-	v := policies.Evaluate(r.j.cfg.Policy, policies.Context{VitessTableGC: r.sc.VitessTableGC}, fresh)
+	v := policies.Evaluate(r.j.cfg.Policy, policies.Context{VitessTableGC: r.sc.VitessTableGC, WrittenByJanitor: purged}, fresh)
 	if v.Action != policies.Drop {
 		return nil, &outcome{report.OutcomeSkipped, "re-check before drop: " + v.Reason, 0}, nil
 	}

@@ -3,6 +3,7 @@ package janitor_test
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -418,5 +419,36 @@ func waitReplica(t *testing.T, primary, replica *sqlx.DB) {
 	var res int
 	if err := replica.Get(&res, "SELECT MASTER_GTID_WAIT(?, 60)", pos); err != nil || res != 0 {
 		t.Fatalf("replica did not reach %s: %d %v", pos, res, err)
+	}
+}
+
+// TestSizesAfterRestart: after a restart MariaDB knows a tablespace only once its table
+// has been opened; sizes must still come from the tablespace, not from statistics.
+func TestSizesAfterRestart(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY, v VARCHAR(200))",
+		"CREATE TABLE "+q(s, "__orders_old")+" LIKE "+q(s, "orders"),
+		"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, REPEAT('x', 200) FROM "+q(s, "seq_1_to_20000"))
+	restartPrimary(t, db)
+	r := janitor.New(config(t, s), nil).Report(context.Background())
+	o := outcomes(r)["__orders_old"]
+	if o.SizeSource != "tablespace" || o.Bytes < 4<<20 {
+		t.Errorf("after a restart: %d bytes from %q, want ≥ 4 MiB from the tablespace", o.Bytes, o.SizeSource)
+	}
+}
+
+func restartPrimary(t *testing.T, db *sqlx.DB) {
+	t.Helper()
+	out, err := exec.Command("../scripts/sandbox.sh", "restart", "primary").CombinedOutput()
+	if err != nil {
+		t.Fatalf("restart primary: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for db.Ping() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("primary did not come back")
+		}
+		time.Sleep(100 * time.Millisecond) // polling for the restarted server, with a deadline
 	}
 }

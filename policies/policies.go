@@ -72,13 +72,14 @@ const (
 	CodeVitessNotDue       Code = "vitess_not_due"
 	CodeAgeUnknown         Code = "age_unknown"
 	CodeTooYoung           Code = "too_young"
+	CodeRecentWrite        Code = "recent_write"
 )
 
 // Codes lists every code, for metrics that want to export zeros.
 var Codes = []Code{CodeDead, CodeNotATable, CodeControlTable, CodeCutOverSentry, CodeEvidenceUnreadable,
 	CodeSessionsHidden, CodeInUse, CodeLockHeld, CodeTriggerWrites, CodeLiveMigration, CodeLiveHeartbeat,
 	CodeDDLRunning, CodeViewReference, CodeForeignKey, CodeBaseMissing, CodeAmbiguousTool, CodeVitessManaged,
-	CodeVitessNotDue, CodeAgeUnknown, CodeTooYoung}
+	CodeVitessNotDue, CodeAgeUnknown, CodeTooYoung, CodeRecentWrite}
 
 // Verdict is the policy's answer for one table.
 type Verdict struct {
@@ -91,6 +92,9 @@ type Verdict struct {
 type Context struct {
 	// VitessTableGC: Vitess' own table GC runs on this shard.
 	VitessTableGC bool
+	// WrittenByJanitor: the table's last writes were janitor's own purge batches, so
+	// UPDATE_TIME says nothing about anyone else.
+	WrittenByJanitor bool
 }
 
 // ghostSentryComment is the table comment gh-ost gives its cut-over sentry.
@@ -190,6 +194,14 @@ var rules = []rule{
 			return "", false
 		}
 		return fmt.Sprintf("%s old by %s, younger than policy.min_age %s", round(age), src, round(c.MinAge)), c.MinAge > 0 && age < c.MinAge
+	}},
+	// Whatever the name or heartbeat says, a table someone wrote to recently is in use.
+	{CodeRecentWrite, func(c Config, pc Context, t *discovery.Table) (string, bool) {
+		if t.UpdatedAt == nil || c.MinAge == 0 || pc.WrittenByJanitor {
+			return "", false
+		}
+		ago := t.Evidence.Now.Sub(*t.UpdatedAt)
+		return fmt.Sprintf("written %s ago (UPDATE_TIME), within policy.min_age %s", round(ago), round(c.MinAge)), ago < c.MinAge
 	}},
 }
 

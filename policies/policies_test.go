@@ -104,6 +104,17 @@ func TestEvaluate(t *testing.T) {
 			t.Reading, t.CreatedAt = discovery.Match{Tool: discovery.ToolOrphan}, nil
 			t.Evidence.ServerUptime = 3600
 		}, Context{}, nil, CodeTooYoung, "uptime"},
+		{"stamped but written recently", func(t *discovery.Table) {
+			t.Tool, t.Role = discovery.ToolSpirit, discovery.RoleOld
+			t.Reading = discovery.Match{Tool: discovery.ToolSpirit, Stamp: now.Add(-72 * time.Hour), StampZone: discovery.StampUTC}
+			u := now.Add(-5 * time.Minute)
+			t.UpdatedAt = &u
+		}, Context{}, nil, CodeRecentWrite, "written 5m ago"},
+		{"janitor's own purge writes do not count", func(t *discovery.Table) {
+			t.Reading = discovery.Match{Tool: discovery.ToolSpirit, Stamp: now.Add(-72 * time.Hour), StampZone: discovery.StampUTC}
+			u := now.Add(-time.Second)
+			t.UpdatedAt = &u
+		}, Context{WrittenByJanitor: true}, nil, CodeDead, ""},
 		// Order matters: a live trigger outranks a merely young age.
 		{"trigger beats age", func(t *discovery.Table) {
 			c := now.Add(-time.Minute)
