@@ -3,6 +3,7 @@ package janitor_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os/exec"
 	"net/http"
 	"net/http/httptest"
@@ -450,5 +451,58 @@ func restartPrimary(t *testing.T, db *sqlx.DB) {
 			t.Fatal("primary did not come back")
 		}
 		time.Sleep(100 * time.Millisecond) // polling for the restarted server, with a deadline
+	}
+}
+
+// TestSlowShardTimesOut: a server that accepts connections and never answers costs the
+// connect timeout, not the operating system's, and the other shards carry on.
+func TestSlowShardTimesOut(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // accept, then say nothing: a wedged server
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	cfg := config(t, s)
+	cfg.Discovery.ConnectTimeout = time.Second
+	cfg.Shards = append(cfg.Shards, janitor.ShardConfig{Name: "wedged", DSN: "janitor:pw@tcp(" + ln.Addr().String() + ")/"})
+	start := time.Now()
+	r := janitor.New(cfg, nil).Report(context.Background())
+	if el := time.Since(start); el > 15*time.Second {
+		t.Errorf("a wedged shard held the report for %s", el)
+	}
+	for _, sh := range r.Shards {
+		switch sh.Name {
+		case "wedged":
+			if !strings.Contains(sh.Error, "timeout") && !strings.Contains(sh.Error, "deadline") {
+				t.Errorf("wedged: %q, want a timeout", sh.Error)
+			}
+		case "sandbox":
+			if sh.Error != "" || len(sh.Tables) != 1 {
+				t.Errorf("sandbox: %q, %d tables", sh.Error, len(sh.Tables))
+			}
+		}
 	}
 }

@@ -247,3 +247,31 @@ func TestPrimaryRestartMidRun(t *testing.T) {
 		t.Errorf("replica: %d tables left (%v)", left, err)
 	}
 }
+
+// TestKilledJanitorRerunIsSafe: SIGKILL gives janitor no chance to clean up. Its lock
+// dies with its connection, and a rerun finishes the job without touching anything
+// twice.
+func TestKilledJanitorRerunIsSafe(t *testing.T) {
+	bin := buildBinary(t)
+	db := testdb.Primary(t)
+	s, names := deadTables(t, db, 4)
+	r := start(t, bin, "run", "--execute", "--output", "json", "--config", runConfig(t, s, "30s"))
+	r.waitFor(t, "msg=dropped")
+	if err := r.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-r.done
+	code, rep := start(t, bin, "run", "--execute", "--output", "json", "--config", runConfig(t, s, "0s")).wait(t)
+	if code != 0 {
+		t.Errorf("rerun exit %d", code)
+	}
+	dropped := 0
+	for _, tb := range rep.Shards[0].Tables {
+		if tb.Outcome == report.OutcomeDropped {
+			dropped++
+		}
+	}
+	if dropped != len(names)-1 || len(rep.Shards[0].Tables) != len(names)-1 {
+		t.Errorf("rerun saw %d leftovers and dropped %d, want %d and %d", len(rep.Shards[0].Tables), dropped, len(names)-1, len(names)-1)
+	}
+}
