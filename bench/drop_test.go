@@ -178,7 +178,7 @@ func TestDropUnderLoad(t *testing.T) {
 			"CREATE TABLE "+q(schema, "__"+base+"_old")+" LIKE "+q(schema, base),
 			fmt.Sprintf("INSERT INTO %s SELECT seq, REPEAT('x', 1000) FROM %s", q(schema, "__"+base+"_old"), q(schema, fmt.Sprintf("seq_1_to_%d", rows))))
 	}
-	waitReplicaCaughtUp(t, db, replica)
+	testdb.WaitReplica(t, db, replica)
 	t.Logf("leftovers ready in %s", time.Since(start).Round(time.Second))
 
 	cfg := janitor.Defaults()
@@ -231,17 +231,6 @@ func TestDropUnderLoad(t *testing.T) {
 
 func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
 
-func waitReplicaCaughtUp(t *testing.T, primary, replica *sqlx.DB) {
-	var pos string
-	if err := primary.Get(&pos, "SELECT @@gtid_binlog_pos"); err != nil {
-		t.Fatal(err)
-	}
-	var res int
-	if err := replica.Get(&res, "SELECT MASTER_GTID_WAIT(?, 600)", pos); err != nil || res != 0 {
-		t.Fatalf("replica did not catch up: %d %v", res, err)
-	}
-}
-
 // TestLargeTableStrategies drops one large leftover with a plain DROP and an identical
 // one with the purge strategy (throttled batched DELETEs, then DROP), both under the
 // same sysbench load, and compares the load's latency in each window.
@@ -267,7 +256,7 @@ func TestLargeTableStrategies(t *testing.T) {
 			"CREATE TABLE "+q(schema, "__"+base+"_old")+" LIKE "+q(schema, base),
 			fmt.Sprintf("INSERT INTO %s SELECT seq, REPEAT('x', 1000) FROM %s", q(schema, "__"+base+"_old"), q(schema, fmt.Sprintf("seq_1_to_%d", rows))))
 	}
-	waitReplicaCaughtUp(t, db, replica)
+	testdb.WaitReplica(t, db, replica)
 
 	run := func(strategy, table string) (time.Time, time.Time, string) {
 		cfg := janitor.Defaults()

@@ -103,13 +103,7 @@ func restart(t *testing.T, db *sqlx.DB) {
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", cmd, err, out)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for db.Ping() != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("server did not come back")
-		}
-		time.Sleep(100 * time.Millisecond) // polling for the restarted server, with a deadline
-	}
+	testdb.WaitUp(t, db)
 }
 
 func measure(t *testing.T, db *sqlx.DB, fn func()) sample {

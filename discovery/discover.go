@@ -110,25 +110,15 @@ func (in *Inspector) ListNames(ctx context.Context) ([]Name, error) {
 	// Only name columns: the server answers from the directory listing and opens no
 	// table (EXPLAIN: Skip_open_table). Asking for anything else here would open all.
 	query := "SELECT /* janitor */ TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE " + strings.Join(where, " AND ")
-	qctx, cancel := in.ctx(ctx)
-	defer cancel()
-	rows, err := in.q.QueryxContext(qctx, query, args...)
+	all, err := queryAll(ctx, in, query, args, func(r *sqlx.Rows) (n Name, err error) { return n, r.Scan(&n.Schema, &n.Table) })
 	if err != nil {
 		return nil, fmt.Errorf("list table names: %w", err)
 	}
-	defer rows.Close()
 	var out []Name
-	for rows.Next() {
-		var n Name
-		if err := rows.Scan(&n.Schema, &n.Table); err != nil {
-			return nil, fmt.Errorf("list table names: %w", err)
-		}
+	for _, n := range all {
 		if len(Classify(n.Table)) > 0 {
 			out = append(out, n)
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list table names: %w", err)
 	}
 	orphans, err := in.listOrphans(ctx)
 	if err != nil {
@@ -151,30 +141,19 @@ func (in *Inspector) ListNames(ctx context.Context) ([]Name, error) {
 // missed. The list holds every tablespace on MySQL 5.7 and 8 and MariaDB before 10.6;
 // from 10.6 only opened ones, but there crash recovery removes #sql orphans itself.
 func (in *Inspector) listOrphans(ctx context.Context) ([]Name, error) {
-	qctx, cancel := in.ctx(ctx)
-	defer cancel()
-	rows, err := in.q.QueryxContext(qctx, "SELECT /* janitor */ NAME FROM "+in.server.Flavor.dialect().tablespaces+" WHERE NAME LIKE '%/#sql%'")
+	dicts, err := queryAll(ctx, in, "SELECT /* janitor */ NAME FROM "+in.server.Flavor.dialect().tablespaces+" WHERE NAME LIKE '%/#sql%'", nil, scanString)
 	if err != nil {
 		return nil, fmt.Errorf("list #sql orphans: %w", err)
 	}
-	defer rows.Close()
 	var out []Name
-	for rows.Next() {
-		var dict string
-		if err := rows.Scan(&dict); err != nil {
-			return nil, fmt.Errorf("list #sql orphans: %w", err)
-		}
+	for _, dict := range dicts {
 		db, table, ok := strings.Cut(dict, "/")
-		if !ok || len(Classify(table)) == 0 {
+		if !ok || len(Classify(table)) == 0 || in.excluded(DecodeFilename(db)) {
 			continue
 		}
-		schema := DecodeFilename(db)
-		if in.excluded(schema) {
-			continue
-		}
-		out = append(out, Name{Schema: schema, Table: table, Orphan: true, DictName: dict})
+		out = append(out, Name{Schema: DecodeFilename(db), Table: table, Orphan: true, DictName: dict})
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (in *Inspector) excluded(schema string) bool {
@@ -377,38 +356,25 @@ func (in *Inspector) PrefetchSizes(ctx context.Context, names []Name) error {
 			conds = append(conds, "NAME = ? OR NAME LIKE ?")
 			args = append(args, d, escapeLike(d)+"#P#%")
 		}
-		qctx, cancel := in.ctx(ctx)
-		rows, err := in.q.QueryxContext(qctx, "SELECT /* janitor */ NAME, FILE_SIZE, ALLOCATED_SIZE FROM "+
-			in.server.Flavor.dialect().tablespaces+" WHERE "+strings.Join(conds, " OR "), args...)
-		if err != nil {
-			cancel()
-			return fmt.Errorf("read tablespace sizes: %w", err)
+		type row struct {
+			name        string
+			size, alloc int64
 		}
-		for rows.Next() {
-			var name string
-			var size, alloc int64
-			if err := rows.Scan(&name, &size, &alloc); err != nil {
-				rows.Close()
-				cancel()
-				return fmt.Errorf("read tablespace sizes: %w", err)
-			}
-			if i := strings.Index(name, "#P#"); i >= 0 {
-				name = name[:i]
-			}
-			ts, ok := sizes[name]
-			if !ok {
-				continue
-			}
-			ts.files++
-			ts.size += size
-			ts.alloc += alloc
-			sizes[name] = ts
-		}
-		err = rows.Err()
-		rows.Close()
-		cancel()
+		rows, err := queryAll(ctx, in, "SELECT /* janitor */ NAME, FILE_SIZE, ALLOCATED_SIZE FROM "+
+			in.server.Flavor.dialect().tablespaces+" WHERE "+strings.Join(conds, " OR "), args,
+			func(r *sqlx.Rows) (v row, err error) { return v, r.Scan(&v.name, &v.size, &v.alloc) })
 		if err != nil {
 			return fmt.Errorf("read tablespace sizes: %w", err)
+		}
+		for _, r := range rows {
+			// Partitions (db/t#P#p0) add up to their table.
+			name, _, _ := strings.Cut(r.name, "#P#")
+			if ts, ok := sizes[name]; ok {
+				ts.files++
+				ts.size += r.size
+				ts.alloc += r.alloc
+				sizes[name] = ts
+			}
 		}
 	}
 	in.sizes = sizes

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/janitorhq/janitor/dbconn"
 )
 
@@ -134,23 +136,13 @@ func (in *Inspector) triggersOn(ctx context.Context, schema, table string) ([]tr
 	if !in.server.SeesTriggers {
 		return nil, errors.New("the account lacks the TRIGGER privilege, so the server hides triggers (grant TRIGGER ON *.*)")
 	}
-	qctx, cancel := in.ctx(ctx)
-	defer cancel()
-	rows, err := in.q.QueryxContext(qctx, `SELECT /* janitor */ TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_STATEMENT
-		FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?`, schema, table)
+	out, err := queryAll(ctx, in, `SELECT /* janitor */ TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_STATEMENT
+		FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?`, []any{schema, table},
+		func(r *sqlx.Rows) (tr trigger, err error) { return tr, r.Scan(&tr.Name, &tr.Table, &tr.Body) })
 	if err != nil {
 		return nil, fmt.Errorf("read triggers of %s: %w", dbconn.QualifiedName(schema, table), err)
 	}
-	defer rows.Close()
-	var out []trigger
-	for rows.Next() {
-		var tr trigger
-		if err := rows.Scan(&tr.Name, &tr.Table, &tr.Body); err != nil {
-			return nil, err
-		}
-		out = append(out, tr)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (in *Inspector) triggersNamed(ctx context.Context, t *Table, on string, re *regexp.Regexp) []string {
@@ -282,42 +274,24 @@ func (in *Inspector) readViews(ctx context.Context) ([]viewDef, error) {
 // userSchemas lists every schema but the system ones; views anywhere can reference a
 // leftover.
 func (in *Inspector) userSchemas(ctx context.Context) ([]string, error) {
-	qctx, cancel := in.ctx(ctx)
-	defer cancel()
-	rows, err := in.q.QueryxContext(qctx, "SELECT /* janitor */ SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ("+
-		placeholders(len(systemSchemas))+")", anySlice(systemSchemas)...)
+	out, err := queryAll(ctx, in, "SELECT /* janitor */ SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ("+
+		placeholders(len(systemSchemas))+")", anySlice(systemSchemas), scanString)
 	if err != nil {
 		return nil, fmt.Errorf("list schemas: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, fmt.Errorf("list schemas: %w", err)
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (in *Inspector) viewNames(ctx context.Context, schema string) ([]string, error) {
-	qctx, cancel := in.ctx(ctx)
-	defer cancel()
-	rows, err := in.q.QueryxContext(qctx, "SHOW /* janitor */ FULL TABLES FROM "+dbconn.QuoteIdent(schema)+" WHERE Table_type = 'VIEW'")
+	out, err := queryAll(ctx, in, "SHOW /* janitor */ FULL TABLES FROM "+dbconn.QuoteIdent(schema)+" WHERE Table_type = 'VIEW'", nil,
+		func(r *sqlx.Rows) (name string, err error) {
+			var typ string
+			return name, r.Scan(&name, &typ)
+		})
 	if err != nil {
 		return nil, fmt.Errorf("list views in %s: %w", dbconn.QuoteIdent(schema), err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n, typ string
-		if err := rows.Scan(&n, &typ); err != nil {
-			return nil, fmt.Errorf("list views in %s: %w", dbconn.QuoteIdent(schema), err)
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func anySlice(ss []string) []any {
@@ -330,26 +304,14 @@ func anySlice(ss []string) []any {
 
 // foreignKeys reads the InnoDB dictionary, which answers from memory and opens no table.
 func (in *Inspector) foreignKeys(ctx context.Context, t *Table) []string {
-	name := dictNameOf(t.Schema, t.Name, t.dictName)
-	qctx, cancel := in.ctx(ctx)
-	defer cancel()
-	rows, err := in.q.QueryxContext(qctx, "SELECT /* janitor */ ID, FOR_NAME FROM "+in.server.Flavor.dialect().foreign+
-		" WHERE REF_NAME = ? AND FOR_NAME <> REF_NAME", name)
+	out, err := queryAll(ctx, in, "SELECT /* janitor */ ID, FOR_NAME FROM "+in.server.Flavor.dialect().foreign+
+		" WHERE REF_NAME = ? AND FOR_NAME <> REF_NAME", []any{dictNameOf(t.Schema, t.Name, t.dictName)},
+		func(r *sqlx.Rows) (string, error) {
+			var id, from string
+			err := r.Scan(&id, &from)
+			return fmt.Sprintf("%s from %s", decodeDict(id), decodeDict(from)), err
+		})
 	if err != nil {
-		t.Evidence.unreadable("foreign keys", err)
-		return nil
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id, from string
-		if err := rows.Scan(&id, &from); err != nil {
-			t.Evidence.unreadable("foreign keys", err)
-			return out
-		}
-		out = append(out, fmt.Sprintf("%s from %s", decodeDict(id), decodeDict(from)))
-	}
-	if err := rows.Err(); err != nil {
 		t.Evidence.unreadable("foreign keys", err)
 	}
 	return out
@@ -470,27 +432,16 @@ func (in *Inspector) locksHeld(ctx context.Context, t *Table, names []string) []
 
 // sessions lists other sessions whose statement names this table.
 func (in *Inspector) sessions(ctx context.Context, t *Table) []string {
-	qctx, cancel := in.ctx(ctx)
-	defer cancel()
-	rows, err := in.q.QueryxContext(qctx, `SELECT /* janitor */ ID, USER, COMMAND, TIME FROM information_schema.PROCESSLIST
-		WHERE ID <> CONNECTION_ID() AND INFO LIKE ?`, "%"+escapeLike(t.Name)+"%")
+	out, err := queryAll(ctx, in, `SELECT /* janitor */ ID, USER, COMMAND, TIME FROM information_schema.PROCESSLIST
+		WHERE ID <> CONNECTION_ID() AND INFO LIKE ?`, []any{"%" + escapeLike(t.Name) + "%"},
+		func(r *sqlx.Rows) (string, error) {
+			var id int64
+			var user, cmd string
+			var secs sql.NullInt64
+			err := r.Scan(&id, &user, &cmd, &secs)
+			return fmt.Sprintf("connection %d (%s, %s for %ds)", id, user, cmd, secs.Int64), err
+		})
 	if err != nil {
-		t.Evidence.unreadable("processlist", err)
-		return nil
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id int64
-		var user, cmd string
-		var secs sql.NullInt64
-		if err := rows.Scan(&id, &user, &cmd, &secs); err != nil {
-			t.Evidence.unreadable("processlist", err)
-			return out
-		}
-		out = append(out, fmt.Sprintf("connection %d (%s, %s for %ds)", id, user, cmd, secs.Int64))
-	}
-	if err := rows.Err(); err != nil {
 		t.Evidence.unreadable("processlist", err)
 	}
 	return out
@@ -500,29 +451,17 @@ var ddlStatement = regexp.MustCompile(`(?is)^\s*(/\*.*?\*/\s*)*(ALTER|OPTIMIZE|C
 
 // ddlRunning lists running statements that could own a #sql table.
 func (in *Inspector) ddlRunning(ctx context.Context, t *Table) []string {
-	qctx, cancel := in.ctx(ctx)
-	defer cancel()
-	rows, err := in.q.QueryxContext(qctx, `SELECT /* janitor */ ID, LEFT(INFO, 200) FROM information_schema.PROCESSLIST
-		WHERE ID <> CONNECTION_ID() AND INFO IS NOT NULL`)
+	running, err := queryAll(ctx, in, `SELECT /* janitor */ CONCAT('connection ', ID, ': ', LEFT(INFO, 200)) FROM information_schema.PROCESSLIST
+		WHERE ID <> CONNECTION_ID() AND INFO IS NOT NULL`, nil, scanString)
 	if err != nil {
 		t.Evidence.unreadable("processlist", err)
 		return nil
 	}
-	defer rows.Close()
 	var out []string
-	for rows.Next() {
-		var id int64
-		var info string
-		if err := rows.Scan(&id, &info); err != nil {
-			t.Evidence.unreadable("processlist", err)
-			return out
+	for _, r := range running {
+		if _, info, _ := strings.Cut(r, ": "); ddlStatement.MatchString(info) {
+			out = append(out, r)
 		}
-		if ddlStatement.MatchString(info) {
-			out = append(out, fmt.Sprintf("connection %d: %s", id, info))
-		}
-	}
-	if err := rows.Err(); err != nil {
-		t.Evidence.unreadable("processlist", err)
 	}
 	return out
 }

@@ -41,7 +41,7 @@ func account(t *testing.T, grants []string) (primary, replica string) {
 		cfg.User, cfg.Passwd = user, pw
 		return cfg.FormatDSN()
 	}
-	waitReplica(t, db, testdb.Open(t, testdb.ReplicaDSN(t)))
+	testdb.WaitReplica(t, db, testdb.Open(t, testdb.ReplicaDSN(t)))
 	return swap(testdb.PrimaryDSN(t)), swap(testdb.ReplicaDSN(t))
 }
 

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os/exec"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -173,8 +173,8 @@ func TestStoppedReplicaBlocksDrops(t *testing.T) {
 	db := testdb.Primary(t)
 	replica := testdb.Open(t, testdb.ReplicaDSN(t))
 	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)")
-	waitReplica(t, db, replica)
+	oneLeftover(t, db, s)
+	testdb.WaitReplica(t, db, replica)
 	testdb.Exec(t, replica, "STOP SLAVE SQL_THREAD")
 	t.Cleanup(func() { testdb.Exec(t, replica, "START SLAVE SQL_THREAD") })
 	cfg := config(t, s)
@@ -199,7 +199,7 @@ func TestLagMakesDropsWait(t *testing.T) {
 	replica := testdb.Open(t, testdb.ReplicaDSN(t))
 	s := testdb.Schema(t, db)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY, v TEXT)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)")
-	waitReplica(t, db, replica)
+	testdb.WaitReplica(t, db, replica)
 	lockConn, err := replica.Connx(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -295,7 +295,7 @@ func TestLockedTableIsDeferred(t *testing.T) {
 func TestFailingPrometheusDefers(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)")
+	oneLeftover(t, db, s)
 	prom := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, `{"status":"error","errorType":"internal","error":"boom"}`, http.StatusInternalServerError)
 	}))
@@ -318,8 +318,8 @@ func TestReadOnlyServerRefuses(t *testing.T) {
 	db := testdb.Primary(t)
 	replica := testdb.Open(t, testdb.ReplicaDSN(t))
 	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)")
-	waitReplica(t, db, replica)
+	oneLeftover(t, db, s)
+	testdb.WaitReplica(t, db, replica)
 	cfg := config(t, s)
 	cfg.Shards[0].DSN = testdb.ReplicaDSN(t) // a config mistake: the replica as primary
 	cfg.Shards[0].Replicas = nil
@@ -338,7 +338,7 @@ func TestReadOnlyServerRefuses(t *testing.T) {
 func TestSecondJanitorStandsAside(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)")
+	oneLeftover(t, db, s)
 	other, err := db.Connx(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -385,7 +385,7 @@ func TestRecheckCatchesANewMigration(t *testing.T) {
 func TestUnreachableShardDoesNotStopOthers(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)")
+	oneLeftover(t, db, s)
 	cfg := config(t, s)
 	cfg.Discovery.ConnectTimeout = time.Second
 	cfg.Shards = append(cfg.Shards,
@@ -407,19 +407,6 @@ func TestUnreachableShardDoesNotStopOthers(t *testing.T) {
 	}
 	if !r.Failed() {
 		t.Error("a failed shard must fail the report")
-	}
-}
-
-// waitReplica waits until the replica has applied everything the primary wrote.
-func waitReplica(t *testing.T, primary, replica *sqlx.DB) {
-	t.Helper()
-	var pos string
-	if err := primary.Get(&pos, "SELECT @@gtid_binlog_pos"); err != nil {
-		t.Fatal(err)
-	}
-	var res int
-	if err := replica.Get(&res, "SELECT MASTER_GTID_WAIT(?, 60)", pos); err != nil || res != 0 {
-		t.Fatalf("replica did not reach %s: %d %v", pos, res, err)
 	}
 }
 
@@ -445,13 +432,7 @@ func restartPrimary(t *testing.T, db *sqlx.DB) {
 	if err != nil {
 		t.Fatalf("restart primary: %v\n%s", err, out)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for db.Ping() != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("primary did not come back")
-		}
-		time.Sleep(100 * time.Millisecond) // polling for the restarted server, with a deadline
-	}
+	testdb.WaitUp(t, db)
 }
 
 // TestSlowShardTimesOut: a server that accepts connections and never answers costs the
@@ -459,7 +440,7 @@ func restartPrimary(t *testing.T, db *sqlx.DB) {
 func TestSlowShardTimesOut(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)")
+	oneLeftover(t, db, s)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -505,4 +486,10 @@ func TestSlowShardTimesOut(t *testing.T) {
 			}
 		}
 	}
+}
+
+// oneLeftover creates orders and a dead pt-osc copy of it, __orders_old.
+func oneLeftover(t *testing.T, db *sqlx.DB, schema string) {
+	t.Helper()
+	testdb.Exec(t, db, "CREATE TABLE "+q(schema, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(schema, "__orders_old")+" (id INT PRIMARY KEY)")
 }

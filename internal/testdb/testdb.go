@@ -120,3 +120,28 @@ func WithDB(dsn, schema string) string {
 	}
 	return dsn[:i+1] + schema + q
 }
+
+// WaitReplica waits until replica has applied everything primary has written.
+func WaitReplica(t testing.TB, primary, replica *sqlx.DB) {
+	t.Helper()
+	var pos string
+	if err := primary.Get(&pos, "SELECT @@gtid_binlog_pos"); err != nil {
+		t.Fatal(err)
+	}
+	var res int
+	if err := replica.Get(&res, "SELECT MASTER_GTID_WAIT(?, 600)", pos); err != nil || res != 0 {
+		t.Fatalf("replica did not reach %s: %d %v", pos, res, err)
+	}
+}
+
+// WaitUp waits until db answers again, after a restart.
+func WaitUp(t testing.TB, db *sqlx.DB) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for db.Ping() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("server did not come back within a minute")
+		}
+		time.Sleep(100 * time.Millisecond) // polling for the restarted server, with a deadline
+	}
+}
