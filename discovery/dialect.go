@@ -62,12 +62,14 @@ func (f Flavor) dialect() dialect {
 func ReadServer(ctx context.Context, q Querier) (Server, error) {
 	var s Server
 	var comment string
-	var ro int
-	row := q.QueryRowxContext(ctx, `SELECT /* janitor */ @@version, @@version_comment, @@hostname, @@port, @@server_id, @@read_only`)
-	if err := row.Scan(&s.Version, &comment, &s.Hostname, &s.Port, &s.ServerID, &ro); err != nil {
+	var ro, innoRO int
+	// Aurora readers are innodb_read_only, whatever read_only says.
+	row := q.QueryRowxContext(ctx, `SELECT /* janitor */ @@version, @@version_comment, @@hostname, @@port, @@server_id,
+		@@read_only, @@innodb_read_only`)
+	if err := row.Scan(&s.Version, &comment, &s.Hostname, &s.Port, &s.ServerID, &ro, &innoRO); err != nil {
 		return s, fmt.Errorf("read server variables: %w", err)
 	}
-	s.ReadOnly = ro != 0
+	s.ReadOnly = ro != 0 || innoRO != 0
 	v := strings.ToLower(s.Version + " " + comment)
 	switch {
 	case strings.Contains(v, "mariadb"):
