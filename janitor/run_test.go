@@ -107,8 +107,11 @@ func seed(t *testing.T, db *sqlx.DB) (schema string, dead, alive []string) {
 		// a hostile name, dead
 		"CREATE TABLE "+q(s, "we`ird name")+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+q(s, "__we`ird name_old")+" (id INT PRIMARY KEY)",
+		// a name that tries to break out of its quotes
+		"CREATE TABLE "+q(s, "x`; DROP DATABASE mysql; --")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "__x`; DROP DATABASE mysql; --_old")+" (id INT PRIMARY KEY)",
 	)
-	dead = []string{"__orders_old", "_users_gho", "_users_ghc", "_vt_drp_6ace8bcef73211ea87e9f875a4d24e90_" + past + "_", "__we`ird name_old"}
+	dead = []string{"__orders_old", "_users_gho", "_users_ghc", "_vt_drp_6ace8bcef73211ea87e9f875a4d24e90_" + past + "_", "__we`ird name_old", "__x`; DROP DATABASE mysql; --_old"}
 	alive = []string{"_orders_new", "lhmn_accounts", "_items_gho", "_items_ghc", "_spirit_sentinel", "__carts_old", "__notes_old",
 		"_vt_hld_7ace8bcef73211ea87e9f875a4d24e90_" + future + "_", "orders", "accounts"}
 	return s, dead, alive

@@ -1,0 +1,88 @@
+package dbconn_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/internal/testdb"
+)
+
+func TestQuoteIdent(t *testing.T) {
+	for in, want := range map[string]string{
+		"orders": "`orders`", "we`ird": "`we``ird`", "``": "``````", "a b": "`a b`", "x`; DROP DATABASE y; --": "`x``; DROP DATABASE y; --`",
+	} {
+		if got := dbconn.QuoteIdent(in); got != want {
+			t.Errorf("QuoteIdent(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// TestHostileNamesRoundTrip creates and drops tables whose names try to break out of
+// their quotes, on a real server: each must name exactly itself.
+func TestHostileNamesRoundTrip(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	victim := testdb.Schema(t, db)
+	names := []string{"x`; DROP DATABASE " + victim + "; --_old", "back``tick_old", "new\nline_old", "ünï cödé_old", "'quote\"_old", `\slash_old`}
+	for _, n := range names {
+		testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, n)+" (id INT PRIMARY KEY)")
+		var got string
+		if err := db.Get(&got, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", s, n); err != nil || got != n {
+			t.Errorf("%q: created as %q (%v)", n, got, err)
+		}
+		testdb.Exec(t, db, "DROP TABLE "+dbconn.QualifiedName(s, n))
+	}
+	var n int
+	if err := db.Get(&n, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", victim); err != nil || n != 1 {
+		t.Errorf("the victim schema is gone: %d %v", n, err)
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"janitor:s3cret@tcp(10.0.0.1:3306)/":       "janitor:***@tcp(10.0.0.1:3306)/",
+		"janitor:p@ss:w@rd@tcp(10.0.0.1:3306)/app": "janitor:***@tcp(10.0.0.1:3306)/app",
+		"janitor@tcp(10.0.0.1:3306)/":              "janitor@tcp(10.0.0.1:3306)/",
+	} {
+		if got := dbconn.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseDSNErrorHidesPassword(t *testing.T) {
+	for _, dsn := range []string{"janitor:hunter2@tcp(127.0.0.1:3306", "janitor:hunter2@tcp(127.0.0.1:3306)/?badparam=%zz", "hunter2"} {
+		_, err := dbconn.ParseDSN(dsn)
+		if err == nil {
+			t.Errorf("%q parsed", dsn)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") && dsn != "hunter2" {
+			t.Errorf("error shows the password: %v", err)
+		}
+	}
+}
+
+func TestOpenFailsFastAndSaysWhere(t *testing.T) {
+	opts := dbconn.DefaultOptions()
+	_, err := dbconn.Open(context.Background(), "janitor:hunter2@tcp(127.0.0.1:1)/", opts)
+	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestIsError(t *testing.T) {
+	err := fmt.Errorf("drop: %w", &mysql.MySQLError{Number: dbconn.ErrLockWaitTimeout})
+	if !dbconn.IsError(err, dbconn.ErrLockDeadlock, dbconn.ErrLockWaitTimeout) || dbconn.IsError(err, dbconn.ErrReadOnly) {
+		t.Error("IsError misclassifies a wrapped 1205")
+	}
+	if dbconn.IsError(errors.New("1205"), dbconn.ErrLockWaitTimeout) {
+		t.Error("a plain error is no MySQL error")
+	}
+}
