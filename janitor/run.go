@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -61,6 +62,10 @@ func (j *Janitor) runShard(ctx context.Context, sc ShardConfig, s *report.Shard,
 	}); err != nil {
 		return err
 	}
+	// A migration's changelog and checkpoint carry evidence about its other tables (the
+	// gh-ost heartbeat, Spirit's checkpoint): drop them after those, or the re-check of
+	// the others would find their evidence gone.
+	sort.SliceStable(cands, func(i, j int) bool { return !carriesEvidence(cands[i].table) && carriesEvidence(cands[j].table) })
 	for _, c := range cands {
 		if c.verdict.Action == policies.Skip {
 			s.Tables[c.row].Outcome = report.OutcomeSkipped
@@ -109,6 +114,10 @@ func (r *shardRun) close() {
 	for i := len(r.closers) - 1; i >= 0; i-- {
 		_ = r.closers[i]()
 	}
+}
+
+func carriesEvidence(t *discovery.Table) bool {
+	return t.Role == discovery.RoleChangelog || t.Role == discovery.RoleCheckpoint
 }
 
 // errStop ends a shard's run early without failing it: the rest is deferred.

@@ -496,3 +496,23 @@ func oneLeftover(t *testing.T, db *sqlx.DB, schema string) {
 	t.Helper()
 	testdb.Exec(t, db, "CREATE TABLE "+q(schema, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(schema, "__orders_old")+" (id INT PRIMARY KEY)")
 }
+
+// TestGhostPairDropsTogether: with a real min_age, a dead gh-ost migration's ghost table
+// is old only by its changelog's heartbeat, so the changelog must go last.
+func TestGhostPairDropsTogether(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "users")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_users_gho")+" LIKE "+q(s, "users"), ghostChangelog(s, "_users_ghc"),
+		"INSERT INTO "+q(s, "_users_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')")
+	// UPDATE_TIME lives in memory: a restart makes the seeding's writes look old.
+	restartPrimary(t, db)
+	cfg := config(t, s)
+	cfg.Policy.MinAge = 24 * time.Hour
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	for _, name := range []string{"_users_gho", "_users_ghc"} {
+		if o := outcomes(r)[name]; o.Outcome != report.OutcomeDropped {
+			t.Errorf("%s: %s (%s)", name, o.Outcome, o.Reason)
+		}
+	}
+}
