@@ -25,6 +25,8 @@ type Options struct {
 	ReadTimeout time.Duration
 	// MaxOpenConns caps this process' connections to one server.
 	MaxOpenConns int
+	// SessionVars are set on every connection as it opens.
+	SessionVars map[string]string
 }
 
 // DefaultOptions suits a busy production primary.
@@ -69,6 +71,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*sqlx.DB, error) {
 	// Times in information_schema are rendered in the session time zone; pin it so that
 	// created_at means the same on every shard.
 	cfg.Params["time_zone"] = "'+00:00'"
+	for k, v := range opts.SessionVars {
+		cfg.Params[k] = v
+	}
 	cfg.ConnectionAttributes = "program_name:janitor"
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {

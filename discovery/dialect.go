@@ -58,6 +58,18 @@ func (f Flavor) dialect() dialect {
 	return dialect{"information_schema.INNODB_SYS_TABLESPACES", "information_schema.INNODB_SYS_TABLES", "information_schema.INNODB_SYS_FOREIGN"}
 }
 
+// FlavorOf tells the server family from @@version and @@version_comment.
+func FlavorOf(version, comment string) Flavor {
+	v := strings.ToLower(version + " " + comment)
+	switch {
+	case strings.Contains(v, "mariadb"):
+		return FlavorMariaDB
+	case strings.HasPrefix(version, "5."):
+		return FlavorMySQL57
+	}
+	return FlavorMySQL8
+}
+
 // ReadServer reads the server's flavor and identity.
 func ReadServer(ctx context.Context, q Querier) (Server, error) {
 	var s Server
@@ -70,15 +82,7 @@ func ReadServer(ctx context.Context, q Querier) (Server, error) {
 		return s, fmt.Errorf("read server variables: %w", err)
 	}
 	s.ReadOnly = ro != 0 || innoRO != 0
-	v := strings.ToLower(s.Version + " " + comment)
-	switch {
-	case strings.Contains(v, "mariadb"):
-		s.Flavor = FlavorMariaDB
-	case strings.HasPrefix(s.Version, "5."):
-		s.Flavor = FlavorMySQL57
-	default:
-		s.Flavor = FlavorMySQL8
-	}
+	s.Flavor = FlavorOf(s.Version, comment)
 	if s.Flavor != FlavorMariaDB {
 		if err := q.QueryRowxContext(ctx, `SELECT /* janitor */ @@server_uuid`).Scan(&s.UUID); err != nil {
 			return s, fmt.Errorf("read server_uuid: %w", err)

@@ -208,3 +208,21 @@ func sha1hex(s string) string {
 	sum := sha1.Sum([]byte(s))
 	return hex.EncodeToString(sum[:])[:8]
 }
+
+func TestFlavorOf(t *testing.T) {
+	for _, c := range []struct {
+		version, comment string
+		want             Flavor
+	}{
+		{"10.11.19-MariaDB-0+deb12u1-log", "Debian 12", FlavorMariaDB},
+		{"5.5.5-10.6.12-MariaDB", "MariaDB Server", FlavorMariaDB},
+		{"5.7.12", "MySQL Community Server (GPL)", FlavorMySQL57},
+		{"5.7.12-log", "Source distribution", FlavorMySQL57}, // Aurora MySQL 2
+		{"8.0.36", "MySQL Community Server - GPL", FlavorMySQL8},
+		{"8.4.3", "MySQL Community Server - GPL", FlavorMySQL8},
+	} {
+		if got := FlavorOf(c.version, c.comment); got != c.want {
+			t.Errorf("FlavorOf(%q, %q) = %s, want %s", c.version, c.comment, got, c.want)
+		}
+	}
+}

@@ -88,10 +88,29 @@ func (j *Janitor) eachShard(ctx context.Context, mode string, fn func(context.Co
 	return r
 }
 
+// open connects to a shard's primary. MySQL 8 serves UPDATE_TIME and sizes in
+// information_schema.TABLES from a cache up to a day old unless
+// information_schema_stats_expiry is 0, and a stale UPDATE_TIME would hide a recent
+// write; the variable does not exist elsewhere, so it is set only once the server
+// says it is MySQL 8.
 func (j *Janitor) open(ctx context.Context, dsn string) (*sqlx.DB, error) {
 	opts := dbconn.DefaultOptions()
 	opts.ConnectTimeout = j.cfg.Discovery.ConnectTimeout
 	opts.ReadTimeout = j.cfg.Discovery.QueryTimeout + 5*time.Second
+	db, err := dbconn.Open(ctx, dsn, opts)
+	if err != nil {
+		return nil, err
+	}
+	var version, comment string
+	if err := db.QueryRowxContext(ctx, "SELECT /* janitor */ @@version, @@version_comment").Scan(&version, &comment); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("read server version: %w", err)
+	}
+	if discovery.FlavorOf(version, comment) != discovery.FlavorMySQL8 {
+		return db, nil
+	}
+	db.Close()
+	opts.SessionVars = map[string]string{"information_schema_stats_expiry": "0"}
 	return dbconn.Open(ctx, dsn, opts)
 }
 

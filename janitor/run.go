@@ -247,16 +247,15 @@ func (r *shardRun) connect(ctx context.Context, wantIdentity string) error {
 }
 
 func isReplica(ctx context.Context, q sqlx.QueryerContext) (bool, error) {
-	rows, err := q.QueryxContext(ctx, "SHOW /* janitor */ SLAVE STATUS")
+	st, err := throttle.ReadReplicaStatus(ctx, q)
 	if err != nil {
 		if dbconn.IsError(err, dbconn.ErrSpecificAccess) {
-			// Without REPLICATION CLIENT the question cannot be asked; read_only answered.
+			// Without SLAVE MONITOR the question cannot be asked; read_only answered.
 			return false, nil
 		}
 		return false, err
 	}
-	defer rows.Close()
-	return rows.Next(), rows.Err()
+	return st.Found, nil
 }
 
 type outcome struct {

@@ -74,7 +74,7 @@ func (r *ReplicaLag) Check(ctx context.Context) Reading {
 	if err != nil {
 		return Reading{Err: err}
 	}
-	st, err := replicaStatus(ctx, db)
+	st, err := ReadReplicaStatus(ctx, db)
 	if err != nil {
 		return Reading{Err: err}
 	}
@@ -92,17 +92,18 @@ type ReplicaStatus struct {
 	LastError string
 }
 
-// replicaStatus tries SHOW REPLICA STATUS (MySQL 8.0.22+, MariaDB 10.5+) and falls back
-// to SHOW SLAVE STATUS.
-func replicaStatus(ctx context.Context, db *sqlx.DB) (ReplicaStatus, error) {
-	st, err := readStatus(ctx, db, "SHOW /* janitor */ REPLICA STATUS")
+// ReadReplicaStatus tries SHOW REPLICA STATUS (MySQL 8.0.22+, MariaDB 10.5+; the only
+// form MySQL 8.4 knows) and falls back to SHOW SLAVE STATUS. Found is false on a server
+// that replicates from nobody.
+func ReadReplicaStatus(ctx context.Context, q sqlx.QueryerContext) (ReplicaStatus, error) {
+	st, err := readStatus(ctx, q, "SHOW /* janitor */ REPLICA STATUS")
 	if err != nil {
-		st, err = readStatus(ctx, db, "SHOW /* janitor */ SLAVE STATUS")
+		st, err = readStatus(ctx, q, "SHOW /* janitor */ SLAVE STATUS")
 	}
 	return st, err
 }
 
-func readStatus(ctx context.Context, db *sqlx.DB, q string) (ReplicaStatus, error) {
+func readStatus(ctx context.Context, db sqlx.QueryerContext, q string) (ReplicaStatus, error) {
 	var st ReplicaStatus
 	rows, err := db.QueryxContext(ctx, q)
 	if err != nil {
