@@ -72,6 +72,10 @@ type ExecuteConfig struct {
 	MaxBytesPerRun int64 `mapstructure:"max_bytes_per_run"`
 	// PauseBetweenDrops lets the server settle (purge, file unlink) between two drops.
 	PauseBetweenDrops time.Duration `mapstructure:"pause_between_drops"`
+	// DropTimeout bounds one DROP (or purge batch) once its locks are granted: a very
+	// large table can take minutes to drop, and cutting the connection mid-statement
+	// gains nothing (the server finishes anyway).
+	DropTimeout time.Duration `mapstructure:"drop_timeout"`
 	// LargeTable configures what happens to tables over a size threshold.
 	LargeTable LargeTableConfig `mapstructure:"large_table"`
 }
@@ -123,6 +127,7 @@ func Defaults() Config {
 		Execute: ExecuteConfig{
 			LockWaitTimeout:   3 * time.Second,
 			PauseBetweenDrops: 5 * time.Second,
+			DropTimeout:       30 * time.Minute,
 			LargeTable: LargeTableConfig{
 				Strategy:       "drop",
 				ThresholdBytes: 10 << 30,
@@ -182,6 +187,7 @@ func (c *Config) Validate() error {
 	for k, v := range map[string]time.Duration{
 		"discovery.connect_timeout": d.ConnectTimeout, "discovery.query_timeout": d.QueryTimeout,
 		"discovery.shard_timeout": d.ShardTimeout, "execute.lock_wait_timeout": c.Execute.LockWaitTimeout,
+		"execute.drop_timeout": c.Execute.DropTimeout,
 	} {
 		if v <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive, got %s", k, v))

@@ -94,9 +94,18 @@ func (j *Janitor) eachShard(ctx context.Context, mode string, fn func(context.Co
 // write; the variable does not exist elsewhere, so it is set only once the server
 // says it is MySQL 8.
 func (j *Janitor) open(ctx context.Context, dsn string) (*sqlx.DB, error) {
+	return j.openWithReadTimeout(ctx, dsn, j.cfg.Discovery.QueryTimeout+5*time.Second)
+}
+
+// openForDrops opens the pool the dropper uses: its read timeout must outlast a DROP.
+func (j *Janitor) openForDrops(ctx context.Context, dsn string) (*sqlx.DB, error) {
+	return j.openWithReadTimeout(ctx, dsn, j.cfg.Execute.LockWaitTimeout+j.cfg.Execute.DropTimeout+5*time.Second)
+}
+
+func (j *Janitor) openWithReadTimeout(ctx context.Context, dsn string, readTimeout time.Duration) (*sqlx.DB, error) {
 	opts := dbconn.DefaultOptions()
 	opts.ConnectTimeout = j.cfg.Discovery.ConnectTimeout
-	opts.ReadTimeout = j.cfg.Discovery.QueryTimeout + 5*time.Second
+	opts.ReadTimeout = readTimeout
 	db, err := dbconn.Open(ctx, dsn, opts)
 	if err != nil {
 		return nil, err

@@ -75,7 +75,17 @@ func (j *Janitor) runShard(ctx context.Context, sc ShardConfig, s *report.Shard,
 	}
 	r := &shardRun{j: j, sc: sc, s: s, log: j.log.With("shard", sc.Name)}
 	defer r.close()
-	db, err := j.open(ctx, sc.DSN)
+	err := r.prepareAndExecute(ctx, cands, execute)
+	if err != nil && execute {
+		// Every drop not reached is accounted for, not left without an outcome.
+		r.deferRest(cands, 0, "not reached: the shard failed: "+err.Error())
+	}
+	return err
+}
+
+func (r *shardRun) prepareAndExecute(ctx context.Context, cands []candidate, execute bool) error {
+	j, sc, s := r.j, r.sc, r.s
+	db, err := j.openForDrops(ctx, sc.DSN)
 	if err != nil {
 		return err
 	}
@@ -169,6 +179,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 				r.deferRest(cands, i, stop.why)
 				return nil
 			}
+			row.Outcome, row.Reason = report.OutcomeFailed, err.Error()
 			return err
 		}
 		row.Outcome, row.Reason = out.outcome, out.reason
@@ -331,7 +342,7 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 	r.log.InfoContext(ctx, "dropping", "table", name, "bytes", fresh.Bytes, "tool", fresh.Tool, "role", fresh.Role)
 	// The DROP itself is not cancelled by SIGTERM: stopping mid-statement gains nothing,
 	// and the process stops right after.
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.j.cfg.Execute.LockWaitTimeout+r.j.cfg.Discovery.QueryTimeout)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.j.cfg.Execute.LockWaitTimeout+r.j.cfg.Execute.DropTimeout)
 	defer cancel()
 	*sent = true
 	start := time.Now()

@@ -69,7 +69,9 @@ func (r *shardRun) purge(ctx context.Context, t *discovery.Table) (*outcome, err
 		if err := r.thr.Wait(ctx, r.j.cfg.ThrottleFor(r.sc).MaxWait); err != nil {
 			return &outcome{report.OutcomeDeferred, fmt.Sprintf("purge paused after %d rows: %v", total, err), 0}, nil
 		}
-		res, err := r.conn.ExecContext(ctx, stmt)
+		bctx, cancel := context.WithTimeout(ctx, r.j.cfg.Execute.LockWaitTimeout+r.j.cfg.Execute.DropTimeout)
+		res, err := r.conn.ExecContext(bctx, stmt)
+		cancel()
 		if err != nil {
 			if connectionLost(err) {
 				return nil, err
