@@ -62,6 +62,8 @@ type Inspector struct {
 	log    *slog.Logger
 	// viewDefs caches every view's definition for this Inspector's life.
 	viewDefs []viewDef
+	// triggers caches every trigger for this Inspector's life.
+	triggers []trigger
 	// sizes holds tablespace sizes read ahead by PrefetchSizes, by dictionary name.
 	sizes map[string]tablespaceSize
 }
@@ -395,20 +397,22 @@ func (in *Inspector) readSpace(ctx context.Context, t *Table, name string) {
 	t.Bytes, t.SizeSource = t.statBytes, SizeEstimate
 }
 
-// tableExists asks for the name column only, so the server opens nothing.
+// tableExists looks a table up with LIKE and its name escaped, not with =: an
+// equality lookup makes the server open the table's definition, a pattern makes it
+// match the schema's file names and open nothing. LIKE may fold case, so the match is
+// checked exactly here.
 func (in *Inspector) tableExists(ctx context.Context, schema, table string) (bool, error) {
-	qctx, cancel := in.ctx(ctx)
-	defer cancel()
-	var name string
-	err := in.q.QueryRowxContext(qctx, `SELECT /* janitor */ TABLE_NAME FROM information_schema.TABLES
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, schema, table).Scan(&name)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
+	names, err := queryAll(ctx, in, `SELECT /* janitor */ TABLE_NAME FROM information_schema.TABLES
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME LIKE ?`, []any{schema, escapeLike(table)}, scanString)
 	if err != nil {
 		return false, fmt.Errorf("look up %s: %w", dbconn.QualifiedName(schema, table), err)
 	}
-	return true, nil
+	for _, n := range names {
+		if n == table {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func escapeLike(s string) string {

@@ -226,3 +226,27 @@ func TestFlavorOf(t *testing.T) {
 		}
 	}
 }
+
+func TestMentions(t *testing.T) {
+	cases := []struct {
+		body, schema, table string
+		same, qualified     bool
+	}{
+		{"INSERT INTO `_orders_old` VALUES (1)", "shop", "_orders_old", true, false},
+		{"INSERT INTO _orders_old VALUES (1)", "shop", "_orders_old", true, false},
+		{"INSERT INTO _orders_old_2 VALUES (1)", "shop", "_orders_old", false, false},
+		{"INSERT INTO shop._orders_old VALUES (1)", "shop", "_orders_old", true, true},
+		{"INSERT INTO `shop`.`_orders_old` VALUES (1)", "shop", "_orders_old", true, true},
+		{"INSERT INTO `shop` . _orders_old VALUES (1)", "shop", "_orders_old", true, true},
+		{"INSERT INTO myshop._orders_old VALUES (1)", "shop", "_orders_old", true, false},
+		{"INSERT INTO `we``ird` VALUES (1)", "s", "we`ird", true, false},
+	}
+	for _, c := range cases {
+		if got := mentions(c.body, c.schema, c.table); got != c.same {
+			t.Errorf("mentions(%q, %s) = %v", c.body, c.table, got)
+		}
+		if got := mentionsQualified(c.body, c.schema, c.table); got != c.qualified {
+			t.Errorf("mentionsQualified(%q, %s.%s) = %v", c.body, c.schema, c.table, got)
+		}
+	}
+}
