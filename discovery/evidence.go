@@ -143,7 +143,9 @@ func (in *Inspector) allTriggers(ctx context.Context) ([]trigger, error) {
 	}
 	out, err := queryAll(ctx, in, `SELECT /* janitor */ TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_STATEMENT
 		FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA NOT IN (`+placeholders(len(systemSchemas))+`)`, anySlice(systemSchemas),
-		func(r *sqlx.Rows) (tr trigger, err error) { return tr, r.Scan(&tr.Schema, &tr.Name, &tr.Table, &tr.Body) })
+		func(r *sqlx.Rows) (tr trigger, err error) {
+			return tr, r.Scan(&tr.Schema, &tr.Name, &tr.Table, &tr.Body)
+		})
 	if err != nil {
 		return nil, fmt.Errorf("read triggers: %w", err)
 	}
