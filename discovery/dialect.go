@@ -75,8 +75,9 @@ func ReadServer(ctx context.Context, q Querier) (Server, error) {
 	var s Server
 	var comment string
 	var ro, innoRO int
-	// Aurora readers are innodb_read_only, whatever read_only says.
-	row := q.QueryRowxContext(ctx, `SELECT /* janitor */ @@version, @@version_comment, @@hostname, @@port, @@server_id,
+	// Aurora readers are innodb_read_only, whatever read_only says. server_id has a
+	// session copy on MariaDB, fixed at connect: only the global one shows a change.
+	row := q.QueryRowxContext(ctx, `SELECT /* janitor */ @@version, @@version_comment, @@hostname, @@port, @@GLOBAL.server_id,
 		@@read_only, @@innodb_read_only`)
 	if err := row.Scan(&s.Version, &comment, &s.Hostname, &s.Port, &s.ServerID, &ro, &innoRO); err != nil {
 		return s, fmt.Errorf("read server variables: %w", err)

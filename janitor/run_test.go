@@ -516,3 +516,76 @@ func TestGhostPairDropsTogether(t *testing.T) {
 		}
 	}
 }
+
+// TestFailoverStopsTheRun: when a different server answers between two drops (here the
+// primary's server_id changes, as after a failover to another host), janitor stops and
+// leaves the rest to a run that rediscovers.
+func TestFailoverStopsTheRun(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__a_old")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "b")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__b_old")+" (id INT PRIMARY KEY)")
+	var id int
+	if err := db.Get(&id, "SELECT @@server_id"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL server_id = %d", id)) })
+	j := janitor.New(config(t, s), nil)
+	j.Hooks.Dropped = func(string, string, int64) { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL server_id = %d", id+100)) }
+	r := j.Run(context.Background(), true)
+	got := outcomes(r)
+	if got["__a_old"].Outcome != report.OutcomeDropped {
+		t.Fatalf("__a_old: %s (%s)", got["__a_old"].Outcome, got["__a_old"].Reason)
+	}
+	if o := got["__b_old"]; o.Outcome != report.OutcomeDeferred || !strings.Contains(o.Reason, "different server") {
+		t.Errorf("__b_old: %s (%s), want deferred: a different server answers", o.Outcome, o.Reason)
+	}
+	if !exists(t, db, s, "__b_old") {
+		t.Error("dropped on a server it had not inspected")
+	}
+}
+
+func TestRunLimits(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	for _, b := range []string{"a", "b", "c"} {
+		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+b+"_old")+" (id INT PRIMARY KEY)")
+	}
+	cfg := config(t, s)
+	cfg.Execute.MaxTablesPerRun = 2
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	counts := map[string]int{}
+	for _, o := range outcomes(r) {
+		counts[o.Outcome]++
+		if o.Outcome == report.OutcomeDeferred && !strings.Contains(o.Reason, "max_tables_per_run") {
+			t.Errorf("deferred for %q", o.Reason)
+		}
+	}
+	if counts[report.OutcomeDropped] != 2 || counts[report.OutcomeDeferred] != 1 {
+		t.Errorf("outcomes %v, want 2 dropped and 1 deferred", counts)
+	}
+	if r.Failed() {
+		t.Error("a limit is not a failure")
+	}
+}
+
+// TestPurgeStrategy: a table over the threshold is emptied in batches, then dropped.
+func TestPurgeStrategy(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY, v VARCHAR(100))",
+		"CREATE TABLE "+q(s, "__orders_old")+" LIKE "+q(s, "orders"),
+		"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, REPEAT('x', 100) FROM "+q(s, "seq_1_to_3000"))
+	cfg := config(t, s)
+	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", ThresholdBytes: 0, BatchRows: 500, BatchPause: time.Millisecond}
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	if o := outcomes(r)["__orders_old"]; o.Outcome != report.OutcomeDropped || o.FreedBytes <= 0 {
+		t.Fatalf("%s (%s), freed %d", o.Outcome, o.Reason, o.FreedBytes)
+	}
+	// The DELETEs went through the binlog in batches: the replica applied them and the DROP.
+	replica := testdb.Open(t, testdb.ReplicaDSN(t))
+	testdb.WaitReplica(t, db, replica)
+	if exists(t, replica, s, "__orders_old") {
+		t.Error("the replica still has the table")
+	}
+}
