@@ -109,7 +109,7 @@ func toolTriggerPattern(t *Table) *regexp.Regexp {
 	b := regexp.QuoteMeta(t.Base)
 	switch t.Tool {
 	case ToolPTOSC, ToolAmbiguous:
-		return regexp.MustCompile(`^pt_osc_` + regexp.QuoteMeta(t.Schema) + `_` + b + `_(ins|upd|del)$`)
+		return ptoscTrigger(t.Schema, t.Base)
 	case ToolLHM:
 		return regexp.MustCompile(`^lhmt_(ins|upd|del)_` + b + `$`)
 	case ToolFBOSC:

@@ -3,7 +3,6 @@ package discovery
 import (
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -89,8 +88,8 @@ var vitessRoles = map[string]Role{
 }
 
 // Rules lists every naming rule janitor knows, from leftover-names.md and the tools'
-// source. Order does not matter: Classify returns every rule that matches, and the
-// evidence decides between them.
+// source. Classify returns every rule that matches, in this order, and the evidence
+// decides between them.
 var Rules = []Rule{
 	{Tool: ToolSpirit, Role: RoleControl, Pattern: regexp.MustCompile(`^_spirit_[a-z_]+$`)},
 	{Tool: ToolGhost, Pattern: regexp.MustCompile(`^_(.+)_(gho|ghc|ghk)$`), BaseGroup: 1, RoleGroup: 2, RoleMap: ghostRoles},
@@ -132,8 +131,9 @@ type Match struct {
 	StampIsDue bool
 }
 
-// Classify returns every reading of name, most specific first. An empty result means the
-// name is no known leftover.
+// Classify returns every reading of name. Several readings are a real ambiguity (`_t_old`
+// is pt-osc's and Spirit's); the Inspector settles it with evidence. An empty result
+// means the name is no known leftover.
 func Classify(name string) []Match {
 	var out []Match
 	for _, r := range Rules {
@@ -158,34 +158,9 @@ func Classify(name string) []Match {
 		}
 		out = append(out, match)
 	}
-	return dedupe(out)
-}
-
-// dedupe drops readings that a more specific reading of the same tool covers: gh-ost's
-// `_t_20240102030405_del` also fits `_(.+)_del` with base `t_20240102030405`, and
-// Spirit's `_t_old_20240102_030405` never fits pt-osc's `_old$`, but `_t_old` fits both
-// pt-osc and Spirit — which is a real ambiguity and stays.
-func dedupe(ms []Match) []Match {
-	if len(ms) < 2 {
-		return ms
-	}
-	// Readings with a stamp beat stampless readings of the same tool and role.
-	var out []Match
-	for i, m := range ms {
-		shadowed := false
-		for j, o := range ms {
-			if i != j && o.Tool == m.Tool && o.Role == m.Role && m.Stamp.IsZero() && !o.Stamp.IsZero() {
-				shadowed = true
-			}
-		}
-		if !shadowed {
-			out = append(out, m)
-		}
-	}
-	// pt-osc adds leading underscores until the name is free; Spirit uses exactly one.
-	// So `__t_new` is pt-osc's, and Spirit's reading (base `_t`) goes.
 	return out
 }
+
 
 func parseStamp(s, layout string) (time.Time, bool) {
 	if layout == "unix" {
@@ -212,6 +187,3 @@ const MaxNameLength = 64
 
 // Truncated reports whether a name may have been cut to the identifier limit.
 func Truncated(name string) bool { return len(name) >= MaxNameLength }
-
-// isTripleUnderscoreSpirit is a helper for ambiguity resolution.
-func leadingUnderscores(name string) int { return len(name) - len(strings.TrimLeft(name, "_")) }
