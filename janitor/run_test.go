@@ -589,3 +589,60 @@ func TestPurgeStrategy(t *testing.T) {
 		t.Error("the replica still has the table")
 	}
 }
+
+// TestShardConcurrencyIsBounded: with discovery.concurrency 2, no more than two shards
+// are being connected to at once.
+func TestShardConcurrencyIsBounded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	open, most := 0, 0
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			open++
+			most = max(most, open)
+			mu.Unlock()
+			go func() {
+				// Hold the connection a moment, so that unbounded shards would overlap,
+				// then hang up. The count drops before the client can see the hang-up
+				// and start the next shard, so it cannot over-count.
+				time.Sleep(200 * time.Millisecond)
+				mu.Lock()
+				open--
+				mu.Unlock()
+				c.Close()
+			}()
+		}
+	}()
+	cfg := janitor.Defaults()
+	cfg.Discovery.Concurrency = 2
+	cfg.Discovery.ConnectTimeout = 10 * time.Second
+	for i := 0; i < 6; i++ {
+		cfg.Shards = append(cfg.Shards, janitor.ShardConfig{Name: fmt.Sprintf("s%d", i), DSN: "u:p@tcp(" + ln.Addr().String() + ")/"})
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r := janitor.New(cfg, nil).Report(context.Background())
+	for _, s := range r.Shards {
+		if s.Error == "" {
+			t.Errorf("%s answered?", s.Name)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if most > 2 || most == 0 {
+		t.Errorf("at most %d shards were connected to at once, want 1 or 2", most)
+	}
+	if most < 2 {
+		t.Logf("shards never overlapped (the machine was slow); the bound was not exercised")
+	}
+}
