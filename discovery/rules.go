@@ -161,7 +161,6 @@ func Classify(name string) []Match {
 	return out
 }
 
-
 func parseStamp(s, layout string) (time.Time, bool) {
 	if layout == "unix" {
 		n, err := strconv.ParseInt(s, 10, 64)
