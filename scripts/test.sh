@@ -23,5 +23,8 @@ args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(./...)
 # -p 1: the packages share one MariaDB; tests that restart it or read its global
 # counters must not overlap with another package's.
+unformatted=$(gofmt -l .)
+[ -z "$unformatted" ] || { echo "test: not gofmt-ed: $unformatted" >&2; exit 1; }
 go vet ./...
+go vet -tags bench ./bench
 exec go test -p 1 -count=1 -timeout 20m "${args[@]}"
