@@ -162,14 +162,7 @@ func TestDropUnderLoad(t *testing.T) {
 		total, _ := strconv.Atoi(v)
 		perTable = total / tables
 	}
-	testdb.Exec(t, db, "DROP DATABASE IF EXISTS sbtest", "CREATE DATABASE sbtest", "DROP DATABASE IF EXISTS "+schema, "CREATE DATABASE "+schema)
-	t.Cleanup(func() {
-		_, _ = db.Exec("DROP DATABASE IF EXISTS " + schema)
-		_, _ = db.Exec("DROP DATABASE IF EXISTS sbtest")
-	})
-	if out, err := exec.Command("sysbench", sysbenchArgs(t, "prepare")...).CombinedOutput(); err != nil {
-		t.Fatalf("sysbench prepare: %v\n%s", err, out)
-	}
+	prepare(t, db, schema)
 	start := time.Now()
 	rows := perTable << 20 / 1100 // ~1.1 KB a row on disk
 	for i := 0; i < tables; i++ {
@@ -229,6 +222,19 @@ func TestDropUnderLoad(t *testing.T) {
 	}
 }
 
+// prepare creates sysbench's tables and an empty schema for the leftovers, both dropped
+// when the benchmark ends.
+func prepare(t *testing.T, db *sqlx.DB, schema string) {
+	testdb.Exec(t, db, "DROP DATABASE IF EXISTS sbtest", "CREATE DATABASE sbtest", "DROP DATABASE IF EXISTS "+schema, "CREATE DATABASE "+schema)
+	t.Cleanup(func() {
+		_, _ = db.Exec("DROP DATABASE IF EXISTS " + schema)
+		_, _ = db.Exec("DROP DATABASE IF EXISTS sbtest")
+	})
+	if out, err := exec.Command("sysbench", sysbenchArgs(t, "prepare")...).CombinedOutput(); err != nil {
+		t.Fatalf("sysbench prepare: %v\n%s", err, out)
+	}
+}
+
 func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
 
 // TestLargeTableStrategies drops one large leftover with a plain DROP and an identical
@@ -242,14 +248,7 @@ func TestLargeTableStrategies(t *testing.T) {
 	if v := os.Getenv("JANITOR_BENCH_LARGE_MB"); v != "" {
 		sizeMB, _ = strconv.Atoi(v)
 	}
-	testdb.Exec(t, db, "DROP DATABASE IF EXISTS sbtest", "CREATE DATABASE sbtest", "DROP DATABASE IF EXISTS "+schema, "CREATE DATABASE "+schema)
-	t.Cleanup(func() {
-		_, _ = db.Exec("DROP DATABASE IF EXISTS " + schema)
-		_, _ = db.Exec("DROP DATABASE IF EXISTS sbtest")
-	})
-	if out, err := exec.Command("sysbench", sysbenchArgs(t, "prepare")...).CombinedOutput(); err != nil {
-		t.Fatalf("sysbench prepare: %v\n%s", err, out)
-	}
+	prepare(t, db, schema)
 	rows := sizeMB << 20 / 1100
 	for _, base := range []string{"plain", "purged"} {
 		testdb.Exec(t, db, "CREATE TABLE "+q(schema, base)+" (id BIGINT PRIMARY KEY, pad VARCHAR(1000))",

@@ -156,12 +156,18 @@ func (in *Inspector) allTriggers(ctx context.Context) ([]trigger, error) {
 	return out, nil
 }
 
-func (in *Inspector) triggersNamed(ctx context.Context, t *Table, on string, re *regexp.Regexp) []string {
+// triggersFor returns every trigger, or nil with the failure recorded as unreadable
+// evidence of t.
+func (in *Inspector) triggersFor(ctx context.Context, t *Table) []trigger {
 	trs, err := in.allTriggers(ctx)
 	if err != nil {
 		t.Evidence.unreadable("triggers", err)
-		return nil
 	}
+	return trs
+}
+
+func (in *Inspector) triggersNamed(ctx context.Context, t *Table, on string, re *regexp.Regexp) []string {
+	trs := in.triggersFor(ctx, t)
 	var out []string
 	for _, tr := range trs {
 		if tr.Schema == t.Schema && tr.Table == on && re.MatchString(tr.Name) {
@@ -178,11 +184,7 @@ func (in *Inspector) writingTriggers(ctx context.Context, t *Table) []string {
 	if t.Orphan {
 		return nil
 	}
-	trs, err := in.allTriggers(ctx)
-	if err != nil {
-		t.Evidence.unreadable("triggers", err)
-		return nil
-	}
+	trs := in.triggersFor(ctx, t)
 	var out []string
 	for _, tr := range trs {
 		switch {
