@@ -16,6 +16,7 @@ import (
 
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/internal/testdb"
+	"github.com/janitorhq/janitor/internal/testprom"
 	"github.com/janitorhq/janitor/janitor"
 	"github.com/janitorhq/janitor/report"
 )
@@ -644,5 +645,31 @@ func TestShardConcurrencyIsBounded(t *testing.T) {
 	}
 	if most < 2 {
 		t.Logf("shards never overlapped (the machine was slow); the bound was not exercised")
+	}
+}
+
+// TestFreeableMemoryGatesDrops: a real Prometheus, scraping this machine's node_exporter,
+// reports less freeable memory than the floor: drops wait, then defer with the value.
+// With a floor below it, the same run drops.
+func TestFreeableMemoryGatesDrops(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	oneLeftover(t, db, s)
+	cfg := config(t, s)
+	cfg.Throttle.PrometheusURL = testprom.Start(t, "sandbox")
+	cfg.Throttle.FreeableMemoryQuery = `min(node_memory_MemAvailable_bytes{shard="{{shard}}"})`
+	cfg.Throttle.MinFreeableMemoryBytes = 1 << 50
+	cfg.Throttle.MaxWait = 500 * time.Millisecond
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	if o := outcomes(r)["__orders_old"]; o.Outcome != report.OutcomeDeferred {
+		t.Fatalf("with a 1 PiB floor: %s (%s)", o.Outcome, o.Reason)
+	}
+	if b := r.Shards[0].Blocked; !strings.Contains(b, "freeable_memory") || !strings.Contains(b, "GiB freeable") {
+		t.Errorf("blocked = %q; want the signal and its last value", b)
+	}
+	cfg.Throttle.MinFreeableMemoryBytes = 1 << 20
+	r = janitor.New(cfg, nil).Run(context.Background(), true)
+	if o := outcomes(r)["__orders_old"]; o.Outcome != report.OutcomeDropped {
+		t.Errorf("with a 1 MiB floor: %s (%s)", o.Outcome, o.Reason)
 	}
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# test.sh — every test, against a real MariaDB primary and replica (started here) and a
-# real Prometheus Pushgateway (started by the metrics tests). Installs what is missing.
+# test.sh — every test, against a real MariaDB primary and replica (started here), and a
+# real Prometheus, node_exporter and Pushgateway (started by the tests that use them).
+# Installs what is missing.
 #
 #   scripts/test.sh            all tests
 #   scripts/test.sh ./janitor  one package (any go test arguments)
@@ -11,6 +12,8 @@ command -v go >/dev/null || { echo "test: Go is not installed (want /usr/local/g
 
 need=()
 command -v prometheus-pushgateway >/dev/null 2>&1 || need+=(prometheus-pushgateway)
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-exporter)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "test: installing ${need[*]}" >&2
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/janitorhq/janitor/internal/testprom"
 )
 
 func i64(n int64) *int64 { return &n }
@@ -184,5 +186,31 @@ func TestFreeableMemoryUnreachable(t *testing.T) {
 	thr := New([]Signal{fm}, time.Millisecond, time.Second, nil)
 	if err := thr.Wait(context.Background(), 10*time.Millisecond); !errors.Is(err, ErrMaxWait) {
 		t.Errorf("an unreachable Prometheus must hold drops back; err = %v", err)
+	}
+}
+
+// TestFreeableMemoryFromRealPrometheus: Debian's Prometheus scrapes a real node_exporter;
+// the signal reads this machine's MemAvailable through the query API.
+func TestFreeableMemoryFromRealPrometheus(t *testing.T) {
+	base := testprom.Start(t, "shard-1")
+	query := `min(node_memory_MemAvailable_bytes{shard="{{shard}}"})`
+	healthy, err := NewFreeableMemory(base, query, "shard-1", 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := healthy.Check(context.Background()); !r.Healthy || r.Err != nil || !strings.Contains(r.Value, "freeable") {
+		t.Errorf("1 MiB floor: %+v", r)
+	}
+	low, _ := NewFreeableMemory(base, query, "shard-1", 1<<50)
+	if r := low.Check(context.Background()); r.Healthy || !strings.Contains(r.Value, "floor 1024.0 TiB") {
+		t.Errorf("1 PiB floor: %+v", r)
+	}
+	other, _ := NewFreeableMemory(base, query, "shard-2", 1)
+	if r := other.Check(context.Background()); r.Healthy || !strings.Contains(r.Value, "no series") {
+		t.Errorf("a shard Prometheus knows nothing of: %+v", r)
+	}
+	bad, _ := NewFreeableMemory(base, `min(node_memory_MemAvailable_bytes{`, "shard-1", 1)
+	if r := bad.Check(context.Background()); r.Healthy || r.Err == nil {
+		t.Errorf("a malformed query: %+v", r)
 	}
 }
