@@ -23,6 +23,10 @@ const (
 	ToolAmbiguous Tool = "ambiguous"
 )
 
+// DroppableTools are the tools whose leftovers janitor may drop: every Tool but
+// ToolAmbiguous, which is always skipped.
+var DroppableTools = []Tool{ToolGhost, ToolBytebase, ToolPTOSC, ToolLHM, ToolSpirit, ToolFBOSC, ToolVitess, ToolOrphan}
+
 // Role says what a leftover was to its tool.
 type Role string
 

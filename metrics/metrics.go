@@ -2,12 +2,19 @@
 // a registry of its own. Drops are counted live through the Dropped and ThrottleWait
 // hooks (so /metrics moves during a long run); Observe sets the gauges from a finished
 // report and never counts drops, so nothing is counted twice.
+//
+// A one-shot run (a CronJob) is a new process every night, so its counters would start
+// at zero and a pushed counter would only count that run: two nights that each drop
+// three tables would push 3 and 3, and increase() would see nothing. Resume therefore
+// reads the totals last pushed for the same group and carries them on, and Init exports
+// a zero for every shard first, so that the first drop or error is an increase too.
 package metrics
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"runtime"
 	"strings"
@@ -16,6 +23,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/push"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/janitorhq/janitor/discovery"
 
 	"github.com/janitorhq/janitor/report"
 )
@@ -34,6 +45,7 @@ type Metrics struct {
 	// the last successful run's time stamp.
 	lastSuccess *prometheus.GaugeVec
 	shardErrors *prometheus.CounterVec
+	shardUp     *prometheus.GaugeVec
 }
 
 // New returns janitor's metrics on a new registry, with build information and the Go
@@ -57,12 +69,14 @@ func New(version string) *Metrics {
 			Help: "Unix time of the end of the latest run in which every shard answered and no table failed."}, nil),
 		shardErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "janitor_shard_errors_total",
 			Help: "Runs in which a shard could not be inventoried."}, []string{"shard"}),
+		shardUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_shard_up",
+			Help: "1 if the latest run inventoried the shard, 0 if it could not."}, []string{"shard"}),
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_build_info",
 		Help: "Always 1; labels say which build runs."}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 	m.reg.MustRegister(m.reclaimable, m.reclaimed, m.dropped, m.skipped, m.throttleWait, m.runDuration, m.lastSuccess,
-		m.shardErrors, build)
+		m.shardErrors, m.shardUp, build)
 	return m
 }
 
@@ -93,9 +107,11 @@ func (m *Metrics) Observe(r *report.Report, d time.Duration) {
 	for _, s := range r.Shards {
 		if s.Error != "" {
 			m.shardErrors.WithLabelValues(s.Name).Inc()
+			m.shardUp.WithLabelValues(s.Name).Set(0)
 			// Keep the shard's last known figures rather than report a false zero.
 			continue
 		}
+		m.shardUp.WithLabelValues(s.Name).Set(1)
 		m.reclaimable.WithLabelValues(s.Name).Set(float64(s.ReclaimableBytes))
 		m.skipped.DeletePartialMatch(prometheus.Labels{"shard": s.Name})
 		counts := map[string]int{}
@@ -111,6 +127,98 @@ func (m *Metrics) Observe(r *report.Report, d time.Duration) {
 	if !r.Failed() {
 		m.lastSuccess.WithLabelValues().Set(float64(time.Now().Unix()))
 	}
+}
+
+// Init exports a zero for each shard's counters (drops by every tool that can be
+// dropped, bytes reclaimed, errors), so that Prometheus sees the first drop or error as
+// an increase rather than as a series appearing, which increase() does not count.
+func (m *Metrics) Init(shards []string) {
+	for _, s := range shards {
+		m.reclaimed.WithLabelValues(s)
+		m.shardErrors.WithLabelValues(s)
+		for _, tool := range discovery.DroppableTools {
+			m.dropped.WithLabelValues(s, string(tool))
+		}
+	}
+}
+
+// resumable are the counters a one-shot run carries on from the Pushgateway.
+func (m *Metrics) resumable() map[string]*prometheus.CounterVec {
+	return map[string]*prometheus.CounterVec{
+		"janitor_reclaimed_bytes_total":       m.reclaimed,
+		"janitor_tables_dropped_total":        m.dropped,
+		"janitor_throttle_wait_seconds_total": m.throttleWait,
+		"janitor_shard_errors_total":          m.shardErrors,
+	}
+}
+
+// Resume adds the counter values last pushed to the Pushgateway group (job, cluster) to
+// this process' counters, so that what Push sends next is a running total across runs.
+// Only the given shards are carried on: a shard removed from the configuration drops out
+// of the group at the next push. Call it before the run starts counting. On error the
+// counters are left as they were (at zero), which Prometheus reads as a counter reset.
+func (m *Metrics) Resume(ctx context.Context, gateway, job, cluster string, shards []string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(gateway, "/")+"/metrics", nil)
+	if err != nil {
+		return fmt.Errorf("read totals from %s: %w", redactURL(gateway), err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("read totals from %s: %s", redactURL(gateway), strings.ReplaceAll(err.Error(), gateway, redactURL(gateway)))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("read totals from %s: HTTP %s", redactURL(gateway), resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return fmt.Errorf("read totals from %s: %w", redactURL(gateway), err)
+	}
+	known := map[string]bool{}
+	for _, s := range shards {
+		known[s] = true
+	}
+	// Collect first and add only when the whole group was understood, so that an error
+	// leaves every counter at zero rather than some carried on and some not.
+	type carry struct {
+		c prometheus.Counter
+		v float64
+	}
+	var carried []carry
+	counters := m.resumable()
+	for name, mf := range families {
+		vec, ok := counters[name]
+		if !ok {
+			continue
+		}
+		for _, metric := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range metric.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			// The group is exactly (job, cluster): the Pushgateway adds instance="" to
+			// groups without an instance, and a group with another cluster is another's.
+			if labels["job"] != job || labels["cluster"] != cluster || labels["instance"] != "" || !known[labels["shard"]] {
+				continue
+			}
+			delete(labels, "job")
+			delete(labels, "cluster")
+			delete(labels, "instance")
+			c, err := vec.GetMetricWith(labels)
+			if err != nil {
+				return fmt.Errorf("read totals from %s: %s has labels janitor does not export: %w", redactURL(gateway), name, err)
+			}
+			v := metric.GetCounter().GetValue() + metric.GetUntyped().GetValue()
+			if v > 0 {
+				carried = append(carried, carry{c, v})
+			}
+		}
+	}
+	for _, x := range carried {
+		x.c.Add(x.v)
+	}
+	return nil
 }
 
 // Push adds this process' metrics to a Pushgateway group keyed by job and cluster only

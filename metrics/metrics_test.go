@@ -3,15 +3,16 @@ package metrics
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
+	"github.com/janitorhq/janitor/internal/testprom"
 	"github.com/janitorhq/janitor/report"
 )
 
@@ -109,7 +110,7 @@ func TestMetricNames(t *testing.T) {
 	}
 	for _, n := range []string{"janitor_reclaimable_bytes", "janitor_reclaimed_bytes_total", "janitor_tables_dropped_total",
 		"janitor_tables_skipped", "janitor_throttle_wait_seconds_total", "janitor_run_duration_seconds",
-		"janitor_last_success_timestamp_seconds", "janitor_shard_errors_total", "janitor_build_info"} {
+		"janitor_last_success_timestamp_seconds", "janitor_shard_errors_total", "janitor_shard_up", "janitor_build_info"} {
 		if !got[n] {
 			t.Errorf("%s not exported", n)
 		}
@@ -119,39 +120,7 @@ func TestMetricNames(t *testing.T) {
 // TestPushToRealPushgateway starts Debian's prometheus-pushgateway, pushes a successful
 // run and then a failed one, and reads the series back.
 func TestPushToRealPushgateway(t *testing.T) {
-	bin, err := exec.LookPath("prometheus-pushgateway")
-	if err != nil {
-		if testing.Short() {
-			t.Skip("prometheus-pushgateway not installed (-short)")
-		}
-		t.Fatal("prometheus-pushgateway is not installed: apt-get install prometheus-pushgateway (scripts/test.sh does)")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin, "--web.listen-address="+addr)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	base := "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pushgateway not ready: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling readiness, with a deadline
-	}
+	base := testprom.StartPushgateway(t)
 
 	ok := New("v1")
 	ok.Dropped("s1", "pt-osc", 100)
@@ -223,4 +192,129 @@ func sampleLine(t *testing.T, text, name string) string {
 	}
 	t.Fatalf("%s not on the pushgateway:\n%s", name, grep(text, "janitor_"))
 	return ""
+}
+
+// TestTotalsCarryAcrossRuns: every CronJob run is a new process. Pushed counters must
+// be running totals, or two nights that each drop one table (or each fail) push equal
+// values and increase() sees nothing.
+func TestTotalsCarryAcrossRuns(t *testing.T) {
+	base := testprom.StartPushgateway(t)
+	shards := []string{"s1", "s2"}
+	run := func(cluster string, shards []string, failed bool, drops int) {
+		t.Helper()
+		m := New("v1")
+		m.Init(shards)
+		if err := m.Resume(context.Background(), base, "janitor", cluster, shards); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < drops; i++ {
+			m.Dropped("s1", "pt-osc", 100)
+		}
+		m.ThrottleWait("s1", "threads_running", time.Second)
+		r := sampleReport(report.ModeExecute, failed)
+		if len(shards) == 1 {
+			r.Shards = r.Shards[:1]
+		}
+		m.Observe(r, time.Second)
+		if err := Push(context.Background(), base, "janitor", cluster, m, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	with := func(kv ...string) map[string]string {
+		l := map[string]string{"job": "janitor", "cluster": "eu-1", "instance": ""}
+		for i := 0; i < len(kv); i += 2 {
+			l[kv[i]] = kv[i+1]
+		}
+		return l
+	}
+
+	run("eu-1", shards, false, 0)
+	text := scrape(t, base)
+	// Zeros exist before anything happened, so the first drop and error are increases.
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"janitor_tables_dropped_total", with("shard", "s2", "tool", "gh-ost")},
+		{"janitor_reclaimed_bytes_total", with("shard", "s2")},
+		{"janitor_shard_errors_total", with("shard", "s1")},
+	} {
+		if v, ok := value(t, text, c.name, c.labels); !ok || v != 0 {
+			t.Errorf("%s%v = %v (present %v), want 0 before any drop or error", c.name, c.labels, v, ok)
+		}
+	}
+
+	run("eu-1", shards, true, 1)
+	run("eu-1", shards, true, 1)
+	run("other", shards, true, 5) // another cluster's group must not add to eu-1's
+	text = scrape(t, base)
+	want := []struct {
+		name   string
+		labels map[string]string
+		v      float64
+	}{
+		{"janitor_tables_dropped_total", with("shard", "s1", "tool", "pt-osc"), 2},
+		{"janitor_reclaimed_bytes_total", with("shard", "s1"), 200},
+		{"janitor_shard_errors_total", with("shard", "s2"), 2},
+		{"janitor_throttle_wait_seconds_total", with("shard", "s1", "signal", "threads_running"), 3},
+		{"janitor_shard_up", with("shard", "s2"), 0},
+		{"janitor_shard_up", with("shard", "s1"), 1},
+	}
+	for _, w := range want {
+		if v, ok := value(t, text, w.name, w.labels); !ok || v != w.v {
+			t.Errorf("%s%v = %v (present %v), want %v", w.name, w.labels, v, ok, w.v)
+		}
+	}
+
+	// A shard removed from the configuration leaves the group at the next push.
+	run("eu-1", []string{"s1"}, false, 0)
+	text = scrape(t, base)
+	if v, ok := value(t, text, "janitor_shard_errors_total", with("shard", "s2")); ok {
+		t.Errorf("removed shard s2 still pushed: shard errors %v", v)
+	}
+	if v, _ := value(t, text, "janitor_tables_dropped_total", with("shard", "s1", "tool", "pt-osc")); v != 2 {
+		t.Errorf("dropped{s1,pt-osc} = %v after a run without drops, want 2", v)
+	}
+}
+
+func TestResumeErrorLeavesCountersAtZero(t *testing.T) {
+	m := New("v1")
+	err := m.Resume(context.Background(), "http://user:hunter2@127.0.0.1:1", "janitor", "", []string{"s1"})
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("err = %v", err)
+	}
+	if n := testutil.CollectAndCount(m.reclaimed); n != 0 {
+		t.Errorf("%d reclaimed series after a failed resume", n)
+	}
+}
+
+// value reads one sample from an exposition text.
+func value(t *testing.T, text, name string, labels map[string]string) (float64, bool) {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mf, ok := fams[name]
+	if !ok {
+		return 0, false
+	}
+next:
+	for _, m := range mf.GetMetric() {
+		got := map[string]string{}
+		for _, l := range m.GetLabel() {
+			got[l.GetName()] = l.GetValue()
+		}
+		if len(got) != len(labels) {
+			continue
+		}
+		for k, v := range labels {
+			if got[k] != v {
+				continue next
+			}
+		}
+		return m.GetCounter().GetValue() + m.GetGauge().GetValue() + m.GetUntyped().GetValue(), true
+	}
+	return 0, false
 }

@@ -12,7 +12,7 @@ command -v go >/dev/null || { echo "test: Go is not installed (want /usr/local/g
 
 need=()
 command -v prometheus-pushgateway >/dev/null 2>&1 || need+=(prometheus-pushgateway)
-command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-exporter)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "test: installing ${need[*]}" >&2

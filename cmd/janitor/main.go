@@ -174,6 +174,8 @@ type app struct {
 // the exit code.
 func (a *app) once(ctx context.Context, mode, format string) int {
 	m := metrics.New(a.version)
+	m.Init(a.shardNames())
+	a.resume(ctx, m)
 	r := a.job(ctx, m, mode)
 	if ctx.Err() != nil {
 		a.log.Warn("stopped by signal: the report is partial; tables not reached are deferred")

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/internal/testdb"
+	"github.com/janitorhq/janitor/internal/testprom"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -165,4 +168,51 @@ func passwordOf(dsn string) string {
 		return ""
 	}
 	return cfg.Passwd
+}
+
+// TestCronRunsPushRunningTotals runs `janitor report` twice, as two nights of the
+// CronJob, with one live and one unreachable shard, against a real Pushgateway: the
+// second night's push must carry the first's error count on (2, not 1 and 1), and the
+// dead shard must read as down.
+func TestCronRunsPushRunningTotals(t *testing.T) {
+	gw := testprom.StartPushgateway(t)
+	p := writeConfig(t, `shards:
+  - name: alive
+    dsn: "`+testdb.PrimaryDSN(t)+`"
+  - name: gone
+    dsn: "janitor:pw-not-shown@tcp(127.0.0.1:1)/"
+discovery:
+  schemas: [janitor_no_such_schema]
+  connect_timeout: 1s
+metrics:
+  pushgateway_url: "`+gw+`"
+  cluster: nightly
+`)
+	for night := 1; night <= 2; night++ {
+		if code, _, stderr := runCLI(t, "report", "--config", p, "--output", "json"); code != exitFailed {
+			t.Fatalf("night %d: exit %d, want 1 (a shard failed)\n%s", night, code, stderr)
+		} else if strings.Contains(stderr, "carry metric totals") {
+			t.Fatalf("night %d: totals not read back: %s", night, stderr)
+		}
+	}
+	resp, err := http.Get(gw + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`janitor_shard_errors_total{cluster="nightly",instance="",job="janitor",shard="gone"} 2`,
+		`janitor_shard_errors_total{cluster="nightly",instance="",job="janitor",shard="alive"} 0`,
+		`janitor_shard_up{cluster="nightly",instance="",job="janitor",shard="gone"} 0`,
+		`janitor_shard_up{cluster="nightly",instance="",job="janitor",shard="alive"} 1`,
+		`janitor_tables_dropped_total{cluster="nightly",instance="",job="janitor",shard="alive",tool="gh-ost"} 0`,
+	} {
+		if !strings.Contains(string(body), want+"\n") {
+			t.Errorf("pushgateway lacks %s", want)
+		}
+	}
+	if strings.Contains(string(body), "pw-not-shown") {
+		t.Error("a DSN password reached the pushgateway")
+	}
 }

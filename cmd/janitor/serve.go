@@ -49,6 +49,30 @@ func (a *app) postSlack(ctx context.Context, r *report.Report) {
 	}
 }
 
+// shardNames lists the configured shards, for metrics.Init and metrics.Resume.
+func (a *app) shardNames() []string {
+	names := make([]string, 0, len(a.cfg.Shards))
+	for _, s := range a.cfg.Shards {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+// resume carries a one-shot run's counters on from the totals last pushed, so that the
+// Pushgateway holds running totals across runs. When that fails the run goes on and its
+// counters start at zero: Prometheus reads that as a counter reset.
+func (a *app) resume(ctx context.Context, m *metrics.Metrics) {
+	mc := a.cfg.Metrics
+	if mc.PushgatewayURL == "" {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := m.Resume(rctx, mc.PushgatewayURL, mc.Job, mc.Cluster, a.shardNames()); err != nil {
+		a.log.Warn("carry metric totals on from the pushgateway; counters start at zero this run", "err", err)
+	}
+}
+
 // push sends a one-shot run's metrics to the Pushgateway. A failed push is logged and
 // does not fail the run.
 func (a *app) push(ctx context.Context, m *metrics.Metrics) {
@@ -69,6 +93,7 @@ func (a *app) push(ctx context.Context, m *metrics.Metrics) {
 // finish, defers the rest, and shuts the server down.
 func (a *app) serve(ctx context.Context) int {
 	m := metrics.New(a.version).WithRuntime()
+	m.Init(a.shardNames())
 	var ready, stale atomic.Bool
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{}))

@@ -1,6 +1,6 @@
 // Package testprom starts a real Prometheus (Debian's prometheus package) scraping a
 // real node_exporter on loopback, so the freeable-memory signal is tested against the
-// query API it will meet in production.
+// query API it will meet in production, and a real Pushgateway for the pushed metrics.
 package testprom
 
 import (
@@ -70,6 +70,23 @@ scrape_configs:
 		}
 		time.Sleep(200 * time.Millisecond) // polling for the first scrape, with a deadline
 	}
+}
+
+// StartPushgateway runs Debian's prometheus-pushgateway on a free loopback port for the
+// test and returns its base URL once it is ready.
+func StartPushgateway(t testing.TB) string {
+	t.Helper()
+	if _, err := exec.LookPath("prometheus-pushgateway"); err != nil {
+		if testing.Short() {
+			t.Skip("prometheus-pushgateway not installed (-short)")
+		}
+		t.Fatal("prometheus-pushgateway is not installed: apt-get install prometheus-pushgateway (scripts/test.sh does)")
+	}
+	addr := freeAddr(t)
+	start(t, "prometheus-pushgateway", "--web.listen-address="+addr)
+	base := "http://" + addr
+	waitHTTP(t, base+"/-/ready")
+	return base
 }
 
 func start(t testing.TB, bin string, args ...string) {
