@@ -40,6 +40,10 @@ var systemSchemas = []string{"mysql", "information_schema", "performance_schema"
 type Options struct {
 	Schemas        []string
 	ExcludeSchemas []string
+	// ToolsInUse are the tools that run migrations on the fleet. When a name fits
+	// several tools and no trace tells which left it, the one reading whose tool is
+	// listed here (and no other's) is taken. Empty: such a name stays ambiguous.
+	ToolsInUse []Tool
 	// QueryTimeout bounds each query.
 	QueryTimeout time.Duration
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/discovery"
 	"github.com/janitorhq/janitor/internal/testdb"
+	"github.com/janitorhq/janitor/policies"
 )
 
 // conn returns one connection, so session status counters measure our queries only.
@@ -295,4 +296,54 @@ func keys(m map[string]*discovery.Table) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestToolsInUseSettlesAmbiguousNames: `_t_old` fits pt-osc and Spirit. With no trace of
+// either it is ambiguous, unless the fleet declares exactly one of them; a trace still
+// beats the declaration.
+func TestToolsInUseSettlesAmbiguousNames(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "_orders_old")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "carts")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "_carts_new")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_carts_chkpnt")+" (id INT PRIMARY KEY)")
+	srv, err := discovery.ReadServer(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inspect := func(table string, tools ...discovery.Tool) *discovery.Table {
+		t.Helper()
+		in := discovery.NewInspector(db, srv, discovery.Options{Schemas: []string{s}, ToolsInUse: tools}, nil)
+		tb, err := in.Inspect(context.Background(), discovery.Name{Schema: s, Table: table})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tb
+	}
+	for _, c := range []struct {
+		table    string
+		tools    []discovery.Tool
+		want     discovery.Tool
+		declared bool
+	}{
+		{"_orders_old", nil, discovery.ToolAmbiguous, false},
+		{"_orders_old", []discovery.Tool{discovery.ToolGhost}, discovery.ToolAmbiguous, false},
+		{"_orders_old", []discovery.Tool{discovery.ToolPTOSC, discovery.ToolSpirit}, discovery.ToolAmbiguous, false},
+		{"_orders_old", []discovery.Tool{discovery.ToolGhost, discovery.ToolPTOSC}, discovery.ToolPTOSC, true},
+		{"_orders_old", []discovery.Tool{discovery.ToolSpirit}, discovery.ToolSpirit, true},
+		// Spirit's checkpoint is a trace: it beats a fleet that says pt-osc.
+		{"_carts_new", []discovery.Tool{discovery.ToolPTOSC}, discovery.ToolSpirit, false},
+	} {
+		got := inspect(c.table, c.tools...)
+		if got.Tool != c.want || got.ToolDeclared != c.declared {
+			t.Errorf("%s with tools_in_use %v: %s (declared %v), want %s (declared %v)", c.table, c.tools, got.Tool, got.ToolDeclared, c.want, c.declared)
+		}
+	}
+	// A settled reading is judged like any other, and says how it was settled.
+	tb := inspect("_orders_old", discovery.ToolPTOSC)
+	v := policies.Evaluate(policies.Config{}, policies.Context{}, tb)
+	if v.Action != policies.Drop || !strings.Contains(v.Reason, "discovery.tools_in_use") {
+		t.Errorf("_orders_old as pt-osc: %s (%s), want drop naming discovery.tools_in_use", v.Action, v.Reason)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +19,8 @@ import (
 
 // resolve picks one reading when a name fits several rules (Spirit's `_t_new` and
 // `_t_old` are also pt-osc's). A reading whose base table exists beats one whose base
-// does not; then a tool's own traces decide; with none, the tool is ambiguous.
+// does not; then a tool's own traces decide; then Options.ToolsInUse, when exactly one
+// of the tools is listed; otherwise the tool is ambiguous.
 func (in *Inspector) resolve(ctx context.Context, t *Table) {
 	readings := t.Readings
 	if len(readings) > 1 {
@@ -62,6 +64,19 @@ func (in *Inspector) resolve(ctx context.Context, t *Table) {
 				return
 			}
 		}
+	}
+	// No trace: the tools the fleet declares may settle it.
+	var declared []Match
+	for _, r := range readings {
+		if slices.Contains(in.opts.ToolsInUse, r.Tool) {
+			declared = append(declared, r)
+		}
+	}
+	if len(declared) > 0 && !slices.ContainsFunc(declared, func(m Match) bool { return m.Tool != declared[0].Tool }) {
+		r := declared[0]
+		t.Reading, t.Tool, t.Role, t.Base = r, r.Tool, r.Role, r.Base
+		t.ToolDeclared = true
+		return
 	}
 	t.Tool = ToolAmbiguous
 }

@@ -30,6 +30,9 @@ type Table struct {
 	Reading Match
 	// Readings is every rule that matched the name.
 	Readings []Match
+	// ToolDeclared: several tools fit the name, no trace told them apart, and Tool is
+	// the one Options.ToolsInUse lists.
+	ToolDeclared bool
 	// Orphan: a #sql table from the InnoDB dictionary.
 	Orphan bool
 

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/discovery"
 	"github.com/janitorhq/janitor/policies"
 	"github.com/janitorhq/janitor/throttle"
 )
@@ -59,6 +61,11 @@ type DiscoveryConfig struct {
 	Schemas []string `mapstructure:"schemas"`
 	// ExcludeSchemas are never looked at (the system schemas always are excluded).
 	ExcludeSchemas []string `mapstructure:"exclude_schemas"`
+	// ToolsInUse names the tools that run migrations on this fleet (JSON tool names).
+	// A name that fits two tools with no trace of either (`_orders_old`: pt-osc or
+	// Spirit) is read as the one listed here; with both or neither listed it stays
+	// ambiguous and is skipped.
+	ToolsInUse []string `mapstructure:"tools_in_use"`
 }
 
 // ExecuteConfig governs `run --execute`.
@@ -184,6 +191,11 @@ func (c *Config) Validate() error {
 	if d.Concurrency < 1 || d.Concurrency > 256 {
 		errs = append(errs, fmt.Errorf("discovery.concurrency: %d is not between 1 and 256", d.Concurrency))
 	}
+	for i, name := range d.ToolsInUse {
+		if !slices.Contains(discovery.DroppableTools, discovery.Tool(name)) {
+			errs = append(errs, fmt.Errorf("discovery.tools_in_use[%d]: %q is not a tool janitor knows (one of %s)", i, name, toolList()))
+		}
+	}
 	for k, v := range map[string]time.Duration{
 		"discovery.connect_timeout": d.ConnectTimeout, "discovery.query_timeout": d.QueryTimeout,
 		"discovery.shard_timeout": d.ShardTimeout, "execute.lock_wait_timeout": c.Execute.LockWaitTimeout,
@@ -250,4 +262,12 @@ func checkURL(s string) error {
 // shard's overrides on top.
 func (c *Config) ThrottleFor(s ShardConfig) throttle.Config {
 	return c.Throttle.Merge(s.Throttle)
+}
+
+func toolList() string {
+	names := make([]string, len(discovery.DroppableTools))
+	for i, t := range discovery.DroppableTools {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ", ")
 }

@@ -124,10 +124,15 @@ func (j *Janitor) openWithReadTimeout(ctx context.Context, dsn string, readTimeo
 }
 
 func (j *Janitor) discoveryOptions() discovery.Options {
+	tools := make([]discovery.Tool, len(j.cfg.Discovery.ToolsInUse))
+	for i, name := range j.cfg.Discovery.ToolsInUse {
+		tools[i] = discovery.Tool(name)
+	}
 	return discovery.Options{
 		Schemas:        j.cfg.Discovery.Schemas,
 		ExcludeSchemas: j.cfg.Discovery.ExcludeSchemas,
 		QueryTimeout:   j.cfg.Discovery.QueryTimeout,
+		ToolsInUse:     tools,
 	}
 }
 

@@ -673,3 +673,24 @@ func TestFreeableMemoryGatesDrops(t *testing.T) {
 		t.Errorf("with a 1 MiB floor: %s (%s)", o.Outcome, o.Reason)
 	}
 }
+
+// TestToolsInUseLetsAmbiguousOldTablesGo: `_orders_old` with no trace is skipped as
+// ambiguous, and dropped (after the same re-check) once the fleet declares pt-osc.
+func TestToolsInUseLetsAmbiguousOldTablesGo(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "_orders_old")+" (id INT PRIMARY KEY)")
+	cfg := config(t, s)
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	if o := outcomes(r)["_orders_old"]; o.Outcome != report.OutcomeSkipped || o.Tool != "ambiguous" {
+		t.Fatalf("without tools_in_use: %s %s (%s), want skipped ambiguous", o.Outcome, o.Tool, o.Reason)
+	}
+	cfg.Discovery.ToolsInUse = []string{"gh-ost", "pt-osc"}
+	r = janitor.New(cfg, nil).Run(context.Background(), true)
+	if o := outcomes(r)["_orders_old"]; o.Outcome != report.OutcomeDropped || o.Tool != "pt-osc" || !strings.Contains(o.Reason, "tools_in_use") {
+		t.Errorf("with tools_in_use [gh-ost, pt-osc]: %s %s (%s), want dropped as pt-osc", o.Outcome, o.Tool, o.Reason)
+	}
+	if exists(t, db, s, "_orders_old") {
+		t.Error("_orders_old still there")
+	}
+}

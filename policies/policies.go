@@ -171,7 +171,7 @@ var rules = []rule{
 		return why, true
 	}},
 	{CodeAmbiguousTool, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
-		return "name fits both pt-osc and Spirit and no trigger, checkpoint or lock tells which; drop by hand if it is yours",
+		return "name fits both pt-osc and Spirit and no trigger, checkpoint or lock tells which; list the tool your fleet runs in discovery.tools_in_use, or drop by hand if it is yours",
 			t.Tool == discovery.ToolAmbiguous
 	}},
 	{CodeVitessManaged, func(_ Config, pc Context, t *discovery.Table) (string, bool) {
@@ -229,6 +229,9 @@ func deadReason(c Config, t *discovery.Table) string {
 		parts = append(parts, "base "+t.Base+" exists")
 	}
 	parts = append(parts, "no trigger, view, foreign key, lock or session uses it")
+	if t.ToolDeclared {
+		parts = append(parts, fmt.Sprintf("read as %s by discovery.tools_in_use (the name also fits another tool)", t.Tool))
+	}
 	return strings.Join(parts, "; ")
 }
 

@@ -51,6 +51,7 @@ func TestEnvOverridesEveryScalarKey(t *testing.T) {
 	t.Setenv("JANITOR_DISCOVERY_CONCURRENCY", "7")
 	t.Setenv("JANITOR_THROTTLE_MAX_REPLICA_LAG", "2s")
 	t.Setenv("JANITOR_DISCOVERY_SCHEMAS", "shop,billing")
+	t.Setenv("JANITOR_DISCOVERY_TOOLS_IN_USE", "gh-ost,pt-osc")
 	cfg, err := Load(write(t, "c.yaml", good))
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +61,9 @@ func TestEnvOverridesEveryScalarKey(t *testing.T) {
 	}
 	if strings.Join(cfg.Discovery.Schemas, "|") != "shop|billing" {
 		t.Errorf("schemas = %q", cfg.Discovery.Schemas)
+	}
+	if strings.Join(cfg.Discovery.ToolsInUse, "|") != "gh-ost|pt-osc" {
+		t.Errorf("tools_in_use = %q", cfg.Discovery.ToolsInUse)
 	}
 	for _, k := range Keys() {
 		if strings.Contains(k, "shards") {
@@ -101,6 +105,8 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"bad lag source", good + "throttle:\n  replica_lag_source: galera\n", "throttle.replica_lag_source"},
 		{"half a memory signal", good + "throttle:\n  min_freeable_memory_bytes: 1000\n", "prometheus_url"},
 		{"bad strategy", good + "execute:\n  large_table:\n    strategy: shred\n", "execute.large_table.strategy"},
+		{"unknown tool", good + "discovery:\n  tools_in_use: [pt-osc, pt_osc]\n", `discovery.tools_in_use[1]: "pt_osc" is not a tool`},
+		{"ambiguous is no tool", good + "discovery:\n  tools_in_use: [ambiguous]\n", "discovery.tools_in_use[0]"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
