@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -19,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/janitorhq/janitor/cmd/config"
+	"github.com/janitorhq/janitor/internal/testprom"
 	"github.com/janitorhq/janitor/metrics"
 	"github.com/janitorhq/janitor/report"
 )
@@ -497,6 +501,20 @@ func TestDashboard(t *testing.T) {
 			checkMetricRefs(t, p.Title, tg.Expr)
 			all = append(all, tg.Expr)
 		}
+	}
+	// Each panel's query must parse: ask a real Prometheus (Debian's, started here).
+	prom := testprom.Start(t, "dashboard")
+	client, err := api.NewClient(api.Config{Address: prom})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := promv1.NewAPI(client)
+	for _, expr := range all {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if _, _, err := q.Query(ctx, expr, time.Now()); err != nil {
+			t.Errorf("dashboard query %q: %v", expr, err)
+		}
+		cancel()
 	}
 	joined := strings.Join(all, " ")
 	for _, m := range []string{"janitor_reclaimable_bytes", "janitor_reclaimed_bytes_total"} {
