@@ -233,6 +233,25 @@ func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, er
 	return tables, nil
 }
 
+// Uninspected returns a candidate as its name alone describes it, for a candidate this
+// run will not open: tool, role and base come from the naming rules (ambiguous when two
+// tools fit), and nothing else is known.
+func Uninspected(n Name) *Table {
+	t := &Table{Schema: n.Schema, Name: n.Table, Orphan: n.Orphan, SizeSource: SizeUnknown}
+	t.Readings = Classify(n.Table)
+	if len(t.Readings) == 0 {
+		return t
+	}
+	t.Reading = t.Readings[0]
+	t.Tool, t.Role, t.Base = t.Reading.Tool, t.Reading.Role, t.Reading.Base
+	for _, r := range t.Readings[1:] {
+		if r.Tool != t.Tool {
+			t.Tool = ToolAmbiguous
+		}
+	}
+	return t
+}
+
 // open classifies a candidate and reads its metadata, which opens the table.
 func (in *Inspector) open(ctx context.Context, n Name) (*Table, error) {
 	t := &Table{Schema: n.Schema, Name: n.Table, Orphan: n.Orphan}

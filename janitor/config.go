@@ -61,6 +61,12 @@ type DiscoveryConfig struct {
 	Schemas []string `mapstructure:"schemas"`
 	// ExcludeSchemas are never looked at (the system schemas always are excluded).
 	ExcludeSchemas []string `mapstructure:"exclude_schemas"`
+	// MaxInspect caps how many candidates one run opens per shard (0: no cap). Looking
+	// a candidate up opens it, and every opened table costs the server table-cache and
+	// dictionary memory until evicted; the cap keeps a shard with thousands of
+	// leftovers from paying that all at once. Candidates over the cap are reported as
+	// skipped (not_inspected) and are reached by later runs as earlier ones are dropped.
+	MaxInspect int `mapstructure:"max_inspect"`
 	// ToolsInUse names the tools that run migrations on this fleet (JSON tool names).
 	// A name that fits two tools with no trace of either (`_orders_old`: pt-osc or
 	// Spirit) is read as the one listed here; with both or neither listed it stays
@@ -129,6 +135,7 @@ func Defaults() Config {
 			ConnectTimeout: 5 * time.Second,
 			QueryTimeout:   30 * time.Second,
 			ShardTimeout:   10 * time.Minute,
+			MaxInspect:     1000,
 		},
 		Throttle: throttle.Defaults(),
 		Execute: ExecuteConfig{
@@ -190,6 +197,9 @@ func (c *Config) Validate() error {
 	d := c.Discovery
 	if d.Concurrency < 1 || d.Concurrency > 256 {
 		errs = append(errs, fmt.Errorf("discovery.concurrency: %d is not between 1 and 256", d.Concurrency))
+	}
+	if d.MaxInspect < 0 {
+		errs = append(errs, fmt.Errorf("discovery.max_inspect: %d is negative (0 means no cap)", d.MaxInspect))
 	}
 	for i, name := range d.ToolsInUse {
 		if !slices.Contains(discovery.DroppableTools, discovery.Tool(name)) {

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -153,6 +155,16 @@ func (j *Janitor) inventory(ctx context.Context, sc ShardConfig, s *report.Shard
 	if err != nil {
 		return err
 	}
+	var over []discovery.Name
+	if limit := j.cfg.Discovery.MaxInspect; limit > 0 && len(names) > limit {
+		// Start at a random candidate: a fixed start would let the same share, if it is
+		// all kept (too young, live), hide the rest from every run.
+		start := rand.IntN(len(names))
+		rotated := append(slices.Clone(names[start:]), names[:start]...)
+		names, over = rotated[:limit], rotated[limit:]
+		j.log.Warn("more candidates than discovery.max_inspect: the rest are reported, not inspected, this run",
+			"shard", sc.Name, "candidates", len(names)+len(over), "max_inspect", limit)
+	}
 	tables, err := in.InspectAll(ctx, names)
 	if err != nil {
 		return err
@@ -164,6 +176,10 @@ func (j *Janitor) inventory(ctx context.Context, sc ShardConfig, s *report.Shard
 		if keep != nil {
 			keep(t, v)
 		}
+	}
+	for _, n := range over {
+		v := policies.NotInspected(len(names)+len(over), j.cfg.Discovery.MaxInspect)
+		s.Tables = append(s.Tables, Row(discovery.Uninspected(n), v))
 	}
 	return nil
 }

@@ -66,10 +66,15 @@ func (j *Janitor) runShard(ctx context.Context, sc ShardConfig, s *report.Shard,
 	// gh-ost heartbeat, Spirit's checkpoint): drop them after those, or the re-check of
 	// the others would find their evidence gone.
 	sort.SliceStable(cands, func(i, j int) bool { return !carriesEvidence(cands[i].table) && carriesEvidence(cands[j].table) })
+	// Every skip is an outcome, including candidates over discovery.max_inspect, which
+	// are rows without a candidate.
+	for i := range s.Tables {
+		if s.Tables[i].Verdict == string(policies.Skip) {
+			s.Tables[i].Outcome = report.OutcomeSkipped
+		}
+	}
 	for _, c := range cands {
-		if c.verdict.Action == policies.Skip {
-			s.Tables[c.row].Outcome = report.OutcomeSkipped
-		} else if !execute {
+		if c.verdict.Action != policies.Skip && !execute {
 			s.Tables[c.row].Outcome = report.OutcomePlanned
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/janitorhq/janitor/internal/testdb"
 	"github.com/janitorhq/janitor/internal/testprom"
 	"github.com/janitorhq/janitor/janitor"
+	"github.com/janitorhq/janitor/policies"
 	"github.com/janitorhq/janitor/report"
 )
 
@@ -692,5 +693,65 @@ func TestToolsInUseLetsAmbiguousOldTablesGo(t *testing.T) {
 	}
 	if exists(t, db, s, "_orders_old") {
 		t.Error("_orders_old still there")
+	}
+}
+
+// TestMaxInspectCapsOpensPerRun: with more candidates than discovery.max_inspect, a run
+// opens only that many, reports the rest as not inspected (no bytes, no drop), and
+// later runs reach them.
+func TestMaxInspectCapsOpensPerRun(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	for _, b := range []string{"a", "b", "c", "d", "e"} {
+		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+b+"_old")+" (id INT PRIMARY KEY)")
+	}
+	cfg := config(t, s)
+	cfg.Discovery.MaxInspect = 2
+
+	opens := func() int64 {
+		return testdb.Status(t, db, "Opened_tables") + testdb.Status(t, db, "Opened_table_definitions")
+	}
+	testdb.Exec(t, db, "FLUSH TABLES")
+	before := opens()
+	r := janitor.New(cfg, nil).Report(context.Background())
+	// Two candidates opened, at most two opens each; all five would be about ten.
+	if n := opens() - before; n > 5 {
+		t.Errorf("a report capped at 2 candidates opened %d tables/definitions", n)
+	}
+	var inspected, over int
+	for _, tb := range r.Shards[0].Tables {
+		switch {
+		case tb.ReasonCode == string(policies.CodeNotInspected):
+			over++
+			// By name alone __b_old is pt-osc's old b or Spirit's old _b: the row says
+			// what the name says, and no more.
+			if tb.Verdict != "skip" || tb.Bytes != 0 || tb.SizeSource != "unknown" || tb.Role != "old" ||
+				(tb.Tool != "pt-osc" && tb.Tool != "ambiguous") {
+				t.Errorf("%s: %+v, want a skip with the name's reading and no bytes", tb.Table, tb)
+			}
+		case tb.Verdict == "drop":
+			inspected++
+		}
+	}
+	if inspected != 2 || over != 3 || r.Failed() {
+		t.Fatalf("inspected %d, not inspected %d (failed %v); want 2 and 3", inspected, over, r.Failed())
+	}
+
+	// Three runs of two drops each reach all five.
+	for run := 1; run <= 3; run++ {
+		r := janitor.New(cfg, nil).Run(context.Background(), true)
+		if r.Failed() {
+			t.Fatalf("run %d failed: %+v", run, r.Shards[0])
+		}
+		for _, tb := range r.Shards[0].Tables {
+			if tb.ReasonCode == string(policies.CodeNotInspected) && tb.Outcome != report.OutcomeSkipped {
+				t.Errorf("run %d: uninspected %s has outcome %q", run, tb.Table, tb.Outcome)
+			}
+		}
+	}
+	for _, b := range []string{"a", "b", "c", "d", "e"} {
+		if exists(t, db, s, "__"+b+"_old") {
+			t.Errorf("__%s_old left after three capped runs", b)
+		}
 	}
 }

@@ -73,13 +73,16 @@ const (
 	CodeAgeUnknown         Code = "age_unknown"
 	CodeTooYoung           Code = "too_young"
 	CodeRecentWrite        Code = "recent_write"
+	// CodeNotInspected comes from NotInspected, not from a rule: the shard held more
+	// candidates than one run may open (discovery.max_inspect).
+	CodeNotInspected Code = "not_inspected"
 )
 
 // Codes lists every code, for metrics that want to export zeros.
 var Codes = []Code{CodeDead, CodeNotATable, CodeControlTable, CodeCutOverSentry, CodeEvidenceUnreadable,
 	CodeSessionsHidden, CodeInUse, CodeLockHeld, CodeTriggerWrites, CodeLiveMigration, CodeLiveHeartbeat,
 	CodeDDLRunning, CodeViewReference, CodeForeignKey, CodeBaseMissing, CodeAmbiguousTool, CodeVitessManaged,
-	CodeVitessNotDue, CodeAgeUnknown, CodeTooYoung, CodeRecentWrite}
+	CodeVitessNotDue, CodeAgeUnknown, CodeTooYoung, CodeRecentWrite, CodeNotInspected}
 
 // Verdict is the policy's answer for one table.
 type Verdict struct {
@@ -203,6 +206,14 @@ var rules = []rule{
 		ago := t.Evidence.Now.Sub(*t.UpdatedAt)
 		return fmt.Sprintf("written %s ago (UPDATE_TIME), within policy.min_age %s", round(ago), round(c.MinAge)), ago < c.MinAge
 	}},
+}
+
+// NotInspected is the verdict for a candidate a run did not open because the shard held
+// more candidates (of) than one run may inspect (limit).
+func NotInspected(of, limit int) Verdict {
+	return Verdict{Action: Skip, Code: CodeNotInspected, Reason: fmt.Sprintf(
+		"not inspected: the shard has %d candidates and discovery.max_inspect is %d; each run inspects a share starting at a random one",
+		of, limit)}
 }
 
 // Evaluate returns the verdict for one inspected table.

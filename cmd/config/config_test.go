@@ -106,6 +106,7 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"half a memory signal", good + "throttle:\n  min_freeable_memory_bytes: 1000\n", "prometheus_url"},
 		{"bad strategy", good + "execute:\n  large_table:\n    strategy: shred\n", "execute.large_table.strategy"},
 		{"unknown tool", good + "discovery:\n  tools_in_use: [pt-osc, pt_osc]\n", `discovery.tools_in_use[1]: "pt_osc" is not a tool`},
+		{"negative max_inspect", good + "discovery:\n  max_inspect: -1\n", "discovery.max_inspect"},
 		{"ambiguous is no tool", good + "discovery:\n  tools_in_use: [ambiguous]\n", "discovery.tools_in_use[0]"},
 	}
 	for _, c := range cases {
