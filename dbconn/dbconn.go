@@ -9,7 +9,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -167,4 +169,30 @@ func IsError(err error, codes ...uint16) bool {
 		}
 	}
 	return false
+}
+
+// Hint says, for the errors a shard most often fails with, what the operator should
+// fix; "" when there is nothing more to say than the error itself.
+func Hint(err error) string {
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	switch {
+	case err == nil:
+		return ""
+	case IsError(err, ErrAccessDenied):
+		return "the server refused the user or password: check the shard's dsn or dsn_file, and that the account may connect from this host"
+	case IsError(err, ErrDBAccess, ErrTableAccess, ErrSpecificAccess, 1143):
+		return "the account lacks a privilege: grant what the README's Least privilege section lists for this command"
+	case IsError(err, 1049):
+		return "the DSN names a database that does not exist: leave the part after the / empty"
+	case errors.As(err, &dnsErr):
+		return "the host name does not resolve: check the host in the shard's DSN"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "nothing listens at that address: is the server up, and are the DSN's host and port right?"
+	case errors.As(err, &opErr) && opErr.Timeout(), errors.Is(err, context.DeadlineExceeded) && strings.Contains(err.Error(), "connect"):
+		return "no answer within discovery.connect_timeout: a firewall, a wrong address, or an overloaded server"
+	case strings.Contains(err.Error(), "x509:") || strings.Contains(err.Error(), "tls:"):
+		return "the TLS handshake failed: check the DSN's tls parameter and the server's certificate"
+	}
+	return ""
 }

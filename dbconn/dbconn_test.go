@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 
@@ -84,5 +85,30 @@ func TestIsError(t *testing.T) {
 	}
 	if dbconn.IsError(errors.New("1205"), dbconn.ErrLockWaitTimeout) {
 		t.Error("a plain error is no MySQL error")
+	}
+}
+
+func TestHint(t *testing.T) {
+	_, refused := net.Dial("tcp", "127.0.0.1:1")
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{fmt.Errorf("connect: %w", &mysql.MySQLError{Number: 1045, Message: "Access denied for user"}), "user or password"},
+		{fmt.Errorf("list: %w", &mysql.MySQLError{Number: 1227, Message: "need PROCESS"}), "Least privilege"},
+		{&mysql.MySQLError{Number: 1142, Message: "DROP command denied"}, "Least privilege"},
+		{&mysql.MySQLError{Number: 1049, Message: "Unknown database"}, "leave the part after the /"},
+		{fmt.Errorf("connect: %w", &net.DNSError{Err: "no such host", Name: "db.invalid", IsNotFound: true}), "does not resolve"},
+		{fmt.Errorf("connect: %w", refused), "nothing listens"},
+		{fmt.Errorf("connect to h:1 as \"u\": %w", context.DeadlineExceeded), "connect_timeout"},
+		{errors.New("tls: failed to verify certificate: x509: certificate signed by unknown authority"), "tls parameter"},
+		{&mysql.MySQLError{Number: 1146, Message: "Table doesn't exist"}, ""},
+	}
+	for _, c := range cases {
+		got := dbconn.Hint(c.err)
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("Hint(%v) = %q, want one containing %q", c.err, got, c.want)
+		}
 	}
 }

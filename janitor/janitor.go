@@ -79,7 +79,10 @@ func (j *Janitor) eachShard(ctx context.Context, mode string, fn func(context.Co
 					err = fmt.Errorf("shard timed out after discovery.shard_timeout %s: %w", j.cfg.Discovery.ShardTimeout, err)
 				}
 				r.Shards[i].Error = err.Error()
-				log.ErrorContext(ctx, "shard failed", "err", err, "elapsed", time.Since(start).Round(time.Millisecond))
+				if hint := dbconn.Hint(err); hint != "" {
+					r.Shards[i].Error += " (" + hint + ")"
+				}
+				log.ErrorContext(ctx, "shard failed", "err", err, "hint", dbconn.Hint(err), "elapsed", time.Since(start).Round(time.Millisecond))
 				return
 			}
 			log.InfoContext(ctx, "shard done", "leftovers", len(r.Shards[i].Tables), "elapsed", time.Since(start).Round(time.Millisecond))
