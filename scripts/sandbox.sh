@@ -76,7 +76,10 @@ CNF
 start_one() {
 	local who=$1
 	if alive "$who"; then return 0; fi
-	chown -R mysql:mysql "$DIR/$who"
+	# Only what mysql does not own yet: MariaDB reports an InnoDB table's CREATE_TIME
+	# from its .frm file's ctime, so a blanket chown -R on every start would make every
+	# table on the server look created just now.
+	find "$DIR/$who" \( ! -user mysql -o ! -group mysql \) -exec chown mysql:mysql {} +
 	if [ ! -d "$DIR/$who/data/mysql" ]; then
 		mariadb-install-db --defaults-file="$DIR/$who/my.cnf" --auth-root-authentication-method=socket \
 			--skip-test-db >"$DIR/$who/install.log" 2>&1 || die "mariadb-install-db for $who failed: see $DIR/$who/install.log"
