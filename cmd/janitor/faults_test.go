@@ -198,6 +198,16 @@ func TestPrimaryRestartMidRun(t *testing.T) {
 	bin := buildBinary(t)
 	db := testdb.Primary(t)
 	s, names := deadTables(t, db, 4)
+	// The restart must not make tables look new: MariaDB's CREATE_TIME is the .frm's
+	// ctime, which a chown -R in the start script would reset.
+	createdOf := func() string {
+		var c string
+		if err := db.Get(&c, "SELECT CAST(CREATE_TIME AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 't0'", s); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	created := createdOf()
 	r := start(t, bin, "run", "--execute", "--output", "json", "--config", runConfig(t, s, "1s"))
 	r.waitFor(t, "msg=dropped")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -232,6 +242,9 @@ func TestPrimaryRestartMidRun(t *testing.T) {
 	}
 	if left != len(names) { // the bases remain
 		t.Errorf("%d tables left, want the %d bases", left, len(names))
+	}
+	if after := createdOf(); after != created {
+		t.Errorf("restarting the primary moved CREATE_TIME from %s to %s", created, after)
 	}
 	// The replica followed the restart and carried every DROP.
 	replica := testdb.Open(t, testdb.ReplicaDSN(t))
