@@ -46,13 +46,17 @@ type Metrics struct {
 	lastSuccess *prometheus.GaugeVec
 	shardErrors *prometheus.CounterVec
 	shardUp     *prometheus.GaugeVec
+	// skipReasons are the reasons each shard's skipped gauge has held in this process
+	// (carried from the Pushgateway included).
+	skipReasons map[string]map[string]bool
 }
 
 // New returns janitor's metrics on a new registry, with build information and the Go
 // runtime's collectors.
 func New(version string) *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
+		reg:         prometheus.NewRegistry(),
+		skipReasons: map[string]map[string]bool{},
 		reclaimable: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_reclaimable_bytes",
 			Help: "Bytes the leftovers with a drop verdict hold, per shard, as of the latest run."}, []string{"shard"}),
 		reclaimed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "janitor_reclaimed_bytes_total",
@@ -113,15 +117,19 @@ func (m *Metrics) Observe(r *report.Report, d time.Duration) {
 		}
 		m.shardUp.WithLabelValues(s.Name).Set(1)
 		m.reclaimable.WithLabelValues(s.Name).Set(float64(s.ReclaimableBytes))
-		m.skipped.DeletePartialMatch(prometheus.Labels{"shard": s.Name})
+		// A reason seen before and gone now is set to 0, not deleted: a deleted series
+		// is simply not pushed, and the Pushgateway would keep its old value.
 		counts := map[string]int{}
+		for reason := range m.skipReasons[s.Name] {
+			counts[reason] = 0
+		}
 		for _, t := range s.Tables {
 			if t.Verdict == "skip" {
 				counts[t.ReasonCode]++
 			}
 		}
 		for reason, n := range counts {
-			m.skipped.WithLabelValues(s.Name, reason).Set(float64(n))
+			m.setSkipped(s.Name, reason, float64(n))
 		}
 	}
 	if !r.Failed() {
@@ -142,18 +150,55 @@ func (m *Metrics) Init(shards []string) {
 	}
 }
 
-// resumable are the counters a one-shot run carries on from the Pushgateway.
-func (m *Metrics) resumable() map[string]*prometheus.CounterVec {
-	return map[string]*prometheus.CounterVec{
-		"janitor_reclaimed_bytes_total":       m.reclaimed,
-		"janitor_tables_dropped_total":        m.dropped,
-		"janitor_throttle_wait_seconds_total": m.throttleWait,
-		"janitor_shard_errors_total":          m.shardErrors,
+// carrier takes one value last pushed, with its labels, and returns what carries it
+// into this process.
+type carrier func(labels prometheus.Labels, v float64) (func(), error)
+
+func addTo(vec *prometheus.CounterVec) carrier {
+	return func(l prometheus.Labels, v float64) (func(), error) {
+		c, err := vec.GetMetricWith(l)
+		return func() { c.Add(v) }, err
+	}
+}
+
+func setIn(vec *prometheus.GaugeVec) carrier {
+	return func(l prometheus.Labels, v float64) (func(), error) {
+		g, err := vec.GetMetricWith(l)
+		return func() { g.Set(v) }, err
+	}
+}
+
+func (m *Metrics) setSkipped(shard, reason string, n float64) {
+	if m.skipReasons[shard] == nil {
+		m.skipReasons[shard] = map[string]bool{}
+	}
+	m.skipReasons[shard][reason] = true
+	m.skipped.WithLabelValues(shard, reason).Set(n)
+}
+
+// resumable are what a one-shot run carries on from the Pushgateway: the counters, as
+// running totals, and the per-shard figures of the latest run, which Observe keeps for a
+// shard that fails this run rather than report a false zero.
+func (m *Metrics) resumable() map[string]carrier {
+	return map[string]carrier{
+		"janitor_reclaimed_bytes_total":       addTo(m.reclaimed),
+		"janitor_tables_dropped_total":        addTo(m.dropped),
+		"janitor_throttle_wait_seconds_total": addTo(m.throttleWait),
+		"janitor_shard_errors_total":          addTo(m.shardErrors),
+		"janitor_reclaimable_bytes":           setIn(m.reclaimable),
+		"janitor_tables_skipped": func(l prometheus.Labels, v float64) (func(), error) {
+			if _, err := m.skipped.GetMetricWith(l); err != nil {
+				return nil, err
+			}
+			return func() { m.setSkipped(l["shard"], l["reason"], v) }, nil
+		},
 	}
 }
 
 // Resume adds the counter values last pushed to the Pushgateway group (job, cluster) to
-// this process' counters, so that what Push sends next is a running total across runs.
+// this process' counters, so that what Push sends next is a running total across runs,
+// and takes the shards' last figures (reclaimable bytes, skips) as this run's until it
+// has its own.
 // Only the given shards are carried on: a shard removed from the configuration drops out
 // of the group at the next push. Call it before the run starts counting. On error the
 // counters are left as they were (at zero), which Prometheus reads as a counter reset.
@@ -179,21 +224,17 @@ func (m *Metrics) Resume(ctx context.Context, gateway, job, cluster string, shar
 	for _, s := range shards {
 		known[s] = true
 	}
-	// Collect first and add only when the whole group was understood, so that an error
-	// leaves every counter at zero rather than some carried on and some not.
-	type carry struct {
-		c prometheus.Counter
-		v float64
-	}
-	var carried []carry
-	counters := m.resumable()
+	// Collect first and apply only when the whole group was understood, so that an error
+	// leaves every metric at zero rather than some carried on and some not.
+	var carried []func()
+	carriers := m.resumable()
 	for name, mf := range families {
-		vec, ok := counters[name]
+		carry, ok := carriers[name]
 		if !ok {
 			continue
 		}
 		for _, metric := range mf.GetMetric() {
-			labels := map[string]string{}
+			labels := prometheus.Labels{}
 			for _, l := range metric.GetLabel() {
 				labels[l.GetName()] = l.GetValue()
 			}
@@ -205,18 +246,16 @@ func (m *Metrics) Resume(ctx context.Context, gateway, job, cluster string, shar
 			delete(labels, "job")
 			delete(labels, "cluster")
 			delete(labels, "instance")
-			c, err := vec.GetMetricWith(labels)
+			v := metric.GetCounter().GetValue() + metric.GetGauge().GetValue() + metric.GetUntyped().GetValue()
+			apply, err := carry(labels, v)
 			if err != nil {
 				return fmt.Errorf("read totals from %s: %s has labels janitor does not export: %w", redactURL(gateway), name, err)
 			}
-			v := metric.GetCounter().GetValue() + metric.GetUntyped().GetValue()
-			if v > 0 {
-				carried = append(carried, carry{c, v})
-			}
+			carried = append(carried, apply)
 		}
 	}
-	for _, x := range carried {
-		x.c.Add(x.v)
+	for _, apply := range carried {
+		apply()
 	}
 	return nil
 }

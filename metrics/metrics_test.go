@@ -51,8 +51,10 @@ func TestObserve(t *testing.T) {
 	r := sampleReport(report.ModeReport, false)
 	r.Shards[0].Tables = r.Shards[0].Tables[:2]
 	m.Observe(r, time.Second)
-	if n := testutil.CollectAndCount(m.skipped); n != 1 {
-		t.Errorf("%d skipped series, want 1 (trigger_writes gone)", n)
+	// A gone reason reads 0 (a deleted series would not be pushed, and the Pushgateway
+	// would keep its old value).
+	if v := testutil.ToFloat64(m.skipped.WithLabelValues("s1", "trigger_writes")); v != 0 {
+		t.Errorf("skipped{trigger_writes} = %v after a run without such skips, want 0", v)
 	}
 }
 
@@ -317,4 +319,49 @@ next:
 		return m.GetCounter().GetValue() + m.GetGauge().GetValue() + m.GetUntyped().GetValue(), true
 	}
 	return 0, false
+}
+
+// TestFailedShardKeepsItsLastFigures: a run in which one shard fails has no figures of
+// its own for it, while the other shard's figures are pushed and replace the whole
+// metric family in the group; the failed shard's last figures must survive that.
+func TestFailedShardKeepsItsLastFigures(t *testing.T) {
+	base := testprom.StartPushgateway(t)
+	shards := []string{"s0", "s1"}
+	push := func(r *report.Report) {
+		t.Helper()
+		r.Finish()
+		m := New("v1")
+		m.Init(shards)
+		if err := m.Resume(context.Background(), base, "janitor", "eu-1", shards); err != nil {
+			t.Fatal(err)
+		}
+		m.Observe(r, time.Second)
+		if err := Push(context.Background(), base, "janitor", "eu-1", m, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	healthy := report.Shard{Name: "s0", Tables: []report.Table{{Table: "x", Verdict: "drop", ReasonCode: "dead", Bytes: 7}}}
+	s1 := func(skips int) report.Shard {
+		s := report.Shard{Name: "s1", Tables: []report.Table{{Table: "a", Verdict: "drop", ReasonCode: "dead", Bytes: 100}}}
+		for i := 0; i < skips; i++ {
+			s.Tables = append(s.Tables, report.Table{Table: "b", Verdict: "skip", ReasonCode: "trigger_writes"})
+		}
+		return s
+	}
+	push(&report.Report{Mode: report.ModeReport, Shards: []report.Shard{healthy, s1(2)}})
+	push(&report.Report{Mode: report.ModeReport, Shards: []report.Shard{healthy, {Name: "s1", Error: "connection refused"}}})
+	text := scrape(t, base)
+	l := map[string]string{"job": "janitor", "cluster": "eu-1", "instance": "", "shard": "s1"}
+	if v, ok := value(t, text, "janitor_reclaimable_bytes", l); !ok || v != 100 {
+		t.Errorf("reclaimable{s1} = %v (present %v) after a run in which s1 failed, want the last run's 100", v, ok)
+	}
+	l["reason"] = "trigger_writes"
+	if v, ok := value(t, text, "janitor_tables_skipped", l); !ok || v != 2 {
+		t.Errorf("skipped{s1,trigger_writes} = %v (present %v) after a run in which s1 failed, want 2", v, ok)
+	}
+	// A later successful run replaces them, also where it has no skips at all.
+	push(&report.Report{Mode: report.ModeReport, Shards: []report.Shard{healthy, s1(0)}})
+	if v, _ := value(t, scrape(t, base), "janitor_tables_skipped", l); v != 0 {
+		t.Errorf("skipped{s1,trigger_writes} = %v after a run without such skips, want 0", v)
+	}
 }
