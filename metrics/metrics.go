@@ -49,7 +49,12 @@ type Metrics struct {
 	// skipReasons are the reasons each shard's skipped gauge has held in this process
 	// (carried from the Pushgateway included).
 	skipReasons map[string]map[string]bool
+	partial     bool
 }
+
+// Partial marks a run limited to some of the configured shards (janitor --shard): its
+// success is not the fleet's, so it sets no last-success time stamp.
+func (m *Metrics) Partial() { m.partial = true }
 
 // New returns janitor's metrics on a new registry, with build information and the Go
 // runtime's collectors.
@@ -132,7 +137,7 @@ func (m *Metrics) Observe(r *report.Report, d time.Duration) {
 			m.setSkipped(s.Name, reason, float64(n))
 		}
 	}
-	if !r.Failed() {
+	if !r.Failed() && !m.partial {
 		m.lastSuccess.WithLabelValues().Set(float64(time.Now().Unix()))
 	}
 }
@@ -186,6 +191,7 @@ func (m *Metrics) resumable() map[string]carrier {
 		"janitor_throttle_wait_seconds_total": addTo(m.throttleWait),
 		"janitor_shard_errors_total":          addTo(m.shardErrors),
 		"janitor_reclaimable_bytes":           setIn(m.reclaimable),
+		"janitor_shard_up":                    setIn(m.shardUp),
 		"janitor_tables_skipped": func(l prometheus.Labels, v float64) (func(), error) {
 			if _, err := m.skipped.GetMetricWith(l); err != nil {
 				return nil, err

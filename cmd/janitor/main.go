@@ -3,6 +3,7 @@
 //
 //	janitor report --config FILE [--output text|json|markdown]
 //	janitor run    --config FILE [--execute] [--output text|json|markdown]
+//	(report and run: --shard NAME[,NAME] visits only those shards)
 //	janitor serve  --config FILE
 //	janitor version
 //
@@ -48,6 +49,7 @@ func main() {
 const usage = `usage:
   janitor report --config FILE [--output text|json|markdown]   inventory leftovers, drop nothing
   janitor run    --config FILE [--execute] [--output ...]       plan drops (dry run), or drop with --execute
+                 report and run take --shard NAME[,NAME] (repeatable) to visit only those shards
   janitor serve  --config FILE                                  run on a schedule, serve /metrics
   janitor version
 `
@@ -77,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	execute := fs.Bool("execute", false, "run: really drop (default: print the plan)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json (logs go to stderr)")
+	var only shardList
+	fs.Var(&only, "shard", "report, run: only this shard (repeat, or separate names with commas)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -90,6 +94,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if !validFormat(*output) {
 		fmt.Fprintf(stderr, "janitor %s: --output %q: want one of %s\n", cmd, *output, strings.Join(report.Formats, ", "))
+		return exitUsage
+	}
+	if len(only) > 0 && cmd == "serve" {
+		fmt.Fprintf(stderr, "janitor serve: --shard belongs to report and run; serve visits every configured shard\n")
 		return exitUsage
 	}
 	if *execute && cmd != "run" {
@@ -106,7 +114,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "janitor: %v\n", err)
 		return exitUsage
 	}
-	app := &app{cfg: cfg, log: log, stdout: stdout, version: buildVersion(), configPath: *configPath}
+	app := &app{cfg: cfg, log: log, stdout: stdout, version: buildVersion(), configPath: *configPath, fleet: cfg.Shards}
+	if len(only) > 0 {
+		if app.cfg.Shards, err = selectShards(cfg.Shards, only); err != nil {
+			fmt.Fprintf(stderr, "janitor %s: %v\n", cmd, err)
+			return exitUsage
+		}
+	}
 	switch cmd {
 	case "report":
 		return app.once(ctx, report.ModeReport, *output)
@@ -119,6 +133,49 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	default:
 		return app.serve(ctx)
 	}
+}
+
+// shardList collects --shard values.
+type shardList []string
+
+func (l *shardList) String() string { return strings.Join(*l, ",") }
+
+func (l *shardList) Set(v string) error {
+	for _, name := range strings.Split(v, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			*l = append(*l, name)
+		}
+	}
+	return nil
+}
+
+// selectShards keeps the named shards, in the configuration's order; a name the
+// configuration does not have is an error that lists the ones it has.
+func selectShards(all []janitor.ShardConfig, names []string) ([]janitor.ShardConfig, error) {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	var kept []janitor.ShardConfig
+	var known []string
+	for _, s := range all {
+		known = append(known, s.Name)
+		if want[s.Name] {
+			kept = append(kept, s)
+			delete(want, s.Name)
+		}
+	}
+	if len(want) > 0 {
+		var missing []string
+		for _, n := range names {
+			if want[n] {
+				missing = append(missing, n)
+				delete(want, n)
+			}
+		}
+		return nil, fmt.Errorf("--shard %s: no such shard in the configuration (it has: %s)", strings.Join(missing, ", "), strings.Join(known, ", "))
+	}
+	return kept, nil
 }
 
 func validFormat(f string) bool {
@@ -168,12 +225,18 @@ type app struct {
 	stdout     io.Writer
 	version    string
 	configPath string
+	// fleet is every configured shard; cfg.Shards may be fewer (--shard). Metrics
+	// carry the whole fleet so that a partial run's push keeps the others' figures.
+	fleet []janitor.ShardConfig
 }
 
 // once runs one job (a CronJob's run), pushes its metrics, writes the report and picks
 // the exit code.
 func (a *app) once(ctx context.Context, mode, format string) int {
 	m := metrics.New(a.version)
+	if len(a.cfg.Shards) < len(a.fleet) {
+		m.Partial()
+	}
 	m.Init(a.shardNames())
 	a.resume(ctx, m)
 	r := a.job(ctx, m, mode)

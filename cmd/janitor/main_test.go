@@ -216,3 +216,61 @@ metrics:
 		t.Error("a DSN password reached the pushgateway")
 	}
 }
+
+// TestShardFlag: --shard limits a run to some shards; an unknown name is a usage error
+// that lists the configured ones; a partial run's push keeps the other shards' figures
+// and sets no fleet-wide success.
+func TestShardFlag(t *testing.T) {
+	gw := testprom.StartPushgateway(t)
+	p := writeConfig(t, `shards:
+  - name: alive
+    dsn: "`+testdb.PrimaryDSN(t)+`"
+  - name: gone
+    dsn: "janitor:pw@tcp(127.0.0.1:1)/"
+discovery:
+  schemas: [janitor_no_such_schema]
+  connect_timeout: 1s
+metrics:
+  pushgateway_url: "`+gw+`"
+  cluster: partial
+`)
+	code, _, stderr := runCLI(t, "report", "--config", p, "--shard", "alive,nope")
+	if code != exitUsage || !strings.Contains(stderr, "--shard nope: no such shard") || !strings.Contains(stderr, "it has: alive, gone") {
+		t.Errorf("unknown shard: exit %d, stderr %q", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "serve", "--config", p, "--shard", "alive"); code != exitUsage || !strings.Contains(stderr, "--shard belongs to report and run") {
+		t.Errorf("serve --shard: exit %d, stderr %q", code, stderr)
+	}
+
+	// A full run: gone fails.
+	if code, _, stderr := runCLI(t, "report", "--config", p); code != exitFailed {
+		t.Fatalf("full run: exit %d\n%s", code, stderr)
+	}
+	// Only the live shard: exit 0, and gone is not visited.
+	code, stdout, stderr := runCLI(t, "report", "--config", p, "--output", "json", "--shard", "alive")
+	if code != exitOK {
+		t.Fatalf("--shard alive: exit %d\n%s", code, stderr)
+	}
+	var doc struct{ Shards []struct{ Name string } }
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || len(doc.Shards) != 1 || doc.Shards[0].Name != "alive" {
+		t.Errorf("--shard alive reported %+v (%v)", doc.Shards, err)
+	}
+	resp, err := http.Get(gw + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`janitor_shard_up{cluster="partial",instance="",job="janitor",shard="gone"} 0`,
+		`janitor_shard_errors_total{cluster="partial",instance="",job="janitor",shard="gone"} 1`,
+		`janitor_shard_up{cluster="partial",instance="",job="janitor",shard="alive"} 1`,
+	} {
+		if !strings.Contains(string(body), want+"\n") {
+			t.Errorf("after a partial run the pushgateway lacks %s", want)
+		}
+	}
+	if strings.Contains(string(body), "janitor_last_success_timestamp_seconds{") {
+		t.Error("a partial run set the fleet's last success")
+	}
+}

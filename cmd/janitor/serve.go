@@ -49,10 +49,15 @@ func (a *app) postSlack(ctx context.Context, r *report.Report) {
 	}
 }
 
-// shardNames lists the configured shards, for metrics.Init and metrics.Resume.
+// shardNames lists every configured shard (not only those --shard selects), for
+// metrics.Init and metrics.Resume.
 func (a *app) shardNames() []string {
-	names := make([]string, 0, len(a.cfg.Shards))
-	for _, s := range a.cfg.Shards {
+	fleet := a.fleet
+	if fleet == nil {
+		fleet = a.cfg.Shards
+	}
+	names := make([]string, 0, len(fleet))
+	for _, s := range fleet {
 		names = append(names, s.Name)
 	}
 	return names
