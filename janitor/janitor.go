@@ -35,6 +35,9 @@ type Hooks struct {
 	ThrottleWait func(shard, signal string, d time.Duration)
 	// Dropped is told of each table dropped.
 	Dropped func(shard, tool string, bytes int64)
+	// PurgeBatch is told before each purge batch, with the rows purged so far: the
+	// progress of a long purge.
+	PurgeBatch func(shard, schema, table string, purged int64)
 }
 
 // New returns a Janitor for a validated configuration.

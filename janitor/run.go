@@ -405,6 +405,16 @@ func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool, 
 	if v.Action != policies.Drop {
 		return nil, &outcome{report.OutcomeSkipped, "re-check before drop: " + v.Reason, 0}, nil
 	}
+	// A table dropped and recreated under the same name since the inspection is not
+	// the table the verdict was about (one-second resolution; a leftover is min_age old).
+	if t.CreatedAt != nil && (fresh.CreatedAt == nil || !fresh.CreatedAt.Equal(*t.CreatedAt)) {
+		now := "unknown"
+		if fresh.CreatedAt != nil {
+			now = fresh.CreatedAt.Format(time.DateTime)
+		}
+		return nil, &outcome{report.OutcomeSkipped, fmt.Sprintf("re-check before drop: the table was replaced since it was inspected (CREATE_TIME %s, was %s)",
+			now, t.CreatedAt.Format(time.DateTime)), 0}, nil
+	}
 	if fresh.Tool != t.Tool || fresh.Base != t.Base {
 		return nil, &outcome{report.OutcomeSkipped, fmt.Sprintf("re-check before drop: now reads as %s of %q (was %s of %q)", fresh.Tool, fresh.Base, t.Tool, t.Base), 0}, nil
 	}
