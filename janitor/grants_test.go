@@ -136,3 +136,21 @@ func TestExecuteWithLeastPrivilege(t *testing.T) {
 		}
 	}
 }
+
+// TestExecuteWithoutReplicaMonitorRefuses: without SLAVE MONITOR janitor cannot tell a
+// writable replica from a primary, so it does not drop, and says which grant is missing.
+func TestExecuteWithoutReplicaMonitorRefuses(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	oneLeftover(t, db, s)
+	p, _ := account(t, []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, DROP ON *.*"})
+	cfg := config(t, s)
+	cfg.Shards[0].DSN, cfg.Shards[0].Replicas = p, nil
+	rep := janitor.New(cfg, nil).Run(context.Background(), true)
+	if o := outcomes(rep)["__orders_old"]; o.Outcome == report.OutcomeDropped || !exists(t, db, s, "__orders_old") {
+		t.Fatalf("dropped without being able to tell a replica from a primary: %s (%s)", o.Outcome, o.Reason)
+	}
+	if !strings.Contains(rep.Shards[0].Blocked+rep.Shards[0].Error, "grant SLAVE MONITOR") {
+		t.Errorf("blocked %q error %q: want the missing grant named", rep.Shards[0].Blocked, rep.Shards[0].Error)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -113,6 +114,8 @@ func (r *shardRun) prepareAndExecute(ctx context.Context, cands []candidate, exe
 		}
 		if srv, err := discovery.ReadServer(ctx, db); err == nil && srv.ReadOnly {
 			s.Blocked = "server is read-only: --execute refuses to drop here"
+		} else if why, err := replicates(ctx, db, srv.Flavor); err == nil && why != "" {
+			s.Blocked = "--execute refuses to drop here: " + why
 		}
 		return nil
 	}
@@ -237,12 +240,12 @@ func (r *shardRun) connect(ctx context.Context, wantIdentity string) error {
 		conn.Close()
 		return &errStop{"server is read-only (a replica, or a primary demoted by failover): refusing to drop here"}
 	}
-	if st, err := isReplica(ctx, conn); err != nil || st {
+	if why, err := replicates(ctx, conn, srv.Flavor); err != nil || why != "" {
 		conn.Close()
 		if err != nil {
 			return fmt.Errorf("check whether the server is a replica: %w", err)
 		}
-		return &errStop{"server replicates from another primary: drop on that primary instead"}
+		return &errStop{why}
 	}
 	var got sql.NullInt64
 	if err := conn.QueryRowxContext(ctx, "SELECT /* janitor */ GET_LOCK(?, 0)", DropLockName).Scan(&got); err != nil {
@@ -262,16 +265,52 @@ func (r *shardRun) connect(ctx context.Context, wantIdentity string) error {
 	return nil
 }
 
-func isReplica(ctx context.Context, q sqlx.QueryerContext) (bool, error) {
+// replicates says why janitor must not drop on this server because it may be a replica
+// ("" when it is not): a writable replica (read_only=0, a common slip) would take the
+// DROP, diverge from its primary, and leave the primary's table in place. It fails
+// closed: replication status janitor may not read proves nothing.
+func replicates(ctx context.Context, q sqlx.QueryerContext, flavor discovery.Flavor) (string, error) {
+	const hint = ": drop on its primary, or, if this server is the primary now, remove the stale configuration (RESET REPLICA ALL)"
+	if flavor == discovery.FlavorMariaDB {
+		// SHOW SLAVE STATUS shows only the default connection; a multi-source replica
+		// may replicate on named ones only.
+		rows, err := q.QueryxContext(ctx, "SHOW /* janitor */ ALL SLAVES STATUS")
+		if err != nil {
+			return replicaStatusError(err)
+		}
+		defer rows.Close()
+		var names []string
+		for rows.Next() {
+			m := map[string]any{}
+			if err := rows.MapScan(m); err != nil {
+				return "", err
+			}
+			name, _ := m["Connection_name"].([]byte)
+			names = append(names, fmt.Sprintf("%q", string(name)))
+		}
+		if err := rows.Err(); err != nil {
+			return "", err
+		}
+		if len(names) > 0 {
+			return "server has replication configured (connection " + strings.Join(names, ", ") + ")" + hint, nil
+		}
+		return "", nil
+	}
 	st, err := throttle.ReadReplicaStatus(ctx, q)
 	if err != nil {
-		if dbconn.IsError(err, dbconn.ErrSpecificAccess) {
-			// Without SLAVE MONITOR the question cannot be asked; read_only answered.
-			return false, nil
-		}
-		return false, err
+		return replicaStatusError(err)
 	}
-	return st.Found, nil
+	if st.Found {
+		return "server has replication configured (SHOW REPLICA STATUS has a row)" + hint, nil
+	}
+	return "", nil
+}
+
+func replicaStatusError(err error) (string, error) {
+	if dbconn.IsError(err, dbconn.ErrSpecificAccess) {
+		return "cannot tell whether this server is a replica: grant SLAVE MONITOR (MySQL: REPLICATION CLIENT), as the README's Least privilege section lists", nil
+	}
+	return "", err
 }
 
 type outcome struct {

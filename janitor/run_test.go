@@ -837,3 +837,33 @@ func TestReplacedTableIsNotDropped(t *testing.T) {
 		t.Error("the replacement was dropped")
 	}
 }
+
+// TestWritableReplicaRefuses: a replica left writable (read_only=0, a common slip) and
+// configured as a shard's primary must not take a DROP: it would diverge from its
+// primary, which keeps the table.
+func TestWritableReplicaRefuses(t *testing.T) {
+	db := testdb.Primary(t)
+	replica := testdb.Open(t, testdb.ReplicaDSN(t))
+	s := testdb.Schema(t, db)
+	oneLeftover(t, db, s)
+	testdb.WaitReplica(t, db, replica)
+	var ro int
+	if err := replica.Get(&ro, "SELECT @@GLOBAL.read_only"); err != nil {
+		t.Fatal(err)
+	}
+	testdb.Exec(t, replica, "SET GLOBAL read_only = 0")
+	t.Cleanup(func() { testdb.Exec(t, replica, fmt.Sprintf("SET GLOBAL read_only = %d", ro)) })
+	cfg := config(t, s)
+	cfg.Shards[0].DSN, cfg.Shards[0].Replicas = testdb.ReplicaDSN(t), nil
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	if o := outcomes(r)["__orders_old"]; o.Outcome == report.OutcomeDropped || !exists(t, replica, s, "__orders_old") {
+		t.Fatalf("dropped on a writable replica: %s (%s)", o.Outcome, o.Reason)
+	}
+	if !strings.Contains(r.Shards[0].Blocked, "replication configured") {
+		t.Errorf("blocked = %q, want the replication named", r.Shards[0].Blocked)
+	}
+	// The plan says so too.
+	if r := janitor.New(cfg, nil).Run(context.Background(), false); !strings.Contains(r.Shards[0].Blocked, "--execute refuses to drop here") {
+		t.Errorf("dry run: blocked = %q, want the refusal announced", r.Shards[0].Blocked)
+	}
+}
