@@ -83,6 +83,9 @@ type ExecuteConfig struct {
 	MaxTablesPerRun int `mapstructure:"max_tables_per_run"`
 	// MaxBytesPerRun stops a run after this many bytes dropped per shard (0: no limit).
 	MaxBytesPerRun int64 `mapstructure:"max_bytes_per_run"`
+	// MaxDuration stops starting drops on a shard this long after its drops began (0:
+	// no limit): a maintenance window. The table in flight finishes.
+	MaxDuration time.Duration `mapstructure:"max_duration"`
 	// PauseBetweenDrops lets the server settle (purge, file unlink) between two drops.
 	PauseBetweenDrops time.Duration `mapstructure:"pause_between_drops"`
 	// DropTimeout bounds one DROP (or purge batch) once its locks are granted: a very
@@ -214,6 +217,9 @@ func (c *Config) Validate() error {
 		if v <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive, got %s", k, v))
 		}
+	}
+	if c.Execute.MaxDuration < 0 {
+		errs = append(errs, errors.New("execute.max_duration: must not be negative (0 means no limit)"))
 	}
 	if c.Execute.LockWaitTimeout > 0 && c.Execute.LockWaitTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("execute.lock_wait_timeout: %s is under MySQL's 1s resolution", c.Execute.LockWaitTimeout))

@@ -55,8 +55,8 @@ func (j *Janitor) Report(ctx context.Context) *report.Report {
 	})
 }
 
-// eachShard runs fn for every shard, at most Discovery.Concurrency at once, each under
-// its own timeout, and assembles the report.
+// eachShard runs fn for every shard, at most Discovery.Concurrency at once, and
+// assembles the report.
 func (j *Janitor) eachShard(ctx context.Context, mode string, fn func(context.Context, ShardConfig, *report.Shard) error) *report.Report {
 	r := &report.Report{GeneratedAt: time.Now().UTC(), Mode: mode, Shards: make([]report.Shard, len(j.cfg.Shards))}
 	sem := make(chan struct{}, j.cfg.Discovery.Concurrency)
@@ -73,14 +73,9 @@ func (j *Janitor) eachShard(ctx context.Context, mode string, fn func(context.Co
 				r.Shards[i].Error = "not visited: " + ctx.Err().Error()
 				return
 			}
-			sctx, cancel := context.WithTimeout(ctx, j.cfg.Discovery.ShardTimeout)
-			defer cancel()
 			log := j.log.With("shard", sc.Name)
 			start := time.Now()
-			if err := fn(sctx, sc, &r.Shards[i]); err != nil {
-				if errors.Is(err, context.DeadlineExceeded) && sctx.Err() != nil {
-					err = fmt.Errorf("shard timed out after discovery.shard_timeout %s: %w", j.cfg.Discovery.ShardTimeout, err)
-				}
+			if err := fn(ctx, sc, &r.Shards[i]); err != nil {
 				r.Shards[i].Error = err.Error()
 				if hint := dbconn.Hint(err); hint != "" {
 					r.Shards[i].Error += " (" + hint + ")"
@@ -147,6 +142,18 @@ func (j *Janitor) discoveryOptions() discovery.Options {
 // inventory fills s with every leftover on one shard and its verdict. When keep is not
 // nil, the inspected tables are passed to it too (the dropper needs them).
 func (j *Janitor) inventory(ctx context.Context, sc ShardConfig, s *report.Shard, keep func(*discovery.Table, policies.Verdict)) error {
+	// discovery.shard_timeout bounds discovery only: drops have their own bounds
+	// (throttle.max_wait, execute.drop_timeout, execute.max_duration).
+	ictx, cancel := context.WithTimeout(ctx, j.cfg.Discovery.ShardTimeout)
+	defer cancel()
+	err := j.discover(ictx, sc, s, keep)
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && ictx.Err() != nil && ctx.Err() == nil {
+		err = fmt.Errorf("discovery timed out after discovery.shard_timeout %s: %w", j.cfg.Discovery.ShardTimeout, err)
+	}
+	return err
+}
+
+func (j *Janitor) discover(ctx context.Context, sc ShardConfig, s *report.Shard, keep func(*discovery.Table, policies.Verdict)) error {
 	db, err := j.open(ctx, sc.DSN)
 	if err != nil {
 		return err

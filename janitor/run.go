@@ -156,6 +156,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 	ex := r.j.cfg.Execute
 	var dropped int
 	var bytes int64
+	start := time.Now()
 	for i, c := range cands {
 		if c.verdict.Action != policies.Drop {
 			continue
@@ -178,6 +179,10 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 				r.deferRest(cands, i, "stopped by signal before this table")
 				return nil
 			}
+		}
+		if ex.MaxDuration > 0 && time.Since(start) >= ex.MaxDuration {
+			r.deferRest(cands, i, fmt.Sprintf("execute.max_duration %s reached", ex.MaxDuration))
+			return nil
 		}
 		out, err := r.dropWithRetry(ctx, c)
 		if err != nil {

@@ -867,3 +867,47 @@ func TestWritableReplicaRefuses(t *testing.T) {
 		t.Errorf("dry run: blocked = %q, want the refusal announced", r.Shards[0].Blocked)
 	}
 }
+
+// TestShardTimeoutBoundsDiscoveryOnly: discovery.shard_timeout must not cut a run's
+// drops short (the review found it did: with the defaults, one throttle episode deferred
+// the rest of every run); execute.max_duration is the drops' own window.
+func TestShardTimeoutBoundsDiscoveryOnly(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	for _, b := range []string{"a", "b", "c"} {
+		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+b+"_old")+" (id INT PRIMARY KEY)")
+	}
+	cfg := config(t, s)
+	cfg.Discovery.ShardTimeout = time.Second
+	cfg.Execute.PauseBetweenDrops = 700 * time.Millisecond // three drops outlast the shard timeout
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	for _, b := range []string{"a", "b", "c"} {
+		if o := outcomes(r)["__"+b+"_old"]; o.Outcome != report.OutcomeDropped {
+			t.Errorf("__%s_old: %s (%s), want dropped", b, o.Outcome, o.Reason)
+		}
+	}
+}
+
+func TestMaxDurationDefersTheRest(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	for _, b := range []string{"a", "b", "c"} {
+		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+b+"_old")+" (id INT PRIMARY KEY)")
+	}
+	cfg := config(t, s)
+	cfg.Execute.PauseBetweenDrops = 400 * time.Millisecond
+	cfg.Execute.MaxDuration = 300 * time.Millisecond // passed during the first pause
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	var dropped, deferred int
+	for _, tb := range r.Shards[0].Tables {
+		switch {
+		case tb.Outcome == report.OutcomeDropped:
+			dropped++
+		case tb.Outcome == report.OutcomeDeferred && strings.Contains(tb.Reason, "execute.max_duration"):
+			deferred++
+		}
+	}
+	if dropped != 1 || deferred != 2 || r.Failed() {
+		t.Errorf("%d dropped, %d deferred by max_duration (failed %v); want 1 and 2", dropped, deferred, r.Failed())
+	}
+}
