@@ -51,6 +51,7 @@ type shardRun struct {
 	log     *slog.Logger
 	db      *sqlx.DB
 	conn    *sqlx.Conn // holds DropLockName; every re-check and DROP runs here
+	connID  int64      // conn's CONNECTION_ID(), to know our own session after a reconnect
 	server  discovery.Server
 	thr     *throttle.Throttler
 	closers []func() error
@@ -225,7 +226,7 @@ func (r *shardRun) deferRest(cands []candidate, from int, why string) {
 // (and, after a reconnect, the same server as before), and takes the drop lock.
 func (r *shardRun) connect(ctx context.Context, wantIdentity string) error {
 	if r.conn != nil {
-		_ = r.conn.Close()
+		discard(r.conn)
 		r.conn = nil
 	}
 	conn, err := r.db.Connx(ctx)
@@ -252,22 +253,77 @@ func (r *shardRun) connect(ctx context.Context, wantIdentity string) error {
 		}
 		return &errStop{why}
 	}
-	var got sql.NullInt64
-	if err := conn.QueryRowxContext(ctx, "SELECT /* janitor */ GET_LOCK(?, 0)", DropLockName).Scan(&got); err != nil {
+	if err := r.takeLock(ctx, conn); err != nil {
 		conn.Close()
-		return fmt.Errorf("take lock %s: %w", DropLockName, err)
+		return err
 	}
-	if got.Int64 != 1 {
-		conn.Close()
-		return &errStop{fmt.Sprintf("another janitor holds lock %q on this server: leaving this shard to it", DropLockName)}
+	var id int64
+	if err := conn.QueryRowxContext(ctx, "SELECT /* janitor */ CONNECTION_ID()").Scan(&id); err != nil {
+		discard(conn) // it holds the lock: end the session, do not pool it
+		return fmt.Errorf("read connection id: %w", err)
 	}
 	lwt := int64(r.j.cfg.Execute.LockWaitTimeout / time.Second)
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET /* janitor */ SESSION lock_wait_timeout = %d, SESSION innodb_lock_wait_timeout = %d", lwt, lwt)); err != nil {
-		conn.Close()
+		discard(conn)
 		return fmt.Errorf("set lock_wait_timeout: %w", err)
 	}
-	r.conn, r.server = conn, srv
+	r.conn, r.server, r.connID = conn, srv, id
 	return nil
+}
+
+// takeLock takes DropLockName on conn. When the session holding it is this run's own
+// previous one — its connection was lost, but the server has not ended it — that
+// session is ended if idle, and waited for if it still runs a statement (a DROP that
+// outlived its client: waiting is how janitor learns it finished), up to the DROP's own
+// budget. Any other holder is another janitor: this shard is left to it.
+func (r *shardRun) takeLock(ctx context.Context, conn *sqlx.Conn) error {
+	deadline := time.Now().Add(r.j.cfg.Execute.LockWaitTimeout + r.j.cfg.Execute.DropTimeout)
+	for {
+		var got sql.NullInt64
+		if err := conn.QueryRowxContext(ctx, "SELECT /* janitor */ GET_LOCK(?, 0)", DropLockName).Scan(&got); err != nil {
+			return fmt.Errorf("take lock %s: %w", DropLockName, err)
+		}
+		if got.Int64 == 1 {
+			return nil
+		}
+		var holder sql.NullInt64
+		if err := conn.QueryRowxContext(ctx, "SELECT /* janitor */ IS_USED_LOCK(?)", DropLockName).Scan(&holder); err != nil {
+			return fmt.Errorf("read lock %s: %w", DropLockName, err)
+		}
+		if !holder.Valid {
+			continue // released in between
+		}
+		if r.connID == 0 || holder.Int64 != r.connID {
+			return &errStop{fmt.Sprintf("another janitor holds lock %q on this server: leaving this shard to it", DropLockName)}
+		}
+		var command, info sql.NullString
+		err := conn.QueryRowxContext(ctx, "SELECT /* janitor */ COMMAND, INFO FROM information_schema.PROCESSLIST WHERE ID = ?", holder.Int64).Scan(&command, &info)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			continue // gone in between
+		case err != nil:
+			return fmt.Errorf("look at this run's previous session %d: %w", holder.Int64, err)
+		case command.String == "Sleep":
+			r.log.WarnContext(ctx, "ending this run's previous session, idle and still holding the drop lock", "session", holder.Int64)
+			if _, err := conn.ExecContext(ctx, fmt.Sprintf("KILL /* janitor */ CONNECTION %d", holder.Int64)); err != nil && !dbconn.IsError(err, 1094) { // 1094: unknown thread
+				return fmt.Errorf("end this run's previous session %d: %w", holder.Int64, err)
+			}
+		case time.Now().After(deadline):
+			return &errStop{fmt.Sprintf("this run's previous session %d still runs %q after the DROP's budget: look at it", holder.Int64, info.String)}
+		default:
+			r.log.InfoContext(ctx, "waiting for this run's previous session to finish its statement", "session", holder.Int64, "statement", info.String)
+		}
+		if !sleep(ctx, 200*time.Millisecond) {
+			return &errStop{"stopped by signal while waiting for the previous session"}
+		}
+	}
+}
+
+// discard ends conn's server session instead of returning it to the pool: a pooled
+// session would keep holding DropLockName.
+func discard(conn *sqlx.Conn) {
+	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	_ = conn.Close()
 }
 
 // replicates says why janitor must not drop on this server because it may be a replica
@@ -328,7 +384,6 @@ type outcome struct {
 // primary) and re-checking everything on the new connection.
 func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (outcome, error) {
 	maxWait := r.j.cfg.ThrottleFor(r.sc).MaxWait
-	deadline := time.Now().Add(maxWait)
 	backoff := 500 * time.Millisecond
 	sent := false
 	for {
@@ -337,6 +392,9 @@ func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (outcome, err
 			return out, err
 		}
 		r.log.WarnContext(ctx, "connection lost; reconnecting", "table", c.table.Schema+"."+c.table.Name, "err", err)
+		// The budget starts now, not when work on the table began: a DROP that ran long
+		// before the connection was lost must still get its reconnect.
+		deadline := time.Now().Add(maxWait)
 		for {
 			if time.Now().After(deadline) {
 				return outcome{}, &errStop{fmt.Sprintf("server unreachable for %s: %v", maxWait, err)}
