@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -378,8 +379,10 @@ func (in *Inspector) PrefetchSizes(ctx context.Context, names []Name) error {
 		for _, n := range batch {
 			d := dictNameOf(n.Schema, n.Table, n.DictName)
 			sizes[d] = tablespaceSize{}
-			conds = append(conds, "NAME = ? OR NAME LIKE ?")
-			args = append(args, d, escapeLike(d)+"#P#%")
+			// Partitions are db/t#P#p0 on MariaDB and MySQL 5.7, db/t#p#p0 on MySQL 8;
+			// the column's collation may be binary, so both are asked for.
+			conds = append(conds, "NAME = ? OR NAME LIKE ? OR NAME LIKE ?")
+			args = append(args, d, escapeLike(d)+"#P#%", escapeLike(d)+"#p#%")
 		}
 		type row struct {
 			name        string
@@ -392,8 +395,8 @@ func (in *Inspector) PrefetchSizes(ctx context.Context, names []Name) error {
 			return fmt.Errorf("read tablespace sizes: %w", err)
 		}
 		for _, r := range rows {
-			// Partitions (db/t#P#p0) add up to their table.
-			name, _, _ := strings.Cut(r.name, "#P#")
+			// Partitions add up to their table.
+			name := partitionOf(r.name)
 			if ts, ok := sizes[name]; ok {
 				ts.files++
 				ts.size += r.size
@@ -404,6 +407,19 @@ func (in *Inspector) PrefetchSizes(ctx context.Context, names []Name) error {
 	}
 	in.sizes = sizes
 	return nil
+}
+
+// partitionSep finds the partition part of a tablespace name: #P# on MariaDB and MySQL
+// 5.7, #p# on MySQL 8 (subpartitions, #sp#, follow it).
+var partitionSep = regexp.MustCompile(`(?i)#p#`)
+
+// partitionOf returns the table's tablespace name for a partition's (db/t#p#p0 → db/t),
+// and name itself for a table's.
+func partitionOf(name string) string {
+	if loc := partitionSep.FindStringIndex(name); loc != nil {
+		return name[:loc[0]]
+	}
+	return name
 }
 
 // readSpace tells a table in the system tablespace (file_per_table off: dropping it

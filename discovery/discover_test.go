@@ -241,7 +241,8 @@ func TestInspectSeesSessionsAndLocks(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "_orders_del")+" (id INT PRIMARY KEY)", "INSERT INTO "+q(s, "_orders_del")+" VALUES (1)")
+		"CREATE TABLE "+q(s, "_orders_del")+" (id INT PRIMARY KEY)", "INSERT INTO "+q(s, "_orders_del")+" VALUES (1)",
+		"CREATE TABLE "+q(s, "_orders_new")+" (id INT PRIMARY KEY)")
 	busy := conn(t, db)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -252,7 +253,8 @@ func TestInspectSeesSessionsAndLocks(t *testing.T) {
 	}()
 	lock := conn(t, db)
 	var got int
-	if err := lock.QueryRowxContext(context.Background(), "SELECT GET_LOCK(?, 0)", s+".orders.lock").Scan(&got); err != nil || got != 1 {
+	spirit := discovery.SpiritLocks(s, "orders")[0] // a live Spirit migration of orders
+	if err := lock.QueryRowxContext(context.Background(), "SELECT GET_LOCK(?, 0)", spirit).Scan(&got); err != nil || got != 1 {
 		t.Fatalf("GET_LOCK: %v %d", err, got)
 	}
 	in := inspector(t, db, s)
@@ -271,8 +273,12 @@ func TestInspectSeesSessionsAndLocks(t *testing.T) {
 	if len(tb.Evidence.Sessions) != 1 {
 		t.Errorf("sessions = %v, want the SLEEP query", tb.Evidence.Sessions)
 	}
-	if len(tb.Evidence.LocksHeld) != 1 || !strings.Contains(tb.Evidence.LocksHeld[0], s+".orders.lock") {
-		t.Errorf("locks = %v, want gh-ost's cut-over lock", tb.Evidence.LocksHeld)
+	nw, err := in.Inspect(context.Background(), discovery.Name{Schema: s, Table: "_orders_new"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nw.Tool != discovery.ToolSpirit || len(nw.Evidence.LocksHeld) != 1 || !strings.Contains(nw.Evidence.LocksHeld[0], spirit) {
+		t.Errorf("_orders_new: %s, locks %v; want Spirit, by its held lock %s", nw.Tool, nw.Evidence.LocksHeld, spirit)
 	}
 	cancel()
 	<-done
@@ -345,5 +351,32 @@ func TestToolsInUseSettlesAmbiguousNames(t *testing.T) {
 	v := policies.Evaluate(policies.Config{}, policies.Context{}, tb)
 	if v.Action != policies.Drop || !strings.Contains(v.Reason, "discovery.tools_in_use") {
 		t.Errorf("_orders_old as pt-osc: %s (%s), want drop naming discovery.tools_in_use", v.Action, v.Reason)
+	}
+}
+
+// TestPartitionedLeftoverSizes: a partitioned leftover's bytes are the sum of its
+// partitions' tablespaces.
+func TestPartitionedLeftoverSizes(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "events")+" (id INT PRIMARY KEY, v VARCHAR(200))",
+		"CREATE TABLE "+q(s, "__events_old")+" (id INT PRIMARY KEY, v VARCHAR(200)) PARTITION BY HASH (id) PARTITIONS 4",
+		"INSERT INTO "+q(s, "__events_old")+" SELECT seq, REPEAT('x', 200) FROM "+q(s, "seq_1_to_40000"))
+	in := inspector(t, db, s)
+	names, err := in.ListNames(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := in.InspectAll(context.Background(), names)
+	if err != nil || len(tables) != 1 {
+		t.Fatalf("%d tables, %v", len(tables), err)
+	}
+	var parts, sum int64
+	if err := db.QueryRowx("SELECT COUNT(*), SUM(ALLOCATED_SIZE) FROM information_schema.INNODB_SYS_TABLESPACES WHERE NAME LIKE ?",
+		s+"/\\_\\_events\\_old#P#%").Scan(&parts, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if tb := tables[0]; parts != 4 || tb.SizeSource != discovery.SizeTablespace || tb.Bytes != sum {
+		t.Errorf("%d partitions of %d bytes; janitor says %d bytes from %s", parts, sum, tb.Bytes, tb.SizeSource)
 	}
 }

@@ -59,7 +59,7 @@ func (in *Inspector) resolve(ctx context.Context, t *Table) {
 				t.Reading, t.Tool, t.Role, t.Base = r, r.Tool, r.Role, r.Base
 				return
 			}
-			if held := in.locksHeld(ctx, t, spiritLocks(t.Schema, r.Base)); len(held) > 0 {
+			if held := in.locksHeld(ctx, t, SpiritLocks(t.Schema, r.Base)); len(held) > 0 {
 				t.Reading, t.Tool, t.Role, t.Base = r, r.Tool, r.Role, r.Base
 				return
 			}
@@ -434,24 +434,25 @@ func (in *Inspector) heartbeat(ctx context.Context, t *Table) {
 	}
 }
 
-// lockNames are the named locks a live migration of this table would hold.
+// lockNames are the named locks a live migration of this table would hold. gh-ost's
+// cut-over lock is named after its own session (gh-ost.<connection id>.lock), which
+// ties it to no table: gh-ost's liveness comes from its heartbeat and the processlist.
 func lockNames(t *Table) []string {
 	if t.Base == "" {
 		return nil
 	}
-	names := []string{t.Schema + "." + t.Base + ".lock"} // gh-ost's cut-over lock
 	switch t.Tool {
 	case ToolSpirit, ToolAmbiguous:
-		names = append(names, spiritLocks(t.Schema, t.Base)...)
+		return SpiritLocks(t.Schema, t.Base)
 	}
-	return names
+	return nil
 }
 
-// spiritLocks are the advisory lock names Spirit holds while it migrates base: the
+// SpiritLocks are the advisory lock names Spirit holds while it migrates base: the
 // per-table lock of Spirit's dbconn.computeLockName (schema cut to 20 characters, the
 // table name as Spirit's auxiliary tables truncate it, cut to 32, and 8 hex digits of
 // SHA-1), and the per-schema lock of an atomic multi-table migration.
-func spiritLocks(schema, base string) []string {
+func SpiritLocks(schema, base string) []string {
 	aux := base
 	if n := MaxNameLength - len("_chkpnt") - 1; len(aux) > n {
 		aux = aux[:n]

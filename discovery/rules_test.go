@@ -188,14 +188,14 @@ func TestFilenameEncoding(t *testing.T) {
 // TestSpiritLockNames pins the names to Spirit's computeLockName (pkg/dbconn): the
 // expected values were computed from its format with SHA-1 by hand.
 func TestSpiritLockNames(t *testing.T) {
-	got := spiritLocks("app", "users")
+	got := SpiritLocks("app", "users")
 	if got[0] != "app.users-4ae74a78" { // hashlib.sha1(b"appusers").hexdigest()[:8]
 		t.Errorf("per-table lock %q", got[0])
 	}
 	if !strings.HasPrefix(got[1], "app.atomic-multi-table-") || len(got[1]) != len("app.atomic-multi-table-")+8 {
 		t.Errorf("multi-table lock %q", got[1])
 	}
-	long := spiritLocks(strings.Repeat("s", 30), strings.Repeat("t", 60))
+	long := SpiritLocks(strings.Repeat("s", 30), strings.Repeat("t", 60))
 	if !strings.HasPrefix(long[0], strings.Repeat("s", 20)+"."+strings.Repeat("t", 32)+"-") {
 		t.Errorf("long names are cut: %q", long[0])
 	}
@@ -247,6 +247,20 @@ func TestMentions(t *testing.T) {
 		}
 		if got := mentionsQualified(c.body, c.schema, c.table); got != c.qualified {
 			t.Errorf("mentionsQualified(%q, %s.%s) = %v", c.body, c.schema, c.table, got)
+		}
+	}
+}
+
+func TestPartitionOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"shop/_orders_old":             "shop/_orders_old",
+		"shop/_orders_old#P#p0":        "shop/_orders_old",    // MariaDB, MySQL 5.7
+		"shop/_orders_old#p#p0":        "shop/_orders_old",    // MySQL 8
+		"shop/_orders_old#p#p1#sp#sp0": "shop/_orders_old",    // MySQL 8 subpartition
+		"shop/we@0023ird_old#P#p2":     "shop/we@0023ird_old", // an encoded '#' is not a separator
+	} {
+		if got := partitionOf(in); got != want {
+			t.Errorf("partitionOf(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
