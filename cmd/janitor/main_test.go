@@ -195,12 +195,7 @@ metrics:
 			t.Fatalf("night %d: totals not read back: %s", night, stderr)
 		}
 	}
-	resp, err := http.Get(gw + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body := scrapeText(t, gw)
 	for _, want := range []string{
 		`janitor_shard_errors_total{cluster="nightly",instance="",job="janitor",shard="gone"} 2`,
 		`janitor_shard_errors_total{cluster="nightly",instance="",job="janitor",shard="alive"} 0`,
@@ -208,11 +203,11 @@ metrics:
 		`janitor_shard_up{cluster="nightly",instance="",job="janitor",shard="alive"} 1`,
 		`janitor_tables_dropped_total{cluster="nightly",instance="",job="janitor",shard="alive",tool="gh-ost"} 0`,
 	} {
-		if !strings.Contains(string(body), want+"\n") {
+		if !strings.Contains(body, want+"\n") {
 			t.Errorf("pushgateway lacks %s", want)
 		}
 	}
-	if strings.Contains(string(body), "pw-not-shown") {
+	if strings.Contains(body, "pw-not-shown") {
 		t.Error("a DSN password reached the pushgateway")
 	}
 }
@@ -255,22 +250,32 @@ metrics:
 	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || len(doc.Shards) != 1 || doc.Shards[0].Name != "alive" {
 		t.Errorf("--shard alive reported %+v (%v)", doc.Shards, err)
 	}
-	resp, err := http.Get(gw + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body := scrapeText(t, gw)
 	for _, want := range []string{
 		`janitor_shard_up{cluster="partial",instance="",job="janitor",shard="gone"} 0`,
 		`janitor_shard_errors_total{cluster="partial",instance="",job="janitor",shard="gone"} 1`,
 		`janitor_shard_up{cluster="partial",instance="",job="janitor",shard="alive"} 1`,
 	} {
-		if !strings.Contains(string(body), want+"\n") {
+		if !strings.Contains(body, want+"\n") {
 			t.Errorf("after a partial run the pushgateway lacks %s", want)
 		}
 	}
-	if strings.Contains(string(body), "janitor_last_success_timestamp_seconds{") {
+	if strings.Contains(body, "janitor_last_success_timestamp_seconds{") {
 		t.Error("a partial run set the fleet's last success")
 	}
+}
+
+// scrapeText returns the exposition text a Pushgateway serves.
+func scrapeText(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
