@@ -23,6 +23,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/janitorhq/janitor/cmd/config"
 	"github.com/janitorhq/janitor/janitor"
 	"github.com/janitorhq/janitor/metrics"
@@ -109,6 +111,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "janitor %s: %v\n", cmd, err)
 		return exitUsage
 	}
+	// The MySQL driver logs on its own to stderr ("[mysql] … closing bad idle
+	// connection"); route it through the same logger, so --log-format json stays JSON.
+	_ = mysql.SetLogger(driverLog{log})
 	cfg, err := config.Load(*configPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "janitor: %v\n", err)
@@ -176,6 +181,13 @@ func selectShards(all []janitor.ShardConfig, names []string) ([]janitor.ShardCon
 		return nil, fmt.Errorf("--shard %s: no such shard in the configuration (it has: %s)", strings.Join(missing, ", "), strings.Join(known, ", "))
 	}
 	return kept, nil
+}
+
+// driverLog adapts slog to the MySQL driver's Logger.
+type driverLog struct{ log *slog.Logger }
+
+func (d driverLog) Print(v ...any) {
+	d.log.Warn("mysql driver", "detail", strings.TrimSpace(fmt.Sprint(v...)))
 }
 
 func validFormat(f string) bool {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -278,4 +279,20 @@ func scrapeText(t *testing.T, base string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestDriverLogsAreStructured(t *testing.T) {
+	var b bytes.Buffer
+	log, err := newLogger(&b, "info", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	driverLog{log}.Print("connection.go:803: ", "closing bad idle connection: EOF")
+	var line map[string]any
+	if err := json.Unmarshal(b.Bytes(), &line); err != nil {
+		t.Fatalf("not one JSON line: %q (%v)", b.String(), err)
+	}
+	if line["msg"] != "mysql driver" || !strings.Contains(fmt.Sprint(line["detail"]), "closing bad idle connection") {
+		t.Errorf("logged %v", line)
+	}
 }
