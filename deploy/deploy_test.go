@@ -23,6 +23,7 @@ import (
 
 	"github.com/janitorhq/janitor/cmd/config"
 	"github.com/janitorhq/janitor/internal/testprom"
+	"github.com/janitorhq/janitor/janitor"
 	"github.com/janitorhq/janitor/metrics"
 	"github.com/janitorhq/janitor/report"
 )
@@ -218,7 +219,7 @@ func TestBaseIsADryRunCronJob(t *testing.T) {
 	if sa := r.accounts[0]; sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
 		t.Error("ServiceAccount must not automount a token")
 	}
-	loadConfigs(t, r.configMaps[0], 1)
+	_, _ = loadConfigs(t, r.configMaps[0], 1)
 }
 
 func TestExecuteOverlayDrops(t *testing.T) {
@@ -229,6 +230,16 @@ func TestExecuteOverlayDrops(t *testing.T) {
 	checkCronJob(t, r.cronJobs[0])
 	if a := args(r.cronJobs[0]); !strings.HasPrefix(a, "run --execute ") {
 		t.Errorf("execute args %q", a)
+	}
+	// The Job's hard deadline must leave room for discovery, the drop window and the
+	// last DROP, or Kubernetes kills janitor mid-DROP instead of it stopping cleanly.
+	_, cfgs := loadConfigs(t, r.configMaps[0], 1)
+	cfg := cfgs["config.yaml"]
+	need := cfg.Discovery.ShardTimeout + cfg.Execute.MaxDuration + cfg.Execute.LockWaitTimeout + cfg.Execute.DropTimeout
+	deadline := time.Duration(*r.cronJobs[0].Spec.JobTemplate.Spec.ActiveDeadlineSeconds) * time.Second
+	if cfg.Execute.MaxDuration == 0 || need > deadline {
+		t.Errorf("activeDeadlineSeconds %s < shard_timeout + max_duration + lock_wait_timeout + drop_timeout = %s (max_duration %s must be set)",
+			deadline, need, cfg.Execute.MaxDuration)
 	}
 }
 
@@ -274,7 +285,7 @@ func TestIndexedOverlaySplitsShards(t *testing.T) {
 	if js.CompletionMode == nil || *js.CompletionMode != batchv1.IndexedCompletion {
 		t.Fatal("not an Indexed Job")
 	}
-	n := loadConfigs(t, r.configMaps[0], 0)
+	n, _ := loadConfigs(t, r.configMaps[0], 0)
 	if js.Completions == nil || int(*js.Completions) != n || js.Parallelism == nil {
 		t.Errorf("completions %v, %d config-N files", js.Completions, n)
 	}
@@ -299,11 +310,12 @@ func TestIndexedOverlaySplitsShards(t *testing.T) {
 
 // loadConfigs loads config.yaml (want ≥ 1) or every config-N.yaml of a rendered
 // ConfigMap with the real loader, secrets replaced by dummy files. It returns how many
-// config-N.yaml files there are.
-func loadConfigs(t *testing.T, cm corev1.ConfigMap, want int) int {
+// config-N.yaml files there are, and every configuration by file name.
+func loadConfigs(t *testing.T, cm corev1.ConfigMap, want int) (int, map[string]janitor.Config) {
 	t.Helper()
 	dir := t.TempDir()
 	parts := 0
+	cfgs := map[string]janitor.Config{}
 	for name, body := range cm.Data {
 		if regexp.MustCompile(`^config-\d+\.yaml$`).MatchString(name) {
 			parts++
@@ -332,11 +344,12 @@ func loadConfigs(t *testing.T, cm corev1.ConfigMap, want int) int {
 		if len(cfg.Shards) == 0 {
 			t.Errorf("%s: no shards", name)
 		}
+		cfgs[name] = cfg
 	}
 	if _, ok := cm.Data["config.yaml"]; want > 0 && !ok {
 		t.Error("ConfigMap has no config.yaml")
 	}
-	return parts
+	return parts, cfgs
 }
 
 // knownMetrics are the names janitor's registry exports, read from the registry itself
