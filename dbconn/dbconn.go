@@ -73,6 +73,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*sqlx.DB, error) {
 	// Times in information_schema are rendered in the session time zone; pin it so that
 	// created_at means the same on every shard.
 	cfg.Params["time_zone"] = "'+00:00'"
+	// janitor's LIKE patterns escape _ and % with a backslash, which NO_BACKSLASH_ESCAPES
+	// would turn into a literal (lookups then find nothing, which reads as "absent"), and
+	// ANSI_QUOTES would change what quotes mean: pin a plain mode for janitor's sessions.
+	cfg.Params["sql_mode"] = "'NO_ENGINE_SUBSTITUTION'"
 	for k, v := range opts.SessionVars {
 		cfg.Params[k] = v
 	}

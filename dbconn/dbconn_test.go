@@ -112,3 +112,28 @@ func TestHint(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionSQLModeIsPinned: a server whose global sql_mode has NO_BACKSLASH_ESCAPES
+// or ANSI_QUOTES must not change what janitor's SQL means. (MariaDB keeps \ as LIKE's
+// escape under NO_BACKSLASH_ESCAPES; MySQL drops it, and lookups would find nothing.)
+func TestSessionSQLModeIsPinned(t *testing.T) {
+	db := testdb.Primary(t)
+	var mode string
+	if err := db.Get(&mode, "SELECT @@GLOBAL.sql_mode"); err != nil {
+		t.Fatal(err)
+	}
+	testdb.Exec(t, db, "SET GLOBAL sql_mode = 'NO_BACKSLASH_ESCAPES,ANSI_QUOTES'")
+	t.Cleanup(func() { testdb.Exec(t, db, "SET GLOBAL sql_mode = '"+mode+"'") })
+	pool, err := dbconn.Open(context.Background(), testdb.PrimaryDSN(t), dbconn.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var session string
+	if err := pool.Get(&session, "SELECT @@SESSION.sql_mode"); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(session, "NO_BACKSLASH_ESCAPES") || strings.Contains(session, "ANSI_QUOTES") {
+		t.Errorf("janitor's session runs with sql_mode %q", session)
+	}
+}

@@ -70,6 +70,23 @@ func FlavorOf(version, comment string) Flavor {
 	return FlavorMySQL8
 }
 
+// CleansOrphans reports whether the server's crash recovery removes the #sql tables a
+// crashed ALTER leaves (atomic DDL: MariaDB 10.6 and later, MySQL 8). On such a server a
+// #sql table that exists belongs to a statement still running.
+func (s Server) CleansOrphans() bool {
+	switch s.Flavor {
+	case FlavorMySQL8:
+		return true
+	case FlavorMariaDB:
+		var major, minor int
+		if _, err := fmt.Sscanf(s.Version, "%d.%d", &major, &minor); err != nil {
+			return true // unknown: assume the newer behaviour, which keeps #sql tables
+		}
+		return major > 10 || (major == 10 && minor >= 6)
+	}
+	return false
+}
+
 // ReadServer reads the server's flavor and identity.
 func ReadServer(ctx context.Context, q Querier) (Server, error) {
 	var s Server
@@ -101,7 +118,9 @@ func ReadServer(ctx context.Context, q Querier) (Server, error) {
 	if err != nil {
 		return s, err
 	}
-	s.SeesAllSessions = privs["PROCESS"] || privs["SUPER"]
+	// PROCESS alone shows other accounts' sessions in the processlist; SUPER without
+	// it does not.
+	s.SeesAllSessions = privs["PROCESS"]
 	s.SeesTriggers = privs["TRIGGER"]
 	return s, nil
 }

@@ -112,6 +112,7 @@ func (in *Inspector) gather(ctx context.Context, t *Table) {
 	ev.Sessions = in.sessions(ctx, t)
 	if t.Orphan {
 		ev.DDLRunning = in.ddlRunning(ctx, t)
+		ev.OrphansCleaned = in.server.CleansOrphans()
 	}
 }
 
@@ -507,20 +508,37 @@ func (in *Inspector) sessions(ctx context.Context, t *Table) []string {
 	return out
 }
 
-var ddlStatement = regexp.MustCompile(`(?is)^\s*(/\*.*?\*/\s*)*(ALTER|OPTIMIZE|CREATE\s+(UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX|DROP\s+INDEX|REPAIR|TRUNCATE|ANALYZE)\b`)
+// ddlStatement finds, anywhere in a running statement, a word of a statement that can
+// own a #sql table. Anywhere, not at the start: SET STATEMENT … FOR ALTER, a leading
+// comment of any length or kind, or a parenthesis would hide it there. Matching too
+// much only keeps an orphan a run longer.
+var ddlStatement = regexp.MustCompile(`(?is)\b(ALTER|OPTIMIZE|CREATE\s+(UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX|DROP\s+INDEX|REPAIR|TRUNCATE|ANALYZE)\b`)
 
-// ddlRunning lists running statements that could own a #sql table.
+// ddlStates are processlist states of a statement copying or rebuilding a table.
+var ddlStates = regexp.MustCompile(`(?i)copy to tmp table|alter|rebuild|creating index|committing alter|manage keys|repair`)
+
+// ddlRunning lists running statements that could own a #sql table: by their text,
+// read whole, or by their state.
 func (in *Inspector) ddlRunning(ctx context.Context, t *Table) []string {
-	running, err := queryAll(ctx, in, `SELECT /* janitor */ CONCAT('connection ', ID, ': ', LEFT(INFO, 200)) FROM information_schema.PROCESSLIST
-		WHERE ID <> CONNECTION_ID() AND INFO IS NOT NULL`, nil, scanString)
+	type proc struct {
+		id          int64
+		info, state string
+	}
+	running, err := queryAll(ctx, in, `SELECT /* janitor */ ID, INFO, COALESCE(STATE, '') FROM information_schema.PROCESSLIST
+		WHERE ID <> CONNECTION_ID() AND INFO IS NOT NULL`, nil,
+		func(r *sqlx.Rows) (p proc, err error) { return p, r.Scan(&p.id, &p.info, &p.state) })
 	if err != nil {
 		t.Evidence.unreadable("processlist", err)
 		return nil
 	}
 	var out []string
-	for _, r := range running {
-		if _, info, _ := strings.Cut(r, ": "); ddlStatement.MatchString(info) {
-			out = append(out, r)
+	for _, p := range running {
+		if ddlStatement.MatchString(p.info) || ddlStates.MatchString(p.state) {
+			info := p.info
+			if len(info) > 200 {
+				info = info[:200] + "…"
+			}
+			out = append(out, fmt.Sprintf("connection %d (%s): %s", p.id, p.state, info))
 		}
 	}
 	return out

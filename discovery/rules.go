@@ -87,7 +87,7 @@ type Rule struct {
 var ghostRoles = map[string]Role{"gho": RoleGhost, "ghc": RoleChangelog, "ghk": RoleCheckpoint, "del": RoleOld}
 
 var vitessRoles = map[string]Role{
-	"hld": RoleHold, "prg": RolePurge, "evc": RoleEvac, "drp": RoleDrop, "vrp": RoleOld,
+	"hld": RoleHold, "prg": RolePurge, "evc": RoleEvac, "drp": RoleDrop,
 	"HOLD": RoleHold, "PURGE": RolePurge, "EVAC": RoleEvac, "DROP": RoleDrop,
 }
 
@@ -114,8 +114,12 @@ var Rules = []Rule{
 		RoleMap: map[string]Role{"new": RoleNew, "chg": RoleDelta, "old": RoleOld}},
 	{Tool: ToolFBOSC, Pattern: regexp.MustCompile(`^([nco])!(.+)$`), BaseGroup: 2, RoleGroup: 1,
 		RoleMap: map[string]Role{"n": RoleNew, "c": RoleDelta, "o": RoleOld}},
-	{Tool: ToolVitess, Pattern: regexp.MustCompile(`^_vt_(hld|prg|evc|drp|vrp)_([0-9a-f]{32})_(\d{14})_$`), RoleGroup: 1, RoleMap: vitessRoles,
+	{Tool: ToolVitess, Pattern: regexp.MustCompile(`^_vt_(hld|prg|evc|drp)_([0-9a-f]{32})_(\d{14})_$`), RoleGroup: 1, RoleMap: vitessRoles,
 		StampGroup: 3, StampLayout: "20060102150405", StampZone: StampUTC, StampIsDue: true},
+	// vrp is Vitess Online DDL's shadow table (schema.InternalTableVreplicationHint); its
+	// stamp is when it was made, not a due time. It is live while its migration runs or
+	// waits for cut-over, and Vitess renames it for GC when the migration ends: Vitess'.
+	{Tool: ToolVitess, Role: RoleControl, Pattern: regexp.MustCompile(`^_vt_vrp_[0-9a-f]{32}_\d{14}_$`)},
 	{Tool: ToolVitess, Pattern: regexp.MustCompile(`^_vt_(HOLD|PURGE|EVAC|DROP)_([0-9a-f]{32})_(\d{14})$`), RoleGroup: 1, RoleMap: vitessRoles,
 		StampGroup: 3, StampLayout: "20060102150405", StampZone: StampUTC, StampIsDue: true},
 	{Tool: ToolOrphan, Role: RoleOrphan, Pattern: regexp.MustCompile(`^#sql-ib\d+(?:-\d+)?$`)},

@@ -105,6 +105,7 @@ func TestClassify(t *testing.T) {
 		{"_users_chkpnt", []want{{ToolSpirit, RoleCheckpoint, "users", time.Time{}}}},
 		{"_users_old_20240102_030405", []want{{ToolSpirit, RoleOld, "users", utc("2024-01-02 03:04:05")}}},
 		{"_spirit_sentinel", []want{{ToolSpirit, RoleControl, "", time.Time{}}}},
+		{"_vt_vrp_6ace8bcef73211ea87e9f875a4d24e90_20200915120410_", []want{{ToolVitess, RoleControl, "", time.Time{}}}},
 		{"__osc_old_events", []want{{ToolFBOSC, RoleOld, "events", time.Time{}}}},
 		{"__osc_chg_events", []want{{ToolFBOSC, RoleDelta, "events", time.Time{}}}},
 		{"o!pageviews", []want{{ToolFBOSC, RoleOld, "pageviews", time.Time{}}}},
@@ -261,6 +262,42 @@ func TestPartitionOf(t *testing.T) {
 	} {
 		if got := partitionOf(in); got != want {
 			t.Errorf("partitionOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestCleansOrphans(t *testing.T) {
+	for _, c := range []struct {
+		flavor  Flavor
+		version string
+		want    bool
+	}{
+		{FlavorMariaDB, "10.5.23-MariaDB", false},
+		{FlavorMariaDB, "10.6.0-MariaDB", true},
+		{FlavorMariaDB, "10.11.19-MariaDB-0+deb12u1-log", true},
+		{FlavorMariaDB, "11.4.2-MariaDB", true},
+		{FlavorMySQL57, "5.7.44-log", false},
+		{FlavorMySQL8, "8.0.36", true},
+	} {
+		if got := (Server{Flavor: c.flavor, Version: c.version}).CleansOrphans(); got != c.want {
+			t.Errorf("%s %s: CleansOrphans = %v, want %v", c.flavor, c.version, got, c.want)
+		}
+	}
+}
+
+func TestDDLDetection(t *testing.T) {
+	for info, want := range map[string]bool{
+		"ALTER TABLE t FORCE": true,
+		"SET STATEMENT lock_wait_timeout=5 FOR ALTER TABLE big FORCE": true,
+		"-- migration 42\nALTER TABLE t ADD c INT":                    true,
+		"# x\nalter table t engine=InnoDB":                            true,
+		"/* " + strings.Repeat("x", 300) + " */ OPTIMIZE TABLE t":     true,
+		"CREATE UNIQUE INDEX i ON t (c)":                              true,
+		"SELECT * FROM alter_log":                                     false,
+		"INSERT INTO t VALUES (1)":                                    false,
+	} {
+		if got := ddlStatement.MatchString(info); got != want {
+			t.Errorf("%q: DDL = %v, want %v", info, got, want)
 		}
 	}
 }

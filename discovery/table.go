@@ -75,6 +75,9 @@ type Evidence struct {
 	Sessions []string
 	// DDLRunning are running ALTER-like statements (for #sql orphans).
 	DDLRunning []string
+	// OrphansCleaned: the server's crash recovery removes crashed ALTERs' #sql tables
+	// (atomic DDL), so a #sql table on it belongs to a running statement.
+	OrphansCleaned bool
 	// SeesAllSessions is false when the account cannot see other sessions.
 	SeesAllSessions bool
 	// ServerUptime in seconds.

@@ -119,8 +119,9 @@ var rules = []rule{
 			t.Role == discovery.RoleControl
 	}},
 	{CodeCutOverSentry, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		// Bytebase's gh-ost marks its sentry with the same comment.
 		return "gh-ost cut-over sentry: it exists only while a cut-over runs",
-			t.Role == discovery.RoleSentry || (t.Tool == discovery.ToolGhost && strings.Contains(t.Comment, ghostSentryComment))
+			t.Role == discovery.RoleSentry || strings.Contains(t.Comment, ghostSentryComment)
 	}},
 	{CodeEvidenceUnreadable, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		return "could not read all evidence: " + strings.Join(t.Evidence.Unreadable, "; "), len(t.Evidence.Unreadable) > 0
@@ -154,6 +155,9 @@ var rules = []rule{
 			round(*hb), round(c.HeartbeatStaleAfter)), *hb < c.HeartbeatStaleAfter
 	}},
 	{CodeDDLRunning, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		if t.Orphan && t.Evidence.OrphansCleaned {
+			return "this server's crash recovery removes crashed ALTERs' #sql tables (MariaDB 10.6+, MySQL 8): one that exists belongs to a statement still running", true
+		}
 		return "an ALTER-like statement is running and may own this #sql table: " + strings.Join(t.Evidence.DDLRunning, "; "),
 			len(t.Evidence.DDLRunning) > 0
 	}},

@@ -99,6 +99,12 @@ func TestEvaluate(t *testing.T) {
 			t.Evidence.ServerUptime = 86400 * 3
 			t.Evidence.DDLRunning = []string{"connection 4: ALTER TABLE x"}
 		}, Context{}, nil, CodeDDLRunning, "ALTER"},
+		{"orphan on a server that cleans its own", func(t *discovery.Table) {
+			t.Name, t.Tool, t.Role, t.Base, t.Orphan = "#sql-ib12-34", discovery.ToolOrphan, discovery.RoleOrphan, "", true
+			t.Reading = discovery.Match{Tool: discovery.ToolOrphan}
+			t.Evidence.ServerUptime = 86400 * 3
+			t.Evidence.OrphansCleaned = true
+		}, Context{}, nil, CodeDDLRunning, "crash recovery removes"},
 		{"orphan aged by uptime", func(t *discovery.Table) {
 			t.Name, t.Tool, t.Role, t.Base, t.Orphan = "#sql-ib12-34", discovery.ToolOrphan, discovery.RoleOrphan, "", true
 			t.Reading, t.CreatedAt = discovery.Match{Tool: discovery.ToolOrphan}, nil
