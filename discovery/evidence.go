@@ -29,7 +29,11 @@ func (in *Inspector) resolve(ctx context.Context, t *Table) {
 			if r.Base == "" {
 				continue
 			}
-			if ok, err := in.tableExists(ctx, t.Schema, r.Base); err == nil && ok {
+			ok, err := in.tableExists(ctx, t.Schema, r.Base)
+			if err != nil {
+				t.Evidence.unreadable("base table of the "+string(r.Tool)+" reading", err)
+			}
+			if ok {
 				withBase = append(withBase, r)
 			}
 		}
@@ -55,7 +59,12 @@ func (in *Inspector) resolve(ctx context.Context, t *Table) {
 				return
 			}
 		case ToolSpirit:
-			if ok, _ := in.tableExists(ctx, t.Schema, "_"+r.Base+"_chkpnt"); ok {
+			ok, err := in.tableExists(ctx, t.Schema, "_"+r.Base+"_chkpnt")
+			if err != nil {
+				// A lookup that failed is no proof of absence: the table is then skipped.
+				t.Evidence.unreadable("Spirit checkpoint", err)
+			}
+			if ok {
 				t.Reading, t.Tool, t.Role, t.Base = r, r.Tool, r.Role, r.Base
 				return
 			}
@@ -221,48 +230,46 @@ func mentions(body, schema, table string) bool {
 	if strings.Contains(b, tq) {
 		return true
 	}
-	// Bare identifiers: only where the name is a plain word.
+	// Bare or double-quoted (ANSI_QUOTES) identifiers: only where the name is a plain word.
 	if plainWord.MatchString(table) {
-		re := regexp.MustCompile(`(?i)(^|[^0-9a-z_$])` + regexp.QuoteMeta(table) + `($|[^0-9a-z_$])`)
+		re := regexp.MustCompile(`(?i)(?:^|[^` + identChars + `])"?` + regexp.QuoteMeta(table) + `"?(?:$|[^` + identChars + `])`)
 		return re.MatchString(body)
 	}
 	return false
 }
 
-// mentionsQualified reports whether SQL text names schema.table, each part quoted or
-// bare (bare only where the part is a plain word).
+// mentionsQualified reports whether SQL text names schema.table, each part quoted
+// (backticks, or double quotes under ANSI_QUOTES) or bare (bare only where the part is a
+// plain word), with spaces or comments around the dot.
 func mentionsQualified(body, schema, table string) bool {
-	const edge = "(?:^|[^0-9A-Za-z_$`])"
-	const tail = "(?:$|[^0-9A-Za-z_$`])"
-	forms := func(name string) (quoted, bare string) {
-		quoted = regexp.QuoteMeta(dbconn.QuoteIdent(name))
+	const edge = "(?:^|[^" + identChars + "`\"])"
+	const tail = "(?:$|[^" + identChars + "`\"])"
+	const dot = `(?:\s|/\*.*?\*/)*\.(?:\s|/\*.*?\*/)*`
+	forms := func(name string) []string {
+		out := []string{regexp.QuoteMeta(dbconn.QuoteIdent(name))}
 		if plainWord.MatchString(name) {
-			bare = regexp.QuoteMeta(name)
+			out = append(out, `"`+regexp.QuoteMeta(name)+`"`, edge+regexp.QuoteMeta(name))
 		}
-		return quoted, bare
+		return out
 	}
-	sq, sb := forms(schema)
-	tq, tb := forms(table)
 	var alts []string
-	for _, left := range []string{sq, sb} {
-		for _, right := range []string{tq, tb} {
-			if left == "" || right == "" {
-				continue
+	for _, left := range forms(schema) {
+		for _, right := range forms(table) {
+			if strings.HasPrefix(right, edge) {
+				right = strings.TrimPrefix(right, edge) + tail
 			}
-			p := left + `\s*\.\s*` + right
-			if left == sb {
-				p = edge + p
-			}
-			if right == tb {
-				p += tail
-			}
-			alts = append(alts, p)
+			alts = append(alts, left+dot+right)
 		}
 	}
-	return regexp.MustCompile(`(?i)(?:` + strings.Join(alts, "|") + `)`).MatchString(body)
+	return regexp.MustCompile(`(?is)(?:` + strings.Join(alts, "|") + `)`).MatchString(body)
 }
 
-var plainWord = regexp.MustCompile(`^[0-9A-Za-z_$]+$`)
+// identChars are the characters of an unquoted identifier, as a character-class body:
+// MySQL and MariaDB take any character from U+0080 up, besides ASCII letters, digits, _
+// and $.
+const identChars = `0-9A-Za-z_$\x{80}-\x{10FFFF}`
+
+var plainWord = regexp.MustCompile(`^[` + identChars + `]+$`)
 
 // views finds views that mention the table. Views store their definition with every
 // name qualified and quoted, so the search is for `schema`.`table`.

@@ -241,6 +241,14 @@ func TestMentions(t *testing.T) {
 		{"INSERT INTO `shop` . _orders_old VALUES (1)", "shop", "_orders_old", true, true},
 		{"INSERT INTO myshop._orders_old VALUES (1)", "shop", "_orders_old", true, false},
 		{"INSERT INTO `we``ird` VALUES (1)", "s", "we`ird", true, false},
+		// Unquoted non-ASCII names, ANSI_QUOTES, comments around the dot (a review).
+		{"INSERT INTO _café_old VALUES (1)", "shop", "_café_old", true, false},
+		{"INSERT INTO _café_old_2 VALUES (1)", "shop", "_café_old", false, false},
+		{"INSERT INTO boutique._café_old VALUES (1)", "boutique", "_café_old", true, true},
+		{`INSERT INTO "app"."_orders_new" VALUES (1)`, "app", "_orders_new", true, true},
+		{"INSERT INTO app/**/._orders_new VALUES (1)", "app", "_orders_new", true, true},
+		{"INSERT INTO app /* x */ . /* y */ `_orders_new` VALUES (1)", "app", "_orders_new", true, true},
+		{"INSERT INTO xapp._orders_new VALUES (1)", "app", "_orders_new", true, false},
 	}
 	for _, c := range cases {
 		if got := mentions(c.body, c.schema, c.table); got != c.same {
