@@ -39,6 +39,10 @@ type ShardConfig struct {
 	// VitessTableGC says Vitess' own table GC runs on this shard, so its _vt_ tables are
 	// its business, not ours.
 	VitessTableGC bool `mapstructure:"vitess_tablegc"`
+	// AuroraReaders, with replica_lag_source aurora, are the reader instances the
+	// cluster should have (SERVER_ID in replica_host_status): a listed reader without a
+	// fresh row holds drops. Unlisted readers count while their rows are fresh.
+	AuroraReaders []string `mapstructure:"aurora_readers"`
 }
 
 // ReplicaConfig is one replica whose lag is read with SHOW REPLICA STATUS.
@@ -189,6 +193,10 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		} else if err := c.Throttle.Merge(s.Throttle).ValidateMerged(key + ".throttle"); err != nil {
 			errs = append(errs, err)
+		} else if aurora := c.Throttle.Merge(s.Throttle).ReplicaLagSource == "aurora"; aurora && len(s.Replicas) > 0 {
+			errs = append(errs, fmt.Errorf("%s.replicas: with replica_lag_source aurora, replicas are not read (Aurora readers report no replica status); list their instance ids in %s.aurora_readers", key, key))
+		} else if !aurora && len(s.AuroraReaders) > 0 {
+			errs = append(errs, fmt.Errorf("%s.aurora_readers: only read with replica_lag_source aurora", key))
 		}
 	}
 	if err := c.Policy.Validate("policy"); err != nil {

@@ -115,7 +115,7 @@ func (r *shardRun) prepareAndExecute(ctx context.Context, cands []candidate, exe
 		}
 		if srv, err := discovery.ReadServer(ctx, db); err == nil && srv.ReadOnly {
 			s.Blocked = "server is read-only: --execute refuses to drop here"
-		} else if why, err := replicates(ctx, db, srv.Flavor); err == nil && why != "" {
+		} else if why, err := replicates(ctx, db); err == nil && why != "" {
 			s.Blocked = "--execute refuses to drop here: " + why
 		}
 		return nil
@@ -246,7 +246,7 @@ func (r *shardRun) connect(ctx context.Context, wantIdentity string) error {
 		conn.Close()
 		return &errStop{"server is read-only (a replica, or a primary demoted by failover): refusing to drop here"}
 	}
-	if why, err := replicates(ctx, conn, srv.Flavor); err != nil || why != "" {
+	if why, err := replicates(ctx, conn); err != nil || why != "" {
 		conn.Close()
 		if err != nil {
 			return fmt.Errorf("check whether the server is a replica: %w", err)
@@ -330,41 +330,22 @@ func discard(conn *sqlx.Conn) {
 // ("" when it is not): a writable replica (read_only=0, a common slip) would take the
 // DROP, diverge from its primary, and leave the primary's table in place. It fails
 // closed: replication status janitor may not read proves nothing.
-func replicates(ctx context.Context, q sqlx.QueryerContext, flavor discovery.Flavor) (string, error) {
-	const hint = ": drop on its primary, or, if this server is the primary now, remove the stale configuration (RESET REPLICA ALL)"
-	if flavor == discovery.FlavorMariaDB {
-		// SHOW SLAVE STATUS shows only the default connection; a multi-source replica
-		// may replicate on named ones only.
-		rows, err := q.QueryxContext(ctx, "SHOW /* janitor */ ALL SLAVES STATUS")
-		if err != nil {
-			return replicaStatusError(err)
-		}
-		defer rows.Close()
-		var names []string
-		for rows.Next() {
-			m := map[string]any{}
-			if err := rows.MapScan(m); err != nil {
-				return "", err
-			}
-			name, _ := m["Connection_name"].([]byte)
-			names = append(names, fmt.Sprintf("%q", string(name)))
-		}
-		if err := rows.Err(); err != nil {
-			return "", err
-		}
-		if len(names) > 0 {
-			return "server has replication configured (connection " + strings.Join(names, ", ") + ")" + hint, nil
-		}
-		return "", nil
-	}
-	st, err := throttle.ReadReplicaStatus(ctx, q)
+func replicates(ctx context.Context, q sqlx.QueryerContext) (string, error) {
+	// MariaDB's SHOW SLAVE STATUS shows the default connection only; ReadReplicaStatuses
+	// asks SHOW ALL SLAVES STATUS first, so a multi-source replica is seen too.
+	sts, err := throttle.ReadReplicaStatuses(ctx, q)
 	if err != nil {
 		return replicaStatusError(err)
 	}
-	if st.Found {
-		return "server has replication configured (SHOW REPLICA STATUS has a row)" + hint, nil
+	if len(sts) == 0 {
+		return "", nil
 	}
-	return "", nil
+	var names []string
+	for _, st := range sts {
+		names = append(names, fmt.Sprintf("%q", st.Channel))
+	}
+	return "server has replication configured (channel " + strings.Join(names, ", ") +
+		"): drop on its primary, or, if this server is the primary now, remove the stale configuration (RESET REPLICA ALL)", nil
 }
 
 func replicaStatusError(err error) (string, error) {

@@ -911,3 +911,42 @@ func TestMaxDurationDefersTheRest(t *testing.T) {
 		t.Errorf("%d dropped, %d deferred by max_duration (failed %v); want 1 and 2", dropped, deferred, r.Failed())
 	}
 }
+
+// TestPurgeBlockedDefersTheShard: when the fleet turns unhealthy mid-purge and stays so
+// for max_wait, the rest of the shard is deferred with the signal named, as before a
+// DROP, rather than each large table waiting out max_wait in turn.
+func TestPurgeBlockedDefersTheShard(t *testing.T) {
+	db := testdb.Primary(t)
+	replica := testdb.Open(t, testdb.ReplicaDSN(t))
+	s := testdb.Schema(t, db)
+	for _, b := range []string{"a", "b"} {
+		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY, v VARCHAR(100))",
+			"CREATE TABLE "+q(s, "__"+b+"_old")+" LIKE "+q(s, b),
+			"INSERT INTO "+q(s, "__"+b+"_old")+" SELECT seq, REPEAT('x', 100) FROM "+q(s, "seq_1_to_3000"))
+	}
+	testdb.WaitReplica(t, db, replica)
+	t.Cleanup(func() { testdb.Exec(t, replica, "START SLAVE SQL_THREAD") })
+	cfg := config(t, s)
+	cfg.Throttle.MaxWait = 500 * time.Millisecond
+	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", ThresholdBytes: 0, BatchRows: 500, BatchPause: time.Millisecond}
+	j := janitor.New(cfg, nil)
+	stopped := false
+	j.Hooks.PurgeBatch = func(_, _, _ string, purged int64) {
+		if purged > 0 && !stopped {
+			stopped = true
+			testdb.Exec(t, replica, "STOP SLAVE SQL_THREAD")
+		}
+	}
+	r := j.Run(context.Background(), true)
+	if !stopped {
+		t.Fatal("the purge never reached a second batch")
+	}
+	for _, b := range []string{"a", "b"} {
+		if o := outcomes(r)["__"+b+"_old"]; o.Outcome != report.OutcomeDeferred || !exists(t, db, s, "__"+b+"_old") {
+			t.Errorf("__%s_old: %s (%s), want deferred and kept", b, o.Outcome, o.Reason)
+		}
+	}
+	if b := r.Shards[0].Blocked; !strings.Contains(b, "purge paused") || !strings.Contains(b, "replica_lag:sandbox-replica") {
+		t.Errorf("blocked = %q, want the purge's blocking signal named", b)
+	}
+}

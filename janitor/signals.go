@@ -32,8 +32,11 @@ func (j *Janitor) throttler(sc ShardConfig, primary *sqlx.DB, closers *[]func() 
 	prim := throttle.NewLazyDB(func(context.Context) (*sqlx.DB, error) { return primary, nil })
 	var signals []throttle.Signal
 	if tc.ReplicaLagSource == "aurora" {
-		signals = append(signals, &throttle.AuroraLag{DB: prim, Max: tc.MaxReplicaLag})
+		signals = append(signals, &throttle.AuroraLag{DB: prim, Max: tc.MaxReplicaLag, Readers: sc.AuroraReaders})
 	} else {
+		if len(sc.Replicas) == 0 {
+			j.log.Warn("no replicas configured: drops on this shard are not gated on replica lag", "shard", sc.Name)
+		}
 		for _, rc := range sc.Replicas {
 			lazy := throttle.NewLazyDB(func(ctx context.Context) (*sqlx.DB, error) {
 				opts := dbconn.DefaultOptions()
@@ -86,7 +89,13 @@ func (r *shardRun) purge(ctx context.Context, t *discovery.Table) (*outcome, err
 	start, checked := time.Now(), time.Now()
 	for {
 		if err := r.thr.Wait(ctx, r.j.cfg.ThrottleFor(r.sc).MaxWait); err != nil {
-			return &outcome{report.OutcomeDeferred, fmt.Sprintf("purge paused after %d rows: %v", total, err), 0}, nil
+			// As before a DROP: a fleet unhealthy for max_wait defers the rest of the shard
+			// (and names the signal), not only this table.
+			var b *throttle.Blocked
+			if errors.As(err, &b) {
+				return nil, &errStop{fmt.Sprintf("purge paused after %d rows: %s", total, b.Error())}
+			}
+			return nil, &errStop{fmt.Sprintf("stopped by signal while purging (%d rows purged)", total)}
 		}
 		if time.Since(checked) >= purgeRecheckEvery {
 			notSent := false

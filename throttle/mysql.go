@@ -55,12 +55,16 @@ func (l *LazyDB) Close() error {
 	return err
 }
 
-// ReplicaLag reads SHOW REPLICA STATUS on one replica. A replica whose threads are
-// stopped, whose lag is NULL, or that reports no replication at all is unhealthy.
+// ReplicaLag reads the replication status of one replica, every channel of it. A
+// replica any of whose channels is stopped, has a NULL lag or lags too far, or that
+// reports no replication at all, is unhealthy.
 type ReplicaLag struct {
 	Replica string
 	DB      *LazyDB
 	Max     time.Duration
+
+	mu   sync.Mutex
+	stmt string // the status statement this server answered
 }
 
 var _ Signal = (*ReplicaLag)(nil)
@@ -74,17 +78,31 @@ func (r *ReplicaLag) Check(ctx context.Context) Reading {
 	if err != nil {
 		return Reading{Err: err}
 	}
-	st, err := ReadReplicaStatus(ctx, db)
+	r.mu.Lock()
+	stmt := r.stmt
+	r.mu.Unlock()
+	var sts []ReplicaStatus
+	if stmt != "" {
+		sts, err = readStatuses(ctx, db, stmt)
+	} else {
+		sts, stmt, err = readReplicaStatuses(ctx, db)
+		if err == nil {
+			r.mu.Lock()
+			r.stmt = stmt
+			r.mu.Unlock()
+		}
+	}
 	if err != nil {
 		return Reading{Err: err}
 	}
-	return EvaluateReplicaStatus(st, r.Max)
+	return EvaluateReplicaStatuses(sts, r.Max)
 }
 
-// ReplicaStatus is the part of SHOW REPLICA STATUS janitor reads, with MySQL's and
-// MariaDB's old and new column names folded together.
+// ReplicaStatus is one channel of SHOW REPLICA STATUS, with MySQL's and MariaDB's old and
+// new column names folded together.
 type ReplicaStatus struct {
-	Found      bool
+	// Channel is the channel (MySQL) or connection (MariaDB) name; "" for the default.
+	Channel    string
 	IORunning  string
 	SQLRunning string
 	// Lag is nil when Seconds_Behind_Master is NULL.
@@ -92,74 +110,110 @@ type ReplicaStatus struct {
 	LastError string
 }
 
-// ReadReplicaStatus tries SHOW REPLICA STATUS (MySQL 8.0.22+, MariaDB 10.5+; the only
-// form MySQL 8.4 knows) and falls back to SHOW SLAVE STATUS. Found is false on a server
-// that replicates from nobody.
-func ReadReplicaStatus(ctx context.Context, q sqlx.QueryerContext) (ReplicaStatus, error) {
-	st, err := readStatus(ctx, q, "SHOW /* janitor */ REPLICA STATUS")
-	if err != nil {
-		st, err = readStatus(ctx, q, "SHOW /* janitor */ SLAVE STATUS")
-	}
-	return st, err
+// statusStatements are tried in order: MariaDB's SHOW ALL SLAVES STATUS is the only form
+// that shows every named connection (its SHOW SLAVE STATUS shows the default one only);
+// SHOW REPLICA STATUS (MySQL 8.0.22+, MariaDB 10.5+, the only form MySQL 8.4 knows) and
+// SHOW SLAVE STATUS show every channel on MySQL.
+var statusStatements = []string{
+	"SHOW /* janitor */ ALL SLAVES STATUS",
+	"SHOW /* janitor */ REPLICA STATUS",
+	"SHOW /* janitor */ SLAVE STATUS",
 }
 
-func readStatus(ctx context.Context, db sqlx.QueryerContext, q string) (ReplicaStatus, error) {
-	var st ReplicaStatus
+// ReadReplicaStatuses returns every replication channel of a server: none on a server
+// that replicates from nobody.
+func ReadReplicaStatuses(ctx context.Context, q sqlx.QueryerContext) ([]ReplicaStatus, error) {
+	sts, _, err := readReplicaStatuses(ctx, q)
+	return sts, err
+}
+
+func readReplicaStatuses(ctx context.Context, q sqlx.QueryerContext) ([]ReplicaStatus, string, error) {
+	var err error
+	for _, stmt := range statusStatements {
+		var sts []ReplicaStatus
+		if sts, err = readStatuses(ctx, q, stmt); err == nil {
+			return sts, stmt, nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, "", err
+}
+
+func readStatuses(ctx context.Context, db sqlx.QueryerContext, q string) ([]ReplicaStatus, error) {
 	rows, err := db.QueryxContext(ctx, q)
 	if err != nil {
-		return st, fmt.Errorf("%s: %w", strings.TrimPrefix(q, "SHOW /* janitor */ "), err)
+		return nil, fmt.Errorf("%s: %w", strings.TrimPrefix(q, "SHOW /* janitor */ "), err)
 	}
 	defer rows.Close()
-	if !rows.Next() {
-		return st, rows.Err()
-	}
-	m := map[string]any{}
-	if err := rows.MapScan(m); err != nil {
-		return st, err
-	}
-	st.Found = true
-	get := func(keys ...string) (string, bool) {
-		for _, k := range keys {
-			if v, ok := m[k]; ok {
-				if v == nil {
-					return "", false
+	var out []ReplicaStatus
+	for rows.Next() {
+		m := map[string]any{}
+		if err := rows.MapScan(m); err != nil {
+			return nil, err
+		}
+		get := func(keys ...string) (string, bool) {
+			for _, k := range keys {
+				if v, ok := m[k]; ok {
+					if v == nil {
+						return "", false
+					}
+					if b, ok := v.([]byte); ok {
+						return string(b), true
+					}
+					return fmt.Sprint(v), true
 				}
-				if b, ok := v.([]byte); ok {
-					return string(b), true
-				}
-				return fmt.Sprint(v), true
+			}
+			return "", false
+		}
+		var st ReplicaStatus
+		st.Channel, _ = get("Connection_name", "Channel_Name", "Channel_name")
+		st.IORunning, _ = get("Replica_IO_Running", "Slave_IO_Running")
+		st.SQLRunning, _ = get("Replica_SQL_Running", "Slave_SQL_Running")
+		if s, ok := get("Seconds_Behind_Source", "Seconds_Behind_Master"); ok {
+			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+				st.Lag = &n
 			}
 		}
-		return "", false
-	}
-	st.IORunning, _ = get("Replica_IO_Running", "Slave_IO_Running")
-	st.SQLRunning, _ = get("Replica_SQL_Running", "Slave_SQL_Running")
-	if s, ok := get("Seconds_Behind_Source", "Seconds_Behind_Master"); ok {
-		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-			st.Lag = &n
+		st.LastError, _ = get("Last_SQL_Error", "Last_IO_Error")
+		if st.LastError == "" {
+			st.LastError, _ = get("Last_IO_Error")
 		}
+		out = append(out, st)
 	}
-	st.LastError, _ = get("Last_SQL_Error", "Last_IO_Error")
-	return st, rows.Err()
+	return out, rows.Err()
 }
 
-// EvaluateReplicaStatus judges one replica's status. It is a pure function so the rules
-// are tested without a broken replica at hand.
-func EvaluateReplicaStatus(st ReplicaStatus, max time.Duration) Reading {
-	switch {
-	case !st.Found:
+// EvaluateReplicaStatuses judges a replica by all its channels: healthy only when every
+// channel is. It is a pure function so the rules are tested without a broken replica at
+// hand.
+func EvaluateReplicaStatuses(sts []ReplicaStatus, max time.Duration) Reading {
+	if len(sts) == 0 {
 		return Reading{Value: "not replicating (no replica status): cannot measure lag"}
-	case st.IORunning != "Yes" || st.SQLRunning != "Yes":
-		v := fmt.Sprintf("replication stopped (IO %s, SQL %s)", st.IORunning, st.SQLRunning)
-		if st.LastError != "" {
-			v += ": " + st.LastError
-		}
-		return Reading{Value: v}
-	case st.Lag == nil:
-		return Reading{Value: "lag NULL (replication broken)"}
 	}
-	lag := time.Duration(*st.Lag) * time.Second
-	return Reading{Healthy: lag <= max, Value: fmt.Sprintf("lag %s (max %s)", lag, max)}
+	var worst time.Duration
+	worstName := ""
+	for _, st := range sts {
+		name := ""
+		if st.Channel != "" || len(sts) > 1 {
+			name = fmt.Sprintf("channel %q: ", st.Channel)
+		}
+		switch {
+		case st.IORunning != "Yes" || st.SQLRunning != "Yes":
+			v := fmt.Sprintf("%sreplication stopped (IO %s, SQL %s)", name, st.IORunning, st.SQLRunning)
+			if st.LastError != "" {
+				v += ": " + st.LastError
+			}
+			return Reading{Value: v}
+		case st.Lag == nil:
+			return Reading{Value: name + "lag NULL (replication broken)"}
+		}
+		if lag := time.Duration(*st.Lag) * time.Second; lag >= worst {
+			worst, worstName = lag, name
+		}
+	}
+	return Reading{Healthy: worst <= max, Value: fmt.Sprintf("%slag %s (max %s)", worstName, worst, max)}
 }
 
 // AuroraLag reads the lag of every Aurora reader from replica_host_status on the writer.
@@ -167,6 +221,9 @@ func EvaluateReplicaStatus(st ReplicaStatus, max time.Duration) Reading {
 type AuroraLag struct {
 	DB  *LazyDB
 	Max time.Duration
+	// Readers are the reader instances the cluster should have; each must have a fresh
+	// row. Without them a cluster with no fresh reader row reads as having no readers.
+	Readers []string
 }
 
 var _ Signal = (*AuroraLag)(nil)
@@ -198,26 +255,34 @@ func (a *AuroraLag) Check(ctx context.Context) Reading {
 	if err != nil {
 		return Reading{Err: fmt.Errorf("read replica_host_status: %w", err)}
 	}
-	return EvaluateAurora(rows, now, a.Max)
+	return EvaluateAurora(rows, now, a.Max, a.Readers)
 }
 
-// auroraStale: Aurora keeps rows of readers that left the cluster; a row not refreshed
-// for this long is such a ghost, not a lagging reader.
+// auroraStale: a reader row not refreshed for this long is not a live reader's. Aurora
+// keeps rows of readers that left the cluster, so an unlisted stale row is such a
+// ghost; a listed reader with only a stale row is down or stuck.
 const auroraStale = 5 * time.Minute
 
 // EvaluateAurora judges replica_host_status rows. The writer's row has SESSION_ID
-// 'MASTER_SESSION_ID'. A reader row without a lag value is unhealthy.
-func EvaluateAurora(rows []AuroraReplica, now time.Time, max time.Duration) Reading {
+// 'MASTER_SESSION_ID'. A reader row without a lag value is unhealthy, and so is a
+// reader in expected without a fresh row.
+func EvaluateAurora(rows []AuroraReplica, now time.Time, max time.Duration, expected []string) Reading {
 	var worst time.Duration
 	worstID := ""
 	readers := 0
+	fresh := map[string]bool{}
+	lastSeen := map[string]time.Time{}
 	for _, r := range rows {
 		if r.SessionID == "MASTER_SESSION_ID" {
 			continue
 		}
+		if r.LastUpdate.After(lastSeen[r.ServerID]) {
+			lastSeen[r.ServerID] = r.LastUpdate
+		}
 		if now.Sub(r.LastUpdate) > auroraStale {
 			continue
 		}
+		fresh[r.ServerID] = true
 		readers++
 		if !r.LagMillis.Valid {
 			return Reading{Value: fmt.Sprintf("reader %s reports no lag", r.ServerID)}
@@ -227,8 +292,17 @@ func EvaluateAurora(rows []AuroraReplica, now time.Time, max time.Duration) Read
 			worst, worstID = lag, r.ServerID
 		}
 	}
+	for _, id := range expected {
+		if fresh[id] {
+			continue
+		}
+		if t, ok := lastSeen[id]; ok {
+			return Reading{Value: fmt.Sprintf("reader %s has not reported for %s (down or stuck?)", id, now.Sub(t).Round(time.Second))}
+		}
+		return Reading{Value: fmt.Sprintf("reader %s is not in replica_host_status (down, or not in this cluster?)", id)}
+	}
 	if readers == 0 {
-		return Reading{Healthy: true, Value: "no readers"}
+		return Reading{Healthy: true, Value: "no readers (list aurora_readers to hold drops when an expected reader is missing)"}
 	}
 	return Reading{Healthy: worst <= max, Value: fmt.Sprintf("worst reader %s lag %s (max %s)", worstID, worst.Round(time.Millisecond), max)}
 }

@@ -44,7 +44,11 @@ func (f *FreeableMemory) Check(ctx context.Context) Reading {
 	if err != nil {
 		return Reading{Err: fmt.Errorf("query %q: %w", f.Query, err)}
 	}
-	_ = warnings
+	// Federated queriers (Thanos, Mimir) answer with warnings when a store is down, and
+	// the series that stayed may not be this server's: a partial answer is no answer.
+	if len(warnings) > 0 {
+		return Reading{Value: fmt.Sprintf("query %q answered with warnings: %s", f.Query, strings.Join(warnings, "; "))}
+	}
 	lowest, n, err := smallest(v)
 	if err != nil {
 		return Reading{Err: fmt.Errorf("query %q: %w", f.Query, err)}
@@ -62,7 +66,7 @@ func smallest(v model.Value) (float64, int, error) {
 	take := func(x model.SampleValue) {
 		n++
 		f := float64(x)
-		if math.IsNaN(f) {
+		if math.IsNaN(f) || math.IsInf(f, 0) {
 			f = math.Inf(-1) // unknown counts as the worst
 		}
 		lowest = math.Min(lowest, f)

@@ -11,29 +11,40 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
+	"github.com/janitorhq/janitor/internal/testdb"
 	"github.com/janitorhq/janitor/internal/testprom"
 )
 
 func i64(n int64) *int64 { return &n }
 
-func TestEvaluateReplicaStatus(t *testing.T) {
+func TestEvaluateReplicaStatuses(t *testing.T) {
+	ok := func(ch string, lag int64) ReplicaStatus {
+		return ReplicaStatus{Channel: ch, IORunning: "Yes", SQLRunning: "Yes", Lag: i64(lag)}
+	}
 	cases := []struct {
 		name    string
-		st      ReplicaStatus
+		sts     []ReplicaStatus
 		healthy bool
 		value   string
 	}{
-		{"caught up", ReplicaStatus{Found: true, IORunning: "Yes", SQLRunning: "Yes", Lag: i64(0)}, true, "lag 0s"},
-		{"at limit", ReplicaStatus{Found: true, IORunning: "Yes", SQLRunning: "Yes", Lag: i64(5)}, true, "lag 5s"},
-		{"lagging", ReplicaStatus{Found: true, IORunning: "Yes", SQLRunning: "Yes", Lag: i64(6)}, false, "lag 6s"},
-		{"NULL lag is not zero", ReplicaStatus{Found: true, IORunning: "Yes", SQLRunning: "Yes"}, false, "NULL"},
-		{"SQL thread stopped", ReplicaStatus{Found: true, IORunning: "Yes", SQLRunning: "No", Lag: i64(0)}, false, "SQL No"},
-		{"IO connecting", ReplicaStatus{Found: true, IORunning: "Connecting", SQLRunning: "Yes", Lag: i64(0)}, false, "IO Connecting"},
-		{"broken with error", ReplicaStatus{Found: true, IORunning: "Yes", SQLRunning: "No", LastError: "Duplicate entry"}, false, "Duplicate entry"},
-		{"not a replica", ReplicaStatus{}, false, "not replicating"},
+		{"caught up", []ReplicaStatus{ok("", 0)}, true, "lag 0s"},
+		{"at limit", []ReplicaStatus{ok("", 5)}, true, "lag 5s"},
+		{"lagging", []ReplicaStatus{ok("", 6)}, false, "lag 6s"},
+		{"NULL lag is not zero", []ReplicaStatus{{IORunning: "Yes", SQLRunning: "Yes"}}, false, "NULL"},
+		{"SQL thread stopped", []ReplicaStatus{{IORunning: "Yes", SQLRunning: "No", Lag: i64(0)}}, false, "SQL No"},
+		{"IO connecting", []ReplicaStatus{{IORunning: "Connecting", SQLRunning: "Yes", Lag: i64(0)}}, false, "IO Connecting"},
+		{"broken with error", []ReplicaStatus{{IORunning: "Yes", SQLRunning: "No", LastError: "Duplicate entry"}}, false, "Duplicate entry"},
+		{"not a replica", nil, false, "not replicating"},
+		// Multi-source: every channel counts, not the first (a review found only the
+		// first was read).
+		{"second channel stopped", []ReplicaStatus{ok("a", 0), {Channel: "b", IORunning: "Yes", SQLRunning: "No"}}, false, `channel "b": replication stopped`},
+		{"second channel lagging", []ReplicaStatus{ok("a", 0), ok("b", 900)}, false, `channel "b": lag 15m0s`},
+		{"all channels fine", []ReplicaStatus{ok("a", 1), ok("b", 2)}, true, `channel "b": lag 2s`},
 	}
 	for _, c := range cases {
-		r := EvaluateReplicaStatus(c.st, 5*time.Second)
+		r := EvaluateReplicaStatuses(c.sts, 5*time.Second)
 		if r.Healthy != c.healthy || !strings.Contains(r.Value, c.value) {
 			t.Errorf("%s: %+v, want healthy=%v value~%q", c.name, r, c.healthy, c.value)
 		}
@@ -48,21 +59,28 @@ func TestEvaluateAurora(t *testing.T) {
 	}
 	writer := row("writer-1", "MASTER_SESSION_ID", 0, true, 0)
 	cases := []struct {
-		name    string
-		rows    []AuroraReplica
-		healthy bool
-		value   string
+		name     string
+		rows     []AuroraReplica
+		expected []string
+		healthy  bool
+		value    string
 	}{
-		{"readers in sync", []AuroraReplica{writer, row("r1", "a", 15, true, time.Second), row("r2", "b", 20, true, time.Second)}, true, "r2"},
-		{"one reader lagging", []AuroraReplica{writer, row("r1", "a", 15, true, time.Second), row("r2", "b", 9000, true, time.Second)}, false, "r2 lag 9s"},
-		{"reader without lag", []AuroraReplica{writer, row("r1", "a", 0, false, time.Second)}, false, "no lag"},
-		{"departed reader ignored", []AuroraReplica{writer, row("gone", "c", 999999, true, time.Hour), row("r1", "a", 10, true, 0)}, true, "r1"},
-		{"writer only", []AuroraReplica{writer}, true, "no readers"},
+		{"readers in sync", []AuroraReplica{writer, row("r1", "a", 15, true, time.Second), row("r2", "b", 20, true, time.Second)}, nil, true, "r2"},
+		{"one reader lagging", []AuroraReplica{writer, row("r1", "a", 15, true, time.Second), row("r2", "b", 9000, true, time.Second)}, nil, false, "r2 lag 9s"},
+		{"reader without lag", []AuroraReplica{writer, row("r1", "a", 0, false, time.Second)}, nil, false, "no lag"},
+		{"departed reader ignored", []AuroraReplica{writer, row("gone", "c", 999999, true, time.Hour), row("r1", "a", 10, true, 0)}, nil, true, "r1"},
+		{"writer only", []AuroraReplica{writer}, nil, true, "no readers"},
 		// The writer's own row never counts, whatever it says.
-		{"writer row lag ignored", []AuroraReplica{row("writer-1", "MASTER_SESSION_ID", 1e9, true, 0), row("r1", "a", 1, true, 0)}, true, "r1"},
+		{"writer row lag ignored", []AuroraReplica{row("writer-1", "MASTER_SESSION_ID", 1e9, true, 0), row("r1", "a", 1, true, 0)}, nil, true, "r1"},
+		// A review: a stuck or missing reader must hold drops when the cluster is known to
+		// have it; without the list, a lone stuck reader's stale row reads as "no readers".
+		{"expected reader stuck", []AuroraReplica{writer, row("r1", "a", 900000, true, 6*time.Minute)}, []string{"r1"}, false, "r1 has not reported for 6m0s"},
+		{"expected reader missing", []AuroraReplica{writer, row("r1", "a", 10, true, 0)}, []string{"r1", "r2"}, false, "r2 is not in replica_host_status"},
+		{"expected readers fine", []AuroraReplica{writer, row("r1", "a", 10, true, 0), row("r2", "b", 20, true, 0)}, []string{"r1", "r2"}, true, "r2"},
+		{"stuck reader unlisted", []AuroraReplica{writer, row("r1", "a", 900000, true, 6*time.Minute)}, nil, true, "list aurora_readers"},
 	}
 	for _, c := range cases {
-		r := EvaluateAurora(c.rows, now, 5*time.Second)
+		r := EvaluateAurora(c.rows, now, 5*time.Second, c.expected)
 		if r.Healthy != c.healthy || !strings.Contains(r.Value, c.value) {
 			t.Errorf("%s: %+v, want healthy=%v value~%q", c.name, r, c.healthy, c.value)
 		}
@@ -140,6 +158,8 @@ func TestFreeableMemory(t *testing.T) {
 		{"below floor", 200, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"104857600"]}]}}`, false, "", "100.0 MiB"},
 		{"no series", 200, `{"status":"success","data":{"resultType":"vector","result":[]}}`, false, "", "no series"},
 		{"NaN", 200, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"NaN"]}]}}`, false, "", "NaN"},
+		{"+Inf", 200, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"+Inf"]}]}}`, false, "", ""},
+		{"partial answer", 200, `{"status":"success","warnings":["store gateway eu-1 unreachable"],"data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"4294967296"]}]}}`, false, "", "warnings: store gateway eu-1 unreachable"},
 		{"server error", 503, `{"status":"error","errorType":"unavailable","error":"overloaded"}`, false, "503", ""},
 		{"bad query", 400, `{"status":"error","errorType":"bad_data","error":"parse error"}`, false, "parse error", ""},
 	}
@@ -212,5 +232,23 @@ func TestFreeableMemoryFromRealPrometheus(t *testing.T) {
 	bad, _ := NewFreeableMemory(base, `min(node_memory_MemAvailable_bytes{`, "shard-1", 1)
 	if r := bad.Check(context.Background()); r.Healthy || r.Err == nil {
 		t.Errorf("a malformed query: %+v", r)
+	}
+}
+
+// TestReplicaLagSeesEveryConnection: on a MariaDB multi-source replica, a named
+// connection that is stopped makes the replica unhealthy although the default one is
+// fine (SHOW SLAVE STATUS shows the default connection only).
+func TestReplicaLagSeesEveryConnection(t *testing.T) {
+	replica := testdb.Open(t, testdb.ReplicaDSN(t))
+	lag := &ReplicaLag{Replica: "sandbox-replica", Max: time.Hour, DB: NewLazyDB(func(context.Context) (*sqlx.DB, error) { return replica, nil })}
+	if r := lag.Check(context.Background()); !r.Healthy {
+		t.Fatalf("the sandbox replica reads unhealthy before the test: %+v", r)
+	}
+	testdb.Exec(t, replica, "CHANGE MASTER 'reports' TO MASTER_HOST='127.0.0.1', MASTER_PORT=1, MASTER_USER='x'")
+	t.Cleanup(func() { testdb.Exec(t, replica, "RESET SLAVE 'reports' ALL") })
+	lag = &ReplicaLag{Replica: "sandbox-replica", Max: time.Hour, DB: NewLazyDB(func(context.Context) (*sqlx.DB, error) { return replica, nil })}
+	r := lag.Check(context.Background())
+	if r.Healthy || !strings.Contains(r.Value, `channel "reports": replication stopped`) {
+		t.Errorf("with a stopped named connection: %+v, want unhealthy naming it", r)
 	}
 }

@@ -106,6 +106,8 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"half a memory signal", good + "throttle:\n  min_freeable_memory_bytes: 1000\n", "prometheus_url"},
 		{"bad strategy", good + "execute:\n  large_table:\n    strategy: shred\n", "execute.large_table.strategy"},
 		{"unknown tool", good + "discovery:\n  tools_in_use: [pt-osc, pt_osc]\n", `discovery.tools_in_use[1]: "pt_osc" is not a tool`},
+		{"replicas under aurora", "shards:\n  - name: a\n    dsn: u:p@tcp(h:1)/\n    replicas:\n      - name: r\n        dsn: u:p@tcp(h:2)/\nthrottle:\n  replica_lag_source: aurora\n", "shards[0].replicas: with replica_lag_source aurora"},
+		{"aurora readers without aurora", "shards:\n  - name: a\n    dsn: u:p@tcp(h:1)/\n    aurora_readers: [r1]\n", "shards[0].aurora_readers"},
 		{"negative max_inspect", good + "discovery:\n  max_inspect: -1\n", "discovery.max_inspect"},
 		{"ambiguous is no tool", good + "discovery:\n  tools_in_use: [ambiguous]\n", "discovery.tools_in_use[0]"},
 	}

@@ -100,12 +100,25 @@ func (a *app) serve(ctx context.Context) int {
 	m := metrics.New(a.version).WithRuntime()
 	m.Init(a.shardNames())
 	var ready, stale atomic.Bool
+	sum, _ := a.configSum()
+	// configChanged compares the file on disk with the one janitor started with, each
+	// time /readyz is asked (so a change shows at once, not at the next run) and before
+	// each run. A read that fails — a ConfigMap's symlink swap — is no change.
+	configChanged := func() bool {
+		if stale.Load() {
+			return true
+		}
+		if s, err := a.configSum(); err == nil && s != sum && stale.CompareAndSwap(false, true) {
+			a.log.Warn("configuration file changed on disk; janitor keeps the one it started with: restart to apply", "config", a.configPath)
+		}
+		return stale.Load()
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		switch {
-		case stale.Load():
+		case configChanged():
 			http.Error(w, "configuration changed on disk: restart janitor to apply it\n", http.StatusServiceUnavailable)
 		case !ready.Load():
 			http.Error(w, "not ready\n", http.StatusServiceUnavailable)
@@ -126,12 +139,8 @@ func (a *app) serve(ctx context.Context) int {
 	}()
 	a.log.Info("serving", "addr", ln.Addr().String(), "interval", a.cfg.Serve.Interval, "execute", a.cfg.Serve.Execute)
 	ready.Store(true)
-	sum := a.configSum()
 	for {
-		if s := a.configSum(); s != sum {
-			stale.Store(true)
-			a.log.Warn("configuration file changed on disk; janitor keeps the one it started with: restart to apply", "config", a.configPath)
-		}
+		configChanged()
 		mode := report.ModeReport
 		if a.cfg.Serve.Execute {
 			mode = report.ModeExecute
@@ -163,10 +172,10 @@ func (a *app) serve(ctx context.Context) int {
 	return exitOK
 }
 
-func (a *app) configSum() [32]byte {
+func (a *app) configSum() ([32]byte, error) {
 	b, err := os.ReadFile(a.configPath)
 	if err != nil {
-		return [32]byte{}
+		return [32]byte{}, err
 	}
-	return sha256.Sum256(b)
+	return sha256.Sum256(b), nil
 }

@@ -125,7 +125,7 @@ discovery:
   connect_timeout: 1s
 serve:
   listen: "` + addr + `"
-  interval: 200ms
+  interval: 1h
   jitter: 0s
 `
 	cfgPath := writeConfig(t, body)
@@ -138,13 +138,23 @@ serve:
 	}()
 	base := "http://" + addr
 	eventually(t, "ready", func() bool { code, _ := get(base + "/readyz"); return code == 200 })
+	// A ConfigMap update swaps a symlink: a read that fails meanwhile is no change.
+	if err := os.Rename(cfgPath, cfgPath+".swap"); err != nil {
+		t.Fatal(err)
+	}
+	if code, b := get(base + "/readyz"); code != 200 {
+		t.Errorf("/readyz = %d %q while the config could not be read, want 200", code, b)
+	}
+	if err := os.Rename(cfgPath+".swap", cfgPath); err != nil {
+		t.Fatal(err)
+	}
+	// A change shows at once, not at the next run (an hour away here).
 	if err := os.WriteFile(cfgPath, []byte(body+"policy:\n  min_age: 1h\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "/readyz to report the change", func() bool {
-		code, b := get(base + "/readyz")
-		return code == 503 && strings.Contains(b, "restart")
-	})
+	if code, b := get(base + "/readyz"); code != 503 || !strings.Contains(b, "restart") {
+		t.Errorf("/readyz = %d %q after the config changed, want 503 saying restart", code, b)
+	}
 	cancel()
 	<-done
 }
