@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/jmoiron/sqlx"
 
@@ -125,8 +126,31 @@ func (in *Inspector) gather(ctx context.Context, t *Table) {
 	}
 }
 
+// ptoscTrigger matches the names of pt-online-schema-change's triggers for base. The
+// tool builds them as 'pt_osc_' . db . '_' . tbl with every non-word character made '_'
+// and cut to 60 (Perl's s/\W/_/g, on bytes or on characters depending on how DBI
+// handed it the names), then _ins, _upd, _del: both readings are matched.
 func ptoscTrigger(schema, base string) *regexp.Regexp {
-	return regexp.MustCompile(`^pt_osc_` + regexp.QuoteMeta(schema) + `_` + regexp.QuoteMeta(base) + `_(ins|upd|del)$`)
+	raw := "pt_osc_" + schema + "_" + base
+	byBytes := []byte(raw)
+	for i, c := range byBytes {
+		if !(c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			byBytes[i] = '_'
+		}
+	}
+	if len(byBytes) > 60 {
+		byBytes = byBytes[:60]
+	}
+	byChars := []rune(raw)
+	for i, r := range byChars {
+		if !(r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r)) {
+			byChars[i] = '_'
+		}
+	}
+	if len(byChars) > 60 {
+		byChars = byChars[:60]
+	}
+	return regexp.MustCompile(`^(?:` + regexp.QuoteMeta(string(byBytes)) + `|` + regexp.QuoteMeta(string(byChars)) + `)_(ins|upd|del)$`)
 }
 
 // toolTriggerPattern matches the triggers a tool puts on the base table while it copies.

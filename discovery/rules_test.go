@@ -309,3 +309,25 @@ func TestDDLDetection(t *testing.T) {
 		}
 	}
 }
+
+// TestPtoscTriggerNames pins the names to pt-online-schema-change's own construction
+// ('pt_osc_' . db . '_' . tbl, s/\W/_/g, cut to 60).
+func TestPtoscTriggerNames(t *testing.T) {
+	for _, c := range []struct {
+		schema, base, trigger string
+		want                  bool
+	}{
+		{"shop", "orders", "pt_osc_shop_orders_ins", true},
+		{"shop", "orders", "pt_osc_shop_orders_upd", true},
+		{"shop", "orders", "pt_osc_shop_orders_x", false},
+		{"my-app", "orders", "pt_osc_my_app_orders_del", true},
+		{"shop", "order items", "pt_osc_shop_order_items_ins", true},
+		{"boutique", "café", "pt_osc_boutique_caf___ins", true}, // é as two bytes, each made _
+		{"boutique", "café", "pt_osc_boutique_café_ins", true}, // é as a word character
+		{strings.Repeat("s", 30), strings.Repeat("t", 40), "pt_osc_" + strings.Repeat("s", 30) + "_" + strings.Repeat("t", 22) + "_ins", true},
+	} {
+		if got := ptoscTrigger(c.schema, c.base).MatchString(c.trigger); got != c.want {
+			t.Errorf("%s.%s: %q matched %v, want %v", c.schema, c.base, c.trigger, got, c.want)
+		}
+	}
+}
