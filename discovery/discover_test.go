@@ -2,7 +2,10 @@ package discovery_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -378,5 +381,48 @@ func TestPartitionedLeftoverSizes(t *testing.T) {
 	}
 	if tb := tables[0]; parts != 4 || tb.SizeSource != discovery.SizeTablespace || tb.Bytes != sum {
 		t.Errorf("%d partitions of %d bytes; janitor says %d bytes from %s", parts, sum, tb.Bytes, tb.SizeSource)
+	}
+}
+
+// TestRealPtoscOnAHostileSchemaName runs pt-online-schema-change itself on a schema whose
+// name has a dash, stopped after the copy with its triggers left (as a killed run leaves
+// them): the triggers pt-osc names pt_osc_my_ap_… (\W made _) must be seen as the tool's.
+func TestRealPtoscOnAHostileSchemaName(t *testing.T) {
+	bin, err := exec.LookPath("pt-online-schema-change")
+	if err != nil {
+		if testing.Short() {
+			t.Skip("pt-online-schema-change not installed (-short)")
+		}
+		t.Fatal("pt-online-schema-change is not installed: apt-get install percona-toolkit (scripts/sandbox.sh up does)")
+	}
+	db := testdb.Primary(t)
+	suffix := make([]byte, 3)
+	_, _ = rand.Read(suffix)
+	s := "jt-ptosc-" + hex.EncodeToString(suffix) // a dash: pt-osc makes it _ in trigger names
+	testdb.Exec(t, db, "DROP DATABASE IF EXISTS "+dbconn.QuoteIdent(s), "CREATE DATABASE "+dbconn.QuoteIdent(s),
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY, v INT)",
+		"INSERT INTO "+q(s, "orders")+" SELECT seq, seq FROM "+q(s, "seq_1_to_1000"))
+	t.Cleanup(func() { testdb.Exec(t, db, "DROP DATABASE IF EXISTS "+dbconn.QuoteIdent(s)) })
+	cfg, err := dbconn.ParseDSN(testdb.PrimaryDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := strings.Cut(cfg.Addr, ":")
+	out, err := exec.Command(bin, "--execute", "--recursion-method=none", "--no-check-replication-filters",
+		"--alter", "ADD COLUMN w INT", "--no-swap-tables", "--no-drop-new-table", "--no-drop-triggers",
+		fmt.Sprintf("h=%s,P=%s,u=%s,p=%s,D=%s,t=orders", host, port, cfg.User, cfg.Passwd, s)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pt-online-schema-change: %v\n%s", err, out)
+	}
+	in := inspector(t, db, s)
+	tb, err := in.Inspect(context.Background(), discovery.Name{Schema: s, Table: "_orders_new"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tb.Tool != discovery.ToolPTOSC || len(tb.Evidence.ToolTriggers) != 3 {
+		t.Errorf("_orders_new in %s: tool %s, tool triggers %v; want pt-osc and its three triggers", s, tb.Tool, tb.Evidence.ToolTriggers)
+	}
+	if v := policies.Evaluate(policies.Config{}, policies.Context{}, tb); v.Action != policies.Skip {
+		t.Errorf("a stopped pt-osc's new table: %s (%s), want skip", v.Action, v.Reason)
 	}
 }
