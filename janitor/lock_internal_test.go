@@ -85,8 +85,24 @@ func TestReconnectReclaimsItsOwnSession(t *testing.T) {
 	}
 	_ = busy.Close()
 
-	// Another janitor's session is left alone.
+	// After a server restart connection ids start again: a holder with our old id is
+	// somebody else's, even if the numbers match. (Simulated: as if the server we knew
+	// had started an hour earlier than this one.)
 	mine := r.conn
+	r.conn = nil
+	r.serverStarted = r.serverStarted.Add(-time.Hour)
+	err = r.connect(ctx, r.server.Identity())
+	var restarted *errStop
+	if !errors.As(err, &restarted) {
+		t.Errorf("reconnect after a restart with our old id holding the lock: %v, want errStop (not a kill)", err)
+	}
+	if h := holder(); h != r.connID {
+		t.Errorf("the holder %d was disturbed; want %d still holding", h, r.connID)
+	}
+	r.conn = mine
+
+	// Another janitor's session is left alone.
+	mine = r.conn
 	r.conn = nil
 	r.connID = -1 // as if this run had never held the lock
 	err = r.connect(ctx, r.server.Identity())

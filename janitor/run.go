@@ -45,16 +45,19 @@ type candidate struct {
 
 // shardRun is one shard's drop session.
 type shardRun struct {
-	j       *Janitor
-	sc      ShardConfig
-	s       *report.Shard
-	log     *slog.Logger
-	db      *sqlx.DB
-	conn    *sqlx.Conn // holds DropLockName; every re-check and DROP runs here
-	connID  int64      // conn's CONNECTION_ID(), to know our own session after a reconnect
-	server  discovery.Server
-	thr     *throttle.Throttler
-	closers []func() error
+	j      *Janitor
+	sc     ShardConfig
+	s      *report.Shard
+	log    *slog.Logger
+	db     *sqlx.DB
+	conn   *sqlx.Conn // holds DropLockName; every re-check and DROP runs here
+	connID int64      // conn's CONNECTION_ID(), to know our own session after a reconnect
+	// serverStarted is when the server started, as seen at connect: ids are only ours
+	// within one server lifetime.
+	serverStarted time.Time
+	server        discovery.Server
+	thr           *throttle.Throttler
+	closers       []func() error
 }
 
 func (j *Janitor) runShard(ctx context.Context, sc ShardConfig, s *report.Shard, execute bool) error {
@@ -253,7 +256,8 @@ func (r *shardRun) connect(ctx context.Context, wantIdentity string) error {
 		}
 		return &errStop{why}
 	}
-	if err := r.takeLock(ctx, conn); err != nil {
+	started := time.Now().Add(-time.Duration(srv.Uptime) * time.Second)
+	if err := r.takeLock(ctx, conn, started); err != nil {
 		conn.Close()
 		return err
 	}
@@ -267,7 +271,7 @@ func (r *shardRun) connect(ctx context.Context, wantIdentity string) error {
 		discard(conn)
 		return fmt.Errorf("set lock_wait_timeout: %w", err)
 	}
-	r.conn, r.server, r.connID = conn, srv, id
+	r.conn, r.server, r.connID, r.serverStarted = conn, srv, id, started
 	return nil
 }
 
@@ -276,8 +280,14 @@ func (r *shardRun) connect(ctx context.Context, wantIdentity string) error {
 // session is ended if idle, and waited for if it still runs a statement (a DROP that
 // outlived its client: waiting is how janitor learns it finished), up to the DROP's own
 // budget. Any other holder is another janitor: this shard is left to it.
-func (r *shardRun) takeLock(ctx context.Context, conn *sqlx.Conn) error {
+func (r *shardRun) takeLock(ctx context.Context, conn *sqlx.Conn, serverStarted time.Time) error {
 	deadline := time.Now().Add(r.j.cfg.Execute.LockWaitTimeout + r.j.cfg.Execute.DropTimeout)
+	// Connection ids restart with the server: after a restart our previous session is
+	// gone, and a holder with its old id is somebody else's.
+	ours := r.connID
+	if d := serverStarted.Sub(r.serverStarted); d > 5*time.Second || d < -5*time.Second {
+		ours = 0
+	}
 	for {
 		var got sql.NullInt64
 		if err := conn.QueryRowxContext(ctx, "SELECT /* janitor */ GET_LOCK(?, 0)", DropLockName).Scan(&got); err != nil {
@@ -293,7 +303,7 @@ func (r *shardRun) takeLock(ctx context.Context, conn *sqlx.Conn) error {
 		if !holder.Valid {
 			continue // released in between
 		}
-		if r.connID == 0 || holder.Int64 != r.connID {
+		if ours == 0 || holder.Int64 != ours {
 			return &errStop{fmt.Sprintf("another janitor holds lock %q on this server: leaving this shard to it", DropLockName)}
 		}
 		var command, info sql.NullString
