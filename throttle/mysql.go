@@ -83,7 +83,12 @@ func (r *ReplicaLag) Check(ctx context.Context) Reading {
 	r.mu.Unlock()
 	var sts []ReplicaStatus
 	if stmt != "" {
-		sts, err = readStatuses(ctx, db, stmt)
+		if sts, err = readStatuses(ctx, db, stmt); err != nil {
+			// Ask every form again next time: the replica may have been replaced.
+			r.mu.Lock()
+			r.stmt = ""
+			r.mu.Unlock()
+		}
 	} else {
 		sts, stmt, err = readReplicaStatuses(ctx, db)
 		if err == nil {
