@@ -27,7 +27,6 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/janitorhq/janitor/discovery"
-
 	"github.com/janitorhq/janitor/report"
 )
 
