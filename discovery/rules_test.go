@@ -323,7 +323,7 @@ func TestPtoscTriggerNames(t *testing.T) {
 		{"my-app", "orders", "pt_osc_my_app_orders_del", true},
 		{"shop", "order items", "pt_osc_shop_order_items_ins", true},
 		{"boutique", "café", "pt_osc_boutique_caf___ins", true}, // é as two bytes, each made _
-		{"boutique", "café", "pt_osc_boutique_café_ins", true}, // é as a word character
+		{"boutique", "café", "pt_osc_boutique_café_ins", true},  // é as a word character
 		{strings.Repeat("s", 30), strings.Repeat("t", 40), "pt_osc_" + strings.Repeat("s", 30) + "_" + strings.Repeat("t", 22) + "_ins", true},
 	} {
 		if got := ptoscTrigger(c.schema, c.base).MatchString(c.trigger); got != c.want {
