@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -41,15 +42,16 @@ func DefaultOptions() Options {
 func ParseDSN(dsn string) (*mysql.Config, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
-		// The driver's messages do not echo the DSN, but be sure.
-		msg := err.Error()
-		if strings.Contains(dsn, "@") {
-			msg = strings.ReplaceAll(msg, dsn, Redact(dsn))
-		}
+		// The driver's messages can quote pieces of the DSN (a network named after
+		// "user:pass" when a slash in the password cut the DSN short): drop every quoted
+		// piece, and say what the DSN should look like.
+		msg := quoted.ReplaceAllString(err.Error(), "'…'")
 		return nil, fmt.Errorf("invalid DSN %q (want user:password@tcp(host:port)/): %s", Redact(dsn), msg)
 	}
 	return cfg, nil
 }
+
+var quoted = regexp.MustCompile(`'[^']*'|"[^"]*"`)
 
 // Open returns a pool to one server, pinged within the connect timeout.
 func Open(ctx context.Context, dsn string, opts Options) (*sqlx.DB, error) {
@@ -112,16 +114,21 @@ func connectBudget(o Options) time.Duration {
 
 // Redact returns the DSN with its password replaced, for logs and reports.
 func Redact(dsn string) string {
-	at := strings.LastIndex(dsn, "@")
+	out := passwordParam.ReplaceAllString(dsn, "${1}***")
+	at := strings.LastIndex(out, "@")
 	if at < 0 {
-		return dsn
+		return out
 	}
-	cred := dsn[:at]
+	cred := out[:at]
 	if colon := strings.Index(cred, ":"); colon >= 0 {
-		return cred[:colon] + ":***" + dsn[at:]
+		return cred[:colon] + ":***" + out[at:]
 	}
-	return dsn
+	return out
 }
+
+// passwordParam finds a password given as a parameter (a pasted JDBC URL, a
+// ?password= the driver does not know).
+var passwordParam = regexp.MustCompile(`(?i)((?:password|passwd|pwd)=)[^&;]*`)
 
 // Addr returns host:port of a DSN, or "" when it does not parse.
 func Addr(dsn string) string {

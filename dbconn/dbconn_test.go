@@ -47,9 +47,11 @@ func TestHostileNamesRoundTrip(t *testing.T) {
 
 func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
-		"janitor:s3cret@tcp(10.0.0.1:3306)/":       "janitor:***@tcp(10.0.0.1:3306)/",
-		"janitor:p@ss:w@rd@tcp(10.0.0.1:3306)/app": "janitor:***@tcp(10.0.0.1:3306)/app",
-		"janitor@tcp(10.0.0.1:3306)/":              "janitor@tcp(10.0.0.1:3306)/",
+		"janitor:s3cret@tcp(10.0.0.1:3306)/":              "janitor:***@tcp(10.0.0.1:3306)/",
+		"janitor:p@ss:w@rd@tcp(10.0.0.1:3306)/app":        "janitor:***@tcp(10.0.0.1:3306)/app",
+		"janitor@tcp(10.0.0.1:3306)/":                     "janitor@tcp(10.0.0.1:3306)/",
+		"janitor@tcp(10.0.0.1:3306)/?password=x&tls=true": "janitor@tcp(10.0.0.1:3306)/?password=***&tls=true",
+		"jdbc:mysql://db1/shop?user=u&PWD=x":              "jdbc:mysql://db1/shop?user=u&PWD=***",
 	} {
 		if got := dbconn.Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
@@ -58,13 +60,19 @@ func TestRedact(t *testing.T) {
 }
 
 func TestParseDSNErrorHidesPassword(t *testing.T) {
-	for _, dsn := range []string{"janitor:hunter2@tcp(127.0.0.1:3306", "janitor:hunter2@tcp(127.0.0.1:3306)/?badparam=%zz", "hunter2"} {
+	for _, dsn := range []string{"janitor:hunter2@tcp(127.0.0.1:3306", "janitor:hunter2@tcp(127.0.0.1:3306)/?badparam=%zz", "hunter2",
+		// From a review: a pasted JDBC URL, a password parameter, and a password with a
+		// slash that makes the driver quote "user:pass…" as a network name.
+		"jdbc:mysql://db1:3306/shop?user=janitor&password=hunter2",
+		"janitor@tcp(db1:3306)/?password=hunter2&tls=bogus",
+		"janitor:hunt/er2xyz@tcp(db1:3306)",
+	} {
 		_, err := dbconn.ParseDSN(dsn)
 		if err == nil {
 			t.Errorf("%q parsed", dsn)
 			continue
 		}
-		if strings.Contains(err.Error(), "hunter2") && dsn != "hunter2" {
+		if (strings.Contains(err.Error(), "hunter2") && dsn != "hunter2") || strings.Contains(err.Error(), "hunt") && strings.Contains(dsn, "hunt/") {
 			t.Errorf("error shows the password: %v", err)
 		}
 	}

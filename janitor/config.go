@@ -164,6 +164,7 @@ func Defaults() Config {
 
 // Validate checks the configuration and names the key at fault.
 func (c *Config) Validate() error {
+	fleetThrottleErr := c.Throttle.Validate("throttle")
 	var errs []error
 	if len(c.Shards) == 0 {
 		errs = append(errs, errors.New("shards: at least one shard is required"))
@@ -191,6 +192,8 @@ func (c *Config) Validate() error {
 		}
 		if err := s.Throttle.ValidateOverride(key + ".throttle"); err != nil {
 			errs = append(errs, err)
+		} else if fleetThrottleErr != nil {
+			// The fleet-level mistake is reported once, under its own key.
 		} else if err := c.Throttle.Merge(s.Throttle).ValidateMerged(key + ".throttle"); err != nil {
 			errs = append(errs, err)
 		} else if aurora := c.Throttle.Merge(s.Throttle).ReplicaLagSource == "aurora"; aurora && len(s.Replicas) > 0 {
@@ -202,8 +205,8 @@ func (c *Config) Validate() error {
 	if err := c.Policy.Validate("policy"); err != nil {
 		errs = append(errs, err)
 	}
-	if err := c.Throttle.Validate("throttle"); err != nil {
-		errs = append(errs, err)
+	if fleetThrottleErr != nil {
+		errs = append(errs, fleetThrottleErr)
 	}
 	d := c.Discovery
 	if d.Concurrency < 1 || d.Concurrency > 256 {
@@ -235,6 +238,22 @@ func (c *Config) Validate() error {
 	if c.Execute.PauseBetweenDrops < 0 {
 		errs = append(errs, errors.New("execute.pause_between_drops: must not be negative"))
 	}
+	// Negative limits would read as "no limit" (only > 0 limits): refuse them.
+	if c.Execute.MaxTablesPerRun < 0 {
+		errs = append(errs, fmt.Errorf("execute.max_tables_per_run: %d is negative (0 means no limit)", c.Execute.MaxTablesPerRun))
+	}
+	if c.Execute.MaxBytesPerRun < 0 {
+		errs = append(errs, fmt.Errorf("execute.max_bytes_per_run: %d is negative (0 means no limit)", c.Execute.MaxBytesPerRun))
+	}
+	if c.Execute.LargeTable.BatchPause < 0 {
+		errs = append(errs, errors.New("execute.large_table.batch_pause: must not be negative"))
+	}
+	if c.Slack.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("slack.timeout: must be positive, got %s", c.Slack.Timeout))
+	}
+	if c.Metrics.PushgatewayURL != "" && strings.TrimSpace(c.Metrics.Job) == "" {
+		errs = append(errs, errors.New("metrics.job: required with metrics.pushgateway_url (it names the pushed group)"))
+	}
 	lt := c.Execute.LargeTable
 	switch lt.Strategy {
 	case "drop", "purge":
@@ -260,6 +279,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Serve.Jitter < 0 {
 		errs = append(errs, errors.New("serve.jitter: must not be negative"))
+	} else if c.Serve.Interval > 0 && c.Serve.Jitter >= c.Serve.Interval {
+		errs = append(errs, fmt.Errorf("serve.jitter: %s must be under serve.interval %s, or runs can follow each other at once", c.Serve.Jitter, c.Serve.Interval))
+	}
+	// A list entry with spaces around it ("payments, ledger") would match no schema and
+	// silently stop excluding one.
+	for key, names := range map[string][]string{"discovery.schemas": d.Schemas, "discovery.exclude_schemas": d.ExcludeSchemas, "discovery.tools_in_use": d.ToolsInUse} {
+		for i, n := range names {
+			if n == "" || strings.TrimSpace(n) != n {
+				errs = append(errs, fmt.Errorf("%s[%d]: %q is empty or has spaces around it", key, i, n))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

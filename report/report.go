@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 )
 
 // Modes of a report.
@@ -166,14 +167,14 @@ func writeText(w io.Writer, r *Report) error {
 			addr = " (" + s.Address + ")"
 		}
 		if s.Error != "" {
-			fmt.Fprintf(b, "%s%s: ERROR: %s\n", s.Name, addr, s.Error)
+			fmt.Fprintf(b, "%s%s: ERROR: %s\n", Printable(s.Name), Printable(addr), Printable(s.Error))
 			if len(s.Tables) == 0 {
 				continue
 			}
 		}
-		fmt.Fprintf(b, "%s%s: %s\n", s.Name, addr, shardSummary(r, s))
+		fmt.Fprintf(b, "%s%s: %s\n", Printable(s.Name), Printable(addr), shardSummary(r, s))
 		if s.Blocked != "" {
-			fmt.Fprintf(b, "  stopped early: %s\n", s.Blocked)
+			fmt.Fprintf(b, "  stopped early: %s\n", Printable(s.Blocked))
 		}
 		if len(s.Tables) == 0 {
 			continue
@@ -282,16 +283,28 @@ func writeMarkdown(w io.Writer, r *Report) error {
 
 // mdCell keeps text from breaking a markdown table row.
 func mdCell(s string) string {
-	return strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ").Replace(Printable(s))
+	return mdEscaper.Replace(Printable(s))
 }
 
-func mdCode(s string) string { return strings.ReplaceAll(mdCell(s), "`", "'") }
+// mdEscaper keeps names inside reasons from becoming markup where the markdown lands
+// (a PR comment, a Slack message): a table named _<!channel>_old must not ping anyone,
+// _[x](https://…)_old must not become a link, @org/team must not mention a team.
+var mdEscaper = strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ",
+	"&", "&amp;", "<", "&lt;", ">", "&gt;", "[", `\[`, "]", `\]`, "@", "@\u200b")
+
+// mdCode is for text inside a code span, where links and mentions do not render but
+// Slack still reads <…> and tables still split on |.
+func mdCode(s string) string { return mdCodeEscaper.Replace(Printable(s)) }
+
+var mdCodeEscaper = strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ", "`", "'", "&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 // Printable replaces control characters, so a hostile table name cannot rewrite the
 // terminal or forge report lines.
 func Printable(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		// Control characters, and format characters (bidi overrides that display a name
+		// reversed, zero-width characters) and line or paragraph separators.
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || unicode.Is(unicode.Cf, r) || r == 0x2028 || r == 0x2029 {
 			return '�'
 		}
 		return r

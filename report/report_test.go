@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -133,5 +134,39 @@ func TestBytesAndAge(t *testing.T) {
 		if got := Age(s); got != want {
 			t.Errorf("Age(%d) = %q, want %q", s, got, want)
 		}
+	}
+}
+
+// TestHostileNamesInShardFieldsAndReasons: names reach shard errors, blocked reasons and
+// row reasons too. None may reach a terminal as control or bidi characters, nor a Slack
+// message or PR comment as a mention, link or HTML.
+func TestHostileNamesInShardFieldsAndReasons(t *testing.T) {
+	r := &Report{Mode: ModeReport, Shards: []Shard{
+		{Name: "s1", Error: "read metadata of `shop`.`x\n\x1b[2Js9: 0 leftover(s)`: boom"},
+		{Name: "s2", Blocked: "purge paused: `a\u202etxt.exe_old`", Tables: []Table{
+			{Schema: "shop", Table: "_<!channel>_old", Verdict: "skip", ReasonCode: "base_missing",
+				Reason: "base table <!channel> does not exist; see [x](https://evil.example) @org/team"},
+		}},
+	}}
+	r.Finish()
+	var text, md bytes.Buffer
+	if err := Write(&text, r, "text"); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(&md, r, "markdown"); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"\x1b", "\u202e", "\ns9: 0 leftover(s)"} {
+		if strings.Contains(text.String(), bad) {
+			t.Errorf("text output carries %q:\n%s", bad, text.String())
+		}
+	}
+	for _, bad := range []string{"<!channel>", " @org"} {
+		if strings.Contains(md.String(), bad) {
+			t.Errorf("markdown output carries %q:\n%s", bad, md.String())
+		}
+	}
+	if regexp.MustCompile(`(^|[^\\])[\[\]]`).MatchString(md.String()) {
+		t.Errorf("an unescaped [ or ] (a link) in the markdown:\n%s", md.String())
 	}
 }

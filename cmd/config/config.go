@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"strings"
@@ -34,6 +35,8 @@ func Load(path string) (janitor.Config, error) {
 		}
 		return cfg, fmt.Errorf("config file %s: %w", path, err)
 	}
+	// JANITOR_X="" means "set X to empty" (turn the webhook off here), not "ignore me".
+	v.AllowEmptyEnv(true)
 	v.SetEnvPrefix(EnvPrefix)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	for _, key := range Keys() {
@@ -43,11 +46,11 @@ func Load(path string) (janitor.Config, error) {
 	}
 	err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
 		mapstructure.StringToTimeDurationHookFunc(),
-		mapstructure.StringToSliceHookFunc(","),
+		commaList,
 	)), func(dc *mapstructure.DecoderConfig) {
 		// "24" is not a duration: refuse rather than read it as 24ns.
 		dc.WeaklyTypedInput = true
-		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(rejectBareNumberDurations, dc.DecodeHook)
+		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(rejectBareNumberDurations, rejectFractions, dc.DecodeHook)
 	})
 	if err != nil {
 		return cfg, fmt.Errorf("config file %s: %s", path, cleanDecodeError(err))
@@ -59,6 +62,42 @@ func Load(path string) (janitor.Config, error) {
 		return cfg, fmt.Errorf("config file %s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// commaList reads "a, b,c" (from the environment, or a string in the file) as a list of
+// names, each trimmed, empty ones dropped.
+func commaList(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || to.Kind() != reflect.Slice || to.Elem().Kind() != reflect.String {
+		return data, nil
+	}
+	out := []string{}
+	for _, p := range strings.Split(data.(string), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// rejectFractions refuses 0.5 for a count: weak decoding would truncate it to 0, which
+// reads as "no limit".
+func rejectFractions(from, to reflect.Type, data any) (any, error) {
+	switch to.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+	default:
+		return data, nil
+	}
+	if to == durationType {
+		return data, nil
+	}
+	if f, ok := data.(float64); ok && f != math.Trunc(f) {
+		return nil, fmt.Errorf("%v is not a whole number", f)
+	}
+	if f, ok := data.(float32); ok && float64(f) != math.Trunc(float64(f)) {
+		return nil, fmt.Errorf("%v is not a whole number", f)
+	}
+	return data, nil
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))

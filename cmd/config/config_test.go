@@ -108,6 +108,14 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"unknown tool", good + "discovery:\n  tools_in_use: [pt-osc, pt_osc]\n", `discovery.tools_in_use[1]: "pt_osc" is not a tool`},
 		{"replicas under aurora", "shards:\n  - name: a\n    dsn: u:p@tcp(h:1)/\n    replicas:\n      - name: r\n        dsn: u:p@tcp(h:2)/\nthrottle:\n  replica_lag_source: aurora\n", "shards[0].replicas: with replica_lag_source aurora"},
 		{"aurora readers without aurora", "shards:\n  - name: a\n    dsn: u:p@tcp(h:1)/\n    aurora_readers: [r1]\n", "shards[0].aurora_readers"},
+		{"negative max_tables_per_run", good + "execute:\n  max_tables_per_run: -1\n", "execute.max_tables_per_run"},
+		{"negative max_bytes_per_run", good + "execute:\n  max_bytes_per_run: -5\n", "execute.max_bytes_per_run"},
+		{"fractional count", good + "execute:\n  max_tables_per_run: 0.5\n", "not a whole number"},
+		{"negative batch_pause", good + "execute:\n  large_table:\n    batch_pause: -1s\n", "execute.large_table.batch_pause"},
+		{"negative slack timeout", good + "slack:\n  timeout: -30s\n", "slack.timeout"},
+		{"pushgateway without job", good + "metrics:\n  pushgateway_url: http://pg:9091\n  job: \"\"\n", "metrics.job"},
+		{"jitter not under interval", good + "serve:\n  interval: 5m\n  jitter: 10m\n", "serve.jitter"},
+		{"spaces around a schema", good + "discovery:\n  exclude_schemas: [\" ledger\"]\n", "discovery.exclude_schemas[0]"},
 		{"negative max_inspect", good + "discovery:\n  max_inspect: -1\n", "discovery.max_inspect"},
 		{"ambiguous is no tool", good + "discovery:\n  tools_in_use: [ambiguous]\n", "discovery.tools_in_use[0]"},
 	}
@@ -145,5 +153,36 @@ func TestMissingFile(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
 	if err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestEnvEdgeCases: an empty JANITOR_* variable clears a key rather than being ignored,
+// and comma lists are trimmed (a review: "payments, ledger" silently stopped excluding
+// ledger).
+func TestEnvEdgeCases(t *testing.T) {
+	t.Setenv("JANITOR_DISCOVERY_EXCLUDE_SCHEMAS", "payments, ledger ,")
+	t.Setenv("JANITOR_SLACK_WEBHOOK_URL", "")
+	cfg, err := Load(write(t, "c.yaml", good+"slack:\n  webhook_url: https://hooks.example/services/T/B/x\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.Discovery.ExcludeSchemas, "|"); got != "payments|ledger" {
+		t.Errorf("exclude_schemas = %q, want payments|ledger", got)
+	}
+	if cfg.Slack.WebhookURL != "" {
+		t.Error("JANITOR_SLACK_WEBHOOK_URL=\"\" did not turn the webhook off")
+	}
+}
+
+// TestFleetThrottleErrorNamedOnce: a mistake in the fleet-wide throttle section is
+// reported under throttle, once, not under every shard's (absent) section.
+func TestFleetThrottleErrorNamedOnce(t *testing.T) {
+	body := "shards:\n  - name: a\n    dsn: u:p@tcp(h:1)/\n  - name: b\n    dsn: u:p@tcp(h:2)/\nthrottle:\n  replica_lag_source: bogus\n"
+	_, err := Load(write(t, "c.yaml", body))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if n := strings.Count(err.Error(), "replica_lag_source"); n != 1 || strings.Contains(err.Error(), "shards[") {
+		t.Errorf("error %q: want the fleet key once and no shard key", err)
 	}
 }
