@@ -69,6 +69,8 @@ type Inspector struct {
 	viewDefs []viewDef
 	// triggers caches every trigger for this Inspector's life.
 	triggers []trigger
+	// routines caches every stored procedure and function for this Inspector's life.
+	routines []routine
 	// sizes holds tablespace sizes read ahead by PrefetchSizes, by dictionary name.
 	sizes map[string]tablespaceSize
 }

@@ -106,6 +106,7 @@ func (in *Inspector) gather(ctx context.Context, t *Table) {
 		ev.ToolTriggers = in.toolTriggers(ctx, t)
 	}
 	ev.WritingTriggers = in.writingTriggers(ctx, t)
+	ev.Routines = in.routinesMentioning(ctx, t)
 	ev.Views = in.views(ctx, t)
 	ev.ForeignKeys = in.foreignKeys(ctx, t)
 	if t.Tool == ToolGhost || t.Tool == ToolBytebase {
@@ -221,6 +222,59 @@ func (in *Inspector) triggersNamed(ctx context.Context, t *Table, on string, re 
 	for _, tr := range trs {
 		if tr.Schema == t.Schema && tr.Table == on && re.MatchString(tr.Name) {
 			out = append(out, tr.Name)
+		}
+	}
+	return out
+}
+
+type routine struct {
+	Schema, Name, Type string
+	Body               sql.NullString
+}
+
+// allRoutines reads every stored procedure and function of every user schema, once per
+// Inspector: a trigger or an event may CALL one that writes into a leftover, which the
+// trigger's own body does not show. A body the account may not read (NULL without
+// global SELECT) makes the evidence unreadable rather than absent.
+func (in *Inspector) allRoutines(ctx context.Context) ([]routine, error) {
+	if in.routines != nil {
+		return in.routines, nil
+	}
+	out, err := queryAll(ctx, in, `SELECT /* janitor */ ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_TYPE, ROUTINE_DEFINITION
+		FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA NOT IN (`+placeholders(len(systemSchemas))+`)`, anySlice(systemSchemas),
+		func(r *sqlx.Rows) (rt routine, err error) {
+			return rt, r.Scan(&rt.Schema, &rt.Name, &rt.Type, &rt.Body)
+		})
+	if err != nil {
+		return nil, fmt.Errorf("read stored routines: %w", err)
+	}
+	for _, rt := range out {
+		if !rt.Body.Valid {
+			return nil, fmt.Errorf("the body of %s %s is hidden from this account (grant SELECT ON *.*)",
+				strings.ToLower(rt.Type), dbconn.QualifiedName(rt.Schema, rt.Name))
+		}
+	}
+	if out == nil {
+		out = []routine{}
+	}
+	in.routines = out
+	return out, nil
+}
+
+// routinesMentioning finds stored routines whose body names this table.
+func (in *Inspector) routinesMentioning(ctx context.Context, t *Table) []string {
+	if t.Orphan {
+		return nil
+	}
+	rts, err := in.allRoutines(ctx)
+	if err != nil {
+		t.Evidence.unreadable("stored routines", err)
+		return nil
+	}
+	var out []string
+	for _, rt := range rts {
+		if (rt.Schema == t.Schema && mentions(rt.Body.String, t.Schema, t.Name)) || mentionsQualified(rt.Body.String, t.Schema, t.Name) {
+			out = append(out, fmt.Sprintf("%s %s", strings.ToLower(rt.Type), dbconn.QualifiedName(rt.Schema, rt.Name)))
 		}
 	}
 	return out

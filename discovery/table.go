@@ -57,6 +57,9 @@ type Evidence struct {
 	BaseExists bool
 	// WritingTriggers are triggers whose body writes into this table, or that sit on it.
 	WritingTriggers []string
+	// Routines are stored procedures and functions whose body names this table: a
+	// trigger, an event or the application may call them to write there.
+	Routines []string
 	// ToolTriggers are a tool's triggers on the base table (a live or crashed migration).
 	ToolTriggers []string
 	// Views that mention this table.

@@ -61,6 +61,7 @@ const (
 	CodeInUse              Code = "in_use"
 	CodeLockHeld           Code = "lock_held"
 	CodeTriggerWrites      Code = "trigger_writes"
+	CodeRoutineReference   Code = "routine_reference"
 	CodeLiveMigration      Code = "live_migration"
 	CodeLiveHeartbeat      Code = "live_heartbeat"
 	CodeDDLRunning         Code = "ddl_running"
@@ -80,7 +81,7 @@ const (
 
 // Codes lists every code, for metrics that want to export zeros.
 var Codes = []Code{CodeDead, CodeNotATable, CodeControlTable, CodeCutOverSentry, CodeEvidenceUnreadable,
-	CodeSessionsHidden, CodeInUse, CodeLockHeld, CodeTriggerWrites, CodeLiveMigration, CodeLiveHeartbeat,
+	CodeSessionsHidden, CodeInUse, CodeLockHeld, CodeTriggerWrites, CodeRoutineReference, CodeLiveMigration, CodeLiveHeartbeat,
 	CodeDDLRunning, CodeViewReference, CodeForeignKey, CodeBaseMissing, CodeAmbiguousTool, CodeVitessManaged,
 	CodeVitessNotDue, CodeAgeUnknown, CodeTooYoung, CodeRecentWrite, CodeNotInspected}
 
@@ -160,6 +161,10 @@ var rules = []rule{
 		}
 		return "an ALTER-like statement is running and may own this #sql table: " + strings.Join(t.Evidence.DDLRunning, "; "),
 			len(t.Evidence.DDLRunning) > 0
+	}},
+	{CodeRoutineReference, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		return "stored " + strings.Join(t.Evidence.Routines, ", ") + " names it: a trigger, an event or the application may call it to write there",
+			len(t.Evidence.Routines) > 0
 	}},
 	{CodeViewReference, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		return "referenced by view " + strings.Join(t.Evidence.Views, ", "), len(t.Evidence.Views) > 0

@@ -93,6 +93,9 @@ func TestEvaluate(t *testing.T) {
 		{"vitess not due", vitess(now.Add(time.Hour)), Context{}, nil, CodeVitessNotDue, "not yet"},
 		{"vitess due", vitess(now.Add(-time.Minute)), Context{}, nil, CodeDead, "fell due"},
 		{"vitess due but tablegc runs", vitess(now.Add(-time.Hour)), Context{VitessTableGC: true}, nil, CodeVitessManaged, "Vitess table GC"},
+		{"a routine names it", func(t *discovery.Table) {
+			t.Evidence.Routines = []string{"procedure `app`.`archive`"}
+		}, Context{}, nil, CodeRoutineReference, "archive"},
 		{"orphan with ALTER running", func(t *discovery.Table) {
 			t.Name, t.Tool, t.Role, t.Base, t.Orphan = "#sql-ib12-34", discovery.ToolOrphan, discovery.RoleOrphan, "", true
 			t.Reading = discovery.Match{Tool: discovery.ToolOrphan}
