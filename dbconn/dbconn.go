@@ -42,16 +42,28 @@ func DefaultOptions() Options {
 func ParseDSN(dsn string) (*mysql.Config, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
-		// The driver's messages can quote pieces of the DSN (a network named after
-		// "user:pass" when a slash in the password cut the DSN short): drop every quoted
-		// piece, and say what the DSN should look like.
-		msg := quoted.ReplaceAllString(err.Error(), "'…'")
-		return nil, fmt.Errorf("invalid DSN %q (want user:password@tcp(host:port)/): %s", Redact(dsn), msg)
+		return nil, fmt.Errorf("invalid DSN %q (want user:password@tcp(host:port)/): %s", Redact(dsn), dsnProblem(err))
 	}
 	return cfg, nil
 }
 
-var quoted = regexp.MustCompile(`'[^']*'|"[^"]*"`)
+// dsnProblem says what is wrong with a DSN without the driver's own words, which can
+// quote pieces of it (a network named after "user:pass…" when a slash in the password
+// cut the DSN short).
+func dsnProblem(err error) string {
+	msg := err.Error()
+	for _, known := range []string{
+		"invalid DSN: did you forget to escape a param value?",
+		"invalid DSN: network address not terminated (missing closing brace)",
+		"invalid DSN: missing the slash separating the database name",
+		"invalid DSN: interpolateParams can not be used with unsafe collations",
+	} {
+		if msg == known {
+			return msg
+		}
+	}
+	return "the driver could not parse it (its message is withheld: it can quote the password); check the form, and escape / @ : in the password"
+}
 
 // Open returns a pool to one server, pinged within the connect timeout.
 func Open(ctx context.Context, dsn string, opts Options) (*sqlx.DB, error) {
@@ -117,6 +129,10 @@ func Redact(dsn string) string {
 	out := passwordParam.ReplaceAllString(dsn, "${1}***")
 	at := strings.LastIndex(out, "@")
 	if at < 0 {
+		// No user@ part to cut at: anything after a colon may be a password.
+		if colon := strings.Index(out, ":"); colon >= 0 {
+			return out[:colon] + ":***"
+		}
 		return out
 	}
 	cred := out[:at]

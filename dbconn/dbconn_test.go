@@ -51,7 +51,8 @@ func TestRedact(t *testing.T) {
 		"janitor:p@ss:w@rd@tcp(10.0.0.1:3306)/app":        "janitor:***@tcp(10.0.0.1:3306)/app",
 		"janitor@tcp(10.0.0.1:3306)/":                     "janitor@tcp(10.0.0.1:3306)/",
 		"janitor@tcp(10.0.0.1:3306)/?password=x&tls=true": "janitor@tcp(10.0.0.1:3306)/?password=***&tls=true",
-		"jdbc:mysql://db1/shop?user=u&PWD=x":              "jdbc:mysql://db1/shop?user=u&PWD=***",
+		"jdbc:mysql://db1/shop?user=u&PWD=x":              "jdbc:***", // no user@: everything after a colon may be secret
+		"janitor:s3cr3t/x":                                "janitor:***",
 	} {
 		if got := dbconn.Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
@@ -66,6 +67,8 @@ func TestParseDSNErrorHidesPassword(t *testing.T) {
 		"jdbc:mysql://db1:3306/shop?user=janitor&password=hunter2",
 		"janitor@tcp(db1:3306)/?password=hunter2&tls=bogus",
 		"janitor:hunt/er2xyz@tcp(db1:3306)",
+		"janitor:Ab'hunter2/xyz@tcp(10.0.0.1:3306)", // a quote in the password
+		"janitor:hunter2/x",                         // no @ at all
 	} {
 		_, err := dbconn.ParseDSN(dsn)
 		if err == nil {

@@ -231,14 +231,16 @@ func TestExecuteOverlayDrops(t *testing.T) {
 	if a := args(r.cronJobs[0]); !strings.HasPrefix(a, "run --execute ") {
 		t.Errorf("execute args %q", a)
 	}
-	// The Job's hard deadline must leave room for discovery, the drop window and the
-	// last DROP, or Kubernetes kills janitor mid-DROP instead of it stopping cleanly.
+	// The Job's hard deadline must leave room for discovery, the drop window, the last
+	// table's throttle wait and its DROP, and a margin for re-checks and a reconnect, or
+	// Kubernetes kills janitor mid-DROP instead of it stopping cleanly.
 	_, cfgs := loadConfigs(t, r.configMaps[0], 1)
 	cfg := cfgs["config.yaml"]
-	need := cfg.Discovery.ShardTimeout + cfg.Execute.MaxDuration + cfg.Execute.LockWaitTimeout + cfg.Execute.DropTimeout
+	need := cfg.Discovery.ShardTimeout + cfg.Execute.MaxDuration + cfg.Throttle.MaxWait + cfg.Execute.LockWaitTimeout +
+		cfg.Execute.DropTimeout + 15*time.Minute
 	deadline := time.Duration(*r.cronJobs[0].Spec.JobTemplate.Spec.ActiveDeadlineSeconds) * time.Second
 	if cfg.Execute.MaxDuration == 0 || need > deadline {
-		t.Errorf("activeDeadlineSeconds %s < shard_timeout + max_duration + lock_wait_timeout + drop_timeout = %s (max_duration %s must be set)",
+		t.Errorf("activeDeadlineSeconds %s < shard_timeout + max_duration + max_wait + lock_wait_timeout + drop_timeout + 15m = %s (max_duration %s must be set)",
 			deadline, need, cfg.Execute.MaxDuration)
 	}
 }

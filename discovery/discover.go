@@ -241,6 +241,8 @@ func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, er
 // tools fit), and nothing else is known.
 func Uninspected(n Name) *Table {
 	t := &Table{Schema: n.Schema, Name: n.Table, Orphan: n.Orphan, SizeSource: SizeUnknown}
+	// This host's clock, not the server's: only the age column uses it.
+	t.Evidence.Now = time.Now().UTC()
 	t.Readings = Classify(n.Table)
 	if len(t.Readings) == 0 {
 		return t

@@ -450,3 +450,13 @@ func TestRoutinesThatNameALeftover(t *testing.T) {
 		}
 	}
 }
+
+// TestUninspectedRowsHaveAnAge: a row over max_inspect has no server clock, but its age
+// column must still make sense (a review found -9223372036 s).
+func TestUninspectedRowsHaveAnAge(t *testing.T) {
+	tb := discovery.Uninspected(discovery.Name{Schema: "s", Table: "_vt_drp_6ace8bcef73211ea87e9f875a4d24e90_20200915120410_"})
+	age, _, ok := tb.Age()
+	if !ok || age < 0 || age > 50*365*24*time.Hour {
+		t.Errorf("age %s (known %v)", age, ok)
+	}
+}

@@ -144,7 +144,8 @@ func ptoscTrigger(schema, base string) *regexp.Regexp {
 	}
 	byChars := []rune(raw)
 	for i, r := range byChars {
-		if !(r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r)) {
+		// Perl's \w: alphabetic, marks, decimal digits, connector punctuation, joiners.
+		if !(unicode.IsLetter(r) || unicode.In(r, unicode.M, unicode.Nd, unicode.Nl, unicode.Pc, unicode.Join_Control)) {
 			byChars[i] = '_'
 		}
 	}

@@ -324,6 +324,7 @@ func TestPtoscTriggerNames(t *testing.T) {
 		{"shop", "order items", "pt_osc_shop_order_items_ins", true},
 		{"boutique", "café", "pt_osc_boutique_caf___ins", true}, // é as two bytes, each made _
 		{"boutique", "café", "pt_osc_boutique_café_ins", true},  // é as a word character
+		{"app", "परीक्षा", "pt_osc_app_परीक्षा_ins", true},      // combining marks are \w to Perl
 		{strings.Repeat("s", 30), strings.Repeat("t", 40), "pt_osc_" + strings.Repeat("s", 30) + "_" + strings.Repeat("t", 22) + "_ins", true},
 	} {
 		if got := ptoscTrigger(c.schema, c.base).MatchString(c.trigger); got != c.want {

@@ -55,6 +55,7 @@ type shardRun struct {
 	// serverStarted is when the server started, as seen at connect: ids are only ours
 	// within one server lifetime.
 	serverStarted time.Time
+	execStarted   time.Time // when drops began: execute.max_duration counts from here
 	server        discovery.Server
 	thr           *throttle.Throttler
 	closers       []func() error
@@ -161,6 +162,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 	var dropped int
 	var bytes int64
 	start := time.Now()
+	r.execStarted = start
 	for i, c := range cands {
 		if c.verdict.Action != policies.Drop {
 			continue
@@ -365,6 +367,9 @@ func replicaStatusError(err error) (string, error) {
 	return "", err
 }
 
+// maxLossesPerTable bounds how often one table's work may lose the connection.
+const maxLossesPerTable = 3
+
 type outcome struct {
 	outcome string
 	reason  string
@@ -377,10 +382,16 @@ func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (outcome, err
 	maxWait := r.j.cfg.ThrottleFor(r.sc).MaxWait
 	backoff := 500 * time.Millisecond
 	sent := false
-	for {
+	for losses := 1; ; losses++ {
 		out, err := r.dropOne(ctx, c, &sent)
 		if err == nil || !connectionLost(err) {
 			return out, err
+		}
+		// A DROP that takes the server down each time would otherwise be sent again
+		// after every restart: give up on the shard after a few losses on one table.
+		if losses >= maxLossesPerTable {
+			return outcome{}, &errStop{fmt.Sprintf("connection lost %d times while working on %s (last: %v): stopping this shard; look at the server before the next run",
+				losses, dbconn.QualifiedName(c.table.Schema, c.table.Name), err)}
 		}
 		r.log.WarnContext(ctx, "connection lost; reconnecting", "table", c.table.Schema+"."+c.table.Name, "err", err)
 		// The budget starts now, not when work on the table began: a DROP that ran long

@@ -951,3 +951,22 @@ func TestPurgeBlockedDefersTheShard(t *testing.T) {
 		t.Errorf("blocked = %q, want the purge's blocking signal named", b)
 	}
 }
+
+// TestMaxDurationStopsAPurge: the drop window is checked between purge batches too, so
+// a purge that starts just before the window closes does not run on for hours.
+func TestMaxDurationStopsAPurge(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY, v VARCHAR(100))",
+		"CREATE TABLE "+q(s, "__a_old")+" LIKE "+q(s, "a"),
+		"INSERT INTO "+q(s, "__a_old")+" SELECT seq, REPEAT('x', 100) FROM "+q(s, "seq_1_to_3000"))
+	cfg := config(t, s)
+	cfg.Execute.MaxDuration = 200 * time.Millisecond
+	// Six batches 100 ms apart outlast the window.
+	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", ThresholdBytes: 0, BatchRows: 500, BatchPause: 100 * time.Millisecond}
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	o := outcomes(r)["__a_old"]
+	if o.Outcome != report.OutcomeDeferred || !strings.Contains(o.Reason, "max_duration") || !exists(t, db, s, "__a_old") {
+		t.Errorf("__a_old: %s (%s), want deferred by max_duration during the purge", o.Outcome, o.Reason)
+	}
+}

@@ -97,6 +97,9 @@ func (r *shardRun) purge(ctx context.Context, t *discovery.Table) (*outcome, err
 			}
 			return nil, &errStop{fmt.Sprintf("stopped by signal while purging (%d rows purged)", total)}
 		}
+		if md := r.j.cfg.Execute.MaxDuration; md > 0 && time.Since(r.execStarted) >= md {
+			return nil, &errStop{fmt.Sprintf("execute.max_duration %s reached during a purge (%d rows purged): the table stays for a later run", md, total)}
+		}
 		if time.Since(checked) >= purgeRecheckEvery {
 			notSent := false
 			if _, out, err := r.recheck(ctx, t, &notSent, true); out != nil || err != nil {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -139,7 +140,10 @@ func readReplicaStatuses(ctx context.Context, q sqlx.QueryerContext) ([]ReplicaS
 		if sts, err = readStatuses(ctx, q, stmt); err == nil {
 			return sts, stmt, nil
 		}
-		if ctx.Err() != nil {
+		// Only a statement the server does not know moves on to the next form: any other
+		// failure (a timeout) must not fall back to a form that shows fewer channels.
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) || me.Number != 1064 {
 			break
 		}
 	}
@@ -277,8 +281,10 @@ func EvaluateAurora(rows []AuroraReplica, now time.Time, max time.Duration, expe
 	readers := 0
 	fresh := map[string]bool{}
 	lastSeen := map[string]time.Time{}
+	writer := ""
 	for _, r := range rows {
 		if r.SessionID == "MASTER_SESSION_ID" {
+			writer = r.ServerID
 			continue
 		}
 		if r.LastUpdate.After(lastSeen[r.ServerID]) {
@@ -298,7 +304,8 @@ func EvaluateAurora(rows []AuroraReplica, now time.Time, max time.Duration, expe
 		}
 	}
 	for _, id := range expected {
-		if fresh[id] {
+		if fresh[id] || id == writer {
+			// A listed reader promoted to writer by a failover is not missing.
 			continue
 		}
 		if t, ok := lastSeen[id]; ok {

@@ -77,6 +77,7 @@ func TestEvaluateAurora(t *testing.T) {
 		{"expected reader stuck", []AuroraReplica{writer, row("r1", "a", 900000, true, 6*time.Minute)}, []string{"r1"}, false, "r1 has not reported for 6m0s"},
 		{"expected reader missing", []AuroraReplica{writer, row("r1", "a", 10, true, 0)}, []string{"r1", "r2"}, false, "r2 is not in replica_host_status"},
 		{"expected readers fine", []AuroraReplica{writer, row("r1", "a", 10, true, 0), row("r2", "b", 20, true, 0)}, []string{"r1", "r2"}, true, "r2"},
+		{"listed reader promoted to writer", []AuroraReplica{row("r1", "MASTER_SESSION_ID", 0, true, 0), row("writer-1", "b", 10, true, 0)}, []string{"r1"}, true, "writer-1"},
 		{"stuck reader unlisted", []AuroraReplica{writer, row("r1", "a", 900000, true, 6*time.Minute)}, nil, true, "list aurora_readers"},
 	}
 	for _, c := range cases {

@@ -43,6 +43,11 @@ func Load(path string) (janitor.Config, error) {
 		if err := v.BindEnv(key); err != nil {
 			return cfg, fmt.Errorf("bind %s: %w", key, err)
 		}
+		// An empty number, switch or duration would decode as 0 or false, which for a
+		// limit means "no limit": only strings and lists may be emptied.
+		if val, set := os.LookupEnv(EnvName(key)); set && strings.TrimSpace(val) == "" && !emptiable[key] {
+			return cfg, fmt.Errorf("%s is set but empty: unset it, or give %s a value", EnvName(key), key)
+		}
 	}
 	err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
 		mapstructure.StringToTimeDurationHookFunc(),
@@ -164,6 +169,33 @@ func Keys() []string {
 	walk(reflect.TypeOf(janitor.Config{}), "", &keys)
 	return keys
 }
+
+// emptiable are the keys an empty environment variable may clear: strings and lists.
+var emptiable = func() map[string]bool {
+	m := map[string]bool{}
+	var visit func(t reflect.Type, prefix string)
+	visit = func(t reflect.Type, prefix string) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			tag := f.Tag.Get("mapstructure")
+			if tag == "" || tag == "-" {
+				continue
+			}
+			key := tag
+			if prefix != "" {
+				key = prefix + "." + tag
+			}
+			switch k := f.Type.Kind(); {
+			case k == reflect.Struct && f.Type != durationType:
+				visit(f.Type, key)
+			case k == reflect.String, k == reflect.Slice:
+				m[key] = true
+			}
+		}
+	}
+	visit(reflect.TypeOf(janitor.Config{}), "")
+	return m
+}()
 
 func walk(t reflect.Type, prefix string, keys *[]string) {
 	for i := 0; i < t.NumField(); i++ {

@@ -186,3 +186,17 @@ func TestFleetThrottleErrorNamedOnce(t *testing.T) {
 		t.Errorf("error %q: want the fleet key once and no shard key", err)
 	}
 }
+
+// TestEmptyEnvForALimitIsAnError: JANITOR_EXECUTE_MAX_TABLES_PER_RUN= would decode as 0,
+// "no limit"; it must be refused (found by a review).
+func TestEmptyEnvForALimitIsAnError(t *testing.T) {
+	for _, k := range []string{"JANITOR_EXECUTE_MAX_TABLES_PER_RUN", "JANITOR_DISCOVERY_MAX_INSPECT", "JANITOR_POLICY_MIN_AGE", "JANITOR_SERVE_EXECUTE"} {
+		t.Run(k, func(t *testing.T) {
+			t.Setenv(k, "")
+			_, err := Load(write(t, "c.yaml", good))
+			if err == nil || !strings.Contains(err.Error(), k+" is set but empty") {
+				t.Errorf("err = %v", err)
+			}
+		})
+	}
+}
