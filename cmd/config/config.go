@@ -166,38 +166,22 @@ func resolveFiles(cfg *janitor.Config) error {
 // environment variable can override.
 func Keys() []string {
 	var keys []string
-	walk(reflect.TypeOf(janitor.Config{}), "", &keys)
+	leaves(reflect.TypeOf(janitor.Config{}), "", func(key string, _ reflect.Type) { keys = append(keys, key) })
 	return keys
 }
 
 // emptiable are the keys an empty environment variable may clear: strings and lists.
 var emptiable = func() map[string]bool {
 	m := map[string]bool{}
-	var visit func(t reflect.Type, prefix string)
-	visit = func(t reflect.Type, prefix string) {
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			tag := f.Tag.Get("mapstructure")
-			if tag == "" || tag == "-" {
-				continue
-			}
-			key := tag
-			if prefix != "" {
-				key = prefix + "." + tag
-			}
-			switch k := f.Type.Kind(); {
-			case k == reflect.Struct && f.Type != durationType:
-				visit(f.Type, key)
-			case k == reflect.String, k == reflect.Slice:
-				m[key] = true
-			}
-		}
-	}
-	visit(reflect.TypeOf(janitor.Config{}), "")
+	leaves(reflect.TypeOf(janitor.Config{}), "", func(key string, t reflect.Type) {
+		m[key] = t.Kind() == reflect.String || t.Kind() == reflect.Slice
+	})
 	return m
 }()
 
-func walk(t reflect.Type, prefix string, keys *[]string) {
+// leaves calls fn for every scalar key of the configuration (lists of structs, the
+// shards, are configured in the file only).
+func leaves(t reflect.Type, prefix string, fn func(key string, t reflect.Type)) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		tag := f.Tag.Get("mapstructure")
@@ -210,11 +194,10 @@ func walk(t reflect.Type, prefix string, keys *[]string) {
 		}
 		switch {
 		case f.Type.Kind() == reflect.Struct && f.Type != durationType:
-			walk(f.Type, key, keys)
+			leaves(f.Type, key, fn)
 		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
-			// Lists of shards are configured in the file only.
 		default:
-			*keys = append(*keys, key)
+			fn(key, f.Type)
 		}
 	}
 }
