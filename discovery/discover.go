@@ -69,8 +69,10 @@ type Inspector struct {
 	viewDefs []viewDef
 	// triggers caches every trigger for this Inspector's life.
 	triggers []trigger
-	// routines caches every stored procedure and function for this Inspector's life.
-	routines []routine
+	// routines caches every stored procedure and function for this Inspector's life;
+	// routinesErr, that some could not be read.
+	routines    []routine
+	routinesErr error
 	// sizes holds tablespace sizes read ahead by PrefetchSizes, by dictionary name.
 	sizes map[string]tablespaceSize
 }

@@ -238,8 +238,8 @@ type routine struct {
 // trigger's own body does not show. A body the account may not read (NULL without
 // global SELECT) makes the evidence unreadable rather than absent.
 func (in *Inspector) allRoutines(ctx context.Context) ([]routine, error) {
-	if in.routines != nil {
-		return in.routines, nil
+	if in.routines != nil || in.routinesErr != nil {
+		return in.routines, in.routinesErr
 	}
 	out, err := queryAll(ctx, in, `SELECT /* janitor */ ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_TYPE, ROUTINE_DEFINITION
 		FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA NOT IN (`+placeholders(len(systemSchemas))+`)`, anySlice(systemSchemas),
@@ -251,8 +251,10 @@ func (in *Inspector) allRoutines(ctx context.Context) ([]routine, error) {
 	}
 	for _, rt := range out {
 		if !rt.Body.Valid {
-			return nil, fmt.Errorf("the body of %s %s is hidden from this account (grant SELECT ON *.*)",
+			// Remembered, so that every candidate does not ask again.
+			in.routinesErr = fmt.Errorf("the body of %s %s is hidden from this account (grant SELECT ON *.*)",
 				strings.ToLower(rt.Type), dbconn.QualifiedName(rt.Schema, rt.Name))
+			return nil, in.routinesErr
 		}
 	}
 	if out == nil {
