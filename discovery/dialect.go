@@ -38,6 +38,9 @@ type Server struct {
 	// information_schema.TRIGGERS silently shows nothing, which would read as "no
 	// trigger writes into this table".
 	SeesTriggers bool
+	// SeesRoutines is true when the account holds SELECT on all tables: without it the
+	// server leaves other definers' stored routines out of information_schema.ROUTINES.
+	SeesRoutines bool
 }
 
 // Identity is a string that changes when a different server answers at the same address.
@@ -122,6 +125,7 @@ func ReadServer(ctx context.Context, q Querier) (Server, error) {
 	// it does not.
 	s.SeesAllSessions = privs["PROCESS"]
 	s.SeesTriggers = privs["TRIGGER"]
+	s.SeesRoutines = privs["SELECT"]
 	return s, nil
 }
 

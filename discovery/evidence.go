@@ -238,6 +238,9 @@ type routine struct {
 // trigger's own body does not show. A body the account may not read (NULL without
 // global SELECT) makes the evidence unreadable rather than absent.
 func (in *Inspector) allRoutines(ctx context.Context) ([]routine, error) {
+	if !in.server.SeesRoutines {
+		return nil, errors.New("the account lacks SELECT ON *.*, so the server hides other definers' stored routines (grant SELECT ON *.*)")
+	}
 	if in.routines != nil || in.routinesErr != nil {
 		return in.routines, in.routinesErr
 	}

@@ -154,3 +154,21 @@ func TestExecuteWithoutReplicaMonitorRefuses(t *testing.T) {
 		t.Errorf("blocked %q error %q: want the missing grant named", rep.Shards[0].Blocked, rep.Shards[0].Error)
 	}
 }
+
+// TestHiddenRoutineBodiesMakeEvidenceUnreadable: without global SELECT the server hides
+// other definers' routines; janitor must not read "hidden" as "names nothing".
+func TestHiddenRoutineBodiesMakeEvidenceUnreadable(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	other := testdb.Schema(t, db)
+	oneLeftover(t, db, s)
+	testdb.Exec(t, db, "CREATE PROCEDURE "+q(other, "p")+"() SELECT 1")
+	p, _ := account(t, []string{"PROCESS, SHOW VIEW, TRIGGER, SLAVE MONITOR ON *.*", "SELECT ON `" + s + "`.*"})
+	cfg := config(t, s)
+	cfg.Shards[0].DSN, cfg.Shards[0].Replicas = p, nil
+	r := janitor.New(cfg, nil).Report(context.Background())
+	o := outcomes(r)["__orders_old"]
+	if o.Verdict != "skip" || o.ReasonCode != "evidence_unreadable" || !strings.Contains(o.Reason, "stored routines: the account lacks SELECT ON *.*") {
+		t.Errorf("__orders_old: %s %s (%s), want skip: routine bodies unreadable", o.Verdict, o.ReasonCode, o.Reason)
+	}
+}
