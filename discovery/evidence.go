@@ -317,13 +317,12 @@ func mayName(body, table string) bool {
 
 // mentions reports whether SQL text names schema.table, quoted or bare.
 func mentions(body, schema, table string) bool {
-	if !mayName(body, table) {
-		return false
-	}
 	b := strings.ToLower(body)
-	tq := strings.ToLower(dbconn.QuoteIdent(table))
-	if strings.Contains(b, tq) {
+	if strings.Contains(b, strings.ToLower(dbconn.QuoteIdent(table))) {
 		return true
+	}
+	if !strings.Contains(b, strings.ToLower(table)) {
+		return false // the cheap test of mayName: most bodies stop here
 	}
 	// Bare or double-quoted (ANSI_QUOTES) identifiers: only where the name is a plain word.
 	if plainWord.MatchString(table) {

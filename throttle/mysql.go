@@ -79,25 +79,18 @@ func (r *ReplicaLag) Check(ctx context.Context) Reading {
 	if err != nil {
 		return Reading{Err: err}
 	}
+	// The form this server answered last time is asked alone; after a failure, or the
+	// first time, every form is tried again (the replica may have been replaced).
+	stmts := statusStatements
 	r.mu.Lock()
-	stmt := r.stmt
-	r.mu.Unlock()
-	var sts []ReplicaStatus
-	if stmt != "" {
-		if sts, err = readStatuses(ctx, db, stmt); err != nil {
-			// Ask every form again next time: the replica may have been replaced.
-			r.mu.Lock()
-			r.stmt = ""
-			r.mu.Unlock()
-		}
-	} else {
-		sts, stmt, err = readReplicaStatuses(ctx, db)
-		if err == nil {
-			r.mu.Lock()
-			r.stmt = stmt
-			r.mu.Unlock()
-		}
+	if r.stmt != "" {
+		stmts = []string{r.stmt}
 	}
+	r.mu.Unlock()
+	sts, stmt, err := readReplicaStatuses(ctx, db, stmts)
+	r.mu.Lock()
+	r.stmt = stmt
+	r.mu.Unlock()
 	if err != nil {
 		return Reading{Err: err}
 	}
@@ -129,13 +122,15 @@ var statusStatements = []string{
 // ReadReplicaStatuses returns every replication channel of a server: none on a server
 // that replicates from nobody.
 func ReadReplicaStatuses(ctx context.Context, q sqlx.QueryerContext) ([]ReplicaStatus, error) {
-	sts, _, err := readReplicaStatuses(ctx, q)
+	sts, _, err := readReplicaStatuses(ctx, q, statusStatements)
 	return sts, err
 }
 
-func readReplicaStatuses(ctx context.Context, q sqlx.QueryerContext) ([]ReplicaStatus, string, error) {
+// readReplicaStatuses tries stmts in order and returns the statuses and the statement
+// that answered ("" on error).
+func readReplicaStatuses(ctx context.Context, q sqlx.QueryerContext, stmts []string) ([]ReplicaStatus, string, error) {
 	var err error
-	for _, stmt := range statusStatements {
+	for _, stmt := range stmts {
 		var sts []ReplicaStatus
 		if sts, err = readStatuses(ctx, q, stmt); err == nil {
 			return sts, stmt, nil
