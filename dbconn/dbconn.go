@@ -209,7 +209,7 @@ func Hint(err error) string {
 	case IsError(err, ErrAccessDenied):
 		return "the server refused the user or password: check the shard's dsn or dsn_file, and that the account may connect from this host"
 	case IsError(err, ErrDBAccess, ErrTableAccess, ErrSpecificAccess, 1143):
-		return "the account lacks a privilege: grant what the README's Least privilege section lists for this command"
+		return "the account lacks a privilege: grant what docs/dropping.md (Least privilege) lists for this command"
 	case IsError(err, 1049):
 		return "the DSN names a database that does not exist: leave the part after the / empty"
 	case errors.As(err, &dnsErr):

@@ -4,7 +4,7 @@
 // It never runs a query that opens or sizes every table: names come from
 // information_schema.TABLES restricted to name columns (the server answers from the
 // directory listing), and everything else is looked up by schema and name for the few
-// tables whose names match a rule. See the cost table in leftover-names.md.
+// tables whose names match a rule. See the cost table in docs/discovery.md.
 package discovery
 
 import (

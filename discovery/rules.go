@@ -91,7 +91,7 @@ var vitessRoles = map[string]Role{
 	"HOLD": RoleHold, "PURGE": RolePurge, "EVAC": RoleEvac, "DROP": RoleDrop,
 }
 
-// Rules lists every naming rule janitor knows, from leftover-names.md and the tools'
+// Rules lists every naming rule janitor knows (restated in docs/discovery.md), from the tools'
 // source. Classify returns every rule that matches, in this order, and the evidence
 // decides between them.
 var Rules = []Rule{

@@ -13,7 +13,7 @@ import (
 	"github.com/janitorhq/janitor/report"
 )
 
-// The GRANTs the README documents. Keep them in step with the README: a change here is a
+// The GRANTs docs/dropping.md documents. Keep them in step with that page: a change here is a
 // change to what DBAs are asked to grant.
 var (
 	reportGrants  = []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, SLAVE MONITOR ON *.*"}

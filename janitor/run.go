@@ -362,7 +362,7 @@ func replicates(ctx context.Context, q sqlx.QueryerContext) (string, error) {
 
 func replicaStatusError(err error) (string, error) {
 	if dbconn.IsError(err, dbconn.ErrSpecificAccess) {
-		return "cannot tell whether this server is a replica: grant SLAVE MONITOR (MySQL: REPLICATION CLIENT), as the README's Least privilege section lists", nil
+		return "cannot tell whether this server is a replica: grant SLAVE MONITOR (MySQL: REPLICATION CLIENT), as docs/dropping.md (Least privilege) lists", nil
 	}
 	return "", err
 }
