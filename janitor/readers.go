@@ -63,7 +63,7 @@ func (s replicaSession) String() string {
 	if s.cmd == "Sleep" {
 		what = fmt.Sprintf("idle for %ds", s.secs.Int64)
 	}
-	if s.trxSecs.Valid {
+	if s.trxSecs.Valid && s.autocommitR.Int64 == 0 {
 		what += fmt.Sprintf(", in a transaction open for %ds", s.trxSecs.Int64)
 	}
 	return fmt.Sprintf("session %d (user %q, %s)", s.id, s.user, what)
