@@ -126,6 +126,11 @@ func (r *shardRun) prepareAndExecute(ctx context.Context, cands []candidate, exe
 		} else if why, err := replicates(ctx, db); err == nil && why != "" {
 			s.Blocked = "--execute refuses to drop here: " + why
 		}
+		for _, rd := range r.replicas {
+			if _, _, err := r.replicaView(ctx, rd); err != nil && s.Blocked == "" {
+				s.Blocked = "an execute run would not drop here: " + err.Error()
+			}
+		}
 		return nil
 	}
 	return r.execute(ctx, cands)
