@@ -172,6 +172,11 @@ func TestExecuteWithoutProcessOnReplicaRefuses(t *testing.T) {
 	if b := rep.Shards[0].Blocked; !strings.Contains(b, "replica sandbox-replica") || !strings.Contains(b, "GRANT PROCESS ON *.* TO 'jt_") {
 		t.Errorf("blocked %q: want the replica and the grant to add named", b)
 	}
+	// The dry run says so up front.
+	plan := janitor.New(cfg, nil).Run(context.Background(), false)
+	if b := plan.Shards[0].Blocked; !strings.Contains(b, "GRANT PROCESS ON *.* TO 'jt_") {
+		t.Errorf("dry run blocked %q: want the grant to add named", b)
+	}
 }
 
 // TestHiddenRoutineBodiesMakeEvidenceUnreadable: without global SELECT the server hides
