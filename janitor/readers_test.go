@@ -48,19 +48,34 @@ func rptLeftovers(t *testing.T, base, old string) (primary, replica *sqlx.DB, sc
 	return primary, replica, schema
 }
 
-// withLockInfoPlugin loads MariaDB's metadata_lock_info plugin on the replica for the
-// rest of the test, so that janitor can tell which tables a transaction holds.
-func withLockInfoPlugin(t *testing.T, replica *sqlx.DB) {
+// lockSource makes the replica able (on) or unable to say who holds a table's metadata
+// lock, for the rest of the test: MariaDB's metadata_lock_info plugin loaded or not;
+// MySQL's wait/lock/metadata/sql/mdl instrument enabled or not.
+func lockSource(t *testing.T, replica *sqlx.DB, on bool) {
 	t.Helper()
-	var n int
-	if err := replica.Get(&n, "SELECT COUNT(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO'"); err != nil {
-		t.Fatal(err)
-	}
-	if n > 0 {
+	if isMariaDB(t, replica) {
+		var n int
+		if err := replica.Get(&n, "SELECT COUNT(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO'"); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case on && n == 0:
+			testdb.Exec(t, replica, "INSTALL SONAME 'metadata_lock_info'")
+			t.Cleanup(func() { testdb.Exec(t, replica, "UNINSTALL SONAME 'metadata_lock_info'") })
+		case !on && n > 0:
+			testdb.Exec(t, replica, "UNINSTALL SONAME 'metadata_lock_info'")
+			t.Cleanup(func() { testdb.Exec(t, replica, "INSTALL SONAME 'metadata_lock_info'") })
+		}
 		return
 	}
-	testdb.Exec(t, replica, "INSTALL SONAME 'metadata_lock_info'")
-	t.Cleanup(func() { testdb.Exec(t, replica, "UNINSTALL SONAME 'metadata_lock_info'") })
+	const instrument = "UPDATE performance_schema.setup_instruments SET ENABLED = '%s' WHERE NAME = 'wait/lock/metadata/sql/mdl'"
+	var was string
+	if err := replica.Get(&was, "SELECT ENABLED FROM performance_schema.setup_instruments WHERE NAME = 'wait/lock/metadata/sql/mdl'"); err != nil {
+		t.Fatal(err)
+	}
+	want := map[bool]string{true: "YES", false: "NO"}[on]
+	testdb.Exec(t, replica, fmt.Sprintf(instrument, want))
+	t.Cleanup(func() { testdb.Exec(t, replica, fmt.Sprintf(instrument, was)) })
 }
 
 func isMariaDB(t *testing.T, db *sqlx.DB) bool {
@@ -74,18 +89,14 @@ func isMariaDB(t *testing.T, db *sqlx.DB) bool {
 // TestOpenTransactionOnReplicaDefers: a session on the replica that read the leftover in
 // a transaction it keeps open holds the table's metadata lock; the replicated DROP would
 // stall the replica's applier behind it (issue 8). The table is deferred, with the
-// replica and the session named, and stays on both servers. Run without the lock-info
-// plugin (any open transaction is suspect) and with it (only the holder is).
+// replica and the session named, and stays on both servers. Run with the replica unable
+// to say who holds which metadata lock (any open transaction is suspect) and able to
+// (only the holder is).
 func TestOpenTransactionOnReplicaDefers(t *testing.T) {
-	for _, plugin := range []bool{false, true} {
-		t.Run(fmt.Sprintf("plugin=%v", plugin), func(t *testing.T) {
+	for _, source := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lock_source=%v", source), func(t *testing.T) {
 			primary, replica, s := rptLeftovers(t, "rpt", "__rpt_old")
-			if plugin {
-				if !isMariaDB(t, replica) {
-					t.Skip("MariaDB's plugin; MySQL reads performance_schema")
-				}
-				withLockInfoPlugin(t, replica)
-			}
+			lockSource(t, replica, source)
 			reader, id := replicaConn(t)
 			testdb.Exec(t, reader, "BEGIN", "SELECT COUNT(*) FROM "+q(s, "__rpt_old"))
 			t.Cleanup(func() { _, _ = reader.ExecContext(context.Background(), "ROLLBACK") })
@@ -100,8 +111,8 @@ func TestOpenTransactionOnReplicaDefers(t *testing.T) {
 			if !regexp.MustCompile(`in a transaction open for \d+s`).MatchString(o.Reason) {
 				t.Errorf("reason %q does not give the transaction's age", o.Reason)
 			}
-			if plugin && !strings.Contains(o.Reason, "holds its metadata lock") {
-				t.Errorf("with the plugin the holder is known: %s", o.Reason)
+			if want := map[bool]string{true: ") holds its metadata lock", false: ") may hold its metadata lock"}[source]; !strings.Contains(o.Reason, want) {
+				t.Errorf("reason %q; want %q", o.Reason, want)
 			}
 			if !exists(t, primary, s, "__rpt_old") || !exists(t, replica, s, "__rpt_old") {
 				t.Errorf("the table was dropped")
@@ -113,14 +124,11 @@ func TestOpenTransactionOnReplicaDefers(t *testing.T) {
 	}
 }
 
-// TestLockInfoPluginIsPrecise: with the plugin, a transaction on the replica that read
-// another table does not hold this one back.
-func TestLockInfoPluginIsPrecise(t *testing.T) {
+// TestLockSourceIsPrecise: where the replica says who holds which metadata lock, a
+// transaction on the replica that read another table does not hold this one back.
+func TestLockSourceIsPrecise(t *testing.T) {
 	primary, replica, s := rptLeftovers(t, "rpt", "__rpt_old")
-	if !isMariaDB(t, replica) {
-		t.Skip("MariaDB's plugin")
-	}
-	withLockInfoPlugin(t, replica)
+	lockSource(t, replica, true)
 	reader, _ := replicaConn(t)
 	testdb.Exec(t, reader, "BEGIN", "SELECT COUNT(*) FROM "+q(s, "rpt"))
 	t.Cleanup(func() { _, _ = reader.ExecContext(context.Background(), "ROLLBACK") })
