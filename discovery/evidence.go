@@ -604,10 +604,12 @@ func (in *Inspector) locksHeld(ctx context.Context, t *Table, names []string) []
 	return out
 }
 
-// sessions lists other sessions whose statement names this table.
+// sessions lists other sessions whose statement names this table: bare, or quoted — a
+// name with a backtick appears in a statement only quoted, with the backtick doubled.
 func (in *Inspector) sessions(ctx context.Context, t *Table) []string {
 	out, err := queryAll(ctx, in, `SELECT /* janitor */ ID, USER, COMMAND, TIME FROM information_schema.PROCESSLIST
-		WHERE ID <> CONNECTION_ID() AND INFO LIKE ?`, []any{"%" + escapeLike(t.Name) + "%"},
+		WHERE ID <> CONNECTION_ID() AND (INFO LIKE ? OR INFO LIKE ?)`,
+		[]any{"%" + escapeLike(t.Name) + "%", "%" + escapeLike(dbconn.QuoteIdent(t.Name)) + "%"},
 		func(r *sqlx.Rows) (string, error) {
 			var id int64
 			var user, cmd string
