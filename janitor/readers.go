@@ -95,6 +95,9 @@ var mdlQueries = map[string]string{
 // failure is an *errStop: a replica whose sessions janitor cannot see blocks drops.
 func (r *shardRun) replicaView(ctx context.Context, rd replicaDB) (*sqlx.DB, *replicaView, error) {
 	db, err := rd.db.Get(ctx)
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		return nil, nil, r.replicaUnreadable(ctx, rd.name, "", err)
+	}
 	if err != nil {
 		return nil, nil, &errStop{fmt.Sprintf("replica %s: cannot reach it to see its sessions (%v): drops on this shard wait until janitor can, since a reader there would stall its replication", rd.name, err)}
 	}
@@ -105,7 +108,7 @@ func (r *shardRun) replicaView(ctx context.Context, rd replicaDB) (*sqlx.DB, *re
 	defer cancel()
 	srv, err := discovery.ReadServer(qctx, db)
 	if err != nil {
-		return nil, nil, r.replicaUnreadable(rd.name, "", err)
+		return nil, nil, r.replicaUnreadable(ctx, rd.name, "", err)
 	}
 	v := &replicaView{flavor: srv.Flavor, account: "janitor's account"}
 	var user string
@@ -137,7 +140,7 @@ func (r *shardRun) replicaView(ctx context.Context, rd replicaDB) (*sqlx.DB, *re
 		}
 	}
 	if err != nil {
-		return nil, nil, r.replicaUnreadable(rd.name, v.account, err)
+		return nil, nil, r.replicaUnreadable(ctx, rd.name, v.account, err)
 	}
 	if v.mdl == mdlNone {
 		r.log.WarnContext(ctx, "replica cannot say who holds a table's metadata lock: every open transaction there defers drops",
@@ -157,7 +160,14 @@ func mdlFix(f discovery.Flavor) string {
 	return "enable performance_schema with the wait/lock/metadata/sql/mdl instrument there"
 }
 
-func (r *shardRun) replicaUnreadable(replica, account string, err error) error {
+// replicaUnreadable turns a failure to read a replica's sessions into the *errStop that
+// blocks the shard, naming the grant when the server refused for want of one. A signal
+// (ctx cancelled, not a query's own timeout) is named as such, not as an unreadable
+// replica.
+func (r *shardRun) replicaUnreadable(ctx context.Context, replica, account string, err error) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return &errStop{"stopped by signal while looking at the replicas' sessions"}
+	}
 	if account == "" {
 		account = "janitor's account"
 	}
@@ -195,20 +205,20 @@ func (r *shardRun) replicaReaders(ctx context.Context, schema, table string) ([]
 func (r *shardRun) readersOn(ctx context.Context, replica string, db *sqlx.DB, v *replicaView, schema, table string) ([]string, error) {
 	rows, err := db.QueryxContext(ctx, sessionsQuery)
 	if err != nil {
-		return nil, r.replicaUnreadable(replica, v.account, err)
+		return nil, r.replicaUnreadable(ctx, replica, v.account, err)
 	}
 	var sessions []replicaSession
 	for rows.Next() {
 		var s replicaSession
 		if err := rows.Scan(&s.id, &s.user, &s.cmd, &s.secs, &s.state, &s.info, &s.trxSecs, &s.autocommitR); err != nil {
 			rows.Close()
-			return nil, r.replicaUnreadable(replica, v.account, err)
+			return nil, r.replicaUnreadable(ctx, replica, v.account, err)
 		}
 		sessions = append(sessions, s)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, r.replicaUnreadable(replica, v.account, err)
+		return nil, r.replicaUnreadable(ctx, replica, v.account, err)
 	}
 	var out []string
 	seen := map[int64]bool{}
@@ -234,7 +244,7 @@ func (r *shardRun) readersOn(ctx context.Context, replica string, db *sqlx.DB, v
 	}
 	holders, err := db.QueryxContext(ctx, mdlQueries[v.mdl], schema, table)
 	if err != nil {
-		return nil, r.replicaUnreadable(replica, v.account, err)
+		return nil, r.replicaUnreadable(ctx, replica, v.account, err)
 	}
 	defer holders.Close()
 	for holders.Next() {
@@ -245,7 +255,7 @@ func (r *shardRun) readersOn(ctx context.Context, replica string, db *sqlx.DB, v
 			dest = append(dest, &thread)
 		}
 		if err := holders.Scan(dest...); err != nil {
-			return nil, r.replicaUnreadable(replica, v.account, err)
+			return nil, r.replicaUnreadable(ctx, replica, v.account, err)
 		}
 		// The appliers' own locks are the replication of earlier events, not readers.
 		if seen[s.id] || s.applier() || strings.Contains(thread, "/replica_") || strings.Contains(thread, "/slave_") {
@@ -258,7 +268,7 @@ func (r *shardRun) readersOn(ctx context.Context, replica string, db *sqlx.DB, v
 		out = append(out, fmt.Sprintf("replica %s: %s holds its metadata lock", replica, s))
 	}
 	if err := holders.Err(); err != nil {
-		return nil, r.replicaUnreadable(replica, v.account, err)
+		return nil, r.replicaUnreadable(ctx, replica, v.account, err)
 	}
 	return out, nil
 }
@@ -329,11 +339,11 @@ func (r *shardRun) appliedOn(ctx context.Context, rd replicaDB, schema, table st
 	case err == nil:
 		return false, r.applierBlocked(ctx, rd.name, s, "after dropping "+dbconn.QualifiedName(schema, table))
 	case !errors.Is(err, sql.ErrNoRows):
-		return false, r.replicaUnreadable(rd.name, v.account, err)
+		return false, r.replicaUnreadable(ctx, rd.name, v.account, err)
 	}
 	var n int
 	if err := db.QueryRowxContext(qctx, "SELECT /* janitor */ COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", schema, table).Scan(&n); err != nil {
-		return false, r.replicaUnreadable(rd.name, v.account, err)
+		return false, r.replicaUnreadable(ctx, rd.name, v.account, err)
 	}
 	return n == 0, nil
 }
