@@ -38,6 +38,12 @@ type Hooks struct {
 	// PurgeBatch is told before each purge batch, with the rows purged so far: the
 	// progress of a long purge.
 	PurgeBatch func(shard, schema, table string, purged int64)
+	// ReplicaBlocked is told when a replica's applier was found waiting for a metadata
+	// lock and drops on the shard stopped.
+	ReplicaBlocked func(shard, replica string)
+	// BeforeDrop is called after every check, just before a DROP is sent (tests use it
+	// to change the world in between).
+	BeforeDrop func(shard, schema, table string)
 }
 
 // New returns a Janitor for a validated configuration.

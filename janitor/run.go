@@ -58,7 +58,10 @@ type shardRun struct {
 	execStarted   time.Time // when drops began: execute.max_duration counts from here
 	server        discovery.Server
 	thr           *throttle.Throttler
-	closers       []func() error
+	replicas      []replicaDB
+	// replicaSeen remembers, per replica, what its sessions can tell (read once a run).
+	replicaSeen map[string]*replicaView
+	closers     []func() error
 }
 
 func (j *Janitor) runShard(ctx context.Context, sc ShardConfig, s *report.Shard, execute bool) error {
@@ -102,7 +105,8 @@ func (r *shardRun) prepareAndExecute(ctx context.Context, cands []candidate, exe
 	}
 	r.db = db
 	r.closers = append(r.closers, db.Close)
-	r.thr = j.throttler(sc, db, &r.closers)
+	r.replicas = j.replicaDBs(sc, &r.closers)
+	r.thr = j.throttler(sc, db, r.replicas)
 	r.thr.OnWait = func(signal string, d time.Duration) {
 		if s.ThrottleWaitSeconds == nil {
 			s.ThrottleWaitSeconds = map[string]float64{}
@@ -121,6 +125,11 @@ func (r *shardRun) prepareAndExecute(ctx context.Context, cands []candidate, exe
 			s.Blocked = "server is read-only: --execute refuses to drop here"
 		} else if why, err := replicates(ctx, db); err == nil && why != "" {
 			s.Blocked = "--execute refuses to drop here: " + why
+		}
+		for _, rd := range r.replicas {
+			if _, _, err := r.replicaView(ctx, rd); err != nil && s.Blocked == "" {
+				s.Blocked = "an execute run would not drop here: " + err.Error()
+			}
 		}
 		return nil
 	}
@@ -208,6 +217,16 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 			bytes += out.freed
 			if r.j.Hooks.Dropped != nil {
 				r.j.Hooks.Dropped(r.sc.Name, row.Tool, out.freed)
+			}
+			// The DROP replicates: follow it to the replicas.
+			if err := r.watchAppliers(ctx, c.table.Schema, c.table.Name); err != nil {
+				var stop *errStop
+				if !errors.As(err, &stop) {
+					return err
+				}
+				r.s.Blocked = stop.why
+				r.deferRest(cands, i, stop.why)
+				return nil
 			}
 		}
 	}
@@ -446,6 +465,19 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 			return derefOutcome(out), err
 		}
 		fresh.Bytes = bytes
+	}
+	// Last, as close to the DROP as it can be: a reader on a replica would stall that
+	// replica's replication behind its metadata lock.
+	readers, err := r.replicaReaders(ctx, fresh.Schema, fresh.Name)
+	if err != nil {
+		return outcome{}, err
+	}
+	if len(readers) > 0 {
+		r.log.WarnContext(ctx, "in use on a replica: deferred", "table", name, "readers", strings.Join(readers, "; "))
+		return outcome{report.OutcomeDeferred, "in use on a replica, where its DROP would wait and stall replication: " + strings.Join(readers, "; "), 0}, nil
+	}
+	if h := r.j.Hooks.BeforeDrop; h != nil {
+		h(r.sc.Name, fresh.Schema, fresh.Name)
 	}
 	stmt := "DROP /* janitor */ TABLE " + dropName(fresh)
 	r.log.InfoContext(ctx, "dropping", "table", name, "bytes", fresh.Bytes, "tool", fresh.Tool, "role", fresh.Role)

@@ -23,7 +23,7 @@ import (
 // records its metrics and posts it to Slack.
 func (a *app) job(ctx context.Context, m *metrics.Metrics, mode string) *report.Report {
 	j := janitor.New(a.cfg, a.log)
-	j.Hooks = janitor.Hooks{ThrottleWait: m.ThrottleWait, Dropped: m.Dropped}
+	j.Hooks = janitor.Hooks{ThrottleWait: m.ThrottleWait, Dropped: m.Dropped, ReplicaBlocked: m.ReplicaBlocked}
 	start := time.Now()
 	var r *report.Report
 	switch mode {
