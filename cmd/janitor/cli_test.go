@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -146,5 +147,26 @@ slack:
 	}
 	if posts.Load() != 2 {
 		t.Errorf("a full run did not post to Slack (%d posts)", posts.Load())
+	}
+}
+
+// TestWarningKeepsExitZero: a configured schema the server does not have is a warning
+// in the JSON report and the log, and the exit status stays 0 (documented in the
+// README's exit codes).
+func TestWarningKeepsExitZero(t *testing.T) {
+	p := writeConfig(t, "shards:\n  - name: alive\n    dsn: \""+testdb.PrimaryDSN(t)+"\"\ndiscovery:\n  schemas: [janitor_no_such_schema]\n")
+	code, stdout, stderr := runCLI(t, "report", "--config", p, "--output", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d, want 0\n%s", code, stderr)
+	}
+	var doc struct {
+		Shards []struct{ Warnings []string }
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || len(doc.Shards) != 1 || len(doc.Shards[0].Warnings) != 1 ||
+		!strings.Contains(doc.Shards[0].Warnings[0], `"janitor_no_such_schema" does not exist`) {
+		t.Errorf("report %s (%v): want one warning naming janitor_no_such_schema", stdout, err)
+	}
+	if !strings.Contains(stderr, "level=WARN") || !strings.Contains(stderr, "janitor_no_such_schema") {
+		t.Errorf("the log does not warn: %s", stderr)
 	}
 }
