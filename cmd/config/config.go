@@ -134,13 +134,6 @@ func rejectBareNumberDurations(from, to reflect.Type, data any) (any, error) {
 	return data, nil
 }
 
-// cleanDecodeError makes mapstructure's message one readable line per problem.
-func cleanDecodeError(err error) string {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "decoding failed due to the following error(s):\n\n")
-	return strings.ReplaceAll(msg, "\n", "; ")
-}
-
 // resolveFiles reads dsn_file and webhook_url_file, so Kubernetes Secrets can be
 // mounted as files.
 func resolveFiles(cfg *janitor.Config) error {
