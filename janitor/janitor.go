@@ -170,6 +170,19 @@ func (j *Janitor) discover(ctx context.Context, sc ShardConfig, s *report.Shard,
 		return err
 	}
 	in := discovery.NewInspector(db, server, j.discoveryOptions(), j.log.With("shard", sc.Name))
+	// A typo in discovery.schemas would leave the shard silently never cleaned.
+	if check, err := in.CheckSchemas(ctx); err != nil {
+		s.Warnings = append(s.Warnings, "could not check discovery.schemas against the server: "+err.Error())
+		j.log.Warn("could not check discovery.schemas against the server", "shard", sc.Name, "err", err)
+	} else {
+		for _, w := range check.Warnings {
+			s.Warnings = append(s.Warnings, w)
+			j.log.Warn(w, "shard", sc.Name)
+		}
+		for _, n := range check.Notes {
+			j.log.Info(n, "shard", sc.Name)
+		}
+	}
 	names, err := in.ListNames(ctx)
 	if err != nil {
 		return err
