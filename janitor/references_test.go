@@ -1,0 +1,41 @@
+package janitor_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/janitorhq/janitor/internal/testdb"
+	"github.com/janitorhq/janitor/janitor"
+	"github.com/janitorhq/janitor/report"
+)
+
+// TestRunKeepsMergeTableUnion: issue 8's shard under `run --execute`. `_logs_old` is in
+// the UNION of MERGE table `logs_all`: it survives, and `SELECT COUNT(*) FROM logs_all`
+// still works (before the fix janitor dropped it and the query failed with 1168). A
+// MyISAM leftover no MERGE table names is dropped in the same run.
+func TestRunKeepsMergeTableUnion(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	const cols = "(id INT, msg VARCHAR(10)) ENGINE=MyISAM"
+	testdb.Exec(t, testdb.Open(t, testdb.WithDB(testdb.PrimaryDSN(t), s)),
+		"CREATE TABLE logs "+cols, "CREATE TABLE _logs_old "+cols, "INSERT INTO _logs_old VALUES (1, 'a'), (2, 'b')",
+		"CREATE TABLE logs_all (id INT, msg VARCHAR(10)) ENGINE=MRG_MyISAM UNION=(_logs_old, logs)",
+		"CREATE TABLE free "+cols, "CREATE TABLE _free_old "+cols)
+	cfg := config(t, s)
+	cfg.Discovery.ToolsInUse = []string{"pt-osc"}
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	got := outcomes(r)
+	if o := got["_logs_old"]; o.Outcome != report.OutcomeSkipped || o.ReasonCode != "merge_reference" {
+		t.Errorf("_logs_old: %s %s (%s), want skipped merge_reference", o.Outcome, o.ReasonCode, o.Reason)
+	}
+	if o := got["_free_old"]; o.Outcome != report.OutcomeDropped {
+		t.Errorf("_free_old: %s %s (%s), want dropped", o.Outcome, o.ReasonCode, o.Reason)
+	}
+	if !exists(t, db, s, "_logs_old") {
+		t.Error("_logs_old was dropped")
+	}
+	var n int
+	if err := db.Get(&n, "SELECT COUNT(*) FROM "+q(s, "logs_all")); err != nil || n != 2 {
+		t.Errorf("SELECT COUNT(*) FROM logs_all: %d, %v; want 2", n, err)
+	}
+}
