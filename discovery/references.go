@@ -22,10 +22,11 @@ import (
 // answered from the data dictionary on MySQL 8 (cheap), but on MariaDB and MySQL 5.7 it
 // opens the definition (.frm) of every table on the server (EXPLAIN: Open_frm_only,
 // Opened_table_definitions +1 per table): the incident's failure mode, if milder. So
-// that listing runs only when it can matter, once per Inspector:
-//   - MERGE tables: only for a MyISAM candidate (MySQL 8: any candidate). A MERGE table
-//     opens only identical MyISAM tables; one that names a table of any other engine
-//     already fails with 1168, and dropping that table breaks nothing that works.
+// each listing runs only when it can matter, at most once per Inspector:
+//   - MERGE tables: only for a MyISAM candidate. A MERGE table opens only identical
+//     MyISAM tables; one that names a table of any other engine already fails with
+//     1168, and dropping that table breaks nothing that works. (This also keeps one
+//     broken MERGE table, which cannot be read, from blocking every InnoDB candidate.)
 //   - FEDERATED, CONNECT, SPIDER, OQGRAPH tables: only when one of these engines is
 //     loaded (information_schema.ENGINES, which opens nothing). A table of an engine the
 //     server has not loaded cannot be opened, so it cannot read anything.
@@ -59,10 +60,8 @@ type refCache struct {
 	mergeErr, linkErr error
 }
 
-// needsMerge tells whether MERGE tables can hold t: see the package comment above.
-func (in *Inspector) needsMerge(t *Table) bool {
-	return strings.EqualFold(t.Engine, "MyISAM") || in.server.Flavor == FlavorMySQL8
-}
+// needsMerge tells whether a MERGE table can read t: see the comment at the top.
+func needsMerge(t *Table) bool { return strings.EqualFold(t.Engine, "MyISAM") }
 
 // loadedLinkEngines lists which of linkEngines the server has loaded.
 func (in *Inspector) loadedLinkEngines(ctx context.Context) ([]string, error) {
@@ -125,7 +124,7 @@ func (in *Inspector) tablesOfEngines(ctx context.Context, engines []string) ([]r
 // regard to case: with lower_case_table_names=0 that may keep a table another one's
 // MERGE names, which costs only disk.
 func (in *Inspector) mergeReferences(ctx context.Context, t *Table) []string {
-	if t.Orphan || !in.needsMerge(t) {
+	if t.Orphan || !needsMerge(t) {
 		return nil
 	}
 	c := &in.refs
