@@ -2,6 +2,8 @@ package janitor_test
 
 import (
 	"context"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/janitorhq/janitor/internal/testdb"
@@ -37,5 +39,32 @@ func TestRunKeepsMergeTableUnion(t *testing.T) {
 	var n int
 	if err := db.Get(&n, "SELECT COUNT(*) FROM "+q(s, "logs_all")); err != nil || n != 2 {
 		t.Errorf("SELECT COUNT(*) FROM logs_all: %d, %v; want 2", n, err)
+	}
+}
+
+// TestRecheckCatchesANewMergeTable: a MERGE table created over a leftover between the
+// inspection and its DROP saves it: the pre-DROP re-check lists MERGE tables afresh.
+func TestRecheckCatchesANewMergeTable(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	const cols = "(id INT) ENGINE=MyISAM"
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" "+cols, "CREATE TABLE "+q(s, "__a_old")+" "+cols,
+		"CREATE TABLE "+q(s, "b")+" "+cols, "CREATE TABLE "+q(s, "__b_old")+" "+cols)
+	j := janitor.New(config(t, s), nil)
+	var once sync.Once
+	j.Hooks.Dropped = func(_, _ string, _ int64) {
+		once.Do(func() {
+			testdb.Exec(t, db, "CREATE TABLE "+q(s, "b_all")+" (id INT) ENGINE=MRG_MyISAM UNION=("+q(s, "__b_old")+")")
+		})
+	}
+	got := outcomes(j.Run(context.Background(), true))
+	if got["__a_old"].Outcome != report.OutcomeDropped {
+		t.Fatalf("__a_old: %q (%s)", got["__a_old"].Outcome, got["__a_old"].Reason)
+	}
+	if o := got["__b_old"]; o.Outcome != report.OutcomeSkipped || !strings.Contains(o.Reason, "b_all") {
+		t.Errorf("__b_old: %q %s (%s), want skipped by the re-check naming b_all", o.Outcome, o.ReasonCode, o.Reason)
+	}
+	if !exists(t, db, s, "__b_old") {
+		t.Error("__b_old dropped under a MERGE table")
 	}
 }
