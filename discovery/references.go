@@ -172,9 +172,11 @@ func (in *Inspector) linkReferences(ctx context.Context, t *Table) []string {
 		t.Evidence.unreadable(strings.Join(loaded, "/")+" tables", c.linkErr)
 		return nil
 	}
+	// SHOW CREATE TABLE prints string options with ' doubled and \ doubled.
+	escaped := strings.NewReplacer(`'`, `''`, `\`, `\\`).Replace(t.Name)
 	var out []string
 	for _, l := range c.link {
-		if namesWord(l.Def, t.Name) {
+		if namesWord(l.Def, t.Name) || namesWord(l.Def, escaped) {
 			out = append(out, fmt.Sprintf("%s (%s)", l.qualified(), strings.ToLower(l.Engine)))
 		}
 	}
