@@ -212,3 +212,22 @@ func TestLeftoverNamedSequenceIsKept(t *testing.T) {
 		t.Errorf("__orders_old (a sequence): %s %s (%s), type %s; want skip not_a_table", v.Action, v.Code, v.Reason, tb.Type)
 	}
 }
+
+// TestMergeUnionWithQuotingOff: with sql_quote_show_create=0 the server prints plain names
+// bare but still quotes one that needs it, so `_a,b_old` does not read as two tables.
+func TestMergeUnionWithQuotingOff(t *testing.T) {
+	db := testdb.Primary(t)
+	var was int
+	if err := db.Get(&was, "SELECT @@GLOBAL.sql_quote_show_create"); err != nil {
+		t.Fatal(err)
+	}
+	testdb.Exec(t, db, "SET GLOBAL sql_quote_show_create = 0")
+	t.Cleanup(func() { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL sql_quote_show_create = %d", was)) })
+	s := testdb.Schema(t, db)
+	fresh := testdb.Open(t, testdb.PrimaryDSN(t)) // new sessions take the global default
+	testdb.Exec(t, fresh, "CREATE TABLE "+q(s, "a,b")+" (id INT) ENGINE=MyISAM", "CREATE TABLE "+q(s, "_a,b_old")+" (id INT) ENGINE=MyISAM",
+		"CREATE TABLE "+q(s, "m")+" (id INT) ENGINE=MRG_MyISAM UNION=("+q(s, "_a,b_old")+")")
+	if tb, v := verdictOf(t, inspector(t, fresh, s), s, "_a,b_old"); v.Code != policies.CodeMergeReference {
+		t.Errorf("_a,b_old: %s %s (%s), MERGE tables %q; want merge_reference", v.Action, v.Code, v.Reason, tb.Evidence.MergeTables)
+	}
+}
