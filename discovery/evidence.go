@@ -109,6 +109,8 @@ func (in *Inspector) gather(ctx context.Context, t *Table) {
 	ev.Routines = in.routinesMentioning(ctx, t)
 	ev.Views = in.views(ctx, t)
 	ev.ForeignKeys = in.foreignKeys(ctx, t)
+	ev.MergeTables = in.mergeReferences(ctx, t)
+	ev.LinkTables = in.linkReferences(ctx, t)
 	if t.Tool == ToolGhost || t.Tool == ToolBytebase {
 		in.heartbeat(ctx, t)
 	}
