@@ -467,26 +467,49 @@ func anySlice(ss []string) []any {
 }
 
 // foreignKeys reads the InnoDB dictionary, which answers from memory and opens no table.
+// A name janitor cannot spell as the view does makes the evidence unreadable: a lookup
+// by a wrong spelling finds no key and would read as "not referenced".
 func (in *Inspector) foreignKeys(ctx context.Context, t *Table) []string {
-	out, err := queryAll(ctx, in, "SELECT /* janitor */ ID, FOR_NAME FROM "+in.server.Flavor.dialect().foreign+
-		" WHERE REF_NAME = ? AND FOR_NAME <> REF_NAME", []any{dictNameOf(t.Schema, t.Name, t.dictName)},
-		func(r *sqlx.Rows) (string, error) {
-			var id, from string
-			err := r.Scan(&id, &from)
-			return fmt.Sprintf("%s from %s", decodeDict(id), decodeDict(from)), err
-		})
+	d := in.server.Flavor.dialect()
+	name, err := in.foreignName(t.Schema, t.Name, t.Orphan)
 	if err != nil {
 		t.Evidence.unreadable("foreign keys", err)
+		return nil
+	}
+	// The view's collation folds case, so keys referencing a table whose name differs
+	// only in case are found too: they keep this one, which errs on the safe side.
+	type fk struct{ id, from, to string }
+	keys, err := queryAll(ctx, in, "SELECT /* janitor */ ID, FOR_NAME, REF_NAME FROM "+d.foreign+" WHERE REF_NAME = ?", []any{name},
+		func(r *sqlx.Rows) (k fk, err error) { return k, r.Scan(&k.id, &k.from, &k.to) })
+	if err != nil {
+		t.Evidence.unreadable("foreign keys", err)
+		return nil
+	}
+	var out []string
+	for _, k := range keys {
+		// A key of the table on itself goes with it. Compared exactly, not with the
+		// SQL <>, which folds case: _cafÉ_old referencing _café_old is another table.
+		if k.from == k.to {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s from %s", decodeDict(d.foreignEncoded, k.id), decodeDict(d.foreignEncoded, k.from)))
 	}
 	return out
 }
 
-func decodeDict(s string) string {
+// decodeDict renders a dictionary name as schema.table for people; a name that does not
+// decode is shown as the view has it.
+func decodeDict(encoded bool, s string) string {
 	db, rest, ok := strings.Cut(s, "/")
-	if !ok {
-		return DecodeFilename(s)
+	if !ok || !encoded {
+		return s
 	}
-	return DecodeFilename(db) + "." + DecodeFilename(rest)
+	schema, ok1 := DecodeFilename(db)
+	table, ok2 := DecodeFilename(rest)
+	if !ok1 || !ok2 {
+		return s
+	}
+	return schema + "." + table
 }
 
 // changelogName is the gh-ost changelog of the migration this table belongs to.
