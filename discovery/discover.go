@@ -71,6 +71,8 @@ type Inspector struct {
 	// routinesErr, that some could not be read.
 	routines    []routine
 	routinesErr error
+	// refWidth is how many characters the foreign-key view's REF_NAME holds.
+	refWidth int
 	// sizes holds tablespace sizes read ahead by PrefetchSizes, by tablespace name.
 	sizes map[string]tablespaceSize
 }

@@ -476,8 +476,21 @@ func (in *Inspector) foreignKeys(ctx context.Context, t *Table) []string {
 		t.Evidence.unreadable("foreign keys", err)
 		return nil
 	}
+	width, err := in.refNameWidth(ctx)
+	if err != nil {
+		t.Evidence.unreadable("foreign keys", err)
+		return nil
+	}
+	// The view cuts names to its column's width (193 characters on MariaDB 10.11): a
+	// long encoded name is stored cut, and is looked up cut. Another table sharing the
+	// first characters then keeps this one too, which errs on the safe side.
+	runes := []rune(name)
+	cut := len(runes) > width
+	if cut {
+		name = string(runes[:width])
+	}
 	// The view's collation folds case, so keys referencing a table whose name differs
-	// only in case are found too: they keep this one, which errs on the safe side.
+	// only in case are found too: they keep this one, for the same reason.
 	type fk struct{ id, from, to string }
 	keys, err := queryAll(ctx, in, "SELECT /* janitor */ ID, FOR_NAME, REF_NAME FROM "+d.foreign+" WHERE REF_NAME = ?", []any{name},
 		func(r *sqlx.Rows) (k fk, err error) { return k, r.Scan(&k.id, &k.from, &k.to) })
@@ -489,12 +502,37 @@ func (in *Inspector) foreignKeys(ctx context.Context, t *Table) []string {
 	for _, k := range keys {
 		// A key of the table on itself goes with it. Compared exactly, not with the
 		// SQL <>, which folds case: _cafÉ_old referencing _café_old is another table.
-		if k.from == k.to {
+		// A cut name cannot tell itself from another: the key is counted.
+		if k.from == k.to && !cut {
 			continue
 		}
-		out = append(out, fmt.Sprintf("%s from %s", decodeDict(d.foreignEncoded, k.id), decodeDict(d.foreignEncoded, k.from)))
+		ref := fmt.Sprintf("%s from %s", decodeDict(d.foreignEncoded, k.id), decodeDict(d.foreignEncoded, k.from))
+		if cut {
+			ref += fmt.Sprintf(" (the dictionary cuts names to %d characters: it may reference another table with the same start)", width)
+		}
+		out = append(out, ref)
 	}
 	return out
+}
+
+// refNameWidth reads, once per Inspector, how many characters the foreign-key view's
+// REF_NAME holds.
+func (in *Inspector) refNameWidth(ctx context.Context) (int, error) {
+	if in.refWidth > 0 {
+		return in.refWidth, nil
+	}
+	view := strings.TrimPrefix(in.server.Flavor.dialect().foreign, "information_schema.")
+	ws, err := queryAll(ctx, in, `SELECT /* janitor */ CHARACTER_MAXIMUM_LENGTH FROM information_schema.COLUMNS
+		WHERE TABLE_SCHEMA = 'information_schema' AND TABLE_NAME = ? AND COLUMN_NAME = 'REF_NAME'`, []any{view},
+		func(r *sqlx.Rows) (w sql.NullInt64, err error) { return w, r.Scan(&w) })
+	if err != nil {
+		return 0, fmt.Errorf("read the width of %s.REF_NAME: %w", view, err)
+	}
+	if len(ws) != 1 || !ws[0].Valid || ws[0].Int64 <= 0 {
+		return 0, fmt.Errorf("read the width of %s.REF_NAME: not found", view)
+	}
+	in.refWidth = int(ws[0].Int64)
+	return in.refWidth, nil
 }
 
 // decodeDict renders a dictionary name as schema.table for people; a name that does not
