@@ -279,6 +279,10 @@ func (in *Inspector) routinesMentioning(ctx context.Context, t *Table) []string 
 	}
 	var out []string
 	for _, rt := range rts {
+		if bodiesHide(in.server.Flavor, t, rt.Schema) {
+			t.Evidence.unreadable("stored routines", errMangled)
+			return nil
+		}
 		if (rt.Schema == t.Schema && mentions(rt.Body.String, t.Schema, t.Name)) || mentionsQualified(rt.Body.String, t.Schema, t.Name) {
 			out = append(out, fmt.Sprintf("%s %s", strings.ToLower(rt.Type), dbconn.QualifiedName(rt.Schema, rt.Name)))
 		}
@@ -296,6 +300,10 @@ func (in *Inspector) writingTriggers(ctx context.Context, t *Table) []string {
 	trs := in.triggersFor(ctx, t)
 	var out []string
 	for _, tr := range trs {
+		if bodiesHide(in.server.Flavor, t, tr.Schema) {
+			t.Evidence.unreadable("triggers", errMangled)
+			return nil
+		}
 		switch {
 		case tr.Schema == t.Schema && tr.Table == t.Name:
 			out = append(out, fmt.Sprintf("%s (on this table)", tr.Name))
@@ -305,6 +313,17 @@ func (in *Inspector) writingTriggers(ctx context.Context, t *Table) []string {
 		}
 	}
 	return out
+}
+
+// errMangled explains why a body search cannot clear a name holding a backtick on MySQL.
+var errMangled = errors.New("MySQL prints stored trigger and routine bodies with a backtick-holding name mangled (9.7.4 shows `_we``ird_old` as `__we`ird_oldd`), so no text search can prove the body does not name this table")
+
+// bodiesHide reports whether a stored body in bodySchema could name t without janitor
+// being able to see it: on MySQL 8 and later, when the table's name holds a backtick,
+// or its schema's does and the body lives in another schema (same-schema bodies are
+// searched for the table's name alone). MariaDB keeps bodies as written.
+func bodiesHide(f Flavor, t *Table, bodySchema string) bool {
+	return f == FlavorMySQL8 && (strings.Contains(t.Name, "`") || bodySchema != t.Schema && strings.Contains(t.Schema, "`"))
 }
 
 // mayName is the cheap test that runs first: text that does not contain the table's
@@ -539,8 +558,11 @@ func (in *Inspector) refNameWidth(ctx context.Context) (int, error) {
 // decode is shown as the view has it.
 func decodeDict(encoded bool, s string) string {
 	db, rest, ok := strings.Cut(s, "/")
-	if !ok || !encoded {
+	if !ok {
 		return s
+	}
+	if !encoded {
+		return db + "." + rest
 	}
 	schema, ok1 := DecodeFilename(db)
 	table, ok2 := DecodeFilename(rest)

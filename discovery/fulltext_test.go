@@ -31,9 +31,8 @@ func TestFulltextAuxiliaryTablespaces(t *testing.T) {
 	ibd := serverFile(t, db, s, name, ".ibd")
 	var id uint64
 	var tname string
-	if err := db.QueryRowx("SELECT CONCAT(CONVERT(CONVERT(? USING filename) USING binary), '/', CONVERT(CONVERT(? USING filename) USING binary))", s, name).Scan(&tname); err != nil {
-		t.Fatal(err)
-	}
+	es, en := serverEncoded(t, db, s, name)
+	tname = es + "/" + en
 	srv, err := discovery.ReadServer(ctx, db)
 	if err != nil {
 		t.Fatal(err)

@@ -24,15 +24,35 @@ import (
 // tests (a chroot for the MySQL flavor; unset for the host's MariaDB).
 const fsRootEnv = "JANITOR_TEST_PRIMARY_FSROOT"
 
-// serverFile returns the host path of a table's file, named by the server itself
-// (CONVERT(... USING filename)), not by janitor's encoder.
+// serverEncoded returns schema and table in the server's filename encoding, as the
+// server itself writes them, not as janitor's encoder does: MariaDB converts to its
+// filename character set on request; MySQL has no such SQL, but its table dictionary
+// spells names encoded and its tablespace list plain, so the two are paired by space id.
+func serverEncoded(t *testing.T, db *sqlx.DB, schema, table string) (string, string) {
+	t.Helper()
+	var s, n string
+	err := db.QueryRowx("SELECT CONVERT(CONVERT(? USING filename) USING binary), CONVERT(CONVERT(? USING filename) USING binary)",
+		schema, table).Scan(&s, &n)
+	if err == nil {
+		return s, n
+	}
+	var name string
+	if err := db.QueryRowx(`SELECT t.NAME FROM information_schema.INNODB_TABLES t JOIN information_schema.INNODB_TABLESPACES s
+		ON s.SPACE = t.SPACE WHERE CAST(s.NAME AS BINARY) = CAST(CONCAT(?, '/', ?) AS BINARY)`, schema, table).Scan(&name); err != nil {
+		t.Fatalf("the server's name for %s: %v", q(schema, table), err)
+	}
+	s, n, _ = strings.Cut(name, "/")
+	return s, n
+}
+
+// serverFile returns the host path of a table's file, named by the server.
 func serverFile(t *testing.T, db *sqlx.DB, schema, table, suffix string) string {
 	t.Helper()
-	var dir, s, n string
-	if err := db.QueryRowx("SELECT @@datadir, CONVERT(CONVERT(? USING filename) USING binary), CONVERT(CONVERT(? USING filename) USING binary)",
-		schema, table).Scan(&dir, &s, &n); err != nil {
+	var dir string
+	if err := db.QueryRowx("SELECT @@datadir").Scan(&dir); err != nil {
 		t.Fatal(err)
 	}
+	s, n := serverEncoded(t, db, schema, table)
 	return filepath.Join(os.Getenv(fsRootEnv), dir, s, n+suffix)
 }
 
@@ -68,14 +88,20 @@ func TestIdentifiersEveryClass(t *testing.T) {
 		testdb.Exec(t, db,
 			"CREATE TABLE "+q(schema, old)+" (id INT PRIMARY KEY, pad CHAR(200)) ENGINE=InnoDB",
 			// The base is the child: it references the leftover (café_items → _café_old).
-			"CREATE TABLE "+q(schema, base)+" (id INT PRIMARY KEY, old_id INT, FOREIGN KEY (old_id) REFERENCES "+q(schema, old)+" (id)) ENGINE=InnoDB",
+			// Constraints are named: MySQL's default name, <table>_ibfk_1, may be too long.
+			"CREATE TABLE "+q(schema, base)+fmt.Sprintf(" (id INT PRIMARY KEY, old_id INT, CONSTRAINT fk_old_%d FOREIGN KEY (old_id) REFERENCES ", i)+q(schema, old)+" (id)) ENGINE=InnoDB",
 			// This leftover is the child: it references the base, which keeps nothing.
-			"CREATE TABLE "+q(schema, nw)+" (id INT PRIMARY KEY, base_id INT, FOREIGN KEY (base_id) REFERENCES "+q(schema, base)+" (id)) ENGINE=InnoDB",
+			"CREATE TABLE "+q(schema, nw)+fmt.Sprintf(" (id INT PRIMARY KEY, base_id INT, CONSTRAINT fk_base_%d FOREIGN KEY (base_id) REFERENCES ", i)+q(schema, base)+" (id)) ENGINE=InnoDB",
 			fmt.Sprintf("CREATE TRIGGER %s AFTER INSERT ON %s FOR EACH ROW INSERT INTO %s VALUES (NEW.id, 'x')", q(schema, fmt.Sprintf("trg_%d", i)), q(schema, base), q(schema, old)),
 			fmt.Sprintf("CREATE VIEW %s AS SELECT id FROM %s", q(schema, fmt.Sprintf("v_%d", i)), q(schema, old)),
 		)
 		fill(t, db, q(schema, old), 500*(i+1), "REPEAT('x', 200)")
 	}
+	srv, err := discovery.ReadServer(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mysql := srv.Flavor == discovery.FlavorMySQL8
 	in := inspector(t, db, schema)
 	names, err := in.ListNames(ctx)
 	if err != nil {
@@ -120,8 +146,14 @@ func TestIdentifiersEveryClass(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if len(old.Evidence.Unreadable) > 0 || len(nw.Evidence.Unreadable) > 0 {
+		// MySQL mangles a backtick-holding name in stored trigger and routine bodies: there
+		// the search is declared unreadable, which keeps the table.
+		mangled := mysql && strings.Contains(base, "`")
+		if len(old.Evidence.Unreadable) > 0 && !mangled || len(nw.Evidence.Unreadable) > 0 && !mangled {
 			t.Errorf("%q: unreadable evidence: %q %q", base, old.Evidence.Unreadable, nw.Evidence.Unreadable)
+		}
+		if mangled && !strings.Contains(strings.Join(old.Evidence.Unreadable, " "), "triggers: MySQL prints") {
+			t.Errorf("%q: on MySQL the trigger search should be unreadable, evidence %q", old.Name, old.Evidence.Unreadable)
 		}
 		// MariaDB's foreign-key view cuts names to 193 characters: the 64-character
 		// name's encoded form is longer, so it is looked up cut, and _<base>_new, which
@@ -132,7 +164,7 @@ func TestIdentifiersEveryClass(t *testing.T) {
 		if fk := nw.Evidence.ForeignKeys; len(fk) != 0 && !strings.Contains(fk[0], "cuts names") {
 			t.Errorf("%q: it references its parent only, yet foreign keys = %q", nw.Name, fk)
 		}
-		if len(old.Evidence.WritingTriggers) != 1 {
+		if len(old.Evidence.WritingTriggers) != 1 && !mangled {
 			t.Errorf("%q: writing triggers = %q, want the one on %q", old.Name, old.Evidence.WritingTriggers, base)
 		}
 		if len(old.Evidence.Views) != 1 {
