@@ -54,27 +54,6 @@ func (in *Inspector) foreignName(schema, table string, orphan bool) (string, err
 	return in.viewName(in.server.Flavor.dialect().foreignEncoded, schema, table, orphan)
 }
 
-// splitViewName reads schema and table back from a view's name. Encoded names hold no /
-// but the separator; a plain name's schema may, so it is split at the last /, which
-// is right for the #sql orphans it is used on. ok is false for a name that does not
-// decode.
-func splitViewName(encoded bool, name string) (schema, table string, ok bool) {
-	if !encoded {
-		i := strings.LastIndex(name, "/")
-		if i < 0 {
-			return "", "", false
-		}
-		return name[:i], name[i+1:], true
-	}
-	db, rest, found := strings.Cut(name, "/")
-	if !found {
-		return "", "", false
-	}
-	schema, ok1 := DecodeFilename(db)
-	table, ok2 := DecodeFilename(rest)
-	return schema, table, ok1 && ok2
-}
-
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {

@@ -1,7 +1,7 @@
 package discovery
 
 import (
-	"fmt"
+	"errors"
 	"strings"
 	"unicode/utf8"
 )
@@ -25,7 +25,7 @@ import (
 // Basic Multilingual Plane with the server's CONVERT(... USING filename).
 
 // ErrNoFilename is the error of a name janitor cannot write as the server would.
-var ErrNoFilename = fmt.Errorf("name has no exact filename encoding")
+var ErrNoFilename = errors.New("name has no exact filename encoding")
 
 // EncodeFilename encodes an identifier the way the server names its files. ok is false
 // for a name the server's encoding does not represent exactly (a character above
