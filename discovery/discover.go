@@ -432,13 +432,9 @@ func (in *Inspector) readTablespaces(ctx context.Context, t *Table, name string)
 	if t.Orphan {
 		return ts, nil // a crashed ALTER's copy: its FULLTEXT tables are the server's to clean
 	}
+	// The FULLTEXT tablespaces as the inventory reads them: the schema's FTS_ names from
+	// the in-memory list, and the table dictionary only when there are some.
 	tname, err := in.tableName(t.Schema, t.Name, false)
-	if err != nil {
-		ts.ftsErr = err
-		return ts, nil
-	}
-	ids, err := queryAll(ctx, in, "SELECT /* janitor */ NAME, TABLE_ID FROM "+d.tables+" WHERE NAME = ?", []any{tname},
-		func(r *sqlx.Rows) (v idRow, err error) { return v, r.Scan(&v.name, &v.id) })
 	if err != nil {
 		ts.ftsErr = err
 		return ts, nil
@@ -448,24 +444,12 @@ func (in *Inspector) readTablespaces(ctx context.Context, t *Table, name string)
 		ts.ftsErr = err
 		return ts, nil
 	}
-	for _, id := range ids {
-		if id.name != tname {
-			continue // the collation folds case
-		}
-		prefix := fmt.Sprintf("%s/%s%016x_", schemaPart, d.ftsPrefix, id.id)
-		rows, err := queryAll(ctx, in, "SELECT /* janitor */ NAME, FILE_SIZE, ALLOCATED_SIZE FROM "+d.tablespaces+
-			" WHERE NAME LIKE ?", []any{escapeLike(prefix) + "%"}, scanSpace)
-		if err != nil {
-			ts.ftsErr = err
-			return ts, nil
-		}
-		for _, r := range rows {
-			if strings.HasPrefix(r.name, prefix) && ftsAux.MatchString(lastPart(r.name)) {
-				ts.fts.add(r.sum)
-			}
-		}
+	sizes := map[string]tablespaceSize{name: ts}
+	if err := in.prefetchFTS(ctx, map[string]string{schemaPart: t.Schema}, map[string]string{tname: name}, sizes); err != nil {
+		ts.ftsErr = err
+		return ts, nil
 	}
-	return ts, nil
+	return sizes[name], nil
 }
 
 func lastPart(name string) string { return name[strings.LastIndex(name, "/")+1:] }
