@@ -555,10 +555,35 @@ func TestAlertRules(t *testing.T) {
 	if err := yaml.UnmarshalStrict(b, &rule); err != nil {
 		t.Fatal(err)
 	}
+	// Every alert links to its own section of docs/runbook.md (GitHub's anchor: the
+	// heading lowercased), and that section says how to confirm, act and restore.
+	runbook, err := os.ReadFile("../docs/runbook.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections := map[string]string{}
+	for _, sec := range strings.Split(string(runbook), "\n## ")[1:] {
+		heading, body, _ := strings.Cut(sec, "\n")
+		sections[strings.ToLower(strings.TrimSpace(heading))] = body
+	}
+	const runbookURL = "https://github.com/janitorhq/janitor/blob/main/docs/runbook.md#"
 	alerts := map[string]bool{}
 	for _, g := range rule.Spec.Groups {
 		for _, r := range g.Rules {
 			alerts[r.Alert] = true
+			anchor, ok := strings.CutPrefix(r.Annotations["runbook_url"], runbookURL)
+			if !ok || anchor != strings.ToLower(r.Alert) {
+				t.Errorf("%s: runbook_url %q, want %s%s", r.Alert, r.Annotations["runbook_url"], runbookURL, strings.ToLower(r.Alert))
+			}
+			body, ok := sections[anchor]
+			if !ok {
+				t.Errorf("%s: docs/runbook.md has no section %q", r.Alert, r.Alert)
+			}
+			for _, part := range []string{"**What it means.**", "**How to confirm.**", "**What to do.**", "**How to restore.**"} {
+				if ok && !strings.Contains(body, part) {
+					t.Errorf("docs/runbook.md, %s: no %s", r.Alert, part)
+				}
+			}
 			checkMetricRefs(t, r.Alert, r.Expr)
 			if r.Labels["severity"] == "" || r.Annotations["summary"] == "" || r.Annotations["description"] == "" {
 				t.Errorf("%s: severity, summary and description", r.Alert)
