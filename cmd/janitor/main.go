@@ -8,7 +8,7 @@
 //	janitor version
 //
 // Exit status: 0 every shard answered (and, for run, nothing failed); 1 a shard or a
-// table failed; 2 bad configuration or usage.
+// table failed; 2 bad configuration or usage; 143 (130 for SIGINT) stopped by a signal.
 package main
 
 import (
@@ -240,6 +240,8 @@ type app struct {
 	// fleet is every configured shard; cfg.Shards may be fewer (--shard). Metrics
 	// carry the whole fleet so that a partial run's push keeps the others' figures.
 	fleet []janitor.ShardConfig
+	// retryFollows: a Kubernetes Job attempt that is retried if it fails (jobrun.go).
+	retryFollows bool
 }
 
 // once runs one job (a CronJob's run), pushes its metrics, writes the report and picks
@@ -251,14 +253,25 @@ func (a *app) once(ctx context.Context, mode, format string) int {
 	}
 	m.Init(a.shardNames())
 	a.resume(ctx, m)
-	r := a.job(ctx, m, mode)
-	if ctx.Err() != nil {
-		a.log.Warn("stopped by signal: the report is partial; tables not reached are deferred")
+	defer a.logStop(ctx)()
+	attempt := a.readJobAttempt(m)
+	if attempt.retryFollowsFailure() {
+		m.RetryFollowsFailure()
+		a.retryFollows = true
 	}
+	r := a.job(ctx, m, mode)
+	stopCode, stopped := stoppedCode(ctx)
+	if stopped {
+		a.log.Warn("stopped by signal: the report is partial; tables not reached are deferred", "exit", stopCode)
+	}
+	attempt.record(m, failedAttempt(r) && !stopped)
 	a.push(ctx, m)
 	if err := report.Write(a.stdout, r, format); err != nil {
 		a.log.Error("write report", "err", err)
 		return exitFailed
+	}
+	if stopped {
+		return stopCode
 	}
 	if r.Failed() {
 		return exitFailed

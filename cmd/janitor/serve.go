@@ -32,6 +32,10 @@ func (a *app) job(ctx context.Context, m *metrics.Metrics, mode string) *report.
 	default:
 		r = j.Run(ctx, mode == report.ModeExecute)
 	}
+	if ctx.Err() != nil {
+		// A run a signal stopped is not a success, whatever it reached.
+		m.Partial()
+	}
 	m.Observe(r, time.Since(start))
 	a.postSlack(ctx, r)
 	return r
@@ -39,6 +43,10 @@ func (a *app) job(ctx context.Context, m *metrics.Metrics, mode string) *report.
 
 func (a *app) postSlack(ctx context.Context, r *report.Report) {
 	if a.cfg.Slack.WebhookURL == "" {
+		return
+	}
+	if a.retryFollows && r.Failed() && ctx.Err() == nil {
+		a.log.Info("not posting to slack: this Job attempt failed and Kubernetes retries it; the attempt that ends the run posts")
 		return
 	}
 	// A report must reach Slack even when the run was stopped by a signal.
