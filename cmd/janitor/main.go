@@ -242,6 +242,8 @@ type app struct {
 	fleet []janitor.ShardConfig
 	// retryFollows: a Kubernetes Job attempt that is retried if it fails (jobrun.go).
 	retryFollows bool
+	// watch is serve's schedule-loop watch for /healthz (health.go); nil in one-shot runs.
+	watch *loopWatch
 }
 
 // once runs one job (a CronJob's run), pushes its metrics, writes the report and picks

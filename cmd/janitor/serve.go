@@ -24,6 +24,12 @@ import (
 func (a *app) job(ctx context.Context, m *metrics.Metrics, mode string) *report.Report {
 	j := janitor.New(a.cfg, a.log)
 	j.Hooks = janitor.Hooks{ThrottleWait: m.ThrottleWait, Dropped: m.Dropped}
+	if w := a.watch; w != nil {
+		// Each drop, wait or purge batch is progress: serve's /healthz sees the loop move.
+		j.Hooks.ThrottleWait = func(shard, signal string, d time.Duration) { m.ThrottleWait(shard, signal, d); w.tick() }
+		j.Hooks.Dropped = func(shard, tool string, bytes int64) { m.Dropped(shard, tool, bytes); w.tick() }
+		j.Hooks.PurgeBatch = func(string, string, string, int64) { w.tick() }
+	}
 	start := time.Now()
 	var r *report.Report
 	switch mode {
@@ -123,7 +129,8 @@ func (a *app) serve(ctx context.Context) int {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	a.watch = newLoopWatch(a.cfg, len(a.cfg.Shards))
+	mux.HandleFunc("/healthz", a.watch.healthz)
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		switch {
 		case configChanged():
@@ -153,7 +160,9 @@ func (a *app) serve(ctx context.Context) int {
 		if a.cfg.Serve.Execute {
 			mode = report.ModeExecute
 		}
+		a.watch.tick()
 		a.job(ctx, m, mode)
+		a.watch.tick()
 		if ctx.Err() != nil {
 			break
 		}
