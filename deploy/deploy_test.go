@@ -662,7 +662,10 @@ func TestDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	var d struct {
-		Title  string
+		Title      string
+		Templating struct {
+			List []struct{ Name string }
+		}
 		Panels []struct {
 			Title   string
 			Targets []struct{ Expr string }
@@ -672,11 +675,28 @@ func TestDashboard(t *testing.T) {
 	if err := dec.Decode(&d); err != nil {
 		t.Fatal(err)
 	}
+	vars := map[string]bool{}
+	for _, v := range d.Templating.List {
+		vars[v.Name] = true
+	}
+	if !vars["job"] || !vars["cluster"] {
+		t.Error("the dashboard needs $job and $cluster variables: one Prometheus sees many clusters")
+	}
+	// What Grafana sends for the variables: one job, every cluster, ten shards.
+	expand := strings.NewReplacer(`"$job"`, `"janitor"`, `"$cluster"`, `".*"`, "$topk", "10")
+	perShard := regexp.MustCompile(`by \([^)]*\bshard\b[^)]*\)`)
 	var all []string
 	for _, p := range d.Panels {
 		for _, tg := range p.Targets {
 			checkMetricRefs(t, p.Title, tg.Expr)
-			all = append(all, tg.Expr)
+			if !strings.Contains(tg.Expr, `job="$job"`) || !strings.Contains(tg.Expr, `cluster=~"$cluster"`) {
+				t.Errorf("%s: %q does not filter on $job and $cluster", p.Title, tg.Expr)
+			}
+			// A fleet has hundreds of shards: a per-shard panel shows the largest.
+			if perShard.MatchString(tg.Expr) && !strings.HasPrefix(tg.Expr, "topk(") {
+				t.Errorf("%s: %q is per shard without topk", p.Title, tg.Expr)
+			}
+			all = append(all, expand.Replace(tg.Expr))
 		}
 	}
 	// Each panel's query must parse: ask a real Prometheus (Debian's, started here).
