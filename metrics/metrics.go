@@ -240,11 +240,32 @@ func (m *Metrics) resumable() map[string]carrier {
 // of the group at the next push. Call it before the run starts counting. On error the
 // counters are left as they were (at zero), which Prometheus reads as a counter reset.
 func (m *Metrics) Resume(ctx context.Context, gateway, job, cluster string, shards []string) error {
+	return m.ResumeFrom(ctx, Gateway{URL: gateway, Job: job, Cluster: cluster}, shards)
+}
+
+// Gateway is one Pushgateway group (job, cluster) and the HTTP client that reaches it
+// (from metrics.http_client: credentials, TLS, a tenant header). A nil Client is
+// http.DefaultClient.
+type Gateway struct {
+	URL, Job, Cluster string
+	Client            *http.Client
+}
+
+func (g Gateway) client() *http.Client {
+	if g.Client == nil {
+		return http.DefaultClient
+	}
+	return g.Client
+}
+
+// ResumeFrom is Resume through g's client.
+func (m *Metrics) ResumeFrom(ctx context.Context, g Gateway, shards []string) error {
+	gateway, job, cluster := g.URL, g.Job, g.Cluster
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(gateway, "/")+"/metrics", nil)
 	if err != nil {
 		return fmt.Errorf("read totals from %s: %w", redactURL(gateway), err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := g.client().Do(req)
 	if err != nil {
 		return fmt.Errorf("read totals from %s: %s", redactURL(gateway), strings.ReplaceAll(err.Error(), gateway, redactURL(gateway)))
 	}
@@ -316,7 +337,13 @@ func (m *Metrics) Resume(ctx context.Context, gateway, job, cluster string, shar
 // semantics: metrics this run did not produce — janitor_last_success_timestamp_seconds
 // after a failed run — keep their pushed values.
 func Push(ctx context.Context, gateway, job, cluster string, m *Metrics, log *slog.Logger) error {
-	p := push.New(gateway, job).Gatherer(m.reg)
+	return PushTo(ctx, Gateway{URL: gateway, Job: job, Cluster: cluster}, m, log)
+}
+
+// PushTo is Push through g's client.
+func PushTo(ctx context.Context, g Gateway, m *Metrics, log *slog.Logger) error {
+	gateway, job, cluster := g.URL, g.Job, g.Cluster
+	p := push.New(gateway, job).Gatherer(m.reg).Client(g.client())
 	if cluster != "" {
 		p = p.Grouping("cluster", cluster)
 	}

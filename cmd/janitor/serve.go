@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/janitorhq/janitor/internal/httpclient"
 	"github.com/janitorhq/janitor/janitor"
 	"github.com/janitorhq/janitor/metrics"
 	"github.com/janitorhq/janitor/report"
@@ -87,7 +88,11 @@ func (a *app) resume(ctx context.Context, m *metrics.Metrics) {
 	}
 	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	if err := m.Resume(rctx, mc.PushgatewayURL, mc.Job, mc.Cluster, a.shardNames()); err != nil {
+	g, err := a.gateway()
+	if err == nil {
+		err = m.ResumeFrom(rctx, g, a.shardNames())
+	}
+	if err != nil {
 		a.log.Warn("carry metric totals on from the pushgateway; counters start at zero this run", "err", err)
 	}
 }
@@ -101,7 +106,11 @@ func (a *app) push(ctx context.Context, m *metrics.Metrics) {
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := metrics.Push(pctx, mc.PushgatewayURL, mc.Job, mc.Cluster, m, a.log); err != nil {
+	g, err := a.gateway()
+	if err == nil {
+		err = metrics.PushTo(pctx, g, m, a.log)
+	}
+	if err != nil {
 		a.log.Error("push metrics", "err", err)
 	}
 }
@@ -187,6 +196,14 @@ func (a *app) serve(ctx context.Context) int {
 	_ = srv.Shutdown(sctx)
 	a.log.Info("stopped")
 	return exitOK
+}
+
+// gateway is the Pushgateway group and its HTTP client (metrics.http_client, validated
+// with the configuration).
+func (a *app) gateway() (metrics.Gateway, error) {
+	mc := a.cfg.Metrics
+	c, err := httpclient.Client("metrics.http_client", mc.HTTPClient)
+	return metrics.Gateway{URL: mc.PushgatewayURL, Job: mc.Job, Cluster: mc.Cluster, Client: c}, err
 }
 
 func (a *app) configSum() ([32]byte, error) {
