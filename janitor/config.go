@@ -10,6 +10,7 @@ import (
 
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/internal/httpclient"
 	"github.com/janitorhq/janitor/policies"
 	"github.com/janitorhq/janitor/throttle"
 )
@@ -113,8 +114,12 @@ type LargeTableConfig struct {
 // MetricsConfig configures Prometheus metrics.
 type MetricsConfig struct {
 	PushgatewayURL string `mapstructure:"pushgateway_url"`
-	Job            string `mapstructure:"job"`
-	Cluster        string `mapstructure:"cluster"`
+	// HTTPClient is prometheus/common's HTTP client configuration for the Pushgateway
+	// (bearer_token_file, basic_auth, tls_config, http_headers such as a tenant id, …),
+	// read by internal/httpclient; empty: a plain client.
+	HTTPClient map[string]any `mapstructure:"http_client"`
+	Job        string         `mapstructure:"job"`
+	Cluster    string         `mapstructure:"cluster"`
 }
 
 // SlackConfig configures the incoming webhook reports go to.
@@ -277,6 +282,9 @@ func (c *Config) Validate() error {
 		if u := s.Throttle.PrometheusURL; u != "" && checkURL(u) != nil {
 			errs = append(errs, fmt.Errorf("shards[%d].throttle.prometheus_url: %q is not an http(s) URL", i, redactURL(u)))
 		}
+	}
+	if _, err := httpclient.Parse("metrics.http_client", c.Metrics.HTTPClient); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Slack.WebhookURL != "" {
 		if err := checkURL(c.Slack.WebhookURL); err != nil {

@@ -68,7 +68,7 @@ func (j *Janitor) throttler(sc ShardConfig, primary *sqlx.DB, replicas []replica
 	}
 	signals = append(signals, &throttle.ThreadsRunning{DB: prim, Max: int64(tc.MaxThreadsRunning)})
 	if tc.PrometheusURL != "" {
-		fm, err := throttle.NewFreeableMemory(tc.PrometheusURL, tc.FreeableMemoryQuery, sc.Name, tc.MinFreeableMemoryBytes)
+		fm, err := throttle.NewFreeableMemory(tc.PrometheusURL, tc.PrometheusHTTPClient, tc.FreeableMemoryQuery, sc.Name, tc.MinFreeableMemoryBytes)
 		if err != nil {
 			signals = append(signals, errSignal{"freeable_memory", err})
 		} else {

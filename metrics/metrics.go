@@ -52,18 +52,48 @@ type Metrics struct {
 	// (carried from the Pushgateway included).
 	skipReasons map[string]map[string]bool
 	partial     bool
+	// jobFailures counts, for the one Kubernetes Job run (by its uid) last pushed to the
+	// group, the attempts that failed; the Pushgateway's POST replaces the series, so
+	// the group holds only the latest Job's. priorFailures is what Resume read back.
+	jobFailures   *prometheus.GaugeVec
+	priorFailures map[string]float64
+	resumed       bool
+	// retryFollows: this is a Job attempt after whose failure Kubernetes retries; its
+	// shard errors are left for the attempt that ends the Job run to count.
+	retryFollows bool
 }
 
-// Partial marks a run limited to some of the configured shards (janitor --shard): its
-// success is not the fleet's, so it sets no last-success time stamp.
+// Partial marks a run limited to some of the configured shards (janitor --shard), or one
+// a signal stopped: its success is not the fleet's, so it sets no last-success time stamp.
 func (m *Metrics) Partial() { m.partial = true }
+
+// RetryFollowsFailure marks an attempt of a Kubernetes Job run that Kubernetes retries if
+// it fails: Observe then leaves shard errors to the attempt that ends the run, so that
+// janitor_shard_errors_total counts a failing shard once per Job run, not per attempt.
+func (m *Metrics) RetryFollowsFailure() { m.retryFollows = true }
+
+// PriorFailures is how many attempts of the Job run jobUID failed before this one, as
+// last pushed; ok is false when Resume did not read the group.
+func (m *Metrics) PriorFailures(jobUID string) (n int, ok bool) {
+	return int(m.priorFailures[jobUID]), m.resumed
+}
+
+// SetJobFailures records that n attempts of the Job run jobUID have failed, for the
+// next attempt to read back.
+func (m *Metrics) SetJobFailures(jobUID string, n int) {
+	m.jobFailures.Reset()
+	m.jobFailures.WithLabelValues(jobUID).Set(float64(n))
+}
 
 // New returns janitor's metrics on a new registry, with build information and the Go
 // runtime's collectors.
 func New(version string) *Metrics {
 	m := &Metrics{
-		reg:         prometheus.NewRegistry(),
-		skipReasons: map[string]map[string]bool{},
+		reg:           prometheus.NewRegistry(),
+		skipReasons:   map[string]map[string]bool{},
+		priorFailures: map[string]float64{},
+		jobFailures: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_job_failed_attempts",
+			Help: "Failed attempts of the latest Kubernetes Job run, by the Job's uid (the group holds one)."}, []string{"job_uid"}),
 		reclaimable: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_reclaimable_bytes",
 			Help: "Bytes the leftovers with a drop verdict hold, per shard, as of the latest run."}, []string{"shard"}),
 		reclaimed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "janitor_reclaimed_bytes_total",
@@ -89,7 +119,7 @@ func New(version string) *Metrics {
 		Help: "Always 1; labels say which build runs."}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 	m.reg.MustRegister(m.reclaimable, m.reclaimed, m.dropped, m.skipped, m.throttleWait, m.replicaBlocks, m.runDuration, m.lastSuccess,
-		m.shardErrors, m.shardUp, build)
+		m.shardErrors, m.shardUp, m.jobFailures, build)
 	return m
 }
 
@@ -126,7 +156,9 @@ func (m *Metrics) Observe(r *report.Report, d time.Duration) {
 	m.runDuration.Set(d.Seconds())
 	for _, s := range r.Shards {
 		if s.Error != "" {
-			m.shardErrors.WithLabelValues(s.Name).Inc()
+			if !m.retryFollows {
+				m.shardErrors.WithLabelValues(s.Name).Inc()
+			}
 			m.shardUp.WithLabelValues(s.Name).Set(0)
 			// Keep the shard's last known figures rather than report a false zero.
 			continue
@@ -222,11 +254,32 @@ func (m *Metrics) resumable() map[string]carrier {
 // of the group at the next push. Call it before the run starts counting. On error the
 // counters are left as they were (at zero), which Prometheus reads as a counter reset.
 func (m *Metrics) Resume(ctx context.Context, gateway, job, cluster string, shards []string) error {
+	return m.ResumeFrom(ctx, Gateway{URL: gateway, Job: job, Cluster: cluster}, shards)
+}
+
+// Gateway is one Pushgateway group (job, cluster) and the HTTP client that reaches it
+// (from metrics.http_client: credentials, TLS, a tenant header). A nil Client is
+// http.DefaultClient.
+type Gateway struct {
+	URL, Job, Cluster string
+	Client            *http.Client
+}
+
+func (g Gateway) client() *http.Client {
+	if g.Client == nil {
+		return http.DefaultClient
+	}
+	return g.Client
+}
+
+// ResumeFrom is Resume through g's client.
+func (m *Metrics) ResumeFrom(ctx context.Context, g Gateway, shards []string) error {
+	gateway, job, cluster := g.URL, g.Job, g.Cluster
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(gateway, "/")+"/metrics", nil)
 	if err != nil {
 		return fmt.Errorf("read totals from %s: %w", redactURL(gateway), err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := g.client().Do(req)
 	if err != nil {
 		return fmt.Errorf("read totals from %s: %s", redactURL(gateway), strings.ReplaceAll(err.Error(), gateway, redactURL(gateway)))
 	}
@@ -247,7 +300,20 @@ func (m *Metrics) Resume(ctx context.Context, gateway, job, cluster string, shar
 	// leaves every metric at zero rather than some carried on and some not.
 	var carried []func()
 	carriers := m.resumable()
+	prior := map[string]float64{}
 	for name, mf := range families {
+		if name == "janitor_job_failed_attempts" {
+			for _, metric := range mf.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range metric.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if labels["job"] == job && labels["cluster"] == cluster && labels["instance"] == "" {
+					prior[labels["job_uid"]] = metric.GetGauge().GetValue() + metric.GetUntyped().GetValue()
+				}
+			}
+			continue
+		}
 		carry, ok := carriers[name]
 		if !ok {
 			continue
@@ -276,6 +342,7 @@ func (m *Metrics) Resume(ctx context.Context, gateway, job, cluster string, shar
 	for _, apply := range carried {
 		apply()
 	}
+	m.priorFailures, m.resumed = prior, true
 	return nil
 }
 
@@ -284,7 +351,13 @@ func (m *Metrics) Resume(ctx context.Context, gateway, job, cluster string, shar
 // semantics: metrics this run did not produce — janitor_last_success_timestamp_seconds
 // after a failed run — keep their pushed values.
 func Push(ctx context.Context, gateway, job, cluster string, m *Metrics, log *slog.Logger) error {
-	p := push.New(gateway, job).Gatherer(m.reg)
+	return PushTo(ctx, Gateway{URL: gateway, Job: job, Cluster: cluster}, m, log)
+}
+
+// PushTo is Push through g's client.
+func PushTo(ctx context.Context, g Gateway, m *Metrics, log *slog.Logger) error {
+	gateway, job, cluster := g.URL, g.Job, g.Cluster
+	p := push.New(gateway, job).Gatherer(m.reg).Client(g.client())
 	if cluster != "" {
 		p = p.Grouping("cluster", cluster)
 	}

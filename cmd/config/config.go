@@ -202,6 +202,7 @@ func leaves(t reflect.Type, prefix string, fn func(key string, t reflect.Type)) 
 		case f.Type.Kind() == reflect.Struct && f.Type != durationType:
 			leaves(f.Type, key, fn)
 		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+		case f.Type.Kind() == reflect.Map: // http_client sections: in the file only
 		default:
 			fn(key, f.Type)
 		}

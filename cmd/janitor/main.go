@@ -12,7 +12,7 @@
 // Exit status: 0 every shard answered (and, for run, nothing failed) — warnings, such
 // as a configured schema the server does not have, are in the report and the log but
 // do not change it; 1 a shard or a table failed, or serve could not listen; 2 bad
-// configuration or usage.
+// configuration or usage; 143 (130 for SIGINT) stopped by a signal.
 package main
 
 import (
@@ -379,6 +379,10 @@ type app struct {
 	// quiet turns off the Slack post and the Pushgateway push (--no-notify, or --shard
 	// without --notify).
 	quiet bool
+	// retryFollows: a Kubernetes Job attempt that is retried if it fails (jobrun.go).
+	retryFollows bool
+	// watch is serve's schedule-loop watch for /healthz (health.go); nil in one-shot runs.
+	watch *loopWatch
 }
 
 // once runs one job (a CronJob's run), pushes its metrics, writes the report and picks
@@ -392,16 +396,27 @@ func (a *app) once(ctx context.Context, mode, format string) int {
 	if !a.quiet {
 		a.resume(ctx, m)
 	}
-	r := a.job(ctx, m, mode)
-	if ctx.Err() != nil {
-		a.log.Warn("stopped by signal: the report is partial; tables not reached are deferred")
+	defer a.logStop(ctx)()
+	attempt := a.readJobAttempt(m)
+	if attempt.retryFollowsFailure() {
+		m.RetryFollowsFailure()
+		a.retryFollows = true
 	}
+	r := a.job(ctx, m, mode)
+	stopCode, stopped := stoppedCode(ctx)
+	if stopped {
+		a.log.Warn("stopped by signal: the report is partial; tables not reached are deferred", "exit", stopCode)
+	}
+	attempt.record(m, failedAttempt(r) && !stopped)
 	if !a.quiet {
 		a.push(ctx, m)
 	}
 	if err := report.Write(a.stdout, r, format); err != nil {
 		a.log.Error("write report", "err", err)
 		return exitFailed
+	}
+	if stopped {
+		return stopCode
 	}
 	if r.Failed() {
 		return exitFailed
