@@ -59,6 +59,7 @@ type shardRun struct {
 	server        discovery.Server
 	thr           *throttle.Throttler
 	closers       []func() error
+	holds         holdState
 }
 
 func (j *Janitor) runShard(ctx context.Context, sc ShardConfig, s *report.Shard, execute bool) error {
@@ -202,6 +203,9 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 			return err
 		}
 		row.Outcome, row.Reason = out.outcome, out.reason
+		if r.held(row, out) {
+			dropped++ // a hold counts toward execute.max_tables_per_run, not bytes: it frees none
+		}
 		if out.outcome == report.OutcomeDropped {
 			row.FreedBytes = out.freed
 			dropped++
@@ -383,7 +387,7 @@ func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (outcome, err
 	backoff := 500 * time.Millisecond
 	sent := false
 	for losses := 1; ; losses++ {
-		out, err := r.dropOne(ctx, c, &sent)
+		out, err := r.dropOrHold(ctx, c, &sent)
 		if err == nil || !connectionLost(err) {
 			return out, err
 		}
@@ -433,6 +437,9 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 	}
 	fresh, out, err := r.recheck(ctx, t, sent, false)
 	if out != nil || err != nil {
+		return derefOutcome(out), err
+	}
+	if out, err := r.preDropChecks(ctx, fresh); out != nil || err != nil {
 		return derefOutcome(out), err
 	}
 	lt := r.j.cfg.Execute.LargeTable
@@ -505,7 +512,7 @@ func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool, 
 	if err != nil {
 		return nil, nil, err
 	}
-	v := policies.Evaluate(r.j.cfg.Policy, policies.Context{VitessTableGC: r.sc.VitessTableGC, WrittenByJanitor: purged}, fresh)
+	v := policies.Evaluate(r.j.cfg.Policy, policies.Context{VitessTableGC: r.sc.VitessTableGC, WrittenByJanitor: purged, ClockShift: r.j.ClockShift}, fresh)
 	if v.Action != policies.Drop {
 		return nil, &outcome{report.OutcomeSkipped, "re-check before drop: " + v.Reason, 0}, nil
 	}

@@ -60,6 +60,7 @@ throttle:
 execute:
   lock_wait_timeout: 2s
   pause_between_drops: `+pause+`
+  hold: 0s
 `)
 }
 

@@ -5,6 +5,7 @@
 //	janitor run    --config FILE [--execute] [--output text|json|markdown]
 //	(report and run: --shard NAME[,NAME] visits only those shards)
 //	janitor serve  --config FILE
+//	janitor restore --config FILE --shard NAME SCHEMA.TABLE
 //	janitor version
 //
 // Exit status: 0 every shard answered (and, for run, nothing failed); 1 a shard or a
@@ -53,6 +54,7 @@ const usage = `usage:
   janitor run    --config FILE [--execute] [--output ...]       plan drops (dry run), or drop with --execute
                  report and run take --shard NAME[,NAME] (repeatable) to visit only those shards
   janitor serve  --config FILE                                  run on a schedule, serve /metrics
+  janitor restore --config FILE --shard NAME SCHEMA.TABLE       undo a hold (execute.hold): rename it back
   janitor version
 `
 
@@ -69,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
+	case "restore":
+		return restoreCmd(ctx, args, stdout, stderr)
 	case "report", "run", "serve":
 	default:
 		fmt.Fprintf(stderr, "janitor: unknown command %q\n%s", cmd, usage)
