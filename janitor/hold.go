@@ -206,6 +206,7 @@ func (r *shardRun) holdOne(ctx context.Context, c candidate, sent *bool) (outcom
 		r.log.WarnContext(ctx, "held without an access baseline", "table", holdName, "err", err)
 		note = " (no access baseline recorded: " + err.Error() + ")"
 	}
+	r.log.InfoContext(ctx, "held", "table", name, "hold_name", h.HoldName, "until", until)
 	return r.heldOutcome(h, "held"+note), nil
 }
 

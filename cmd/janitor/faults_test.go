@@ -44,7 +44,11 @@ func deadTables(t *testing.T, db *sqlx.DB, n int) (string, []string) {
 }
 
 func runConfig(t *testing.T, schema, pause string) string {
-	return writeConfig(t, `shards:
+	return writeConfig(t, runConfigText(t, schema, pause))
+}
+
+func runConfigText(t *testing.T, schema, pause string) string {
+	return (`shards:
   - name: sandbox
     dsn: "`+testdb.PrimaryDSN(t)+`"
     replicas:
