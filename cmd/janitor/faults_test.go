@@ -50,12 +50,12 @@ func runConfig(t *testing.T, schema, pause string) string {
 func runConfigText(t *testing.T, schema, pause string) string {
 	return (`shards:
   - name: sandbox
-    dsn: "`+testdb.PrimaryDSN(t)+`"
+    dsn: "` + testdb.PrimaryDSN(t) + `"
     replicas:
       - name: sandbox-replica
-        dsn: "`+testdb.ReplicaDSN(t)+`"
+        dsn: "` + testdb.ReplicaDSN(t) + `"
 discovery:
-  schemas: [`+schema+`]
+  schemas: [` + schema + `]
 policy:
   min_age: 0s
 throttle:
@@ -63,7 +63,7 @@ throttle:
   max_wait: 2m
 execute:
   lock_wait_timeout: 2s
-  pause_between_drops: `+pause+`
+  pause_between_drops: ` + pause + `
   hold: 0s
 `)
 }
