@@ -66,6 +66,10 @@ type Hold struct {
 	Comment string `json:"comment"`
 	// Baseline is the access evidence right after the rename; nil until recorded.
 	Baseline *AccessBaseline `json:"baseline,omitempty"`
+	// PurgeStarted is when janitor began deleting the rows of a held table whose hold
+	// ended untouched (execute.large_table.strategy purge): its own DELETEs move the
+	// counters from then on.
+	PurgeStarted *time.Time `json:"purge_started,omitempty"`
 }
 
 // AccessBaseline is the table's access counters when the hold began.
@@ -140,6 +144,13 @@ func (in *Inspector) gatherHold(ctx context.Context, t *Table) {
 	}
 	t.Hold = &h
 	ev := &t.Evidence.Hold
+	if h.PurgeStarted != nil {
+		// The hold ended with no access seen, and janitor's own DELETEs since cannot be
+		// told from anyone else's use.
+		ev.Unobservable = "janitor began purging it at " + h.PurgeStarted.Format(time.DateTime) +
+			" UTC, after its hold ended with no access seen: its own deletes hide any access since"
+		return
+	}
 	b := h.Baseline
 	// Writes: UPDATE_TIME moves on a write (in memory: a restart clears it).
 	if t.UpdatedAt != nil && (b == nil || b.UpdateTime == nil || t.UpdatedAt.After(*b.UpdateTime)) && t.UpdatedAt.After(h.HeldAt.Add(-time.Second)) {

@@ -290,3 +290,40 @@ func tableExists(ctx context.Context, q sqlx.QueryerContext, schema, table strin
 	err := q.QueryRowxContext(ctx, "SELECT /* janitor */ COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", schema, table).Scan(&n)
 	return n > 0, err
 }
+
+// markPurge records in a held table's hold record that janitor's purge begins, so the
+// purge's own DELETEs are not read as access by a later run if the purge is cut short.
+// The comment change renews CREATE_TIME on MariaDB, so the table's identity (CREATE_TIME,
+// checked by every purge batch and re-check) is read again, together with the comment
+// that proves it is still the table just marked.
+func (r *shardRun) markPurge(ctx context.Context, cand, fresh *discovery.Table) *outcome {
+	if fresh.Tool != discovery.ToolJanitor || fresh.Hold == nil || fresh.Hold.PurgeStarted != nil {
+		return nil
+	}
+	h := *fresh.Hold
+	var now time.Time
+	if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ UTC_TIMESTAMP(6)").Scan(&now); err != nil {
+		return &outcome{report.OutcomeDeferred, "read server time: " + err.Error(), 0}
+	}
+	now = now.UTC()
+	h.PurgeStarted = &now
+	text, err := h.CommentText()
+	if err != nil {
+		return &outcome{report.OutcomeSkipped, "cannot record the purge in the hold record: " + err.Error(), 0}
+	}
+	name := dbconn.QualifiedName(fresh.Schema, fresh.Name)
+	if out := r.holdStatementFailed(setComment(ctx, r.conn, r.server, name, text), "record the purge in the comment"); out != nil {
+		return out
+	}
+	var created sql.NullTime
+	var comment string
+	err = r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ CREATE_TIME, TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+		fresh.Schema, fresh.Name).Scan(&created, &comment)
+	if err != nil || comment != text || !created.Valid {
+		return &outcome{report.OutcomeSkipped, fmt.Sprintf("the table changed while janitor recorded its purge (comment or CREATE_TIME: %v)", err), 0}
+	}
+	c := created.Time.UTC()
+	fresh.CreatedAt, cand.CreatedAt = &c, &c
+	fresh.Hold, cand.Hold = &h, &h
+	return nil
+}

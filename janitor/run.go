@@ -444,6 +444,9 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 	}
 	lt := r.j.cfg.Execute.LargeTable
 	if lt.Strategy == "purge" && fresh.Bytes > lt.ThresholdBytes && !fresh.Orphan {
+		if out := r.markPurge(ctx, t, fresh); out != nil {
+			return *out, nil
+		}
 		if out, err := r.purge(ctx, fresh); out != nil || err != nil {
 			return derefOutcome(out), err
 		}
