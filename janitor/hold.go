@@ -33,8 +33,22 @@ type holdState struct {
 // holds its own tables (its table GC renames them before it purges or drops them); a
 // crashed ALTER's #sql table has no name anyone uses; a table janitor already holds
 // ends its hold in a DROP.
-func (r *shardRun) holdsTable(t *discovery.Table) bool {
-	return r.j.cfg.Execute.Hold > 0 && !t.Orphan && t.Tool != discovery.ToolVitess && t.Tool != discovery.ToolJanitor
+func (r *shardRun) holdsTable(t *discovery.Table) bool { return r.j.holdsTable(t) }
+
+func (j *Janitor) holdsTable(t *discovery.Table) bool {
+	return j.cfg.Execute.Hold > 0 && !t.Orphan && t.Tool != discovery.ToolVitess && t.Tool != discovery.ToolJanitor
+}
+
+// planHolds tells, in a dry run's plan, which drops would be holds first.
+func (j *Janitor) planHolds(cands []candidate, s *report.Shard, execute bool) {
+	if execute {
+		return
+	}
+	for _, c := range cands {
+		if row := &s.Tables[c.row]; row.Outcome == report.OutcomePlanned && j.holdsTable(c.table) {
+			row.Reason += fmt.Sprintf("; --execute holds it first (renamed for execute.hold %s, dropped by a later run if untouched)", j.cfg.Execute.Hold)
+		}
+	}
 }
 
 // dropOrHold is the one step dropWithRetry repeats: a hold's RENAME or a DROP.

@@ -175,6 +175,9 @@ func TestHoldExpiryDrops(t *testing.T) {
 	s := testdb.Schema(t, db)
 	oneLeftover(t, db, s)
 	cfg := holdConfig(t, s)
+	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), false))["__orders_old"]; o.Outcome != report.OutcomePlanned || !strings.Contains(o.Reason, "holds it first") {
+		t.Errorf("dry run: %+v, want planned with the hold said", o)
+	}
 	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__orders_old"]; o.Outcome != report.OutcomeHeld {
 		t.Fatalf("first run: %+v", o)
 	}

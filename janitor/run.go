@@ -85,6 +85,7 @@ func (j *Janitor) runShard(ctx context.Context, sc ShardConfig, s *report.Shard,
 			s.Tables[c.row].Outcome = report.OutcomePlanned
 		}
 	}
+	j.planHolds(cands, s, execute)
 	r := &shardRun{j: j, sc: sc, s: s, log: j.log.With("shard", sc.Name)}
 	defer r.close()
 	err := r.prepareAndExecute(ctx, cands, execute)
