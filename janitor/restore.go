@@ -52,6 +52,10 @@ func (j *Janitor) Restore(ctx context.Context, shard, schema, table string) ([]R
 	r.db = db
 	r.closers = append(r.closers, db.Close)
 	if err := r.connect(ctx, ""); err != nil {
+		var stop *errStop
+		if errors.As(err, &stop) {
+			return nil, fmt.Errorf("cannot restore on shard %q now: %s; nothing was renamed", shard, stop.why)
+		}
 		return nil, err
 	}
 	holds, err := r.listHolds(ctx, schema)
