@@ -73,6 +73,8 @@ type Inspector struct {
 	// routinesErr, that some could not be read.
 	routines    []routine
 	routinesErr error
+	// refs caches MERGE and connection-engine tables for this Inspector's life.
+	refs refCache
 	// sizes holds tablespace sizes read ahead by PrefetchSizes, by dictionary name.
 	sizes map[string]tablespaceSize
 }

@@ -109,6 +109,8 @@ func (in *Inspector) gather(ctx context.Context, t *Table) {
 	ev.Routines = in.routinesMentioning(ctx, t)
 	ev.Views = in.views(ctx, t)
 	ev.ForeignKeys = in.foreignKeys(ctx, t)
+	ev.MergeTables = in.mergeReferences(ctx, t)
+	ev.LinkTables = in.linkReferences(ctx, t)
 	if t.Tool == ToolGhost || t.Tool == ToolBytebase {
 		in.heartbeat(ctx, t)
 	}
@@ -316,6 +318,15 @@ func (in *Inspector) writingTriggers(ctx context.Context, t *Table) []string {
 func mayName(body, table string) bool {
 	b, t := strings.ToLower(body), strings.ToLower(table)
 	return strings.Contains(b, t) || strings.Contains(b, strings.ToLower(dbconn.QuoteIdent(table)))
+}
+
+// Mentions reports whether SQL text (a statement, a routine or trigger body) may name
+// schema.table: the table's name quoted anywhere, bare where it is a plain word, or
+// qualified with its schema. It errs towards yes, as a check before a DROP must: a
+// false match keeps a table a run longer. The dropper uses it on replicas' running
+// statements.
+func Mentions(text, schema, table string) bool {
+	return mentions(text, schema, table) || mentionsQualified(text, schema, table)
 }
 
 // mentions reports whether SQL text names schema.table, quoted or bare.
@@ -598,10 +609,12 @@ func (in *Inspector) locksHeld(ctx context.Context, t *Table, names []string) []
 	return out
 }
 
-// sessions lists other sessions whose statement names this table.
+// sessions lists other sessions whose statement names this table: bare, or quoted — a
+// name with a backtick appears in a statement only quoted, with the backtick doubled.
 func (in *Inspector) sessions(ctx context.Context, t *Table) []string {
 	out, err := queryAll(ctx, in, `SELECT /* janitor */ ID, USER, COMMAND, TIME FROM information_schema.PROCESSLIST
-		WHERE ID <> CONNECTION_ID() AND INFO LIKE ?`, []any{"%" + escapeLike(t.Name) + "%"},
+		WHERE ID <> CONNECTION_ID() AND (INFO LIKE ? OR INFO LIKE ?)`,
+		[]any{"%" + escapeLike(t.Name) + "%", "%" + escapeLike(dbconn.QuoteIdent(t.Name)) + "%"},
 		func(r *sqlx.Rows) (string, error) {
 			var id int64
 			var user, cmd string

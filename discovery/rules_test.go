@@ -257,6 +257,9 @@ func TestMentions(t *testing.T) {
 		if got := mentionsQualified(c.body, c.schema, c.table); got != c.qualified {
 			t.Errorf("mentionsQualified(%q, %s.%s) = %v", c.body, c.schema, c.table, got)
 		}
+		if got := Mentions(c.body, c.schema, c.table); got != (c.same || c.qualified) {
+			t.Errorf("Mentions(%q, %s.%s) = %v", c.body, c.schema, c.table, got)
+		}
 	}
 }
 

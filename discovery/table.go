@@ -69,6 +69,11 @@ type Evidence struct {
 	Views []string
 	// ForeignKeys that reference this table from another table.
 	ForeignKeys []string
+	// MergeTables are MERGE (MRG_MyISAM) tables whose UNION lists this table.
+	MergeTables []string
+	// LinkTables are FEDERATED, CONNECT, SPIDER or OQGRAPH tables whose definition
+	// (connection string, table list, data table) names this table.
+	LinkTables []string
 	// Changelog is gh-ost's changelog table for this migration, "" when absent.
 	Changelog string
 	// HeartbeatAge is how long ago gh-ost last wrote its heartbeat; nil when there is none.

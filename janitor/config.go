@@ -278,7 +278,17 @@ func (c *Config) Validate() error {
 	}
 	if u := c.Metrics.PushgatewayURL; u != "" {
 		if err := checkURL(u); err != nil {
-			errs = append(errs, fmt.Errorf("metrics.pushgateway_url: %w", err))
+			errs = append(errs, fmt.Errorf("metrics.pushgateway_url: %q is %w", redactURL(u), err))
+		}
+	}
+	// A Prometheus URL without a scheme ("prom:9090") would only fail at the first
+	// throttle check, as a held drop; say so now.
+	if u := c.Throttle.PrometheusURL; u != "" && checkURL(u) != nil {
+		errs = append(errs, fmt.Errorf("throttle.prometheus_url: %q is not an http(s) URL", redactURL(u)))
+	}
+	for i, s := range c.Shards {
+		if u := s.Throttle.PrometheusURL; u != "" && checkURL(u) != nil {
+			errs = append(errs, fmt.Errorf("shards[%d].throttle.prometheus_url: %q is not an http(s) URL", i, redactURL(u)))
 		}
 	}
 	if c.Slack.WebhookURL != "" {
@@ -315,6 +325,15 @@ func checkDSN(key, dsn string) error {
 		return fmt.Errorf("%s.dsn: %w", key, err)
 	}
 	return nil
+}
+
+// redactURL hides a password in a URL's user part.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		u.User = url.User("xxxxx")
+		return u.String()
+	}
+	return s
 }
 
 func checkURL(s string) error {

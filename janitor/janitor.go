@@ -46,6 +46,12 @@ type Hooks struct {
 	// PurgeBatch is told before each purge batch, with the rows purged so far: the
 	// progress of a long purge.
 	PurgeBatch func(shard, schema, table string, purged int64)
+	// ReplicaBlocked is told when a replica's applier was found waiting for a metadata
+	// lock and drops on the shard stopped.
+	ReplicaBlocked func(shard, replica string)
+	// BeforeDrop is called after every check, just before a DROP is sent (tests use it
+	// to change the world in between).
+	BeforeDrop func(shard, schema, table string)
 }
 
 // New returns a Janitor for a validated configuration.
@@ -172,6 +178,19 @@ func (j *Janitor) discover(ctx context.Context, sc ShardConfig, s *report.Shard,
 		return err
 	}
 	in := discovery.NewInspector(db, server, j.discoveryOptions(), j.log.With("shard", sc.Name))
+	// A typo in discovery.schemas would leave the shard silently never cleaned.
+	if check, err := in.CheckSchemas(ctx); err != nil {
+		s.Warnings = append(s.Warnings, "could not check discovery.schemas against the server: "+err.Error())
+		j.log.Warn("could not check discovery.schemas against the server", "shard", sc.Name, "err", err)
+	} else {
+		for _, w := range check.Warnings {
+			s.Warnings = append(s.Warnings, w)
+			j.log.Warn(w, "shard", sc.Name)
+		}
+		for _, n := range check.Notes {
+			j.log.Info(n, "shard", sc.Name)
+		}
+	}
 	names, err := in.ListNames(ctx)
 	if err != nil {
 		return err

@@ -58,8 +58,11 @@ type shardRun struct {
 	execStarted   time.Time // when drops began: execute.max_duration counts from here
 	server        discovery.Server
 	thr           *throttle.Throttler
-	closers       []func() error
-	holds         holdState
+	replicas      []replicaDB
+	// replicaSeen remembers, per replica, what its sessions can tell (read once a run).
+	replicaSeen map[string]*replicaView
+	closers     []func() error
+	holds       holdState
 }
 
 func (j *Janitor) runShard(ctx context.Context, sc ShardConfig, s *report.Shard, execute bool) error {
@@ -104,7 +107,8 @@ func (r *shardRun) prepareAndExecute(ctx context.Context, cands []candidate, exe
 	}
 	r.db = db
 	r.closers = append(r.closers, db.Close)
-	r.thr = j.throttler(sc, db, &r.closers)
+	r.replicas = j.replicaDBs(sc, &r.closers)
+	r.thr = j.throttler(sc, db, r.replicas)
 	r.thr.OnWait = func(signal string, d time.Duration) {
 		if s.ThrottleWaitSeconds == nil {
 			s.ThrottleWaitSeconds = map[string]float64{}
@@ -123,6 +127,11 @@ func (r *shardRun) prepareAndExecute(ctx context.Context, cands []candidate, exe
 			s.Blocked = "server is read-only: --execute refuses to drop here"
 		} else if why, err := replicates(ctx, db); err == nil && why != "" {
 			s.Blocked = "--execute refuses to drop here: " + why
+		}
+		for _, rd := range r.replicas {
+			if _, _, err := r.replicaView(ctx, rd); err != nil && s.Blocked == "" {
+				s.Blocked = "an execute run would not drop here: " + err.Error()
+			}
 		}
 		return nil
 	}
@@ -206,6 +215,17 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 		row.Outcome, row.Reason = out.outcome, out.reason
 		if r.held(row, out) {
 			dropped++ // a hold counts toward execute.max_tables_per_run, not bytes: it frees none
+			// The RENAME replicates and waits for readers' metadata locks like a DROP:
+			// follow it to the replicas (the original name is gone there once applied).
+			if err := r.watchAppliers(ctx, c.table.Schema, c.table.Name); err != nil {
+				var stop *errStop
+				if !errors.As(err, &stop) {
+					return err
+				}
+				r.s.Blocked = stop.why
+				r.deferRest(cands, i, stop.why)
+				return nil
+			}
 		}
 		if out.outcome == report.OutcomeDropped {
 			row.FreedBytes = out.freed
@@ -213,6 +233,16 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 			bytes += out.freed
 			if r.j.Hooks.Dropped != nil {
 				r.j.Hooks.Dropped(r.sc.Name, row.Tool, out.freed)
+			}
+			// The DROP replicates: follow it to the replicas.
+			if err := r.watchAppliers(ctx, c.table.Schema, c.table.Name); err != nil {
+				var stop *errStop
+				if !errors.As(err, &stop) {
+					return err
+				}
+				r.s.Blocked = stop.why
+				r.deferRest(cands, i, stop.why)
+				return nil
 			}
 		}
 	}
@@ -440,9 +470,6 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 	if out != nil || err != nil {
 		return derefOutcome(out), err
 	}
-	if out, err := r.preDropChecks(ctx, fresh); out != nil || err != nil {
-		return derefOutcome(out), err
-	}
 	lt := r.j.cfg.Execute.LargeTable
 	if lt.Strategy == "purge" && fresh.Bytes > lt.ThresholdBytes && !fresh.Orphan {
 		if out := r.markPurge(ctx, t, fresh); out != nil {
@@ -457,6 +484,13 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 			return derefOutcome(out), err
 		}
 		fresh.Bytes = bytes
+	}
+	// Last, as close to the DROP as it can be.
+	if out, err := r.preDropChecks(ctx, fresh); out != nil || err != nil {
+		return derefOutcome(out), err
+	}
+	if h := r.j.Hooks.BeforeDrop; h != nil {
+		h(r.sc.Name, fresh.Schema, fresh.Name)
 	}
 	stmt := "DROP /* janitor */ TABLE " + dropName(fresh)
 	r.log.InfoContext(ctx, "dropping", "table", name, "bytes", fresh.Bytes, "tool", fresh.Tool, "role", fresh.Role)

@@ -38,7 +38,10 @@ type Metrics struct {
 	dropped      *prometheus.CounterVec
 	skipped      *prometheus.GaugeVec
 	throttleWait *prometheus.CounterVec
-	runDuration  prometheus.Gauge
+	// replicaBlocks counts shards stopped because a replica's applier waited for a
+	// metadata lock: replication there stalled.
+	replicaBlocks *prometheus.CounterVec
+	runDuration   prometheus.Gauge
 	// lastSuccess has no labels but is a vector, so that it exports nothing until a run
 	// succeeds: a failed one-shot run then pushes no sample, and the Pushgateway keeps
 	// the last successful run's time stamp.
@@ -74,6 +77,8 @@ func New(version string) *Metrics {
 			Help: "Leftovers skipped in the latest run, by reason code (a bounded set)."}, []string{"shard", "reason"}),
 		throttleWait: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "janitor_throttle_wait_seconds_total",
 			Help: "Seconds drops waited for an unhealthy signal."}, []string{"shard", "signal"}),
+		replicaBlocks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "janitor_replica_applier_blocked_total",
+			Help: "Times drops on a shard stopped because a replica's applier waited for a table metadata lock (replication there stalled behind a reader)."}, []string{"shard"}),
 		runDuration: prometheus.NewGauge(prometheus.GaugeOpts{Name: "janitor_run_duration_seconds",
 			Help: "Duration of the latest run. A gauge: one-shot runs push one value each; a histogram would need many runs in one process."}),
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_last_success_timestamp_seconds",
@@ -90,7 +95,7 @@ func New(version string) *Metrics {
 		Help: "Bytes of the tables under janitor's hold (renamed, not yet dropped), per shard, as of the latest run."}, []string{"shard"})
 	m.heldTables = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_held_tables",
 		Help: "Tables under janitor's hold (renamed, not yet dropped), per shard, as of the latest run."}, []string{"shard"})
-	m.reg.MustRegister(m.reclaimable, m.reclaimed, m.dropped, m.skipped, m.throttleWait, m.runDuration, m.lastSuccess,
+	m.reg.MustRegister(m.reclaimable, m.reclaimed, m.dropped, m.skipped, m.throttleWait, m.replicaBlocks, m.runDuration, m.lastSuccess,
 		m.shardErrors, m.shardUp, m.heldBytes, m.heldTables, build)
 	return m
 }
@@ -114,6 +119,13 @@ func (m *Metrics) Dropped(shard, tool string, bytes int64) {
 // ThrottleWait counts time spent waiting on a signal; it fits janitor.Hooks.ThrottleWait.
 func (m *Metrics) ThrottleWait(shard, signal string, d time.Duration) {
 	m.throttleWait.WithLabelValues(shard, signal).Add(d.Seconds())
+}
+
+// ReplicaBlocked counts one shard stopped by a replica's applier waiting for a metadata
+// lock; it fits janitor.Hooks.ReplicaBlocked. The replica is in the report and the log,
+// not in a label: a label per replica would need every replica's zero up front.
+func (m *Metrics) ReplicaBlocked(shard, _ string) {
+	m.replicaBlocks.WithLabelValues(shard).Inc()
 }
 
 // Observe sets the gauges from a finished report.
@@ -164,6 +176,7 @@ func (m *Metrics) Init(shards []string) {
 	for _, s := range shards {
 		m.reclaimed.WithLabelValues(s)
 		m.shardErrors.WithLabelValues(s)
+		m.replicaBlocks.WithLabelValues(s)
 		for _, tool := range discovery.DroppableTools {
 			m.dropped.WithLabelValues(s, string(tool))
 		}
@@ -201,14 +214,15 @@ func (m *Metrics) setSkipped(shard, reason string, n float64) {
 // shard that fails this run rather than report a false zero.
 func (m *Metrics) resumable() map[string]carrier {
 	return map[string]carrier{
-		"janitor_reclaimed_bytes_total":       addTo(m.reclaimed),
-		"janitor_tables_dropped_total":        addTo(m.dropped),
-		"janitor_throttle_wait_seconds_total": addTo(m.throttleWait),
-		"janitor_shard_errors_total":          addTo(m.shardErrors),
-		"janitor_reclaimable_bytes":           setIn(m.reclaimable),
-		"janitor_shard_up":                    setIn(m.shardUp),
-		"janitor_held_bytes":                  setIn(m.heldBytes),
-		"janitor_held_tables":                 setIn(m.heldTables),
+		"janitor_reclaimed_bytes_total":         addTo(m.reclaimed),
+		"janitor_tables_dropped_total":          addTo(m.dropped),
+		"janitor_throttle_wait_seconds_total":   addTo(m.throttleWait),
+		"janitor_shard_errors_total":            addTo(m.shardErrors),
+		"janitor_replica_applier_blocked_total": addTo(m.replicaBlocks),
+		"janitor_reclaimable_bytes":             setIn(m.reclaimable),
+		"janitor_shard_up":                      setIn(m.shardUp),
+		"janitor_held_bytes":                    setIn(m.heldBytes),
+		"janitor_held_tables":                   setIn(m.heldTables),
 		"janitor_tables_skipped": func(l prometheus.Labels, v float64) (func(), error) {
 			if _, err := m.skipped.GetMetricWith(l); err != nil {
 				return nil, err

@@ -93,6 +93,7 @@ func TestMetricNames(t *testing.T) {
 	m := New("v1")
 	m.Dropped("s1", "pt-osc", 1)
 	m.ThrottleWait("s1", "threads_running", time.Second)
+	m.ReplicaBlocked("s1", "r1")
 	m.Observe(sampleReport(report.ModeReport, true), time.Second)
 	m.Observe(sampleReport(report.ModeReport, false), time.Second)
 	mfs, err := m.Registry().Gather()
@@ -112,7 +113,7 @@ func TestMetricNames(t *testing.T) {
 	}
 	for _, n := range []string{"janitor_reclaimable_bytes", "janitor_reclaimed_bytes_total", "janitor_tables_dropped_total",
 		"janitor_tables_skipped", "janitor_throttle_wait_seconds_total", "janitor_run_duration_seconds",
-		"janitor_last_success_timestamp_seconds", "janitor_shard_errors_total", "janitor_shard_up", "janitor_build_info"} {
+		"janitor_last_success_timestamp_seconds", "janitor_shard_errors_total", "janitor_shard_up", "janitor_build_info", "janitor_replica_applier_blocked_total"} {
 		if !got[n] {
 			t.Errorf("%s not exported", n)
 		}
@@ -212,6 +213,9 @@ func TestTotalsCarryAcrossRuns(t *testing.T) {
 		for i := 0; i < drops; i++ {
 			m.Dropped("s1", "pt-osc", 100)
 		}
+		if drops > 0 {
+			m.ReplicaBlocked("s1", "r1")
+		}
 		m.ThrottleWait("s1", "threads_running", time.Second)
 		r := sampleReport(report.ModeExecute, failed)
 		if len(shards) == 1 {
@@ -240,6 +244,7 @@ func TestTotalsCarryAcrossRuns(t *testing.T) {
 		{"janitor_tables_dropped_total", with("shard", "s2", "tool", "gh-ost")},
 		{"janitor_reclaimed_bytes_total", with("shard", "s2")},
 		{"janitor_shard_errors_total", with("shard", "s1")},
+		{"janitor_replica_applier_blocked_total", with("shard", "s1")},
 	} {
 		if v, ok := value(t, text, c.name, c.labels); !ok || v != 0 {
 			t.Errorf("%s%v = %v (present %v), want 0 before any drop or error", c.name, c.labels, v, ok)
@@ -258,6 +263,7 @@ func TestTotalsCarryAcrossRuns(t *testing.T) {
 		{"janitor_tables_dropped_total", with("shard", "s1", "tool", "pt-osc"), 2},
 		{"janitor_reclaimed_bytes_total", with("shard", "s1"), 200},
 		{"janitor_shard_errors_total", with("shard", "s2"), 2},
+		{"janitor_replica_applier_blocked_total", with("shard", "s1"), 2},
 		{"janitor_throttle_wait_seconds_total", with("shard", "s1", "signal", "threads_running"), 3},
 		{"janitor_shard_up", with("shard", "s2"), 0},
 		{"janitor_shard_up", with("shard", "s1"), 1},

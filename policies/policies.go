@@ -67,6 +67,8 @@ const (
 	CodeDDLRunning         Code = "ddl_running"
 	CodeViewReference      Code = "view_reference"
 	CodeForeignKey         Code = "foreign_key"
+	CodeMergeReference     Code = "merge_reference"
+	CodeLinkReference      Code = "link_reference"
 	CodeBaseMissing        Code = "base_missing"
 	CodeAmbiguousTool      Code = "ambiguous_tool"
 	CodeVitessManaged      Code = "vitess_managed"
@@ -86,7 +88,7 @@ const (
 // Codes lists every code, for metrics that want to export zeros.
 var Codes = []Code{CodeDead, CodeNotATable, CodeControlTable, CodeCutOverSentry, CodeEvidenceUnreadable,
 	CodeSessionsHidden, CodeInUse, CodeLockHeld, CodeTriggerWrites, CodeRoutineReference, CodeLiveMigration, CodeLiveHeartbeat,
-	CodeDDLRunning, CodeViewReference, CodeForeignKey, CodeBaseMissing, CodeAmbiguousTool, CodeVitessManaged,
+	CodeDDLRunning, CodeViewReference, CodeForeignKey, CodeMergeReference, CodeLinkReference, CodeBaseMissing, CodeAmbiguousTool, CodeVitessManaged,
 	CodeVitessNotDue, CodeAgeUnknown, CodeTooYoung, CodeRecentWrite, CodeHoldRecordMissing, CodeHeld, CodeAccessedDuringHold,
 	CodeNotInspected}
 
@@ -201,6 +203,14 @@ var rules = []rule{
 	{CodeForeignKey, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		return "referenced by foreign key " + strings.Join(t.Evidence.ForeignKeys, ", "), len(t.Evidence.ForeignKeys) > 0
 	}},
+	{CodeMergeReference, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		return "listed in the UNION of MERGE table " + strings.Join(t.Evidence.MergeTables, ", ") +
+			": dropping it makes every query on that table fail (error 1168)", len(t.Evidence.MergeTables) > 0
+	}},
+	{CodeLinkReference, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		return "named by the connection or table list of " + strings.Join(t.Evidence.LinkTables, ", ") +
+			", which may read it through this server", len(t.Evidence.LinkTables) > 0
+	}},
 	{CodeBaseMissing, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		if t.Base == "" || t.Evidence.BaseExists {
 			return "", false
@@ -285,7 +295,7 @@ func deadReason(c Config, t *discovery.Table) string {
 	if t.Base != "" {
 		parts = append(parts, "base "+t.Base+" exists")
 	}
-	parts = append(parts, "no trigger, view, foreign key, lock or session uses it")
+	parts = append(parts, "no trigger, view, foreign key, MERGE or connection table, lock or session uses it")
 	if t.ToolDeclared {
 		parts = append(parts, fmt.Sprintf("read as %s by discovery.tools_in_use (the name also fits another tool)", t.Tool))
 	}

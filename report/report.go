@@ -52,6 +52,10 @@ type Shard struct {
 	// Blocked says why a run stopped early (throttle, failover, signal), with the
 	// signal and its last value.
 	Blocked string `json:"blocked,omitempty"`
+	// Warnings are problems that did not stop the shard but mean part of it was not
+	// looked at (a configured schema the server does not have). They do not change
+	// the exit status.
+	Warnings []string `json:"warnings,omitempty"`
 	// ThrottleWaitSeconds is time spent waiting for health, by signal.
 	ThrottleWaitSeconds map[string]float64 `json:"throttle_wait_seconds,omitempty"`
 }
@@ -184,6 +188,9 @@ func writeText(w io.Writer, r *Report) error {
 			}
 		}
 		fmt.Fprintf(b, "%s%s: %s\n", Printable(s.Name), Printable(addr), shardSummary(r, s))
+		for _, w := range s.Warnings {
+			fmt.Fprintf(b, "  warning: %s\n", Printable(w))
+		}
 		if s.Blocked != "" {
 			fmt.Fprintf(b, "  stopped early: %s\n", Printable(s.Blocked))
 		}
@@ -275,6 +282,9 @@ func writeMarkdown(w io.Writer, r *Report) error {
 			status = "❌ " + mdCell(s.Error)
 		} else if s.Blocked != "" {
 			status = "⏸ " + mdCell(s.Blocked)
+		}
+		for _, w := range s.Warnings {
+			status += " ⚠️ " + mdCell(w)
 		}
 		drop := 0
 		for _, t := range s.Tables {

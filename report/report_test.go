@@ -194,3 +194,34 @@ func TestHeldInText(t *testing.T) {
 		t.Errorf("text:\n%s\nreclaimable %d", b.String(), r.ReclaimableBytes)
 	}
 }
+
+// TestWarningsInEveryRendering: a shard warning (a configured schema the server does
+// not have) shows in JSON, text and markdown, hostile characters neutralised; a shard
+// without warnings has no warnings field (the JSON contract only grows).
+func TestWarningsInEveryRendering(t *testing.T) {
+	r := sample()
+	r.Shards[0].Warnings = []string{`discovery.schemas: schema "shop|<!channel>" does not exist on this server`}
+	r.Finish()
+	var js, text, md bytes.Buffer
+	for f, b := range map[string]*bytes.Buffer{"json": &js, "text": &text, "markdown": &md} {
+		if err := Write(b, r, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var doc struct{ Shards []map[string]any }
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := doc.Shards[0]["warnings"]; ok {
+		t.Error("shard-a has no warnings but the JSON has the field")
+	}
+	if w, _ := doc.Shards[1]["warnings"].([]any); len(w) != 1 {
+		t.Errorf("shard-b warnings = %v", doc.Shards[1]["warnings"])
+	}
+	if !strings.Contains(text.String(), "  warning: discovery.schemas: schema \"shop|<!channel>\" does not exist") {
+		t.Errorf("text lacks the warning:\n%s", text.String())
+	}
+	if !strings.Contains(md.String(), `⚠️ discovery.schemas: schema "shop\|&lt;!channel&gt;" does not exist`) {
+		t.Errorf("markdown lacks the escaped warning:\n%s", md.String())
+	}
+}

@@ -108,7 +108,8 @@ func Build(r *report.Report) Message {
 	// Shards that need attention first, then by bytes.
 	shards := append([]report.Shard(nil), r.Shards...)
 	sort.SliceStable(shards, func(i, j int) bool {
-		ai, aj := shards[i].Error != "" || shards[i].Blocked != "", shards[j].Error != "" || shards[j].Blocked != ""
+		ai := shards[i].Error != "" || shards[i].Blocked != "" || len(shards[i].Warnings) > 0
+		aj := shards[j].Error != "" || shards[j].Blocked != "" || len(shards[j].Warnings) > 0
 		if ai != aj {
 			return ai
 		}
@@ -187,6 +188,9 @@ func shardText(s report.Shard) string {
 	}
 	if s.Blocked != "" {
 		fmt.Fprintf(&b, "\n:double_vertical_bar: %s", escape(s.Blocked))
+	}
+	for _, w := range s.Warnings {
+		fmt.Fprintf(&b, "\n:warning: %s", escape(w))
 	}
 	if len(s.ThrottleWaitSeconds) > 0 {
 		var parts []string

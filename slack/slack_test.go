@@ -125,10 +125,11 @@ func TestBuildSmallFleet(t *testing.T) {
 	r.Mode = report.ModeExecute
 	r.Shards[0].Tables[1].Outcome, r.Shards[0].Tables[1].FreedBytes = report.OutcomeDropped, 2<<20
 	r.Shards[0].Blocked = "throttled for 10m: replica_lag:r1: lag 40s (max 5s)"
+	r.Shards[1].Warnings = []string{`discovery.schemas: schema "nosuchdb" does not exist on this server`}
 	r.Finish()
 	m := Build(r)
 	text, _ := json.Marshal(m)
-	for _, want := range []string{"reclaimed", "skipped: too_young 1", "throttle waits: replica_lag:r1 12s", "lag 40s", "_old"} {
+	for _, want := range []string{":warning: discovery.schemas: schema ", "nosuchdb", "reclaimed", "skipped: too_young 1", "throttle waits: replica_lag:r1 12s", "lag 40s", "_old"} {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("message lacks %q:\n%s", want, text)
 		}

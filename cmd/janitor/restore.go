@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/janitorhq/janitor/cmd/config"
@@ -13,7 +14,7 @@ import (
 	"github.com/janitorhq/janitor/janitor"
 )
 
-const restoreUsage = `usage: janitor restore --config FILE --shard NAME SCHEMA.TABLE
+const restoreUsage = `usage: janitor restore [--config FILE] --shard NAME SCHEMA.TABLE
   renames a table janitor holds (execute.hold) back to its original name, with its
   original comment, together with the tables of its migration held with it.
   TABLE is the original name or the hold name (_janitor_hold_...).
@@ -24,7 +25,7 @@ func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, restoreUsage) }
-	configPath := fs.String("config", "", "path to the YAML configuration (required)")
+	configPath := fs.String("config", "", "path to the YAML configuration (default: $JANITOR_CONFIG)")
 	shard := fs.String("shard", "", "the shard the table is held on (required)")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json (logs go to stderr)")
@@ -39,6 +40,9 @@ func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		rest = append(rest, fs.Arg(0))
 		args = fs.Args()[1:]
+	}
+	if *configPath == "" {
+		*configPath = os.Getenv("JANITOR_CONFIG")
 	}
 	if *configPath == "" || *shard == "" || len(rest) != 1 {
 		fmt.Fprintf(stderr, "janitor restore: --config, --shard and one SCHEMA.TABLE are required (got %d table arguments)\n%s", len(rest), restoreUsage)

@@ -23,7 +23,7 @@ import (
 // records its metrics and posts it to Slack.
 func (a *app) job(ctx context.Context, m *metrics.Metrics, mode string) *report.Report {
 	j := janitor.New(a.cfg, a.log)
-	j.Hooks = janitor.Hooks{ThrottleWait: m.ThrottleWait, Dropped: m.Dropped}
+	j.Hooks = janitor.Hooks{ThrottleWait: m.ThrottleWait, Dropped: m.Dropped, ReplicaBlocked: m.ReplicaBlocked}
 	start := time.Now()
 	var r *report.Report
 	switch mode {
@@ -38,7 +38,7 @@ func (a *app) job(ctx context.Context, m *metrics.Metrics, mode string) *report.
 }
 
 func (a *app) postSlack(ctx context.Context, r *report.Report) {
-	if a.cfg.Slack.WebhookURL == "" {
+	if a.cfg.Slack.WebhookURL == "" || a.quiet {
 		return
 	}
 	// A report must reach Slack even when the run was stopped by a signal.
@@ -128,8 +128,9 @@ func (a *app) serve(ctx context.Context) int {
 	})
 	ln, err := net.Listen("tcp", a.cfg.Serve.Listen)
 	if err != nil {
-		a.log.Error("listen", "addr", a.cfg.Serve.Listen, "err", err)
-		return exitUsage
+		// Not a usage error: the port may be taken, or the address not this host's.
+		a.log.Error("cannot listen on serve.listen: is another process using the port?", "addr", a.cfg.Serve.Listen, "err", err)
+		return exitFailed
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
