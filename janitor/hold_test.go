@@ -463,3 +463,21 @@ func TestInterruptedPurgeOfAHeldTable(t *testing.T) {
 		t.Fatalf("after an interrupted purge: %+v, want dropped (the purge's writes are janitor's)", o)
 	}
 }
+
+// TestReplicaReaderDefersAHold: a session on the replica in a transaction that read the
+// table would stall the replicated RENAME as it would a DROP: the hold is deferred.
+func TestReplicaReaderDefersAHold(t *testing.T) {
+	const base, old = "rpt`é", "__rpt`é_old"
+	primary, replica, s := rptLeftovers(t, base, old)
+	reader, _ := replicaConn(t)
+	testdb.Exec(t, reader, "BEGIN", "SELECT COUNT(*) FROM "+q(s, old))
+	t.Cleanup(func() { _, _ = reader.ExecContext(context.Background(), "ROLLBACK") })
+	r := janitor.New(holdConfig(t, s), nil).Run(context.Background(), true)
+	o := outcomes(r)[old]
+	if o.Outcome != report.OutcomeDeferred || !strings.Contains(o.Reason, "in use on a replica") {
+		t.Fatalf("hold with a reader on the replica: %+v", o)
+	}
+	if !exists(t, primary, s, old) || !exists(t, replica, s, old) {
+		t.Error("the table was renamed")
+	}
+}
