@@ -195,6 +195,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "help", "-h", "-help", "--help":
 		if len(args) > 0 {
+			if args[0] == "restore" {
+				fmt.Fprint(stdout, restoreUsage)
+				return exitOK
+			}
 			if _, ok := commands[args[0]]; ok {
 				commandHelp(stdout, args[0])
 				return exitOK
