@@ -540,7 +540,7 @@ func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool, 
 	}
 	// Fresh evidence, on this connection: a migration may have started since discovery.
 	in := discovery.NewInspector(r.conn, srv, r.j.discoveryOptions(), r.log)
-	fresh, err := in.Inspect(ctx, discovery.Name{Schema: t.Schema, Table: t.Name, Orphan: t.Orphan, DictName: dictName(t)})
+	fresh, err := in.Inspect(ctx, discovery.Name{Schema: t.Schema, Table: t.Name, Orphan: t.Orphan})
 	if errors.Is(err, discovery.ErrGone) {
 		if *sent {
 			return nil, &outcome{report.OutcomeDropped, "dropped (confirmed gone after the connection was lost)", t.Bytes}, nil
@@ -575,14 +575,6 @@ func derefOutcome(o *outcome) outcome {
 		return outcome{}
 	}
 	return *o
-}
-
-// dictName returns the InnoDB dictionary name of an orphan, which is how it was found.
-func dictName(t *discovery.Table) string {
-	if !t.Orphan {
-		return ""
-	}
-	return discovery.EncodeFilename(t.Schema) + "/" + t.Name
 }
 
 // dropName is the name DROP TABLE takes. A crashed ALTER's #sql table has no .frm, so
