@@ -123,6 +123,9 @@ func (in *Inspector) gather(ctx context.Context, t *Table) {
 	}
 	ev.LocksHeld = in.locksHeld(ctx, t, lockNames(t))
 	ev.Sessions = in.sessions(ctx, t)
+	if t.Tool == ToolJanitor {
+		in.gatherHold(ctx, t)
+	}
 	if t.Orphan {
 		ev.DDLRunning = in.ddlRunning(ctx, t)
 		ev.OrphansCleaned = in.server.CleansOrphans()

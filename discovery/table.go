@@ -43,6 +43,9 @@ type Table struct {
 	SizeSource string
 
 	Evidence Evidence
+	// Hold is janitor's hold record, read from the comment of a table janitor renamed
+	// to a hold name (Tool ToolJanitor); nil otherwise.
+	Hold *Hold
 
 	statBytes   int64
 	partitioned bool
@@ -88,6 +91,8 @@ type Evidence struct {
 	SeesAllSessions bool
 	// ServerUptime in seconds.
 	ServerUptime int64
+	// Hold is the evidence of access to a held table.
+	Hold HoldEvidence
 	// Unreadable lists evidence that could not be read, as "what: error".
 	Unreadable []string
 }

@@ -99,6 +99,10 @@ type ExecuteConfig struct {
 	DropTimeout time.Duration `mapstructure:"drop_timeout"`
 	// LargeTable configures what happens to tables over a size threshold.
 	LargeTable LargeTableConfig `mapstructure:"large_table"`
+	// Hold: a dead leftover is first renamed to a hold name for this long, and dropped
+	// by a later run only once the hold has ended and nothing touched it meanwhile; until
+	// then `janitor restore` brings it back. 0 drops at once.
+	Hold time.Duration `mapstructure:"hold"`
 }
 
 // LargeTableConfig: dropping a large table can stall a busy server (gh-ost#307). With
@@ -138,6 +142,9 @@ type ServeConfig struct {
 	Execute bool `mapstructure:"execute"`
 }
 
+// DefaultHold is execute.hold's default.
+const DefaultHold = 7 * 24 * time.Hour
+
 // Defaults returns a configuration that is safe for a busy production primary.
 func Defaults() Config {
 	return Config{
@@ -154,6 +161,9 @@ func Defaults() Config {
 			LockWaitTimeout:   3 * time.Second,
 			PauseBetweenDrops: 5 * time.Second,
 			DropTimeout:       30 * time.Minute,
+			// A week: a weekly job (report, export, reconciliation) reads the table within
+			// the hold, so its access is seen and the table kept; see docs/dropping.md.
+			Hold: DefaultHold,
 			LargeTable: LargeTableConfig{
 				Strategy:       "drop",
 				ThresholdBytes: 10 << 30,
@@ -239,6 +249,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Execute.LockWaitTimeout > 0 && c.Execute.LockWaitTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("execute.lock_wait_timeout: %s is under MySQL's 1s resolution", c.Execute.LockWaitTimeout))
+	}
+	if c.Execute.Hold < 0 {
+		errs = append(errs, fmt.Errorf("execute.hold: must not be negative (0s drops at once), got %s", c.Execute.Hold))
 	}
 	if c.Execute.PauseBetweenDrops < 0 {
 		errs = append(errs, errors.New("execute.pause_between_drops: must not be negative"))

@@ -62,6 +62,7 @@ type shardRun struct {
 	// replicaSeen remembers, per replica, what its sessions can tell (read once a run).
 	replicaSeen map[string]*replicaView
 	closers     []func() error
+	holds       holdState
 }
 
 func (j *Janitor) runShard(ctx context.Context, sc ShardConfig, s *report.Shard, execute bool) error {
@@ -87,6 +88,7 @@ func (j *Janitor) runShard(ctx context.Context, sc ShardConfig, s *report.Shard,
 			s.Tables[c.row].Outcome = report.OutcomePlanned
 		}
 	}
+	j.planHolds(cands, s, execute)
 	r := &shardRun{j: j, sc: sc, s: s, log: j.log.With("shard", sc.Name)}
 	defer r.close()
 	err := r.prepareAndExecute(ctx, cands, execute)
@@ -211,6 +213,20 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 			return err
 		}
 		row.Outcome, row.Reason = out.outcome, out.reason
+		if r.held(row, out) {
+			dropped++ // a hold counts toward execute.max_tables_per_run, not bytes: it frees none
+			// The RENAME replicates and waits for readers' metadata locks like a DROP:
+			// follow it to the replicas (the original name is gone there once applied).
+			if err := r.watchAppliers(ctx, c.table.Schema, c.table.Name); err != nil {
+				var stop *errStop
+				if !errors.As(err, &stop) {
+					return err
+				}
+				r.s.Blocked = stop.why
+				r.deferRest(cands, i, stop.why)
+				return nil
+			}
+		}
 		if out.outcome == report.OutcomeDropped {
 			row.FreedBytes = out.freed
 			dropped++
@@ -402,7 +418,7 @@ func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (outcome, err
 	backoff := 500 * time.Millisecond
 	sent := false
 	for losses := 1; ; losses++ {
-		out, err := r.dropOne(ctx, c, &sent)
+		out, err := r.dropOrHold(ctx, c, &sent)
 		if err == nil || !connectionLost(err) {
 			return out, err
 		}
@@ -456,6 +472,9 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 	}
 	lt := r.j.cfg.Execute.LargeTable
 	if lt.Strategy == "purge" && fresh.Bytes > lt.ThresholdBytes && !fresh.Orphan {
+		if out := r.markPurge(ctx, t, fresh); out != nil {
+			return *out, nil
+		}
 		if out, err := r.purge(ctx, fresh); out != nil || err != nil {
 			return derefOutcome(out), err
 		}
@@ -466,15 +485,9 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 		}
 		fresh.Bytes = bytes
 	}
-	// Last, as close to the DROP as it can be: a reader on a replica would stall that
-	// replica's replication behind its metadata lock.
-	readers, err := r.replicaReaders(ctx, fresh.Schema, fresh.Name)
-	if err != nil {
-		return outcome{}, err
-	}
-	if len(readers) > 0 {
-		r.log.WarnContext(ctx, "in use on a replica: deferred", "table", name, "readers", strings.Join(readers, "; "))
-		return outcome{report.OutcomeDeferred, "in use on a replica, where its DROP would wait and stall replication: " + strings.Join(readers, "; "), 0}, nil
+	// Last, as close to the DROP as it can be.
+	if out, err := r.preDropChecks(ctx, fresh); out != nil || err != nil {
+		return derefOutcome(out), err
 	}
 	if h := r.j.Hooks.BeforeDrop; h != nil {
 		h(r.sc.Name, fresh.Schema, fresh.Name)
@@ -537,7 +550,7 @@ func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool, 
 	if err != nil {
 		return nil, nil, err
 	}
-	v := policies.Evaluate(r.j.cfg.Policy, policies.Context{VitessTableGC: r.sc.VitessTableGC, WrittenByJanitor: purged}, fresh)
+	v := policies.Evaluate(r.j.cfg.Policy, policies.Context{VitessTableGC: r.sc.VitessTableGC, WrittenByJanitor: purged, ClockShift: r.j.ClockShift}, fresh)
 	if v.Action != policies.Drop {
 		return nil, &outcome{report.OutcomeSkipped, "re-check before drop: " + v.Reason, 0}, nil
 	}

@@ -37,6 +37,7 @@ func config(t *testing.T, schema string) janitor.Config {
 	cfg.Policy.MinAge = 0
 	cfg.Execute.PauseBetweenDrops = 0
 	cfg.Execute.LockWaitTimeout = time.Second
+	cfg.Execute.Hold = 0 // these tests are about the DROP; hold_test.go covers holds
 	cfg.Throttle.CheckInterval = 50 * time.Millisecond
 	cfg.Throttle.MaxWait = 3 * time.Second
 	cfg.Throttle.MaxReplicaLag = 2 * time.Second

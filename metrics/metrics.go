@@ -48,6 +48,9 @@ type Metrics struct {
 	lastSuccess *prometheus.GaugeVec
 	shardErrors *prometheus.CounterVec
 	shardUp     *prometheus.GaugeVec
+	// heldBytes and heldTables are the tables under janitor's hold (execute.hold).
+	heldBytes  *prometheus.GaugeVec
+	heldTables *prometheus.GaugeVec
 	// skipReasons are the reasons each shard's skipped gauge has held in this process
 	// (carried from the Pushgateway included).
 	skipReasons map[string]map[string]bool
@@ -118,8 +121,12 @@ func New(version string) *Metrics {
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_build_info",
 		Help: "Always 1; labels say which build runs."}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
+	m.heldBytes = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_held_bytes",
+		Help: "Bytes of the tables under janitor's hold (renamed, not yet dropped), per shard, as of the latest run."}, []string{"shard"})
+	m.heldTables = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_held_tables",
+		Help: "Tables under janitor's hold (renamed, not yet dropped), per shard, as of the latest run."}, []string{"shard"})
 	m.reg.MustRegister(m.reclaimable, m.reclaimed, m.dropped, m.skipped, m.throttleWait, m.replicaBlocks, m.runDuration, m.lastSuccess,
-		m.shardErrors, m.shardUp, m.jobFailures, build)
+		m.shardErrors, m.shardUp, m.jobFailures, m.heldBytes, m.heldTables, build)
 	return m
 }
 
@@ -165,6 +172,15 @@ func (m *Metrics) Observe(r *report.Report, d time.Duration) {
 		}
 		m.shardUp.WithLabelValues(s.Name).Set(1)
 		m.reclaimable.WithLabelValues(s.Name).Set(float64(s.ReclaimableBytes))
+		var heldBytes, heldTables float64
+		for _, t := range s.Tables {
+			if t.Held() {
+				heldBytes += float64(t.Bytes)
+				heldTables++
+			}
+		}
+		m.heldBytes.WithLabelValues(s.Name).Set(heldBytes)
+		m.heldTables.WithLabelValues(s.Name).Set(heldTables)
 		// A reason seen before and gone now is set to 0, not deleted: a deleted series
 		// is simply not pushed, and the Pushgateway would keep its old value.
 		counts := map[string]int{}
@@ -237,6 +253,8 @@ func (m *Metrics) resumable() map[string]carrier {
 		"janitor_replica_applier_blocked_total": addTo(m.replicaBlocks),
 		"janitor_reclaimable_bytes":             setIn(m.reclaimable),
 		"janitor_shard_up":                      setIn(m.shardUp),
+		"janitor_held_bytes":                    setIn(m.heldBytes),
+		"janitor_held_tables":                   setIn(m.heldTables),
 		"janitor_tables_skipped": func(l prometheus.Labels, v float64) (func(), error) {
 			if _, err := m.skipped.GetMetricWith(l); err != nil {
 				return nil, err

@@ -371,3 +371,23 @@ func TestFailedShardKeepsItsLastFigures(t *testing.T) {
 		t.Errorf("skipped{s1,trigger_writes} = %v after a run without such skips, want 0", v)
 	}
 }
+
+// TestHeldTables: a table janitor holds counts in the held gauges, and as reclaimable
+// until it is dropped, whether held in this run or an earlier one.
+func TestHeldTables(t *testing.T) {
+	until := time.Now().Add(time.Hour)
+	r := &report.Report{Mode: report.ModeExecute, Shards: []report.Shard{{Name: "s1", Tables: []report.Table{
+		{Table: "_janitor_hold_a", Tool: "janitor", Verdict: "skip", ReasonCode: "held", Bytes: 10, HeldUntil: &until, OriginalTable: "__a_old"},
+		{Table: "__b_old", Tool: "pt-osc", Verdict: "drop", ReasonCode: "dead", Bytes: 20, Outcome: report.OutcomeHeld, HeldUntil: &until, OriginalTable: "__b_old"},
+		{Table: "_janitor_hold_c", Tool: "janitor", Verdict: "drop", ReasonCode: "dead", Bytes: 40, Outcome: report.OutcomeDropped, FreedBytes: 40, HeldUntil: &until},
+	}}}}
+	r.Finish()
+	m := New("v1")
+	m.Observe(r, time.Second)
+	if b, n := testutil.ToFloat64(m.heldBytes.WithLabelValues("s1")), testutil.ToFloat64(m.heldTables.WithLabelValues("s1")); b != 30 || n != 2 {
+		t.Errorf("held %v bytes in %v tables, want 30 in 2", b, n)
+	}
+	if r.ReclaimableBytes != 30 {
+		t.Errorf("reclaimable %d, want 30 (held, not yet dropped)", r.ReclaimableBytes)
+	}
+}

@@ -27,6 +27,9 @@ const (
 	OutcomeDeferred = "deferred" // a limit, the throttle or a lock kept it for a later run
 	OutcomeFailed   = "failed"
 	OutcomePlanned  = "planned" // dry run: would be dropped
+	// OutcomeHeld: renamed to a hold name (execute.hold); a later run drops it once the
+	// hold has ended and nothing touched it.
+	OutcomeHeld = "held"
 )
 
 // Report covers every shard of one invocation.
@@ -75,7 +78,14 @@ type Table struct {
 	// Outcome and FreedBytes are set by `run`.
 	Outcome    string `json:"outcome,omitempty"`
 	FreedBytes int64  `json:"freed_bytes,omitempty"`
+	// HeldUntil and OriginalTable are set for a table janitor holds: when the hold ends
+	// and the name it had (in the same schema), which `janitor restore` gives back.
+	HeldUntil     *time.Time `json:"held_until,omitempty"`
+	OriginalTable string     `json:"original_table,omitempty"`
 }
+
+// Held reports whether the table is under janitor's hold and not dropped.
+func (t Table) Held() bool { return t.HeldUntil != nil && t.Outcome != OutcomeDropped }
 
 // Finish sorts tables and sums the drop verdicts (and, in a run, the bytes freed).
 func (r *Report) Finish() {
@@ -87,7 +97,8 @@ func (r *Report) Finish() {
 		s.ReclaimableBytes = 0
 		var freed int64
 		for _, t := range s.Tables {
-			if t.Verdict == "drop" && t.Outcome != OutcomeDropped {
+			// A held table is still on disk: reclaimable until its hold ends in a drop.
+			if t.Verdict == "drop" && t.Outcome != OutcomeDropped || t.Verdict != "drop" && t.Held() {
 				s.ReclaimableBytes += t.Bytes
 			}
 			freed += t.FreedBytes
@@ -209,11 +220,18 @@ func writeText(w io.Writer, r *Report) error {
 }
 
 func shardSummary(r *Report, s Shard) string {
-	drop := 0
+	drop, held := 0, 0
+	var next *time.Time
 	outcomes := map[string]int{}
 	for _, t := range s.Tables {
 		if t.Verdict == "drop" {
 			drop++
+		}
+		if t.Held() && t.Outcome != OutcomeHeld {
+			held++
+			if next == nil || t.HeldUntil.Before(*next) {
+				next = t.HeldUntil
+			}
 		}
 		if t.Outcome != "" {
 			outcomes[t.Outcome]++
@@ -225,12 +243,15 @@ func shardSummary(r *Report, s Shard) string {
 	}
 	if len(outcomes) > 0 {
 		var parts []string
-		for _, o := range []string{OutcomeDropped, OutcomePlanned, OutcomeDeferred, OutcomeFailed, OutcomeSkipped} {
+		for _, o := range []string{OutcomeDropped, OutcomeHeld, OutcomePlanned, OutcomeDeferred, OutcomeFailed, OutcomeSkipped} {
 			if outcomes[o] > 0 {
 				parts = append(parts, fmt.Sprintf("%d %s", outcomes[o], o))
 			}
 		}
 		out += " (" + strings.Join(parts, ", ") + ")"
+	}
+	if held > 0 {
+		out += fmt.Sprintf("; %d held from earlier runs, the first hold ends %s", held, next.UTC().Format("2006-01-02 15:04 UTC"))
 	}
 	return out
 }

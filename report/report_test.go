@@ -171,6 +171,30 @@ func TestHostileNamesInShardFieldsAndReasons(t *testing.T) {
 	}
 }
 
+// TestHeldInText: the text report says what is held and when the first hold ends.
+func TestHeldInText(t *testing.T) {
+	until := time.Date(2026, 12, 9, 3, 0, 0, 0, time.UTC)
+	r := &Report{Mode: ModeExecute, Shards: []Shard{{Name: "s1", Tables: []Table{
+		{Schema: "app", Table: "_janitor_hold_0123456789abcdef_20261209030000_", Tool: "janitor", Role: "hold", Verdict: "skip",
+			ReasonCode: "held", Reason: "held by janitor until 2026-12-09 03:00:00 UTC (was __a_old)", Bytes: 1 << 20, HeldUntil: &until, OriginalTable: "__a_old"},
+	}}}}
+	r.Finish()
+	var js bytes.Buffer
+	if err := Write(&js, r, "json"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(js.String(), `"held_until": "2026-12-09T03:00:00Z"`) || !strings.Contains(js.String(), `"original_table": "__a_old"`) {
+		t.Errorf("JSON lacks held_until or original_table:\n%s", js.String())
+	}
+	var b strings.Builder
+	if err := Write(&b, r, "text"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "1 held from earlier runs, the first hold ends 2026-12-09 03:00 UTC") || r.ReclaimableBytes != 1<<20 {
+		t.Errorf("text:\n%s\nreclaimable %d", b.String(), r.ReclaimableBytes)
+	}
+}
+
 // TestWarningsInEveryRendering: a shard warning (a configured schema the server does
 // not have) shows in JSON, text and markdown, hostile characters neutralised; a shard
 // without warnings has no warnings field (the JSON contract only grows).

@@ -161,3 +161,16 @@ func TestUnreachableWebhookHidesTheSecret(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestHeldTablesShown: Slack says what is held and when the first hold ends.
+func TestHeldTablesShown(t *testing.T) {
+	until := time.Date(2026, 12, 9, 3, 0, 0, 0, time.UTC)
+	r := &report.Report{Mode: report.ModeExecute, Shards: []report.Shard{{Name: "s1", Tables: []report.Table{
+		{Schema: "app", Table: "__a_old", Tool: "pt-osc", Verdict: "drop", Bytes: 2 << 20, Outcome: report.OutcomeHeld, HeldUntil: &until, OriginalTable: "__a_old"},
+	}}}}
+	r.Finish()
+	text := shardText(r.Shards[0])
+	if !strings.Contains(text, "1 held (2.0 MiB; the first hold ends 2026-12-09 03:00 UTC)") || !strings.Contains(text, "held, 2.0 MiB (pt-osc) until 2026-12-09 03:00 UTC") {
+		t.Errorf("shard text:\n%s", text)
+	}
+}

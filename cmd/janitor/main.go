@@ -4,6 +4,7 @@
 //	janitor report [--config FILE] [--output text|json|markdown] [--shard NAME]
 //	janitor run    [--config FILE] [--execute] [--output ...] [--shard NAME]
 //	janitor serve  [--config FILE]
+//	janitor restore --config FILE --shard NAME SCHEMA.TABLE
 //	janitor version | help [COMMAND]
 //
 // Each command's flags: janitor COMMAND --help. The configuration file is --config,
@@ -59,6 +60,7 @@ const usage = `usage:
   janitor report [flags]   inventory leftovers, drop nothing
   janitor run    [flags]   plan drops (dry run), or drop with --execute
   janitor serve  [flags]   run on a schedule, serve /metrics
+  janitor restore --config FILE --shard NAME SCHEMA.TABLE   undo a hold (execute.hold): rename a held table back
   janitor version
   janitor help [COMMAND]
 
@@ -193,6 +195,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "help", "-h", "-help", "--help":
 		if len(args) > 0 {
+			if args[0] == "restore" {
+				fmt.Fprint(stdout, restoreUsage)
+				return exitOK
+			}
 			if _, ok := commands[args[0]]; ok {
 				commandHelp(stdout, args[0])
 				return exitOK
@@ -202,6 +208,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprint(stdout, usage)
 		return exitOK
+	case "restore":
+		return restoreCmd(ctx, args, stdout, stderr)
 	}
 	if _, ok := commands[cmd]; !ok {
 		fmt.Fprintf(stderr, "janitor: unknown command %q\n%s", cmd, usage)
