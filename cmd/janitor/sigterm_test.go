@@ -32,6 +32,7 @@ policy:
 throttle:
   check_interval: 100ms
 execute:
+  hold: 0s
   lock_wait_timeout: 2m
   pause_between_drops: 0s
 metrics:
