@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +46,8 @@ func heldName(t *testing.T, db *sqlx.DB, schema, table string) string {
 	return ""
 }
 
+var markerRE = regexp.MustCompile(` ?restored by janitor on \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: keep$`)
+
 // snapshot is what a round trip must give back: rows, comment, foreign keys, views.
 func snapshot(t *testing.T, db *sqlx.DB, schema, table string) string {
 	t.Helper()
@@ -59,6 +62,9 @@ func snapshot(t *testing.T, db *sqlx.DB, schema, table string) string {
 	if err := db.Get(&comment, "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", schema, table); err != nil {
 		t.Fatal(err)
 	}
+	// restore ends the comment with its keep marker (TestRestoreIsDurable checks it):
+	// the rest must be the table's own.
+	comment = markerRE.ReplaceAllString(comment, "")
 	var fks []string
 	if err := db.Select(&fks, `SELECT CONCAT_WS(' ', CONSTRAINT_NAME, TABLE_NAME, COLUMN_NAME, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME)
 		FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = ? AND REFERENCED_TABLE_NAME IS NOT NULL ORDER BY 1`, schema); err != nil {
@@ -389,14 +395,14 @@ func TestInterruptedHoldKeepsTheOriginalComment(t *testing.T) {
 		t.Fatalf("restore: %+v", done)
 	}
 	var c string
-	if err := db.Get(&c, "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = '__orders_old'", s); err != nil || c != "own comment" {
+	if err := db.Get(&c, "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = '__orders_old'", s); err != nil || markerRE.ReplaceAllString(c, "") != "own comment" {
 		t.Fatalf("comment %q, %v", c, err)
 	}
 	testdb.Exec(t, db, "ALTER TABLE "+q(s, "__orders_old")+" COMMENT = '"+strings.ReplaceAll(rec, "'", "''")+"'")
 	janitor.New(cfg, nil).Run(context.Background(), true)
 	hold := heldName(t, db, s, "__orders_old")
 	restore(t, cfg, s, hold)
-	if err := db.Get(&c, "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = '__orders_old'", s); err != nil || c != "own comment" {
+	if err := db.Get(&c, "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = '__orders_old'", s); err != nil || markerRE.ReplaceAllString(c, "") != "own comment" {
 		t.Fatalf("comment after hold and restore %q, %v", c, err)
 	}
 }
@@ -417,7 +423,11 @@ func TestHoldWithLeastPrivilege(t *testing.T) {
 	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__orders_old"]; o.Outcome != report.OutcomeHeld {
 		t.Fatalf("hold with the documented grants: %+v", o)
 	}
-	restore(t, cfg, s, "__orders_old")
+	if done := restore(t, cfg, s, "__orders_old"); len(done) != 1 || !done[0].Marked {
+		t.Fatalf("restore with the documented grants: %+v", done)
+	}
+	// The DBA takes the restore's keep marker out of the comment: janitor may hold it again.
+	testdb.Exec(t, db, "ALTER TABLE "+q(s, "__orders_old")+" COMMENT = ''")
 	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__orders_old"]; o.Outcome != report.OutcomeHeld {
 		t.Fatalf("second hold: %+v", o)
 	}
@@ -479,5 +489,96 @@ func TestReplicaReaderDefersAHold(t *testing.T) {
 	}
 	if !exists(t, primary, s, old) || !exists(t, replica, s, old) {
 		t.Error("the table was renamed")
+	}
+}
+
+// TestRestoreIsDurable: a restored leftover still has a leftover's name and no evidence
+// of use, so before the restore marker a later run (past min_age and the hold) held it
+// again, and the application that needed it broke again. Now restore ends its comment
+// with the marker and every later run keeps it (reason restored), on the primary's word
+// alone: no state, no configuration change.
+func TestRestoreIsDurable(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	oneLeftover(t, db, s)
+	testdb.Exec(t, db, "ALTER TABLE "+q(s, "__orders_old")+" COMMENT = 'app''s archive'")
+	cfg := holdConfig(t, s)
+	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__orders_old"]; o.Outcome != report.OutcomeHeld {
+		t.Fatalf("first run: %+v, want held", o)
+	}
+	done := restore(t, cfg, s, "__orders_old")
+	if len(done) != 1 || !done[0].Marked || done[0].Note != "" {
+		t.Fatalf("restore: %+v, want marked", done)
+	}
+	var c string
+	if err := db.Get(&c, "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = '__orders_old'", s); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(c, "app's archive restored by janitor on ") || !markerRE.MatchString(c) {
+		t.Fatalf("comment after restore %q", c)
+	}
+	for i, shift := range []time.Duration{0, testHold + time.Minute, 30 * 24 * time.Hour} {
+		j := janitor.New(cfg, nil)
+		j.ClockShift = shift
+		o := outcomes(j.Run(context.Background(), true))["__orders_old"]
+		if o.Outcome != report.OutcomeSkipped || o.ReasonCode != string(policies.CodeRestored) || !exists(t, db, s, "__orders_old") {
+			t.Fatalf("run %d after the restore (clock +%s): %+v, want skipped as restored", i, shift, o)
+		}
+	}
+	// Also with a real min_age, once the table is old enough for it.
+	cfg.Policy.MinAge = time.Second
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		j := janitor.New(cfg, nil)
+		j.ClockShift = testHold + time.Minute
+		o := outcomes(j.Run(context.Background(), true))["__orders_old"]
+		if o.ReasonCode == string(policies.CodeRestored) {
+			break
+		}
+		if o.ReasonCode != string(policies.CodeTooYoung) && o.ReasonCode != string(policies.CodeRecentWrite) || time.Now().After(deadline) {
+			t.Fatalf("run with min_age 1s: %+v, want skipped as restored", o)
+		}
+		time.Sleep(200 * time.Millisecond) // polling until the table is a second old, with a deadline
+	}
+}
+
+// TestKeepByConfig: policy.keep keeps a dead leftover that would be dropped, matched
+// whatever the case and whatever characters the name holds, and a held table whose
+// original name it lists is never dropped when its hold ends.
+func TestKeepByConfig(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	const odd = "__a.b`c @#%- ü_old"
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "a.b`c @#%- ü")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, odd)+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__items_old")+" (id INT PRIMARY KEY)")
+	cfg := config(t, s)
+	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), false))["__orders_old"]; o.Outcome != report.OutcomePlanned {
+		t.Fatalf("without policy.keep: %+v, want planned", o)
+	}
+	cfg.Policy.Keep = []policies.KeepEntry{{Schema: s, Table: "__ORDERS_OLD"}, {Schema: s, Table: odd}}
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	for _, name := range []string{"__orders_old", odd} {
+		if o := outcomes(r)[name]; o.Outcome != report.OutcomeSkipped || o.ReasonCode != string(policies.CodeKeptByConfig) || !exists(t, db, s, name) {
+			t.Errorf("%s with policy.keep: %+v", name, o)
+		}
+	}
+	if o := outcomes(r)["__items_old"]; o.Outcome != report.OutcomeDropped {
+		t.Errorf("__items_old, not listed: %+v, want dropped", o)
+	}
+	// Held before the entry was added: kept when the hold ends, under its hold name.
+	cfg = holdConfig(t, s)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "__items_old")+" (id INT PRIMARY KEY)")
+	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__items_old"]; o.Outcome != report.OutcomeHeld {
+		t.Fatalf("hold: %+v", o)
+	}
+	hold := heldName(t, db, s, "__items_old")
+	cfg.Policy.Keep = []policies.KeepEntry{{Schema: s, AllTables: true}}
+	j := janitor.New(cfg, nil)
+	j.ClockShift = testHold + time.Minute
+	o := outcomes(j.Run(context.Background(), true))[hold]
+	if o.Outcome != report.OutcomeSkipped || o.ReasonCode != string(policies.CodeKeptByConfig) || !strings.Contains(o.Reason, "janitor restore") || !exists(t, db, s, hold) {
+		t.Fatalf("held table whose original name is kept: %+v", o)
 	}
 }

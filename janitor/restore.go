@@ -10,6 +10,7 @@ import (
 
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/policies"
 )
 
 // Restored is one table a restore gave its name back.
@@ -21,7 +22,12 @@ type Restored struct {
 	// CommentRestored is false when the table is back under its name but its comment
 	// still holds the hold record (running restore again finishes it).
 	CommentRestored bool
-	Note            string
+	// Marked: the comment ends with the restore marker (discovery.RestoredMarker), so
+	// later runs keep the table (reason restored). When false, Note says why and
+	// KeepEntry is the policy.keep entry that keeps it instead.
+	Marked    bool
+	KeepEntry string
+	Note      string
 }
 
 // ErrNotHeld: nothing janitor holds answers to the name given to Restore.
@@ -110,14 +116,52 @@ func (j *Janitor) Restore(ctx context.Context, shard, schema, table string) ([]R
 	}
 	out := make([]Restored, 0, len(group))
 	for _, h := range group {
-		res := Restored{Schema: schema, HoldName: h.HoldName, Table: h.Table, Until: h.Until, CommentRestored: true}
-		if err := setComment(ctx, r.conn, r.server, dbconn.QualifiedName(schema, h.Table), h.Comment); err != nil {
-			res.CommentRestored = false
-			res.Note = "its comment still holds the hold record (" + err.Error() + "): run restore again to put the original back"
-		}
+		res := Restored{Schema: schema, HoldName: h.HoldName, Table: h.Table, Until: h.Until}
+		r.restoreComment(ctx, &res, h.Comment)
 		out = append(out, res)
 	}
 	return out, nil
+}
+
+// restoreComment gives a restored table its own comment back, with the restore marker
+// at its end so that later runs keep it: a restored leftover still has a leftover's name
+// and nothing else on the server says a person wants it. Where the marker does not fit
+// (the comment is near the server's limit) the table gets its comment alone and res says
+// which policy.keep entry keeps it instead.
+func (r *shardRun) restoreComment(ctx context.Context, res *Restored, original string) {
+	name := dbconn.QualifiedName(res.Schema, res.Table)
+	res.KeepEntry = policies.KeepEntryFor(res.Schema, res.Table)
+	var now time.Time
+	err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ UTC_TIMESTAMP()").Scan(&now)
+	if err != nil {
+		res.Note = "cannot read the server's time (" + err.Error() + "): its comment still holds the hold record; run restore again"
+		return
+	}
+	text, fits := discovery.WithRestoredMarker(original, now)
+	if !fits {
+		text = original
+	}
+	if err := setComment(ctx, r.conn, r.server, name, text); err != nil {
+		res.Note = "its comment still holds the hold record (" + err.Error() + "): run restore again to put the original back"
+		return
+	}
+	res.CommentRestored = true
+	// Read it back: in a non-strict sql_mode the server cuts a long comment with only a
+	// warning, and a cut marker keeps nothing.
+	var got string
+	err = r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+		res.Schema, res.Table).Scan(&got)
+	_, marked := discovery.ParseRestored(got)
+	switch {
+	case err != nil:
+		res.Note = "cannot read its comment back (" + err.Error() + "), so cannot tell whether later runs will keep it"
+	case !fits:
+		res.Note = fmt.Sprintf("its comment is too long for the restore marker (%d characters of %d)", len([]rune(original)), discovery.MaxCommentLength)
+	case !marked || got != text:
+		res.Note = "the server did not keep the restore marker in its comment"
+	default:
+		res.Marked = true
+	}
 }
 
 func groupNote(group []discovery.Hold) string {
@@ -136,11 +180,15 @@ func (r *shardRun) finishInterrupted(ctx context.Context, schema, table string, 
 		schema, table).Scan(&comment)
 	if err == nil {
 		if h, ok := discovery.ParseHold(comment); ok && h.Table == table {
-			if err := setComment(ctx, r.conn, r.server, dbconn.QualifiedName(schema, table), h.Comment); err != nil {
-				return nil, fmt.Errorf("put back the comment of %s: %w", dbconn.QualifiedName(schema, table), err)
+			res := Restored{Schema: schema, HoldName: h.HoldName, Table: table, Until: h.Until}
+			r.restoreComment(ctx, &res, h.Comment)
+			if !res.CommentRestored {
+				return nil, fmt.Errorf("put back the comment of %s: %s", dbconn.QualifiedName(schema, table), res.Note)
 			}
-			return []Restored{{Schema: schema, HoldName: h.HoldName, Table: table, Until: h.Until, CommentRestored: true,
-				Note: "was already under its name (an interrupted hold or restore); its comment is back"}}, nil
+			if res.Note == "" {
+				res.Note = "was already under its name (an interrupted hold or restore); its comment is back"
+			}
+			return []Restored{res}, nil
 		}
 	}
 	var held []string

@@ -19,6 +19,59 @@ type Config struct {
 	MinAge time.Duration `mapstructure:"min_age"`
 	// HeartbeatStaleAfter: a gh-ost changelog heartbeat older than this is dead.
 	HeartbeatStaleAfter time.Duration `mapstructure:"heartbeat_stale_after"`
+	// Keep lists tables janitor never holds or drops, whatever they look like.
+	Keep []KeepEntry `mapstructure:"keep"`
+}
+
+// KeepEntry names one table, or every table of one schema, to keep. The schema and the
+// table are separate keys because either may contain any character, dots included: no
+// one string could say where the schema ends. Names match as the server stores them,
+// ignoring case (with lower_case_table_names the server folds case, and keeping a table
+// whose name only differs in case costs disk, never an outage).
+type KeepEntry struct {
+	Schema string `mapstructure:"schema"`
+	Table  string `mapstructure:"table"`
+	// AllTables keeps every leftover in Schema. A separate switch rather than a `*`
+	// table: `*` is a legal table name.
+	AllTables bool `mapstructure:"all_tables"`
+}
+
+// Matches reports whether the entry keeps schema.table.
+func (k KeepEntry) Matches(schema, table string) bool {
+	return strings.EqualFold(k.Schema, schema) && (k.AllTables || strings.EqualFold(k.Table, table))
+}
+
+func (k KeepEntry) String() string {
+	if k.AllTables {
+		return fmt.Sprintf("{schema: %q, all_tables: true}", k.Schema)
+	}
+	return fmt.Sprintf("{schema: %q, table: %q}", k.Schema, k.Table)
+}
+
+// KeepEntryFor is the policy.keep entry that keeps schema.table, as YAML.
+func KeepEntryFor(schema, table string) string {
+	return KeepEntry{Schema: schema, Table: table}.String()
+}
+
+// maxNameLength is the server's limit for schema and table names (characters).
+const maxNameLength = 64
+
+// validateName checks what a name in policy.keep can be: an entry that can never match
+// keeps nothing, which is the one way a keep list fails open, so it is refused.
+func validateName(key, name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%s: required", key)
+	case len([]rune(name)) > maxNameLength:
+		return fmt.Errorf("%s: %q is %d characters; the server allows at most %d, so it names no table", key, name, len([]rune(name)), maxNameLength)
+	case strings.TrimRight(name, " ") != name:
+		return fmt.Errorf("%s: %q ends with a space; the server allows no name that does, so it names no table", key, name)
+	case strings.ContainsRune(name, 0):
+		return fmt.Errorf("%s: %q contains a NUL character, which no name may", key, name)
+	case len(name) > 1 && strings.HasPrefix(name, "`") && strings.HasSuffix(name, "`"):
+		return fmt.Errorf("%s: %q is in backticks; write the name as it is, without SQL quoting (quote it for YAML if needed: \"a.b\")", key, name)
+	}
+	return nil
 }
 
 // Defaults are the policy thresholds janitor ships with.
@@ -34,6 +87,23 @@ func (c Config) Validate(prefix string) error {
 	}
 	if c.HeartbeatStaleAfter < time.Second {
 		errs = append(errs, fmt.Errorf("%s.heartbeat_stale_after: must be at least 1s (gh-ost beats every 100ms), got %s", prefix, c.HeartbeatStaleAfter))
+	}
+	for i, k := range c.Keep {
+		key := fmt.Sprintf("%s.keep[%d]", prefix, i)
+		if err := validateName(key+".schema", k.Schema); err != nil {
+			errs = append(errs, err)
+		}
+		switch {
+		case k.AllTables && k.Table != "":
+			errs = append(errs, fmt.Errorf("%s: has both table %q and all_tables: true; write one entry per table, or all_tables alone to keep the whole schema", key, k.Table))
+		case k.AllTables:
+		case k.Table == "":
+			errs = append(errs, fmt.Errorf("%s.table: required: write {schema: s, table: t}, or {schema: s, all_tables: true} to keep every table of the schema", key))
+		default:
+			if err := validateName(key+".table", k.Table); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -52,7 +122,10 @@ type Code string
 
 // Reason codes. Adding one is a change to the metrics contract.
 const (
-	CodeDead               Code = "dead"
+	CodeDead Code = "dead"
+	// Codes of a person's decision to keep a table.
+	CodeKeptByConfig       Code = "kept_by_config"
+	CodeRestored           Code = "restored"
 	CodeNotATable          Code = "not_a_table"
 	CodeControlTable       Code = "control_table"
 	CodeCutOverSentry      Code = "cutover_sentry"
@@ -86,7 +159,7 @@ const (
 )
 
 // Codes lists every code, for metrics that want to export zeros.
-var Codes = []Code{CodeDead, CodeNotATable, CodeControlTable, CodeCutOverSentry, CodeEvidenceUnreadable,
+var Codes = []Code{CodeDead, CodeKeptByConfig, CodeRestored, CodeNotATable, CodeControlTable, CodeCutOverSentry, CodeEvidenceUnreadable,
 	CodeSessionsHidden, CodeInUse, CodeLockHeld, CodeTriggerWrites, CodeRoutineReference, CodeLiveMigration, CodeLiveHeartbeat,
 	CodeDDLRunning, CodeViewReference, CodeForeignKey, CodeMergeReference, CodeLinkReference, CodeBaseMissing, CodeAmbiguousTool, CodeVitessManaged,
 	CodeVitessNotDue, CodeAgeUnknown, CodeTooYoung, CodeRecentWrite, CodeHoldRecordMissing, CodeHeld, CodeAccessedDuringHold,
@@ -122,6 +195,31 @@ type rule struct {
 // rules run in order; the first that objects decides. The order puts what would break
 // production (sessions, triggers, locks) before what is merely uncertain.
 var rules = []rule{
+	// A person's decision comes first: it is the reason they will look for.
+	{CodeKeptByConfig, func(c Config, _ Context, t *discovery.Table) (string, bool) {
+		held := t.Tool == discovery.ToolJanitor && t.Hold != nil
+		for i, k := range c.Keep {
+			if held && (k.Matches(t.Schema, t.Hold.Table) || k.Matches(t.Schema, t.Name)) {
+				return fmt.Sprintf("held as %s, and policy.keep[%d] %s lists it: never dropped; bring it back with `janitor restore --shard SHARD %s`",
+					t.Name, i, k, restoreArg(t)), true
+			}
+			if k.Matches(t.Schema, t.Name) {
+				return fmt.Sprintf("listed in policy.keep[%d] %s", i, k), true
+			}
+		}
+		return "", false
+	}},
+	{CodeRestored, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		at, found := discovery.ParseRestored(t.Comment)
+		if !found {
+			return "", false
+		}
+		when := "restored by janitor"
+		if !at.IsZero() {
+			when += " on " + at.Format(time.DateTime) + " UTC"
+		}
+		return when + " (its comment says so): kept; to let janitor drop it again, remove that part of its comment", true
+	}},
 	{CodeNotATable, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		return fmt.Sprintf("is a %s, not a base table", strings.ToLower(t.Type)), t.Type != "BASE TABLE"
 	}},

@@ -13,6 +13,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 
 	"github.com/janitorhq/janitor/janitor"
+	"github.com/janitorhq/janitor/policies"
 )
 
 // sources knows where each key's value came from, so that an error can name the file
@@ -138,6 +139,8 @@ func advice(name string, t reflect.Type) (want, hint string) {
 		return "a whole number", fmt.Sprintf("write a whole number, at most %d", int64(1)<<(bits-1)-1)
 	case t.Kind() == reflect.Slice:
 		return "a list of names", "write [a, b] in the file, or a,b in the environment"
+	case t == reflect.TypeOf(policies.KeepEntry{}):
+		return "a {schema, table} entry", "write {schema: shop, table: orders_old} (or {schema: shop, all_tables: true}): the two are apart because a name may contain dots"
 	case t.Kind() == reflect.Struct:
 		return "a section", "write its keys indented under it (see docs/configuration.md)"
 	case t.Kind() == reflect.String:

@@ -18,6 +18,8 @@ const restoreUsage = `usage: janitor restore [--config FILE] --shard NAME SCHEMA
   renames a table janitor holds (execute.hold) back to its original name, with its
   original comment, together with the tables of its migration held with it.
   TABLE is the original name or the hold name (_janitor_hold_...).
+  The restored table's comment ends with "restored by janitor on DATE UTC: keep", so
+  later runs keep it (reason restored); remove that from the comment to undo.
 `
 
 // restoreCmd is `janitor restore`.
@@ -76,8 +78,12 @@ func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			fmt.Fprintf(stdout, ": %s", r.Note)
 		}
 		fmt.Fprintln(stdout)
+		if r.Marked {
+			fmt.Fprintln(stdout, `  its comment now ends with "restored by janitor on ... UTC: keep": later runs keep it (reason restored); remove that from the comment to let janitor drop it again`)
+		} else if r.CommentRestored {
+			fmt.Fprintf(stdout, "  later runs will hold it again: to keep it, add to policy.keep in the configuration:\n    - %s\n", r.KeepEntry)
+		}
 	}
-	fmt.Fprintln(stdout, "note: a restored leftover still reads as one; a later `run --execute` holds it again once it is policy.min_age old by its CREATE_TIME (which the restore's comment change renews on MariaDB). Rename it, or drop what made it look dead, if it is to stay.")
 	return exitOK
 }
 
