@@ -49,7 +49,16 @@ type Metrics struct {
 	// (carried from the Pushgateway included).
 	skipReasons map[string]map[string]bool
 	partial     bool
+	// partition, when set, is one more label of the Pushgateway group (one pod of an
+	// Indexed Job): each pod's push, last success included, is its own.
+	partition string
 }
+
+// InPartition keys this process' Pushgateway group by partition too (janitor
+// --partition INDEX/COUNT: the value is INDEX), so that the pods of one Indexed Job
+// never overwrite each other's metrics or last-success time stamp. The label holds the
+// index only, so raising COUNT keeps each existing pod's group.
+func (m *Metrics) InPartition(index string) { m.partition = index }
 
 // Partial marks a run limited to some of the configured shards (janitor --shard): its
 // success is not the fleet's, so it sets no last-success time stamp.
@@ -200,7 +209,8 @@ func (m *Metrics) resumable() map[string]carrier {
 	}
 }
 
-// Resume adds the counter values last pushed to the Pushgateway group (job, cluster) to
+// Resume adds the counter values last pushed to the Pushgateway group (job, cluster and
+// partition, if set) to
 // this process' counters, so that what Push sends next is a running total across runs,
 // and takes the shards' last figures (reclaimable bytes, skips) as this run's until it
 // has its own.
@@ -245,12 +255,14 @@ func (m *Metrics) Resume(ctx context.Context, gateway, job, cluster string, shar
 			}
 			// The group is exactly (job, cluster): the Pushgateway adds instance="" to
 			// groups without an instance, and a group with another cluster is another's.
-			if labels["job"] != job || labels["cluster"] != cluster || labels["instance"] != "" || !known[labels["shard"]] {
+			if labels["job"] != job || labels["cluster"] != cluster || labels["instance"] != "" ||
+				labels["partition"] != m.partition || !known[labels["shard"]] {
 				continue
 			}
 			delete(labels, "job")
 			delete(labels, "cluster")
 			delete(labels, "instance")
+			delete(labels, "partition")
 			v := metric.GetCounter().GetValue() + metric.GetGauge().GetValue() + metric.GetUntyped().GetValue()
 			apply, err := carry(labels, v)
 			if err != nil {
@@ -265,14 +277,18 @@ func (m *Metrics) Resume(ctx context.Context, gateway, job, cluster string, shar
 	return nil
 }
 
-// Push adds this process' metrics to a Pushgateway group keyed by job and cluster only
-// (never a pod or host name, which would make a new group every run). It uses POST (add)
+// Push adds this process' metrics to a Pushgateway group keyed by job and cluster only,
+// and the partition index for one pod of an Indexed Job (never a pod or host name, which
+// would make a new group every run). It uses POST (add)
 // semantics: metrics this run did not produce — janitor_last_success_timestamp_seconds
 // after a failed run — keep their pushed values.
 func Push(ctx context.Context, gateway, job, cluster string, m *Metrics, log *slog.Logger) error {
 	p := push.New(gateway, job).Gatherer(m.reg)
 	if cluster != "" {
 		p = p.Grouping("cluster", cluster)
+	}
+	if m.partition != "" {
+		p = p.Grouping("partition", m.partition)
 	}
 	if err := p.AddContext(ctx); err != nil {
 		return fmt.Errorf("push to %s: %s", redactURL(gateway), strings.ReplaceAll(err.Error(), gateway, redactURL(gateway)))

@@ -365,3 +365,70 @@ func TestFailedShardKeepsItsLastFigures(t *testing.T) {
 		t.Errorf("skipped{s1,trigger_writes} = %v after a run without such skips, want 0", v)
 	}
 }
+
+// TestPartitionsKeepTheirOwnGroups: the pods of one Indexed Job push to one cluster; each
+// pod's group (partition label) keeps its own last success and totals, and one pod's
+// failure does not hide another's success.
+func TestPartitionsKeepTheirOwnGroups(t *testing.T) {
+	base := testprom.StartPushgateway(t)
+	run := func(partition string, shards []string, failed bool, drops int) {
+		t.Helper()
+		m := New("v1")
+		m.InPartition(partition)
+		m.Init(shards)
+		if err := m.Resume(context.Background(), base, "janitor", "eu-1", shards); err != nil {
+			t.Fatal(err)
+		}
+		for range drops {
+			m.Dropped(shards[0], "pt-osc", 100)
+		}
+		r := &report.Report{Mode: report.ModeExecute}
+		for i, s := range shards {
+			sh := report.Shard{Name: s}
+			if failed && i == 0 {
+				sh.Error = "connection refused"
+			}
+			r.Shards = append(r.Shards, sh)
+		}
+		r.Finish()
+		m.Observe(r, time.Second)
+		if err := Push(context.Background(), base, "janitor", "eu-1", m, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := func(partition string, kv ...string) map[string]string {
+		l := map[string]string{"job": "janitor", "cluster": "eu-1", "instance": "", "partition": partition}
+		for i := 0; i < len(kv); i += 2 {
+			l[kv[i]] = kv[i+1]
+		}
+		return l
+	}
+	run("0", []string{"a"}, false, 1)
+	run("1", []string{"b"}, false, 2)
+	run("0", []string{"a"}, false, 1)
+	run("1", []string{"b"}, true, 0) // partition 1 fails: partition 0's success stays
+	text := scrape(t, base)
+	for _, w := range []struct {
+		name   string
+		labels map[string]string
+		v      float64
+	}{
+		{"janitor_tables_dropped_total", in("0", "shard", "a", "tool", "pt-osc"), 2},
+		{"janitor_tables_dropped_total", in("1", "shard", "b", "tool", "pt-osc"), 2},
+		{"janitor_shard_up", in("1", "shard", "b"), 0},
+	} {
+		if v, ok := value(t, text, w.name, w.labels); !ok || v != w.v {
+			t.Errorf("%s%v = %v (present %v), want %v", w.name, w.labels, v, ok, w.v)
+		}
+	}
+	if v, ok := value(t, text, "janitor_last_success_timestamp_seconds", in("0")); !ok || v == 0 {
+		t.Errorf("partition 0 lost its last success: %v %v\n%s", v, ok, grep(text, "janitor_last_success_timestamp_seconds"))
+	}
+	if v, ok := value(t, text, "janitor_last_success_timestamp_seconds", in("1")); !ok || v == 0 {
+		t.Errorf("partition 1's earlier success is gone: %v %v", v, ok)
+	}
+	// No group without a partition was made.
+	if strings.Contains(grep(text, "janitor_build_info"), `partition=""`) {
+		t.Errorf("a group without partition:\n%s", grep(text, "janitor_build_info"))
+	}
+}

@@ -31,11 +31,14 @@ const (
 
 // Report covers every shard of one invocation.
 type Report struct {
-	GeneratedAt      time.Time `json:"generated_at"`
-	Mode             string    `json:"mode"`
-	ReclaimableBytes int64     `json:"reclaimable_bytes"`
-	ReclaimedBytes   *int64    `json:"reclaimed_bytes,omitempty"`
-	Shards           []Shard   `json:"shards"`
+	GeneratedAt time.Time `json:"generated_at"`
+	Mode        string    `json:"mode"`
+	// Partition is INDEX/COUNT when this run was one pod's share of the fleet
+	// (--partition).
+	Partition        string  `json:"partition,omitempty"`
+	ReclaimableBytes int64   `json:"reclaimable_bytes"`
+	ReclaimedBytes   *int64  `json:"reclaimed_bytes,omitempty"`
+	Shards           []Shard `json:"shards"`
 }
 
 // Shard is one shard's answer. Error is "" when the shard answered.
@@ -143,6 +146,13 @@ func Write(w io.Writer, r *Report, format string) error {
 }
 
 func title(r *Report) string {
+	if r.Partition != "" {
+		return titleOfMode(r) + ", partition " + r.Partition
+	}
+	return titleOfMode(r)
+}
+
+func titleOfMode(r *Report) string {
 	switch r.Mode {
 	case ModeDryRun:
 		return "janitor run (dry run: nothing dropped)"

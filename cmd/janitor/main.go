@@ -83,6 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logFormat := fs.String("log-format", "text", "text or json (logs go to stderr)")
 	var only shardList
 	fs.Var(&only, "shard", "report, run: only this shard (repeat, or separate names with commas)")
+	partition := fs.String("partition", "", "report, run: only this pod's share of the shards, INDEX/COUNT (default $"+PartitionEnv+")")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -125,6 +126,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "janitor %s: %v\n", cmd, err)
 			return exitUsage
 		}
+	}
+	if err := app.partitionFrom(cmd, *partition); err != nil {
+		fmt.Fprintf(stderr, "janitor %s: %v\n", cmd, err)
+		return exitUsage
 	}
 	switch cmd {
 	case "report":
@@ -240,12 +245,17 @@ type app struct {
 	// fleet is every configured shard; cfg.Shards may be fewer (--shard). Metrics
 	// carry the whole fleet so that a partial run's push keeps the others' figures.
 	fleet []janitor.ShardConfig
+	// partition is this pod's share of an Indexed Job (--partition), nil otherwise.
+	partition *janitor.Partition
 }
 
 // once runs one job (a CronJob's run), pushes its metrics, writes the report and picks
 // the exit code.
 func (a *app) once(ctx context.Context, mode, format string) int {
 	m := metrics.New(a.version)
+	if a.partition != nil {
+		m.InPartition(fmt.Sprint(a.partition.Index))
+	}
 	if len(a.cfg.Shards) < len(a.fleet) {
 		m.Partial()
 	}

@@ -32,6 +32,9 @@ func (a *app) job(ctx context.Context, m *metrics.Metrics, mode string) *report.
 	default:
 		r = j.Run(ctx, mode == report.ModeExecute)
 	}
+	if a.partition != nil {
+		r.Partition = a.partition.String()
+	}
 	m.Observe(r, time.Since(start))
 	a.postSlack(ctx, r)
 	return r
