@@ -122,3 +122,31 @@ func TestShardInventoryErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSSettingsReachTheDSN: shard_defaults.tls applies to every shard and replica
+// without its own; a shard's tls wins, for its replicas too.
+func TestTLSSettingsReachTheDSN(t *testing.T) {
+	cfg, err := Load(write(t, "c.yaml", `
+shard_defaults:
+  user: j
+  tls: {mode: required}
+shards:
+  - name: a
+    addr: h1:3306
+    replicas: ["h2:3306"]
+  - name: b
+    addr: h3:3306
+    tls: {mode: preferred}
+    replicas: ["h4:3306"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := cfg.Shards[0], cfg.Shards[1]
+	if !strings.Contains(a.DSN, "tls=janitor-") || !strings.Contains(a.Replicas[0].DSN, "tls=janitor-") {
+		t.Errorf("defaults' TLS not applied: %q %q", a.DSN, a.Replicas[0].DSN)
+	}
+	if !strings.Contains(b.DSN, "tls=preferred") || !strings.Contains(b.Replicas[0].DSN, "tls=preferred") {
+		t.Errorf("shard's TLS did not win: %q %q", b.DSN, b.Replicas[0].DSN)
+	}
+}
