@@ -113,6 +113,15 @@ type ExecuteConfig struct {
 	// MaxDuration stops starting drops on a shard this long after its drops began (0:
 	// no limit): a maintenance window. The table in flight finishes.
 	MaxDuration time.Duration `mapstructure:"max_duration"`
+	// Concurrency is how many shards drop at once (one DROP at a time on each), apart
+	// from discovery.concurrency: discovery is short and CPU-bound, drops are long and
+	// mostly waiting (pause, throttle), so a fleet needs more of them at once.
+	Concurrency int `mapstructure:"concurrency"`
+	// Deadline bounds the whole run from its start (0: none): after it no new drop, and
+	// no new shard, starts; the DROP in flight finishes; shards not reached are reported
+	// not_visited. Set it under the Job's activeDeadlineSeconds by the DROP's own budget
+	// (lock_wait_timeout + drop_timeout) and a margin, so Kubernetes never kills a DROP.
+	Deadline time.Duration `mapstructure:"deadline"`
 	// PauseBetweenDrops lets the server settle (purge, file unlink) between two drops.
 	PauseBetweenDrops time.Duration `mapstructure:"pause_between_drops"`
 	// DropTimeout bounds one DROP (or purge batch) once its locks are granted: a very
@@ -169,6 +178,7 @@ func Defaults() Config {
 		},
 		Throttle: throttle.Defaults(),
 		Execute: ExecuteConfig{
+			Concurrency:       4,
 			LockWaitTimeout:   3 * time.Second,
 			PauseBetweenDrops: 5 * time.Second,
 			DropTimeout:       30 * time.Minute,
@@ -253,6 +263,12 @@ func (c *Config) Validate() error {
 		if v <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive, got %s", k, v))
 		}
+	}
+	if c.Execute.Concurrency < 1 || c.Execute.Concurrency > 256 {
+		errs = append(errs, fmt.Errorf("execute.concurrency: %d is not between 1 and 256", c.Execute.Concurrency))
+	}
+	if c.Execute.Deadline < 0 {
+		errs = append(errs, errors.New("execute.deadline: must not be negative (0 means none)"))
 	}
 	if c.Execute.MaxDuration < 0 {
 		errs = append(errs, errors.New("execute.max_duration: must not be negative (0 means no limit)"))

@@ -36,6 +36,8 @@ type Metrics struct {
 	reclaimable  *prometheus.GaugeVec
 	reclaimed    *prometheus.CounterVec
 	dropped      *prometheus.CounterVec
+	droppedBy    *prometheus.CounterVec
+	notVisited   prometheus.Gauge
 	skipped      *prometheus.GaugeVec
 	throttleWait *prometheus.CounterVec
 	runDuration  prometheus.Gauge
@@ -74,8 +76,14 @@ func New(version string) *Metrics {
 			Help: "Bytes the leftovers with a drop verdict hold, per shard, as of the latest run."}, []string{"shard"}),
 		reclaimed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "janitor_reclaimed_bytes_total",
 			Help: "Bytes freed by dropped leftovers."}, []string{"shard"}),
+		// Per shard, or per tool, never both: a zero series for every tool on every shard
+		// was 8 series per shard, 16,000 at 2,000 shards, nearly all zero forever.
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "janitor_tables_dropped_total",
-			Help: "Leftover tables dropped, by the tool that left them."}, []string{"shard", "tool"}),
+			Help: "Leftover tables dropped, per shard."}, []string{"shard"}),
+		droppedBy: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "janitor_tables_dropped_by_tool_total",
+			Help: "Leftover tables dropped, by the tool that left them (all shards of the group)."}, []string{"tool"}),
+		notVisited: prometheus.NewGauge(prometheus.GaugeOpts{Name: "janitor_shards_not_visited",
+			Help: "Shards the latest run ended before reaching (execute.deadline, a signal); not errors."}),
 		skipped: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_tables_skipped",
 			Help: "Leftovers skipped in the latest run, by reason code (a bounded set)."}, []string{"shard", "reason"}),
 		throttleWait: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "janitor_throttle_wait_seconds_total",
@@ -92,7 +100,7 @@ func New(version string) *Metrics {
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_build_info",
 		Help: "Always 1; labels say which build runs."}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
-	m.reg.MustRegister(m.reclaimable, m.reclaimed, m.dropped, m.skipped, m.throttleWait, m.runDuration, m.lastSuccess,
+	m.reg.MustRegister(m.reclaimable, m.reclaimed, m.dropped, m.droppedBy, m.notVisited, m.skipped, m.throttleWait, m.runDuration, m.lastSuccess,
 		m.shardErrors, m.shardUp, build)
 	return m
 }
@@ -109,7 +117,8 @@ func (m *Metrics) WithRuntime() *Metrics {
 
 // Dropped counts one dropped table; it fits janitor.Hooks.Dropped.
 func (m *Metrics) Dropped(shard, tool string, bytes int64) {
-	m.dropped.WithLabelValues(shard, tool).Inc()
+	m.dropped.WithLabelValues(shard).Inc()
+	m.droppedBy.WithLabelValues(tool).Inc()
 	m.reclaimed.WithLabelValues(shard).Add(float64(bytes))
 }
 
@@ -121,7 +130,12 @@ func (m *Metrics) ThrottleWait(shard, signal string, d time.Duration) {
 // Observe sets the gauges from a finished report.
 func (m *Metrics) Observe(r *report.Report, d time.Duration) {
 	m.runDuration.Set(d.Seconds())
+	m.notVisited.Set(float64(r.NotVisited()))
 	for _, s := range r.Shards {
+		if s.Status == report.StatusNotVisited {
+			// Nothing was learnt: keep its last figures, count no error.
+			continue
+		}
 		if s.Error != "" {
 			m.shardErrors.WithLabelValues(s.Name).Inc()
 			m.shardUp.WithLabelValues(s.Name).Set(0)
@@ -145,21 +159,25 @@ func (m *Metrics) Observe(r *report.Report, d time.Duration) {
 			m.setSkipped(s.Name, reason, float64(n))
 		}
 	}
-	if !r.Failed() && !m.partial {
+	// A run that did not reach every shard did not cover the fleet: no success, so a
+	// deadline too short for the fleet shows up (with janitor_shards_not_visited).
+	if !r.Failed() && r.NotVisited() == 0 && !m.partial {
 		m.lastSuccess.WithLabelValues().Set(float64(time.Now().Unix()))
 	}
 }
 
-// Init exports a zero for each shard's counters (drops by every tool that can be
-// dropped, bytes reclaimed, errors), so that Prometheus sees the first drop or error as
-// an increase rather than as a series appearing, which increase() does not count.
+// Init exports a zero for each shard's counters (drops, bytes reclaimed, errors) and
+// for drops by every tool that can be dropped, so that Prometheus sees the first drop or
+// error as an increase rather than as a series appearing, which increase() does not
+// count. Three series per shard, eight per group for the tools.
 func (m *Metrics) Init(shards []string) {
 	for _, s := range shards {
 		m.reclaimed.WithLabelValues(s)
 		m.shardErrors.WithLabelValues(s)
-		for _, tool := range discovery.DroppableTools {
-			m.dropped.WithLabelValues(s, string(tool))
-		}
+		m.dropped.WithLabelValues(s)
+	}
+	for _, tool := range discovery.DroppableTools {
+		m.droppedBy.WithLabelValues(string(tool))
 	}
 }
 
@@ -194,12 +212,18 @@ func (m *Metrics) setSkipped(shard, reason string, n float64) {
 // shard that fails this run rather than report a false zero.
 func (m *Metrics) resumable() map[string]carrier {
 	return map[string]carrier{
-		"janitor_reclaimed_bytes_total":       addTo(m.reclaimed),
-		"janitor_tables_dropped_total":        addTo(m.dropped),
-		"janitor_throttle_wait_seconds_total": addTo(m.throttleWait),
-		"janitor_shard_errors_total":          addTo(m.shardErrors),
-		"janitor_reclaimable_bytes":           setIn(m.reclaimable),
-		"janitor_shard_up":                    setIn(m.shardUp),
+		"janitor_reclaimed_bytes_total": addTo(m.reclaimed),
+		// Pushes before the tool label moved to its own metric carry {shard, tool}:
+		// their sum per shard carries on.
+		"janitor_tables_dropped_total": func(l prometheus.Labels, v float64) (func(), error) {
+			delete(l, "tool")
+			return addTo(m.dropped)(l, v)
+		},
+		"janitor_tables_dropped_by_tool_total": addTo(m.droppedBy),
+		"janitor_throttle_wait_seconds_total":  addTo(m.throttleWait),
+		"janitor_shard_errors_total":           addTo(m.shardErrors),
+		"janitor_reclaimable_bytes":            setIn(m.reclaimable),
+		"janitor_shard_up":                     setIn(m.shardUp),
 		"janitor_tables_skipped": func(l prometheus.Labels, v float64) (func(), error) {
 			if _, err := m.skipped.GetMetricWith(l); err != nil {
 				return nil, err
@@ -256,7 +280,12 @@ func (m *Metrics) Resume(ctx context.Context, gateway, job, cluster string, shar
 			// The group is exactly (job, cluster): the Pushgateway adds instance="" to
 			// groups without an instance, and a group with another cluster is another's.
 			if labels["job"] != job || labels["cluster"] != cluster || labels["instance"] != "" ||
-				labels["partition"] != m.partition || !known[labels["shard"]] {
+				labels["partition"] != m.partition {
+				continue
+			}
+			// A shard removed from the configuration is not carried on; series without a
+			// shard (drops by tool) are the group's.
+			if shard, ok := labels["shard"]; ok && !known[shard] {
 				continue
 			}
 			delete(labels, "job")

@@ -41,10 +41,21 @@ type Report struct {
 	Shards           []Shard `json:"shards"`
 }
 
+// Shard statuses.
+const (
+	StatusOK    = "ok"    // answered
+	StatusError = "error" // could not be inventoried: see error
+	// StatusNotVisited: the run ended (execute.deadline, a signal) before it reached the
+	// shard. Not an error: the next run visits it. Blocked says why.
+	StatusNotVisited = "not_visited"
+)
+
 // Shard is one shard's answer. Error is "" when the shard answered.
 type Shard struct {
-	Name             string  `json:"name"`
-	Address          string  `json:"address,omitempty"`
+	Name    string `json:"name"`
+	Address string `json:"address,omitempty"`
+	// Status is StatusOK, StatusError or StatusNotVisited.
+	Status           string  `json:"status"`
 	Error            string  `json:"error"`
 	ReclaimableBytes int64   `json:"reclaimable_bytes"`
 	ReclaimedBytes   *int64  `json:"reclaimed_bytes,omitempty"`
@@ -83,6 +94,12 @@ func (r *Report) Finish() {
 	sort.SliceStable(r.Shards, func(i, j int) bool { return r.Shards[i].Name < r.Shards[j].Name })
 	for i := range r.Shards {
 		s := &r.Shards[i]
+		switch {
+		case s.Error != "":
+			s.Status = StatusError
+		case s.Status == "":
+			s.Status = StatusOK
+		}
 		s.ReclaimableBytes = 0
 		var freed int64
 		for _, t := range s.Tables {
@@ -110,6 +127,17 @@ func (r *Report) Finish() {
 	if r.Mode == ModeExecute {
 		r.ReclaimedBytes = &reclaimed
 	}
+}
+
+// NotVisited counts the shards the run did not reach.
+func (r *Report) NotVisited() int {
+	n := 0
+	for _, s := range r.Shards {
+		if s.Status == StatusNotVisited {
+			n++
+		}
+	}
+	return n
 }
 
 // Failed reports whether any shard or table failed.
