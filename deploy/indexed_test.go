@@ -71,18 +71,19 @@ func TestIndexedExecuteOverlayDrops(t *testing.T) {
 	}
 }
 
-// Per-shard costs measured on the simulated fleet (docs/benchmarks.md, "Fleet"): wall
-// time of one shard's discovery, janitor CPU per shard, resident memory, and one drop's
-// re-check, DROP and throttle checks (an upper bound; small leftovers drop in ~0.1 s).
+// Per-shard costs measured on the simulated fleet (docs/benchmarks.md, "A fleet"), the
+// worst of the runs: wall time of one shard's discovery on a server of its own, janitor
+// CPU per shard, resident memory, and one drop's re-check, DROP and throttle checks (an
+// upper bound).
 const (
 	discoverPerShard = 120 * time.Millisecond
-	cpuPerShard      = 24 * time.Millisecond
+	cpuPerShard      = 31 * time.Millisecond
 	rssBase          = 19 << 20
-	rssPerShard      = 58 << 10
+	rssPerShard      = 96 << 10
 	dropCost         = time.Second
-	// imbalance: the fullest partition's share over the fair one; rendezvous hashing of
-	// 2,000 names over 4 pods stays well within it (TestEveryShardLandsInExactlyOnePartition).
-	imbalance = 1.15
+	// imbalance: the fullest partition's share over the fair one. Measured 1.18 with 512
+	// names over 4 pods (the benchmark); at 2,000 names the spread is half that.
+	imbalance = 1.2
 )
 
 // TestIndexedOverlayFitsItsFleet: the shipped overlay's numbers — pods, discovery and
