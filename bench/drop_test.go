@@ -180,6 +180,7 @@ func TestDropUnderLoad(t *testing.T) {
 	cfg.Discovery.Schemas = []string{schema}
 	cfg.Policy.MinAge = 0
 	cfg.Execute.PauseBetweenDrops = time.Second
+	cfg.Execute.Hold = 0 // measures the DROP
 	cfg.Throttle.MaxReplicaLag = 2 * time.Second
 	cfg.Throttle.MaxThreadsRunning = 30
 	if err := cfg.Validate(); err != nil {
@@ -266,6 +267,7 @@ func TestLargeTableStrategies(t *testing.T) {
 		cfg.Throttle.MaxReplicaLag = 2 * time.Second
 		cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: strategy, ThresholdBytes: 50 << 20, BatchRows: 5000, BatchPause: 50 * time.Millisecond}
 		cfg.Execute.MaxTablesPerRun = 1
+		cfg.Execute.Hold = 0 // measures the DROP
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}

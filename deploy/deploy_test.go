@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +38,21 @@ type rendered struct {
 	services    []corev1.Service
 	accounts    []corev1.ServiceAccount
 	monitors    []serviceMonitor
+	rules       []prometheusRule
+	// labels are every object's metadata.labels, by "Kind/name".
+	labels map[string]map[string]string
+}
+
+// prometheusRule is the part of monitoring.coreos.com/v1 PrometheusRule the tests read.
+type prometheusRule struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name      string            `json:"name"`
+		Namespace string            `json:"namespace"`
+		Labels    map[string]string `json:"labels"`
+	} `json:"metadata"`
+	Spec json.RawMessage `json:"spec"`
 }
 
 // serviceMonitor is the part of monitoring.coreos.com/v1 ServiceMonitor janitor uses;
@@ -71,12 +88,19 @@ func render(t *testing.T, dir string) rendered {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r rendered
+	r := rendered{labels: map[string]map[string]string{}}
 	for _, doc := range strings.Split(string(out), "\n---\n") {
-		var meta struct{ Kind string }
+		var meta struct {
+			Kind     string
+			Metadata struct {
+				Name   string
+				Labels map[string]string
+			}
+		}
 		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
 			t.Fatal(err)
 		}
+		r.labels[meta.Kind+"/"+meta.Metadata.Name] = meta.Metadata.Labels
 		strict := func(v any) {
 			t.Helper()
 			if err := yaml.UnmarshalStrict([]byte(doc), v); err != nil {
@@ -108,6 +132,10 @@ func render(t *testing.T, dir string) rendered {
 			var o serviceMonitor
 			strict(&o)
 			r.monitors = append(r.monitors, o)
+		case "PrometheusRule":
+			var o prometheusRule
+			strict(&o)
+			r.rules = append(r.rules, o)
 		default:
 			t.Fatalf("%s: unexpected kind %q", dir, meta.Kind)
 		}
@@ -126,9 +154,6 @@ func checkPod(t *testing.T, where string, spec corev1.PodSpec) {
 	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.SeccompProfile == nil ||
 		psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 		fail("pod securityContext: runAsNonRoot and seccomp RuntimeDefault")
-	}
-	if spec.TerminationGracePeriodSeconds == nil || *spec.TerminationGracePeriodSeconds < 60 {
-		fail("terminationGracePeriodSeconds ≥ 60 so the DROP in flight can finish")
 	}
 	for _, c := range spec.Containers {
 		sc := c.SecurityContext
@@ -163,8 +188,24 @@ func checkPod(t *testing.T, where string, spec corev1.PodSpec) {
 	for _, v := range spec.Volumes {
 		if v.Secret != nil {
 			secretMounted = true
-			if v.Secret.DefaultMode == nil || *v.Secret.DefaultMode != 0o400 {
-				fail("secret volume defaultMode 0400")
+			// What kubelet lays down, read by the user the container runs as.
+			f := kubeletSecretFile(spec.SecurityContext, v.Secret)
+			uid, gid, groups := podProcess(spec.SecurityContext)
+			if !f.readableBy(uid, gid, groups) {
+				fail(fmt.Sprintf("secret volume %s: files %s owned %d:%d are not readable by uid %d gid %d groups %v (set fsGroup)",
+					v.Name, f.mode, f.uid, f.gid, uid, gid, groups))
+			}
+			if f.mode&0o007 != 0 {
+				fail(fmt.Sprintf("secret volume %s: files %s are readable by others", v.Name, f.mode))
+			}
+		}
+		if v.ConfigMap != nil {
+			for _, c := range spec.Containers {
+				for _, m := range c.VolumeMounts {
+					if m.Name == v.Name && m.SubPath != "" {
+						fail("ConfigMap " + v.Name + " mounted with subPath: kubelet never updates a subPath mount")
+					}
+				}
 			}
 		}
 	}
@@ -201,6 +242,76 @@ func checkCronJob(t *testing.T, cj batchv1.CronJob) {
 		t.Errorf("%s: restartPolicy Never", where)
 	}
 	checkPod(t, where, js.Template.Spec)
+	// Exit 2 (bad configuration) fails at once: a retry would fail the same way.
+	exit2 := false
+	if p := js.PodFailurePolicy; p != nil {
+		for _, rule := range p.Rules {
+			if rule.OnExitCodes != nil && rule.OnExitCodes.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn &&
+				slices.Contains(rule.OnExitCodes.Values, 2) &&
+				(rule.Action == batchv1.PodFailurePolicyActionFailJob || rule.Action == batchv1.PodFailurePolicyActionFailIndex) {
+				exit2 = true
+			}
+		}
+	}
+	if !exit2 {
+		t.Errorf("%s: podFailurePolicy must fail the Job (or index) on exit code 2", where)
+	}
+	// janitor learns how many attempts a Job run has from JANITOR_JOB_MAX_ATTEMPTS.
+	limit := js.BackoffLimit
+	if js.BackoffLimitPerIndex != nil {
+		limit = js.BackoffLimitPerIndex
+	}
+	env := map[string]corev1.EnvVar{}
+	for _, e := range js.Template.Spec.Containers[0].Env {
+		env[e.Name] = e
+	}
+	if limit == nil || env["JANITOR_JOB_MAX_ATTEMPTS"].Value != fmt.Sprint(*limit+1) {
+		t.Errorf("%s: JANITOR_JOB_MAX_ATTEMPTS %q, want backoffLimit + 1", where, env["JANITOR_JOB_MAX_ATTEMPTS"].Value)
+	}
+	if e := env["JANITOR_JOB_UID"]; e.ValueFrom == nil || e.ValueFrom.FieldRef == nil ||
+		e.ValueFrom.FieldRef.FieldPath != "metadata.labels['batch.kubernetes.io/controller-uid']" {
+		t.Errorf("%s: JANITOR_JOB_UID must come from the pod's controller-uid label", where)
+	}
+}
+
+// checkGrace: on SIGTERM janitor lets the DROP in flight finish (lock_wait_timeout +
+// drop_timeout), then posts to Slack (at most 2 × slack.timeout + 5s, postSlack) and
+// pushes the metrics (at most 30s, push): the grace period must cover all of it, or
+// kubelet kills janitor mid-DROP and the run's report and metrics are lost.
+func checkGrace(t *testing.T, where string, spec corev1.PodSpec, cfgs map[string]janitor.Config) {
+	t.Helper()
+	if spec.TerminationGracePeriodSeconds == nil {
+		t.Errorf("%s: no terminationGracePeriodSeconds", where)
+		return
+	}
+	grace := time.Duration(*spec.TerminationGracePeriodSeconds) * time.Second
+	for name, cfg := range cfgs {
+		need := cfg.Execute.LockWaitTimeout + cfg.Execute.DropTimeout + 2*cfg.Slack.Timeout + 5*time.Second + 30*time.Second
+		if grace < need {
+			t.Errorf("%s: terminationGracePeriodSeconds %s < %s's lock_wait_timeout %s + drop_timeout %s + Slack and push %s",
+				where, grace, name, cfg.Execute.LockWaitTimeout, cfg.Execute.DropTimeout, need-cfg.Execute.LockWaitTimeout-cfg.Execute.DropTimeout)
+		}
+	}
+}
+
+// checkLabels: every object carries the recommended labels.
+func checkLabels(t *testing.T, where string, r rendered) {
+	t.Helper()
+	for obj, l := range r.labels {
+		for _, k := range []string{"name", "instance", "version", "component", "managed-by"} {
+			if l["app.kubernetes.io/"+k] == "" {
+				t.Errorf("%s: %s has no app.kubernetes.io/%s label", where, obj, k)
+			}
+		}
+		if l["app.kubernetes.io/version"] != "v0.1.0" {
+			t.Errorf("%s: %s: app.kubernetes.io/version %q, the image's tag is v0.1.0", where, obj, l["app.kubernetes.io/version"])
+		}
+	}
+	for _, cj := range r.cronJobs {
+		if l := cj.Spec.JobTemplate.Spec.Template.Labels; l["app.kubernetes.io/component"] == "" || l["app.kubernetes.io/name"] == "" {
+			t.Errorf("%s: CronJob %s's pods lack the labels: %v", where, cj.Name, l)
+		}
+	}
 }
 
 func args(cj batchv1.CronJob) string {
@@ -219,7 +330,9 @@ func TestBaseIsADryRunCronJob(t *testing.T) {
 	if sa := r.accounts[0]; sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
 		t.Error("ServiceAccount must not automount a token")
 	}
-	_, _ = loadConfigs(t, r.configMaps[0], 1)
+	_, cfgs := loadConfigs(t, r.configMaps[0], 1)
+	checkGrace(t, "CronJob", r.cronJobs[0].Spec.JobTemplate.Spec.Template.Spec, cfgs)
+	checkLabels(t, "base", r)
 }
 
 func TestExecuteOverlayDrops(t *testing.T) {
@@ -235,6 +348,7 @@ func TestExecuteOverlayDrops(t *testing.T) {
 	// table's throttle wait and its DROP, and a margin for re-checks and a reconnect, or
 	// Kubernetes kills janitor mid-DROP instead of it stopping cleanly.
 	_, cfgs := loadConfigs(t, r.configMaps[0], 1)
+	checkGrace(t, "CronJob", r.cronJobs[0].Spec.JobTemplate.Spec.Template.Spec, cfgs)
 	cfg := cfgs["config.yaml"]
 	need := cfg.Discovery.ShardTimeout + cfg.Execute.MaxDuration + cfg.Throttle.MaxWait + cfg.Execute.LockWaitTimeout +
 		cfg.Execute.DropTimeout + 15*time.Minute
@@ -246,13 +360,33 @@ func TestExecuteOverlayDrops(t *testing.T) {
 }
 
 func TestServeOverlay(t *testing.T) {
-	r := render(t, "kustomize/overlays/serve")
-	if len(r.cronJobs) != 0 || len(r.deployments) != 1 || len(r.services) != 1 || len(r.monitors) != 1 {
+	// Without the Prometheus Operator's CRDs the overlay must still apply: no
+	// ServiceMonitor in it; serve-operator adds it (and the alerts and dashboard).
+	if r := render(t, "kustomize/overlays/serve"); len(r.monitors) != 0 || len(r.rules) != 0 {
+		t.Error("the serve overlay needs the Prometheus Operator's CRDs: the ServiceMonitor belongs in a component")
+	}
+	r := render(t, "kustomize/overlays/serve-operator")
+	if len(r.cronJobs) != 0 || len(r.deployments) != 1 || len(r.services) != 1 || len(r.monitors) != 1 || len(r.rules) != 1 {
 		t.Fatalf("serve renders %d CronJobs, %d Deployments, %d Services, %d ServiceMonitors",
 			len(r.cronJobs), len(r.deployments), len(r.services), len(r.monitors))
 	}
 	d := r.deployments[0]
 	checkPod(t, "Deployment", d.Spec.Template.Spec)
+	_, cfgs := loadConfigs(t, r.configMaps[0], 1)
+	checkGrace(t, "Deployment", d.Spec.Template.Spec, cfgs)
+	checkLabels(t, "serve-operator", r)
+	dashboards := 0
+	for _, cm := range r.configMaps {
+		if cm.Labels["grafana_dashboard"] == "1" {
+			dashboards++
+			if !json.Valid([]byte(cm.Data["janitor-dashboard.json"])) {
+				t.Error("the dashboard ConfigMap does not hold the dashboard's JSON")
+			}
+		}
+	}
+	if dashboards != 1 {
+		t.Errorf("%d dashboard ConfigMaps, want 1", dashboards)
+	}
 	if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
 		t.Error("Deployment: one replica, Recreate, so two never run at once")
 	}
@@ -343,7 +477,8 @@ var metricRef = regexp.MustCompile(`janitor_[a-z_]+`)
 func checkMetricRefs(t *testing.T, where, expr string) {
 	t.Helper()
 	refs := metricRef.FindAllString(expr, -1)
-	if len(refs) == 0 {
+	// The Pushgateway's own per-group push time stands for "janitor pushed".
+	if len(refs) == 0 && !strings.Contains(expr, `push_time_seconds{job="janitor"}`) {
 		t.Errorf("%s: %q references no janitor metric", where, expr)
 	}
 	for _, m := range refs {
@@ -384,10 +519,35 @@ func TestAlertRules(t *testing.T) {
 	if err := yaml.UnmarshalStrict(b, &rule); err != nil {
 		t.Fatal(err)
 	}
+	// Every alert links to its own section of docs/runbook.md (GitHub's anchor: the
+	// heading lowercased), and that section says how to confirm, act and restore.
+	runbook, err := os.ReadFile("../docs/runbook.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections := map[string]string{}
+	for _, sec := range strings.Split(string(runbook), "\n## ")[1:] {
+		heading, body, _ := strings.Cut(sec, "\n")
+		sections[strings.ToLower(strings.TrimSpace(heading))] = body
+	}
+	const runbookURL = "https://github.com/janitorhq/janitor/blob/main/docs/runbook.md#"
 	alerts := map[string]bool{}
 	for _, g := range rule.Spec.Groups {
 		for _, r := range g.Rules {
 			alerts[r.Alert] = true
+			anchor, ok := strings.CutPrefix(r.Annotations["runbook_url"], runbookURL)
+			if !ok || anchor != strings.ToLower(r.Alert) {
+				t.Errorf("%s: runbook_url %q, want %s%s", r.Alert, r.Annotations["runbook_url"], runbookURL, strings.ToLower(r.Alert))
+			}
+			body, ok := sections[anchor]
+			if !ok {
+				t.Errorf("%s: docs/runbook.md has no section %q", r.Alert, r.Alert)
+			}
+			for _, part := range []string{"**What it means.**", "**How to confirm.**", "**What to do.**", "**How to restore.**"} {
+				if ok && !strings.Contains(body, part) {
+					t.Errorf("docs/runbook.md, %s: no %s", r.Alert, part)
+				}
+			}
 			checkMetricRefs(t, r.Alert, r.Expr)
 			if r.Labels["severity"] == "" || r.Annotations["summary"] == "" || r.Annotations["description"] == "" {
 				t.Errorf("%s: severity, summary and description", r.Alert)
@@ -466,7 +626,10 @@ func TestDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	var d struct {
-		Title  string
+		Title      string
+		Templating struct {
+			List []struct{ Name string }
+		}
 		Panels []struct {
 			Title   string
 			Targets []struct{ Expr string }
@@ -476,11 +639,28 @@ func TestDashboard(t *testing.T) {
 	if err := dec.Decode(&d); err != nil {
 		t.Fatal(err)
 	}
+	vars := map[string]bool{}
+	for _, v := range d.Templating.List {
+		vars[v.Name] = true
+	}
+	if !vars["job"] || !vars["cluster"] {
+		t.Error("the dashboard needs $job and $cluster variables: one Prometheus sees many clusters")
+	}
+	// What Grafana sends for the variables: one job, every cluster, ten shards.
+	expand := strings.NewReplacer(`"$job"`, `"janitor"`, `"$cluster"`, `".*"`, "$topk", "10")
+	perShard := regexp.MustCompile(`by \([^)]*\bshard\b[^)]*\)`)
 	var all []string
 	for _, p := range d.Panels {
 		for _, tg := range p.Targets {
 			checkMetricRefs(t, p.Title, tg.Expr)
-			all = append(all, tg.Expr)
+			if !strings.Contains(tg.Expr, `job="$job"`) || !strings.Contains(tg.Expr, `cluster=~"$cluster"`) {
+				t.Errorf("%s: %q does not filter on $job and $cluster", p.Title, tg.Expr)
+			}
+			// A fleet has hundreds of shards: a per-shard panel shows the largest.
+			if perShard.MatchString(tg.Expr) && !strings.HasPrefix(tg.Expr, "topk(") {
+				t.Errorf("%s: %q is per shard without topk", p.Title, tg.Expr)
+			}
+			all = append(all, expand.Replace(tg.Expr))
 		}
 	}
 	// Each panel's query must parse: ask a real Prometheus (Debian's, started here).

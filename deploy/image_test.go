@@ -13,9 +13,11 @@ import (
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/internal/testdb"
+	"github.com/janitorhq/janitor/report"
 )
 
 // dockerfile is what the image test needs from deploy/Dockerfile.
@@ -65,16 +67,22 @@ func parseDockerfile(t *testing.T) dockerfile {
 }
 
 // TestImageRunsFromScratch builds janitor with the Dockerfile's own build command, lays
-// out the final stage's files in an otherwise empty root (what FROM scratch gives), and
-// runs the image's ENTRYPOINT and CMD there as the image's USER against the sandbox
-// primary, with nothing in the root writable. No Docker daemon runs here; this checks
-// what the image holds: a static binary that needs no libc, no /etc/passwd, no time-zone
-// files and no writable disk, and a default command that works.
+// out the final stage's files in an otherwise empty root (what FROM scratch gives), mounts
+// the base CronJob's volumes there as kubelet lays them down (the ConfigMap, and the
+// Secret's files owned by root, group fsGroup, in the mode kubelet gives them), and runs
+// the container's command as the pod's user, group and supplementary groups against the
+// sandbox primary, the DSN read from a dsn_file in the Secret, with nothing in the root
+// writable. No Docker daemon or kubelet runs here; this checks what the image holds (a
+// static binary that needs no libc, no /etc/passwd, no time-zone files and no writable
+// disk) and that the manifest's user can read the files the manifest mounts.
 func TestImageRunsFromScratch(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to chroot into the image's file tree (CI runs as root)")
 	}
 	d := parseDockerfile(t)
+	cj := render(t, "kustomize/base").cronJobs[0]
+	pod := cj.Spec.JobTemplate.Spec.Template.Spec
+	ctr := pod.Containers[0]
 	dsn := testdb.PrimaryDSN(t)
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
@@ -99,16 +107,6 @@ func TestImageRunsFromScratch(t *testing.T) {
 		}
 		copyFile(t, from, filepath.Join(root, dst))
 	}
-	// The ConfigMap's mount, at the path CMD names.
-	cfgPath := d.cmd[len(d.cmd)-1]
-	body := "shards:\n  - name: image\n    dsn: \"" + dsn + "\"\ndiscovery:\n  schemas: [" + s + "]\npolicy:\n  min_age: 0s\n"
-	if err := os.MkdirAll(filepath.Join(root, filepath.Dir(cfgPath)), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, cfgPath), []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// readOnlyRootFilesystem, as far as a non-root user can tell: nothing is writable.
 	if err := filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			return err
@@ -117,17 +115,70 @@ func TestImageRunsFromScratch(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+
+	// The pod's volumes. The container's --config names a file in the ConfigMap's mount;
+	// its shard reads its DSN from a file in the Secret's mount.
+	cfgPath := flagValue(t, ctr.Args, "--config")
+	if d.cmd[len(d.cmd)-1] != cfgPath {
+		t.Errorf("the Dockerfile's CMD reads %s, the manifests mount the configuration at %s", d.cmd[len(d.cmd)-1], cfgPath)
+	}
+	volumes := map[string]corev1.Volume{}
+	for _, v := range pod.Volumes {
+		volumes[v.Name] = v
+	}
+	var cfgMount, secretMount *corev1.VolumeMount
+	var secretVol *corev1.SecretVolumeSource
+	for i, m := range ctr.VolumeMounts {
+		switch v := volumes[m.Name]; {
+		case v.ConfigMap != nil && strings.HasPrefix(cfgPath, m.MountPath+"/"):
+			cfgMount = &ctr.VolumeMounts[i]
+		case v.Secret != nil:
+			secretMount, secretVol = &ctr.VolumeMounts[i], v.Secret
+		}
+	}
+	if cfgMount == nil || secretMount == nil || cfgMount.SubPath != "" {
+		t.Fatalf("the base CronJob must mount a ConfigMap directory holding %s and a Secret: %+v", cfgPath, ctr.VolumeMounts)
+	}
+	body := "shards:\n  - name: image\n    dsn_file: " + secretMount.MountPath + "/image.dsn\n" +
+		"discovery:\n  schemas: [" + s + "]\npolicy:\n  min_age: 0s\n"
+	fsGroup := pod.SecurityContext.FSGroup != nil
+	layVolume(t, filepath.Join(root, cfgMount.MountPath), map[string]string{filepath.Base(cfgPath): body}, 0, 0o644, false)
+	f := kubeletSecretFile(pod.SecurityContext, secretVol)
+	layVolume(t, filepath.Join(root, secretMount.MountPath), map[string]string{"image.dsn": dsn + "\n"}, f.gid, f.mode, fsGroup)
+	// Parents the runtime creates for mount points.
+	for p := filepath.Dir(filepath.Join(root, secretMount.MountPath)); p != root; p = filepath.Dir(p) {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// readOnlyRootFilesystem, as far as a non-root user can tell: nothing is writable.
 	if err := os.Chmod(root, 0o555); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.Chmod(root, 0o755) })
 
+	// The pod's environment: literal values, and a stand-in for each downward-API field.
+	env := []string{}
+	for _, e := range ctr.Env {
+		v := e.Value
+		if e.ValueFrom != nil {
+			v = "downward-" + e.Name
+		}
+		env = append(env, e.Name+"="+v)
+	}
+	uid, gid, groups := podProcess(pod.SecurityContext)
+	if uid == 0 || uid != d.uid {
+		t.Errorf("the pod runs as uid %d, the image's USER is %d", uid, d.uid)
+	}
 	run := func(args ...string) (string, string, error) {
 		c := exec.Command(args[0], args[1:]...)
 		c.Dir = "/"
-		c.Env = []string{} // scratch has no environment beyond what the pod sets
-		c.SysProcAttr = &syscall.SysProcAttr{Chroot: root,
-			Credential: &syscall.Credential{Uid: uint32(d.uid), Gid: uint32(d.gid), NoSetGroups: true}}
+		c.Env = env
+		cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		for _, g := range groups {
+			cred.Groups = append(cred.Groups, uint32(g))
+		}
+		c.SysProcAttr = &syscall.SysProcAttr{Chroot: root, Credential: cred}
 		var so, se strings.Builder
 		c.Stdout, c.Stderr = &so, &se
 		err := c.Run()
@@ -137,16 +188,42 @@ func TestImageRunsFromScratch(t *testing.T) {
 	if err != nil || !strings.Contains(so, "image-test") {
 		t.Fatalf("version in the image: %v\nstdout: %s\nstderr: %s", err, so, se)
 	}
-	so, se, err = run(append(d.entrypoint, d.cmd...)...)
+	so, se, err = run(append(d.entrypoint, ctr.Args...)...)
 	if err != nil {
-		t.Fatalf("the image's default command failed: %v\nstdout: %s\nstderr: %s", err, so, se)
+		t.Fatalf("the CronJob's command as uid %d gid %d groups %v, secret files %s owned 0:%d: %v\nstdout: %s\nstderr: %s",
+			uid, gid, groups, f.mode, f.gid, err, so, se)
 	}
-	if !strings.Contains(so, s+".__orders_old") || !strings.Contains(so, "drop") {
+	var rep report.Report
+	if err := json.Unmarshal([]byte(so), &rep); err != nil {
+		t.Fatalf("the CronJob's command does not write a JSON report: %v\n%s", err, so)
+	}
+	found := false
+	for _, sh := range rep.Shards {
+		for _, tb := range sh.Tables {
+			found = found || (tb.Schema == s && tb.Table == "__orders_old" && tb.Verdict == "drop")
+		}
+	}
+	if !found {
 		t.Errorf("the image's report does not list the leftover:\n%s", so)
 	}
 	if pc, err := mysql.ParseDSN(dsn); err == nil && pc.Passwd != "" && strings.Contains(so+se, pc.Passwd) {
 		t.Error("the DSN's password reached the output")
 	}
+}
+
+// flagValue returns the value of --name in args.
+func flagValue(t *testing.T, args []string, name string) string {
+	t.Helper()
+	for i, a := range args {
+		if a == name && i+1 < len(args) {
+			return args[i+1]
+		}
+		if v, ok := strings.CutPrefix(a, name+"="); ok {
+			return v
+		}
+	}
+	t.Fatalf("args %v have no %s", args, name)
+	return ""
 }
 
 func copyFile(t *testing.T, from, to string) {

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -53,10 +52,9 @@ type Options struct {
 type Name struct {
 	Schema string
 	Table  string
-	// Orphan names come from the InnoDB dictionary, not from TABLES.
+	// Orphan names come from the InnoDB dictionary, not from TABLES; Table is then the
+	// raw file name.
 	Orphan bool
-	// DictName is the InnoDB dictionary name (db/table) of an orphan.
-	DictName string
 }
 
 // Inspector looks at one server.
@@ -73,13 +71,40 @@ type Inspector struct {
 	// routinesErr, that some could not be read.
 	routines    []routine
 	routinesErr error
-	// sizes holds tablespace sizes read ahead by PrefetchSizes, by dictionary name.
+	// refs caches MERGE and connection-engine tables for this Inspector's life.
+	refs refCache
+	// refWidth is how many characters the foreign-key view's REF_NAME holds.
+	refWidth int
+	// sizes holds tablespace sizes read ahead by PrefetchSizes, by tablespace name.
 	sizes map[string]tablespaceSize
 }
 
-type tablespaceSize struct {
+// spaceSum adds up tablespace files.
+type spaceSum struct {
 	files       int
 	size, alloc int64
+}
+
+func (s *spaceSum) add(o spaceSum) {
+	s.files += o.files
+	s.size += o.size
+	s.alloc += o.alloc
+}
+
+// bytes prefers the allocated size (what the file takes on disk) to the file size.
+func (s spaceSum) bytes() int64 {
+	if s.alloc > 0 {
+		return s.alloc
+	}
+	return s.size
+}
+
+// tablespaceSize is what a table frees: its own tablespace or its partitions', and the
+// auxiliary tablespaces of its FULLTEXT indexes.
+type tablespaceSize struct {
+	own, parts, fts spaceSum
+	// ftsErr: the FULLTEXT tablespaces could not be read.
+	ftsErr error
 }
 
 // NewInspector returns an Inspector for a server whose identity was read with ReadServer.
@@ -152,17 +177,36 @@ func (in *Inspector) ListNames(ctx context.Context) ([]Name, error) {
 // missed. The list holds every tablespace on MySQL 5.7 and 8 and MariaDB before 10.6;
 // from 10.6 only opened ones, but there crash recovery removes #sql orphans itself.
 func (in *Inspector) listOrphans(ctx context.Context) ([]Name, error) {
-	dicts, err := queryAll(ctx, in, "SELECT /* janitor */ NAME FROM "+in.server.Flavor.dialect().tablespaces+" WHERE NAME LIKE '%/#sql%'", nil, scanString)
+	d := in.server.Flavor.dialect()
+	dicts, err := queryAll(ctx, in, "SELECT /* janitor */ NAME FROM "+d.tablespaces+" WHERE NAME LIKE '%/#sql%'", nil, scanString)
 	if err != nil {
 		return nil, fmt.Errorf("list #sql orphans: %w", err)
 	}
 	var out []Name
 	for _, dict := range dicts {
-		db, table, ok := strings.Cut(dict, "/")
-		if !ok || len(Classify(table)) == 0 || in.excluded(DecodeFilename(db)) {
+		// The table part is the raw file name; the schema part is encoded or plain as
+		// the view spells names.
+		i := strings.LastIndex(dict, "/")
+		if i < 0 {
 			continue
 		}
-		out = append(out, Name{Schema: DecodeFilename(db), Table: table, Orphan: true, DictName: dict})
+		table := dict[i+1:]
+		schema, ok := dict[:i], true
+		if d.tablespacesEncoded {
+			schema, ok = DecodeFilename(dict[:i])
+		}
+		if len(Classify(table)) == 0 {
+			continue
+		}
+		if !ok {
+			// A schema janitor cannot decode: it cannot name the table to drop it.
+			in.log.WarnContext(ctx, "skipping a #sql orphan whose schema name does not decode", "tablespace", dict)
+			continue
+		}
+		if in.excluded(schema) {
+			continue
+		}
+		out = append(out, Name{Schema: schema, Table: table, Orphan: true})
 	}
 	return out, nil
 }
@@ -271,7 +315,6 @@ func (in *Inspector) open(ctx context.Context, n Name) (*Table, error) {
 	}
 	if n.Orphan {
 		t.Type, t.Engine = "BASE TABLE", "InnoDB"
-		t.dictName = n.DictName
 	} else if err := in.readMeta(ctx, t); err != nil {
 		return nil, err
 	}
@@ -298,12 +341,12 @@ func (in *Inspector) readNow(ctx context.Context, ev *Evidence) error {
 func (in *Inspector) readMeta(ctx context.Context, t *Table) error {
 	qctx, cancel := in.ctx(ctx)
 	defer cancel()
-	var engine, comment sql.NullString
+	var engine, comment, options sql.NullString
 	var created, updated sql.NullTime
 	var dataLen, indexLen sql.NullInt64
 	err := in.q.QueryRowxContext(qctx, `SELECT /* janitor */ TABLE_TYPE, ENGINE, CREATE_TIME, UPDATE_TIME, TABLE_COMMENT,
-		DATA_LENGTH, INDEX_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`,
-		t.Schema, t.Name).Scan(&t.Type, &engine, &created, &updated, &comment, &dataLen, &indexLen)
+		DATA_LENGTH, INDEX_LENGTH, CREATE_OPTIONS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`,
+		t.Schema, t.Name).Scan(&t.Type, &engine, &created, &updated, &comment, &dataLen, &indexLen, &options)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%s: %w", dbconn.QualifiedName(t.Schema, t.Name), ErrGone)
 	}
@@ -320,11 +363,14 @@ func (in *Inspector) readMeta(ctx context.Context, t *Table) error {
 		t.UpdatedAt = &u
 	}
 	t.statBytes = dataLen.Int64 + indexLen.Int64
+	t.partitioned = strings.Contains(strings.ToLower(options.String), "partitioned")
 	return nil
 }
 
-// readSize reads the bytes a DROP would free from the tablespace file, not from the
-// statistics in TABLES, which go stale (a renamed table showed 48 KiB for a 17 MiB file).
+// readSize reads the bytes a DROP would free from the tablespace files, not from the
+// statistics in TABLES, which go stale (a renamed table showed 48 KiB for a 17 MiB file):
+// the table's own tablespace (or its partitions') and those of its FULLTEXT indexes'
+// auxiliary tables, which the DROP frees with it.
 func (in *Inspector) readSize(ctx context.Context, t *Table) {
 	if !strings.EqualFold(t.Engine, "InnoDB") {
 		if t.Type == "BASE TABLE" {
@@ -333,39 +379,98 @@ func (in *Inspector) readSize(ctx context.Context, t *Table) {
 		}
 		return
 	}
-	name := dictNameOf(t.Schema, t.Name, t.dictName)
-	var size, alloc sql.NullInt64
-	var files int
-	var err error
-	if ts, ok := in.sizes[name]; ok {
-		files, size.Int64, alloc.Int64 = ts.files, ts.size, ts.alloc
-	} else {
-		qctx, cancel := in.ctx(ctx)
-		// Partitions live in tablespaces named db/t#P#p0; sum them.
-		err = in.q.QueryRowxContext(qctx, "SELECT /* janitor */ COUNT(*), SUM(FILE_SIZE), SUM(ALLOCATED_SIZE) FROM "+
-			in.server.Flavor.dialect().tablespaces+" WHERE NAME = ? OR NAME LIKE ?",
-			name, escapeLike(name)+"#P#%").Scan(&files, &size, &alloc)
-		cancel()
-	}
-	switch {
-	case err != nil:
+	name, err := in.spaceName(t.Schema, t.Name, t.Orphan)
+	if err != nil {
+		// No exact spelling: a lookup would find nothing, or another table.
 		t.SizeSource = SizeUnknown
-		t.Evidence.unreadable("size", err)
-	case files == 0:
-		in.readSpace(ctx, t, name)
-	default:
-		t.Bytes, t.SizeSource = alloc.Int64, SizeTablespace
-		if t.Bytes == 0 {
-			t.Bytes = size.Int64
+		t.Evidence.unreadable("tablespace name", err)
+		return
+	}
+	ts, ok := in.sizes[name]
+	if !ok {
+		ts, err = in.readTablespaces(ctx, t, name)
+		if err != nil {
+			t.SizeSource = SizeUnknown
+			t.Evidence.unreadable("size", err)
+			return
 		}
 	}
+	sum := ts.own
+	if t.partitioned {
+		// Only a partitioned table owns db/t#P#p: on MySQL 8 the names are plain, and a
+		// table may itself be named t#p#x.
+		sum = ts.parts
+	}
+	if sum.files == 0 {
+		in.readSpace(ctx, t)
+		return
+	}
+	if ts.ftsErr != nil {
+		t.Evidence.unreadable("FULLTEXT index tablespaces", ts.ftsErr)
+	}
+	sum.add(ts.fts)
+	t.Bytes, t.SizeSource = sum.bytes(), SizeTablespace
 }
 
-func dictNameOf(schema, table, dict string) string {
-	if dict != "" {
-		return dict
+// readTablespaces looks one table's tablespaces up by name, and its FULLTEXT indexes'
+// by its table id.
+func (in *Inspector) readTablespaces(ctx context.Context, t *Table, name string) (tablespaceSize, error) {
+	d := in.server.Flavor.dialect()
+	var ts tablespaceSize
+	rows, err := queryAll(ctx, in, "SELECT /* janitor */ NAME, FILE_SIZE, ALLOCATED_SIZE FROM "+d.tablespaces+
+		" WHERE NAME = ? OR NAME LIKE ?", []any{name, escapeLike(name) + escapeLike(d.partitionSep) + "%"}, scanSpace)
+	if err != nil {
+		return ts, err
 	}
-	return EncodeFilename(schema) + "/" + EncodeFilename(table)
+	for _, r := range rows {
+		own, part := spaceOf(name, r.name, d.partitionSep)
+		switch {
+		case own:
+			ts.own.add(r.sum)
+		case part:
+			ts.parts.add(r.sum)
+		}
+	}
+	if t.Orphan {
+		return ts, nil // a crashed ALTER's copy: its FULLTEXT tables are the server's to clean
+	}
+	// The FULLTEXT tablespaces as the inventory reads them: the schema's FTS_ names from
+	// the in-memory list, and the table dictionary only when there are some.
+	tname, err := in.tableName(t.Schema, t.Name, false)
+	if err != nil {
+		ts.ftsErr = err
+		return ts, nil
+	}
+	schemaPart, err := in.spaceSchema(t.Schema)
+	if err != nil {
+		ts.ftsErr = err
+		return ts, nil
+	}
+	sizes := map[string]tablespaceSize{name: ts}
+	if err := in.prefetchFTS(ctx, map[string]string{schemaPart: t.Schema}, map[string]string{tname: name}, sizes); err != nil {
+		ts.ftsErr = err
+		return ts, nil
+	}
+	return sizes[name], nil
+}
+
+func lastPart(name string) string { return name[strings.LastIndex(name, "/")+1:] }
+
+type spaceRow struct {
+	name string
+	sum  spaceSum
+}
+
+func scanSpace(r *sqlx.Rows) (v spaceRow, err error) {
+	var size, alloc sql.NullInt64
+	err = r.Scan(&v.name, &size, &alloc)
+	v.sum = spaceSum{files: 1, size: size.Int64, alloc: alloc.Int64}
+	return v, err
+}
+
+type idRow struct {
+	name string
+	id   uint64
 }
 
 // prefetchBatch bounds the IN list of one PrefetchSizes query.
@@ -374,70 +479,168 @@ const prefetchBatch = 200
 // PrefetchSizes reads the tablespace sizes of many candidates with one read of the
 // InnoDB dictionary per batch. Each lookup by name scans the same in-memory dictionary
 // (about 30 ms at 10,000 tables), so for an inventory one filtered scan replaces one
-// scan per candidate. It opens no table. Inspect falls back to a per-table lookup for
-// any name not prefetched; the pre-DROP re-check always looks up fresh.
+// scan per candidate. FULLTEXT auxiliary tablespaces are read once per schema, and their
+// owners by table id in one more read. It opens no table. Inspect falls back to a
+// per-table lookup for any name not prefetched; the pre-DROP re-check always looks up
+// fresh.
 func (in *Inspector) PrefetchSizes(ctx context.Context, names []Name) error {
+	d := in.server.Flavor.dialect()
 	sizes := map[string]tablespaceSize{}
-	for start := 0; start < len(names); start += prefetchBatch {
-		batch := names[start:min(start+prefetchBatch, len(names))]
+	var spaces []string
+	owner := map[string]string{} // tables-view name → tablespace name, for FULLTEXT
+	schemas := map[string]string{}
+	for _, n := range names {
+		sp, err := in.spaceName(n.Schema, n.Table, n.Orphan)
+		if err != nil {
+			continue // readSize reports it
+		}
+		sizes[sp] = tablespaceSize{}
+		spaces = append(spaces, sp)
+		tn, err1 := in.tableName(n.Schema, n.Table, n.Orphan)
+		ss, err2 := in.spaceSchema(n.Schema)
+		if err1 == nil && err2 == nil && !n.Orphan {
+			owner[tn] = sp
+			schemas[ss] = n.Schema
+		}
+	}
+	for start := 0; start < len(spaces); start += prefetchBatch {
+		batch := spaces[start:min(start+prefetchBatch, len(spaces))]
 		var conds []string
 		var args []any
-		for _, n := range batch {
-			d := dictNameOf(n.Schema, n.Table, n.DictName)
-			sizes[d] = tablespaceSize{}
-			// Partitions are db/t#P#p0 on MariaDB and MySQL 5.7, db/t#p#p0 on MySQL 8;
-			// the column's collation may be binary, so both are asked for.
+		for _, sp := range batch {
+			// The column's collation may be binary or fold case: both partition
+			// spellings are asked for, and rows are matched exactly below.
 			conds = append(conds, "NAME = ? OR NAME LIKE ? OR NAME LIKE ?")
-			args = append(args, d, escapeLike(d)+"#P#%", escapeLike(d)+"#p#%")
-		}
-		type row struct {
-			name        string
-			size, alloc int64
+			args = append(args, sp, escapeLike(sp)+"#P#%", escapeLike(sp)+"#p#%")
 		}
 		rows, err := queryAll(ctx, in, "SELECT /* janitor */ NAME, FILE_SIZE, ALLOCATED_SIZE FROM "+
-			in.server.Flavor.dialect().tablespaces+" WHERE "+strings.Join(conds, " OR "), args,
-			func(r *sqlx.Rows) (v row, err error) { return v, r.Scan(&v.name, &v.size, &v.alloc) })
+			d.tablespaces+" WHERE "+strings.Join(conds, " OR "), args, scanSpace)
 		if err != nil {
 			return fmt.Errorf("read tablespace sizes: %w", err)
 		}
 		for _, r := range rows {
-			// Partitions add up to their table.
-			name := partitionOf(r.name)
-			if ts, ok := sizes[name]; ok {
-				ts.files++
-				ts.size += r.size
-				ts.alloc += r.alloc
-				sizes[name] = ts
+			for _, sp := range candidatesOf(r.name, d.partitionSep, sizes) {
+				ts := sizes[sp]
+				if own, _ := spaceOf(sp, r.name, d.partitionSep); own {
+					ts.own.add(r.sum)
+				} else {
+					ts.parts.add(r.sum)
+				}
+				sizes[sp] = ts
 			}
+		}
+	}
+	if err := in.prefetchFTS(ctx, schemas, owner, sizes); err != nil {
+		for sp, ts := range sizes {
+			ts.ftsErr = err
+			sizes[sp] = ts
 		}
 	}
 	in.sizes = sizes
 	return nil
 }
 
-// partitionSep finds the partition part of a tablespace name: #P# on MariaDB and MySQL
-// 5.7, #p# on MySQL 8 (subpartitions, #sp#, follow it).
-var partitionSep = regexp.MustCompile(`(?i)#p#`)
-
-// partitionOf returns the table's tablespace name for a partition's (db/t#p#p0 → db/t),
-// and name itself for a table's.
-func partitionOf(name string) string {
-	if loc := partitionSep.FindStringIndex(name); loc != nil {
-		return name[:loc[0]]
+// candidatesOf returns the candidates' tablespace names a tablespace row belongs to: its
+// own name, or the table part before a partition separator. On MySQL 8 names are
+// plain, so t#p#x may be table t's partition x or a table named t#p#x: every reading is
+// returned, and readSize takes the partitions only for a partitioned table.
+func candidatesOf(row, sep string, sizes map[string]tablespaceSize) []string {
+	var out []string
+	if _, ok := sizes[row]; ok {
+		out = append(out, row)
 	}
-	return name
+	lower, lsep := strings.ToLower(row), strings.ToLower(sep)
+	for i := 0; ; {
+		j := strings.Index(lower[i:], lsep)
+		if j < 0 {
+			return out
+		}
+		if _, ok := sizes[row[:i+j]]; ok {
+			out = append(out, row[:i+j])
+		}
+		i += j + 1
+	}
+}
+
+// prefetchFTS adds the auxiliary tablespaces of the candidates' FULLTEXT indexes: one
+// read of the tablespace list per batch of schemas, and, only when some exist, one read
+// of the table dictionary by the table ids their names carry.
+func (in *Inspector) prefetchFTS(ctx context.Context, schemas map[string]string, owner map[string]string, sizes map[string]tablespaceSize) error {
+	d := in.server.Flavor.dialect()
+	byID := map[uint64]spaceSum{}
+	var keys []string
+	for k := range schemas {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for start := 0; start < len(keys); start += prefetchBatch {
+		batch := keys[start:min(start+prefetchBatch, len(keys))]
+		var conds []string
+		var args []any
+		for _, k := range batch {
+			conds = append(conds, "NAME LIKE ?")
+			args = append(args, escapeLike(k+"/"+d.ftsPrefix)+"%")
+		}
+		rows, err := queryAll(ctx, in, "SELECT /* janitor */ NAME, FILE_SIZE, ALLOCATED_SIZE FROM "+d.tablespaces+
+			" WHERE "+strings.Join(conds, " OR "), args, scanSpace)
+		if err != nil {
+			return fmt.Errorf("read FULLTEXT index tablespaces: %w", err)
+		}
+		for _, r := range rows {
+			m := ftsAux.FindStringSubmatch(lastPart(r.name))
+			if m == nil {
+				continue
+			}
+			var id uint64
+			if _, err := fmt.Sscanf(m[1], "%x", &id); err != nil {
+				continue
+			}
+			s := byID[id]
+			s.add(r.sum)
+			byID[id] = s
+		}
+	}
+	if len(byID) == 0 {
+		return nil
+	}
+	var ids []any
+	for id := range byID {
+		ids = append(ids, id)
+	}
+	for start := 0; start < len(ids); start += prefetchBatch {
+		batch := ids[start:min(start+prefetchBatch, len(ids))]
+		rows, err := queryAll(ctx, in, "SELECT /* janitor */ NAME, TABLE_ID FROM "+d.tables+" WHERE TABLE_ID IN ("+
+			placeholders(len(batch))+")", batch, func(r *sqlx.Rows) (v idRow, err error) { return v, r.Scan(&v.name, &v.id) })
+		if err != nil {
+			return fmt.Errorf("read the tables of FULLTEXT indexes: %w", err)
+		}
+		for _, r := range rows {
+			sp, ok := owner[r.name]
+			if !ok {
+				continue
+			}
+			ts := sizes[sp]
+			ts.fts.add(byID[r.id])
+			sizes[sp] = ts
+		}
+	}
+	return nil
 }
 
 // readSpace tells a table in the system tablespace (file_per_table off: dropping it
 // frees nothing on disk) from one whose tablespace janitor could not find.
-func (in *Inspector) readSpace(ctx context.Context, t *Table, name string) {
-	qctx, cancel := in.ctx(ctx)
-	defer cancel()
-	var space int64
-	err := in.q.QueryRowxContext(qctx, "SELECT /* janitor */ SPACE FROM "+in.server.Flavor.dialect().tables+" WHERE NAME = ?", name).Scan(&space)
-	if err == nil && space == 0 {
-		t.Bytes, t.SizeSource = 0, SizeSystemTablespace
-		return
+func (in *Inspector) readSpace(ctx context.Context, t *Table) {
+	name, err := in.tableName(t.Schema, t.Name, t.Orphan)
+	if err == nil {
+		var rows []idRow
+		rows, err = queryAll(ctx, in, "SELECT /* janitor */ NAME, SPACE FROM "+in.server.Flavor.dialect().tables+" WHERE NAME = ?",
+			[]any{name}, func(r *sqlx.Rows) (v idRow, err error) { return v, r.Scan(&v.name, &v.id) })
+		for _, r := range rows {
+			if err == nil && r.name == name && r.id == 0 { // exactly: the collation folds case
+				t.Bytes, t.SizeSource = 0, SizeSystemTablespace
+				return
+			}
+		}
 	}
 	t.Bytes, t.SizeSource = t.statBytes, SizeEstimate
 }

@@ -289,6 +289,49 @@ func TestInspectSeesSessionsAndLocks(t *testing.T) {
 	<-done
 }
 
+// TestInspectSeesSessionsOnQuotedNames: a running statement names a table with a
+// backtick the only way SQL can, quoted with the backtick doubled; the session is
+// evidence of life all the same (the plain name is not a substring of the statement).
+func TestInspectSeesSessionsOnQuotedNames(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	const base, old = "we`ird é", "__we`ird é_old"
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, old)+" (id INT PRIMARY KEY)", "INSERT INTO "+q(s, old)+" VALUES (1)")
+	busy := conn(t, db)
+	var id int64
+	if err := busy.QueryRowxContext(context.Background(), "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = busy.ExecContext(context.Background(), "SELECT SLEEP(30) FROM "+q(s, old))
+	}()
+	defer func() { testdb.Exec(t, db, fmt.Sprintf("KILL QUERY %d", id)); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		if err := db.Get(&n, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ? AND STATE = 'User sleep'", id); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the statement never showed in the process list")
+		}
+		time.Sleep(20 * time.Millisecond) // polling, with a deadline
+	}
+	tb, err := inspector(t, db, s).Inspect(context.Background(), discovery.Name{Schema: s, Table: old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tb.Evidence.Sessions) != 1 || !strings.Contains(tb.Evidence.Sessions[0], fmt.Sprintf("connection %d ", id)) {
+		t.Errorf("sessions = %v, want connection %d's SLEEP query", tb.Evidence.Sessions, id)
+	}
+}
+
 func ghostChangelog(schema, name string) string {
 	// gh-ost v1.1.6 Applier.CreateChangelogTable, verbatim but for the name.
 	return `create /* gh-ost */ table ` + q(schema, name) + ` (

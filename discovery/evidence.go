@@ -109,6 +109,8 @@ func (in *Inspector) gather(ctx context.Context, t *Table) {
 	ev.Routines = in.routinesMentioning(ctx, t)
 	ev.Views = in.views(ctx, t)
 	ev.ForeignKeys = in.foreignKeys(ctx, t)
+	ev.MergeTables = in.mergeReferences(ctx, t)
+	ev.LinkTables = in.linkReferences(ctx, t)
 	if t.Tool == ToolGhost || t.Tool == ToolBytebase {
 		in.heartbeat(ctx, t)
 	}
@@ -121,6 +123,9 @@ func (in *Inspector) gather(ctx context.Context, t *Table) {
 	}
 	ev.LocksHeld = in.locksHeld(ctx, t, lockNames(t))
 	ev.Sessions = in.sessions(ctx, t)
+	if t.Tool == ToolJanitor {
+		in.gatherHold(ctx, t)
+	}
 	if t.Orphan {
 		ev.DDLRunning = in.ddlRunning(ctx, t)
 		ev.OrphansCleaned = in.server.CleansOrphans()
@@ -279,6 +284,10 @@ func (in *Inspector) routinesMentioning(ctx context.Context, t *Table) []string 
 	}
 	var out []string
 	for _, rt := range rts {
+		if bodiesHide(in.server.Flavor, t, rt.Schema) {
+			t.Evidence.unreadable("stored routines", errMangled)
+			return nil
+		}
 		if (rt.Schema == t.Schema && mentions(rt.Body.String, t.Schema, t.Name)) || mentionsQualified(rt.Body.String, t.Schema, t.Name) {
 			out = append(out, fmt.Sprintf("%s %s", strings.ToLower(rt.Type), dbconn.QualifiedName(rt.Schema, rt.Name)))
 		}
@@ -296,6 +305,10 @@ func (in *Inspector) writingTriggers(ctx context.Context, t *Table) []string {
 	trs := in.triggersFor(ctx, t)
 	var out []string
 	for _, tr := range trs {
+		if bodiesHide(in.server.Flavor, t, tr.Schema) {
+			t.Evidence.unreadable("triggers", errMangled)
+			return nil
+		}
 		switch {
 		case tr.Schema == t.Schema && tr.Table == t.Name:
 			out = append(out, fmt.Sprintf("%s (on this table)", tr.Name))
@@ -307,12 +320,32 @@ func (in *Inspector) writingTriggers(ctx context.Context, t *Table) []string {
 	return out
 }
 
+// errMangled explains why a body search cannot clear a name holding a backtick on MySQL.
+var errMangled = errors.New("MySQL prints stored trigger and routine bodies with a backtick-holding name mangled (9.7.4 shows `_we``ird_old` as `__we`ird_oldd`), so no text search can prove the body does not name this table")
+
+// bodiesHide reports whether a stored body in bodySchema could name t without janitor
+// being able to see it: on MySQL 8 and later, when the table's name holds a backtick,
+// or its schema's does and the body lives in another schema (same-schema bodies are
+// searched for the table's name alone). MariaDB keeps bodies as written.
+func bodiesHide(f Flavor, t *Table, bodySchema string) bool {
+	return f == FlavorMySQL8 && (strings.Contains(t.Name, "`") || bodySchema != t.Schema && strings.Contains(t.Schema, "`"))
+}
+
 // mayName is the cheap test that runs first: text that does not contain the table's
 // name, bare or quoted, cannot name it, and most bodies do not (compiling the exact
 // patterns for every trigger and candidate made a report ten times slower).
 func mayName(body, table string) bool {
 	b, t := strings.ToLower(body), strings.ToLower(table)
 	return strings.Contains(b, t) || strings.Contains(b, strings.ToLower(dbconn.QuoteIdent(table)))
+}
+
+// Mentions reports whether SQL text (a statement, a routine or trigger body) may name
+// schema.table: the table's name quoted anywhere, bare where it is a plain word, or
+// qualified with its schema. It errs towards yes, as a check before a DROP must: a
+// false match keeps a table a run longer. The dropper uses it on replicas' running
+// statements.
+func Mentions(text, schema, table string) bool {
+	return mentions(text, schema, table) || mentionsQualified(text, schema, table)
 }
 
 // mentions reports whether SQL text names schema.table, quoted or bare.
@@ -467,26 +500,90 @@ func anySlice(ss []string) []any {
 }
 
 // foreignKeys reads the InnoDB dictionary, which answers from memory and opens no table.
+// A name janitor cannot spell as the view does makes the evidence unreadable: a lookup
+// by a wrong spelling finds no key and would read as "not referenced".
 func (in *Inspector) foreignKeys(ctx context.Context, t *Table) []string {
-	out, err := queryAll(ctx, in, "SELECT /* janitor */ ID, FOR_NAME FROM "+in.server.Flavor.dialect().foreign+
-		" WHERE REF_NAME = ? AND FOR_NAME <> REF_NAME", []any{dictNameOf(t.Schema, t.Name, t.dictName)},
-		func(r *sqlx.Rows) (string, error) {
-			var id, from string
-			err := r.Scan(&id, &from)
-			return fmt.Sprintf("%s from %s", decodeDict(id), decodeDict(from)), err
-		})
+	d := in.server.Flavor.dialect()
+	name, err := in.foreignName(t.Schema, t.Name, t.Orphan)
 	if err != nil {
 		t.Evidence.unreadable("foreign keys", err)
+		return nil
+	}
+	width, err := in.refNameWidth(ctx)
+	if err != nil {
+		t.Evidence.unreadable("foreign keys", err)
+		return nil
+	}
+	// The view cuts names to its column's width (193 characters on MariaDB 10.11): a
+	// long encoded name is stored cut, and is looked up cut. Another table sharing the
+	// first characters then keeps this one too, which errs on the safe side.
+	runes := []rune(name)
+	cut := len(runes) > width
+	if cut {
+		name = string(runes[:width])
+	}
+	// The view's collation folds case, so keys referencing a table whose name differs
+	// only in case are found too: they keep this one, for the same reason.
+	type fk struct{ id, from, to string }
+	keys, err := queryAll(ctx, in, "SELECT /* janitor */ ID, FOR_NAME, REF_NAME FROM "+d.foreign+" WHERE REF_NAME = ?", []any{name},
+		func(r *sqlx.Rows) (k fk, err error) { return k, r.Scan(&k.id, &k.from, &k.to) })
+	if err != nil {
+		t.Evidence.unreadable("foreign keys", err)
+		return nil
+	}
+	var out []string
+	for _, k := range keys {
+		// A key of the table on itself goes with it. Compared exactly, not with the
+		// SQL <>, which folds case: _cafÉ_old referencing _café_old is another table.
+		// A cut name cannot tell itself from another: the key is counted.
+		if k.from == k.to && !cut {
+			continue
+		}
+		ref := fmt.Sprintf("%s from %s", decodeDict(d.foreignEncoded, k.id), decodeDict(d.foreignEncoded, k.from))
+		if cut {
+			ref += fmt.Sprintf(" (the dictionary cuts names to %d characters: it may reference another table with the same start)", width)
+		}
+		out = append(out, ref)
 	}
 	return out
 }
 
-func decodeDict(s string) string {
+// refNameWidth reads, once per Inspector, how many characters the foreign-key view's
+// REF_NAME holds.
+func (in *Inspector) refNameWidth(ctx context.Context) (int, error) {
+	if in.refWidth > 0 {
+		return in.refWidth, nil
+	}
+	view := strings.TrimPrefix(in.server.Flavor.dialect().foreign, "information_schema.")
+	ws, err := queryAll(ctx, in, `SELECT /* janitor */ CHARACTER_MAXIMUM_LENGTH FROM information_schema.COLUMNS
+		WHERE TABLE_SCHEMA = 'information_schema' AND TABLE_NAME = ? AND COLUMN_NAME = 'REF_NAME'`, []any{view},
+		func(r *sqlx.Rows) (w sql.NullInt64, err error) { return w, r.Scan(&w) })
+	if err != nil {
+		return 0, fmt.Errorf("read the width of %s.REF_NAME: %w", view, err)
+	}
+	if len(ws) != 1 || !ws[0].Valid || ws[0].Int64 <= 0 {
+		return 0, fmt.Errorf("read the width of %s.REF_NAME: not found", view)
+	}
+	in.refWidth = int(ws[0].Int64)
+	return in.refWidth, nil
+}
+
+// decodeDict renders a dictionary name as schema.table for people; a name that does not
+// decode is shown as the view has it.
+func decodeDict(encoded bool, s string) string {
 	db, rest, ok := strings.Cut(s, "/")
 	if !ok {
-		return DecodeFilename(s)
+		return s
 	}
-	return DecodeFilename(db) + "." + DecodeFilename(rest)
+	if !encoded {
+		return db + "." + rest
+	}
+	schema, ok1 := DecodeFilename(db)
+	table, ok2 := DecodeFilename(rest)
+	if !ok1 || !ok2 {
+		return s
+	}
+	return schema + "." + table
 }
 
 // changelogName is the gh-ost changelog of the migration this table belongs to.
@@ -595,10 +692,12 @@ func (in *Inspector) locksHeld(ctx context.Context, t *Table, names []string) []
 	return out
 }
 
-// sessions lists other sessions whose statement names this table.
+// sessions lists other sessions whose statement names this table: bare, or quoted — a
+// name with a backtick appears in a statement only quoted, with the backtick doubled.
 func (in *Inspector) sessions(ctx context.Context, t *Table) []string {
 	out, err := queryAll(ctx, in, `SELECT /* janitor */ ID, USER, COMMAND, TIME FROM information_schema.PROCESSLIST
-		WHERE ID <> CONNECTION_ID() AND INFO LIKE ?`, []any{"%" + escapeLike(t.Name) + "%"},
+		WHERE ID <> CONNECTION_ID() AND (INFO LIKE ? OR INFO LIKE ?)`,
+		[]any{"%" + escapeLike(t.Name) + "%", "%" + escapeLike(dbconn.QuoteIdent(t.Name)) + "%"},
 		func(r *sqlx.Rows) (string, error) {
 			var id int64
 			var user, cmd string

@@ -82,6 +82,8 @@ type Rule struct {
 	// RoleGroup, when set, picks Role from RoleMap by that submatch.
 	RoleGroup int
 	RoleMap   map[string]Role
+	// Exclusive: a name this rule matches is read by it alone, never by a later rule.
+	Exclusive bool
 }
 
 var ghostRoles = map[string]Role{"gho": RoleGhost, "ghc": RoleChangelog, "ghk": RoleCheckpoint, "del": RoleOld}
@@ -95,6 +97,10 @@ var vitessRoles = map[string]Role{
 // source. Classify returns every rule that matches, in this order, and the evidence
 // decides between them.
 var Rules = []Rule{
+	// janitor's own hold names come first and alone: a held table is janitor's, whatever
+	// another tool's pattern might read into its name. The stamp is when the hold ends.
+	{Tool: ToolJanitor, Role: RoleHold, Pattern: holdPattern, StampGroup: 1, StampLayout: "20060102150405", StampZone: StampUTC,
+		StampIsDue: true, Exclusive: true},
 	{Tool: ToolSpirit, Role: RoleControl, Pattern: regexp.MustCompile(`^_spirit_[a-z_]+$`)},
 	{Tool: ToolGhost, Pattern: regexp.MustCompile(`^_(.+)_(gho|ghc|ghk)$`), BaseGroup: 1, RoleGroup: 2, RoleMap: ghostRoles},
 	{Tool: ToolGhost, Role: RoleOld, Pattern: regexp.MustCompile(`^_(.+?)(?:_(\d{14}))?_del$`), BaseGroup: 1,
@@ -165,6 +171,9 @@ func Classify(name string) []Match {
 			match.Stamp, match.StampZone = ts, r.StampZone
 		}
 		out = append(out, match)
+		if r.Exclusive {
+			break
+		}
 	}
 	return out
 }

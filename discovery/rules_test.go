@@ -3,6 +3,7 @@ package discovery
 import (
 	"crypto/sha1"
 	"encoding/hex"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -173,15 +174,32 @@ func likeAny(s string, patterns []string) bool {
 	return false
 }
 
+// TestFilenameEncoding pins encodings measured on MariaDB 10.11 (file names of tables
+// created there); TestFilenameEncodingMatchesServer checks every character on a server.
 func TestFilenameEncoding(t *testing.T) {
 	for in, want := range map[string]string{
 		"orders": "orders", "we`ird name": "we@0060ird@0020name", "~orders_1_gho": "@007eorders_1_gho", "a-b": "a@002db",
+		"_café_old": "_caf@0p_old", "über": "@1ober", "straße": "stra@1je", "Äpfel": "@0Kpfel", "Ω": "@7P", "Ж": "@M0",
+		"中": "@4e2d", "a.b@c#d%e/f\\g:h$i": "a@002eb@0040c@0023d@0025e@002ff@005cg@003ah@0024i", "Ⅰ": "@G9",
 	} {
-		if got := EncodeFilename(in); got != want {
-			t.Errorf("EncodeFilename(%q) = %q, want %q", in, got, want)
+		got, ok := EncodeFilename(in)
+		if !ok || got != want {
+			t.Errorf("EncodeFilename(%q) = %q, %v, want %q", in, got, ok, want)
 		}
-		if got := DecodeFilename(want); got != in {
-			t.Errorf("DecodeFilename(%q) = %q, want %q", want, got, in)
+		if got, ok := DecodeFilename(want); !ok || got != in {
+			t.Errorf("DecodeFilename(%q) = %q, %v, want %q", want, got, ok, in)
+		}
+	}
+	// What the server's encoding cannot hold exactly is refused, not guessed.
+	for _, in := range []string{"emoji😀", "nul\x00", "#mysql50#old", "bad\xff"} {
+		if got, ok := EncodeFilename(in); ok {
+			t.Errorf("EncodeFilename(%q) = %q, want refused", in, got)
+		}
+	}
+	// Upper-case hex, a cut sequence and the server's NUL do not decode.
+	for _, in := range []string{"a@00E9", "a@00e", "a@", "a@@@", "a b"} {
+		if got, ok := DecodeFilename(in); ok {
+			t.Errorf("DecodeFilename(%q) = %q, want refused", in, got)
 		}
 	}
 }
@@ -257,19 +275,29 @@ func TestMentions(t *testing.T) {
 		if got := mentionsQualified(c.body, c.schema, c.table); got != c.qualified {
 			t.Errorf("mentionsQualified(%q, %s.%s) = %v", c.body, c.schema, c.table, got)
 		}
+		if got := Mentions(c.body, c.schema, c.table); got != (c.same || c.qualified) {
+			t.Errorf("Mentions(%q, %s.%s) = %v", c.body, c.schema, c.table, got)
+		}
 	}
 }
 
-func TestPartitionOf(t *testing.T) {
-	for in, want := range map[string]string{
-		"shop/_orders_old":             "shop/_orders_old",
-		"shop/_orders_old#P#p0":        "shop/_orders_old",    // MariaDB, MySQL 5.7
-		"shop/_orders_old#p#p0":        "shop/_orders_old",    // MySQL 8
-		"shop/_orders_old#p#p1#sp#sp0": "shop/_orders_old",    // MySQL 8 subpartition
-		"shop/we@0023ird_old#P#p2":     "shop/we@0023ird_old", // an encoded '#' is not a separator
+func TestCandidatesOf(t *testing.T) {
+	sizes := map[string]tablespaceSize{"shop/_orders_old": {}, "shop/we@0023ird_old": {}, "shop/t": {}, "shop/t#p#x": {}}
+	for _, c := range []struct {
+		row, sep string
+		want     []string
+	}{
+		{"shop/_orders_old", "#P#", []string{"shop/_orders_old"}},
+		{"shop/_orders_old#P#p0", "#P#", []string{"shop/_orders_old"}},        // MariaDB, MySQL 5.7
+		{"shop/_orders_old#p#p0", "#p#", []string{"shop/_orders_old"}},        // MySQL 8
+		{"shop/_orders_old#p#p1#sp#sp0", "#p#", []string{"shop/_orders_old"}}, // MySQL 8 subpartition
+		{"shop/we@0023ird_old#P#p2", "#P#", []string{"shop/we@0023ird_old"}},  // an encoded '#' is not a separator
+		// MySQL 8 spells names plain: a table named t#p#x, or partition x of t.
+		{"shop/t#p#x", "#p#", []string{"shop/t#p#x", "shop/t"}},
+		{"shop/other#p#p0", "#p#", nil},
 	} {
-		if got := partitionOf(in); got != want {
-			t.Errorf("partitionOf(%q) = %q, want %q", in, got, want)
+		if got := candidatesOf(c.row, c.sep, sizes); !slices.Equal(got, c.want) {
+			t.Errorf("candidatesOf(%q) = %q, want %q", c.row, got, c.want)
 		}
 	}
 }

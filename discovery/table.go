@@ -2,9 +2,7 @@ package discovery
 
 import (
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Size sources, from most to least trusted.
@@ -45,9 +43,12 @@ type Table struct {
 	SizeSource string
 
 	Evidence Evidence
+	// Hold is janitor's hold record, read from the comment of a table janitor renamed
+	// to a hold name (Tool ToolJanitor); nil otherwise.
+	Hold *Hold
 
-	statBytes int64
-	dictName  string
+	statBytes   int64
+	partitioned bool
 }
 
 // Evidence is every fact the policies weigh.
@@ -66,6 +67,11 @@ type Evidence struct {
 	Views []string
 	// ForeignKeys that reference this table from another table.
 	ForeignKeys []string
+	// MergeTables are MERGE (MRG_MyISAM) tables whose UNION lists this table.
+	MergeTables []string
+	// LinkTables are FEDERATED, CONNECT, SPIDER or OQGRAPH tables whose definition
+	// (connection string, table list, data table) names this table.
+	LinkTables []string
 	// Changelog is gh-ost's changelog table for this migration, "" when absent.
 	Changelog string
 	// HeartbeatAge is how long ago gh-ost last wrote its heartbeat; nil when there is none.
@@ -85,6 +91,8 @@ type Evidence struct {
 	SeesAllSessions bool
 	// ServerUptime in seconds.
 	ServerUptime int64
+	// Hold is the evidence of access to a held table.
+	Hold HoldEvidence
 	// Unreadable lists evidence that could not be read, as "what: error".
 	Unreadable []string
 }
@@ -129,39 +137,4 @@ func (t *Table) Age() (age time.Duration, source string, ok bool) {
 		return 0, "", false
 	}
 	return now.Sub(*last), source, true
-}
-
-// EncodeFilename encodes an identifier the way MySQL names its files and tablespaces
-// (my_charset_filename): ASCII letters, digits and _ stay, everything else becomes
-// @ and four hex digits. MySQL writes a few Latin letters with shorter codes; janitor
-// does not know those and reports such a table's size as an estimate.
-func EncodeFilename(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_':
-			b.WriteRune(r)
-		default:
-			fmt.Fprintf(&b, "@%04x", r)
-		}
-	}
-	return b.String()
-}
-
-// DecodeFilename reverses EncodeFilename for the @XXXX form.
-func DecodeFilename(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		if s[i] == '@' && i+5 <= len(s) {
-			var r rune
-			if _, err := fmt.Sscanf(s[i+1:i+5], "%04x", &r); err == nil && utf8.ValidRune(r) {
-				b.WriteRune(r)
-				i += 5
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-		i++
-	}
-	return b.String()
 }

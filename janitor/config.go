@@ -10,6 +10,7 @@ import (
 
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/internal/httpclient"
 	"github.com/janitorhq/janitor/policies"
 	"github.com/janitorhq/janitor/throttle"
 )
@@ -130,6 +131,10 @@ type ExecuteConfig struct {
 	DropTimeout time.Duration `mapstructure:"drop_timeout"`
 	// LargeTable configures what happens to tables over a size threshold.
 	LargeTable LargeTableConfig `mapstructure:"large_table"`
+	// Hold: a dead leftover is first renamed to a hold name for this long, and dropped
+	// by a later run only once the hold has ended and nothing touched it meanwhile; until
+	// then `janitor restore` brings it back. 0 drops at once.
+	Hold time.Duration `mapstructure:"hold"`
 }
 
 // LargeTableConfig: dropping a large table can stall a busy server (gh-ost#307). With
@@ -145,8 +150,12 @@ type LargeTableConfig struct {
 // MetricsConfig configures Prometheus metrics.
 type MetricsConfig struct {
 	PushgatewayURL string `mapstructure:"pushgateway_url"`
-	Job            string `mapstructure:"job"`
-	Cluster        string `mapstructure:"cluster"`
+	// HTTPClient is prometheus/common's HTTP client configuration for the Pushgateway
+	// (bearer_token_file, basic_auth, tls_config, http_headers such as a tenant id, …),
+	// read by internal/httpclient; empty: a plain client.
+	HTTPClient map[string]any `mapstructure:"http_client"`
+	Job        string         `mapstructure:"job"`
+	Cluster    string         `mapstructure:"cluster"`
 }
 
 // SlackConfig configures the incoming webhook reports go to.
@@ -165,6 +174,9 @@ type ServeConfig struct {
 	Execute bool `mapstructure:"execute"`
 }
 
+// DefaultHold is execute.hold's default.
+const DefaultHold = 7 * 24 * time.Hour
+
 // Defaults returns a configuration that is safe for a busy production primary.
 func Defaults() Config {
 	return Config{
@@ -182,6 +194,9 @@ func Defaults() Config {
 			LockWaitTimeout:   3 * time.Second,
 			PauseBetweenDrops: 5 * time.Second,
 			DropTimeout:       30 * time.Minute,
+			// A week: a weekly job (report, export, reconciliation) reads the table within
+			// the hold, so its access is seen and the table kept; see docs/dropping.md.
+			Hold: DefaultHold,
 			LargeTable: LargeTableConfig{
 				Strategy:       "drop",
 				ThresholdBytes: 10 << 30,
@@ -276,6 +291,9 @@ func (c *Config) Validate() error {
 	if c.Execute.LockWaitTimeout > 0 && c.Execute.LockWaitTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("execute.lock_wait_timeout: %s is under MySQL's 1s resolution", c.Execute.LockWaitTimeout))
 	}
+	if c.Execute.Hold < 0 {
+		errs = append(errs, fmt.Errorf("execute.hold: must not be negative (0s drops at once), got %s", c.Execute.Hold))
+	}
 	if c.Execute.PauseBetweenDrops < 0 {
 		errs = append(errs, errors.New("execute.pause_between_drops: must not be negative"))
 	}
@@ -306,8 +324,21 @@ func (c *Config) Validate() error {
 	}
 	if u := c.Metrics.PushgatewayURL; u != "" {
 		if err := checkURL(u); err != nil {
-			errs = append(errs, fmt.Errorf("metrics.pushgateway_url: %w", err))
+			errs = append(errs, fmt.Errorf("metrics.pushgateway_url: %q is %w", redactURL(u), err))
 		}
+	}
+	// A Prometheus URL without a scheme ("prom:9090") would only fail at the first
+	// throttle check, as a held drop; say so now.
+	if u := c.Throttle.PrometheusURL; u != "" && checkURL(u) != nil {
+		errs = append(errs, fmt.Errorf("throttle.prometheus_url: %q is not an http(s) URL", redactURL(u)))
+	}
+	for i, s := range c.Shards {
+		if u := s.Throttle.PrometheusURL; u != "" && checkURL(u) != nil {
+			errs = append(errs, fmt.Errorf("shards[%d].throttle.prometheus_url: %q is not an http(s) URL", i, redactURL(u)))
+		}
+	}
+	if _, err := httpclient.Parse("metrics.http_client", c.Metrics.HTTPClient); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Slack.WebhookURL != "" {
 		if err := checkURL(c.Slack.WebhookURL); err != nil {
@@ -343,6 +374,15 @@ func checkDSN(key, dsn string) error {
 		return fmt.Errorf("%s.dsn: %w", key, err)
 	}
 	return nil
+}
+
+// redactURL hides a password in a URL's user part.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		u.User = url.User("xxxxx")
+		return u.String()
+	}
+	return s
 }
 
 func checkURL(s string) error {

@@ -155,6 +155,30 @@ func TestExecuteWithoutReplicaMonitorRefuses(t *testing.T) {
 	}
 }
 
+// TestExecuteWithoutProcessOnReplicaRefuses: without PROCESS on a replica janitor sees
+// only its own sessions there, which would read as "nobody reads this table". Drops on
+// the shard are blocked, and the message names the grant.
+func TestExecuteWithoutProcessOnReplicaRefuses(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	oneLeftover(t, db, s)
+	_, r := account(t, []string{"SELECT, SHOW VIEW, TRIGGER, SLAVE MONITOR ON *.*"})
+	cfg := config(t, s)
+	cfg.Shards[0].Replicas[0].DSN = r
+	rep := janitor.New(cfg, nil).Run(context.Background(), true)
+	if o := outcomes(rep)["__orders_old"]; o.Outcome != report.OutcomeDeferred || !exists(t, db, s, "__orders_old") {
+		t.Fatalf("outcome %q (%s): want deferred and kept, the replica's sessions being unreadable", o.Outcome, o.Reason)
+	}
+	if b := rep.Shards[0].Blocked; !strings.Contains(b, "replica sandbox-replica") || !strings.Contains(b, "GRANT PROCESS ON *.* TO 'jt_") {
+		t.Errorf("blocked %q: want the replica and the grant to add named", b)
+	}
+	// The dry run says so up front.
+	plan := janitor.New(cfg, nil).Run(context.Background(), false)
+	if b := plan.Shards[0].Blocked; !strings.Contains(b, "GRANT PROCESS ON *.* TO 'jt_") {
+		t.Errorf("dry run blocked %q: want the grant to add named", b)
+	}
+}
+
 // TestHiddenRoutineBodiesMakeEvidenceUnreadable: without global SELECT the server hides
 // other definers' routines; janitor must not read "hidden" as "names nothing".
 func TestHiddenRoutineBodiesMakeEvidenceUnreadable(t *testing.T) {

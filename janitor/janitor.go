@@ -27,6 +27,9 @@ type Janitor struct {
 	log *slog.Logger
 	// Hooks observe runs (metrics); nil is fine.
 	Hooks Hooks
+	// ClockShift is added to the server's clock when judging whether a hold has ended
+	// (policies.Context.ClockShift): tests only.
+	ClockShift time.Duration
 }
 
 // Hooks let callers observe a run without the janitor package knowing about metrics.
@@ -35,9 +38,20 @@ type Hooks struct {
 	ThrottleWait func(shard, signal string, d time.Duration)
 	// Dropped is told of each table dropped.
 	Dropped func(shard, tool string, bytes int64)
+	// Held is told of each table renamed to a hold name.
+	Held func(shard, tool string, bytes int64)
+	// AfterHoldRename, when set, runs after a hold's rename and before anything else:
+	// tests kill the process there.
+	AfterHoldRename func(shard, schema, holdName string)
 	// PurgeBatch is told before each purge batch, with the rows purged so far: the
 	// progress of a long purge.
 	PurgeBatch func(shard, schema, table string, purged int64)
+	// ReplicaBlocked is told when a replica's applier was found waiting for a metadata
+	// lock and drops on the shard stopped.
+	ReplicaBlocked func(shard, replica string)
+	// BeforeDrop is called after every check, just before a DROP is sent (tests use it
+	// to change the world in between).
+	BeforeDrop func(shard, schema, table string)
 }
 
 // New returns a Janitor for a validated configuration.
@@ -223,6 +237,19 @@ func (j *Janitor) discover(ctx context.Context, sc ShardConfig, s *report.Shard,
 		return err
 	}
 	in := discovery.NewInspector(db, server, j.discoveryOptions(), j.log.With("shard", sc.Name))
+	// A typo in discovery.schemas would leave the shard silently never cleaned.
+	if check, err := in.CheckSchemas(ctx); err != nil {
+		s.Warnings = append(s.Warnings, "could not check discovery.schemas against the server: "+err.Error())
+		j.log.Warn("could not check discovery.schemas against the server", "shard", sc.Name, "err", err)
+	} else {
+		for _, w := range check.Warnings {
+			s.Warnings = append(s.Warnings, w)
+			j.log.Warn(w, "shard", sc.Name)
+		}
+		for _, n := range check.Notes {
+			j.log.Info(n, "shard", sc.Name)
+		}
+	}
 	names, err := in.ListNames(ctx)
 	if err != nil {
 		return err
@@ -241,9 +268,11 @@ func (j *Janitor) discover(ctx context.Context, sc ShardConfig, s *report.Shard,
 	if err != nil {
 		return err
 	}
-	pc := policies.Context{VitessTableGC: sc.VitessTableGC}
-	for _, t := range tables {
-		v := policies.Evaluate(j.cfg.Policy, pc, t)
+	pc := policies.Context{VitessTableGC: sc.VitessTableGC, ClockShift: j.ClockShift}
+	verdicts := holdGroups(tables, func(t *discovery.Table) policies.Verdict { return policies.Evaluate(j.cfg.Policy, pc, t) })
+	for i, t := range tables {
+		v := verdicts[i]
+		v.Reason = shardInReason(v.Reason, sc.Name)
 		s.Tables = append(s.Tables, Row(t, v))
 		if keep != nil {
 			keep(t, v)
@@ -259,9 +288,11 @@ func (j *Janitor) discover(ctx context.Context, sc ShardConfig, s *report.Shard,
 // Row turns an inspected table and its verdict into a report row.
 func Row(t *discovery.Table, v policies.Verdict) report.Table {
 	age, _, _ := t.Age()
-	return report.Table{
+	row := report.Table{
 		Schema: t.Schema, Table: t.Name, Tool: string(t.Tool), Role: string(t.Role), BaseTable: t.Base,
 		Bytes: t.Bytes, SizeSource: t.SizeSource, Engine: t.Engine, CreatedAt: t.CreatedAt,
 		AgeSeconds: int64(age / time.Second), Verdict: string(v.Action), ReasonCode: string(v.Code), Reason: v.Reason,
 	}
+	holdRow(&row, t)
+	return row
 }

@@ -60,7 +60,11 @@ type shardRun struct {
 	gates         *gates
 	server        discovery.Server
 	thr           *throttle.Throttler
-	closers       []func() error
+	replicas      []replicaDB
+	// replicaSeen remembers, per replica, what its sessions can tell (read once a run).
+	replicaSeen map[string]*replicaView
+	closers     []func() error
+	holds       holdState
 }
 
 func (j *Janitor) runShard(ctx context.Context, g *gates, sc ShardConfig, s *report.Shard, execute bool) error {
@@ -86,6 +90,7 @@ func (j *Janitor) runShard(ctx context.Context, g *gates, sc ShardConfig, s *rep
 			s.Tables[c.row].Outcome = report.OutcomePlanned
 		}
 	}
+	j.planHolds(cands, s, execute)
 	r := &shardRun{j: j, sc: sc, s: s, log: j.log.With("shard", sc.Name), gates: g}
 	defer r.close()
 	if execute && hasDrops(cands) {
@@ -118,7 +123,8 @@ func (r *shardRun) prepareAndExecute(ctx context.Context, cands []candidate, exe
 	}
 	r.db = db
 	r.closers = append(r.closers, db.Close)
-	r.thr = j.throttler(sc, db, &r.closers)
+	r.replicas = j.replicaDBs(sc, &r.closers)
+	r.thr = j.throttler(sc, db, r.replicas)
 	r.thr.OnWait = func(signal string, d time.Duration) {
 		if s.ThrottleWaitSeconds == nil {
 			s.ThrottleWaitSeconds = map[string]float64{}
@@ -137,6 +143,11 @@ func (r *shardRun) prepareAndExecute(ctx context.Context, cands []candidate, exe
 			s.Blocked = "server is read-only: --execute refuses to drop here"
 		} else if why, err := replicates(ctx, db); err == nil && why != "" {
 			s.Blocked = "--execute refuses to drop here: " + why
+		}
+		for _, rd := range r.replicas {
+			if _, _, err := r.replicaView(ctx, rd); err != nil && s.Blocked == "" {
+				s.Blocked = "an execute run would not drop here: " + err.Error()
+			}
 		}
 		return nil
 	}
@@ -232,12 +243,36 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 			return err
 		}
 		row.Outcome, row.Reason = out.outcome, out.reason
+		if r.held(row, out) {
+			dropped++ // a hold counts toward execute.max_tables_per_run, not bytes: it frees none
+			// The RENAME replicates and waits for readers' metadata locks like a DROP:
+			// follow it to the replicas (the original name is gone there once applied).
+			if err := r.watchAppliers(ctx, c.table.Schema, c.table.Name); err != nil {
+				var stop *errStop
+				if !errors.As(err, &stop) {
+					return err
+				}
+				r.s.Blocked = stop.why
+				r.deferRest(cands, i, stop.why)
+				return nil
+			}
+		}
 		if out.outcome == report.OutcomeDropped {
 			row.FreedBytes = out.freed
 			dropped++
 			bytes += out.freed
 			if r.j.Hooks.Dropped != nil {
 				r.j.Hooks.Dropped(r.sc.Name, row.Tool, out.freed)
+			}
+			// The DROP replicates: follow it to the replicas.
+			if err := r.watchAppliers(ctx, c.table.Schema, c.table.Name); err != nil {
+				var stop *errStop
+				if !errors.As(err, &stop) {
+					return err
+				}
+				r.s.Blocked = stop.why
+				r.deferRest(cands, i, stop.why)
+				return nil
 			}
 		}
 	}
@@ -413,7 +448,7 @@ func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (outcome, err
 	backoff := 500 * time.Millisecond
 	sent := false
 	for losses := 1; ; losses++ {
-		out, err := r.dropOne(ctx, c, &sent)
+		out, err := r.dropOrHold(ctx, c, &sent)
 		if err == nil || !connectionLost(err) {
 			return out, err
 		}
@@ -476,6 +511,9 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 	}
 	lt := r.j.cfg.Execute.LargeTable
 	if lt.Strategy == "purge" && fresh.Bytes > lt.ThresholdBytes && !fresh.Orphan {
+		if out := r.markPurge(ctx, t, fresh); out != nil {
+			return *out, nil
+		}
 		if out, err := r.purge(ctx, fresh); out != nil || err != nil {
 			return derefOutcome(out), err
 		}
@@ -485,6 +523,13 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 			return derefOutcome(out), err
 		}
 		fresh.Bytes = bytes
+	}
+	// Last, as close to the DROP as it can be.
+	if out, err := r.preDropChecks(ctx, fresh); out != nil || err != nil {
+		return derefOutcome(out), err
+	}
+	if h := r.j.Hooks.BeforeDrop; h != nil {
+		h(r.sc.Name, fresh.Schema, fresh.Name)
 	}
 	stmt := "DROP /* janitor */ TABLE " + dropName(fresh)
 	r.log.InfoContext(ctx, "dropping", "table", name, "bytes", fresh.Bytes, "tool", fresh.Tool, "role", fresh.Role)
@@ -534,7 +579,7 @@ func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool, 
 	}
 	// Fresh evidence, on this connection: a migration may have started since discovery.
 	in := discovery.NewInspector(r.conn, srv, r.j.discoveryOptions(), r.log)
-	fresh, err := in.Inspect(ctx, discovery.Name{Schema: t.Schema, Table: t.Name, Orphan: t.Orphan, DictName: dictName(t)})
+	fresh, err := in.Inspect(ctx, discovery.Name{Schema: t.Schema, Table: t.Name, Orphan: t.Orphan})
 	if errors.Is(err, discovery.ErrGone) {
 		if *sent {
 			return nil, &outcome{report.OutcomeDropped, "dropped (confirmed gone after the connection was lost)", t.Bytes}, nil
@@ -544,7 +589,7 @@ func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool, 
 	if err != nil {
 		return nil, nil, err
 	}
-	v := policies.Evaluate(r.j.cfg.Policy, policies.Context{VitessTableGC: r.sc.VitessTableGC, WrittenByJanitor: purged}, fresh)
+	v := policies.Evaluate(r.j.cfg.Policy, policies.Context{VitessTableGC: r.sc.VitessTableGC, WrittenByJanitor: purged, ClockShift: r.j.ClockShift}, fresh)
 	if v.Action != policies.Drop {
 		return nil, &outcome{report.OutcomeSkipped, "re-check before drop: " + v.Reason, 0}, nil
 	}
@@ -569,14 +614,6 @@ func derefOutcome(o *outcome) outcome {
 		return outcome{}
 	}
 	return *o
-}
-
-// dictName returns the InnoDB dictionary name of an orphan, which is how it was found.
-func dictName(t *discovery.Table) string {
-	if !t.Orphan {
-		return ""
-	}
-	return discovery.EncodeFilename(t.Schema) + "/" + t.Name
 }
 
 // dropName is the name DROP TABLE takes. A crashed ALTER's #sql table has no .frm, so

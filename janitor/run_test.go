@@ -37,6 +37,7 @@ func config(t *testing.T, schema string) janitor.Config {
 	cfg.Policy.MinAge = 0
 	cfg.Execute.PauseBetweenDrops = 0
 	cfg.Execute.LockWaitTimeout = time.Second
+	cfg.Execute.Hold = 0 // these tests are about the DROP; hold_test.go covers holds
 	cfg.Throttle.CheckInterval = 50 * time.Millisecond
 	cfg.Throttle.MaxWait = 3 * time.Second
 	cfg.Throttle.MaxReplicaLag = 2 * time.Second
@@ -968,5 +969,44 @@ func TestMaxDurationStopsAPurge(t *testing.T) {
 	o := outcomes(r)["__a_old"]
 	if o.Outcome != report.OutcomeDeferred || !strings.Contains(o.Reason, "max_duration") || !exists(t, db, s, "__a_old") {
 		t.Errorf("__a_old: %s (%s), want deferred by max_duration during the purge", o.Outcome, o.Reason)
+	}
+}
+
+// TestForeignKeyChecksOffKeepsAReferencedAccentedLeftover is the adversarial shard's
+// case: _café_old, referenced by a foreign key from café_items, with
+// foreign_key_checks=0 set globally (as during bulk loads), so the server would not
+// refuse the DROP. The key is filed under the server's filename encoding (_caf@0p_old),
+// which janitor must spell as the server does to see it.
+func TestForeignKeyChecksOffKeepsAReferencedAccentedLeftover(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "café")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_café_old")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "café_items")+" (id INT PRIMARY KEY, cafe_id INT, CONSTRAINT fk_cafe FOREIGN KEY (cafe_id) REFERENCES "+q(s, "_café_old")+" (id))",
+		"INSERT INTO "+q(s, "_café_old")+" VALUES (1)",
+		"INSERT INTO "+q(s, "café_items")+" VALUES (1, 1)",
+		// A dead one beside it: the run does drop.
+		"CREATE TABLE "+q(s, "thé")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_thé_old")+" (id INT PRIMARY KEY)",
+	)
+	var was int
+	if err := db.Get(&was, "SELECT @@GLOBAL.foreign_key_checks"); err != nil {
+		t.Fatal(err)
+	}
+	testdb.Exec(t, db, "SET GLOBAL foreign_key_checks = 0")
+	t.Cleanup(func() { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL foreign_key_checks = %d", was)) })
+	cfg := config(t, s)
+	cfg.Discovery.ToolsInUse = []string{"pt-osc"}
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	o := outcomes(r)
+	if got := o["_café_old"]; got.Outcome == report.OutcomeDropped || got.ReasonCode != string(policies.CodeForeignKey) {
+		t.Errorf("_café_old: %s %s (%s), want skipped for its foreign key", got.Outcome, got.ReasonCode, got.Reason)
+	}
+	if !exists(t, db, s, "_café_old") {
+		t.Error("_café_old was dropped: café_items now references nothing")
+	}
+	if got := o["_thé_old"]; got.Outcome != report.OutcomeDropped {
+		t.Errorf("_thé_old: %s %s (%s), want dropped", got.Outcome, got.ReasonCode, got.Reason)
 	}
 }

@@ -40,17 +40,32 @@ type Metrics struct {
 	notVisited   prometheus.Gauge
 	skipped      *prometheus.GaugeVec
 	throttleWait *prometheus.CounterVec
-	runDuration  prometheus.Gauge
+	// replicaBlocks counts shards stopped because a replica's applier waited for a
+	// metadata lock: replication there stalled.
+	replicaBlocks *prometheus.CounterVec
+	runDuration   prometheus.Gauge
 	// lastSuccess has no labels but is a vector, so that it exports nothing until a run
 	// succeeds: a failed one-shot run then pushes no sample, and the Pushgateway keeps
 	// the last successful run's time stamp.
 	lastSuccess *prometheus.GaugeVec
 	shardErrors *prometheus.CounterVec
 	shardUp     *prometheus.GaugeVec
+	// heldBytes and heldTables are the tables under janitor's hold (execute.hold).
+	heldBytes  *prometheus.GaugeVec
+	heldTables *prometheus.GaugeVec
 	// skipReasons are the reasons each shard's skipped gauge has held in this process
 	// (carried from the Pushgateway included).
 	skipReasons map[string]map[string]bool
 	partial     bool
+	// jobFailures counts, for the one Kubernetes Job run (by its uid) last pushed to the
+	// group, the attempts that failed; the Pushgateway's POST replaces the series, so
+	// the group holds only the latest Job's. priorFailures is what Resume read back.
+	jobFailures   *prometheus.GaugeVec
+	priorFailures map[string]float64
+	resumed       bool
+	// retryFollows: this is a Job attempt after whose failure Kubernetes retries; its
+	// shard errors are left for the attempt that ends the Job run to count.
+	retryFollows bool
 	// partition, when set, is one more label of the Pushgateway group (one pod of an
 	// Indexed Job): each pod's push, last success included, is its own.
 	partition string
@@ -62,16 +77,37 @@ type Metrics struct {
 // index only, so raising COUNT keeps each existing pod's group.
 func (m *Metrics) InPartition(index string) { m.partition = index }
 
-// Partial marks a run limited to some of the configured shards (janitor --shard): its
-// success is not the fleet's, so it sets no last-success time stamp.
+// Partial marks a run limited to some of the configured shards (janitor --shard), or one
+// a signal stopped: its success is not the fleet's, so it sets no last-success time stamp.
 func (m *Metrics) Partial() { m.partial = true }
+
+// RetryFollowsFailure marks an attempt of a Kubernetes Job run that Kubernetes retries if
+// it fails: Observe then leaves shard errors to the attempt that ends the run, so that
+// janitor_shard_errors_total counts a failing shard once per Job run, not per attempt.
+func (m *Metrics) RetryFollowsFailure() { m.retryFollows = true }
+
+// PriorFailures is how many attempts of the Job run jobUID failed before this one, as
+// last pushed; ok is false when Resume did not read the group.
+func (m *Metrics) PriorFailures(jobUID string) (n int, ok bool) {
+	return int(m.priorFailures[jobUID]), m.resumed
+}
+
+// SetJobFailures records that n attempts of the Job run jobUID have failed, for the
+// next attempt to read back.
+func (m *Metrics) SetJobFailures(jobUID string, n int) {
+	m.jobFailures.Reset()
+	m.jobFailures.WithLabelValues(jobUID).Set(float64(n))
+}
 
 // New returns janitor's metrics on a new registry, with build information and the Go
 // runtime's collectors.
 func New(version string) *Metrics {
 	m := &Metrics{
-		reg:         prometheus.NewRegistry(),
-		skipReasons: map[string]map[string]bool{},
+		reg:           prometheus.NewRegistry(),
+		skipReasons:   map[string]map[string]bool{},
+		priorFailures: map[string]float64{},
+		jobFailures: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_job_failed_attempts",
+			Help: "Failed attempts of the latest Kubernetes Job run, by the Job's uid (the group holds one)."}, []string{"job_uid"}),
 		reclaimable: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_reclaimable_bytes",
 			Help: "Bytes the leftovers with a drop verdict hold, per shard, as of the latest run."}, []string{"shard"}),
 		reclaimed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "janitor_reclaimed_bytes_total",
@@ -88,6 +124,8 @@ func New(version string) *Metrics {
 			Help: "Leftovers skipped in the latest run, by reason code (a bounded set)."}, []string{"shard", "reason"}),
 		throttleWait: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "janitor_throttle_wait_seconds_total",
 			Help: "Seconds drops waited for an unhealthy signal."}, []string{"shard", "signal"}),
+		replicaBlocks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "janitor_replica_applier_blocked_total",
+			Help: "Times drops on a shard stopped because a replica's applier waited for a table metadata lock (replication there stalled behind a reader)."}, []string{"shard"}),
 		runDuration: prometheus.NewGauge(prometheus.GaugeOpts{Name: "janitor_run_duration_seconds",
 			Help: "Duration of the latest run. A gauge: one-shot runs push one value each; a histogram would need many runs in one process."}),
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_last_success_timestamp_seconds",
@@ -100,8 +138,12 @@ func New(version string) *Metrics {
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_build_info",
 		Help: "Always 1; labels say which build runs."}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
-	m.reg.MustRegister(m.reclaimable, m.reclaimed, m.dropped, m.droppedBy, m.notVisited, m.skipped, m.throttleWait, m.runDuration, m.lastSuccess,
-		m.shardErrors, m.shardUp, build)
+	m.heldBytes = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_held_bytes",
+		Help: "Bytes of the tables under janitor's hold (renamed, not yet dropped), per shard, as of the latest run."}, []string{"shard"})
+	m.heldTables = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_held_tables",
+		Help: "Tables under janitor's hold (renamed, not yet dropped), per shard, as of the latest run."}, []string{"shard"})
+	m.reg.MustRegister(m.reclaimable, m.reclaimed, m.dropped, m.droppedBy, m.notVisited, m.skipped, m.throttleWait, m.replicaBlocks, m.runDuration, m.lastSuccess,
+		m.shardErrors, m.shardUp, m.jobFailures, m.heldBytes, m.heldTables, build)
 	return m
 }
 
@@ -127,6 +169,13 @@ func (m *Metrics) ThrottleWait(shard, signal string, d time.Duration) {
 	m.throttleWait.WithLabelValues(shard, signal).Add(d.Seconds())
 }
 
+// ReplicaBlocked counts one shard stopped by a replica's applier waiting for a metadata
+// lock; it fits janitor.Hooks.ReplicaBlocked. The replica is in the report and the log,
+// not in a label: a label per replica would need every replica's zero up front.
+func (m *Metrics) ReplicaBlocked(shard, _ string) {
+	m.replicaBlocks.WithLabelValues(shard).Inc()
+}
+
 // Observe sets the gauges from a finished report.
 func (m *Metrics) Observe(r *report.Report, d time.Duration) {
 	m.runDuration.Set(d.Seconds())
@@ -137,13 +186,24 @@ func (m *Metrics) Observe(r *report.Report, d time.Duration) {
 			continue
 		}
 		if s.Error != "" {
-			m.shardErrors.WithLabelValues(s.Name).Inc()
+			if !m.retryFollows {
+				m.shardErrors.WithLabelValues(s.Name).Inc()
+			}
 			m.shardUp.WithLabelValues(s.Name).Set(0)
 			// Keep the shard's last known figures rather than report a false zero.
 			continue
 		}
 		m.shardUp.WithLabelValues(s.Name).Set(1)
 		m.reclaimable.WithLabelValues(s.Name).Set(float64(s.ReclaimableBytes))
+		var heldBytes, heldTables float64
+		for _, t := range s.Tables {
+			if t.Held() {
+				heldBytes += float64(t.Bytes)
+				heldTables++
+			}
+		}
+		m.heldBytes.WithLabelValues(s.Name).Set(heldBytes)
+		m.heldTables.WithLabelValues(s.Name).Set(heldTables)
 		// A reason seen before and gone now is set to 0, not deleted: a deleted series
 		// is simply not pushed, and the Pushgateway would keep its old value.
 		counts := map[string]int{}
@@ -169,11 +229,12 @@ func (m *Metrics) Observe(r *report.Report, d time.Duration) {
 // Init exports a zero for each shard's counters (drops, bytes reclaimed, errors) and
 // for drops by every tool that can be dropped, so that Prometheus sees the first drop or
 // error as an increase rather than as a series appearing, which increase() does not
-// count. Three series per shard, eight per group for the tools.
+// count. Four series per shard, eight per group for the tools.
 func (m *Metrics) Init(shards []string) {
 	for _, s := range shards {
 		m.reclaimed.WithLabelValues(s)
 		m.shardErrors.WithLabelValues(s)
+		m.replicaBlocks.WithLabelValues(s)
 		m.dropped.WithLabelValues(s)
 	}
 	for _, tool := range discovery.DroppableTools {
@@ -219,11 +280,14 @@ func (m *Metrics) resumable() map[string]carrier {
 			delete(l, "tool")
 			return addTo(m.dropped)(l, v)
 		},
-		"janitor_tables_dropped_by_tool_total": addTo(m.droppedBy),
-		"janitor_throttle_wait_seconds_total":  addTo(m.throttleWait),
-		"janitor_shard_errors_total":           addTo(m.shardErrors),
-		"janitor_reclaimable_bytes":            setIn(m.reclaimable),
-		"janitor_shard_up":                     setIn(m.shardUp),
+		"janitor_tables_dropped_by_tool_total":  addTo(m.droppedBy),
+		"janitor_throttle_wait_seconds_total":   addTo(m.throttleWait),
+		"janitor_shard_errors_total":            addTo(m.shardErrors),
+		"janitor_replica_applier_blocked_total": addTo(m.replicaBlocks),
+		"janitor_reclaimable_bytes":             setIn(m.reclaimable),
+		"janitor_shard_up":                      setIn(m.shardUp),
+		"janitor_held_bytes":                    setIn(m.heldBytes),
+		"janitor_held_tables":                   setIn(m.heldTables),
 		"janitor_tables_skipped": func(l prometheus.Labels, v float64) (func(), error) {
 			if _, err := m.skipped.GetMetricWith(l); err != nil {
 				return nil, err
@@ -242,11 +306,32 @@ func (m *Metrics) resumable() map[string]carrier {
 // of the group at the next push. Call it before the run starts counting. On error the
 // counters are left as they were (at zero), which Prometheus reads as a counter reset.
 func (m *Metrics) Resume(ctx context.Context, gateway, job, cluster string, shards []string) error {
+	return m.ResumeFrom(ctx, Gateway{URL: gateway, Job: job, Cluster: cluster}, shards)
+}
+
+// Gateway is one Pushgateway group (job, cluster) and the HTTP client that reaches it
+// (from metrics.http_client: credentials, TLS, a tenant header). A nil Client is
+// http.DefaultClient.
+type Gateway struct {
+	URL, Job, Cluster string
+	Client            *http.Client
+}
+
+func (g Gateway) client() *http.Client {
+	if g.Client == nil {
+		return http.DefaultClient
+	}
+	return g.Client
+}
+
+// ResumeFrom is Resume through g's client.
+func (m *Metrics) ResumeFrom(ctx context.Context, g Gateway, shards []string) error {
+	gateway, job, cluster := g.URL, g.Job, g.Cluster
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(gateway, "/")+"/metrics", nil)
 	if err != nil {
 		return fmt.Errorf("read totals from %s: %w", redactURL(gateway), err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := g.client().Do(req)
 	if err != nil {
 		return fmt.Errorf("read totals from %s: %s", redactURL(gateway), strings.ReplaceAll(err.Error(), gateway, redactURL(gateway)))
 	}
@@ -267,7 +352,20 @@ func (m *Metrics) Resume(ctx context.Context, gateway, job, cluster string, shar
 	// leaves every metric at zero rather than some carried on and some not.
 	var carried []func()
 	carriers := m.resumable()
+	prior := map[string]float64{}
 	for name, mf := range families {
+		if name == "janitor_job_failed_attempts" {
+			for _, metric := range mf.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range metric.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if labels["job"] == job && labels["cluster"] == cluster && labels["instance"] == "" {
+					prior[labels["job_uid"]] = metric.GetGauge().GetValue() + metric.GetUntyped().GetValue()
+				}
+			}
+			continue
+		}
 		carry, ok := carriers[name]
 		if !ok {
 			continue
@@ -303,6 +401,7 @@ func (m *Metrics) Resume(ctx context.Context, gateway, job, cluster string, shar
 	for _, apply := range carried {
 		apply()
 	}
+	m.priorFailures, m.resumed = prior, true
 	return nil
 }
 
@@ -312,7 +411,13 @@ func (m *Metrics) Resume(ctx context.Context, gateway, job, cluster string, shar
 // semantics: metrics this run did not produce — janitor_last_success_timestamp_seconds
 // after a failed run — keep their pushed values.
 func Push(ctx context.Context, gateway, job, cluster string, m *Metrics, log *slog.Logger) error {
-	p := push.New(gateway, job).Gatherer(m.reg)
+	return PushTo(ctx, Gateway{URL: gateway, Job: job, Cluster: cluster}, m, log)
+}
+
+// PushTo is Push through g's client.
+func PushTo(ctx context.Context, g Gateway, m *Metrics, log *slog.Logger) error {
+	gateway, job, cluster := g.URL, g.Job, g.Cluster
+	p := push.New(gateway, job).Gatherer(m.reg).Client(g.client())
 	if cluster != "" {
 		p = p.Grouping("cluster", cluster)
 	}

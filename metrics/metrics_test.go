@@ -96,6 +96,7 @@ func TestMetricNames(t *testing.T) {
 	m := New("v1")
 	m.Dropped("s1", "pt-osc", 1)
 	m.ThrottleWait("s1", "threads_running", time.Second)
+	m.ReplicaBlocked("s1", "r1")
 	m.Observe(sampleReport(report.ModeReport, true), time.Second)
 	m.Observe(sampleReport(report.ModeReport, false), time.Second)
 	mfs, err := m.Registry().Gather()
@@ -116,7 +117,7 @@ func TestMetricNames(t *testing.T) {
 	for _, n := range []string{"janitor_reclaimable_bytes", "janitor_reclaimed_bytes_total", "janitor_tables_dropped_total",
 		"janitor_tables_dropped_by_tool_total", "janitor_shards_not_visited",
 		"janitor_tables_skipped", "janitor_throttle_wait_seconds_total", "janitor_run_duration_seconds",
-		"janitor_last_success_timestamp_seconds", "janitor_shard_errors_total", "janitor_shard_up", "janitor_build_info"} {
+		"janitor_last_success_timestamp_seconds", "janitor_shard_errors_total", "janitor_shard_up", "janitor_build_info", "janitor_replica_applier_blocked_total"} {
 		if !got[n] {
 			t.Errorf("%s not exported", n)
 		}
@@ -216,6 +217,9 @@ func TestTotalsCarryAcrossRuns(t *testing.T) {
 		for i := 0; i < drops; i++ {
 			m.Dropped("s1", "pt-osc", 100)
 		}
+		if drops > 0 {
+			m.ReplicaBlocked("s1", "r1")
+		}
 		m.ThrottleWait("s1", "threads_running", time.Second)
 		r := sampleReport(report.ModeExecute, failed)
 		if len(shards) == 1 {
@@ -245,6 +249,7 @@ func TestTotalsCarryAcrossRuns(t *testing.T) {
 		{"janitor_tables_dropped_by_tool_total", with("tool", "gh-ost")},
 		{"janitor_reclaimed_bytes_total", with("shard", "s2")},
 		{"janitor_shard_errors_total", with("shard", "s1")},
+		{"janitor_replica_applier_blocked_total", with("shard", "s1")},
 	} {
 		if v, ok := value(t, text, c.name, c.labels); !ok || v != 0 {
 			t.Errorf("%s%v = %v (present %v), want 0 before any drop or error", c.name, c.labels, v, ok)
@@ -264,6 +269,7 @@ func TestTotalsCarryAcrossRuns(t *testing.T) {
 		{"janitor_tables_dropped_by_tool_total", with("tool", "pt-osc"), 2},
 		{"janitor_reclaimed_bytes_total", with("shard", "s1"), 200},
 		{"janitor_shard_errors_total", with("shard", "s2"), 2},
+		{"janitor_replica_applier_blocked_total", with("shard", "s1"), 2},
 		{"janitor_throttle_wait_seconds_total", with("shard", "s1", "signal", "threads_running"), 3},
 		{"janitor_shard_up", with("shard", "s2"), 0},
 		{"janitor_shard_up", with("shard", "s1"), 1},
@@ -473,8 +479,8 @@ func TestSeriesPerShardBounded(t *testing.T) {
 		}
 	}
 	for _, s := range shards {
-		if perShard[s] > 5 {
-			t.Fatalf("shard %s has %d series, want at most 5 (reclaimable, reclaimed, dropped, errors, up)", s, perShard[s])
+		if perShard[s] > 8 {
+			t.Fatalf("shard %s has %d series, want at most 8 (reclaimable, reclaimed, dropped, errors, up, replica applier blocks, held bytes and tables)", s, perShard[s])
 		}
 	}
 }
@@ -501,5 +507,25 @@ func TestNotVisitedIsNoError(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(m.lastSuccess); n != 0 {
 		t.Error("a run that did not reach every shard set last success")
+	}
+}
+
+// TestHeldTables: a table janitor holds counts in the held gauges, and as reclaimable
+// until it is dropped, whether held in this run or an earlier one.
+func TestHeldTables(t *testing.T) {
+	until := time.Now().Add(time.Hour)
+	r := &report.Report{Mode: report.ModeExecute, Shards: []report.Shard{{Name: "s1", Tables: []report.Table{
+		{Table: "_janitor_hold_a", Tool: "janitor", Verdict: "skip", ReasonCode: "held", Bytes: 10, HeldUntil: &until, OriginalTable: "__a_old"},
+		{Table: "__b_old", Tool: "pt-osc", Verdict: "drop", ReasonCode: "dead", Bytes: 20, Outcome: report.OutcomeHeld, HeldUntil: &until, OriginalTable: "__b_old"},
+		{Table: "_janitor_hold_c", Tool: "janitor", Verdict: "drop", ReasonCode: "dead", Bytes: 40, Outcome: report.OutcomeDropped, FreedBytes: 40, HeldUntil: &until},
+	}}}}
+	r.Finish()
+	m := New("v1")
+	m.Observe(r, time.Second)
+	if b, n := testutil.ToFloat64(m.heldBytes.WithLabelValues("s1")), testutil.ToFloat64(m.heldTables.WithLabelValues("s1")); b != 30 || n != 2 {
+		t.Errorf("held %v bytes in %v tables, want 30 in 2", b, n)
+	}
+	if r.ReclaimableBytes != 30 {
+		t.Errorf("reclaimable %d, want 30 (held, not yet dropped)", r.ReclaimableBytes)
 	}
 }

@@ -67,6 +67,8 @@ const (
 	CodeDDLRunning         Code = "ddl_running"
 	CodeViewReference      Code = "view_reference"
 	CodeForeignKey         Code = "foreign_key"
+	CodeMergeReference     Code = "merge_reference"
+	CodeLinkReference      Code = "link_reference"
 	CodeBaseMissing        Code = "base_missing"
 	CodeAmbiguousTool      Code = "ambiguous_tool"
 	CodeVitessManaged      Code = "vitess_managed"
@@ -74,6 +76,10 @@ const (
 	CodeAgeUnknown         Code = "age_unknown"
 	CodeTooYoung           Code = "too_young"
 	CodeRecentWrite        Code = "recent_write"
+	// Codes of janitor's own holds (execute.hold).
+	CodeHoldRecordMissing  Code = "hold_record_missing"
+	CodeHeld               Code = "held"
+	CodeAccessedDuringHold Code = "accessed_during_hold"
 	// CodeNotInspected comes from NotInspected, not from a rule: the shard held more
 	// candidates than one run may open (discovery.max_inspect).
 	CodeNotInspected Code = "not_inspected"
@@ -82,8 +88,9 @@ const (
 // Codes lists every code, for metrics that want to export zeros.
 var Codes = []Code{CodeDead, CodeNotATable, CodeControlTable, CodeCutOverSentry, CodeEvidenceUnreadable,
 	CodeSessionsHidden, CodeInUse, CodeLockHeld, CodeTriggerWrites, CodeRoutineReference, CodeLiveMigration, CodeLiveHeartbeat,
-	CodeDDLRunning, CodeViewReference, CodeForeignKey, CodeBaseMissing, CodeAmbiguousTool, CodeVitessManaged,
-	CodeVitessNotDue, CodeAgeUnknown, CodeTooYoung, CodeRecentWrite, CodeNotInspected}
+	CodeDDLRunning, CodeViewReference, CodeForeignKey, CodeMergeReference, CodeLinkReference, CodeBaseMissing, CodeAmbiguousTool, CodeVitessManaged,
+	CodeVitessNotDue, CodeAgeUnknown, CodeTooYoung, CodeRecentWrite, CodeHoldRecordMissing, CodeHeld, CodeAccessedDuringHold,
+	CodeNotInspected}
 
 // Verdict is the policy's answer for one table.
 type Verdict struct {
@@ -99,6 +106,9 @@ type Context struct {
 	// WrittenByJanitor: the table's last writes were janitor's own purge batches, so
 	// UPDATE_TIME says nothing about anyone else.
 	WrittenByJanitor bool
+	// ClockShift is added to the server's clock when judging whether a hold has ended:
+	// tests move past a hold without waiting for it. Zero in production.
+	ClockShift time.Duration
 }
 
 // ghostSentryComment is the table comment gh-ost gives its cut-over sentry.
@@ -124,6 +134,10 @@ var rules = []rule{
 		return "gh-ost cut-over sentry: it exists only while a cut-over runs",
 			t.Role == discovery.RoleSentry || strings.Contains(t.Comment, ghostSentryComment)
 	}},
+	{CodeHoldRecordMissing, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		return "has a janitor hold name but no hold record in its comment: its original name is unknown; look at it and rename or drop it by hand",
+			t.Tool == discovery.ToolJanitor && t.Hold == nil
+	}},
 	{CodeEvidenceUnreadable, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		return "could not read all evidence: " + strings.Join(t.Evidence.Unreadable, "; "), len(t.Evidence.Unreadable) > 0
 	}},
@@ -135,6 +149,23 @@ var rules = []rule{
 	}},
 	{CodeLockHeld, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		return "a migration holds named lock " + strings.Join(t.Evidence.LocksHeld, ", "), len(t.Evidence.LocksHeld) > 0
+	}},
+	{CodeAccessedDuringHold, func(_ Config, pc Context, t *discovery.Table) (string, bool) {
+		if t.Tool != discovery.ToolJanitor || t.Hold == nil || pc.WrittenByJanitor {
+			return "", false
+		}
+		// Any use of a table under its hold name is a use nobody could have meant for a
+		// leftover: whoever reads it by that name found it after the hold broke them.
+		acc := append(append([]string{}, t.Evidence.Hold.Accesses...), t.Evidence.Sessions...)
+		return fmt.Sprintf("held since %s UTC and accessed during the hold (%s): kept; if something needs it, restore it with `janitor restore --shard SHARD %s`",
+			t.Hold.HeldAt.Format(time.DateTime), strings.Join(acc, "; "), restoreArg(t)), len(acc) > 0
+	}},
+	{CodeHeld, func(_ Config, pc Context, t *discovery.Table) (string, bool) {
+		if t.Tool != discovery.ToolJanitor || t.Hold == nil {
+			return "", false
+		}
+		return fmt.Sprintf("held by janitor until %s UTC (was %s); restore with `janitor restore --shard SHARD %s`",
+			t.Hold.Until.Format(time.DateTime), t.Hold.Table, restoreArg(t)), !t.Evidence.Now.Add(pc.ClockShift).After(t.Hold.Until)
 	}},
 	{CodeTriggerWrites, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		return "trigger " + strings.Join(t.Evidence.WritingTriggers, ", ") + " writes into it: dropping it would break writes to " +
@@ -172,6 +203,14 @@ var rules = []rule{
 	{CodeForeignKey, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		return "referenced by foreign key " + strings.Join(t.Evidence.ForeignKeys, ", "), len(t.Evidence.ForeignKeys) > 0
 	}},
+	{CodeMergeReference, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		return "listed in the UNION of MERGE table " + strings.Join(t.Evidence.MergeTables, ", ") +
+			": dropping it makes every query on that table fail (error 1168)", len(t.Evidence.MergeTables) > 0
+	}},
+	{CodeLinkReference, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		return "named by the connection or table list of " + strings.Join(t.Evidence.LinkTables, ", ") +
+			", which may read it through this server", len(t.Evidence.LinkTables) > 0
+	}},
 	{CodeBaseMissing, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		if t.Base == "" || t.Evidence.BaseExists {
 			return "", false
@@ -198,18 +237,19 @@ var rules = []rule{
 	}},
 	{CodeAgeUnknown, func(c Config, _ Context, t *discovery.Table) (string, bool) {
 		_, _, ok := t.Age()
-		return "no time base: neither name stamp, heartbeat nor CREATE_TIME", c.MinAge > 0 && !ok && t.Tool != discovery.ToolVitess
+		return "no time base: neither name stamp, heartbeat nor CREATE_TIME", c.MinAge > 0 && !ok && t.Tool != discovery.ToolVitess && t.Tool != discovery.ToolJanitor
 	}},
 	{CodeTooYoung, func(c Config, _ Context, t *discovery.Table) (string, bool) {
 		age, src, ok := t.Age()
-		if !ok || t.Tool == discovery.ToolVitess {
+		if !ok || t.Tool == discovery.ToolVitess || t.Tool == discovery.ToolJanitor {
 			return "", false
 		}
 		return fmt.Sprintf("%s old by %s, younger than policy.min_age %s", round(age), src, round(c.MinAge)), c.MinAge > 0 && age < c.MinAge
 	}},
 	// Whatever the name or heartbeat says, a table someone wrote to recently is in use.
 	{CodeRecentWrite, func(c Config, pc Context, t *discovery.Table) (string, bool) {
-		if t.UpdatedAt == nil || c.MinAge == 0 || pc.WrittenByJanitor {
+		// A held table's writes are judged against its hold (accessed_during_hold).
+		if t.UpdatedAt == nil || c.MinAge == 0 || pc.WrittenByJanitor || t.Tool == discovery.ToolJanitor {
 			return "", false
 		}
 		ago := t.Evidence.Now.Sub(*t.UpdatedAt)
@@ -237,7 +277,14 @@ func Evaluate(c Config, pc Context, t *discovery.Table) Verdict {
 
 func deadReason(c Config, t *discovery.Table) string {
 	var parts []string
-	if t.Tool == discovery.ToolVitess {
+	if h := t.Hold; t.Tool == discovery.ToolJanitor && h != nil {
+		parts = append(parts, fmt.Sprintf("janitor's hold of %s (%s) ended at %s UTC", h.Table, h.Tool, h.Until.Format(time.DateTime)))
+		if why := t.Evidence.Hold.Unobservable; why != "" {
+			parts = append(parts, "no write observed; "+why+", so the hold alone decides")
+		} else {
+			parts = append(parts, "no read or write observed during the hold")
+		}
+	} else if t.Tool == discovery.ToolVitess {
 		parts = append(parts, fmt.Sprintf("Vitess %s state fell due at %s UTC", t.Role, t.Reading.Stamp.Format(time.DateTime)))
 	} else if age, src, ok := t.Age(); ok {
 		parts = append(parts, fmt.Sprintf("%s old by %s", round(age), src))
@@ -248,11 +295,16 @@ func deadReason(c Config, t *discovery.Table) string {
 	if t.Base != "" {
 		parts = append(parts, "base "+t.Base+" exists")
 	}
-	parts = append(parts, "no trigger, view, foreign key, lock or session uses it")
+	parts = append(parts, "no trigger, view, foreign key, MERGE or connection table, lock or session uses it")
 	if t.ToolDeclared {
 		parts = append(parts, fmt.Sprintf("read as %s by discovery.tools_in_use (the name also fits another tool)", t.Tool))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// restoreArg is the restore command's table argument for a held table.
+func restoreArg(t *discovery.Table) string {
+	return discovery.QuoteArg(t.Schema + "." + t.Hold.Table)
 }
 
 func baseOr(t *discovery.Table, alt string) string {

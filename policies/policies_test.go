@@ -70,6 +70,11 @@ func TestEvaluate(t *testing.T) {
 		{"view reference", func(t *discovery.Table) { t.Evidence.Views = []string{"shop.v_old"} }, Context{}, nil, CodeViewReference, "shop.v_old"},
 		{"foreign key", func(t *discovery.Table) { t.Evidence.ForeignKeys = []string{"shop.fk from shop.notes"} }, Context{}, nil,
 			CodeForeignKey, "shop.notes"},
+		{"merge reference", func(t *discovery.Table) { t.Evidence.MergeTables = []string{"`shop`.`logs_all`"} }, Context{}, nil,
+			CodeMergeReference, "`shop`.`logs_all`"},
+		{"link reference", func(t *discovery.Table) { t.Evidence.LinkTables = []string{"`shop`.`remote` (federated)"} }, Context{}, nil,
+			CodeLinkReference, "`shop`.`remote` (federated)"},
+		{"a sequence is never dropped", func(t *discovery.Table) { t.Type = "SEQUENCE" }, Context{}, nil, CodeNotATable, "sequence"},
 		{"base missing", func(t *discovery.Table) { t.Evidence.BaseExists = false }, Context{}, nil, CodeBaseMissing, "look-alike"},
 		{"base missing, truncated name", func(t *discovery.Table) {
 			t.Name = "_" + strings.Repeat("x", 59) + "_old"

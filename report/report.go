@@ -27,6 +27,9 @@ const (
 	OutcomeDeferred = "deferred" // a limit, the throttle or a lock kept it for a later run
 	OutcomeFailed   = "failed"
 	OutcomePlanned  = "planned" // dry run: would be dropped
+	// OutcomeHeld: renamed to a hold name (execute.hold); a later run drops it once the
+	// hold has ended and nothing touched it.
+	OutcomeHeld = "held"
 )
 
 // Report covers every shard of one invocation.
@@ -63,6 +66,10 @@ type Shard struct {
 	// Blocked says why a run stopped early (throttle, failover, signal), with the
 	// signal and its last value.
 	Blocked string `json:"blocked,omitempty"`
+	// Warnings are problems that did not stop the shard but mean part of it was not
+	// looked at (a configured schema the server does not have). They do not change
+	// the exit status.
+	Warnings []string `json:"warnings,omitempty"`
 	// ThrottleWaitSeconds is time spent waiting for health, by signal.
 	ThrottleWaitSeconds map[string]float64 `json:"throttle_wait_seconds,omitempty"`
 }
@@ -85,7 +92,14 @@ type Table struct {
 	// Outcome and FreedBytes are set by `run`.
 	Outcome    string `json:"outcome,omitempty"`
 	FreedBytes int64  `json:"freed_bytes,omitempty"`
+	// HeldUntil and OriginalTable are set for a table janitor holds: when the hold ends
+	// and the name it had (in the same schema), which `janitor restore` gives back.
+	HeldUntil     *time.Time `json:"held_until,omitempty"`
+	OriginalTable string     `json:"original_table,omitempty"`
 }
+
+// Held reports whether the table is under janitor's hold and not dropped.
+func (t Table) Held() bool { return t.HeldUntil != nil && t.Outcome != OutcomeDropped }
 
 // Finish sorts tables and sums the drop verdicts (and, in a run, the bytes freed).
 func (r *Report) Finish() {
@@ -103,7 +117,8 @@ func (r *Report) Finish() {
 		s.ReclaimableBytes = 0
 		var freed int64
 		for _, t := range s.Tables {
-			if t.Verdict == "drop" && t.Outcome != OutcomeDropped {
+			// A held table is still on disk: reclaimable until its hold ends in a drop.
+			if t.Verdict == "drop" && t.Outcome != OutcomeDropped || t.Verdict != "drop" && t.Held() {
 				s.ReclaimableBytes += t.Bytes
 			}
 			freed += t.FreedBytes
@@ -211,6 +226,9 @@ func writeText(w io.Writer, r *Report) error {
 			}
 		}
 		fmt.Fprintf(b, "%s%s: %s\n", Printable(s.Name), Printable(addr), shardSummary(r, s))
+		for _, w := range s.Warnings {
+			fmt.Fprintf(b, "  warning: %s\n", Printable(w))
+		}
 		if s.Blocked != "" {
 			fmt.Fprintf(b, "  stopped early: %s\n", Printable(s.Blocked))
 		}
@@ -240,11 +258,18 @@ func writeText(w io.Writer, r *Report) error {
 }
 
 func shardSummary(r *Report, s Shard) string {
-	drop := 0
+	drop, held := 0, 0
+	var next *time.Time
 	outcomes := map[string]int{}
 	for _, t := range s.Tables {
 		if t.Verdict == "drop" {
 			drop++
+		}
+		if t.Held() && t.Outcome != OutcomeHeld {
+			held++
+			if next == nil || t.HeldUntil.Before(*next) {
+				next = t.HeldUntil
+			}
 		}
 		if t.Outcome != "" {
 			outcomes[t.Outcome]++
@@ -256,12 +281,15 @@ func shardSummary(r *Report, s Shard) string {
 	}
 	if len(outcomes) > 0 {
 		var parts []string
-		for _, o := range []string{OutcomeDropped, OutcomePlanned, OutcomeDeferred, OutcomeFailed, OutcomeSkipped} {
+		for _, o := range []string{OutcomeDropped, OutcomeHeld, OutcomePlanned, OutcomeDeferred, OutcomeFailed, OutcomeSkipped} {
 			if outcomes[o] > 0 {
 				parts = append(parts, fmt.Sprintf("%d %s", outcomes[o], o))
 			}
 		}
 		out += " (" + strings.Join(parts, ", ") + ")"
+	}
+	if held > 0 {
+		out += fmt.Sprintf("; %d held from earlier runs, the first hold ends %s", held, next.UTC().Format("2006-01-02 15:04 UTC"))
 	}
 	return out
 }
@@ -292,6 +320,9 @@ func writeMarkdown(w io.Writer, r *Report) error {
 			status = "❌ " + mdCell(s.Error)
 		} else if s.Blocked != "" {
 			status = "⏸ " + mdCell(s.Blocked)
+		}
+		for _, w := range s.Warnings {
+			status += " ⚠️ " + mdCell(w)
 		}
 		drop := 0
 		for _, t := range s.Tables {

@@ -170,3 +170,58 @@ func TestHostileNamesInShardFieldsAndReasons(t *testing.T) {
 		t.Errorf("an unescaped [ or ] (a link) in the markdown:\n%s", md.String())
 	}
 }
+
+// TestHeldInText: the text report says what is held and when the first hold ends.
+func TestHeldInText(t *testing.T) {
+	until := time.Date(2026, 12, 9, 3, 0, 0, 0, time.UTC)
+	r := &Report{Mode: ModeExecute, Shards: []Shard{{Name: "s1", Tables: []Table{
+		{Schema: "app", Table: "_janitor_hold_0123456789abcdef_20261209030000_", Tool: "janitor", Role: "hold", Verdict: "skip",
+			ReasonCode: "held", Reason: "held by janitor until 2026-12-09 03:00:00 UTC (was __a_old)", Bytes: 1 << 20, HeldUntil: &until, OriginalTable: "__a_old"},
+	}}}}
+	r.Finish()
+	var js bytes.Buffer
+	if err := Write(&js, r, "json"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(js.String(), `"held_until": "2026-12-09T03:00:00Z"`) || !strings.Contains(js.String(), `"original_table": "__a_old"`) {
+		t.Errorf("JSON lacks held_until or original_table:\n%s", js.String())
+	}
+	var b strings.Builder
+	if err := Write(&b, r, "text"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "1 held from earlier runs, the first hold ends 2026-12-09 03:00 UTC") || r.ReclaimableBytes != 1<<20 {
+		t.Errorf("text:\n%s\nreclaimable %d", b.String(), r.ReclaimableBytes)
+	}
+}
+
+// TestWarningsInEveryRendering: a shard warning (a configured schema the server does
+// not have) shows in JSON, text and markdown, hostile characters neutralised; a shard
+// without warnings has no warnings field (the JSON contract only grows).
+func TestWarningsInEveryRendering(t *testing.T) {
+	r := sample()
+	r.Shards[0].Warnings = []string{`discovery.schemas: schema "shop|<!channel>" does not exist on this server`}
+	r.Finish()
+	var js, text, md bytes.Buffer
+	for f, b := range map[string]*bytes.Buffer{"json": &js, "text": &text, "markdown": &md} {
+		if err := Write(b, r, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var doc struct{ Shards []map[string]any }
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := doc.Shards[0]["warnings"]; ok {
+		t.Error("shard-a has no warnings but the JSON has the field")
+	}
+	if w, _ := doc.Shards[1]["warnings"].([]any); len(w) != 1 {
+		t.Errorf("shard-b warnings = %v", doc.Shards[1]["warnings"])
+	}
+	if !strings.Contains(text.String(), "  warning: discovery.schemas: schema \"shop|<!channel>\" does not exist") {
+		t.Errorf("text lacks the warning:\n%s", text.String())
+	}
+	if !strings.Contains(md.String(), `⚠️ discovery.schemas: schema "shop\|&lt;!channel&gt;" does not exist`) {
+		t.Errorf("markdown lacks the escaped warning:\n%s", md.String())
+	}
+}

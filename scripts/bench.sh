@@ -2,6 +2,7 @@
 # bench.sh — janitor's benchmarks against the sandbox. Figures go to docs/benchmarks.md.
 #
 #   scripts/bench.sh incident   the 2023-11-07 query vs `janitor report` on 10,000 tables
+#   scripts/bench.sh references what listing MERGE tables adds to `janitor report` on 10,000 tables
 #   scripts/bench.sh drops      sysbench oltp_read_write while `run --execute` drops ~480 MB,
 #                               then a large table with strategy drop vs purge
 #   scripts/bench.sh fleet      8 small MariaDB servers (JANITOR_BENCH_FLEET_SERVERS; ports
@@ -15,11 +16,12 @@ eval "$(scripts/sandbox.sh env)"
 export JANITOR_BENCH_RESTART="$PWD/scripts/sandbox.sh restart primary"
 case "${1:-incident}" in
 incident) go test -tags bench -count=1 -timeout 60m -run TestIncidentQueryVersusReport -v ./bench ;;
+references) go test -tags bench -count=1 -timeout 60m -run TestReferenceListingCost -v ./bench ;;
 drops)
 	command -v sysbench >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sysbench >/dev/null; }
 	unset JANITOR_BENCH_RESTART
 	go test -tags bench -count=1 -timeout 60m -run 'TestDropUnderLoad|TestLargeTableStrategies' -v ./bench
 	;;
 fleet) go test -tags bench -count=1 -timeout 60m -run TestFleet -v ./bench ;;
-*) echo "usage: scripts/bench.sh incident|drops|fleet" >&2; exit 2 ;;
+*) echo "usage: scripts/bench.sh incident|references|drops|fleet" >&2; exit 2 ;;
 esac

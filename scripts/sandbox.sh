@@ -67,7 +67,9 @@ innodb_log_file_size=128M
 # would blur the benchmark's server-memory figures.
 innodb_buffer_pool_dump_at_shutdown=OFF
 innodb_buffer_pool_load_at_startup=OFF
-performance_schema=OFF
+# Off by default (MariaDB's default); JANITOR_SANDBOX_PFS=ON at "up" turns it on (MySQL's
+# default), to test what janitor sees of a held table's reads with it.
+performance_schema=${JANITOR_SANDBOX_PFS:-OFF}
 skip-name-resolve
 max_connections=300
 table_open_cache=4000

@@ -32,4 +32,8 @@ unformatted=$(gofmt -l .)
 [ -z "$unformatted" ] || { echo "test: not gofmt-ed: $unformatted" >&2; exit 1; }
 go vet ./...
 go vet -tags bench ./bench
+# staticcheck, pinned (a version that knows this Go); about 10 s of CPU with a warm
+# module and build cache.
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -tags bench ./bench
 exec go test -p 1 -count=1 -timeout 20m "${args[@]}"

@@ -116,7 +116,8 @@ func Build(r *report.Report) Message {
 	// Shards that need attention first, then by bytes.
 	shards := append([]report.Shard(nil), r.Shards...)
 	sort.SliceStable(shards, func(i, j int) bool {
-		ai, aj := shards[i].Error != "" || shards[i].Blocked != "", shards[j].Error != "" || shards[j].Blocked != ""
+		ai := shards[i].Error != "" || shards[i].Blocked != "" || len(shards[i].Warnings) > 0
+		aj := shards[j].Error != "" || shards[j].Blocked != "" || len(shards[j].Warnings) > 0
 		if ai != aj {
 			return ai
 		}
@@ -149,7 +150,9 @@ func shardText(s report.Shard) string {
 		fmt.Fprintf(&b, " :x: %s", escape(s.Error))
 		return b.String()
 	}
-	var drop, failed, deferred int
+	var drop, failed, deferred, held int
+	var heldBytes int64
+	var firstEnd *time.Time
 	skipped := map[string]int{}
 	for _, t := range s.Tables {
 		switch {
@@ -163,8 +166,18 @@ func shardText(s report.Shard) string {
 		} else {
 			skipped[t.ReasonCode]++
 		}
+		if t.Held() {
+			held++
+			heldBytes += t.Bytes
+			if firstEnd == nil || t.HeldUntil.Before(*firstEnd) {
+				firstEnd = t.HeldUntil
+			}
+		}
 	}
 	fmt.Fprintf(&b, " — %s reclaimable, %d to drop", report.Bytes(s.ReclaimableBytes), drop)
+	if held > 0 {
+		fmt.Fprintf(&b, ", %d held (%s; the first hold ends %s)", held, report.Bytes(heldBytes), firstEnd.UTC().Format("2006-01-02 15:04 UTC"))
+	}
 	if s.ReclaimedBytes != nil {
 		fmt.Fprintf(&b, ", %s reclaimed", report.Bytes(*s.ReclaimedBytes))
 	}
@@ -183,6 +196,9 @@ func shardText(s report.Shard) string {
 	}
 	if s.Blocked != "" {
 		fmt.Fprintf(&b, "\n:double_vertical_bar: %s", escape(s.Blocked))
+	}
+	for _, w := range s.Warnings {
+		fmt.Fprintf(&b, "\n:warning: %s", escape(w))
 	}
 	if len(s.ThrottleWaitSeconds) > 0 {
 		var parts []string
@@ -206,6 +222,9 @@ func shardText(s report.Shard) string {
 			state = t.Outcome
 		}
 		line := fmt.Sprintf("\n• `%s` %s, %s (%s)", strings.ReplaceAll(escape(t.Schema+"."+t.Table), "`", "'"), state, report.Bytes(t.Bytes), t.Tool)
+		if t.HeldUntil != nil && t.Outcome == report.OutcomeHeld {
+			line += " until " + t.HeldUntil.UTC().Format("2006-01-02 15:04 UTC")
+		}
 		if listed == maxTablesPerShard || b.Len()+len(line)+80 > MaxSectionText {
 			break
 		}

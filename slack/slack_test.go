@@ -125,10 +125,11 @@ func TestBuildSmallFleet(t *testing.T) {
 	r.Mode = report.ModeExecute
 	r.Shards[0].Tables[1].Outcome, r.Shards[0].Tables[1].FreedBytes = report.OutcomeDropped, 2<<20
 	r.Shards[0].Blocked = "throttled for 10m: replica_lag:r1: lag 40s (max 5s)"
+	r.Shards[1].Warnings = []string{`discovery.schemas: schema "nosuchdb" does not exist on this server`}
 	r.Finish()
 	m := Build(r)
 	text, _ := json.Marshal(m)
-	for _, want := range []string{"reclaimed", "skipped: too_young 1", "throttle waits: replica_lag:r1 12s", "lag 40s", "_old"} {
+	for _, want := range []string{":warning: discovery.schemas: schema ", "nosuchdb", "reclaimed", "skipped: too_young 1", "throttle waits: replica_lag:r1 12s", "lag 40s", "_old"} {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("message lacks %q:\n%s", want, text)
 		}
@@ -158,5 +159,18 @@ func TestUnreachableWebhookHidesTheSecret(t *testing.T) {
 	err := c.Post(context.Background(), fleet(1, 1))
 	if err == nil || strings.Contains(err.Error(), "s3cr3t") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestHeldTablesShown: Slack says what is held and when the first hold ends.
+func TestHeldTablesShown(t *testing.T) {
+	until := time.Date(2026, 12, 9, 3, 0, 0, 0, time.UTC)
+	r := &report.Report{Mode: report.ModeExecute, Shards: []report.Shard{{Name: "s1", Tables: []report.Table{
+		{Schema: "app", Table: "__a_old", Tool: "pt-osc", Verdict: "drop", Bytes: 2 << 20, Outcome: report.OutcomeHeld, HeldUntil: &until, OriginalTable: "__a_old"},
+	}}}}
+	r.Finish()
+	text := shardText(r.Shards[0])
+	if !strings.Contains(text, "1 held (2.0 MiB; the first hold ends 2026-12-09 03:00 UTC)") || !strings.Contains(text, "held, 2.0 MiB (pt-osc) until 2026-12-09 03:00 UTC") {
+		t.Errorf("shard text:\n%s", text)
 	}
 }

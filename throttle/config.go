@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/janitorhq/janitor/internal/httpclient"
 )
 
 // Config holds the throttle settings of one shard (or the fleet default).
@@ -18,6 +20,10 @@ type Config struct {
 	// PrometheusURL is the base URL of a Prometheus query API; with
 	// FreeableMemoryQuery and MinFreeableMemoryBytes it gates drops on memory.
 	PrometheusURL string `mapstructure:"prometheus_url"`
+	// PrometheusHTTPClient is prometheus/common's HTTP client configuration for
+	// PrometheusURL (bearer_token_file, basic_auth, tls_config, http_headers such as
+	// X-Scope-OrgID, …); a shard's section replaces the fleet's whole.
+	PrometheusHTTPClient map[string]any `mapstructure:"prometheus_http_client"`
 	// FreeableMemoryQuery is a PromQL expression whose smallest sample is the
 	// server's freeable memory in bytes. "{{shard}}" is replaced by the shard name.
 	FreeableMemoryQuery    string `mapstructure:"freeable_memory_query"`
@@ -56,6 +62,9 @@ func (c Config) Merge(o Config) Config {
 	}
 	if o.PrometheusURL != "" {
 		c.PrometheusURL = o.PrometheusURL
+	}
+	if len(o.PrometheusHTTPClient) > 0 {
+		c.PrometheusHTTPClient = o.PrometheusHTTPClient
 	}
 	if o.FreeableMemoryQuery != "" {
 		c.FreeableMemoryQuery = o.FreeableMemoryQuery
@@ -97,6 +106,9 @@ func (c Config) ValidateOverride(prefix string) error {
 	case "", "replica_status", "aurora":
 	default:
 		errs = append(errs, fmt.Errorf("%s.replica_lag_source: %q is not \"replica_status\" or \"aurora\"", prefix, c.ReplicaLagSource))
+	}
+	if _, err := httpclient.Parse(prefix+".prometheus_http_client", c.PrometheusHTTPClient); err != nil {
+		errs = append(errs, err)
 	}
 	if c.MaxReplicaLag < 0 || c.MaxThreadsRunning < 0 || c.MinFreeableMemoryBytes < 0 || c.CheckInterval < 0 || c.MaxWait < 0 || c.SignalTimeout < 0 {
 		errs = append(errs, fmt.Errorf("%s: limits must not be negative", prefix))

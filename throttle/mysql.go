@@ -348,7 +348,7 @@ func (t *ThreadsRunning) Check(ctx context.Context) Reading {
 	var n int64
 	err = db.QueryRowxContext(ctx, "SHOW /* janitor */ GLOBAL STATUS LIKE 'Threads_running'").Scan(&name, &n)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Reading{Err: errors.New("Threads_running not reported")}
+		return Reading{Err: errors.New("the server did not report Threads_running")}
 	}
 	if err != nil {
 		return Reading{Err: err}

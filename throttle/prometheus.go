@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+
+	"github.com/janitorhq/janitor/internal/httpclient"
 )
 
 // FreeableMemory reads the server's freeable memory through a Prometheus query API: on
@@ -26,9 +28,14 @@ type FreeableMemory struct {
 var _ Signal = (*FreeableMemory)(nil)
 
 // NewFreeableMemory returns the signal for one shard; "{{shard}}" in query is replaced
-// by the shard's name.
-func NewFreeableMemory(url, query, shard string, floor int64) (*FreeableMemory, error) {
-	client, err := api.NewClient(api.Config{Address: url})
+// by the shard's name. httpClient is prometheus/common's HTTP client configuration
+// (Config.PrometheusHTTPClient): credentials, TLS, a tenant header.
+func NewFreeableMemory(url string, httpClient map[string]any, query, shard string, floor int64) (*FreeableMemory, error) {
+	hc, err := httpclient.Client("prometheus_http_client", httpClient)
+	if err != nil {
+		return nil, err
+	}
+	client, err := api.NewClient(api.Config{Address: url, Client: hc})
 	if err != nil {
 		return nil, fmt.Errorf("prometheus_url: %w", err)
 	}

@@ -201,7 +201,7 @@ func TestFreeableMemory(t *testing.T) {
 				_, _ = w.Write([]byte(c.body))
 			}))
 			defer srv.Close()
-			fm, err := NewFreeableMemory(srv.URL, `min(node_memory_MemAvailable_bytes{shard="{{shard}}"})`, "shard-1", 1<<30)
+			fm, err := NewFreeableMemory(srv.URL, nil, `min(node_memory_MemAvailable_bytes{shard="{{shard}}"})`, "shard-1", 1<<30)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -226,7 +226,7 @@ func TestFreeableMemoryUnreachable(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close()
-	fm, err := NewFreeableMemory(url, "x", "s", 1)
+	fm, err := NewFreeableMemory(url, nil, "x", "s", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,22 +241,22 @@ func TestFreeableMemoryUnreachable(t *testing.T) {
 func TestFreeableMemoryFromRealPrometheus(t *testing.T) {
 	base := testprom.Start(t, "shard-1")
 	query := `min(node_memory_MemAvailable_bytes{shard="{{shard}}"})`
-	healthy, err := NewFreeableMemory(base, query, "shard-1", 1<<20)
+	healthy, err := NewFreeableMemory(base, nil, query, "shard-1", 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r := healthy.Check(context.Background()); !r.Healthy || r.Err != nil || !strings.Contains(r.Value, "freeable") {
 		t.Errorf("1 MiB floor: %+v", r)
 	}
-	low, _ := NewFreeableMemory(base, query, "shard-1", 1<<50)
+	low, _ := NewFreeableMemory(base, nil, query, "shard-1", 1<<50)
 	if r := low.Check(context.Background()); r.Healthy || !strings.Contains(r.Value, "floor 1024.0 TiB") {
 		t.Errorf("1 PiB floor: %+v", r)
 	}
-	other, _ := NewFreeableMemory(base, query, "shard-2", 1)
+	other, _ := NewFreeableMemory(base, nil, query, "shard-2", 1)
 	if r := other.Check(context.Background()); r.Healthy || !strings.Contains(r.Value, "no series") {
 		t.Errorf("a shard Prometheus knows nothing of: %+v", r)
 	}
-	bad, _ := NewFreeableMemory(base, `min(node_memory_MemAvailable_bytes{`, "shard-1", 1)
+	bad, _ := NewFreeableMemory(base, nil, `min(node_memory_MemAvailable_bytes{`, "shard-1", 1)
 	if r := bad.Check(context.Background()); r.Healthy || r.Err == nil {
 		t.Errorf("a malformed query: %+v", r)
 	}

@@ -22,7 +22,9 @@ import (
 const EnvPrefix = "JANITOR"
 
 // Load reads path, applies environment overrides, resolves *_file secrets and validates.
-// Errors name the key to fix and never contain a DSN's password or a webhook URL.
+// Each problem is one line that says where the value came from (the file and key, or
+// the environment variable), the value (never a DSN's password or a webhook URL), and
+// what to write instead.
 func Load(path string) (janitor.Config, error) {
 	cfg := janitor.Defaults()
 	v := viper.New()
@@ -35,6 +37,7 @@ func Load(path string) (janitor.Config, error) {
 		}
 		return cfg, fmt.Errorf("config file %s: %w", path, err)
 	}
+	src := sources{path: path, file: v.AllSettings()}
 	// JANITOR_X="" means "set X to empty" (turn the webhook off here), not "ignore me".
 	v.AllowEmptyEnv(true)
 	v.SetEnvPrefix(EnvPrefix)
@@ -46,7 +49,7 @@ func Load(path string) (janitor.Config, error) {
 		// An empty number, switch or duration would decode as 0 or false, which for a
 		// limit means "no limit": only strings and lists may be emptied.
 		if val, set := os.LookupEnv(EnvName(key)); set && strings.TrimSpace(val) == "" && !emptiable[key] {
-			return cfg, fmt.Errorf("%s is set but empty: unset it, or give %s a value", EnvName(key), key)
+			return cfg, fmt.Errorf("environment variable %s is set but empty: unset it, or give %s a value", EnvName(key), key)
 		}
 	}
 	err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
@@ -59,10 +62,10 @@ func Load(path string) (janitor.Config, error) {
 		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(rejectBareNumberDurations, rejectFractions, dc.DecodeHook)
 	})
 	if err != nil {
-		return cfg, fmt.Errorf("config file %s: %s", path, cleanDecodeError(err))
+		return cfg, src.decodeErrors(err)
 	}
 	if err := resolveFiles(&cfg); err != nil {
-		return cfg, fmt.Errorf("config file %s: %w", path, err)
+		return cfg, src.place(err)
 	}
 	if err := errors.Join(readPasswords(&cfg), readShardsDir(&cfg)); err != nil {
 		return cfg, fmt.Errorf("config file %s: %w", path, err)
@@ -71,7 +74,7 @@ func Load(path string) (janitor.Config, error) {
 		return cfg, fmt.Errorf("config file %s: %w", path, err)
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("config file %s: %w", path, err)
+		return cfg, src.place(err)
 	}
 	return cfg, nil
 }
@@ -92,22 +95,32 @@ func commaList(from, to reflect.Type, data any) (any, error) {
 }
 
 // rejectFractions refuses 0.5 for a count: weak decoding would truncate it to 0, which
-// reads as "no limit".
+// reads as "no limit". It also refuses a number too large for the key: YAML reads
+// 99999999999999999999 as a float, and converting that wraps to a negative count.
 func rejectFractions(from, to reflect.Type, data any) (any, error) {
 	switch to.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 	default:
 		return data, nil
 	}
 	if to == durationType {
 		return data, nil
 	}
-	if f, ok := data.(float64); ok && f != math.Trunc(f) {
-		return nil, fmt.Errorf("%v is not a whole number", f)
+	var f float64
+	switch x := data.(type) {
+	case float64:
+		f = x
+	case float32:
+		f = float64(x)
+	default:
+		return data, nil
 	}
-	if f, ok := data.(float32); ok && float64(f) != math.Trunc(float64(f)) {
-		return nil, fmt.Errorf("%v is not a whole number", f)
+	if f != math.Trunc(f) {
+		return nil, &hookError{fmt.Sprintf("%v is not a whole number", f)}
+	}
+	// 2^(bits-1) is exact in a float64; anything at or over it does not fit.
+	if limit := math.Ldexp(1, to.Bits()-1); f >= limit || f < -limit {
+		return nil, &hookError{"out of range"}
 	}
 	return data, nil
 }
@@ -123,16 +136,9 @@ func rejectBareNumberDurations(from, to reflect.Type, data any) (any, error) {
 		if reflect.ValueOf(data).IsZero() {
 			return time.Duration(0), nil
 		}
-		return nil, fmt.Errorf("%v has no unit; write a duration like 30s, 10m or 48h", data)
+		return nil, &hookError{"it has no unit"}
 	}
 	return data, nil
-}
-
-// cleanDecodeError makes mapstructure's message one readable line per problem.
-func cleanDecodeError(err error) string {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "decoding failed due to the following error(s):\n\n")
-	return strings.ReplaceAll(msg, "\n", "; ")
 }
 
 // resolveFiles reads dsn_file and webhook_url_file, so Kubernetes Secrets can be
@@ -203,6 +209,7 @@ func leaves(t reflect.Type, prefix string, fn func(key string, t reflect.Type)) 
 		case f.Type.Kind() == reflect.Struct && f.Type != durationType:
 			leaves(f.Type, key, fn)
 		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+		case f.Type.Kind() == reflect.Map: // http_client sections: in the file only
 		default:
 			fn(key, f.Type)
 		}

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -200,4 +202,107 @@ func TestEmptyEnvForALimitIsAnError(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestErrorsSayWhereTheValueCameFrom: every kind of key (duration, size, count, switch,
+// list, URL, choice), set badly in the file or in the environment, is reported with the
+// file and key or the variable's name, the value as written, and what to write instead.
+// Before this, `policy.min_age: 9999999999h` said only "time: invalid duration", and
+// JANITOR_POLICY_MIN_AGE=abc blamed the config file.
+func TestErrorsSayWhereTheValueCameFrom(t *testing.T) {
+	cases := []struct {
+		kind, key, value string
+		want             string // what the message must also say (the advice)
+	}{
+		{"duration", "policy.min_age", "9999999999h", "like 30s, 10m or 48h"},
+		{"duration", "policy.min_age", "abc", "like 30s, 10m or 48h"},
+		{"duration without unit", "throttle.max_replica_lag", "24", "no unit"},
+		{"negative duration", "execute.max_duration", "-1h", "must not be negative"},
+		{"size", "execute.max_bytes_per_run", "10GiB", "10737418240"},
+		{"size out of range", "execute.large_table.threshold_bytes", "99999999999999999999999", "at most 9223372036854775807"},
+		{"count", "discovery.concurrency", "four", "whole number"},
+		{"count out of range", "discovery.concurrency", "0", "between 1 and 256"},
+		{"switch", "serve.execute", "maybe", "true or false"},
+		{"list", "discovery.tools_in_use", "gh-ost,pt_osc", "is not a tool janitor knows"},
+		{"url", "metrics.pushgateway_url", "ftp://pg:9091", "http(s) URL"},
+		{"url", "throttle.prometheus_url", "prom:9090", "http(s) URL"},
+		{"choice", "execute.large_table.strategy", "shred", `"drop" or "purge"`},
+		{"choice", "throttle.replica_lag_source", "galera", "replica_status"},
+	}
+	for _, c := range cases {
+		t.Run(c.kind+"/file/"+c.key, func(t *testing.T) {
+			path := write(t, "c.yaml", minimal+yamlFor(c.key, c.value))
+			_, err := Load(path)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			for _, w := range []string{"config file " + path + ": " + c.key, shownValue(c.key, c.value), c.want} {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not say %q", msg, w)
+				}
+			}
+			if strings.Contains(msg, "JANITOR_") {
+				t.Errorf("error %q blames the environment", msg)
+			}
+		})
+		t.Run(c.kind+"/env/"+c.key, func(t *testing.T) {
+			path := write(t, "c.yaml", good)
+			t.Setenv(EnvName(c.key), c.value)
+			_, err := Load(path)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			var line string
+			for _, l := range strings.Split(err.Error(), "\n") {
+				if strings.HasPrefix(l, "environment variable "+EnvName(c.key)+" ") {
+					line = l
+				}
+				if strings.Contains(l, "config file "+path+": "+c.key) {
+					t.Errorf("error %q blames the config file for an environment variable", l)
+				}
+			}
+			if line == "" {
+				t.Fatalf("error %q does not name %s", err, EnvName(c.key))
+			}
+			if !strings.Contains(line, c.want) {
+				t.Errorf("error %q does not say %q", line, c.want)
+			}
+			if !strings.Contains(c.value, ",") && !strings.Contains(line, c.value) {
+				t.Errorf("error %q does not show the value %q", line, c.value)
+			}
+		})
+	}
+}
+
+// minimal is a configuration with one shard and nothing else.
+const minimal = "shards:\n  - name: shard-1\n    dsn: \"janitor:s3cret@tcp(127.0.0.1:3306)/\"\n"
+
+// yamlFor nests key: value under its sections, and adds a prometheus query so that a
+// URL check is not hidden by the "all three together" rule.
+func yamlFor(key, value string) string {
+	parts := strings.Split(key, ".")
+	var b strings.Builder
+	for i, p := range parts[:len(parts)-1] {
+		fmt.Fprintf(&b, "%s%s:\n", strings.Repeat("  ", i), p)
+	}
+	val := value
+	if strings.Contains(value, ",") {
+		val = "[" + value + "]"
+	} else if _, err := strconv.ParseFloat(value, 64); err != nil || key == "policy.min_age" {
+		val = strconv.Quote(value)
+	}
+	fmt.Fprintf(&b, "%s%s: %s\n", strings.Repeat("  ", len(parts)-1), parts[len(parts)-1], val)
+	return b.String()
+}
+
+// shownValue is how the message shows the value: lists name the bad element.
+func shownValue(key, value string) string {
+	if strings.Contains(value, ",") {
+		return strconv.Quote(value[strings.LastIndex(value, ",")+1:])
+	}
+	if value == "99999999999999999999999" {
+		return "1e+23"
+	}
+	return value
 }

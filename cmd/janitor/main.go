@@ -1,18 +1,24 @@
 // Command janitor finds the tables online schema-change tools leave behind on MySQL and
 // MariaDB shards, reports what they hold, and drops the dead ones under throttling.
 //
-//	janitor report --config FILE [--output text|json|markdown]
-//	janitor run    --config FILE [--execute] [--output text|json|markdown]
-//	(report and run: --shard NAME[,NAME] visits only those shards)
-//	janitor serve  --config FILE
-//	janitor version
+//	janitor report [--config FILE] [--output text|json|markdown] [--shard NAME]
+//	janitor run    [--config FILE] [--execute] [--output ...] [--shard NAME]
+//	janitor serve  [--config FILE]
+//	janitor restore --config FILE --shard NAME SCHEMA.TABLE
+//	janitor version | help [COMMAND]
 //
-// Exit status: 0 every shard answered (and, for run, nothing failed); 1 a shard or a
-// table failed; 2 bad configuration or usage.
+// Each command's flags: janitor COMMAND --help. The configuration file is --config,
+// or else $JANITOR_CONFIG.
+//
+// Exit status: 0 every shard answered (and, for run, nothing failed) — warnings, such
+// as a configured schema the server does not have, are in the report and the log but
+// do not change it; 1 a shard or a table failed, or serve could not listen; 2 bad
+// configuration or usage; 143 (130 for SIGINT) stopped by a signal.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,8 +26,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -49,12 +57,134 @@ func main() {
 }
 
 const usage = `usage:
-  janitor report --config FILE [--output text|json|markdown]   inventory leftovers, drop nothing
-  janitor run    --config FILE [--execute] [--output ...]       plan drops (dry run), or drop with --execute
-                 report and run take --shard NAME[,NAME] (repeatable) to visit only those shards
-  janitor serve  --config FILE                                  run on a schedule, serve /metrics
+  janitor report [flags]   inventory leftovers, drop nothing
+  janitor run    [flags]   plan drops (dry run), or drop with --execute
+  janitor serve  [flags]   run on a schedule, serve /metrics
+  janitor restore --config FILE --shard NAME SCHEMA.TABLE   undo a hold (execute.hold): rename a held table back
   janitor version
+  janitor help [COMMAND]
+
+Run 'janitor COMMAND --help' for a command's flags. The configuration file is
+--config FILE, or else $JANITOR_CONFIG.
 `
+
+// options holds every flag; each command defines only the ones it takes.
+type options struct {
+	config, output, logLevel, logFormat string
+	execute, notify, noNotify           bool
+	shards                              shardList
+	partition                           string
+}
+
+// flagDef is one flag: how it is written in help, what it does, and how to define it.
+type flagDef struct {
+	name, arg, help string
+	define          func(fs *flag.FlagSet, o *options, name string)
+}
+
+func stringFlag(field func(*options) *string, def string) func(*flag.FlagSet, *options, string) {
+	return func(fs *flag.FlagSet, o *options, name string) { fs.StringVar(field(o), name, def, "") }
+}
+
+func boolFlag(field func(*options) *bool) func(*flag.FlagSet, *options, string) {
+	return func(fs *flag.FlagSet, o *options, name string) { fs.BoolVar(field(o), name, false, "") }
+}
+
+// flagDefs lists every flag once; commands name the ones they take. To add a flag,
+// add it here and to the commands that take it.
+var flagDefs = map[string]flagDef{
+	"config": {"config", "FILE", "the YAML configuration (default: $JANITOR_CONFIG)",
+		stringFlag(func(o *options) *string { return &o.config }, "")},
+	"output": {"output", "FORMAT", "report format: text, json or markdown (default text)",
+		stringFlag(func(o *options) *string { return &o.output }, "text")},
+	"execute": {"execute", "", "really drop (default: print the plan)",
+		boolFlag(func(o *options) *bool { return &o.execute })},
+	"shard": {"shard", "NAME", "visit only this shard (repeat, or separate names with commas); turns notifications off unless --notify",
+		func(fs *flag.FlagSet, o *options, name string) { fs.Var(&o.shards, name, "") }},
+	"partition": {"partition", "INDEX/COUNT", "visit only this pod's share of the shards (an Indexed Job: $(JOB_COMPLETION_INDEX)/COUNT; default $" + PartitionEnv + ")",
+		stringFlag(func(o *options) *string { return &o.partition }, "")},
+	"notify": {"notify", "", "post to Slack and push metrics even though --shard is given",
+		boolFlag(func(o *options) *bool { return &o.notify })},
+	"no-notify": {"no-notify", "", "post nothing to Slack and push no metrics",
+		boolFlag(func(o *options) *bool { return &o.noNotify })},
+	"log-level": {"log-level", "LEVEL", "debug, info, warn or error (default info)",
+		stringFlag(func(o *options) *string { return &o.logLevel }, "info")},
+	"log-format": {"log-format", "FORMAT", "text or json; logs go to stderr (default text)",
+		stringFlag(func(o *options) *string { return &o.logFormat }, "text")},
+}
+
+// command is one subcommand: what it does and the flags it takes, in help order.
+type command struct {
+	summary string
+	flags   []string
+}
+
+var commands = map[string]command{
+	"report": {"inventory leftovers and their verdicts; drop nothing",
+		[]string{"config", "output", "shard", "partition", "notify", "no-notify", "log-level", "log-format"}},
+	"run": {"plan drops (dry run), or drop the dead leftovers with --execute",
+		[]string{"config", "execute", "output", "shard", "partition", "notify", "no-notify", "log-level", "log-format"}},
+	"serve": {"run on the schedule in serve.interval and serve /metrics, /healthz and /readyz",
+		[]string{"config", "no-notify", "log-level", "log-format"}},
+}
+
+// commandHelp prints a command's usage and flags, in the double-dash form.
+func commandHelp(w io.Writer, name string) {
+	c := commands[name]
+	fmt.Fprintf(w, "usage: janitor %s [flags]\n\n%s\n\nflags:\n", name, c.summary)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, f := range c.flags {
+		d := flagDefs[f]
+		arg := "--" + d.name
+		if d.arg != "" {
+			arg += " " + d.arg
+		}
+		fmt.Fprintf(tw, "  %s\t%s\n", arg, d.help)
+	}
+	fmt.Fprintf(tw, "  --help\tprint this help\n")
+	_ = tw.Flush()
+}
+
+// parse reads args for cmd. A flag another command takes is named as such.
+func parse(cmd string, args []string) (*options, bool, error) {
+	o := &options{}
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	takes := map[string]bool{}
+	for _, f := range commands[cmd].flags {
+		takes[f] = true
+		flagDefs[f].define(fs, o, f)
+	}
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if _, known := flagDefs[name]; known && !takes[name] {
+			var by []string
+			for _, c := range []string{"report", "run", "serve"} {
+				if slices.Contains(commands[c].flags, name) {
+					by = append(by, c)
+				}
+			}
+			return nil, false, fmt.Errorf("--%s is not a %s flag (it is for %s)", name, cmd, strings.Join(by, " and "))
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, true, nil
+		}
+		return nil, false, errors.New(strings.Replace(err.Error(), "provided but not defined: -", "provided but not defined: --", 1))
+	}
+	if fs.NArg() > 0 {
+		return nil, false, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return o, false, nil
+}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -66,48 +196,54 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "version", "--version":
 		fmt.Fprintln(stdout, "janitor", buildVersion())
 		return exitOK
-	case "help", "-h", "--help":
+	case "help", "-h", "-help", "--help":
+		if len(args) > 0 {
+			if args[0] == "restore" {
+				fmt.Fprint(stdout, restoreUsage)
+				return exitOK
+			}
+			if _, ok := commands[args[0]]; ok {
+				commandHelp(stdout, args[0])
+				return exitOK
+			}
+			fmt.Fprintf(stderr, "janitor help: unknown command %q\n%s", args[0], usage)
+			return exitUsage
+		}
 		fmt.Fprint(stdout, usage)
 		return exitOK
-	case "report", "run", "serve":
-	default:
+	case "restore":
+		return restoreCmd(ctx, args, stdout, stderr)
+	}
+	if _, ok := commands[cmd]; !ok {
 		fmt.Fprintf(stderr, "janitor: unknown command %q\n%s", cmd, usage)
 		return exitUsage
 	}
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "path to the YAML configuration (required)")
-	output := fs.String("output", "text", "report format: text, json or markdown")
-	execute := fs.Bool("execute", false, "run: really drop (default: print the plan)")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	logFormat := fs.String("log-format", "text", "text or json (logs go to stderr)")
-	var only shardList
-	fs.Var(&only, "shard", "report, run: only this shard (repeat, or separate names with commas)")
-	partition := fs.String("partition", "", "report, run: only this pod's share of the shards, INDEX/COUNT (default $"+PartitionEnv+")")
-	if err := fs.Parse(args); err != nil {
+	o, help, err := parse(cmd, args)
+	if help {
+		commandHelp(stdout, cmd)
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "janitor %s: %v\nRun 'janitor %s --help' for its flags.\n", cmd, err, cmd)
 		return exitUsage
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "janitor %s: unexpected argument %q\n", cmd, fs.Arg(0))
+	configPath := o.config
+	if configPath == "" {
+		configPath = os.Getenv("JANITOR_CONFIG")
+	}
+	if configPath == "" {
+		fmt.Fprintf(stderr, "janitor %s: --config FILE is required (or set JANITOR_CONFIG)\n", cmd)
 		return exitUsage
 	}
-	if *configPath == "" {
-		fmt.Fprintf(stderr, "janitor %s: --config FILE is required\n", cmd)
+	if !validFormat(o.output) && slices.Contains(commands[cmd].flags, "output") {
+		fmt.Fprintf(stderr, "janitor %s: --output %q: want one of %s\n", cmd, o.output, strings.Join(report.Formats, ", "))
 		return exitUsage
 	}
-	if !validFormat(*output) {
-		fmt.Fprintf(stderr, "janitor %s: --output %q: want one of %s\n", cmd, *output, strings.Join(report.Formats, ", "))
+	if o.notify && o.noNotify {
+		fmt.Fprintf(stderr, "janitor %s: --notify and --no-notify contradict each other: give one\n", cmd)
 		return exitUsage
 	}
-	if len(only) > 0 && cmd == "serve" {
-		fmt.Fprintf(stderr, "janitor serve: --shard belongs to report and run; serve visits every configured shard\n")
-		return exitUsage
-	}
-	if *execute && cmd != "run" {
-		fmt.Fprintf(stderr, "janitor %s: --execute belongs to run\n", cmd)
-		return exitUsage
-	}
-	log, err := newLogger(stderr, *logLevel, *logFormat)
+	log, err := newLogger(stderr, o.logLevel, o.logFormat)
 	if err != nil {
 		fmt.Fprintf(stderr, "janitor %s: %v\n", cmd, err)
 		return exitUsage
@@ -115,31 +251,41 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// The MySQL driver logs on its own to stderr ("[mysql] … closing bad idle
 	// connection"); route it through the same logger, so --log-format json stays JSON.
 	_ = mysql.SetLogger(driverLog{log})
-	cfg, err := config.Load(*configPath)
+	cfg, err := config.Load(configPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "janitor: %v\n", err)
 		return exitUsage
 	}
-	app := &app{cfg: cfg, log: log, stdout: stdout, version: buildVersion(), configPath: *configPath, fleet: cfg.Shards}
-	if len(only) > 0 {
-		if app.cfg.Shards, err = selectShards(cfg.Shards, only); err != nil {
+	app := &app{cfg: cfg, log: log, stdout: stdout, version: buildVersion(), configPath: configPath, fleet: cfg.Shards}
+	if len(o.shards) > 0 {
+		if app.cfg.Shards, err = selectShards(cfg.Shards, o.shards); err != nil {
 			fmt.Fprintf(stderr, "janitor %s: %v\n", cmd, err)
 			return exitUsage
 		}
 	}
-	if err := app.partitionFrom(cmd, *partition); err != nil {
+	if err := app.partitionFrom(cmd, o.partition); err != nil {
 		fmt.Fprintf(stderr, "janitor %s: %v\n", cmd, err)
 		return exitUsage
 	}
+	// A DBA's run on a few shards is theirs: it must not post to the team's channel or
+	// move the fleet's metrics unless asked (--notify).
+	switch {
+	case o.noNotify:
+		app.quiet = true
+		log.Info("--no-notify: nothing is posted to Slack or pushed to the Pushgateway")
+	case len(o.shards) > 0 && !o.notify:
+		app.quiet = true
+		log.Info("--shard: nothing is posted to Slack or pushed to the Pushgateway; add --notify to do so")
+	}
 	switch cmd {
 	case "report":
-		return app.once(ctx, report.ModeReport, *output)
+		return app.once(ctx, report.ModeReport, o.output)
 	case "run":
 		mode := report.ModeDryRun
-		if *execute {
+		if o.execute {
 			mode = report.ModeExecute
 		}
-		return app.once(ctx, mode, *output)
+		return app.once(ctx, mode, o.output)
 	default:
 		return app.serve(ctx)
 	}
@@ -247,6 +393,13 @@ type app struct {
 	fleet []janitor.ShardConfig
 	// partition is this pod's share of an Indexed Job (--partition), nil otherwise.
 	partition *janitor.Partition
+	// quiet turns off the Slack post and the Pushgateway push (--no-notify, or --shard
+	// without --notify).
+	quiet bool
+	// retryFollows: a Kubernetes Job attempt that is retried if it fails (jobrun.go).
+	retryFollows bool
+	// watch is serve's schedule-loop watch for /healthz (health.go); nil in one-shot runs.
+	watch *loopWatch
 }
 
 // once runs one job (a CronJob's run), pushes its metrics, writes the report and picks
@@ -260,15 +413,30 @@ func (a *app) once(ctx context.Context, mode, format string) int {
 		m.Partial()
 	}
 	m.Init(a.shardNames())
-	a.resume(ctx, m)
-	r := a.job(ctx, m, mode)
-	if ctx.Err() != nil {
-		a.log.Warn("stopped by signal: the report is partial; tables not reached are deferred")
+	if !a.quiet {
+		a.resume(ctx, m)
 	}
-	a.push(ctx, m)
+	defer a.logStop(ctx)()
+	attempt := a.readJobAttempt(m)
+	if attempt.retryFollowsFailure() {
+		m.RetryFollowsFailure()
+		a.retryFollows = true
+	}
+	r := a.job(ctx, m, mode)
+	stopCode, stopped := stoppedCode(ctx)
+	if stopped {
+		a.log.Warn("stopped by signal: the report is partial; tables not reached are deferred", "exit", stopCode)
+	}
+	attempt.record(m, failedAttempt(r) && !stopped)
+	if !a.quiet {
+		a.push(ctx, m)
+	}
 	if err := report.Write(a.stdout, r, format); err != nil {
 		a.log.Error("write report", "err", err)
 		return exitFailed
+	}
+	if stopped {
+		return stopCode
 	}
 	if r.Failed() {
 		return exitFailed

@@ -46,8 +46,13 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"report"}, "--config FILE is required"},
 		{[]string{"report", "--config", "x", "--output", "yaml"}, `--output "yaml"`},
 		{[]string{"report", "--config", "/nonexistent.yaml"}, "not found"},
-		{[]string{"report", "--config", "x", "--execute"}, "--execute belongs to run"},
-		{[]string{"report", "--bogus"}, "flag provided but not defined"},
+		{[]string{"report", "--config", "x", "--execute"}, "--execute is not a report flag (it is for run)"},
+		{[]string{"report", "--bogus"}, "flag provided but not defined: --bogus"},
+		{[]string{"serve", "--config", "x", "--output", "json"}, "--output is not a serve flag (it is for report and run)"},
+		{[]string{"serve", "--config", "x", "--shard=a"}, "--shard is not a serve flag"},
+		{[]string{"report", "--config", "x", "--notify", "--no-notify"}, "contradict"},
+		{[]string{"report", "--config", "x", "stray"}, `unexpected argument "stray"`},
+		{[]string{"help", "frobnicate"}, `unknown command "frobnicate"`},
 	}
 	for _, c := range cases {
 		code, stdout, stderr := runCLI(t, c.args...)
@@ -235,7 +240,7 @@ metrics:
 	if code != exitUsage || !strings.Contains(stderr, "--shard nope: no such shard") || !strings.Contains(stderr, "it has: alive, gone") {
 		t.Errorf("unknown shard: exit %d, stderr %q", code, stderr)
 	}
-	if code, _, stderr := runCLI(t, "serve", "--config", p, "--shard", "alive"); code != exitUsage || !strings.Contains(stderr, "--shard belongs to report and run") {
+	if code, _, stderr := runCLI(t, "serve", "--config", p, "--shard", "alive"); code != exitUsage || !strings.Contains(stderr, "--shard is not a serve flag") {
 		t.Errorf("serve --shard: exit %d, stderr %q", code, stderr)
 	}
 
@@ -244,7 +249,7 @@ metrics:
 		t.Fatalf("full run: exit %d\n%s", code, stderr)
 	}
 	// Only the live shard: exit 0, and gone is not visited.
-	code, stdout, stderr := runCLI(t, "report", "--config", p, "--output", "json", "--shard", "alive")
+	code, stdout, stderr := runCLI(t, "report", "--config", p, "--output", "json", "--shard", "alive", "--notify")
 	if code != exitOK {
 		t.Fatalf("--shard alive: exit %d\n%s", code, stderr)
 	}

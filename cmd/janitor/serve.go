@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/janitorhq/janitor/internal/httpclient"
 	"github.com/janitorhq/janitor/janitor"
 	"github.com/janitorhq/janitor/metrics"
 	"github.com/janitorhq/janitor/report"
@@ -23,7 +24,13 @@ import (
 // records its metrics and posts it to Slack.
 func (a *app) job(ctx context.Context, m *metrics.Metrics, mode string) *report.Report {
 	j := janitor.New(a.cfg, a.log)
-	j.Hooks = janitor.Hooks{ThrottleWait: m.ThrottleWait, Dropped: m.Dropped}
+	j.Hooks = janitor.Hooks{ThrottleWait: m.ThrottleWait, Dropped: m.Dropped, ReplicaBlocked: m.ReplicaBlocked}
+	if w := a.watch; w != nil {
+		// Each drop, wait or purge batch is progress: serve's /healthz sees the loop move.
+		j.Hooks.ThrottleWait = func(shard, signal string, d time.Duration) { m.ThrottleWait(shard, signal, d); w.tick() }
+		j.Hooks.Dropped = func(shard, tool string, bytes int64) { m.Dropped(shard, tool, bytes); w.tick() }
+		j.Hooks.PurgeBatch = func(string, string, string, int64) { w.tick() }
+	}
 	start := time.Now()
 	var r *report.Report
 	switch mode {
@@ -35,13 +42,21 @@ func (a *app) job(ctx context.Context, m *metrics.Metrics, mode string) *report.
 	if a.partition != nil {
 		r.Partition = a.partition.String()
 	}
+	if ctx.Err() != nil {
+		// A run a signal stopped is not a success, whatever it reached.
+		m.Partial()
+	}
 	m.Observe(r, time.Since(start))
 	a.postSlack(ctx, r)
 	return r
 }
 
 func (a *app) postSlack(ctx context.Context, r *report.Report) {
-	if a.cfg.Slack.WebhookURL == "" {
+	if a.cfg.Slack.WebhookURL == "" || a.quiet {
+		return
+	}
+	if a.retryFollows && r.Failed() && ctx.Err() == nil {
+		a.log.Info("not posting to slack: this Job attempt failed and Kubernetes retries it; the attempt that ends the run posts")
 		return
 	}
 	// A report must reach Slack even when the run was stopped by a signal.
@@ -76,7 +91,11 @@ func (a *app) resume(ctx context.Context, m *metrics.Metrics) {
 	}
 	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	if err := m.Resume(rctx, mc.PushgatewayURL, mc.Job, mc.Cluster, a.shardNames()); err != nil {
+	g, err := a.gateway()
+	if err == nil {
+		err = m.ResumeFrom(rctx, g, a.shardNames())
+	}
+	if err != nil {
 		a.log.Warn("carry metric totals on from the pushgateway; counters start at zero this run", "err", err)
 	}
 }
@@ -90,7 +109,11 @@ func (a *app) push(ctx context.Context, m *metrics.Metrics) {
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := metrics.Push(pctx, mc.PushgatewayURL, mc.Job, mc.Cluster, m, a.log); err != nil {
+	g, err := a.gateway()
+	if err == nil {
+		err = metrics.PushTo(pctx, g, m, a.log)
+	}
+	if err != nil {
 		a.log.Error("push metrics", "err", err)
 	}
 }
@@ -118,7 +141,8 @@ func (a *app) serve(ctx context.Context) int {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	a.watch = newLoopWatch(a.cfg, len(a.cfg.Shards))
+	mux.HandleFunc("/healthz", a.watch.healthz)
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		switch {
 		case configChanged():
@@ -131,8 +155,9 @@ func (a *app) serve(ctx context.Context) int {
 	})
 	ln, err := net.Listen("tcp", a.cfg.Serve.Listen)
 	if err != nil {
-		a.log.Error("listen", "addr", a.cfg.Serve.Listen, "err", err)
-		return exitUsage
+		// Not a usage error: the port may be taken, or the address not this host's.
+		a.log.Error("cannot listen on serve.listen: is another process using the port?", "addr", a.cfg.Serve.Listen, "err", err)
+		return exitFailed
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -148,7 +173,9 @@ func (a *app) serve(ctx context.Context) int {
 		if a.cfg.Serve.Execute {
 			mode = report.ModeExecute
 		}
+		a.watch.tick()
 		a.job(ctx, m, mode)
+		a.watch.tick()
 		if ctx.Err() != nil {
 			break
 		}
@@ -173,6 +200,14 @@ func (a *app) serve(ctx context.Context) int {
 	_ = srv.Shutdown(sctx)
 	a.log.Info("stopped")
 	return exitOK
+}
+
+// gateway is the Pushgateway group and its HTTP client (metrics.http_client, validated
+// with the configuration).
+func (a *app) gateway() (metrics.Gateway, error) {
+	mc := a.cfg.Metrics
+	c, err := httpclient.Client("metrics.http_client", mc.HTTPClient)
+	return metrics.Gateway{URL: mc.PushgatewayURL, Job: mc.Job, Cluster: mc.Cluster, Client: c}, err
 }
 
 func (a *app) configSum() ([32]byte, error) {

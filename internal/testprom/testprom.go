@@ -83,7 +83,10 @@ func StartPushgateway(t testing.TB) string {
 		t.Fatal("prometheus-pushgateway is not installed: apt-get install prometheus-pushgateway (scripts/test.sh does)")
 	}
 	addr := freeAddr(t)
-	start(t, "prometheus-pushgateway", "--web.listen-address="+addr)
+	// Debian's binary defaults to /var/lib/prometheus/pushgateway.data, which the
+	// packaged service fills: the test's gateway would start with that machine's groups.
+	start(t, "prometheus-pushgateway", "--web.listen-address="+addr,
+		"--persistence.file="+filepath.Join(t.TempDir(), "pushgateway.data"))
 	base := "http://" + addr
 	waitHTTP(t, base+"/-/ready")
 	return base

@@ -1,0 +1,89 @@
+package discovery_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/internal/testdb"
+)
+
+// TestFulltextAuxiliaryTablespaces: a leftover with a FULLTEXT index frees, with its own
+// tablespace, those of the index's auxiliary tables (FTS_<table id>_…). Its bytes are the
+// sum of all those files on disk, through the inventory's prefetch and through the
+// per-table lookup of the pre-DROP re-check.
+func TestFulltextAuxiliaryTablespaces(t *testing.T) {
+	db := testdb.Primary(t)
+	ctx := context.Background()
+	s := testdb.Schema(t, db)
+	const name = "_fts café_old"
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, name)+" (id INT PRIMARY KEY, body TEXT, FULLTEXT KEY ft (body)) ENGINE=InnoDB")
+	fill(t, db, q(s, name), 5000, "CONCAT('word', $id, ' lorem ipsum dolor sit amet ', REPEAT(CONCAT('tok', $id % 97, ' '), 20))")
+	// A second table with a FULLTEXT index, not a candidate: its files are not counted.
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "docs")+" (id INT PRIMARY KEY, body TEXT, FULLTEXT KEY ft (body)) ENGINE=InnoDB")
+	fill(t, db, q(s, "docs"), 100, "'other words'")
+
+	ibd := serverFile(t, db, s, name, ".ibd")
+	var id uint64
+	var tname string
+	es, en := serverEncoded(t, db, s, name)
+	tname = es + "/" + en
+	srv, err := discovery.ReadServer(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := "information_schema.INNODB_SYS_TABLES"
+	if srv.Flavor == discovery.FlavorMySQL8 {
+		view = "information_schema.INNODB_TABLES"
+	}
+	if err := db.QueryRowx("SELECT TABLE_ID FROM "+view+" WHERE NAME = ?", tname).Scan(&id); err != nil {
+		t.Fatalf("table id of %s: %v", tname, err)
+	}
+	onDisk := func() (int64, int) {
+		total, n := allocated(t, ibd), 0
+		for _, prefix := range []string{"FTS_", "fts_"} {
+			files, _ := filepath.Glob(filepath.Join(filepath.Dir(ibd), fmt.Sprintf("%s%016x_*.ibd", prefix, id)))
+			for _, f := range files {
+				total += allocated(t, f)
+				n++
+			}
+		}
+		return total, n
+	}
+	if _, n := onDisk(); n < 7 {
+		entries, _ := os.ReadDir(filepath.Dir(ibd))
+		var all []string
+		for _, e := range entries {
+			all = append(all, e.Name())
+		}
+		t.Fatalf("found %d FTS files for table id %016x; the directory holds %s", n, id, strings.Join(all, " "))
+	}
+	in := inspector(t, db, s)
+	// The server extends FULLTEXT files in the background: poll for agreement.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		want, n := onDisk()
+		tables, err := in.InspectAll(ctx, []discovery.Name{{Schema: s, Table: name}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		one, err := in.Inspect(ctx, discovery.Name{Schema: s, Table: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tables) == 1 && tables[0].Bytes == want && one.Bytes == want && one.SizeSource == discovery.SizeTablespace {
+			t.Logf("%d bytes in the .ibd and %d FULLTEXT files", want, n)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bytes: inventory %d, re-check %d (%s); on disk %d in the .ibd and %d FTS files (.ibd alone %d)",
+				tables[0].Bytes, one.Bytes, one.SizeSource, want, n, allocated(t, ibd))
+		}
+		time.Sleep(500 * time.Millisecond) // polling the server's view against the files, with a deadline
+	}
+}

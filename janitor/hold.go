@@ -1,0 +1,343 @@
+package janitor
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/policies"
+	"github.com/janitorhq/janitor/report"
+	"github.com/janitorhq/janitor/throttle"
+)
+
+// holdState is one shard run's memory of its holds.
+type holdState struct {
+	// until is the hold end given to each migration group this run, so a migration's
+	// tables held in one run end their hold together.
+	until map[string]time.Time
+	// last is the record of the hold the last holdOne made.
+	last *discovery.Hold
+	// pending is the hold whose RENAME went out last: after a lost connection, its
+	// hold name tells whether the RENAME took effect.
+	pending *discovery.Hold
+}
+
+// holdsTable reports whether a candidate gets a hold rather than an immediate DROP. Vitess
+// holds its own tables (its table GC renames them before it purges or drops them); a
+// crashed ALTER's #sql table has no name anyone uses; a table janitor already holds
+// ends its hold in a DROP.
+func (r *shardRun) holdsTable(t *discovery.Table) bool { return r.j.holdsTable(t) }
+
+func (j *Janitor) holdsTable(t *discovery.Table) bool {
+	return j.cfg.Execute.Hold > 0 && !t.Orphan && t.Tool != discovery.ToolVitess && t.Tool != discovery.ToolJanitor
+}
+
+// planHolds tells, in a dry run's plan, which drops would be holds first.
+func (j *Janitor) planHolds(cands []candidate, s *report.Shard, execute bool) {
+	if execute {
+		return
+	}
+	for _, c := range cands {
+		if row := &s.Tables[c.row]; row.Outcome == report.OutcomePlanned && j.holdsTable(c.table) {
+			row.Reason += fmt.Sprintf("; --execute holds it first (renamed for execute.hold %s, dropped by a later run if untouched)", j.cfg.Execute.Hold)
+		}
+	}
+}
+
+// dropOrHold is the one step dropWithRetry repeats: a hold's RENAME or a DROP.
+func (r *shardRun) dropOrHold(ctx context.Context, c candidate, sent *bool) (outcome, error) {
+	if r.holdsTable(c.table) {
+		return r.holdOne(ctx, c, sent)
+	}
+	return r.dropOne(ctx, c, sent)
+}
+
+// held fills a report row from a hold just made; it reports whether out is one.
+func (r *shardRun) held(row *report.Table, out outcome) bool {
+	h := r.holds.last
+	if out.outcome != report.OutcomeHeld || h == nil {
+		return false
+	}
+	u := h.Until
+	row.HeldUntil, row.OriginalTable = &u, h.Table
+	if r.j.Hooks.Held != nil {
+		r.j.Hooks.Held(r.sc.Name, row.Tool, row.Bytes)
+	}
+	return true
+}
+
+// shardInReason puts the shard's name into a reason's restore command.
+func shardInReason(reason, shard string) string {
+	return strings.ReplaceAll(reason, "--shard SHARD", "--shard "+discovery.QuoteArg(shard))
+}
+
+// holdRow fills the hold columns of a report row for a table janitor holds.
+func holdRow(row *report.Table, t *discovery.Table) {
+	if t.Tool != discovery.ToolJanitor || t.Hold == nil {
+		return
+	}
+	u := t.Hold.Until
+	row.HeldUntil, row.OriginalTable = &u, t.Hold.Table
+	if row.BaseTable == "" {
+		row.BaseTable = t.Hold.Base
+	}
+}
+
+// holdGroups evaluates every table, then keeps each held table whose migration has
+// another held table that is kept (accessed, or not due): a migration's tables were
+// held together and end together, so a person restoring one finds the others.
+func holdGroups(tables []*discovery.Table, eval func(*discovery.Table) policies.Verdict) []policies.Verdict {
+	vs := make([]policies.Verdict, len(tables))
+	kept := map[string]int{}
+	key := func(t *discovery.Table) string {
+		if t.Hold == nil || t.Hold.Group == "" {
+			return ""
+		}
+		return t.Schema + "\x00" + t.Hold.Group + "\x00" + t.Hold.Until.UTC().Format(time.RFC3339)
+	}
+	for i, t := range tables {
+		vs[i] = eval(t)
+		if k := key(t); k != "" && vs[i].Action == policies.Skip {
+			if _, ok := kept[k]; !ok {
+				kept[k] = i
+			}
+		}
+	}
+	for i, t := range tables {
+		k := key(t)
+		if k == "" || vs[i].Action != policies.Drop {
+			continue
+		}
+		if o, ok := kept[k]; ok {
+			other := tables[o]
+			vs[i] = policies.Verdict{Action: policies.Skip, Code: vs[o].Code, Reason: fmt.Sprintf(
+				"held with %s (was %s) of the same %s migration, which is kept: %s", other.Name, other.Hold.Table, other.Hold.Tool, vs[o].Reason)}
+		}
+	}
+	return vs
+}
+
+// holdOne renames one dead leftover to a hold name, under every precondition of a
+// DROP: the throttle, the fresh re-check on the dropping connection (which holds the
+// drop lock), and preDropChecks. The hold record goes into the table's comment before
+// the RENAME, so a hold name never exists without it; the access baseline is added
+// after the RENAME, when the table can no longer be reached by its old name.
+func (r *shardRun) holdOne(ctx context.Context, c candidate, sent *bool) (outcome, error) {
+	r.holds.last = nil
+	t := c.table
+	if *sent {
+		// The connection died after the RENAME went out: the hold name tells.
+		if h := r.holds.pending; h != nil {
+			if ok, err := tableExists(ctx, r.conn, t.Schema, h.HoldName); err != nil {
+				return outcome{}, err
+			} else if ok {
+				r.holds.last = h
+				return r.heldOutcome(h, "held (confirmed after the connection was lost; no access baseline recorded)"), nil
+			}
+		}
+		*sent = false
+	}
+	if err := r.thr.Wait(ctx, r.j.cfg.ThrottleFor(r.sc).MaxWait); err != nil {
+		var b *throttle.Blocked
+		if errors.As(err, &b) {
+			return outcome{}, &errStop{b.Error()}
+		}
+		return outcome{}, &errStop{"stopped by signal while throttled"}
+	}
+	notSent := false
+	fresh, out, err := r.recheck(ctx, t, &notSent, false)
+	if out != nil || err != nil {
+		return derefOutcome(out), err
+	}
+	if out, err := r.preDropChecks(ctx, fresh); out != nil || err != nil {
+		return derefOutcome(out), err
+	}
+	srv, err := discovery.ReadServer(ctx, r.conn)
+	if err != nil {
+		return outcome{}, err
+	}
+	var now time.Time
+	if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ UTC_TIMESTAMP(6)").Scan(&now); err != nil {
+		return outcome{}, fmt.Errorf("read server time: %w", err)
+	}
+	now = now.UTC()
+	group := discovery.GroupOf(fresh)
+	until := now.Add(r.j.cfg.Execute.Hold).Truncate(time.Second)
+	if group != "" {
+		if r.holds.until == nil {
+			r.holds.until = map[string]time.Time{}
+		}
+		gk := fresh.Schema + "\x00" + group
+		if u, ok := r.holds.until[gk]; ok {
+			until = u
+		} else {
+			r.holds.until[gk] = until
+		}
+	}
+	h := &discovery.Hold{
+		Schema: fresh.Schema, Table: fresh.Name, HoldName: discovery.HoldName(fresh.Schema, fresh.Name, now, until),
+		HeldAt: now, Until: until, Tool: fresh.Tool, Role: fresh.Role, Base: fresh.Base, Group: group,
+		Comment: discovery.OriginalComment(fresh.Comment),
+	}
+	text, err := h.CommentText()
+	if err != nil {
+		return outcome{report.OutcomeSkipped, "cannot hold: " + err.Error() + "; drop it by hand, or set execute.hold 0s to drop such tables at once", 0}, nil
+	}
+	name := dbconn.QualifiedName(fresh.Schema, fresh.Name)
+	holdName := dbconn.QualifiedName(fresh.Schema, h.HoldName)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.j.cfg.Execute.LockWaitTimeout+r.j.cfg.Execute.DropTimeout)
+	defer cancel()
+	if out := r.holdStatementFailed(setComment(dctx, r.conn, srv, name, text), "record the hold in the comment"); out != nil {
+		return *out, nil
+	}
+	r.log.InfoContext(ctx, "holding", "table", name, "hold_name", h.HoldName, "until", until, "tool", fresh.Tool, "role", fresh.Role)
+	r.holds.pending, *sent = h, true
+	if _, err := r.conn.ExecContext(dctx, "RENAME /* janitor */ TABLE "+name+" TO "+holdName); err != nil {
+		if connectionLost(err) {
+			return outcome{}, err
+		}
+		*sent = false
+		if out := r.holdStatementFailed(err, "RENAME"); out != nil {
+			return *out, nil
+		}
+	}
+	if hook := r.j.Hooks.AfterHoldRename; hook != nil {
+		hook(r.sc.Name, fresh.Schema, h.HoldName)
+	}
+	r.holds.last = h
+	note := ""
+	if err := r.recordBaseline(dctx, srv, h, holdName); err != nil {
+		if connectionLost(err) {
+			return outcome{}, err
+		}
+		r.log.WarnContext(ctx, "held without an access baseline", "table", holdName, "err", err)
+		note = " (no access baseline recorded: " + err.Error() + ")"
+	}
+	r.log.InfoContext(ctx, "held", "table", name, "hold_name", h.HoldName, "until", until)
+	return r.heldOutcome(h, "held"+note), nil
+}
+
+func (r *shardRun) heldOutcome(h *discovery.Hold, what string) outcome {
+	return outcome{report.OutcomeHeld, fmt.Sprintf("%s as %s until %s UTC; a later run drops it if nothing touches it; restore with `janitor restore --shard %s %s`",
+		what, h.HoldName, h.Until.Format(time.DateTime), discovery.QuoteArg(r.sc.Name), discovery.QuoteArg(h.Schema+"."+h.Table)), 0}
+}
+
+// holdStatementFailed turns a failed hold statement into an outcome (nil: no error).
+func (r *shardRun) holdStatementFailed(err error, what string) *outcome {
+	switch {
+	case err == nil:
+		return nil
+	case dbconn.IsError(err, dbconn.ErrLockWaitTimeout, dbconn.ErrLockDeadlock):
+		return &outcome{report.OutcomeDeferred, fmt.Sprintf("another session holds a lock on it (lock_wait_timeout %s)", r.j.cfg.Execute.LockWaitTimeout), 0}
+	case dbconn.IsError(err, dbconn.ErrBadTable, dbconn.ErrNoSuchTable):
+		return &outcome{report.OutcomeSkipped, "no longer exists (dropped by someone else)", 0}
+	case dbconn.IsError(err, errAlgorithmNotSupported, errAlterOperationNotSupported):
+		return &outcome{report.OutcomeSkipped, "not held: changing its comment would copy the table on this server (" + err.Error() + "); drop it by hand, or set execute.hold 0s", 0}
+	}
+	return &outcome{report.OutcomeFailed, "hold: " + what + " failed: " + err.Error(), 0}
+}
+
+// MySQL's and MariaDB's refusals of an ALTER's ALGORITHM or LOCK clause.
+const (
+	errAlgorithmNotSupported      = 1845
+	errAlterOperationNotSupported = 1846
+)
+
+// setComment changes a table's comment without copying the table: MariaDB changes it
+// in place with ALGORITHM=INSTANT; MySQL 8.0 and 9.7 refuse INSTANT for a comment (1845)
+// and change it in place (no rebuild: the .ibd file keeps its inode) with INPLACE and
+// LOCK=NONE. A server that would copy the table refuses instead of copying.
+func setComment(ctx context.Context, conn sqlx.ExecerContext, srv discovery.Server, name, comment string) error {
+	clause := "ALGORITHM=INSTANT"
+	if srv.Flavor != discovery.FlavorMariaDB {
+		clause = "ALGORITHM=INPLACE, LOCK=NONE"
+	}
+	_, err := conn.ExecContext(ctx, "ALTER /* janitor */ TABLE "+name+" COMMENT = ?, "+clause, comment)
+	return err
+}
+
+// recordBaseline reads the held table's access counters and adds them to its hold record.
+func (r *shardRun) recordBaseline(ctx context.Context, srv discovery.Server, h *discovery.Hold, holdName string) error {
+	var now time.Time
+	if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ UTC_TIMESTAMP(6)").Scan(&now); err != nil {
+		return err
+	}
+	b := &discovery.AccessBaseline{ServerStarted: srv.Started(now.UTC())}
+	io, why, err := discovery.ReadTableIO(ctx, r.conn, h.Schema, h.HoldName)
+	if err != nil {
+		return err
+	}
+	if why == "" {
+		b.IO = &io
+	}
+	var upd sql.NullTime
+	if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ UPDATE_TIME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+		h.Schema, h.HoldName).Scan(&upd); err != nil {
+		return err
+	}
+	if upd.Valid {
+		u := upd.Time.UTC()
+		b.UpdateTime = &u
+	}
+	h.Baseline = b
+	text, err := h.CommentText()
+	if err != nil {
+		h.Baseline = nil
+		return err
+	}
+	if err := setComment(ctx, r.conn, srv, holdName, text); err != nil {
+		h.Baseline = nil
+		return err
+	}
+	return nil
+}
+
+func tableExists(ctx context.Context, q sqlx.QueryerContext, schema, table string) (bool, error) {
+	var n int
+	err := q.QueryRowxContext(ctx, "SELECT /* janitor */ COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", schema, table).Scan(&n)
+	return n > 0, err
+}
+
+// markPurge records in a held table's hold record that janitor's purge begins, so the
+// purge's own DELETEs are not read as access by a later run if the purge is cut short.
+// The comment change renews CREATE_TIME on MariaDB, so the table's identity (CREATE_TIME,
+// checked by every purge batch and re-check) is read again, together with the comment
+// that proves it is still the table just marked.
+func (r *shardRun) markPurge(ctx context.Context, cand, fresh *discovery.Table) *outcome {
+	if fresh.Tool != discovery.ToolJanitor || fresh.Hold == nil || fresh.Hold.PurgeStarted != nil {
+		return nil
+	}
+	h := *fresh.Hold
+	var now time.Time
+	if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ UTC_TIMESTAMP(6)").Scan(&now); err != nil {
+		return &outcome{report.OutcomeDeferred, "read server time: " + err.Error(), 0}
+	}
+	now = now.UTC()
+	h.PurgeStarted = &now
+	text, err := h.CommentText()
+	if err != nil {
+		return &outcome{report.OutcomeSkipped, "cannot record the purge in the hold record: " + err.Error(), 0}
+	}
+	name := dbconn.QualifiedName(fresh.Schema, fresh.Name)
+	if out := r.holdStatementFailed(setComment(ctx, r.conn, r.server, name, text), "record the purge in the comment"); out != nil {
+		return out
+	}
+	var created sql.NullTime
+	var comment string
+	err = r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ CREATE_TIME, TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+		fresh.Schema, fresh.Name).Scan(&created, &comment)
+	if err != nil || comment != text || !created.Valid {
+		return &outcome{report.OutcomeSkipped, fmt.Sprintf("the table changed while janitor recorded its purge (comment or CREATE_TIME: %v)", err), 0}
+	}
+	c := created.Time.UTC()
+	fresh.CreatedAt, cand.CreatedAt = &c, &c
+	fresh.Hold, cand.Hold = &h, &h
+	return nil
+}

@@ -1,0 +1,357 @@
+package janitor
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/discovery"
+)
+
+// A DROP replicates. On a replica, a session that reads the table — a long report
+// query, or a transaction that read it and stays open — holds the table's metadata
+// lock, and the replica's applier then waits behind it with every later event: the
+// replica stops applying until the reader ends. So before each DROP (or RENAME) janitor
+// looks at every configured replica's sessions, and after each DROP it watches the
+// appliers until the DROP is applied.
+
+// Where a replica says who holds a table's metadata lock.
+const (
+	mdlNone     = ""                   // not readable: open transactions are suspect
+	mdlPlugin   = "metadata_lock_info" // MariaDB's plugin, information_schema.METADATA_LOCK_INFO
+	mdlPerfSchm = "performance_schema" // MySQL's performance_schema.metadata_locks
+)
+
+// replicaView is what one replica's sessions can tell, learned once per run.
+type replicaView struct {
+	flavor  discovery.Flavor
+	account string // the account janitor uses there, quoted for a GRANT
+	mdl     string
+}
+
+// replicaSession is one row of a replica's process list, with its open transaction.
+type replicaSession struct {
+	id          int64
+	user, cmd   string
+	secs        sql.NullInt64
+	state       string
+	info        sql.NullString
+	trxSecs     sql.NullInt64 // age of its open InnoDB transaction
+	autocommitR sql.NullInt64 // trx_autocommit_non_locking: a lone autocommit SELECT
+}
+
+// applier tells the replication threads (SQL thread, coordinator, workers) from
+// client sessions: MariaDB names their commands, both flavors run them as
+// 'system user'.
+func (s replicaSession) applier() bool {
+	return s.user == "system user" || s.cmd == "Slave_SQL" || s.cmd == "Slave_worker"
+}
+
+func (s replicaSession) waitsForMDL() bool {
+	return strings.HasPrefix(s.state, "Waiting for table metadata lock")
+}
+
+func (s replicaSession) String() string {
+	what := fmt.Sprintf("%s for %ds", s.cmd, s.secs.Int64)
+	if s.cmd == "Sleep" {
+		what = fmt.Sprintf("idle for %ds", s.secs.Int64)
+	}
+	if s.trxSecs.Valid && s.autocommitR.Int64 == 0 {
+		what += fmt.Sprintf(", in a transaction open for %ds", s.trxSecs.Int64)
+	}
+	return fmt.Sprintf("session %d (user %q, %s)", s.id, s.user, what)
+}
+
+// sessionsQuery lists the sessions that run a statement or hold a transaction open,
+// and the appliers' states: one query per replica per drop. INNODB_TRX shows open
+// transactions (idle ones too) but not which tables they read.
+const sessionsQuery = `SELECT /* janitor */ p.ID, p.USER, p.COMMAND, p.TIME, COALESCE(p.STATE, ''), p.INFO,
+	TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), t.trx_autocommit_non_locking
+	FROM information_schema.PROCESSLIST p LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID
+	WHERE p.ID <> CONNECTION_ID() AND (p.INFO IS NOT NULL OR t.trx_mysql_thread_id IS NOT NULL
+		OR p.USER = 'system user' OR p.COMMAND IN ('Slave_SQL', 'Slave_worker'))`
+
+// mdlQueries name, per source, the sessions holding or waiting for a table's metadata
+// lock: the second query per replica per drop, where the replica can answer it.
+var mdlQueries = map[string]string{
+	mdlPlugin: `SELECT /* janitor */ m.THREAD_ID, COALESCE(p.USER, ''), COALESCE(p.COMMAND, ''), p.TIME, COALESCE(p.STATE, '')
+		FROM information_schema.METADATA_LOCK_INFO m LEFT JOIN information_schema.PROCESSLIST p ON p.ID = m.THREAD_ID
+		WHERE m.LOCK_TYPE = 'Table metadata lock' AND m.TABLE_SCHEMA = ? AND m.TABLE_NAME = ? AND m.THREAD_ID <> CONNECTION_ID()`,
+	mdlPerfSchm: `SELECT /* janitor */ t.PROCESSLIST_ID, COALESCE(t.PROCESSLIST_USER, ''), COALESCE(t.PROCESSLIST_COMMAND, ''), t.PROCESSLIST_TIME,
+		COALESCE(t.PROCESSLIST_STATE, ''), t.NAME
+		FROM performance_schema.metadata_locks m JOIN performance_schema.threads t ON t.THREAD_ID = m.OWNER_THREAD_ID
+		WHERE m.OBJECT_TYPE = 'TABLE' AND m.OBJECT_SCHEMA = ? AND m.OBJECT_NAME = ?
+		AND t.PROCESSLIST_ID IS NOT NULL AND t.PROCESSLIST_ID <> CONNECTION_ID()`,
+}
+
+// replicaDB opens (once) the replica's pool and learns what its sessions can tell. Any
+// failure is an *errStop: a replica whose sessions janitor cannot see blocks drops.
+func (r *shardRun) replicaView(ctx context.Context, rd replicaDB) (*sqlx.DB, *replicaView, error) {
+	db, err := rd.db.Get(ctx)
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		return nil, nil, r.replicaUnreadable(ctx, rd.name, "", err)
+	}
+	if err != nil {
+		return nil, nil, &errStop{fmt.Sprintf("replica %s: cannot reach it to see its sessions (%v): drops on this shard wait until janitor can, since a reader there would stall its replication", rd.name, err)}
+	}
+	if v := r.replicaSeen[rd.name]; v != nil {
+		return db, v, nil
+	}
+	qctx, cancel := context.WithTimeout(ctx, r.j.cfg.ThrottleFor(r.sc).SignalTimeout)
+	defer cancel()
+	srv, err := discovery.ReadServer(qctx, db)
+	if err != nil {
+		return nil, nil, r.replicaUnreadable(ctx, rd.name, "", err)
+	}
+	v := &replicaView{flavor: srv.Flavor, account: "janitor's account"}
+	var user string
+	if err := db.QueryRowxContext(qctx, "SELECT /* janitor */ CURRENT_USER()").Scan(&user); err == nil {
+		if i := strings.LastIndexByte(user, '@'); i >= 0 {
+			v.account = fmt.Sprintf("'%s'@'%s'", user[:i], user[i+1:])
+		}
+	}
+	if !srv.SeesAllSessions {
+		// Without PROCESS the process list shows janitor's own sessions only, which
+		// would read as "nobody reads this table".
+		return nil, nil, &errStop{fmt.Sprintf("replica %s: the account cannot see other sessions there: GRANT PROCESS ON *.* TO %s on that replica (docs/dropping.md, Least privilege)", rd.name, v.account)}
+	}
+	var n int
+	switch srv.Flavor {
+	case discovery.FlavorMariaDB:
+		err = db.QueryRowxContext(qctx, `SELECT /* janitor */ COUNT(*) FROM information_schema.PLUGINS
+			WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'`).Scan(&n)
+		if n > 0 {
+			v.mdl = mdlPlugin
+		}
+	default:
+		// The MDL instrument and the global consumer are on by default in MySQL 8;
+		// with either off (or performance_schema off) metadata_locks is empty.
+		err = db.QueryRowxContext(qctx, `SELECT /* janitor */ COUNT(*) FROM performance_schema.setup_instruments i, performance_schema.setup_consumers c
+			WHERE i.NAME = 'wait/lock/metadata/sql/mdl' AND i.ENABLED = 'YES' AND c.NAME = 'global_instrumentation' AND c.ENABLED = 'YES'`).Scan(&n)
+		if n > 0 {
+			v.mdl = mdlPerfSchm
+		}
+	}
+	if err != nil {
+		return nil, nil, r.replicaUnreadable(ctx, rd.name, v.account, err)
+	}
+	if v.mdl == mdlNone {
+		r.log.WarnContext(ctx, "replica cannot say who holds a table's metadata lock: every open transaction there defers drops",
+			"replica", rd.name, "fix", mdlFix(v.flavor))
+	}
+	if r.replicaSeen == nil {
+		r.replicaSeen = map[string]*replicaView{}
+	}
+	r.replicaSeen[rd.name] = v
+	return db, v, nil
+}
+
+func mdlFix(f discovery.Flavor) string {
+	if f == discovery.FlavorMariaDB {
+		return "load the metadata_lock_info plugin there (INSTALL SONAME 'metadata_lock_info')"
+	}
+	return "enable performance_schema with the wait/lock/metadata/sql/mdl instrument there"
+}
+
+// replicaUnreadable turns a failure to read a replica's sessions into the *errStop that
+// blocks the shard, naming the grant when the server refused for want of one. A signal
+// (ctx cancelled, not a query's own timeout) is named as such, not as an unreadable
+// replica.
+func (r *shardRun) replicaUnreadable(ctx context.Context, replica, account string, err error) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return &errStop{"stopped by signal while looking at the replicas' sessions"}
+	}
+	if account == "" {
+		account = "janitor's account"
+	}
+	if dbconn.IsError(err, dbconn.ErrSpecificAccess, 1142, 1044) { // 1142 table access denied, 1044 database access denied
+		return &errStop{fmt.Sprintf("replica %s: cannot read its sessions (%v): GRANT PROCESS ON *.* TO %s there (MySQL: and SELECT ON performance_schema.*), as docs/dropping.md (Least privilege) lists", replica, err, account)}
+	}
+	return &errStop{fmt.Sprintf("replica %s: cannot read its sessions (%v): drops on this shard wait until janitor can", replica, err)}
+}
+
+// replicaReaders looks at every configured replica of the shard for sessions that use
+// schema.table: a running statement that names it, a session holding or waiting for
+// its metadata lock (where the replica can tell), or — where it cannot — any open
+// transaction, which may have read it. It returns one line per reader; a non-nil error
+// (an *errStop) means drops on this shard must stop: a replica's sessions could not be
+// read, or its applier already waits for a metadata lock. The DROP path calls it after
+// the re-check; a RENAME path must call it too.
+func (r *shardRun) replicaReaders(ctx context.Context, schema, table string) ([]string, error) {
+	var out []string
+	for _, rd := range r.replicas {
+		db, v, err := r.replicaView(ctx, rd)
+		if err != nil {
+			return nil, err
+		}
+		qctx, cancel := context.WithTimeout(ctx, r.j.cfg.ThrottleFor(r.sc).SignalTimeout)
+		readers, err := r.readersOn(qctx, rd.name, db, v, schema, table)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, readers...)
+	}
+	return out, nil
+}
+
+func (r *shardRun) readersOn(ctx context.Context, replica string, db *sqlx.DB, v *replicaView, schema, table string) ([]string, error) {
+	rows, err := db.QueryxContext(ctx, sessionsQuery)
+	if err != nil {
+		return nil, r.replicaUnreadable(ctx, replica, v.account, err)
+	}
+	var sessions []replicaSession
+	for rows.Next() {
+		var s replicaSession
+		if err := rows.Scan(&s.id, &s.user, &s.cmd, &s.secs, &s.state, &s.info, &s.trxSecs, &s.autocommitR); err != nil {
+			rows.Close()
+			return nil, r.replicaUnreadable(ctx, replica, v.account, err)
+		}
+		sessions = append(sessions, s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, r.replicaUnreadable(ctx, replica, v.account, err)
+	}
+	var out []string
+	seen := map[int64]bool{}
+	for _, s := range sessions {
+		switch {
+		case s.applier():
+			if s.waitsForMDL() {
+				return nil, r.applierBlocked(ctx, replica, s, "before dropping "+dbconn.QualifiedName(schema, table))
+			}
+		case s.info.Valid && discovery.Mentions(s.info.String, schema, table):
+			seen[s.id] = true
+			out = append(out, fmt.Sprintf("replica %s: %s runs a statement naming it: %s", replica, s, clip(s.info.String)))
+		case v.mdl == mdlNone && s.trxSecs.Valid && s.autocommitR.Int64 == 0:
+			// Which tables an open transaction holds cannot be read here; it may hold
+			// this one until it ends. A lone autocommit SELECT holds only the tables of
+			// its statement, which the match above has read.
+			seen[s.id] = true
+			out = append(out, fmt.Sprintf("replica %s: %s may hold its metadata lock (to tell which tables a transaction holds, %s)", replica, s, mdlFix(v.flavor)))
+		}
+	}
+	if v.mdl == mdlNone {
+		return out, nil
+	}
+	holders, err := db.QueryxContext(ctx, mdlQueries[v.mdl], schema, table)
+	if err != nil {
+		return nil, r.replicaUnreadable(ctx, replica, v.account, err)
+	}
+	defer holders.Close()
+	for holders.Next() {
+		var s replicaSession
+		dest := []any{&s.id, &s.user, &s.cmd, &s.secs, &s.state}
+		var thread string
+		if v.mdl == mdlPerfSchm {
+			dest = append(dest, &thread)
+		}
+		if err := holders.Scan(dest...); err != nil {
+			return nil, r.replicaUnreadable(ctx, replica, v.account, err)
+		}
+		// The appliers' own locks are the replication of earlier events, not readers.
+		if seen[s.id] || s.applier() || strings.Contains(thread, "/replica_") || strings.Contains(thread, "/slave_") {
+			continue
+		}
+		seen[s.id] = true
+		if i := slices.IndexFunc(sessions, func(o replicaSession) bool { return o.id == s.id }); i >= 0 {
+			s.trxSecs = sessions[i].trxSecs
+		}
+		out = append(out, fmt.Sprintf("replica %s: %s holds its metadata lock", replica, s))
+	}
+	if err := holders.Err(); err != nil {
+		return nil, r.replicaUnreadable(ctx, replica, v.account, err)
+	}
+	return out, nil
+}
+
+// applierBlocked stops the shard's drops: a replica's applier waits for a metadata
+// lock, so replication there is stalled until whoever holds it lets go, and every
+// further DROP would queue behind it too.
+func (r *shardRun) applierBlocked(ctx context.Context, replica string, s replicaSession, when string) error {
+	why := fmt.Sprintf("replica %s: its applier (session %d) waits for a table metadata lock (%ds so far, seen %s): replication there is stalled behind a session holding the table; stopped dropping on this shard. Find the holder on %s and end it, or wait for it",
+		replica, s.id, s.secs.Int64, when, replica)
+	r.log.ErrorContext(ctx, "replica applier waits for a metadata lock: stopping drops on this shard", "replica", replica, "applier_session", s.id, "seconds", s.secs.Int64, "when", when)
+	if h := r.j.Hooks.ReplicaBlocked; h != nil {
+		h(r.sc.Name, replica)
+	}
+	return &errStop{why}
+}
+
+// watchAppliers follows a DROP of schema.table to every replica, until each has applied
+// it (the table is gone there) or the throttle's max_replica_lag has passed — a replica
+// healthy by the throttle applies it within that; a slower one is caught by the lag
+// signal and by the next drop's look at its appliers. An applier seen waiting for a
+// metadata lock stops the shard (an *errStop).
+func (r *shardRun) watchAppliers(ctx context.Context, schema, table string) error {
+	tc := r.j.cfg.ThrottleFor(r.sc)
+	deadline := time.Now().Add(tc.MaxReplicaLag)
+	pending := slices.Clone(r.replicas)
+	for len(pending) > 0 {
+		var still []replicaDB
+		for _, rd := range pending {
+			done, err := r.appliedOn(ctx, rd, schema, table)
+			if err != nil {
+				return err
+			}
+			if !done {
+				still = append(still, rd)
+			}
+		}
+		pending = still
+		if len(pending) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			r.log.InfoContext(ctx, "the DROP has not reached every replica yet; the next drop looks at their appliers again",
+				"table", dbconn.QualifiedName(schema, table), "replicas", len(pending))
+			return nil
+		}
+		if !sleep(ctx, tc.CheckInterval) {
+			return nil // stopping: the run ends after this table anyway
+		}
+	}
+	return nil
+}
+
+// appliedOn reports whether the replica no longer has the table, after checking that
+// none of its appliers waits for a metadata lock.
+func (r *shardRun) appliedOn(ctx context.Context, rd replicaDB, schema, table string) (bool, error) {
+	db, v, err := r.replicaView(ctx, rd)
+	if err != nil {
+		return false, err
+	}
+	qctx, cancel := context.WithTimeout(ctx, r.j.cfg.ThrottleFor(r.sc).SignalTimeout)
+	defer cancel()
+	var s replicaSession
+	err = db.QueryRowxContext(qctx, `SELECT /* janitor */ ID, USER, COMMAND, TIME, STATE FROM information_schema.PROCESSLIST
+		WHERE (USER = 'system user' OR COMMAND IN ('Slave_SQL', 'Slave_worker')) AND STATE LIKE 'Waiting for table metadata lock%' LIMIT 1`).
+		Scan(&s.id, &s.user, &s.cmd, &s.secs, &s.state)
+	switch {
+	case err == nil:
+		return false, r.applierBlocked(ctx, rd.name, s, "after dropping "+dbconn.QualifiedName(schema, table))
+	case !errors.Is(err, sql.ErrNoRows):
+		return false, r.replicaUnreadable(ctx, rd.name, v.account, err)
+	}
+	var n int
+	if err := db.QueryRowxContext(qctx, "SELECT /* janitor */ COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", schema, table).Scan(&n); err != nil {
+		return false, r.replicaUnreadable(ctx, rd.name, v.account, err)
+	}
+	return n == 0, nil
+}
+
+func clip(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > 120 {
+		return string(r[:120]) + "…"
+	}
+	return s
+}

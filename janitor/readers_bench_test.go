@@ -1,0 +1,66 @@
+package janitor
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/janitorhq/janitor/internal/testdb"
+)
+
+// BenchmarkReplicaReaders measures the per-drop cost of the look at a replica's
+// sessions (two queries), with that many idle client sessions on the replica, a tenth
+// of them inside an open transaction, the plugin loaded or not.
+//
+//	go test -run '^$' -bench ReplicaReaders -benchtime 200x ./janitor
+func BenchmarkReplicaReaders(b *testing.B) {
+	// The round trip of a trivial query on the same pool, for scale on a loaded machine.
+	b.Run("baseline=SELECT 1", func(b *testing.B) {
+		replica := testdb.Open(b, testdb.ReplicaDSN(b))
+		for range b.N {
+			testdb.Exec(b, replica, "SELECT /* janitor */ 1")
+		}
+	})
+	for _, plugin := range []bool{false, true} {
+		for _, sessions := range []int{10, 200} {
+			b.Run(fmt.Sprintf("plugin=%v/sessions=%d", plugin, sessions), func(b *testing.B) {
+				benchReaders(b, plugin, sessions)
+			})
+		}
+	}
+}
+
+func benchReaders(b *testing.B, plugin bool, sessions int) {
+	ctx := context.Background()
+	replica := testdb.Open(b, testdb.ReplicaDSN(b))
+	replica.SetMaxOpenConns(sessions + 1)
+	if plugin {
+		testdb.Exec(b, replica, "INSTALL SONAME 'metadata_lock_info'")
+		b.Cleanup(func() { testdb.Exec(b, replica, "UNINSTALL SONAME 'metadata_lock_info'") })
+	}
+	for i := range sessions {
+		conn, err := replica.Connx(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _, _ = conn.ExecContext(ctx, "ROLLBACK"); _ = conn.Close() })
+		if i%10 == 0 {
+			testdb.Exec(b, conn, "BEGIN", "SELECT COUNT(*) FROM mysql.user")
+		}
+	}
+	cfg := Defaults()
+	cfg.Shards = []ShardConfig{{Name: "sandbox", DSN: testdb.PrimaryDSN(b), Replicas: []ReplicaConfig{{Name: "r", DSN: testdb.ReplicaDSN(b)}}}}
+	j := New(cfg, nil)
+	r := &shardRun{j: j, sc: cfg.Shards[0], log: j.log}
+	defer r.close()
+	r.replicas = j.replicaDBs(cfg.Shards[0], &r.closers)
+	if _, err := r.replicaReaders(ctx, "app", "__orders_old"); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := r.replicaReaders(ctx, "app", "__orders_old"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

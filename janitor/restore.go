@@ -1,0 +1,199 @@
+package janitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/discovery"
+)
+
+// Restored is one table a restore gave its name back.
+type Restored struct {
+	Schema   string
+	HoldName string
+	Table    string
+	Until    time.Time
+	// CommentRestored is false when the table is back under its name but its comment
+	// still holds the hold record (running restore again finishes it).
+	CommentRestored bool
+	Note            string
+}
+
+// ErrNotHeld: nothing janitor holds answers to the name given to Restore.
+var ErrNotHeld = errors.New("not held by janitor")
+
+// Restore renames a held table back to its original name, with its original comment,
+// together with the other tables of its migration held in the same run. table is the
+// original name or the hold name. It refuses, renaming nothing, when an original name
+// is taken again. It takes the drop lock, so it never races a run's DROP of the table,
+// and needs nothing but the shard: the hold record is in the table's comment.
+func (j *Janitor) Restore(ctx context.Context, shard, schema, table string) ([]Restored, error) {
+	var sc ShardConfig
+	found := false
+	for _, s := range j.cfg.Shards {
+		if s.Name == shard {
+			sc, found = s, true
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("--shard %q: no such shard in the configuration", shard)
+	}
+	r := &shardRun{j: j, sc: sc, log: j.log.With("shard", sc.Name)}
+	defer r.close()
+	db, err := j.openForDrops(ctx, sc.DSN)
+	if err != nil {
+		return nil, err
+	}
+	r.db = db
+	r.closers = append(r.closers, db.Close)
+	if err := r.connect(ctx, ""); err != nil {
+		var stop *errStop
+		if errors.As(err, &stop) {
+			return nil, fmt.Errorf("cannot restore on shard %q now: %s; nothing was renamed", shard, stop.why)
+		}
+		return nil, err
+	}
+	holds, err := r.listHolds(ctx, schema)
+	if err != nil {
+		return nil, err
+	}
+	var picked []discovery.Hold
+	for _, h := range holds {
+		if h.HoldName == table || h.Table == table {
+			picked = append(picked, h)
+		}
+	}
+	switch {
+	case len(picked) == 0:
+		return r.finishInterrupted(ctx, schema, table, holds)
+	case len(picked) > 1:
+		var names []string
+		for _, h := range picked {
+			names = append(names, fmt.Sprintf("%s (held %s UTC)", h.HoldName, h.HeldAt.Format(time.DateTime)))
+		}
+		return nil, fmt.Errorf("%s was held more than once: %s; restore one by its hold name",
+			dbconn.QualifiedName(schema, table), strings.Join(names, ", "))
+	}
+	target := picked[0]
+	group := []discovery.Hold{target}
+	if target.Group != "" {
+		for _, h := range holds {
+			if h.HoldName != target.HoldName && h.Group == target.Group && h.Until.Equal(target.Until) {
+				group = append(group, h)
+			}
+		}
+	}
+	// Every original name must be free before anything moves: a half-restored migration
+	// would confuse its tool and the person restoring it.
+	for _, h := range group {
+		ok, err := tableExists(ctx, r.conn, schema, h.Table)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return nil, fmt.Errorf("%s exists again (created after the hold): not restoring %s%s; rename or drop the new %s first",
+				dbconn.QualifiedName(schema, h.Table), h.HoldName, groupNote(group), h.Table)
+		}
+	}
+	var pairs []string
+	for _, h := range group {
+		pairs = append(pairs, dbconn.QualifiedName(schema, h.HoldName)+" TO "+dbconn.QualifiedName(schema, h.Table))
+	}
+	// One statement: the migration's tables come back together or not at all.
+	if _, err := r.conn.ExecContext(ctx, "RENAME /* janitor */ TABLE "+strings.Join(pairs, ", ")); err != nil {
+		return nil, fmt.Errorf("rename back: %w", err)
+	}
+	out := make([]Restored, 0, len(group))
+	for _, h := range group {
+		res := Restored{Schema: schema, HoldName: h.HoldName, Table: h.Table, Until: h.Until, CommentRestored: true}
+		if err := setComment(ctx, r.conn, r.server, dbconn.QualifiedName(schema, h.Table), h.Comment); err != nil {
+			res.CommentRestored = false
+			res.Note = "its comment still holds the hold record (" + err.Error() + "): run restore again to put the original back"
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func groupNote(group []discovery.Hold) string {
+	if len(group) < 2 {
+		return ""
+	}
+	return fmt.Sprintf(" or the %d other tables held with it", len(group)-1)
+}
+
+// finishInterrupted handles a name that no hold answers to: a table under its original
+// name whose comment is still a hold record (a hold interrupted before its RENAME, or
+// a restore before its comment) gets its comment back.
+func (r *shardRun) finishInterrupted(ctx context.Context, schema, table string, holds []discovery.Hold) ([]Restored, error) {
+	var comment string
+	err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+		schema, table).Scan(&comment)
+	if err == nil {
+		if h, ok := discovery.ParseHold(comment); ok && h.Table == table {
+			if err := setComment(ctx, r.conn, r.server, dbconn.QualifiedName(schema, table), h.Comment); err != nil {
+				return nil, fmt.Errorf("put back the comment of %s: %w", dbconn.QualifiedName(schema, table), err)
+			}
+			return []Restored{{Schema: schema, HoldName: h.HoldName, Table: table, Until: h.Until, CommentRestored: true,
+				Note: "was already under its name (an interrupted hold or restore); its comment is back"}}, nil
+		}
+	}
+	var held []string
+	for _, h := range holds {
+		held = append(held, h.Table+" (as "+h.HoldName+")")
+	}
+	sort.Strings(held)
+	list := "none"
+	if len(held) > 0 {
+		list = strings.Join(held, ", ")
+	}
+	return nil, fmt.Errorf("%s: %w (held in schema %q: %s)", dbconn.QualifiedName(schema, table), ErrNotHeld, schema, list)
+}
+
+// listHolds reads every hold record in a schema.
+func (r *shardRun) listHolds(ctx context.Context, schema string) ([]discovery.Hold, error) {
+	rows, err := r.conn.QueryxContext(ctx, `SELECT /* janitor */ TABLE_NAME, TABLE_COMMENT FROM information_schema.TABLES
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME LIKE '\_janitor\_hold\_%'`, schema)
+	if err != nil {
+		return nil, fmt.Errorf("list held tables: %w", err)
+	}
+	defer rows.Close()
+	var out []discovery.Hold
+	for rows.Next() {
+		var name, comment string
+		if err := rows.Scan(&name, &comment); err != nil {
+			return nil, err
+		}
+		h, ok := discovery.ParseHold(comment)
+		if !discovery.IsHoldName(name) || !ok {
+			continue
+		}
+		h.HoldName = name // the name is the truth; the record was written before the RENAME
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// SchemaExists reports whether a schema exists on a shard's primary; restore uses it to
+// split SCHEMA.TABLE when a name has dots.
+func (j *Janitor) SchemaExists(ctx context.Context, shard, schema string) (bool, error) {
+	for _, s := range j.cfg.Shards {
+		if s.Name != shard {
+			continue
+		}
+		db, err := j.open(ctx, s.DSN)
+		if err != nil {
+			return false, err
+		}
+		defer db.Close()
+		var n int
+		err = db.QueryRowxContext(ctx, "SELECT /* janitor */ COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", schema).Scan(&n)
+		return n > 0, err
+	}
+	return false, fmt.Errorf("--shard %q: no such shard in the configuration", shard)
+}
