@@ -141,7 +141,9 @@ func TestIndexedOverlayFitsItsFleet(t *testing.T) {
 func loadWithEnv(t *testing.T, cm corev1.ConfigMap, env []corev1.EnvVar) janitor.Config {
 	t.Helper()
 	for _, e := range env {
-		t.Setenv(e.Name, e.Value)
+		if e.ValueFrom == nil {
+			t.Setenv(e.Name, e.Value)
+		}
 	}
 	_, cfgs := loadConfigs(t, cm, 1) // config.Load reads the environment set above
 	cfg, ok := cfgs["config.yaml"]

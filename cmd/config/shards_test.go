@@ -111,7 +111,7 @@ func TestShardInventoryErrors(t *testing.T) {
 		{"ca with preferred", "shards:\n  - name: a\n    dsn: u:p@tcp(h:1)/\n    tls: {mode: preferred, ca_file: " + ca + "}\n", "shards[0].tls: mode preferred verifies no certificate"},
 		{"ca not pem", "shards:\n  - name: a\n    dsn: u:p@tcp(h:1)/\n    tls: {mode: verify-ca, ca_file: " + ca + "}\n", "shards[0].tls.ca_file: " + ca + " holds no PEM certificate"},
 		{"tls twice", "shards:\n  - name: a\n    dsn: u:p@tcp(h:1)/?tls=skip-verify\n    tls: {mode: required}\n", "shards[0]: the DSN's tls=skip-verify and TLS settings"},
-		{"min_readers without aurora", "shards:\n  - name: a\n    dsn: u:p@tcp(h:1)/\n    min_readers: 2\n", "shards[0].min_readers: only read with replica_lag_source aurora"},
+		{"min_readers without aurora", "shards:\n  - name: a\n    dsn: u:p@tcp(h:1)/\n    min_readers: 2\n", `shards[0].min_readers: "2": only read with replica_lag_source aurora`},
 	} {
 		_, err := Load(write(t, "c.yaml", c.body))
 		if err == nil || !strings.Contains(err.Error(), c.want) {

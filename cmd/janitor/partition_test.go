@@ -73,7 +73,11 @@ func TestPartitionFlag(t *testing.T) {
 		t.Errorf("bad flag: exit %d, %q", code, stderr)
 	}
 	t.Setenv(PartitionEnv, "")
-	if code, _, stderr := runCLI(t, "serve", "--config", p, "--partition", "0/2"); code != exitUsage || !strings.Contains(stderr, "belongs to report and run") {
+	if code, _, stderr := runCLI(t, "serve", "--config", p, "--partition", "0/2"); code != exitUsage || !strings.Contains(stderr, "--partition is not a serve flag") {
 		t.Errorf("serve --partition: exit %d, %q", code, stderr)
+	}
+	t.Setenv(PartitionEnv, "0/2")
+	if code, _, stderr := runCLI(t, "serve", "--config", p); code != exitUsage || !strings.Contains(stderr, "belongs to report and run") {
+		t.Errorf("serve with JANITOR_PARTITION: exit %d, %q", code, stderr)
 	}
 }
