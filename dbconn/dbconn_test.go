@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -146,5 +147,50 @@ func TestSessionSQLModeIsPinned(t *testing.T) {
 	}
 	if strings.Contains(session, "NO_BACKSLASH_ESCAPES") || strings.Contains(session, "ANSI_QUOTES") {
 		t.Errorf("janitor's session runs with sql_mode %q", session)
+	}
+}
+
+// TestHangingServerCostsConnectTimeout: a server that accepts connections and never
+// sends its greeting (a wedged mysqld, a black-holing proxy) must cost connect_timeout,
+// as the docs say — it cost twice that.
+func TestHangingServerCostsConnectTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	held := make(chan net.Conn, 16)
+	defer func() {
+		for len(held) > 0 {
+			(<-held).Close()
+		}
+	}()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			select {
+			case held <- c: // accept, never answer
+			default:
+				c.Close()
+			}
+		}
+	}()
+	opts := dbconn.DefaultOptions()
+	opts.ConnectTimeout = time.Second
+	start := time.Now()
+	db, err := dbconn.Open(context.Background(), "u:p@tcp("+ln.Addr().String()+")/", opts)
+	elapsed := time.Since(start)
+	if err == nil {
+		db.Close()
+		t.Fatal("connected to a server that never answers")
+	}
+	if elapsed > 1500*time.Millisecond {
+		t.Errorf("a hanging server cost %s with connect_timeout 1s", elapsed.Round(time.Millisecond))
+	}
+	if h := dbconn.Hint(err); !strings.Contains(h, "connect_timeout") {
+		t.Errorf("hint %q (err %v) does not name connect_timeout", h, err)
 	}
 }

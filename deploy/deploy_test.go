@@ -410,42 +410,6 @@ func TestServeOverlay(t *testing.T) {
 	}
 }
 
-func TestIndexedOverlaySplitsShards(t *testing.T) {
-	r := render(t, "kustomize/overlays/indexed")
-	if len(r.cronJobs) != 1 {
-		t.Fatalf("%d CronJobs", len(r.cronJobs))
-	}
-	cj := r.cronJobs[0]
-	checkCronJob(t, cj)
-	js := cj.Spec.JobTemplate.Spec
-	if js.CompletionMode == nil || *js.CompletionMode != batchv1.IndexedCompletion {
-		t.Fatal("not an Indexed Job")
-	}
-	n, cfgs := loadConfigs(t, r.configMaps[0], 0)
-	checkGrace(t, "CronJob "+cj.Name, js.Template.Spec, cfgs)
-	checkLabels(t, "indexed", r)
-	if js.Completions == nil || int(*js.Completions) != n || js.Parallelism == nil {
-		t.Errorf("completions %v, %d config-N files", js.Completions, n)
-	}
-	if a := args(cj); !strings.Contains(a, "config-$(SHARD_INDEX).yaml") {
-		t.Errorf("args %q do not pick the index's config", a)
-	}
-	// Every shard is in exactly one part.
-	seen := map[string]int{}
-	for k, v := range r.configMaps[0].Data {
-		if regexp.MustCompile(`^config-\d+\.yaml$`).MatchString(k) {
-			for _, m := range regexp.MustCompile(`(?m)^  - name: (\S+)`).FindAllStringSubmatch(v, -1) {
-				seen[m[1]]++
-			}
-		}
-	}
-	for shard, count := range seen {
-		if count != 1 {
-			t.Errorf("%s is in %d parts", shard, count)
-		}
-	}
-}
-
 // loadConfigs loads config.yaml (want ≥ 1) or every config-N.yaml of a rendered
 // ConfigMap with the real loader, secrets replaced by dummy files. It returns how many
 // config-N.yaml files there are, and every configuration by file name.

@@ -18,21 +18,35 @@ import (
 // Config is janitor's whole configuration, filled at the edge (cmd/) and validated once.
 // Nothing below cmd/ reads files or the environment.
 type Config struct {
-	Shards    []ShardConfig   `mapstructure:"shards"`
-	Policy    policies.Config `mapstructure:"policy"`
-	Discovery DiscoveryConfig `mapstructure:"discovery"`
-	Throttle  throttle.Config `mapstructure:"throttle"`
-	Execute   ExecuteConfig   `mapstructure:"execute"`
-	Metrics   MetricsConfig   `mapstructure:"metrics"`
-	Slack     SlackConfig     `mapstructure:"slack"`
-	Serve     ServeConfig     `mapstructure:"serve"`
+	Shards []ShardConfig `mapstructure:"shards"`
+	// ShardsDir is a directory (a mounted Secret) with one file per shard: the file
+	// name is the shard's name, its content the DSN. An entry of shards with the same
+	// name and no DSN of its own adds settings (replicas, throttle) to it.
+	ShardsDir     string          `mapstructure:"shards_dir"`
+	ShardDefaults ShardDefaults   `mapstructure:"shard_defaults"`
+	Policy        policies.Config `mapstructure:"policy"`
+	Discovery     DiscoveryConfig `mapstructure:"discovery"`
+	Throttle      throttle.Config `mapstructure:"throttle"`
+	Execute       ExecuteConfig   `mapstructure:"execute"`
+	Metrics       MetricsConfig   `mapstructure:"metrics"`
+	Slack         SlackConfig     `mapstructure:"slack"`
+	Serve         ServeConfig     `mapstructure:"serve"`
 }
 
 // ShardConfig names one primary and the replicas whose lag gates drops on it.
 type ShardConfig struct {
-	Name     string          `mapstructure:"name"`
-	DSN      string          `mapstructure:"dsn"`
-	DSNFile  string          `mapstructure:"dsn_file"`
+	Name    string `mapstructure:"name"`
+	DSN     string `mapstructure:"dsn"`
+	DSNFile string `mapstructure:"dsn_file"`
+	// Addr (host:port) stands for a DSN built from shard_defaults (user, password, TLS).
+	Addr string `mapstructure:"addr"`
+	// User and PasswordFile override shard_defaults' for this shard and its replicas.
+	User         string `mapstructure:"user"`
+	PasswordFile string `mapstructure:"password_file"`
+	Password     string `mapstructure:"-"`
+	// TLS overrides shard_defaults.tls for this shard and its replicas.
+	TLS *dbconn.TLS `mapstructure:"tls"`
+	// Replicas may be written as host:port strings (with the shard's user and TLS).
 	Replicas []ReplicaConfig `mapstructure:"replicas"`
 	// Throttle overrides the fleet-wide throttle settings for this shard; zero fields
 	// inherit.
@@ -44,6 +58,12 @@ type ShardConfig struct {
 	// cluster should have (SERVER_ID in replica_host_status): a listed reader without a
 	// fresh row holds drops. Unlisted readers count while their rows are fresh.
 	AuroraReaders []string `mapstructure:"aurora_readers"`
+	// MinReaders, with replica_lag_source aurora, holds drops while fewer readers
+	// report fresh rows (0: shard_defaults.min_readers).
+	MinReaders int `mapstructure:"min_readers"`
+	// Source names where the shard came from when not the shards list (a shards_dir
+	// file), for errors.
+	Source string `mapstructure:"-"`
 }
 
 // ReplicaConfig is one replica whose lag is read with SHOW REPLICA STATUS.
@@ -51,6 +71,9 @@ type ReplicaConfig struct {
 	Name    string `mapstructure:"name"`
 	DSN     string `mapstructure:"dsn"`
 	DSNFile string `mapstructure:"dsn_file"`
+	// Addr (host:port) stands for a DSN with the shard's user, password and TLS; a
+	// replica written as a plain "host:port" string is read as its addr.
+	Addr string `mapstructure:"addr"`
 }
 
 // DiscoveryConfig bounds how janitor visits shards.
@@ -91,6 +114,15 @@ type ExecuteConfig struct {
 	// MaxDuration stops starting drops on a shard this long after its drops began (0:
 	// no limit): a maintenance window. The table in flight finishes.
 	MaxDuration time.Duration `mapstructure:"max_duration"`
+	// Concurrency is how many shards drop at once (one DROP at a time on each), apart
+	// from discovery.concurrency: discovery is short and CPU-bound, drops are long and
+	// mostly waiting (pause, throttle), so a fleet needs more of them at once.
+	Concurrency int `mapstructure:"concurrency"`
+	// Deadline bounds the whole run from its start (0: none): after it no new drop, and
+	// no new shard, starts; the DROP in flight finishes; shards not reached are reported
+	// not_visited. Set it under the Job's activeDeadlineSeconds by the DROP's own budget
+	// (lock_wait_timeout + drop_timeout) and a margin, so Kubernetes never kills a DROP.
+	Deadline time.Duration `mapstructure:"deadline"`
 	// PauseBetweenDrops lets the server settle (purge, file unlink) between two drops.
 	PauseBetweenDrops time.Duration `mapstructure:"pause_between_drops"`
 	// DropTimeout bounds one DROP (or purge batch) once its locks are granted: a very
@@ -158,6 +190,7 @@ func Defaults() Config {
 		},
 		Throttle: throttle.Defaults(),
 		Execute: ExecuteConfig{
+			Concurrency:       4,
 			LockWaitTimeout:   3 * time.Second,
 			PauseBetweenDrops: 5 * time.Second,
 			DropTimeout:       30 * time.Minute,
@@ -182,11 +215,11 @@ func (c *Config) Validate() error {
 	fleetThrottleErr := c.Throttle.Validate("throttle")
 	var errs []error
 	if len(c.Shards) == 0 {
-		errs = append(errs, errors.New("shards: at least one shard is required"))
+		errs = append(errs, errors.New("shards: at least one shard is required (in shards, or as files in shards_dir)"))
 	}
 	seen := map[string]bool{}
 	for i, s := range c.Shards {
-		key := fmt.Sprintf("shards[%d]", i)
+		key := s.key(i)
 		if s.Name == "" {
 			errs = append(errs, fmt.Errorf("%s.name: required", key))
 		} else if seen[s.Name] {
@@ -215,6 +248,8 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s.replicas: with replica_lag_source aurora, replicas are not read (Aurora readers report no replica status); list their instance ids in %s.aurora_readers", key, key))
 		} else if !aurora && len(s.AuroraReaders) > 0 {
 			errs = append(errs, fmt.Errorf("%s.aurora_readers: only read with replica_lag_source aurora", key))
+		} else if !aurora && s.MinReaders > 0 && s.MinReaders != c.ShardDefaults.MinReaders {
+			errs = append(errs, fmt.Errorf("%s.min_readers: only read with replica_lag_source aurora", key))
 		}
 	}
 	if err := c.Policy.Validate("policy"); err != nil {
@@ -243,6 +278,12 @@ func (c *Config) Validate() error {
 		if v <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive, got %s", k, v))
 		}
+	}
+	if c.Execute.Concurrency < 1 || c.Execute.Concurrency > 256 {
+		errs = append(errs, fmt.Errorf("execute.concurrency: %d is not between 1 and 256", c.Execute.Concurrency))
+	}
+	if c.Execute.Deadline < 0 {
+		errs = append(errs, errors.New("execute.deadline: must not be negative (0 means none)"))
 	}
 	if c.Execute.MaxDuration < 0 {
 		errs = append(errs, errors.New("execute.max_duration: must not be negative (0 means no limit)"))
@@ -327,7 +368,7 @@ func (c *Config) Validate() error {
 
 func checkDSN(key, dsn string) error {
 	if strings.TrimSpace(dsn) == "" {
-		return fmt.Errorf("%s.dsn: required (set dsn or dsn_file)", key)
+		return fmt.Errorf("%s.dsn: required (set dsn, dsn_file or addr)", key)
 	}
 	if _, err := dbconn.ParseDSN(dsn); err != nil {
 		return fmt.Errorf("%s.dsn: %w", key, err)

@@ -64,27 +64,79 @@ func New(cfg Config, log *slog.Logger) *Janitor {
 
 // Report inventories every shard; it drops nothing.
 func (j *Janitor) Report(ctx context.Context) *report.Report {
-	return j.eachShard(ctx, report.ModeReport, func(ctx context.Context, sc ShardConfig, s *report.Shard) error {
-		return j.inventory(ctx, sc, s, nil)
+	g := j.newGates(false)
+	return j.eachShard(ctx, report.ModeReport, g, func(ctx context.Context, sc ShardConfig, s *report.Shard) error {
+		return j.inventory(ctx, g, sc, s, nil)
 	})
 }
 
-// eachShard runs fn for every shard, at most Discovery.Concurrency at once, and
-// assembles the report.
-func (j *Janitor) eachShard(ctx context.Context, mode string, fn func(context.Context, ShardConfig, *report.Shard) error) *report.Report {
-	r := &report.Report{GeneratedAt: time.Now().UTC(), Mode: mode, Shards: make([]report.Shard, len(j.cfg.Shards))}
-	sem := make(chan struct{}, j.cfg.Discovery.Concurrency)
+// gates bound one run: how many shards discover at once, how many drop at once, and
+// when the run stops starting drops.
+type gates struct {
+	slots    chan struct{} // shards in progress: discovering, or holding their candidates
+	discover chan struct{} // discovery.concurrency
+	drop     chan struct{} // execute.concurrency; nil unless execute
+	deadline time.Time     // execute.deadline from the run's start; zero: none
+}
+
+func (j *Janitor) newGates(execute bool) *gates {
+	d := j.cfg.Discovery.Concurrency
+	g := &gates{slots: make(chan struct{}, d), discover: make(chan struct{}, d)}
+	if execute {
+		e := j.cfg.Execute.Concurrency
+		// Shards waiting for a drop slot hold their candidates in memory; d more
+		// than drop at once keeps discovery ahead of the droppers, and memory bounded.
+		g.slots = make(chan struct{}, d+e)
+		g.drop = make(chan struct{}, e)
+		if dl := j.cfg.Execute.Deadline; dl > 0 {
+			g.deadline = time.Now().Add(dl)
+		}
+	}
+	return g
+}
+
+// past says whether the run's deadline has passed.
+func (g *gates) past() bool {
+	return g != nil && !g.deadline.IsZero() && !time.Now().Before(g.deadline)
+}
+
+// acquire takes a slot of sem, or returns false when ctx ends first.
+func acquire(ctx context.Context, sem chan struct{}) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// eachShard runs fn for every shard, as many at once as g allows, and assembles the
+// report. A shard the run ends before (a signal, execute.deadline) is not_visited, not
+// an error: nothing is wrong with it.
+func (j *Janitor) eachShard(ctx context.Context, mode string, g *gates, fn func(context.Context, ShardConfig, *report.Shard) error) *report.Report {
+	n := len(j.cfg.Shards)
+	r := &report.Report{GeneratedAt: time.Now().UTC(), Mode: mode, Shards: make([]report.Shard, n)}
 	var wg sync.WaitGroup
-	for i, sc := range j.cfg.Shards {
+	// Start at a random shard: when runs end before reaching every shard, a fixed order
+	// would leave the same ones unvisited every night.
+	offset := 0
+	if n > 0 {
+		offset = rand.IntN(n)
+	}
+	for k := range n {
+		i := (offset + k) % n
+		sc := j.cfg.Shards[i]
 		r.Shards[i] = report.Shard{Name: sc.Name, Address: dbconn.Addr(sc.DSN)}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-				defer func() { <-sem }()
-			case <-ctx.Done():
-				r.Shards[i].Error = "not visited: " + ctx.Err().Error()
+			if !acquire(ctx, g.slots) {
+				r.Shards[i].Status, r.Shards[i].Blocked = report.StatusNotVisited, "not visited: stopped by signal ("+ctx.Err().Error()+")"
+				return
+			}
+			defer func() { <-g.slots }()
+			if g.past() {
+				r.Shards[i].Status, r.Shards[i].Blocked = report.StatusNotVisited, fmt.Sprintf("not visited: execute.deadline %s reached", j.cfg.Execute.Deadline)
 				return
 			}
 			log := j.log.With("shard", sc.Name)
@@ -102,6 +154,9 @@ func (j *Janitor) eachShard(ctx context.Context, mode string, fn func(context.Co
 	}
 	wg.Wait()
 	r.Finish()
+	if nv := r.NotVisited(); nv > 0 {
+		j.log.Warn("shards not visited: the run ended before reaching them", "not_visited", nv, "shards", n)
+	}
 	return r
 }
 
@@ -155,7 +210,11 @@ func (j *Janitor) discoveryOptions() discovery.Options {
 
 // inventory fills s with every leftover on one shard and its verdict. When keep is not
 // nil, the inspected tables are passed to it too (the dropper needs them).
-func (j *Janitor) inventory(ctx context.Context, sc ShardConfig, s *report.Shard, keep func(*discovery.Table, policies.Verdict)) error {
+func (j *Janitor) inventory(ctx context.Context, g *gates, sc ShardConfig, s *report.Shard, keep func(*discovery.Table, policies.Verdict)) error {
+	if !acquire(ctx, g.discover) {
+		return fmt.Errorf("stopped by signal before discovery: %w", ctx.Err())
+	}
+	defer func() { <-g.discover }()
 	// discovery.shard_timeout bounds discovery only: drops have their own bounds
 	// (throttle.max_wait, execute.drop_timeout, execute.max_duration).
 	ictx, cancel := context.WithTimeout(ctx, j.cfg.Discovery.ShardTimeout)

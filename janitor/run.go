@@ -32,8 +32,9 @@ func (j *Janitor) Run(ctx context.Context, execute bool) *report.Report {
 	if execute {
 		mode = report.ModeExecute
 	}
-	return j.eachShard(ctx, mode, func(ctx context.Context, sc ShardConfig, s *report.Shard) error {
-		return j.runShard(ctx, sc, s, execute)
+	g := j.newGates(execute)
+	return j.eachShard(ctx, mode, g, func(ctx context.Context, sc ShardConfig, s *report.Shard) error {
+		return j.runShard(ctx, g, sc, s, execute)
 	})
 }
 
@@ -56,6 +57,7 @@ type shardRun struct {
 	// within one server lifetime.
 	serverStarted time.Time
 	execStarted   time.Time // when drops began: execute.max_duration counts from here
+	gates         *gates
 	server        discovery.Server
 	thr           *throttle.Throttler
 	replicas      []replicaDB
@@ -65,9 +67,9 @@ type shardRun struct {
 	holds       holdState
 }
 
-func (j *Janitor) runShard(ctx context.Context, sc ShardConfig, s *report.Shard, execute bool) error {
+func (j *Janitor) runShard(ctx context.Context, g *gates, sc ShardConfig, s *report.Shard, execute bool) error {
 	var cands []candidate
-	if err := j.inventory(ctx, sc, s, func(t *discovery.Table, v policies.Verdict) {
+	if err := j.inventory(ctx, g, sc, s, func(t *discovery.Table, v policies.Verdict) {
 		cands = append(cands, candidate{table: t, verdict: v, row: len(s.Tables) - 1})
 	}); err != nil {
 		return err
@@ -89,8 +91,22 @@ func (j *Janitor) runShard(ctx context.Context, sc ShardConfig, s *report.Shard,
 		}
 	}
 	j.planHolds(cands, s, execute)
-	r := &shardRun{j: j, sc: sc, s: s, log: j.log.With("shard", sc.Name)}
+	r := &shardRun{j: j, sc: sc, s: s, log: j.log.With("shard", sc.Name), gates: g}
 	defer r.close()
+	if execute && hasDrops(cands) {
+		// Drops wait for a slot of execute.concurrency; discovery did not need one.
+		if !acquire(ctx, g.drop) {
+			r.s.Blocked = "stopped by signal before drops began"
+			r.deferRest(cands, 0, r.s.Blocked)
+			return nil
+		}
+		defer func() { <-g.drop }()
+		if g.past() {
+			r.s.Blocked = fmt.Sprintf("execute.deadline %s reached before drops began on this shard", j.cfg.Execute.Deadline)
+			r.deferRest(cands, 0, r.s.Blocked)
+			return nil
+		}
+	}
 	err := r.prepareAndExecute(ctx, cands, execute)
 	if err != nil && execute {
 		// Every drop not reached is accounted for, not left without an outcome.
@@ -150,6 +166,15 @@ func (r *shardRun) close() {
 	}
 }
 
+func hasDrops(cands []candidate) bool {
+	for _, c := range cands {
+		if c.verdict.Action == policies.Drop {
+			return true
+		}
+	}
+	return false
+}
+
 func carriesEvidence(t *discovery.Table) bool {
 	return t.Role == discovery.RoleChangelog || t.Role == discovery.RoleCheckpoint
 }
@@ -196,6 +221,11 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 				r.deferRest(cands, i, "stopped by signal before this table")
 				return nil
 			}
+		}
+		if r.gates.past() {
+			r.s.Blocked = fmt.Sprintf("execute.deadline %s reached", ex.Deadline)
+			r.deferRest(cands, i, r.s.Blocked)
+			return nil
 		}
 		if ex.MaxDuration > 0 && time.Since(start) >= ex.MaxDuration {
 			r.deferRest(cands, i, fmt.Sprintf("execute.max_duration %s reached", ex.MaxDuration))
@@ -459,7 +489,16 @@ func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (outcome, err
 func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcome, error) {
 	t := c.table
 	name := dbconn.QualifiedName(t.Schema, t.Name)
-	if err := r.thr.Wait(ctx, r.j.cfg.ThrottleFor(r.sc).MaxWait); err != nil {
+	maxWait := r.j.cfg.ThrottleFor(r.sc).MaxWait
+	if r.gates != nil && !r.gates.deadline.IsZero() {
+		// A wait for health that outlasts the run's deadline would start a DROP after it.
+		left := time.Until(r.gates.deadline)
+		if left <= 0 {
+			return outcome{}, &errStop{fmt.Sprintf("execute.deadline %s reached", r.j.cfg.Execute.Deadline)}
+		}
+		maxWait = min(maxWait, left)
+	}
+	if err := r.thr.Wait(ctx, maxWait); err != nil {
 		var b *throttle.Blocked
 		if errors.As(err, &b) {
 			return outcome{}, &errStop{b.Error()}

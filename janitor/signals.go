@@ -57,7 +57,7 @@ func (j *Janitor) throttler(sc ShardConfig, primary *sqlx.DB, replicas []replica
 	prim := throttle.NewLazyDB(func(context.Context) (*sqlx.DB, error) { return primary, nil })
 	var signals []throttle.Signal
 	if tc.ReplicaLagSource == "aurora" {
-		signals = append(signals, &throttle.AuroraLag{DB: prim, Max: tc.MaxReplicaLag, Readers: sc.AuroraReaders})
+		signals = append(signals, &throttle.AuroraLag{DB: prim, Max: tc.MaxReplicaLag, Readers: sc.AuroraReaders, MinReaders: sc.MinReaders})
 	} else {
 		if len(sc.Replicas) == 0 {
 			j.log.Warn("no replicas configured: drops on this shard are not gated on replica lag", "shard", sc.Name)

@@ -36,6 +36,8 @@ type Metrics struct {
 	reclaimable  *prometheus.GaugeVec
 	reclaimed    *prometheus.CounterVec
 	dropped      *prometheus.CounterVec
+	droppedBy    *prometheus.CounterVec
+	notVisited   prometheus.Gauge
 	skipped      *prometheus.GaugeVec
 	throttleWait *prometheus.CounterVec
 	// replicaBlocks counts shards stopped because a replica's applier waited for a
@@ -64,7 +66,16 @@ type Metrics struct {
 	// retryFollows: this is a Job attempt after whose failure Kubernetes retries; its
 	// shard errors are left for the attempt that ends the Job run to count.
 	retryFollows bool
+	// partition, when set, is one more label of the Pushgateway group (one pod of an
+	// Indexed Job): each pod's push, last success included, is its own.
+	partition string
 }
+
+// InPartition keys this process' Pushgateway group by partition too (janitor
+// --partition INDEX/COUNT: the value is INDEX), so that the pods of one Indexed Job
+// never overwrite each other's metrics or last-success time stamp. The label holds the
+// index only, so raising COUNT keeps each existing pod's group.
+func (m *Metrics) InPartition(index string) { m.partition = index }
 
 // Partial marks a run limited to some of the configured shards (janitor --shard), or one
 // a signal stopped: its success is not the fleet's, so it sets no last-success time stamp.
@@ -101,8 +112,14 @@ func New(version string) *Metrics {
 			Help: "Bytes the leftovers with a drop verdict hold, per shard, as of the latest run."}, []string{"shard"}),
 		reclaimed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "janitor_reclaimed_bytes_total",
 			Help: "Bytes freed by dropped leftovers."}, []string{"shard"}),
+		// Per shard, or per tool, never both: a zero series for every tool on every shard
+		// was 8 series per shard, 16,000 at 2,000 shards, nearly all zero forever.
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "janitor_tables_dropped_total",
-			Help: "Leftover tables dropped, by the tool that left them."}, []string{"shard", "tool"}),
+			Help: "Leftover tables dropped, per shard."}, []string{"shard"}),
+		droppedBy: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "janitor_tables_dropped_by_tool_total",
+			Help: "Leftover tables dropped, by the tool that left them (all shards of the group)."}, []string{"tool"}),
+		notVisited: prometheus.NewGauge(prometheus.GaugeOpts{Name: "janitor_shards_not_visited",
+			Help: "Shards the latest run ended before reaching (execute.deadline, a signal); not errors."}),
 		skipped: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_tables_skipped",
 			Help: "Leftovers skipped in the latest run, by reason code (a bounded set)."}, []string{"shard", "reason"}),
 		throttleWait: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "janitor_throttle_wait_seconds_total",
@@ -125,7 +142,7 @@ func New(version string) *Metrics {
 		Help: "Bytes of the tables under janitor's hold (renamed, not yet dropped), per shard, as of the latest run."}, []string{"shard"})
 	m.heldTables = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_held_tables",
 		Help: "Tables under janitor's hold (renamed, not yet dropped), per shard, as of the latest run."}, []string{"shard"})
-	m.reg.MustRegister(m.reclaimable, m.reclaimed, m.dropped, m.skipped, m.throttleWait, m.replicaBlocks, m.runDuration, m.lastSuccess,
+	m.reg.MustRegister(m.reclaimable, m.reclaimed, m.dropped, m.droppedBy, m.notVisited, m.skipped, m.throttleWait, m.replicaBlocks, m.runDuration, m.lastSuccess,
 		m.shardErrors, m.shardUp, m.jobFailures, m.heldBytes, m.heldTables, build)
 	return m
 }
@@ -142,7 +159,8 @@ func (m *Metrics) WithRuntime() *Metrics {
 
 // Dropped counts one dropped table; it fits janitor.Hooks.Dropped.
 func (m *Metrics) Dropped(shard, tool string, bytes int64) {
-	m.dropped.WithLabelValues(shard, tool).Inc()
+	m.dropped.WithLabelValues(shard).Inc()
+	m.droppedBy.WithLabelValues(tool).Inc()
 	m.reclaimed.WithLabelValues(shard).Add(float64(bytes))
 }
 
@@ -161,7 +179,12 @@ func (m *Metrics) ReplicaBlocked(shard, _ string) {
 // Observe sets the gauges from a finished report.
 func (m *Metrics) Observe(r *report.Report, d time.Duration) {
 	m.runDuration.Set(d.Seconds())
+	m.notVisited.Set(float64(r.NotVisited()))
 	for _, s := range r.Shards {
+		if s.Status == report.StatusNotVisited {
+			// Nothing was learnt: keep its last figures, count no error.
+			continue
+		}
 		if s.Error != "" {
 			if !m.retryFollows {
 				m.shardErrors.WithLabelValues(s.Name).Inc()
@@ -196,22 +219,26 @@ func (m *Metrics) Observe(r *report.Report, d time.Duration) {
 			m.setSkipped(s.Name, reason, float64(n))
 		}
 	}
-	if !r.Failed() && !m.partial {
+	// A run that did not reach every shard did not cover the fleet: no success, so a
+	// deadline too short for the fleet shows up (with janitor_shards_not_visited).
+	if !r.Failed() && r.NotVisited() == 0 && !m.partial {
 		m.lastSuccess.WithLabelValues().Set(float64(time.Now().Unix()))
 	}
 }
 
-// Init exports a zero for each shard's counters (drops by every tool that can be
-// dropped, bytes reclaimed, errors), so that Prometheus sees the first drop or error as
-// an increase rather than as a series appearing, which increase() does not count.
+// Init exports a zero for each shard's counters (drops, bytes reclaimed, errors) and
+// for drops by every tool that can be dropped, so that Prometheus sees the first drop or
+// error as an increase rather than as a series appearing, which increase() does not
+// count. Four series per shard, eight per group for the tools.
 func (m *Metrics) Init(shards []string) {
 	for _, s := range shards {
 		m.reclaimed.WithLabelValues(s)
 		m.shardErrors.WithLabelValues(s)
 		m.replicaBlocks.WithLabelValues(s)
-		for _, tool := range discovery.DroppableTools {
-			m.dropped.WithLabelValues(s, string(tool))
-		}
+		m.dropped.WithLabelValues(s)
+	}
+	for _, tool := range discovery.DroppableTools {
+		m.droppedBy.WithLabelValues(string(tool))
 	}
 }
 
@@ -246,8 +273,14 @@ func (m *Metrics) setSkipped(shard, reason string, n float64) {
 // shard that fails this run rather than report a false zero.
 func (m *Metrics) resumable() map[string]carrier {
 	return map[string]carrier{
-		"janitor_reclaimed_bytes_total":         addTo(m.reclaimed),
-		"janitor_tables_dropped_total":          addTo(m.dropped),
+		"janitor_reclaimed_bytes_total": addTo(m.reclaimed),
+		// Pushes before the tool label moved to its own metric carry {shard, tool}:
+		// their sum per shard carries on.
+		"janitor_tables_dropped_total": func(l prometheus.Labels, v float64) (func(), error) {
+			delete(l, "tool")
+			return addTo(m.dropped)(l, v)
+		},
+		"janitor_tables_dropped_by_tool_total":  addTo(m.droppedBy),
 		"janitor_throttle_wait_seconds_total":   addTo(m.throttleWait),
 		"janitor_shard_errors_total":            addTo(m.shardErrors),
 		"janitor_replica_applier_blocked_total": addTo(m.replicaBlocks),
@@ -264,7 +297,8 @@ func (m *Metrics) resumable() map[string]carrier {
 	}
 }
 
-// Resume adds the counter values last pushed to the Pushgateway group (job, cluster) to
+// Resume adds the counter values last pushed to the Pushgateway group (job, cluster and
+// partition, if set) to
 // this process' counters, so that what Push sends next is a running total across runs,
 // and takes the shards' last figures (reclaimable bytes, skips) as this run's until it
 // has its own.
@@ -343,12 +377,19 @@ func (m *Metrics) ResumeFrom(ctx context.Context, g Gateway, shards []string) er
 			}
 			// The group is exactly (job, cluster): the Pushgateway adds instance="" to
 			// groups without an instance, and a group with another cluster is another's.
-			if labels["job"] != job || labels["cluster"] != cluster || labels["instance"] != "" || !known[labels["shard"]] {
+			if labels["job"] != job || labels["cluster"] != cluster || labels["instance"] != "" ||
+				labels["partition"] != m.partition {
+				continue
+			}
+			// A shard removed from the configuration is not carried on; series without a
+			// shard (drops by tool) are the group's.
+			if shard, ok := labels["shard"]; ok && !known[shard] {
 				continue
 			}
 			delete(labels, "job")
 			delete(labels, "cluster")
 			delete(labels, "instance")
+			delete(labels, "partition")
 			v := metric.GetCounter().GetValue() + metric.GetGauge().GetValue() + metric.GetUntyped().GetValue()
 			apply, err := carry(labels, v)
 			if err != nil {
@@ -364,8 +405,9 @@ func (m *Metrics) ResumeFrom(ctx context.Context, g Gateway, shards []string) er
 	return nil
 }
 
-// Push adds this process' metrics to a Pushgateway group keyed by job and cluster only
-// (never a pod or host name, which would make a new group every run). It uses POST (add)
+// Push adds this process' metrics to a Pushgateway group keyed by job and cluster only,
+// and the partition index for one pod of an Indexed Job (never a pod or host name, which
+// would make a new group every run). It uses POST (add)
 // semantics: metrics this run did not produce — janitor_last_success_timestamp_seconds
 // after a failed run — keep their pushed values.
 func Push(ctx context.Context, gateway, job, cluster string, m *Metrics, log *slog.Logger) error {
@@ -378,6 +420,9 @@ func PushTo(ctx context.Context, g Gateway, m *Metrics, log *slog.Logger) error 
 	p := push.New(gateway, job).Gatherer(m.reg).Client(g.client())
 	if cluster != "" {
 		p = p.Grouping("cluster", cluster)
+	}
+	if m.partition != "" {
+		p = p.Grouping("partition", m.partition)
 	}
 	if err := p.AddContext(ctx); err != nil {
 		return fmt.Errorf("push to %s: %s", redactURL(gateway), strings.ReplaceAll(err.Error(), gateway, redactURL(gateway)))

@@ -77,8 +77,11 @@ func TestDropsCountedOnceThroughHooks(t *testing.T) {
 	r.Shards[0].Tables[0].Outcome, r.Shards[0].Tables[0].FreedBytes = report.OutcomeDropped, 100
 	r.Finish()
 	m.Observe(r, time.Second)
-	if v := testutil.ToFloat64(m.dropped.WithLabelValues("s1", "pt-osc")); v != 1 {
+	if v := testutil.ToFloat64(m.dropped.WithLabelValues("s1")); v != 1 {
 		t.Errorf("dropped = %v, want 1", v)
+	}
+	if v := testutil.ToFloat64(m.droppedBy.WithLabelValues("pt-osc")); v != 1 {
+		t.Errorf("dropped by pt-osc = %v, want 1", v)
 	}
 	if v := testutil.ToFloat64(m.reclaimed.WithLabelValues("s1")); v != 100 {
 		t.Errorf("reclaimed = %v, want 100", v)
@@ -112,6 +115,7 @@ func TestMetricNames(t *testing.T) {
 		}
 	}
 	for _, n := range []string{"janitor_reclaimable_bytes", "janitor_reclaimed_bytes_total", "janitor_tables_dropped_total",
+		"janitor_tables_dropped_by_tool_total", "janitor_shards_not_visited",
 		"janitor_tables_skipped", "janitor_throttle_wait_seconds_total", "janitor_run_duration_seconds",
 		"janitor_last_success_timestamp_seconds", "janitor_shard_errors_total", "janitor_shard_up", "janitor_build_info", "janitor_replica_applier_blocked_total"} {
 		if !got[n] {
@@ -241,7 +245,8 @@ func TestTotalsCarryAcrossRuns(t *testing.T) {
 		name   string
 		labels map[string]string
 	}{
-		{"janitor_tables_dropped_total", with("shard", "s2", "tool", "gh-ost")},
+		{"janitor_tables_dropped_total", with("shard", "s2")},
+		{"janitor_tables_dropped_by_tool_total", with("tool", "gh-ost")},
 		{"janitor_reclaimed_bytes_total", with("shard", "s2")},
 		{"janitor_shard_errors_total", with("shard", "s1")},
 		{"janitor_replica_applier_blocked_total", with("shard", "s1")},
@@ -260,7 +265,8 @@ func TestTotalsCarryAcrossRuns(t *testing.T) {
 		labels map[string]string
 		v      float64
 	}{
-		{"janitor_tables_dropped_total", with("shard", "s1", "tool", "pt-osc"), 2},
+		{"janitor_tables_dropped_total", with("shard", "s1"), 2},
+		{"janitor_tables_dropped_by_tool_total", with("tool", "pt-osc"), 2},
 		{"janitor_reclaimed_bytes_total", with("shard", "s1"), 200},
 		{"janitor_shard_errors_total", with("shard", "s2"), 2},
 		{"janitor_replica_applier_blocked_total", with("shard", "s1"), 2},
@@ -280,7 +286,7 @@ func TestTotalsCarryAcrossRuns(t *testing.T) {
 	if v, ok := value(t, text, "janitor_shard_errors_total", with("shard", "s2")); ok {
 		t.Errorf("removed shard s2 still pushed: shard errors %v", v)
 	}
-	if v, _ := value(t, text, "janitor_tables_dropped_total", with("shard", "s1", "tool", "pt-osc")); v != 2 {
+	if v, _ := value(t, text, "janitor_tables_dropped_total", with("shard", "s1")); v != 2 {
 		t.Errorf("dropped{s1,pt-osc} = %v after a run without drops, want 2", v)
 	}
 }
@@ -369,6 +375,138 @@ func TestFailedShardKeepsItsLastFigures(t *testing.T) {
 	push(&report.Report{Mode: report.ModeReport, Shards: []report.Shard{healthy, s1(0)}})
 	if v, _ := value(t, scrape(t, base), "janitor_tables_skipped", l); v != 0 {
 		t.Errorf("skipped{s1,trigger_writes} = %v after a run without such skips, want 0", v)
+	}
+}
+
+// TestPartitionsKeepTheirOwnGroups: the pods of one Indexed Job push to one cluster; each
+// pod's group (partition label) keeps its own last success and totals, and one pod's
+// failure does not hide another's success.
+func TestPartitionsKeepTheirOwnGroups(t *testing.T) {
+	base := testprom.StartPushgateway(t)
+	run := func(partition string, shards []string, failed bool, drops int) {
+		t.Helper()
+		m := New("v1")
+		m.InPartition(partition)
+		m.Init(shards)
+		if err := m.Resume(context.Background(), base, "janitor", "eu-1", shards); err != nil {
+			t.Fatal(err)
+		}
+		for range drops {
+			m.Dropped(shards[0], "pt-osc", 100)
+		}
+		r := &report.Report{Mode: report.ModeExecute}
+		for i, s := range shards {
+			sh := report.Shard{Name: s}
+			if failed && i == 0 {
+				sh.Error = "connection refused"
+			}
+			r.Shards = append(r.Shards, sh)
+		}
+		r.Finish()
+		m.Observe(r, time.Second)
+		if err := Push(context.Background(), base, "janitor", "eu-1", m, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := func(partition string, kv ...string) map[string]string {
+		l := map[string]string{"job": "janitor", "cluster": "eu-1", "instance": "", "partition": partition}
+		for i := 0; i < len(kv); i += 2 {
+			l[kv[i]] = kv[i+1]
+		}
+		return l
+	}
+	run("0", []string{"a"}, false, 1)
+	run("1", []string{"b"}, false, 2)
+	run("0", []string{"a"}, false, 1)
+	run("1", []string{"b"}, true, 0) // partition 1 fails: partition 0's success stays
+	text := scrape(t, base)
+	for _, w := range []struct {
+		name   string
+		labels map[string]string
+		v      float64
+	}{
+		{"janitor_tables_dropped_total", in("0", "shard", "a"), 2},
+		{"janitor_tables_dropped_total", in("1", "shard", "b"), 2},
+		{"janitor_shard_up", in("1", "shard", "b"), 0},
+	} {
+		if v, ok := value(t, text, w.name, w.labels); !ok || v != w.v {
+			t.Errorf("%s%v = %v (present %v), want %v", w.name, w.labels, v, ok, w.v)
+		}
+	}
+	if v, ok := value(t, text, "janitor_last_success_timestamp_seconds", in("0")); !ok || v == 0 {
+		t.Errorf("partition 0 lost its last success: %v %v\n%s", v, ok, grep(text, "janitor_last_success_timestamp_seconds"))
+	}
+	if v, ok := value(t, text, "janitor_last_success_timestamp_seconds", in("1")); !ok || v == 0 {
+		t.Errorf("partition 1's earlier success is gone: %v %v", v, ok)
+	}
+	// No group without a partition was made.
+	if strings.Contains(grep(text, "janitor_build_info"), `partition=""`) {
+		t.Errorf("a group without partition:\n%s", grep(text, "janitor_build_info"))
+	}
+}
+
+// TestSeriesPerShardBounded: at 2,000 shards every series per shard costs 2,000; a clean
+// shard (answered, nothing skipped, no waits) must cost five, whatever tools exist.
+func TestSeriesPerShardBounded(t *testing.T) {
+	m := New("v1")
+	var shards []string
+	r := &report.Report{Mode: report.ModeExecute}
+	for i := range 100 {
+		name := "s" + string(rune('A'+i/26)) + string(rune('a'+i%26))
+		shards = append(shards, name)
+		r.Shards = append(r.Shards, report.Shard{Name: name, Tables: []report.Table{
+			{Table: "_t_old", Tool: "pt-osc", Verdict: "drop", Bytes: 1, Outcome: report.OutcomeDropped, FreedBytes: 1},
+		}})
+	}
+	m.Init(shards)
+	for _, s := range shards {
+		m.Dropped(s, "pt-osc", 1)
+	}
+	r.Finish()
+	m.Observe(r, time.Second)
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	perShard := map[string]int{}
+	for _, mf := range mfs {
+		for _, metric := range mf.GetMetric() {
+			for _, l := range metric.GetLabel() {
+				if l.GetName() == "shard" {
+					perShard[l.GetValue()]++
+				}
+			}
+		}
+	}
+	for _, s := range shards {
+		if perShard[s] > 8 {
+			t.Fatalf("shard %s has %d series, want at most 8 (reclaimable, reclaimed, dropped, errors, up, replica applier blocks, held bytes and tables)", s, perShard[s])
+		}
+	}
+}
+
+// TestNotVisitedIsNoError: a shard the run ended before is neither an error nor down,
+// and the run sets no last success (it did not cover the fleet).
+func TestNotVisitedIsNoError(t *testing.T) {
+	m := New("v1")
+	m.Init([]string{"a", "b"})
+	r := &report.Report{Mode: report.ModeExecute, Shards: []report.Shard{{Name: "a"}, {Name: "b", Status: report.StatusNotVisited, Blocked: "execute.deadline 3h reached"}}}
+	r.Finish()
+	if r.Failed() {
+		t.Error("a not-visited shard failed the run")
+	}
+	m.Observe(r, time.Second)
+	if v := testutil.ToFloat64(m.shardErrors.WithLabelValues("b")); v != 0 {
+		t.Errorf("shard errors = %v", v)
+	}
+	if n := testutil.CollectAndCount(m.shardUp); n != 1 {
+		t.Errorf("%d shard_up series: a not-visited shard must keep its last value, not be set", n)
+	}
+	if v := testutil.ToFloat64(m.notVisited); v != 1 {
+		t.Errorf("not visited = %v", v)
+	}
+	if n := testutil.CollectAndCount(m.lastSuccess); n != 0 {
+		t.Error("a run that did not reach every shard set last success")
 	}
 }
 

@@ -34,17 +34,31 @@ const (
 
 // Report covers every shard of one invocation.
 type Report struct {
-	GeneratedAt      time.Time `json:"generated_at"`
-	Mode             string    `json:"mode"`
-	ReclaimableBytes int64     `json:"reclaimable_bytes"`
-	ReclaimedBytes   *int64    `json:"reclaimed_bytes,omitempty"`
-	Shards           []Shard   `json:"shards"`
+	GeneratedAt time.Time `json:"generated_at"`
+	Mode        string    `json:"mode"`
+	// Partition is INDEX/COUNT when this run was one pod's share of the fleet
+	// (--partition).
+	Partition        string  `json:"partition,omitempty"`
+	ReclaimableBytes int64   `json:"reclaimable_bytes"`
+	ReclaimedBytes   *int64  `json:"reclaimed_bytes,omitempty"`
+	Shards           []Shard `json:"shards"`
 }
+
+// Shard statuses.
+const (
+	StatusOK    = "ok"    // answered
+	StatusError = "error" // could not be inventoried: see error
+	// StatusNotVisited: the run ended (execute.deadline, a signal) before it reached the
+	// shard. Not an error: the next run visits it. Blocked says why.
+	StatusNotVisited = "not_visited"
+)
 
 // Shard is one shard's answer. Error is "" when the shard answered.
 type Shard struct {
-	Name             string  `json:"name"`
-	Address          string  `json:"address,omitempty"`
+	Name    string `json:"name"`
+	Address string `json:"address,omitempty"`
+	// Status is StatusOK, StatusError or StatusNotVisited.
+	Status           string  `json:"status"`
 	Error            string  `json:"error"`
 	ReclaimableBytes int64   `json:"reclaimable_bytes"`
 	ReclaimedBytes   *int64  `json:"reclaimed_bytes,omitempty"`
@@ -94,6 +108,12 @@ func (r *Report) Finish() {
 	sort.SliceStable(r.Shards, func(i, j int) bool { return r.Shards[i].Name < r.Shards[j].Name })
 	for i := range r.Shards {
 		s := &r.Shards[i]
+		switch {
+		case s.Error != "":
+			s.Status = StatusError
+		case s.Status == "":
+			s.Status = StatusOK
+		}
 		s.ReclaimableBytes = 0
 		var freed int64
 		for _, t := range s.Tables {
@@ -122,6 +142,17 @@ func (r *Report) Finish() {
 	if r.Mode == ModeExecute {
 		r.ReclaimedBytes = &reclaimed
 	}
+}
+
+// NotVisited counts the shards the run did not reach.
+func (r *Report) NotVisited() int {
+	n := 0
+	for _, s := range r.Shards {
+		if s.Status == StatusNotVisited {
+			n++
+		}
+	}
+	return n
 }
 
 // Failed reports whether any shard or table failed.
@@ -158,6 +189,13 @@ func Write(w io.Writer, r *Report, format string) error {
 }
 
 func title(r *Report) string {
+	if r.Partition != "" {
+		return titleOfMode(r) + ", partition " + r.Partition
+	}
+	return titleOfMode(r)
+}
+
+func titleOfMode(r *Report) string {
 	switch r.Mode {
 	case ModeDryRun:
 		return "janitor run (dry run: nothing dropped)"

@@ -5,6 +5,10 @@
 #   scripts/bench.sh references what listing MERGE tables adds to `janitor report` on 10,000 tables
 #   scripts/bench.sh drops      sysbench oltp_read_write while `run --execute` drops ~480 MB,
 #                               then a large table with strategy drop vs purge
+#   scripts/bench.sh fleet      8 small MariaDB servers (JANITOR_BENCH_FLEET_SERVERS; ports
+#                               31310+, dirs /var/tmp/sb-fleet-N) × 1,500 tables, 20 leftovers
+#                               each, listed up to 2,048 times; a refused and a hanging shard;
+#                               a concurrency sweep, partitioned runs, drops
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/sandbox.sh up
@@ -18,5 +22,6 @@ drops)
 	unset JANITOR_BENCH_RESTART
 	go test -tags bench -count=1 -timeout 60m -run 'TestDropUnderLoad|TestLargeTableStrategies' -v ./bench
 	;;
-*) echo "usage: scripts/bench.sh incident|references|drops" >&2; exit 2 ;;
+fleet) go test -tags bench -count=1 -timeout 60m -run TestFleet -v ./bench ;;
+*) echo "usage: scripts/bench.sh incident|references|drops|fleet" >&2; exit 2 ;;
 esac

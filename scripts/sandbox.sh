@@ -8,12 +8,18 @@
 #   scripts/sandbox.sh env             print export lines for the tests' DSNs
 #
 # Both servers listen on 127.0.0.1 only, with row-based binlogs and GTID replication.
+#
+# JANITOR_SANDBOX_TLS_DIR=DIR (opt-in) makes a self-signed CA and a server certificate
+# for 127.0.0.1/localhost in DIR (once) and starts the primary with TLS on; the replica
+# stays without TLS, so tests see both kinds of server. `env` then also prints
+# JANITOR_TEST_TLS_CA. Changing it needs `down` then `up`.
 set -euo pipefail
 
 DIR=${JANITOR_SANDBOX_DIR:-/var/tmp/janitor-sandbox}
 PRIMARY_PORT=${JANITOR_PRIMARY_PORT:-23306}
 REPLICA_PORT=${JANITOR_REPLICA_PORT:-23307}
 PASSWORD=sandbox-secret
+TLS_DIR=${JANITOR_SANDBOX_TLS_DIR:-}
 
 die() { echo "sandbox: $*" >&2; exit 1; }
 
@@ -129,11 +135,36 @@ setup_replication() {
 	die "replication did not start"
 }
 
+# tls_files makes the CA and the server's certificate and key in $TLS_DIR, once.
+tls_files() {
+	[ -f "$TLS_DIR/server-cert.pem" ] && return 0
+	mkdir -p "$TLS_DIR"
+	(
+		cd "$TLS_DIR"
+		openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=janitor sandbox CA" \
+			-keyout ca-key.pem -out ca.pem 2>/dev/null
+		openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server-key.pem -out server.csr 2>/dev/null
+		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext
+		openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
+			-extfile san.ext -out server-cert.pem 2>/dev/null
+		rm -f server.csr san.ext
+	) || die "openssl could not make the TLS files in $TLS_DIR"
+	chown mysql:mysql "$TLS_DIR"/server-key.pem "$TLS_DIR"/server-cert.pem "$TLS_DIR"/ca.pem
+	chmod 0600 "$TLS_DIR"/server-key.pem
+}
+
 up() {
 	install_packages
 	mkdir -p "$DIR"
 	id mysql >/dev/null 2>&1 || die "no mysql user: is mariadb-server installed?"
-	write_cnf primary 1 ""
+	local primary_tls=""
+	if [ -n "$TLS_DIR" ]; then
+		tls_files
+		primary_tls="ssl_ca=$TLS_DIR/ca.pem
+ssl_cert=$TLS_DIR/server-cert.pem
+ssl_key=$TLS_DIR/server-key.pem"
+	fi
+	write_cnf primary 1 "$primary_tls"
 	write_cnf replica 2 "read_only=ON
 relay-log=$DIR/replica/data/relay"
 	start_one primary
@@ -190,6 +221,7 @@ status) status ;;
 env)
 	echo "export JANITOR_TEST_PRIMARY_DSN='root:$PASSWORD@tcp(127.0.0.1:$PRIMARY_PORT)/'"
 	echo "export JANITOR_TEST_REPLICA_DSN='root:$PASSWORD@tcp(127.0.0.1:$REPLICA_PORT)/'"
+	if [ -n "$TLS_DIR" ]; then echo "export JANITOR_TEST_TLS_CA='$TLS_DIR/ca.pem'"; fi
 	;;
 *) die "usage: sandbox.sh up|down [--purge]|restart primary|replica|status|env" ;;
 esac

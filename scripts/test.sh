@@ -19,6 +19,8 @@ if [ ${#need[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+# The primary serves TLS with a sandbox CA, for dbconn's TLS tests.
+export JANITOR_SANDBOX_TLS_DIR="${JANITOR_SANDBOX_TLS_DIR:-${JANITOR_SANDBOX_DIR:-/var/tmp/janitor-sandbox}-tls}"
 scripts/sandbox.sh up
 eval "$(scripts/sandbox.sh env)"
 

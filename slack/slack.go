@@ -68,6 +68,14 @@ func clip(s string, n int) string {
 }
 
 func title(r *report.Report) string {
+	if r.Partition != "" {
+		// Each pod of an Indexed Job posts its own share: say which.
+		return titleOfMode(r) + ", partition " + r.Partition
+	}
+	return titleOfMode(r)
+}
+
+func titleOfMode(r *report.Report) string {
 	switch r.Mode {
 	case report.ModeExecute:
 		return "janitor run --execute"

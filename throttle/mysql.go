@@ -228,6 +228,9 @@ type AuroraLag struct {
 	// Readers are the reader instances the cluster should have; each must have a fresh
 	// row. Without them a cluster with no fresh reader row reads as having no readers.
 	Readers []string
+	// MinReaders holds drops while fewer readers than this have fresh rows: the check
+	// that does not go stale when auto-scaling replaces reader instances.
+	MinReaders int
 }
 
 var _ Signal = (*AuroraLag)(nil)
@@ -259,7 +262,7 @@ func (a *AuroraLag) Check(ctx context.Context) Reading {
 	if err != nil {
 		return Reading{Err: fmt.Errorf("read replica_host_status: %w", err)}
 	}
-	return EvaluateAurora(rows, now, a.Max, a.Readers)
+	return EvaluateAuroraMin(rows, now, a.Max, a.Readers, a.MinReaders)
 }
 
 // auroraStale: a reader row not refreshed for this long is not a live reader's. Aurora
@@ -271,6 +274,12 @@ const auroraStale = 5 * time.Minute
 // 'MASTER_SESSION_ID'. A reader row without a lag value is unhealthy, and so is a
 // reader in expected without a fresh row.
 func EvaluateAurora(rows []AuroraReplica, now time.Time, max time.Duration, expected []string) Reading {
+	return EvaluateAuroraMin(rows, now, max, expected, 0)
+}
+
+// EvaluateAuroraMin is EvaluateAurora that also wants at least minReaders fresh reader
+// rows.
+func EvaluateAuroraMin(rows []AuroraReplica, now time.Time, max time.Duration, expected []string, minReaders int) Reading {
 	var worst time.Duration
 	worstID := ""
 	readers := 0
@@ -307,6 +316,9 @@ func EvaluateAurora(rows []AuroraReplica, now time.Time, max time.Duration, expe
 			return Reading{Value: fmt.Sprintf("reader %s has not reported for %s (down or stuck?)", id, now.Sub(t).Round(time.Second))}
 		}
 		return Reading{Value: fmt.Sprintf("reader %s is not in replica_host_status (down, or not in this cluster?)", id)}
+	}
+	if readers < minReaders {
+		return Reading{Value: fmt.Sprintf("%d readers report fresh rows, min_readers is %d (readers down, or scaling in?)", readers, minReaders)}
 	}
 	if readers == 0 {
 		return Reading{Healthy: true, Value: "no readers (list aurora_readers to hold drops when an expected reader is missing)"}

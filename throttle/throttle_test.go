@@ -88,6 +88,32 @@ func TestEvaluateAurora(t *testing.T) {
 	}
 }
 
+// TestEvaluateAuroraMinReaders: min_readers holds drops when readers are gone without
+// naming instances (auto-scaling replaces them); a stale row does not count.
+func TestEvaluateAuroraMinReaders(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	row := func(id, session string, age time.Duration) AuroraReplica {
+		return AuroraReplica{ServerID: id, SessionID: session, LagMillis: sql.NullFloat64{Float64: 10, Valid: true}, LastUpdate: now.Add(-age)}
+	}
+	writer := row("w", "MASTER_SESSION_ID", 0)
+	for _, c := range []struct {
+		rows    []AuroraReplica
+		min     int
+		healthy bool
+		value   string
+	}{
+		{[]AuroraReplica{writer, row("r1", "a", 0), row("r2", "b", 0)}, 2, true, "worst reader"},
+		{[]AuroraReplica{writer, row("r1", "a", 0), row("r2", "b", 6*time.Minute)}, 2, false, "1 readers report fresh rows, min_readers is 2"},
+		{[]AuroraReplica{writer}, 1, false, "0 readers"},
+		{[]AuroraReplica{writer}, 0, true, "no readers"},
+	} {
+		r := EvaluateAuroraMin(c.rows, now, 5*time.Second, nil, c.min)
+		if r.Healthy != c.healthy || !strings.Contains(r.Value, c.value) {
+			t.Errorf("min %d, %d rows: %+v, want healthy=%v value~%q", c.min, len(c.rows), r, c.healthy, c.value)
+		}
+	}
+}
+
 type fixed struct {
 	name string
 	seq  []Reading

@@ -54,6 +54,7 @@ func Load(path string) (janitor.Config, error) {
 	}
 	err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
 		mapstructure.StringToTimeDurationHookFunc(),
+		replicaAddr,
 		commaList,
 	)), func(dc *mapstructure.DecoderConfig) {
 		// "24" is not a duration: refuse rather than read it as 24ns.
@@ -65,6 +66,12 @@ func Load(path string) (janitor.Config, error) {
 	}
 	if err := resolveFiles(&cfg); err != nil {
 		return cfg, src.place(err)
+	}
+	if err := errors.Join(readPasswords(&cfg), readShardsDir(&cfg)); err != nil {
+		return cfg, fmt.Errorf("config file %s: %w", path, err)
+	}
+	if err := cfg.ResolveShards(registerTLS); err != nil {
+		return cfg, fmt.Errorf("config file %s: %w", path, err)
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, src.place(err)

@@ -73,6 +73,7 @@ type options struct {
 	config, output, logLevel, logFormat string
 	execute, notify, noNotify           bool
 	shards                              shardList
+	partition                           string
 }
 
 // flagDef is one flag: how it is written in help, what it does, and how to define it.
@@ -100,6 +101,8 @@ var flagDefs = map[string]flagDef{
 		boolFlag(func(o *options) *bool { return &o.execute })},
 	"shard": {"shard", "NAME", "visit only this shard (repeat, or separate names with commas); turns notifications off unless --notify",
 		func(fs *flag.FlagSet, o *options, name string) { fs.Var(&o.shards, name, "") }},
+	"partition": {"partition", "INDEX/COUNT", "visit only this pod's share of the shards (an Indexed Job: $(JOB_COMPLETION_INDEX)/COUNT; default $" + PartitionEnv + ")",
+		stringFlag(func(o *options) *string { return &o.partition }, "")},
 	"notify": {"notify", "", "post to Slack and push metrics even though --shard is given",
 		boolFlag(func(o *options) *bool { return &o.notify })},
 	"no-notify": {"no-notify", "", "post nothing to Slack and push no metrics",
@@ -118,9 +121,9 @@ type command struct {
 
 var commands = map[string]command{
 	"report": {"inventory leftovers and their verdicts; drop nothing",
-		[]string{"config", "output", "shard", "notify", "no-notify", "log-level", "log-format"}},
+		[]string{"config", "output", "shard", "partition", "notify", "no-notify", "log-level", "log-format"}},
 	"run": {"plan drops (dry run), or drop the dead leftovers with --execute",
-		[]string{"config", "execute", "output", "shard", "notify", "no-notify", "log-level", "log-format"}},
+		[]string{"config", "execute", "output", "shard", "partition", "notify", "no-notify", "log-level", "log-format"}},
 	"serve": {"run on the schedule in serve.interval and serve /metrics, /healthz and /readyz",
 		[]string{"config", "no-notify", "log-level", "log-format"}},
 }
@@ -260,6 +263,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 	}
+	if err := app.partitionFrom(cmd, o.partition); err != nil {
+		fmt.Fprintf(stderr, "janitor %s: %v\n", cmd, err)
+		return exitUsage
+	}
 	// A DBA's run on a few shards is theirs: it must not post to the team's channel or
 	// move the fleet's metrics unless asked (--notify).
 	switch {
@@ -384,6 +391,8 @@ type app struct {
 	// fleet is every configured shard; cfg.Shards may be fewer (--shard). Metrics
 	// carry the whole fleet so that a partial run's push keeps the others' figures.
 	fleet []janitor.ShardConfig
+	// partition is this pod's share of an Indexed Job (--partition), nil otherwise.
+	partition *janitor.Partition
 	// quiet turns off the Slack post and the Pushgateway push (--no-notify, or --shard
 	// without --notify).
 	quiet bool
@@ -397,6 +406,9 @@ type app struct {
 // the exit code.
 func (a *app) once(ctx context.Context, mode, format string) int {
 	m := metrics.New(a.version)
+	if a.partition != nil {
+		m.InPartition(fmt.Sprint(a.partition.Index))
+	}
 	if len(a.cfg.Shards) < len(a.fleet) {
 		m.Partial()
 	}

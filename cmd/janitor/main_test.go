@@ -207,7 +207,8 @@ metrics:
 		`janitor_shard_errors_total{cluster="nightly",instance="",job="janitor",shard="alive"} 0`,
 		`janitor_shard_up{cluster="nightly",instance="",job="janitor",shard="gone"} 0`,
 		`janitor_shard_up{cluster="nightly",instance="",job="janitor",shard="alive"} 1`,
-		`janitor_tables_dropped_total{cluster="nightly",instance="",job="janitor",shard="alive",tool="gh-ost"} 0`,
+		`janitor_tables_dropped_total{cluster="nightly",instance="",job="janitor",shard="alive"} 0`,
+		`janitor_tables_dropped_by_tool_total{cluster="nightly",instance="",job="janitor",tool="gh-ost"} 0`,
 	} {
 		if !strings.Contains(body, want+"\n") {
 			t.Errorf("pushgateway lacks %s", want)

@@ -39,6 +39,9 @@ func (a *app) job(ctx context.Context, m *metrics.Metrics, mode string) *report.
 	default:
 		r = j.Run(ctx, mode == report.ModeExecute)
 	}
+	if a.partition != nil {
+		r.Partition = a.partition.String()
+	}
 	if ctx.Err() != nil {
 		// A run a signal stopped is not a success, whatever it reached.
 		m.Partial()
