@@ -270,10 +270,11 @@ setup_replication() {
 	if [ -z "$(replica_status)" ]; then
 		if is_mysql; then
 			# GET_SOURCE_PUBLIC_KEY: repl authenticates with caching_sha2_password over a
-			# connection without TLS.
+			# connection without TLS. SOURCE_RETRY_COUNT: MySQL gives up after 10 attempts
+			# by default, and a restarted primary takes longer than 10 s to come back.
 			cli replica -e "CHANGE REPLICATION SOURCE TO SOURCE_HOST='127.0.0.1', SOURCE_PORT=$PRIMARY_PORT, \
 				SOURCE_USER='repl', SOURCE_PASSWORD='$PASSWORD', SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1, \
-				SOURCE_CONNECT_RETRY=1"
+				SOURCE_CONNECT_RETRY=1, SOURCE_RETRY_COUNT=86400"
 		else
 			cli replica -e "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$PRIMARY_PORT, MASTER_USER='repl', \
 				MASTER_PASSWORD='$PASSWORD', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1"
