@@ -169,7 +169,7 @@ func TestDropUnderLoad(t *testing.T) {
 		base := fmt.Sprintf("big%d", i)
 		testdb.Exec(t, db, "CREATE TABLE "+q(schema, base)+" (id BIGINT PRIMARY KEY, pad VARCHAR(1000))",
 			"CREATE TABLE "+q(schema, "__"+base+"_old")+" LIKE "+q(schema, base),
-			fmt.Sprintf("INSERT INTO %s SELECT seq, REPEAT('x', 1000) FROM %s", q(schema, "__"+base+"_old"), q(schema, fmt.Sprintf("seq_1_to_%d", rows))))
+			fmt.Sprintf("INSERT INTO %s SELECT seq, REPEAT('x', 1000) FROM %s", q(schema, "__"+base+"_old"), testdb.Seq(t, schema, rows)))
 	}
 	testdb.WaitReplica(t, db, replica)
 	t.Logf("leftovers ready in %s", time.Since(start).Round(time.Second))
@@ -253,7 +253,7 @@ func TestLargeTableStrategies(t *testing.T) {
 	for _, base := range []string{"plain", "purged"} {
 		testdb.Exec(t, db, "CREATE TABLE "+q(schema, base)+" (id BIGINT PRIMARY KEY, pad VARCHAR(1000))",
 			"CREATE TABLE "+q(schema, "__"+base+"_old")+" LIKE "+q(schema, base),
-			fmt.Sprintf("INSERT INTO %s SELECT seq, REPEAT('x', 1000) FROM %s", q(schema, "__"+base+"_old"), q(schema, fmt.Sprintf("seq_1_to_%d", rows))))
+			fmt.Sprintf("INSERT INTO %s SELECT seq, REPEAT('x', 1000) FROM %s", q(schema, "__"+base+"_old"), testdb.Seq(t, schema, rows)))
 	}
 	testdb.WaitReplica(t, db, replica)
 

@@ -118,7 +118,7 @@ func TestInspectTools(t *testing.T) {
 	s := testdb.Schema(t, db)
 	testdb.Exec(t, db,
 		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY, v VARCHAR(200))",
-		"INSERT INTO "+q(s, "orders")+" SELECT seq, REPEAT('x', 200) FROM "+q(s, "seq_1_to_20000"),
+		"INSERT INTO "+q(s, "orders")+" SELECT seq, REPEAT('x', 200) FROM "+testdb.Seq(t, s, 20000),
 		// pt-osc style old copy holding real data: bytes come from the tablespace.
 		"CREATE TABLE "+q(s, "__orders_old")+" LIKE "+q(s, "orders"),
 		"INSERT INTO "+q(s, "__orders_old")+" SELECT * FROM "+q(s, "orders"),
@@ -366,7 +366,7 @@ func TestPartitionedLeftoverSizes(t *testing.T) {
 	s := testdb.Schema(t, db)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "events")+" (id INT PRIMARY KEY, v VARCHAR(200))",
 		"CREATE TABLE "+q(s, "__events_old")+" (id INT PRIMARY KEY, v VARCHAR(200)) PARTITION BY HASH (id) PARTITIONS 4",
-		"INSERT INTO "+q(s, "__events_old")+" SELECT seq, REPEAT('x', 200) FROM "+q(s, "seq_1_to_40000"))
+		"INSERT INTO "+q(s, "__events_old")+" SELECT seq, REPEAT('x', 200) FROM "+testdb.Seq(t, s, 40000))
 	in := inspector(t, db, s)
 	names, err := in.ListNames(context.Background())
 	if err != nil {
@@ -403,7 +403,7 @@ func TestRealPtoscOnAHostileSchemaName(t *testing.T) {
 	s := "jt-ptosc-" + hex.EncodeToString(suffix) // a dash: pt-osc makes it _ in trigger names
 	testdb.Exec(t, db, "DROP DATABASE IF EXISTS "+dbconn.QuoteIdent(s), "CREATE DATABASE "+dbconn.QuoteIdent(s),
 		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY, v INT)",
-		"INSERT INTO "+q(s, "orders")+" SELECT seq, seq FROM "+q(s, "seq_1_to_1000"))
+		"INSERT INTO "+q(s, "orders")+" SELECT seq, seq FROM "+testdb.Seq(t, s, 1000))
 	t.Cleanup(func() { testdb.Exec(t, db, "DROP DATABASE IF EXISTS "+dbconn.QuoteIdent(s)) })
 	cfg, err := dbconn.ParseDSN(testdb.PrimaryDSN(t))
 	if err != nil {

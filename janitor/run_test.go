@@ -80,7 +80,7 @@ func seed(t *testing.T, db *sqlx.DB) (schema string, dead, alive []string) {
 	testdb.Exec(t, db,
 		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY, v VARCHAR(64))",
 		"CREATE TABLE "+q(s, "__orders_old")+" LIKE "+q(s, "orders"),
-		"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, 'x' FROM "+q(s, "seq_1_to_5000"),
+		"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, 'x' FROM "+testdb.Seq(t, s, 5000),
 		// live pt-osc: triggers on base write into _orders_new
 		"CREATE TABLE "+q(s, "_orders_new")+" LIKE "+q(s, "orders"),
 		"CREATE TRIGGER "+q(s, "pt_osc_"+s+"_orders_ins")+" AFTER INSERT ON "+q(s, "orders")+
@@ -180,8 +180,7 @@ func TestStoppedReplicaBlocksDrops(t *testing.T) {
 	s := testdb.Schema(t, db)
 	oneLeftover(t, db, s)
 	testdb.WaitReplica(t, db, replica)
-	testdb.Exec(t, replica, "STOP SLAVE SQL_THREAD")
-	t.Cleanup(func() { testdb.Exec(t, replica, "START SLAVE SQL_THREAD") })
+	testdb.StopReplicaSQL(t, replica)
 	cfg := config(t, s)
 	cfg.Throttle.MaxWait = 500 * time.Millisecond
 	r := janitor.New(cfg, nil).Run(context.Background(), true)
@@ -211,12 +210,12 @@ func TestLagMakesDropsWait(t *testing.T) {
 	}
 	defer lockConn.Close()
 	testdb.Exec(t, lockConn, "LOCK TABLES "+q(s, "orders")+" WRITE")
-	testdb.Exec(t, db, "INSERT INTO "+q(s, "orders")+" SELECT seq, REPEAT('x', 1000) FROM "+q(s, "seq_1_to_20000"))
+	testdb.Exec(t, db, "INSERT INTO "+q(s, "orders")+" SELECT seq, REPEAT('x', 1000) FROM "+testdb.Seq(t, s, 20000))
 	// Wait until the replica really lags more than the limit.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var st struct{ Lag *int64 }
-		rows, err := replica.Queryx("SHOW SLAVE STATUS")
+		rows, err := replica.Queryx(testdb.ReplicaStatus(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +224,11 @@ func TestLagMakesDropsWait(t *testing.T) {
 			_ = rows.MapScan(m)
 		}
 		rows.Close()
-		if v := m["Seconds_Behind_Master"]; v != nil {
+		v := m["Seconds_Behind_Master"]
+		if v == nil {
+			v = m["Seconds_Behind_Source"]
+		}
+		if v != nil {
 			var n int64
 			if b, ok := v.([]byte); ok {
 				v = string(b)
@@ -238,7 +241,7 @@ func TestLagMakesDropsWait(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the replica never lagged: %v", m["Seconds_Behind_Master"])
+			t.Fatalf("the replica never lagged: %v", m)
 		}
 		time.Sleep(100 * time.Millisecond) // polling the replica's state, with a deadline
 	}
@@ -422,7 +425,7 @@ func TestSizesAfterRestart(t *testing.T) {
 	s := testdb.Schema(t, db)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY, v VARCHAR(200))",
 		"CREATE TABLE "+q(s, "__orders_old")+" LIKE "+q(s, "orders"),
-		"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, REPEAT('x', 200) FROM "+q(s, "seq_1_to_20000"))
+		"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, REPEAT('x', 200) FROM "+testdb.Seq(t, s, 20000))
 	restartPrimary(t, db)
 	r := janitor.New(config(t, s), nil).Report(context.Background())
 	o := outcomes(r)["__orders_old"]
@@ -577,7 +580,7 @@ func TestPurgeStrategy(t *testing.T) {
 	s := testdb.Schema(t, db)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY, v VARCHAR(100))",
 		"CREATE TABLE "+q(s, "__orders_old")+" LIKE "+q(s, "orders"),
-		"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, REPEAT('x', 100) FROM "+q(s, "seq_1_to_3000"))
+		"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 3000))
 	cfg := config(t, s)
 	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", ThresholdBytes: 0, BatchRows: 500, BatchPause: time.Millisecond}
 	r := janitor.New(cfg, nil).Run(context.Background(), true)
@@ -765,7 +768,7 @@ func TestPurgeStopsWhenTheTableIsReplaced(t *testing.T) {
 	s := testdb.Schema(t, db)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY, v VARCHAR(100))",
 		"CREATE TABLE "+q(s, "__orders_old")+" LIKE "+q(s, "orders"),
-		"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, REPEAT('x', 100) FROM "+q(s, "seq_1_to_3000"))
+		"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 3000))
 	clockPast(t, db, s, "__orders_old")
 	cfg := config(t, s)
 	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", ThresholdBytes: 0, BatchRows: 500, BatchPause: time.Millisecond}
@@ -776,7 +779,7 @@ func TestPurgeStopsWhenTheTableIsReplaced(t *testing.T) {
 			replaced = true
 			testdb.Exec(t, db, "DROP TABLE "+q(s, "__orders_old"),
 				"CREATE TABLE "+q(s, "__orders_old")+" LIKE "+q(s, "orders"),
-				"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, 'live' FROM "+q(s, "seq_1_to_1000"))
+				"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, 'live' FROM "+testdb.Seq(t, s, 1000))
 		}
 	}
 	r := j.Run(context.Background(), true)
@@ -923,10 +926,9 @@ func TestPurgeBlockedDefersTheShard(t *testing.T) {
 	for _, b := range []string{"a", "b"} {
 		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY, v VARCHAR(100))",
 			"CREATE TABLE "+q(s, "__"+b+"_old")+" LIKE "+q(s, b),
-			"INSERT INTO "+q(s, "__"+b+"_old")+" SELECT seq, REPEAT('x', 100) FROM "+q(s, "seq_1_to_3000"))
+			"INSERT INTO "+q(s, "__"+b+"_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 3000))
 	}
 	testdb.WaitReplica(t, db, replica)
-	t.Cleanup(func() { testdb.Exec(t, replica, "START SLAVE SQL_THREAD") })
 	cfg := config(t, s)
 	cfg.Throttle.MaxWait = 500 * time.Millisecond
 	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", ThresholdBytes: 0, BatchRows: 500, BatchPause: time.Millisecond}
@@ -935,7 +937,7 @@ func TestPurgeBlockedDefersTheShard(t *testing.T) {
 	j.Hooks.PurgeBatch = func(_, _, _ string, purged int64) {
 		if purged > 0 && !stopped {
 			stopped = true
-			testdb.Exec(t, replica, "STOP SLAVE SQL_THREAD")
+			testdb.StopReplicaSQL(t, replica)
 		}
 	}
 	r := j.Run(context.Background(), true)
@@ -959,7 +961,7 @@ func TestMaxDurationStopsAPurge(t *testing.T) {
 	s := testdb.Schema(t, db)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY, v VARCHAR(100))",
 		"CREATE TABLE "+q(s, "__a_old")+" LIKE "+q(s, "a"),
-		"INSERT INTO "+q(s, "__a_old")+" SELECT seq, REPEAT('x', 100) FROM "+q(s, "seq_1_to_3000"))
+		"INSERT INTO "+q(s, "__a_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 3000))
 	cfg := config(t, s)
 	cfg.Execute.MaxDuration = 200 * time.Millisecond
 	// Six batches 100 ms apart outlast the window.

@@ -245,3 +245,22 @@ func WaitUp(t testing.TB, db *sqlx.DB) {
 		time.Sleep(100 * time.Millisecond) // polling for the restarted server, with a deadline
 	}
 }
+
+// Seq returns a table expression, to follow FROM, with one column seq counting 1 to n:
+// MariaDB's Sequence engine table seq_1_to_n in schema, or on MySQL (which has no such
+// engine) a cross join of digits cut at n.
+func Seq(t testing.TB, schema string, n int) string {
+	t.Helper()
+	if !IsMySQL(t) {
+		return dbconn.QuoteIdent(schema) + "." + dbconn.QuoteIdent(fmt.Sprintf("seq_1_to_%d", n))
+	}
+	const digit = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4" +
+		" UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)"
+	var from, sum []string
+	for i, m := 0, 1; m < n || i == 0; i, m = i+1, m*10 {
+		from = append(from, fmt.Sprintf("%s AS d%d", digit, i))
+		sum = append(sum, fmt.Sprintf("%d * d%d.d", m, i))
+	}
+	return fmt.Sprintf("(SELECT %s + 1 AS seq FROM %s HAVING seq <= %d) AS seq_1_to_%d",
+		strings.Join(sum, " + "), strings.Join(from, " CROSS JOIN "), n, n)
+}
