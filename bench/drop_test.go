@@ -143,7 +143,7 @@ func du(t *testing.T, db *sqlx.DB, schema string) int64 {
 	if err := db.Get(&dir, "SELECT @@datadir"); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("du", "-sb", filepath.Join(dir, schema)).Output()
+	out, err := exec.Command("du", "-sb", testdb.DataPath(false, filepath.Join(dir, schema))).Output()
 	if err != nil {
 		t.Fatalf("du: %v", err)
 	}

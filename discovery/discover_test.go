@@ -460,3 +460,51 @@ func TestUninspectedRowsHaveAnAge(t *testing.T) {
 		t.Errorf("age %s (known %v)", age, ok)
 	}
 }
+
+// TestRenameAndCreateTime pins what docs/non-goals.md says each server does to CREATE_TIME
+// on RENAME: MySQL keeps the original table's, MariaDB sets the time of the RENAME.
+func TestRenameAndCreateTime(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	conn, err := db.Connx(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if testdb.IsMySQL(t) {
+		testdb.Exec(t, conn, "SET SESSION information_schema_stats_expiry = 0")
+	}
+	created := func(name string) time.Time {
+		var c time.Time
+		if err := conn.QueryRowxContext(context.Background(), "SELECT CREATE_TIME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", s, name).Scan(&c); err != nil {
+			t.Fatalf("CREATE_TIME of %s: %v", name, err)
+		}
+		return c
+	}
+	testdb.Exec(t, conn, "CREATE TABLE "+q(s, "t")+" (id INT PRIMARY KEY) ENGINE=InnoDB")
+	before := created("t")
+	// CREATE_TIME has one-second resolution: let the server's clock pass it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var now time.Time
+		if err := conn.QueryRowxContext(context.Background(), "SELECT NOW()").Scan(&now); err != nil {
+			t.Fatal(err)
+		}
+		if now.Sub(before) >= 2*time.Second {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server's clock did not move")
+		}
+		time.Sleep(100 * time.Millisecond) // polling the server's clock, with a deadline
+	}
+	testdb.Exec(t, conn, "RENAME TABLE "+q(s, "t")+" TO "+q(s, "_t_old"))
+	after := created("_t_old")
+	if testdb.IsMySQL(t) {
+		if !after.Equal(before) {
+			t.Errorf("MySQL: CREATE_TIME %s after RENAME, was %s: docs/non-goals.md says it is kept", after, before)
+		}
+	} else if after.Sub(before) < 2*time.Second {
+		t.Errorf("MariaDB: CREATE_TIME %s after RENAME, was %s: docs/non-goals.md says it becomes the rename time", after, before)
+	}
+}
