@@ -4,10 +4,19 @@
 #   scripts/bench.sh incident   the 2023-11-07 query vs `janitor report` on 10,000 tables
 #   scripts/bench.sh drops      sysbench oltp_read_write while `run --execute` drops ~480 MB,
 #                               then a large table with strategy drop vs purge
+#
+#   scripts/bench.sh --flavor mysql incident     the same on MySQL 9.7 (see scripts/sandbox.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/sandbox.sh up
-eval "$(scripts/sandbox.sh env)"
+export PATH="$PATH:/usr/local/go/bin"
+flavor=()
+if [ "${1:-}" = --flavor ]; then
+	flavor=(--flavor "${2:?--flavor needs a value}")
+	shift 2
+fi
+scripts/sandbox.sh up "${flavor[@]}"
+eval "$(scripts/sandbox.sh env "${flavor[@]}")"
+# sandbox.sh restart picks the flavor up from JANITOR_TEST_FLAVOR, which env exported.
 export JANITOR_BENCH_RESTART="$PWD/scripts/sandbox.sh restart primary"
 case "${1:-incident}" in
 incident) go test -tags bench -count=1 -timeout 60m -run TestIncidentQueryVersusReport -v ./bench ;;
