@@ -175,7 +175,8 @@ func TestIncidentQueryVersusReport(t *testing.T) {
 		Schema string `db:"table_schema"`
 		Bytes  int64  `db:"bytes"`
 	}
-	const incident = "SELECT table_schema, SUM(data_length + index_length) AS bytes FROM information_schema.TABLES GROUP BY 1"
+	// The alias: MySQL names the column TABLE_SCHEMA, as its information_schema view does.
+	const incident = "SELECT table_schema AS table_schema, SUM(data_length + index_length) AS bytes FROM information_schema.TABLES GROUP BY 1"
 	naive := measure(t, db, func() {
 		if err := db.Select(&sizes, incident); err != nil {
 			t.Fatal(err)
