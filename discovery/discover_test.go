@@ -525,3 +525,34 @@ func TestRenameAndCreateTime(t *testing.T) {
 		t.Errorf("MariaDB: CREATE_TIME %s after RENAME, was %s: docs/non-goals.md says it becomes the rename time", after, before)
 	}
 }
+
+// TestUnfoundTablespaceOpensNothingOnMySQL: a candidate whose tablespace janitor does not
+// find (here: one in the system tablespace) must not send janitor through MySQL's
+// INNODB_TABLES, which opens every table's definition on the server per query.
+func TestUnfoundTablespaceOpensNothingOnMySQL(t *testing.T) {
+	testdb.SkipUnless(t, "information_schema.INNODB_TABLES walks the whole dictionary on MySQL only", "mysql")
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	for i := 0; i < 100; i++ {
+		testdb.Exec(t, db, fmt.Sprintf("CREATE TABLE %s (id INT PRIMARY KEY)", q(s, fmt.Sprintf("t%03d", i))))
+	}
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "__t000_old")+" (id INT PRIMARY KEY) TABLESPACE innodb_system")
+	c := conn(t, db)
+	in := inspector(t, c, s)
+	names, err := in.ListNames(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	testdb.Exec(t, c, "FLUSH TABLES")
+	before := sessionStatus(t, c, "Opened_table_definitions")
+	tables, err := in.InspectAll(context.Background(), names)
+	if err != nil || len(tables) != 1 {
+		t.Fatalf("%d tables, %v", len(tables), err)
+	}
+	if n := sessionStatus(t, c, "Opened_table_definitions") - before; n > 50 {
+		t.Errorf("inspecting one candidate opened %d table definitions (the server holds over 100 tables)", n)
+	}
+	if tb := tables[0]; tb.SizeSource != discovery.SizeEstimate {
+		t.Errorf("size from %s, want the estimate", tb.SizeSource)
+	}
+}
