@@ -143,7 +143,7 @@ func du(t *testing.T, db *sqlx.DB, schema string) int64 {
 	if err := db.Get(&dir, "SELECT @@datadir"); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("du", "-sb", filepath.Join(dir, schema)).Output()
+	out, err := exec.Command("du", "-sb", testdb.DataPath(false, filepath.Join(dir, schema))).Output()
 	if err != nil {
 		t.Fatalf("du: %v", err)
 	}
@@ -169,7 +169,7 @@ func TestDropUnderLoad(t *testing.T) {
 		base := fmt.Sprintf("big%d", i)
 		testdb.Exec(t, db, "CREATE TABLE "+q(schema, base)+" (id BIGINT PRIMARY KEY, pad VARCHAR(1000))",
 			"CREATE TABLE "+q(schema, "__"+base+"_old")+" LIKE "+q(schema, base),
-			fmt.Sprintf("INSERT INTO %s SELECT seq, REPEAT('x', 1000) FROM %s", q(schema, "__"+base+"_old"), q(schema, fmt.Sprintf("seq_1_to_%d", rows))))
+			fmt.Sprintf("INSERT INTO %s SELECT seq, REPEAT('x', 1000) FROM %s", q(schema, "__"+base+"_old"), testdb.Seq(t, schema, rows)))
 	}
 	testdb.WaitReplica(t, db, replica)
 	t.Logf("leftovers ready in %s", time.Since(start).Round(time.Second))
@@ -254,7 +254,7 @@ func TestLargeTableStrategies(t *testing.T) {
 	for _, base := range []string{"plain", "purged"} {
 		testdb.Exec(t, db, "CREATE TABLE "+q(schema, base)+" (id BIGINT PRIMARY KEY, pad VARCHAR(1000))",
 			"CREATE TABLE "+q(schema, "__"+base+"_old")+" LIKE "+q(schema, base),
-			fmt.Sprintf("INSERT INTO %s SELECT seq, REPEAT('x', 1000) FROM %s", q(schema, "__"+base+"_old"), q(schema, fmt.Sprintf("seq_1_to_%d", rows))))
+			fmt.Sprintf("INSERT INTO %s SELECT seq, REPEAT('x', 1000) FROM %s", q(schema, "__"+base+"_old"), testdb.Seq(t, schema, rows)))
 	}
 	testdb.WaitReplica(t, db, replica)
 

@@ -629,7 +629,16 @@ func (in *Inspector) prefetchFTS(ctx context.Context, schemas map[string]string,
 
 // readSpace tells a table in the system tablespace (file_per_table off: dropping it
 // frees nothing on disk) from one whose tablespace janitor could not find.
+//
+// Not on MySQL 8 and later: there information_schema.INNODB_TABLES has no lookup by name;
+// every query walks the whole dictionary and opens every table's definition (measured on
+// 9.7.4: 10,175 opens and 15 s per lookup at 10,000 tables, the incident query's own
+// cost). The statistics' estimate stands there instead.
 func (in *Inspector) readSpace(ctx context.Context, t *Table) {
+	if in.server.Flavor == FlavorMySQL8 {
+		t.Bytes, t.SizeSource = t.statBytes, SizeEstimate
+		return
+	}
 	name, err := in.tableName(t.Schema, t.Name, t.Orphan)
 	if err == nil {
 		var rows []idRow

@@ -15,10 +15,22 @@ import (
 
 // The GRANTs docs/dropping.md documents. Keep them in step with that page: a change here is a
 // change to what DBAs are asked to grant.
-var (
-	reportGrants  = []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, SLAVE MONITOR ON *.*"}
-	executeGrants = []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, SLAVE MONITOR, DROP ON *.*"}
-)
+// MySQL's name for MariaDB's SLAVE MONITOR is REPLICATION CLIENT.
+func reportGrants(t *testing.T) []string {
+	return []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, " + monitorGrant(t) + " ON *.*"}
+}
+
+func executeGrants(t *testing.T) []string {
+	return []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, " + monitorGrant(t) + ", DROP ON *.*"}
+}
+
+// monitorGrant is the privilege that lets an account read replica status.
+func monitorGrant(t *testing.T) string {
+	if testdb.IsMySQL(t) {
+		return "REPLICATION CLIENT"
+	}
+	return "SLAVE MONITOR"
+}
 
 // account creates a user with exactly grants on primary (it replicates to the replica)
 // and returns its DSNs.
@@ -59,7 +71,7 @@ func TestReportWithLeastPrivilege(t *testing.T) {
 	db := testdb.Primary(t)
 	s, _, _ := seed(t, db)
 	full := janitor.New(config(t, s), nil).Report(context.Background())
-	p, r := account(t, reportGrants)
+	p, r := account(t, reportGrants(t))
 	cfg := config(t, s)
 	cfg.Shards[0].DSN, cfg.Shards[0].Replicas[0].DSN = p, r
 	least := janitor.New(cfg, nil).Report(context.Background())
@@ -118,7 +130,7 @@ func TestMissingGrantsNeverLookDead(t *testing.T) {
 func TestExecuteWithLeastPrivilege(t *testing.T) {
 	db := testdb.Primary(t)
 	s, dead, alive := seed(t, db)
-	p, r := account(t, executeGrants)
+	p, r := account(t, executeGrants(t))
 	cfg := config(t, s)
 	cfg.Shards[0].DSN, cfg.Shards[0].Replicas[0].DSN = p, r
 	rep := janitor.New(cfg, nil).Run(context.Background(), true)
@@ -187,7 +199,7 @@ func TestHiddenRoutineBodiesMakeEvidenceUnreadable(t *testing.T) {
 	other := testdb.Schema(t, db)
 	oneLeftover(t, db, s)
 	testdb.Exec(t, db, "CREATE PROCEDURE "+q(other, "p")+"() SELECT 1")
-	p, _ := account(t, []string{"PROCESS, SHOW VIEW, TRIGGER, SLAVE MONITOR ON *.*", "SELECT ON `" + s + "`.*"})
+	p, _ := account(t, []string{"PROCESS, SHOW VIEW, TRIGGER, " + monitorGrant(t) + " ON *.*", "SELECT ON `" + s + "`.*"})
 	cfg := config(t, s)
 	cfg.Shards[0].DSN, cfg.Shards[0].Replicas = p, nil
 	r := janitor.New(cfg, nil).Report(context.Background())

@@ -9,10 +9,19 @@
 #                               31310+, dirs /var/tmp/sb-fleet-N) × 1,500 tables, 20 leftovers
 #                               each, listed up to 2,048 times; a refused and a hanging shard;
 #                               a concurrency sweep, partitioned runs, drops
+#
+#   scripts/bench.sh --flavor mysql incident     the same on MySQL 9.7 (see scripts/sandbox.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/sandbox.sh up
-eval "$(scripts/sandbox.sh env)"
+export PATH="$PATH:/usr/local/go/bin"
+flavor=()
+if [ "${1:-}" = --flavor ]; then
+	flavor=(--flavor "${2:?--flavor needs a value}")
+	shift 2
+fi
+scripts/sandbox.sh up "${flavor[@]}"
+eval "$(scripts/sandbox.sh env "${flavor[@]}")"
+# sandbox.sh restart picks the flavor up from JANITOR_TEST_FLAVOR, which env exported.
 export JANITOR_BENCH_RESTART="$PWD/scripts/sandbox.sh restart primary"
 case "${1:-incident}" in
 incident) go test -tags bench -count=1 -timeout 60m -run TestIncidentQueryVersusReport -v ./bench ;;

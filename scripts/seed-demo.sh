@@ -1,15 +1,41 @@
 #!/usr/bin/env bash
 # seed-demo.sh — a realistic demo shard on the sandbox primary: four application schemas
 # with data, and leftovers of every tool janitor knows, each built as that tool builds it.
-# pt-online-schema-change runs for real; gh-ost does not run on MariaDB, so its tables
-# are created with the DDL of gh-ost v1.1.6's applier. Idempotent: it rebuilds the demo
+# pt-online-schema-change runs for real; gh-ost's tables are created with the DDL of
+# gh-ost v1.1.6's applier (gh-ost does not run on MariaDB). Idempotent: it rebuilds the demo
 # schemas from scratch on every run.
+#
+#   scripts/seed-demo.sh [--flavor mariadb|mariadb-11.8|mysql]   (default: as scripts/sandbox.sh)
+#
+# On MySQL, which has no Sequence engine, the seq_1_to_N tables the SQL below reads from
+# are real tables in a scratch schema, dropped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PORT=${JANITOR_PRIMARY_PORT:-23306}
-SOCK=${JANITOR_SANDBOX_DIR:-/var/tmp/janitor-sandbox}/primary/mysqld.sock
-sql() { mariadb --no-defaults -uroot -S "$SOCK" "$@"; }
-sql -e 'SELECT 1' >/dev/null 2>&1 || { echo "seed-demo: the sandbox primary is not running: scripts/sandbox.sh up" >&2; exit 1; }
+eval "$(scripts/sandbox.sh env "$@")"
+FLAVOR=$JANITOR_TEST_FLAVOR
+port_of() { local d=${1##*:}; echo "${d%%)*}"; } # the port of a tcp(127.0.0.1:P)/ DSN
+PORT=$(port_of "$JANITOR_TEST_PRIMARY_DSN")
+RPORT=$(port_of "$JANITOR_TEST_REPLICA_DSN")
+sql() { mariadb --no-defaults -h127.0.0.1 -P"$PORT" -uroot -psandbox-secret "$@"; }
+rsql() { mariadb --no-defaults -h127.0.0.1 -P"$RPORT" -uroot -psandbox-secret "$@"; }
+sql -e 'SELECT 1' >/dev/null 2>&1 || { echo "seed-demo: the sandbox primary ($FLAVOR, port $PORT) is not running: scripts/sandbox.sh up --flavor $FLAVOR" >&2; exit 1; }
+if [ "$FLAVOR" = mysql ]; then
+	# sql reads stdin, rewrites every SCHEMA.seq_1_to_N to demo_seq.seq_1_to_N and fills
+	# those tables first.
+	sql() {
+		local in sizes
+		if [ -t 0 ] || [ $# -gt 0 ]; then mariadb --no-defaults -h127.0.0.1 -P"$PORT" -uroot -psandbox-secret "$@"; return; fi
+		in=$(sed -E 's/\b[a-z_]+\.seq_1_to_([0-9]+)/demo_seq.seq_1_to_\1/g')
+		sizes=$(grep -oE 'demo_seq\.seq_1_to_[0-9]+' <<<"$in" | sed 's/.*_//' | sort -u || true)
+		for n in $sizes; do
+			mariadb --no-defaults -h127.0.0.1 -P"$PORT" -uroot -psandbox-secret -e "CREATE DATABASE IF NOT EXISTS demo_seq;
+				CREATE TABLE IF NOT EXISTS demo_seq.seq_1_to_$n (seq INT PRIMARY KEY);
+				SET SESSION cte_max_recursion_depth = $n;
+				INSERT IGNORE INTO demo_seq.seq_1_to_$n WITH RECURSIVE c (seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM c WHERE seq < $n) SELECT seq FROM c"
+		done
+		mariadb --no-defaults -h127.0.0.1 -P"$PORT" -uroot -psandbox-secret <<<"$in"
+	}
+fi
 
 # UTC time stamps, as the tools write them.
 past_gh=$(date -u -d '-5 days' +%Y%m%d%H%M%S)         # gh-ost --timestamp-old-table (host local time)
@@ -151,13 +177,18 @@ CREATE TABLE shop.customer_notes (id INT PRIMARY KEY, customer_id INT, FOREIGN K
 CREATE TABLE shop.\`__we\`\`ird name_old\` (id INT PRIMARY KEY);
 SQL
 
+[ "$FLAVOR" != mysql ] || sql -e 'DROP DATABASE IF EXISTS demo_seq'
 # Wait for the replica to apply all of it.
-pos=$(sql -Nse 'SELECT @@gtid_binlog_pos')
-RSOCK=${JANITOR_SANDBOX_DIR:-/var/tmp/janitor-sandbox}/replica/mysqld.sock
-r=$(mariadb --no-defaults -uroot -S "$RSOCK" -Nse "SELECT MASTER_GTID_WAIT('$pos', 120)")
+if [ "$FLAVOR" = mysql ]; then
+	pos=$(sql -Nse 'SELECT @@gtid_executed' | tr -d '\n')
+	r=$(rsql -Nse "SELECT WAIT_FOR_EXECUTED_GTID_SET('$pos', 120)")
+else
+	pos=$(sql -Nse 'SELECT @@gtid_binlog_pos')
+	r=$(rsql -Nse "SELECT MASTER_GTID_WAIT('$pos', 120)")
+fi
 [ "$r" = 0 ] || { echo "seed-demo: the replica did not catch up with $pos" >&2; exit 1; }
 # UPDATE_TIME is kept in memory only: restart the primary so the leftovers look as
 # they would in production, untouched for longer than the server has been up (the
 # seeding just wrote them all, and janitor treats a recent write as a sign of life).
-scripts/sandbox.sh restart primary
+scripts/sandbox.sh restart --flavor "$FLAVOR" primary
 echo "seed-demo: schemas shop, billing, analytics, crm; $(sql -Nse "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ('shop','billing','analytics','crm')") tables" >&2

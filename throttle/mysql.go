@@ -94,8 +94,67 @@ func (r *ReplicaLag) Check(ctx context.Context) Reading {
 	if err != nil {
 		return Reading{Err: err}
 	}
+	// Only MySQL leaves SHOW ALL SLAVES STATUS unanswered, and only MySQL (8.0 and later)
+	// keeps the applier's and receiver's timestamps in performance_schema.
+	if stmt != statusStatements[0] && len(sts) > 0 {
+		if err := readApplierTimes(ctx, db, sts); err != nil {
+			return Reading{Err: err}
+		}
+	}
 	return EvaluateReplicaStatuses(sts, r.Max)
 }
+
+// applierTimesQuery reads, per channel, what performance_schema knows beyond
+// Seconds_Behind_Source: the original commit time of the oldest transaction a worker is
+// applying now, and how long the receiver has heard nothing from its source (no
+// transaction queued, no heartbeat), with the heartbeat period the source promised. A zero
+// timestamp (none yet, or a source too old to send commit times) counts as unknown.
+// UNIX_TIMESTAMP keeps the arithmetic free of the session's time zone.
+const applierTimesQuery = `SELECT /* janitor */ c.CHANNEL_NAME, c.HEARTBEAT_INTERVAL,
+	(SELECT UNIX_TIMESTAMP(NOW(6)) - MIN(UNIX_TIMESTAMP(w.APPLYING_TRANSACTION_ORIGINAL_COMMIT_TIMESTAMP))
+		FROM performance_schema.replication_applier_status_by_worker w
+		WHERE w.CHANNEL_NAME = c.CHANNEL_NAME AND w.APPLYING_TRANSACTION <> ''
+		AND UNIX_TIMESTAMP(w.APPLYING_TRANSACTION_ORIGINAL_COMMIT_TIMESTAMP) > 0) AS applying,
+	(SELECT UNIX_TIMESTAMP(NOW(6)) - UNIX_TIMESTAMP(GREATEST(s.LAST_HEARTBEAT_TIMESTAMP, s.LAST_QUEUED_TRANSACTION_END_QUEUE_TIMESTAMP))
+		FROM performance_schema.replication_connection_status s
+		WHERE s.CHANNEL_NAME = c.CHANNEL_NAME
+		AND UNIX_TIMESTAMP(GREATEST(s.LAST_HEARTBEAT_TIMESTAMP, s.LAST_QUEUED_TRANSACTION_END_QUEUE_TIMESTAMP)) > 0) AS silent
+	FROM performance_schema.replication_connection_configuration c`
+
+// readApplierTimes fills the performance_schema fields of sts, matched by channel. With
+// performance_schema off the tables are empty and sts keeps Seconds_Behind_Source alone.
+func readApplierTimes(ctx context.Context, q sqlx.QueryerContext, sts []ReplicaStatus) error {
+	rows, err := q.QueryxContext(ctx, applierTimesQuery)
+	if err != nil {
+		return fmt.Errorf("read applier times from performance_schema: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ch string
+		var hb float64
+		var applying, silent sql.NullFloat64
+		if err := rows.Scan(&ch, &hb, &applying, &silent); err != nil {
+			return fmt.Errorf("read applier times from performance_schema: %w", err)
+		}
+		for i := range sts {
+			if !strings.EqualFold(sts[i].Channel, ch) {
+				continue
+			}
+			sts[i].Heartbeat = seconds(hb)
+			if applying.Valid {
+				d := seconds(applying.Float64)
+				sts[i].Applying = &d
+			}
+			if silent.Valid {
+				d := seconds(silent.Float64)
+				sts[i].Silent = &d
+			}
+		}
+	}
+	return rows.Err()
+}
+
+func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 
 // ReplicaStatus is one channel of SHOW REPLICA STATUS, with MySQL's and MariaDB's old and
 // new column names folded together.
@@ -107,6 +166,19 @@ type ReplicaStatus struct {
 	// Lag is nil when Seconds_Behind_Master is NULL.
 	Lag       *int64
 	LastError string
+
+	// From performance_schema, MySQL 8.0 and later only (nil or 0 elsewhere). Seconds_Behind_Source
+	// is 0 whenever the applier is idle, even when the receiver has heard nothing for minutes
+	// (a stalled network): these catch what it misses.
+	//
+	// Applying is how long ago the oldest transaction a worker is applying now was committed
+	// on the original source.
+	Applying *time.Duration
+	// Silent is how long the receiver has heard nothing from its source: no transaction
+	// queued and no heartbeat. Heartbeat is the period the source sends heartbeats at when
+	// it has nothing else to send; 0 turns the silence rule off.
+	Silent    *time.Duration
+	Heartbeat time.Duration
 }
 
 // statusStatements are tried in order: MariaDB's SHOW ALL SLAVES STATUS is the only form
@@ -197,7 +269,7 @@ func EvaluateReplicaStatuses(sts []ReplicaStatus, max time.Duration) Reading {
 		return Reading{Value: "not replicating (no replica status): cannot measure lag"}
 	}
 	var worst time.Duration
-	worstName := ""
+	worstName, worstWhy := "", ""
 	for _, st := range sts {
 		name := ""
 		if st.Channel != "" || len(sts) > 1 {
@@ -213,11 +285,24 @@ func EvaluateReplicaStatuses(sts []ReplicaStatus, max time.Duration) Reading {
 		case st.Lag == nil:
 			return Reading{Value: name + "lag NULL (replication broken)"}
 		}
-		if lag := time.Duration(*st.Lag) * time.Second; lag >= worst {
-			worst, worstName = lag, name
+		lag, why := time.Duration(*st.Lag)*time.Second, ""
+		if st.Applying != nil && *st.Applying > lag {
+			lag, why = st.Applying.Round(time.Second), " (applying a transaction committed that long ago)"
+		}
+		// A source sends a heartbeat every Heartbeat when idle: a receiver that heard
+		// nothing for two periods is cut off, and the replica is at least that far behind,
+		// whatever Seconds_Behind_Source says.
+		if st.Heartbeat > 0 && st.Silent != nil && *st.Silent > 2*st.Heartbeat {
+			if stall := *st.Silent - st.Heartbeat; stall > lag {
+				lag, why = stall.Round(time.Second), fmt.Sprintf(" (receiver heard nothing from its source for %s, heartbeat every %s)",
+					st.Silent.Round(time.Second), st.Heartbeat)
+			}
+		}
+		if lag >= worst {
+			worst, worstName, worstWhy = lag, name, why
 		}
 	}
-	return Reading{Healthy: worst <= max, Value: fmt.Sprintf("%slag %s (max %s)", worstName, worst, max)}
+	return Reading{Healthy: worst <= max, Value: fmt.Sprintf("%slag %s%s (max %s)", worstName, worst, worstWhy, max)}
 }
 
 // AuroraLag reads the lag of every Aurora reader from replica_host_status on the writer.

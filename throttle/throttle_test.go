@@ -4,9 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,6 +46,13 @@ func TestEvaluateReplicaStatuses(t *testing.T) {
 		{"second channel stopped", []ReplicaStatus{ok("a", 0), {Channel: "b", IORunning: "Yes", SQLRunning: "No"}}, false, `channel "b": replication stopped`},
 		{"second channel lagging", []ReplicaStatus{ok("a", 0), ok("b", 900)}, false, `channel "b": lag 15m0s`},
 		{"all channels fine", []ReplicaStatus{ok("a", 1), ok("b", 2)}, true, `channel "b": lag 2s`},
+		// MySQL's performance_schema timestamps beside Seconds_Behind_Source.
+		{"applying an old transaction", []ReplicaStatus{withPS(ok("", 0), dur(9*time.Second), nil, 0)}, false, "lag 9s (applying"},
+		{"applying a fresh transaction", []ReplicaStatus{withPS(ok("", 1), dur(time.Second/2), nil, 0)}, true, "lag 1s (max"},
+		{"receiver silent past two heartbeats", []ReplicaStatus{withPS(ok("", 0), nil, dur(70*time.Second), 30*time.Second)}, false, "lag 40s (receiver heard nothing"},
+		{"receiver silent within two heartbeats", []ReplicaStatus{withPS(ok("", 0), nil, dur(50*time.Second), 30*time.Second)}, true, "lag 0s"},
+		{"no heartbeat promised", []ReplicaStatus{withPS(ok("", 0), nil, dur(time.Hour), 0)}, true, "lag 0s"},
+		{"never heard yet", []ReplicaStatus{withPS(ok("", 0), nil, nil, 30*time.Second)}, true, "lag 0s"},
 	}
 	for _, c := range cases {
 		r := EvaluateReplicaStatuses(c.sts, 5*time.Second)
@@ -49,6 +60,13 @@ func TestEvaluateReplicaStatuses(t *testing.T) {
 			t.Errorf("%s: %+v, want healthy=%v value~%q", c.name, r, c.healthy, c.value)
 		}
 	}
+}
+
+func dur(d time.Duration) *time.Duration { return &d }
+
+func withPS(st ReplicaStatus, applying, silent *time.Duration, heartbeat time.Duration) ReplicaStatus {
+	st.Applying, st.Silent, st.Heartbeat = applying, silent, heartbeat
+	return st
 }
 
 // TestEvaluateAurora runs on canned replica_host_status rows: no Aurora runs here.
@@ -262,20 +280,146 @@ func TestFreeableMemoryFromRealPrometheus(t *testing.T) {
 	}
 }
 
-// TestReplicaLagSeesEveryConnection: on a MariaDB multi-source replica, a named
-// connection that is stopped makes the replica unhealthy although the default one is
-// fine (SHOW SLAVE STATUS shows the default connection only).
+// TestReplicaLagSeesEveryConnection: on a multi-source replica, a named connection
+// (MariaDB) or channel (MySQL) that is stopped makes the replica unhealthy although the
+// default one is fine (MariaDB's SHOW SLAVE STATUS shows the default connection only).
 func TestReplicaLagSeesEveryConnection(t *testing.T) {
 	replica := testdb.Open(t, testdb.ReplicaDSN(t))
 	lag := &ReplicaLag{Replica: "sandbox-replica", Max: time.Hour, DB: NewLazyDB(func(context.Context) (*sqlx.DB, error) { return replica, nil })}
 	if r := lag.Check(context.Background()); !r.Healthy {
 		t.Fatalf("the sandbox replica reads unhealthy before the test: %+v", r)
 	}
-	testdb.Exec(t, replica, "CHANGE MASTER 'reports' TO MASTER_HOST='127.0.0.1', MASTER_PORT=1, MASTER_USER='x'")
-	t.Cleanup(func() { testdb.Exec(t, replica, "RESET SLAVE 'reports' ALL") })
+	if testdb.IsMySQL(t) {
+		testdb.Exec(t, replica, "CHANGE REPLICATION SOURCE TO SOURCE_HOST='127.0.0.1', SOURCE_PORT=1, SOURCE_USER='x' FOR CHANNEL 'reports'")
+		t.Cleanup(func() { testdb.Exec(t, replica, "RESET REPLICA ALL FOR CHANNEL 'reports'") })
+	} else {
+		testdb.Exec(t, replica, "CHANGE MASTER 'reports' TO MASTER_HOST='127.0.0.1', MASTER_PORT=1, MASTER_USER='x'")
+		t.Cleanup(func() { testdb.Exec(t, replica, "RESET SLAVE 'reports' ALL") })
+	}
 	lag = &ReplicaLag{Replica: "sandbox-replica", Max: time.Hour, DB: NewLazyDB(func(context.Context) (*sqlx.DB, error) { return replica, nil })}
 	r := lag.Check(context.Background())
 	if r.Healthy || !strings.Contains(r.Value, `channel "reports": replication stopped`) {
 		t.Errorf("with a stopped named connection: %+v, want unhealthy naming it", r)
+	}
+}
+
+// TestReplicaLagSeesAStalledReceiver: on MySQL, Seconds_Behind_Source is 0 while the
+// applier is idle, even when the receiver's connection to its source has gone silent. The
+// replica's channel is routed through a proxy that then stops forwarding (the TCP
+// connection stays open, as on a stalled network): IO Yes, SQL Yes, lag 0, and only the
+// receiver's missing heartbeats in performance_schema give it away. (A second channel to
+// the same source cannot do: the source lets one connection per replica server_uuid.)
+func TestReplicaLagSeesAStalledReceiver(t *testing.T) {
+	testdb.SkipUnless(t, "performance_schema's receiver timestamps are MySQL's", "mysql")
+	replica := testdb.Open(t, testdb.ReplicaDSN(t))
+	var srcPort int
+	var heartbeat float64
+	if err := replica.QueryRowx("SELECT PORT, HEARTBEAT_INTERVAL FROM performance_schema.replication_connection_configuration WHERE CHANNEL_NAME = ''").Scan(&srcPort, &heartbeat); err != nil {
+		t.Fatal(err)
+	}
+	p := newStallProxy(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(srcPort)))
+	_, port, _ := net.SplitHostPort(p.addr())
+	testdb.Exec(t, replica, "STOP REPLICA", "CHANGE REPLICATION SOURCE TO SOURCE_PORT="+port+", SOURCE_HEARTBEAT_PERIOD=1", "START REPLICA")
+	t.Cleanup(func() {
+		testdb.Exec(t, replica, "STOP REPLICA",
+			fmt.Sprintf("CHANGE REPLICATION SOURCE TO SOURCE_PORT=%d, SOURCE_HEARTBEAT_PERIOD=%g", srcPort, heartbeat), "START REPLICA")
+	})
+	lag := &ReplicaLag{Replica: "sandbox-replica", Max: time.Second, DB: NewLazyDB(func(context.Context) (*sqlx.DB, error) { return replica, nil })}
+	// Healthy first: the channel connects through the proxy and hears heartbeats.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := lag.Check(context.Background())
+		if r.Healthy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the proxied channel never read healthy: %+v", r)
+		}
+		time.Sleep(200 * time.Millisecond) // polling the replica, with a deadline
+	}
+	p.pause()
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		r := lag.Check(context.Background())
+		if !r.Healthy {
+			if !strings.Contains(r.Value, "receiver heard nothing") {
+				t.Errorf("unhealthy for another reason than the silent receiver: %+v", r)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a receiver silent for 30 s still reads healthy: %+v", r)
+		}
+		time.Sleep(200 * time.Millisecond) // polling the replica, with a deadline
+	}
+	// Seconds_Behind_Source alone saw nothing wrong: the reason the check exists.
+	sts, err := ReadReplicaStatuses(context.Background(), replica)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sts) != 1 || sts[0].IORunning != "Yes" || sts[0].Lag == nil || *sts[0].Lag != 0 {
+		t.Errorf("the stalled replica's status: %+v; the test wants IO Yes, lag 0 to show the blind spot", sts)
+	}
+}
+
+// stallProxy forwards TCP to a server until paused; then it holds every connection open
+// and forwards nothing, as a stalled network does.
+type stallProxy struct {
+	ln     net.Listener
+	paused atomic.Bool
+}
+
+func newStallProxy(t *testing.T, target string) *stallProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &stallProxy{ln: ln}
+	var conns []net.Conn
+	var mu sync.Mutex
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, s)
+			mu.Unlock()
+			go p.pipe(c, s)
+			go p.pipe(s, c)
+		}
+	}()
+	return p
+}
+
+func (p *stallProxy) addr() string { return p.ln.Addr().String() }
+func (p *stallProxy) pause()       { p.paused.Store(true) }
+
+func (p *stallProxy) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !p.paused.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
 	}
 }

@@ -253,14 +253,7 @@ func TestPrimaryRestartMidRun(t *testing.T) {
 	}
 	// The replica followed the restart and carried every DROP.
 	replica := testdb.Open(t, testdb.ReplicaDSN(t))
-	var pos string
-	if err := db.Get(&pos, "SELECT @@gtid_binlog_pos"); err != nil {
-		t.Fatal(err)
-	}
-	var res int
-	if err := replica.Get(&res, "SELECT MASTER_GTID_WAIT(?, 60)", pos); err != nil || res != 0 {
-		t.Fatalf("replica did not catch up: %d %v", res, err)
-	}
+	testdb.WaitReplicaWithin(t, db, replica, 60)
 	if err := replica.Get(&left, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?", s); err != nil || left != len(names) {
 		t.Errorf("replica: %d tables left (%v)", left, err)
 	}
