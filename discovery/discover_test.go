@@ -240,14 +240,7 @@ func TestInspectTools(t *testing.T) {
 		t.Errorf("_notes_old: foreign keys %v", fk)
 	}
 	weird := must("__we`ird name_old")
-	// On MySQL this name's tablespace is not found yet (its file name encodes the backtick
-	// and the space), so it is sized from the estimate: fixed on branch names; drop this
-	// exception when that merges.
-	knownMySQLGap := testdb.IsMySQL(t) && weird.SizeSource == discovery.SizeEstimate
-	if knownMySQLGap {
-		t.Logf("MySQL: %q sized from %s (tablespace lookup fixed on branch names)", weird.Name, weird.SizeSource)
-	}
-	if weird.Base != "we`ird name" || !weird.Evidence.BaseExists || (weird.SizeSource != discovery.SizeTablespace && !knownMySQLGap) {
+	if weird.Base != "we`ird name" || !weird.Evidence.BaseExists || weird.SizeSource != discovery.SizeTablespace {
 		t.Errorf("hostile name: base %q exists=%v size from %s", weird.Base, weird.Evidence.BaseExists, weird.SizeSource)
 	}
 	if acc := must("_accounts_new"); acc.Tool != discovery.ToolSpirit || !acc.Evidence.CheckpointExists {
