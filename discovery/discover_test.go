@@ -256,7 +256,13 @@ func TestInspectTools(t *testing.T) {
 		t.Errorf("_audit_new: base should not exist")
 	}
 	for name, tb := range got {
-		if len(tb.Evidence.Unreadable) > 0 {
+		// MySQL stores trigger and routine bodies with a backtick in a name mangled, so
+		// a name holding one cannot be cleared by reading them: unreadable by design.
+		if testdb.IsMySQL(t) && strings.Contains(name, "`") {
+			if u := tb.Evidence.Unreadable; len(u) != 1 || !strings.HasPrefix(u[0], "triggers:") {
+				t.Errorf("%s on MySQL: unreadable evidence %v, want the triggers only", name, u)
+			}
+		} else if len(tb.Evidence.Unreadable) > 0 {
 			t.Errorf("%s: unreadable evidence %v", name, tb.Evidence.Unreadable)
 		}
 		if !tb.Evidence.SeesAllSessions {
