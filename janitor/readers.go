@@ -34,6 +34,7 @@ type replicaView struct {
 	flavor  discovery.Flavor
 	account string // the account janitor uses there, quoted for a GRANT
 	mdl     string
+	server  discovery.Server
 }
 
 // replicaSession is one row of a replica's process list, with its open transaction.
@@ -110,7 +111,7 @@ func (r *shardRun) replicaView(ctx context.Context, rd replicaDB) (*sqlx.DB, *re
 	if err != nil {
 		return nil, nil, r.replicaUnreadable(ctx, rd.name, "", err)
 	}
-	v := &replicaView{flavor: srv.Flavor, account: "janitor's account"}
+	v := &replicaView{flavor: srv.Flavor, account: "janitor's account", server: srv}
 	var user string
 	if err := db.QueryRowxContext(qctx, "SELECT /* janitor */ CURRENT_USER()").Scan(&user); err == nil {
 		if i := strings.LastIndexByte(user, '@'); i >= 0 {
@@ -198,6 +199,40 @@ func (r *shardRun) replicaReaders(ctx context.Context, schema, table string) ([]
 			return nil, err
 		}
 		out = append(out, readers...)
+	}
+	return out, nil
+}
+
+// replicaReferences reads, on every configured replica, what names the table there: a
+// replica may hold objects the primary lacks (a reporting schema written with
+// sql_log_bin=0, a replica-only child table), and the replicated DROP would break them —
+// a foreign key from such a child stops the replica's applier with error 1451. A table
+// missing on a replica would stop it with error 1051. Each finding is a reason not to
+// drop; evidence a replica cannot show is one too.
+func (r *shardRun) replicaReferences(ctx context.Context, t *discovery.Table) ([]string, error) {
+	var out []string
+	for _, rd := range r.replicas {
+		db, v, err := r.replicaView(ctx, rd)
+		if err != nil {
+			return nil, err
+		}
+		qctx, cancel := context.WithTimeout(ctx, r.j.cfg.ThrottleFor(r.sc).SignalTimeout)
+		in := discovery.NewInspector(db, v.server, r.j.discoveryOptions(), r.log)
+		refs, unreadable, gone, err := in.References(qctx, discovery.Name{Schema: t.Schema, Table: t.Name, Orphan: t.Orphan})
+		cancel()
+		switch {
+		case err != nil:
+			return nil, r.replicaUnreadable(ctx, rd.name, v.account, err)
+		case gone:
+			// A RENAME of a missing table stops any applier (1146); a DROP stops it
+			// (1051) unless MariaDB's slave_ddl_exec_mode=IDEMPOTENT turns it into
+			// DROP IF EXISTS. The table is kept either way: the safe direction.
+			out = append(out, fmt.Sprintf("replica %s: the table does not exist there, and a replicated RENAME (or, outside MariaDB's slave_ddl_exec_mode=IDEMPOTENT, DROP) of a missing table stops the replica's applier", rd.name))
+		case len(unreadable) > 0:
+			out = append(out, fmt.Sprintf("replica %s: cannot read what references it there (%s)", rd.name, strings.Join(unreadable, "; ")))
+		case len(refs) > 0:
+			out = append(out, fmt.Sprintf("replica %s: referenced there by %s", rd.name, strings.Join(refs, ", ")))
+		}
 	}
 	return out, nil
 }

@@ -1,0 +1,77 @@
+package janitor_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/internal/testdb"
+	"github.com/janitorhq/janitor/janitor"
+	"github.com/janitorhq/janitor/report"
+)
+
+// TestReplicaOnlyReferencesKeepTheTable: a replica may hold objects the primary lacks
+// (a reporting schema created there directly). A replica-only child table whose foreign
+// key references the leftover made the replicated DROP stop the replica's applier with
+// error 1451 (measured on MariaDB 10.11: Slave_SQL_Running: No, janitor reported
+// "dropped" and exited 0); a replica-only view over it failed afterwards with 1356.
+// Both keep the table now, which stays on both servers, and replication keeps running.
+func TestReplicaOnlyReferencesKeepTheTable(t *testing.T) {
+	for _, tc := range []struct{ kind, ddl, want string }{
+		{"foreign key", "CREATE TABLE %s (id INT PRIMARY KEY, ref INT, FOREIGN KEY (ref) REFERENCES %s (id)) ENGINE=InnoDB", "foreign key"},
+		{"view", "CREATE VIEW %s AS SELECT id FROM %s", "view"},
+		// Missing on the replica: a RENAME (a hold) stops its applier, and so does a
+		// DROP unless MariaDB's slave_ddl_exec_mode is IDEMPOTENT. Kept.
+		{"absent", "", "does not exist there"},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			const base, old = "rpt`é", "__rpt`é_old"
+			primary, replica, s := rptLeftovers(t, base, old)
+			// Another schema, on the replica only: a reporting schema.
+			// Written with sql_log_bin=0: the replica's own binary log must not get
+			// transactions of its own (gtid_strict_mode would stop its applier).
+			other := s + "_ro"
+			local, _ := replicaConn(t)
+			testdb.Exec(t, local, "SET sql_log_bin = 0", "CREATE DATABASE "+dbconn.QuoteIdent(other))
+			if tc.ddl != "" {
+				testdb.Exec(t, local, fmt.Sprintf(tc.ddl, q(other, "Child é"), q(s, old)))
+			} else {
+				testdb.Exec(t, local, "DROP TABLE "+q(s, old))
+			}
+			t.Cleanup(func() { testdb.Exec(t, local, "DROP DATABASE IF EXISTS "+dbconn.QuoteIdent(other)) })
+
+			r := janitor.New(config(t, s), nil).Run(context.Background(), true)
+			o := outcomes(r)[old]
+			t.Logf("reason: %s", o.Reason)
+			if o.Outcome != report.OutcomeSkipped || !strings.Contains(o.Reason, "replica sandbox-replica") || !strings.Contains(o.Reason, tc.want) {
+				t.Errorf("outcome %q (%s); want skipped, naming sandbox-replica and the %s", o.Outcome, o.Reason, tc.want)
+			}
+			if !exists(t, primary, s, old) || tc.ddl != "" && !exists(t, replica, s, old) {
+				t.Errorf("the table was dropped")
+			}
+			var running string
+			rows, err := replica.Queryx("SHOW SLAVE STATUS")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				m := map[string]any{}
+				if err := rows.MapScan(m); err != nil {
+					t.Fatal(err)
+				}
+				if v, ok := m["Slave_SQL_Running"].([]byte); ok {
+					running = string(v)
+				}
+				if v, ok := m["Replica_SQL_Running"].([]byte); ok {
+					running = string(v)
+				}
+			}
+			rows.Close()
+			if running != "Yes" {
+				t.Errorf("the replica's applier runs %q, want Yes", running)
+			}
+		})
+	}
+}
