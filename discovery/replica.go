@@ -43,4 +43,3 @@ func (in *Inspector) References(ctx context.Context, n Name) (refs, unreadable [
 	add("linked table", in.linkReferences(ctx, t))
 	return refs, ev.Unreadable, false, nil
 }
-
