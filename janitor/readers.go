@@ -13,6 +13,7 @@ import (
 
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/throttle"
 )
 
 // A DROP replicates. On a replica, a session that reads the table — a long report
@@ -326,6 +327,18 @@ func (r *shardRun) applierBlocked(ctx context.Context, replica string, s replica
 // healthy by the throttle applies it within that; a slower one is caught by the lag
 // signal and by the next drop's look at its appliers. An applier seen waiting for a
 // metadata lock stops the shard (an *errStop).
+// applierStopped stops the shard when a replica's applier has stopped, counted and
+// alerted like an applier blocked on a metadata lock.
+func (r *shardRun) applierStopped(ctx context.Context, replica string, st throttle.ReplicaStatus, when string) error {
+	why := fmt.Sprintf("replica %s: its applier (channel %q) stopped %s (SQL thread running: %s; last error: %s): replication there has stopped; stopped dropping on this shard. Fix the replica and restart its applier",
+		replica, st.Channel, when, st.SQLRunning, st.LastError)
+	r.log.ErrorContext(ctx, "replica applier stopped: stopping drops on this shard", "replica", replica, "channel", st.Channel, "last_error", st.LastError, "when", when)
+	if h := r.j.Hooks.ReplicaBlocked; h != nil {
+		h(r.sc.Name, replica)
+	}
+	return &errStop{why}
+}
+
 func (r *shardRun) watchAppliers(ctx context.Context, schema, table string) error {
 	tc := r.j.cfg.ThrottleFor(r.sc)
 	deadline := time.Now().Add(tc.MaxReplicaLag)
@@ -379,6 +392,22 @@ func (r *shardRun) appliedOn(ctx context.Context, rd replicaDB, schema, table st
 	var n int
 	if err := db.QueryRowxContext(qctx, "SELECT /* janitor */ COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", schema, table).Scan(&n); err != nil {
 		return false, r.replicaUnreadable(ctx, rd.name, v.account, err)
+	}
+	if n > 0 {
+		// Not applied yet. An applier that stopped on an error — the replicated
+		// statement failed there, on an object janitor did not see — stops replication
+		// until someone fixes it: say so now rather than wait out max_replica_lag and
+		// report a clean drop. (The throttle refuses a drop while an applier is down,
+		// so one found stopped here stopped after the statement was sent.)
+		sts, err := throttle.ReadReplicaStatuses(qctx, db)
+		if err != nil {
+			return false, r.replicaUnreadable(ctx, rd.name, v.account, err)
+		}
+		for _, st := range sts {
+			if !strings.EqualFold(st.SQLRunning, "Yes") {
+				return false, r.applierStopped(ctx, rd.name, st, "after dropping "+dbconn.QualifiedName(schema, table))
+			}
+		}
 	}
 	return n == 0, nil
 }

@@ -75,3 +75,35 @@ func TestReplicaOnlyReferencesKeepTheTable(t *testing.T) {
 		})
 	}
 }
+
+// TestStoppedApplierAfterDropStopsTheShard: a replicated DROP that fails on a replica —
+// here a replica-only foreign key created after the pre-DROP check — stops the replica's
+// applier. janitor used to wait out max_replica_lag, report a clean "dropped" and exit 0;
+// it now stops the shard, names the replica and its error, and counts it.
+func TestStoppedApplierAfterDropStopsTheShard(t *testing.T) {
+	primary, replica, s := rptLeftovers(t, "rpt", "__rpt_old")
+	other := s + "_ro"
+	local, _ := replicaConn(t)
+	testdb.Exec(t, local, "SET sql_log_bin = 0", "CREATE DATABASE "+dbconn.QuoteIdent(other))
+	t.Cleanup(func() {
+		testdb.Exec(t, local, "DROP DATABASE IF EXISTS "+dbconn.QuoteIdent(other))
+		testdb.Exec(t, replica, "START SLAVE")
+		testdb.WaitReplica(t, primary, replica)
+	})
+	j := janitor.New(config(t, s), nil)
+	blocked := 0
+	j.Hooks.ReplicaBlocked = func(string, string) { blocked++ }
+	j.Hooks.BeforeDrop = func(_, schema, table string) {
+		testdb.Exec(t, local, fmt.Sprintf("CREATE TABLE %s (id INT PRIMARY KEY, ref INT, FOREIGN KEY (ref) REFERENCES %s (id)) ENGINE=InnoDB",
+			q(other, "child"), q(schema, table)))
+	}
+	r := j.Run(context.Background(), true)
+	b := r.Shards[0].Blocked
+	t.Logf("blocked: %s", b)
+	if !strings.Contains(b, "replica sandbox-replica") || !strings.Contains(b, "applier") || !strings.Contains(b, "stopped") {
+		t.Errorf("blocked = %q; want the replica's stopped applier named", b)
+	}
+	if blocked != 1 {
+		t.Errorf("ReplicaBlocked told %d times, want 1", blocked)
+	}
+}
