@@ -225,10 +225,9 @@ func (r *shardRun) replicaReferences(ctx context.Context, t *discovery.Table) ([
 		case err != nil:
 			return nil, r.replicaUnreadable(ctx, rd.name, v.account, err)
 		case gone:
-			// A RENAME of a missing table stops any applier (1146); a DROP stops it
-			// (1051) unless MariaDB's slave_ddl_exec_mode=IDEMPOTENT turns it into
-			// DROP IF EXISTS. The table is kept either way: the safe direction.
-			out = append(out, fmt.Sprintf("replica %s: the table does not exist there, and a replicated RENAME (or, outside MariaDB's slave_ddl_exec_mode=IDEMPOTENT, DROP) of a missing table stops the replica's applier", rd.name))
+			// Not there (yet: the replica may lag behind the table's creation). A DROP
+			// of it is applied as DROP IF EXISTS under MariaDB's default
+			// slave_ddl_exec_mode=IDEMPOTENT; nothing on the replica can name it.
 		case len(unreadable) > 0:
 			out = append(out, fmt.Sprintf("replica %s: cannot read what references it there (%s)", rd.name, strings.Join(unreadable, "; ")))
 		case len(refs) > 0:
