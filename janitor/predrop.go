@@ -14,6 +14,16 @@ import (
 // leave the table this run. Both statements go through here, so a check added here
 // guards both.
 func (r *shardRun) preDropChecks(ctx context.Context, t *discovery.Table) (*outcome, error) {
+	// What names the table on a replica only: the replicated statement would break it
+	// there (a foreign key from a replica-only child stops the applier with 1451).
+	refs, err := r.replicaReferences(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	if len(refs) > 0 {
+		r.log.WarnContext(ctx, "referenced on a replica: skipped", "table", dbconn.QualifiedName(t.Schema, t.Name), "references", strings.Join(refs, "; "))
+		return &outcome{report.OutcomeSkipped, "the replicated DROP or RENAME would break a replica: " + strings.Join(refs, "; "), 0}, nil
+	}
 	// A reader on a replica would stall that replica's replication behind its metadata
 	// lock: a replicated RENAME waits for it just as a DROP does.
 	readers, err := r.replicaReaders(ctx, t.Schema, t.Name)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/throttle"
 )
 
 // A DROP replicates. On a replica, a session that reads the table — a long report
@@ -34,6 +35,7 @@ type replicaView struct {
 	flavor  discovery.Flavor
 	account string // the account janitor uses there, quoted for a GRANT
 	mdl     string
+	server  discovery.Server
 }
 
 // replicaSession is one row of a replica's process list, with its open transaction.
@@ -110,7 +112,7 @@ func (r *shardRun) replicaView(ctx context.Context, rd replicaDB) (*sqlx.DB, *re
 	if err != nil {
 		return nil, nil, r.replicaUnreadable(ctx, rd.name, "", err)
 	}
-	v := &replicaView{flavor: srv.Flavor, account: "janitor's account"}
+	v := &replicaView{flavor: srv.Flavor, account: "janitor's account", server: srv}
 	var user string
 	if err := db.QueryRowxContext(qctx, "SELECT /* janitor */ CURRENT_USER()").Scan(&user); err == nil {
 		if i := strings.LastIndexByte(user, '@'); i >= 0 {
@@ -198,6 +200,39 @@ func (r *shardRun) replicaReaders(ctx context.Context, schema, table string) ([]
 			return nil, err
 		}
 		out = append(out, readers...)
+	}
+	return out, nil
+}
+
+// replicaReferences reads, on every configured replica, what names the table there: a
+// replica may hold objects the primary lacks (a reporting schema written with
+// sql_log_bin=0, a replica-only child table), and the replicated DROP would break them —
+// a foreign key from such a child stops the replica's applier with error 1451. A table
+// missing on a replica would stop it with error 1051. Each finding is a reason not to
+// drop; evidence a replica cannot show is one too.
+func (r *shardRun) replicaReferences(ctx context.Context, t *discovery.Table) ([]string, error) {
+	var out []string
+	for _, rd := range r.replicas {
+		db, v, err := r.replicaView(ctx, rd)
+		if err != nil {
+			return nil, err
+		}
+		qctx, cancel := context.WithTimeout(ctx, r.j.cfg.ThrottleFor(r.sc).SignalTimeout)
+		in := discovery.NewInspector(db, v.server, r.j.discoveryOptions(), r.log)
+		refs, unreadable, gone, err := in.References(qctx, discovery.Name{Schema: t.Schema, Table: t.Name, Orphan: t.Orphan})
+		cancel()
+		switch {
+		case err != nil:
+			return nil, r.replicaUnreadable(ctx, rd.name, v.account, err)
+		case gone:
+			// Not there (yet: the replica may lag behind the table's creation). A DROP
+			// of it is applied as DROP IF EXISTS under MariaDB's default
+			// slave_ddl_exec_mode=IDEMPOTENT; nothing on the replica can name it.
+		case len(unreadable) > 0:
+			out = append(out, fmt.Sprintf("replica %s: cannot read what references it there (%s)", rd.name, strings.Join(unreadable, "; ")))
+		case len(refs) > 0:
+			out = append(out, fmt.Sprintf("replica %s: referenced there by %s", rd.name, strings.Join(refs, ", ")))
+		}
 	}
 	return out, nil
 }
@@ -291,6 +326,18 @@ func (r *shardRun) applierBlocked(ctx context.Context, replica string, s replica
 // healthy by the throttle applies it within that; a slower one is caught by the lag
 // signal and by the next drop's look at its appliers. An applier seen waiting for a
 // metadata lock stops the shard (an *errStop).
+// applierStopped stops the shard when a replica's applier has stopped, counted and
+// alerted like an applier blocked on a metadata lock.
+func (r *shardRun) applierStopped(ctx context.Context, replica string, st throttle.ReplicaStatus, when string) error {
+	why := fmt.Sprintf("replica %s: its applier (channel %q) stopped %s (SQL thread running: %s; last error: %s): replication there has stopped; stopped dropping on this shard. Fix the replica and restart its applier",
+		replica, st.Channel, when, st.SQLRunning, st.LastError)
+	r.log.ErrorContext(ctx, "replica applier stopped: stopping drops on this shard", "replica", replica, "channel", st.Channel, "last_error", st.LastError, "when", when)
+	if h := r.j.Hooks.ReplicaBlocked; h != nil {
+		h(r.sc.Name, replica)
+	}
+	return &errStop{why}
+}
+
 func (r *shardRun) watchAppliers(ctx context.Context, schema, table string) error {
 	tc := r.j.cfg.ThrottleFor(r.sc)
 	deadline := time.Now().Add(tc.MaxReplicaLag)
@@ -344,6 +391,22 @@ func (r *shardRun) appliedOn(ctx context.Context, rd replicaDB, schema, table st
 	var n int
 	if err := db.QueryRowxContext(qctx, "SELECT /* janitor */ COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", schema, table).Scan(&n); err != nil {
 		return false, r.replicaUnreadable(ctx, rd.name, v.account, err)
+	}
+	if n > 0 {
+		// Not applied yet. An applier that stopped on an error — the replicated
+		// statement failed there, on an object janitor did not see — stops replication
+		// until someone fixes it: say so now rather than wait out max_replica_lag and
+		// report a clean drop. (The throttle refuses a drop while an applier is down,
+		// so one found stopped here stopped after the statement was sent.)
+		sts, err := throttle.ReadReplicaStatuses(qctx, db)
+		if err != nil {
+			return false, r.replicaUnreadable(ctx, rd.name, v.account, err)
+		}
+		for _, st := range sts {
+			if !strings.EqualFold(st.SQLRunning, "Yes") {
+				return false, r.applierStopped(ctx, rd.name, st, "after dropping "+dbconn.QualifiedName(schema, table))
+			}
+		}
 	}
 	return n == 0, nil
 }
