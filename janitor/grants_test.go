@@ -174,7 +174,7 @@ func TestExecuteWithoutProcessOnReplicaRefuses(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
 	oneLeftover(t, db, s)
-	_, r := account(t, []string{"SELECT, SHOW VIEW, TRIGGER, SLAVE MONITOR ON *.*"})
+	_, r := account(t, []string{"SELECT, SHOW VIEW, TRIGGER, " + monitorGrant(t) + " ON *.*"})
 	cfg := config(t, s)
 	cfg.Shards[0].Replicas[0].DSN = r
 	rep := janitor.New(cfg, nil).Run(context.Background(), true)

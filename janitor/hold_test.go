@@ -108,8 +108,10 @@ func TestHoldRestoreRoundTrip(t *testing.T) {
 	testdb.Exec(t, db,
 		"CREATE TABLE "+q(s, "customers")+" (id INT PRIMARY KEY)",
 		"INSERT INTO "+q(s, "customers")+" VALUES (1), (2)",
-		"CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY, c INT, FOREIGN KEY (c) REFERENCES "+q(s, "customers")+" (id))",
-		"CREATE TABLE "+q(s, old)+" (id INT PRIMARY KEY, c INT, v VARCHAR(20), FOREIGN KEY (c) REFERENCES "+q(s, "customers")+" (id)) COMMENT='it''s a \"copy\" \\\\ kept'",
+		// Named constraints: MySQL names a foreign key <table>_ibfk_1, which a 58-character
+		// table name pushes past 64 characters (1059).
+		"CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY, c INT, CONSTRAINT fk_base_c FOREIGN KEY (c) REFERENCES "+q(s, "customers")+" (id))",
+		"CREATE TABLE "+q(s, old)+" (id INT PRIMARY KEY, c INT, v VARCHAR(20), CONSTRAINT fk_old_c FOREIGN KEY (c) REFERENCES "+q(s, "customers")+" (id)) COMMENT='it''s a \"copy\" \\\\ kept'",
 		"INSERT INTO "+q(s, old)+" VALUES (1, 1, 'a'), (2, 2, 'b'), (3, 1, 'c')",
 		"CREATE VIEW "+q(s, "v_base")+" AS SELECT id FROM "+q(s, base),
 	)
@@ -409,7 +411,9 @@ func TestInterruptedHoldKeepsTheOriginalComment(t *testing.T) {
 
 // holdGrants are what docs/dropping.md asks for `run --execute` with holds: a RENAME
 // needs ALTER and DROP on the old name, CREATE and INSERT on the new one.
-var holdGrants = []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, SLAVE MONITOR, DROP, ALTER, CREATE, INSERT ON *.*"}
+func holdGrants(t *testing.T) []string {
+	return []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, " + monitorGrant(t) + ", DROP, ALTER, CREATE, INSERT ON *.*"}
+}
 
 // TestHoldWithLeastPrivilege: hold, restore, hold again and drop after the hold, as a
 // user holding exactly the documented grants.
@@ -417,7 +421,7 @@ func TestHoldWithLeastPrivilege(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
 	oneLeftover(t, db, s)
-	p, rp := account(t, holdGrants)
+	p, rp := account(t, holdGrants(t))
 	cfg := holdConfig(t, s)
 	cfg.Shards[0].DSN, cfg.Shards[0].Replicas[0].DSN = p, rp
 	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__orders_old"]; o.Outcome != report.OutcomeHeld {
@@ -448,7 +452,7 @@ func TestInterruptedPurgeOfAHeldTable(t *testing.T) {
 	s := testdb.Schema(t, db)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY, v VARCHAR(100))",
 		"CREATE TABLE "+q(s, "__a_old")+" LIKE "+q(s, "a"),
-		"INSERT INTO "+q(s, "__a_old")+" SELECT seq, REPEAT('x', 100) FROM "+q(s, "seq_1_to_3000"))
+		"INSERT INTO "+q(s, "__a_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 3000))
 	cfg := holdConfig(t, s)
 	janitor.New(cfg, nil).Run(context.Background(), true)
 	hold := heldName(t, db, s, "__a_old")

@@ -589,6 +589,13 @@ func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool, 
 	if err != nil {
 		return nil, nil, err
 	}
+	// Evidence unreadable because the connection died part-way (a primary restart) is a
+	// lost connection, not a verdict: reconnect and look again, rather than skip.
+	if len(fresh.Evidence.Unreadable) > 0 {
+		if perr := r.conn.PingContext(ctx); connectionLost(perr) {
+			return nil, nil, fmt.Errorf("re-check of %s: %w", dbconn.QualifiedName(t.Schema, t.Name), perr)
+		}
+	}
 	v := policies.Evaluate(r.j.cfg.Policy, policies.Context{VitessTableGC: r.sc.VitessTableGC, WrittenByJanitor: purged, ClockShift: r.j.ClockShift}, fresh)
 	if v.Action != policies.Drop {
 		return nil, &outcome{report.OutcomeSkipped, "re-check before drop: " + v.Reason, 0}, nil

@@ -117,6 +117,11 @@ func seed(t *testing.T, db *sqlx.DB) (schema string, dead, alive []string) {
 	dead = []string{"__orders_old", "_users_gho", "_users_ghc", "_vt_drp_6ace8bcef73211ea87e9f875a4d24e90_" + past + "_", "__we`ird name_old", "__x`; DROP DATABASE mysql; --_old"}
 	alive = []string{"_orders_new", "lhmn_accounts", "_items_gho", "_items_ghc", "_spirit_sentinel", "__carts_old", "__notes_old",
 		"_vt_hld_7ace8bcef73211ea87e9f875a4d24e90_" + future + "_", "orders", "accounts"}
+	if testdb.IsMySQL(t) {
+		// MySQL shows trigger bodies with a backtick-holding name mangled, so with pt-osc's
+		// triggers on the shard no text search can clear these two: unreadable, kept.
+		dead, alive = dead[:len(dead)-2], append(alive, dead[len(dead)-2:]...)
+	}
 	return s, dead, alive
 }
 

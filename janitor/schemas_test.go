@@ -63,7 +63,7 @@ func TestMissingSchemaIsNamed(t *testing.T) {
 	}
 
 	// An account that holds no grant on a schema cannot see it: say so, with the grant.
-	primary, replica := account(t, []string{"PROCESS, SLAVE MONITOR ON *.*", "SELECT, SHOW VIEW, TRIGGER ON " + dbconn.QuoteIdent(schema) + ".*"})
+	primary, replica := account(t, []string{"PROCESS, " + monitorGrant(t) + " ON *.*", "SELECT, SHOW VIEW, TRIGGER ON " + dbconn.QuoteIdent(schema) + ".*"})
 	cfg = config(t, schema)
 	cfg.Shards[0].DSN, cfg.Shards[0].Replicas[0].DSN = primary, replica
 	cfg.Discovery.Schemas = []string{schema, hidden}
