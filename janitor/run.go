@@ -243,19 +243,9 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 			return err
 		}
 		row.Outcome, row.Reason = out.outcome, out.reason
-		if r.held(row, out) {
+		held := r.held(row, out)
+		if held {
 			dropped++ // a hold counts toward execute.max_tables_per_run, not bytes: it frees none
-			// The RENAME replicates and waits for readers' metadata locks like a DROP:
-			// follow it to the replicas (the original name is gone there once applied).
-			if err := r.watchAppliers(ctx, c.table.Schema, c.table.Name); err != nil {
-				var stop *errStop
-				if !errors.As(err, &stop) {
-					return err
-				}
-				r.s.Blocked = stop.why
-				r.deferRest(cands, i, stop.why)
-				return nil
-			}
 		}
 		if out.outcome == report.OutcomeDropped {
 			row.FreedBytes = out.freed
@@ -264,7 +254,11 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 			if r.j.Hooks.Dropped != nil {
 				r.j.Hooks.Dropped(r.sc.Name, row.Tool, out.freed)
 			}
-			// The DROP replicates: follow it to the replicas.
+		}
+		if held || out.outcome == report.OutcomeDropped {
+			// The DROP, or the hold's RENAME, replicates and waits for readers' metadata
+			// locks like any DDL: follow it to the replicas (the original name is gone
+			// there once applied).
 			if err := r.watchAppliers(ctx, c.table.Schema, c.table.Name); err != nil {
 				var stop *errStop
 				if !errors.As(err, &stop) {
