@@ -102,7 +102,7 @@ func (l *load) window(from, to time.Time) (tps, p99med, p99max float64, n int) {
 // takes SHOW REPLICA STATUS too but keeps the column name Seconds_Behind_Master.
 func lagSampler(ctx context.Context, t *testing.T, replica *sqlx.DB) func() int64 {
 	var mu sync.Mutex
-	max := int64(-1) // -1: never read
+	worst := int64(-1) // -1: never read
 	go func() {
 		tick := time.NewTicker(200 * time.Millisecond)
 		defer tick.Stop()
@@ -130,7 +130,7 @@ func lagSampler(ctx context.Context, t *testing.T, replica *sqlx.DB) func() int6
 			}
 			if n, err := strconv.ParseInt(fmt.Sprint(v), 10, 64); err == nil {
 				mu.Lock()
-				max = maxInt(max, n)
+				worst = max(worst, n)
 				mu.Unlock()
 			}
 		}
@@ -138,17 +138,10 @@ func lagSampler(ctx context.Context, t *testing.T, replica *sqlx.DB) func() int6
 	return func() int64 {
 		mu.Lock()
 		defer mu.Unlock()
-		n := max
-		max = -1
+		n := worst
+		worst = -1
 		return n
 	}
-}
-
-func maxInt(a, b int64) int64 {
-	if a > b {
-		return a
-	}
-	return b
 }
 
 // du is the on-disk size of a schema's directory.
@@ -191,8 +184,8 @@ func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
 }
 
 // spans returns, for each table, the time from a record with message from to the next
-// record with message to (by the "table" attribute), and their total and maximum.
-func (l *logRecorder) spans(from, to string) (n int, total, max time.Duration) {
+// record with message to (by the "table" attribute): how many, their total and the longest.
+func (l *logRecorder) spans(from, to string) (n int, total, worst time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	open := map[string]time.Time{}
@@ -204,18 +197,18 @@ func (l *logRecorder) spans(from, to string) (n int, total, max time.Duration) {
 			if at, ok := open[r.attrs["table"]]; ok {
 				d := r.at.Sub(at)
 				n, total = n+1, total+d
-				if d > max {
-					max = d
+				if d > worst {
+					worst = d
 				}
 				delete(open, r.attrs["table"])
 			}
 		}
 	}
-	return n, total, max
+	return n, total, worst
 }
 
 // elapsed sums the "elapsed" attribute of the records with message msg.
-func (l *logRecorder) elapsed(msg string) (n int, total, max time.Duration) {
+func (l *logRecorder) elapsed(msg string) (n int, total, worst time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, r := range l.recs {
@@ -224,20 +217,20 @@ func (l *logRecorder) elapsed(msg string) (n int, total, max time.Duration) {
 		}
 		if d, err := time.ParseDuration(r.attrs["elapsed"]); err == nil {
 			n, total = n+1, total+d
-			if d > max {
-				max = d
+			if d > worst {
+				worst = d
 			}
 		}
 	}
-	return n, total, max
+	return n, total, worst
 }
 
 // stmtStats is what performance_schema's statement digests say of one kind of statement
 // on one schema's tables.
 type stmtStats struct {
-	kind       string
-	count      int64
-	total, max time.Duration
+	kind         string
+	count        int64
+	total, worst time.Duration
 }
 
 // digestsOn reports whether performance_schema records statement digests on db (MySQL's
@@ -381,7 +374,7 @@ func TestDropUnderLoad(t *testing.T) {
 	}{{"hold", holdStmts}, {"drop", dropStmts}} {
 		for _, s := range p.ss {
 			fmt.Fprintf(&stmts, "| %s | %s | %d | %s | %s | %s |\n", p.phase, s.kind, s.count, s.total.Round(time.Microsecond),
-				(s.total / time.Duration(max(s.count, 1))).Round(time.Microsecond), s.max.Round(time.Microsecond))
+				(s.total / time.Duration(max(s.count, 1))).Round(time.Microsecond), s.worst.Round(time.Microsecond))
 		}
 	}
 	if stmts.Len() == 0 {
