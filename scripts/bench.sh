@@ -3,14 +3,16 @@
 #
 #   scripts/bench.sh incident   the 2023-11-07 query vs `janitor report` on 10,000 tables
 #   scripts/bench.sh references what listing MERGE tables adds to `janitor report` on 10,000 tables
-#   scripts/bench.sh drops      sysbench oltp_read_write while `run --execute` drops ~480 MB,
-#                               then a large table with strategy drop vs purge
+#   scripts/bench.sh drops      sysbench oltp_read_write while `run --execute` holds ~480 MB
+#                               (execute.hold's default: comment + RENAME), then a later run
+#                               drops it; then a large table with strategy drop vs purge
 #   scripts/bench.sh fleet      8 small MariaDB servers (JANITOR_BENCH_FLEET_SERVERS; ports
 #                               31310+, dirs /var/tmp/sb-fleet-N) × 1,500 tables, 20 leftovers
 #                               each, listed up to 2,048 times; a refused and a hanging shard;
 #                               a concurrency sweep, partitioned runs, drops
 #
-#   scripts/bench.sh --flavor mysql incident     the same on MySQL 9.7 (see scripts/sandbox.sh)
+#   scripts/bench.sh --flavor mysql incident     the same on MySQL 9.7 (see scripts/sandbox.sh);
+#                                                drops works there too
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -27,10 +29,13 @@ case "${1:-incident}" in
 incident) go test -tags bench -count=1 -timeout 60m -run TestIncidentQueryVersusReport -v ./bench ;;
 references) go test -tags bench -count=1 -timeout 60m -run TestReferenceListingCost -v ./bench ;;
 drops)
-	command -v sysbench >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sysbench >/dev/null; }
+	# sysbench 1.0 from Debian; its MySQL driver is MariaDB Connector/C, which speaks
+	# MySQL 9.7's caching_sha2_password (root@127.0.0.1 on the mysql flavor) too.
+	command -v sysbench >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sysbench >/dev/null ||
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sysbench >/dev/null; }
 	unset JANITOR_BENCH_RESTART
 	go test -tags bench -count=1 -timeout 60m -run 'TestDropUnderLoad|TestLargeTableStrategies' -v ./bench
 	;;
 fleet) go test -tags bench -count=1 -timeout 60m -run TestFleet -v ./bench ;;
-*) echo "usage: scripts/bench.sh incident|references|drops|fleet" >&2; exit 2 ;;
+*) echo "usage: scripts/bench.sh [--flavor mariadb|mariadb-11.8|mysql] incident|references|drops|fleet" >&2; exit 2 ;;
 esac
