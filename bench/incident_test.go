@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -121,14 +122,80 @@ func serverMemory(t *testing.T, db *sqlx.DB) int64 {
 }
 
 func measure(t *testing.T, db *sqlx.DB, fn func()) sample {
+	return measureWith(t, db, true, fn)
+}
+
+// memoryByEvent is performance_schema's memory in use per instrument (MySQL only).
+func memoryByEvent(t *testing.T, db *sqlx.DB) map[string]int64 {
+	var rows []struct {
+		Name  string `db:"EVENT_NAME"`
+		Bytes int64  `db:"CURRENT_NUMBER_OF_BYTES_USED"`
+	}
+	if err := db.Select(&rows, "SELECT EVENT_NAME, CURRENT_NUMBER_OF_BYTES_USED FROM performance_schema.memory_summary_global_by_event_name"); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, r := range rows {
+		out[r.Name] = r.Bytes
+	}
+	return out
+}
+
+// breakdown logs, on MySQL, where janitor's time went (its statements' digests) and which
+// memory instruments grew by more than 256 KB since before.
+func breakdown(t *testing.T, db *sqlx.DB, before map[string]int64) {
+	var digests []struct {
+		Count    int64   `db:"n"`
+		Secs     float64 `db:"secs"`
+		Examined int64   `db:"examined"`
+		Text     string  `db:"text"`
+	}
+	if err := db.Select(&digests, `SELECT COUNT_STAR AS n, SUM_TIMER_WAIT/1e12 AS secs, SUM_ROWS_EXAMINED AS examined,
+		LEFT(DIGEST_TEXT, 160) AS text FROM performance_schema.events_statements_summary_by_digest
+		WHERE QUERY_SAMPLE_TEXT LIKE '%janitor%' ORDER BY SUM_TIMER_WAIT DESC LIMIT 15`); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("janitor's statements by time:\n| executions | seconds | rows examined | statement |\n|---:|---:|---:|---|\n")
+	for _, d := range digests {
+		fmt.Fprintf(&b, "| %d | %.3f | %d | `%s` |\n", d.Count, d.Secs, d.Examined, d.Text)
+	}
+	after := memoryByEvent(t, db)
+	type grew struct {
+		name  string
+		delta int64
+	}
+	var g []grew
+	for name, v := range after {
+		if d := v - before[name]; d > 256<<10 || d < -(256<<10) {
+			g = append(g, grew{name, d})
+		}
+	}
+	sort.Slice(g, func(i, j int) bool { return g[i].delta > g[j].delta })
+	b.WriteString("performance_schema memory instruments that moved > 256 KB:\n")
+	for _, e := range g {
+		fmt.Fprintf(&b, "%+.1f MB %s\n", float64(e.delta)/1e6, e.name)
+	}
+	t.Log("\n" + b.String())
+}
+
+func measureWith(t *testing.T, db *sqlx.DB, detail bool, fn func()) sample {
 	restart(t, db)
 	testdb.Exec(t, db, "FLUSH TABLES")
+	var before map[string]int64
+	if detail && testdb.IsMySQL(t) {
+		before = memoryByEvent(t, db)
+	}
 	o, od, m, r := status(t, db, "Opened_tables"), status(t, db, "Opened_table_definitions"), serverMemory(t, db), rss(t, db)
 	start := time.Now()
 	fn()
 	wall := time.Since(start)
-	return sample{wall, status(t, db, "Opened_tables") - o, status(t, db, "Opened_table_definitions") - od,
+	out := sample{wall, status(t, db, "Opened_tables") - o, status(t, db, "Opened_table_definitions") - od,
 		serverMemory(t, db) - m, rss(t, db) - r}
+	if before != nil {
+		breakdown(t, db, before)
+	}
+	return out
 }
 
 // TestIncidentQueryVersusReport measures, in one run on one server, the query of the
@@ -158,7 +225,7 @@ func TestIncidentQueryVersusReport(t *testing.T) {
 	}
 	var leftovers, drop int
 	var reclaim int64
-	rep := measure(t, db, func() {
+	rep := measureWith(t, db, true, func() {
 		r := janitor.New(cfg, nil).Report(context.Background())
 		if r.Failed() {
 			t.Fatalf("report failed: %+v", r.Shards[0].Error)

@@ -77,6 +77,13 @@ type Inspector struct {
 	refWidth int
 	// sizes holds tablespace sizes read ahead by PrefetchSizes, by tablespace name.
 	sizes map[string]tablespaceSize
+	// spaceList is every tablespace with its sizes, read once by ListNames on MySQL 8
+	// and later, for PrefetchSizes to use: nil until then, and always on MariaDB.
+	spaceList []spaceRow
+	// inventory is true while InspectAll runs: name lookups then use schemaNames.
+	inventory bool
+	// schemaNames caches, during InspectAll, each schema's table names.
+	schemaNames map[string]map[string]bool
 }
 
 // spaceSum adds up tablespace files.
@@ -176,11 +183,33 @@ func (in *Inspector) ListNames(ctx context.Context) ([]Name, error) {
 // orphan without a tablespace of its own frees no disk, so nothing worth finding is
 // missed. The list holds every tablespace on MySQL 5.7 and 8 and MariaDB before 10.6;
 // from 10.6 only opened ones, but there crash recovery removes #sql orphans itself.
+//
+// On MySQL 8 and later the view is no in-memory list: every query on it, whatever its
+// WHERE, reads the whole dictionary and stats every tablespace file (about 0.25 s warm,
+// 0.75 s after a restart, at 10,000 tables). There the whole list is read once, with
+// sizes, and PrefetchSizes takes the candidates' sizes from it instead of reading it
+// twice more. Its tablespaces are listed whether their tables were opened or not.
 func (in *Inspector) listOrphans(ctx context.Context) ([]Name, error) {
 	d := in.server.Flavor.dialect()
-	dicts, err := queryAll(ctx, in, "SELECT /* janitor */ NAME FROM "+d.tablespaces+" WHERE NAME LIKE '%/#sql%'", nil, scanString)
-	if err != nil {
-		return nil, fmt.Errorf("list #sql orphans: %w", err)
+	var dicts []string
+	if in.server.Flavor == FlavorMySQL8 {
+		all, err := queryAll(ctx, in, "SELECT /* janitor */ NAME, FILE_SIZE, ALLOCATED_SIZE FROM "+d.tablespaces, nil, scanSpace)
+		if err != nil {
+			return nil, fmt.Errorf("list #sql orphans: %w", err)
+		}
+		in.spaceList = append([]spaceRow{}, all...)
+		for _, r := range all {
+			// As NAME LIKE '%/#sql%' would, folding case.
+			if strings.Contains(strings.ToLower(r.name), "/#sql") {
+				dicts = append(dicts, r.name)
+			}
+		}
+	} else {
+		var err error
+		dicts, err = queryAll(ctx, in, "SELECT /* janitor */ NAME FROM "+d.tablespaces+" WHERE NAME LIKE '%/#sql%'", nil, scanString)
+		if err != nil {
+			return nil, fmt.Errorf("list #sql orphans: %w", err)
+		}
 	}
 	var out []Name
 	for _, dict := range dicts {
@@ -254,6 +283,8 @@ func (in *Inspector) Inspect(ctx context.Context, n Name) (*Table, error) {
 // after a restart: read first, most leftovers would have no size. Candidates that
 // vanished meanwhile are left out.
 func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, error) {
+	in.inventory, in.schemaNames = true, map[string]map[string]bool{}
+	defer func() { in.inventory, in.schemaNames = false, nil }()
 	var tables []*Table
 	var found []Name
 	for _, n := range names {
@@ -503,7 +534,25 @@ func (in *Inspector) PrefetchSizes(ctx context.Context, names []Name) error {
 			schemas[ss] = n.Schema
 		}
 	}
-	for start := 0; start < len(spaces); start += prefetchBatch {
+	add := func(rows []spaceRow) {
+		for _, r := range rows {
+			for _, sp := range candidatesOf(r.name, d.partitionSep, sizes) {
+				ts := sizes[sp]
+				if own, _ := spaceOf(sp, r.name, d.partitionSep); own {
+					ts.own.add(r.sum)
+				} else {
+					ts.parts.add(r.sum)
+				}
+				sizes[sp] = ts
+			}
+		}
+	}
+	if in.spaceList != nil {
+		// MySQL 8: the list ListNames read. Every row goes through add's exact
+		// match, as the filtered query's rows do.
+		add(in.spaceList)
+	}
+	for start := 0; in.spaceList == nil && start < len(spaces); start += prefetchBatch {
 		batch := spaces[start:min(start+prefetchBatch, len(spaces))]
 		var conds []string
 		var args []any
@@ -518,17 +567,7 @@ func (in *Inspector) PrefetchSizes(ctx context.Context, names []Name) error {
 		if err != nil {
 			return fmt.Errorf("read tablespace sizes: %w", err)
 		}
-		for _, r := range rows {
-			for _, sp := range candidatesOf(r.name, d.partitionSep, sizes) {
-				ts := sizes[sp]
-				if own, _ := spaceOf(sp, r.name, d.partitionSep); own {
-					ts.own.add(r.sum)
-				} else {
-					ts.parts.add(r.sum)
-				}
-				sizes[sp] = ts
-			}
-		}
+		add(rows)
 	}
 	if err := in.prefetchFTS(ctx, schemas, owner, sizes); err != nil {
 		for sp, ts := range sizes {
@@ -573,19 +612,7 @@ func (in *Inspector) prefetchFTS(ctx context.Context, schemas map[string]string,
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	for start := 0; start < len(keys); start += prefetchBatch {
-		batch := keys[start:min(start+prefetchBatch, len(keys))]
-		var conds []string
-		var args []any
-		for _, k := range batch {
-			conds = append(conds, "NAME LIKE ?")
-			args = append(args, escapeLike(k+"/"+d.ftsPrefix)+"%")
-		}
-		rows, err := queryAll(ctx, in, "SELECT /* janitor */ NAME, FILE_SIZE, ALLOCATED_SIZE FROM "+d.tablespaces+
-			" WHERE "+strings.Join(conds, " OR "), args, scanSpace)
-		if err != nil {
-			return fmt.Errorf("read FULLTEXT index tablespaces: %w", err)
-		}
+	add := func(rows []spaceRow) {
 		for _, r := range rows {
 			m := ftsAux.FindStringSubmatch(lastPart(r.name))
 			if m == nil {
@@ -599,6 +626,39 @@ func (in *Inspector) prefetchFTS(ctx context.Context, schemas map[string]string,
 			s.add(r.sum)
 			byID[id] = s
 		}
+	}
+	if in.spaceList != nil {
+		// MySQL 8: the list ListNames read, filtered as NAME LIKE 'schema/fts_%' would
+		// under a collation that folds case (a superset of a binary one's).
+		var rows []spaceRow
+		for _, r := range in.spaceList {
+			lower := strings.ToLower(r.name)
+			if !strings.Contains(lower, "/"+strings.ToLower(d.ftsPrefix)) {
+				continue // the cheap test first: most rows stop here
+			}
+			for _, k := range keys {
+				if strings.HasPrefix(lower, strings.ToLower(k+"/"+d.ftsPrefix)) {
+					rows = append(rows, r)
+					break
+				}
+			}
+		}
+		add(rows)
+	}
+	for start := 0; in.spaceList == nil && start < len(keys); start += prefetchBatch {
+		batch := keys[start:min(start+prefetchBatch, len(keys))]
+		var conds []string
+		var args []any
+		for _, k := range batch {
+			conds = append(conds, "NAME LIKE ?")
+			args = append(args, escapeLike(k+"/"+d.ftsPrefix)+"%")
+		}
+		rows, err := queryAll(ctx, in, "SELECT /* janitor */ NAME, FILE_SIZE, ALLOCATED_SIZE FROM "+d.tablespaces+
+			" WHERE "+strings.Join(conds, " OR "), args, scanSpace)
+		if err != nil {
+			return fmt.Errorf("read FULLTEXT index tablespaces: %w", err)
+		}
+		add(rows)
 	}
 	if len(byID) == 0 {
 		return nil
@@ -658,7 +718,29 @@ func (in *Inspector) readSpace(ctx context.Context, t *Table) {
 // equality lookup makes the server open the table's definition, a pattern makes it
 // match the schema's file names and open nothing. LIKE may fold case, so the match is
 // checked exactly here.
+//
+// During InspectAll each schema's names are listed once instead, with the same
+// columns and no pattern (the server reads the same directory listing and opens
+// nothing), and every lookup in that schema is answered from the list: 160 lookups
+// took 0.2 s at 10,000 tables on MySQL 9.7. The pre-DROP re-check (Inspect) always
+// looks up fresh.
 func (in *Inspector) tableExists(ctx context.Context, schema, table string) (bool, error) {
+	if in.inventory {
+		names, ok := in.schemaNames[schema]
+		if !ok {
+			list, err := queryAll(ctx, in, `SELECT /* janitor */ TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?`,
+				[]any{schema}, scanString)
+			if err != nil {
+				return false, fmt.Errorf("list the tables of %s: %w", dbconn.QuoteIdent(schema), err)
+			}
+			names = map[string]bool{}
+			for _, n := range list {
+				names[n] = true
+			}
+			in.schemaNames[schema] = names
+		}
+		return names[table], nil
+	}
 	names, err := queryAll(ctx, in, `SELECT /* janitor */ TABLE_NAME FROM information_schema.TABLES
 		WHERE TABLE_SCHEMA = ? AND TABLE_NAME LIKE ?`, []any{schema, escapeLike(table)}, scanString)
 	if err != nil {
