@@ -347,9 +347,12 @@ up() {
 ssl_cert=$DIR/tls/server-cert.pem
 ssl_key=$DIR/tls/server-key.pem"
 	fi
-	# MySQL makes its own certificate and serves TLS unless told not to: the replica is
-	# the sandbox's server without TLS.
-	is_mysql && replica_tls="tls_version=''"
+	# MySQL and MariaDB 11.4+ make their own certificate and serve TLS unless told not
+	# to: the replica is the sandbox's server without TLS.
+	case "$FLAVOR" in
+	mysql) replica_tls="tls_version=''" ;;
+	mariadb-11.8) replica_tls="skip-ssl" ;;
+	esac
 	write_cnf primary 1 "$primary_tls"
 	write_cnf replica 2 "read_only=ON
 relay-log=$DIR/replica/data/relay
