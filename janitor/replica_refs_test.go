@@ -45,7 +45,7 @@ func TestReplicaOnlyReferencesKeepTheTable(t *testing.T) {
 				t.Errorf("the table was dropped")
 			}
 			var running string
-			rows, err := replica.Queryx("SHOW SLAVE STATUS")
+			rows, err := replica.Queryx(testdb.ReplicaStatus(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -80,7 +80,11 @@ func TestStoppedApplierAfterDropStopsTheShard(t *testing.T) {
 	testdb.Exec(t, local, "SET sql_log_bin = 0", "CREATE DATABASE "+dbconn.QuoteIdent(other))
 	t.Cleanup(func() {
 		testdb.Exec(t, local, "DROP DATABASE IF EXISTS "+dbconn.QuoteIdent(other))
-		testdb.Exec(t, replica, "START SLAVE")
+		start := "START SLAVE"
+		if testdb.IsMySQL(t) {
+			start = "START REPLICA"
+		}
+		testdb.Exec(t, replica, start)
 		testdb.WaitReplica(t, primary, replica)
 	})
 	j := janitor.New(config(t, s), nil)
