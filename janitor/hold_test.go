@@ -483,6 +483,7 @@ func TestInterruptedPurgeOfAHeldTable(t *testing.T) {
 func TestReplicaReaderDefersAHold(t *testing.T) {
 	const base, old = "rpt`é", "__rpt`é_old"
 	primary, replica, s := rptLeftovers(t, base, old)
+	lockSource(t, replica, true) // the metadata lock itself is the evidence here
 	reader, _ := replicaConn(t)
 	testdb.Exec(t, reader, "BEGIN", "SELECT COUNT(*) FROM "+q(s, old))
 	t.Cleanup(func() { _, _ = reader.ExecContext(context.Background(), "ROLLBACK") })

@@ -35,6 +35,25 @@ func replicaConn(t *testing.T) (*sqlx.Conn, int64) {
 	return conn, id
 }
 
+// trxListed waits up to 5 s for the replica's INNODB_TRX to list session id's
+// transaction: InnoDB serves INNODB_TRX from a cache refreshed at most every 100 ms, so a
+// look right after the read may not see it yet.
+func trxListed(t *testing.T, id int64) bool {
+	t.Helper()
+	replica := testdb.Open(t, testdb.ReplicaDSN(t))
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		var n int
+		if err := replica.Get(&n, "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = ?", id); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // rptLeftovers creates a dead pt-osc leftover named old (base base) and waits until the
 // replica has it.
 func rptLeftovers(t *testing.T, base, old string) (primary, replica *sqlx.DB, schema string) {
@@ -102,6 +121,12 @@ func TestOpenTransactionOnReplicaDefers(t *testing.T) {
 			reader, id := replicaConn(t)
 			testdb.Exec(t, reader, "BEGIN", "SELECT COUNT(*) FROM "+q(s, old))
 			t.Cleanup(func() { _, _ = reader.ExecContext(context.Background(), "ROLLBACK") })
+			if !source && !trxListed(t, id) {
+				// Seen on MariaDB 10.11 under load: a transaction that has only read is not
+				// always in INNODB_TRX, and then nothing but the metadata-lock plugin shows
+				// it (docs/non-goals.md). The plugin case below covers the reader.
+				t.Skipf("the replica's INNODB_TRX does not list session %d's read-only transaction: the no-plugin fallback cannot see it", id)
+			}
 
 			r := janitor.New(config(t, s), nil).Run(context.Background(), true)
 			o := outcomes(r)[old]
@@ -110,7 +135,7 @@ func TestOpenTransactionOnReplicaDefers(t *testing.T) {
 				!strings.Contains(o.Reason, fmt.Sprintf("session %d ", id)) {
 				t.Errorf("outcome %q (%s); want deferred naming sandbox-replica and session %d", o.Outcome, o.Reason, id)
 			}
-			if !regexp.MustCompile(`in a transaction open for \d+s`).MatchString(o.Reason) {
+			if !source && !regexp.MustCompile(`in a transaction open for \d+s`).MatchString(o.Reason) {
 				t.Errorf("reason %q does not give the transaction's age", o.Reason)
 			}
 			if want := map[bool]string{true: ") holds its metadata lock", false: ") may hold its metadata lock"}[source]; !strings.Contains(o.Reason, want) {
