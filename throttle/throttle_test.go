@@ -325,8 +325,29 @@ func TestReplicaLagSeesAStalledReceiver(t *testing.T) {
 			fmt.Sprintf("CHANGE REPLICATION SOURCE TO SOURCE_PORT=%d, SOURCE_HEARTBEAT_PERIOD=%g", srcPort, heartbeat), "START REPLICA")
 	})
 	lag := &ReplicaLag{Replica: "sandbox-replica", Max: time.Second, DB: NewLazyDB(func(context.Context) (*sqlx.DB, error) { return replica, nil })}
-	// Healthy first: the channel connects through the proxy and hears heartbeats.
+	// The receiver must have heard its source through the proxy before the pause: on a
+	// fresh replica with no transaction queued yet, no time stamp exists to measure the
+	// silence from (the clean-clone CI run paused before the first heartbeat).
+	var since float64
+	if err := replica.Get(&since, "SELECT UNIX_TIMESTAMP(NOW(6))"); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var heard sql.NullFloat64
+		if err := replica.Get(&heard, "SELECT UNIX_TIMESTAMP(LAST_HEARTBEAT_TIMESTAMP) FROM performance_schema.replication_connection_status WHERE CHANNEL_NAME = ''"); err != nil {
+			t.Fatal(err)
+		}
+		if heard.Valid && heard.Float64 >= since {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the proxied channel heard no heartbeat in 30 s")
+		}
+		time.Sleep(200 * time.Millisecond) // polling the replica, with a deadline
+	}
+	// Healthy first: the channel connects through the proxy and hears heartbeats.
+	deadline = time.Now().Add(30 * time.Second)
 	for {
 		r := lag.Check(context.Background())
 		if r.Healthy {
