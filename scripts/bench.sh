@@ -31,8 +31,8 @@ references) go test -tags bench -count=1 -timeout 60m -run TestReferenceListingC
 drops)
 	# sysbench 1.0 from Debian; its MySQL driver is MariaDB Connector/C, which speaks
 	# MySQL 9.7's caching_sha2_password (root@127.0.0.1 on the mysql flavor) too.
-	command -v sysbench >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sysbench >/dev/null ||
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sysbench >/dev/null; }
+	command -v sysbench >/dev/null || { flock /var/lock/janitor-apt.lock env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq &&
+		flock /var/lock/janitor-apt.lock env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq sysbench >/dev/null; }
 	unset JANITOR_BENCH_RESTART
 	go test -tags bench -count=1 -timeout 60m -run 'TestDropUnderLoad|TestLargeTableStrategies' -v ./bench
 	;;

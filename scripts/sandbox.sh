@@ -85,6 +85,14 @@ is_mysql() { [ "$FLAVOR" = mysql ]; }
 # in_root runs a command as the server sees the world: inside the chroot, or on the host.
 in_root() { if [ -n "$FSROOT" ]; then chroot "$FSROOT" "$@"; else "$@"; fi; }
 
+# apt_locked runs the host's apt-get one at a time: two of janitor's scripts installing at
+# once (test.sh builds both chroots in the background) would otherwise fail on apt's lock,
+# and DPkg::Lock::Timeout waits out anyone else's apt, such as a fresh machine's first
+# unattended upgrade.
+apt_locked() {
+	flock /var/lock/janitor-apt.lock env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@"
+}
+
 host_packages() {
 	local missing=()
 	if [ "$FLAVOR" = mariadb ]; then
@@ -103,8 +111,9 @@ host_packages() {
 	[ ${#missing[@]} -eq 0 ] && return 0
 	[ "$(id -u)" -eq 0 ] || die "need root to install ${missing[*]} (or install them yourself)"
 	echo "sandbox: installing ${missing[*]}" >&2
-	DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+	# Serialised: test.sh builds both chroots at once, and each may install here.
+	apt_locked update -qq >/dev/null
+	apt_locked install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
 		|| die "apt-get install ${missing[*]} failed"
 }
 
