@@ -16,6 +16,7 @@ import (
 
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/internal/human"
 	"github.com/janitorhq/janitor/policies"
 	"github.com/janitorhq/janitor/report"
 	"github.com/janitorhq/janitor/throttle"
@@ -213,7 +214,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 			return nil
 		}
 		if ex.MaxBytesPerRun > 0 && bytes+c.table.Bytes > ex.MaxBytesPerRun && dropped > 0 {
-			r.deferRest(cands, i, fmt.Sprintf("execute.max_bytes_per_run %s reached", report.Bytes(ex.MaxBytesPerRun)))
+			r.deferRest(cands, i, fmt.Sprintf("execute.max_bytes_per_run %s reached", human.Bytes(ex.MaxBytesPerRun)))
 			return nil
 		}
 		if dropped > 0 && ex.PauseBetweenDrops > 0 {

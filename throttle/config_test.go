@@ -1,6 +1,7 @@
 package throttle
 
 import (
+	"math"
 	"reflect"
 	"testing"
 )
@@ -46,5 +47,17 @@ func TestMergeTakesEveryField(t *testing.T) {
 				t.Errorf("Merge with only %s set:\n got %+v\nwant %+v", f.Name, got, want)
 			}
 		})
+	}
+}
+
+// TestMemoryReading: freeable memory prints as reports print bytes; an unknown sample
+// (read as the worst) as NaN, and one past int64 without wrapping negative.
+func TestMemoryReading(t *testing.T) {
+	for b, want := range map[float64]string{
+		512: "512 B", 3 << 30: "3.0 GiB", math.Inf(-1): "NaN", math.NaN(): "NaN", 1e30: "8.0 EiB",
+	} {
+		if got := memory(b); got != want {
+			t.Errorf("memory(%g) = %q, want %q", b, got, want)
+		}
 	}
 }
