@@ -241,7 +241,7 @@ func (c *Config) validateShards(fleetThrottleErr error) error {
 			errs = append(errs, fmt.Errorf("%s.name: %q is used by two shards", key, s.Name))
 		}
 		seen[s.Name] = true
-		errs = append(errs, s.Validate(key))
+		errs = append(errs, s.Validate(key), validateThrottleURL(fmt.Sprintf("shards[%d].throttle", i), s.Throttle))
 		if err := s.Throttle.ValidateOverride(key + ".throttle"); err != nil {
 			errs = append(errs, err)
 		} else if fleetThrottleErr != nil {
@@ -249,9 +249,6 @@ func (c *Config) validateShards(fleetThrottleErr error) error {
 		} else {
 			errs = append(errs, s.validateMerged(key, c.ThrottleFor(s), c.ShardDefaults))
 		}
-	}
-	for i, s := range c.Shards {
-		errs = append(errs, validateThrottleURL(fmt.Sprintf("shards[%d].throttle", i), s.Throttle))
 	}
 	return errors.Join(errs...)
 }
