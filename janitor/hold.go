@@ -152,12 +152,12 @@ func (r *shardRun) holdOne(ctx context.Context, c candidate, sent *bool) (outcom
 		return outcome{}, &errStop{"stopped by signal while throttled"}
 	}
 	notSent := false
-	fresh, out, err := r.recheck(ctx, t, &notSent, false)
-	if out != nil || err != nil {
-		return derefOutcome(out), err
+	fresh, d, err := r.recheck(ctx, t, &notSent, false)
+	if err != nil || !d.proceed {
+		return d.out, err
 	}
-	if out, err := r.preDropChecks(ctx, fresh); out != nil || err != nil {
-		return derefOutcome(out), err
+	if d, err := r.preDropChecks(ctx, fresh); err != nil || !d.proceed {
+		return d.out, err
 	}
 	srv, err := discovery.ReadServer(ctx, r.conn)
 	if err != nil {

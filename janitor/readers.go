@@ -187,21 +187,9 @@ func (r *shardRun) replicaUnreadable(ctx context.Context, replica, account strin
 // read, or its applier already waits for a metadata lock. The DROP path calls it after
 // the re-check; a RENAME path must call it too.
 func (r *shardRun) replicaReaders(ctx context.Context, schema, table string) ([]string, error) {
-	var out []string
-	for _, rd := range r.replicas {
-		db, v, err := r.replicaView(ctx, rd)
-		if err != nil {
-			return nil, err
-		}
-		qctx, cancel := context.WithTimeout(ctx, r.j.cfg.ThrottleFor(r.sc).SignalTimeout)
-		readers, err := r.readersOn(qctx, rd.name, db, v, schema, table)
-		cancel()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, readers...)
-	}
-	return out, nil
+	return r.onEachReplica(ctx, func(qctx context.Context, rd replicaDB, db *sqlx.DB, v *replicaView) ([]string, error) {
+		return r.readersOn(qctx, rd.name, db, v, schema, table)
+	})
 }
 
 // replicaReferences reads, on every configured replica, what names the table there: a
@@ -211,16 +199,9 @@ func (r *shardRun) replicaReaders(ctx context.Context, schema, table string) ([]
 // missing on a replica would stop it with error 1051. Each finding is a reason not to
 // drop; evidence a replica cannot show is one too.
 func (r *shardRun) replicaReferences(ctx context.Context, t *discovery.Table) ([]string, error) {
-	var out []string
-	for _, rd := range r.replicas {
-		db, v, err := r.replicaView(ctx, rd)
-		if err != nil {
-			return nil, err
-		}
-		qctx, cancel := context.WithTimeout(ctx, r.j.cfg.ThrottleFor(r.sc).SignalTimeout)
+	return r.onEachReplica(ctx, func(qctx context.Context, rd replicaDB, db *sqlx.DB, v *replicaView) ([]string, error) {
 		in := discovery.NewInspector(db, v.server, r.j.discoveryOptions(), r.log)
 		refs, unreadable, gone, err := in.References(qctx, discovery.Name{Schema: t.Schema, Table: t.Name, Orphan: t.Orphan})
-		cancel()
 		switch {
 		case err != nil:
 			return nil, r.replicaUnreadable(ctx, rd.name, v.account, err)
@@ -229,10 +210,32 @@ func (r *shardRun) replicaReferences(ctx context.Context, t *discovery.Table) ([
 			// of it is applied as DROP IF EXISTS under MariaDB's default
 			// slave_ddl_exec_mode=IDEMPOTENT; nothing on the replica can name it.
 		case len(unreadable) > 0:
-			out = append(out, fmt.Sprintf("replica %s: cannot read what references it there (%s)", rd.name, strings.Join(unreadable, "; ")))
+			return []string{fmt.Sprintf("replica %s: cannot read what references it there (%s)", rd.name, strings.Join(unreadable, "; "))}, nil
 		case len(refs) > 0:
-			out = append(out, fmt.Sprintf("replica %s: referenced there by %s", rd.name, strings.Join(refs, ", ")))
+			return []string{fmt.Sprintf("replica %s: referenced there by %s", rd.name, strings.Join(refs, ", "))}, nil
 		}
+		return nil, nil
+	})
+}
+
+// onEachReplica calls fn on every configured replica, with its pool, its view (who we
+// are there, what it is) and a context bounded by throttle.signal_timeout, and gathers
+// the lines fn returns. The first error ends the walk: a replica that cannot be read
+// stops drops rather than being passed over.
+func (r *shardRun) onEachReplica(ctx context.Context, fn func(qctx context.Context, rd replicaDB, db *sqlx.DB, v *replicaView) ([]string, error)) ([]string, error) {
+	var out []string
+	for _, rd := range r.replicas {
+		db, v, err := r.replicaView(ctx, rd)
+		if err != nil {
+			return nil, err
+		}
+		qctx, cancel := context.WithTimeout(ctx, r.j.cfg.ThrottleFor(r.sc).SignalTimeout)
+		lines, err := fn(qctx, rd, db, v)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, lines...)
 	}
 	return out, nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/internal/human"
 	"github.com/janitorhq/janitor/policies"
 	"github.com/janitorhq/janitor/report"
 	"github.com/janitorhq/janitor/throttle"
@@ -213,7 +214,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 			return nil
 		}
 		if ex.MaxBytesPerRun > 0 && bytes+c.table.Bytes > ex.MaxBytesPerRun && dropped > 0 {
-			r.deferRest(cands, i, fmt.Sprintf("execute.max_bytes_per_run %s reached", report.Bytes(ex.MaxBytesPerRun)))
+			r.deferRest(cands, i, fmt.Sprintf("execute.max_bytes_per_run %s reached", human.Bytes(ex.MaxBytesPerRun)))
 			return nil
 		}
 		if dropped > 0 && ex.PauseBetweenDrops > 0 {
@@ -435,6 +436,17 @@ type outcome struct {
 	freed   int64
 }
 
+// decision is what a check before a DROP, a hold's RENAME or a purge batch decided:
+// proceed, or leave the table this run with outcome out. The zero value leaves it, so a
+// path that forgets to decide never lets a DROP through.
+type decision struct {
+	proceed bool
+	out     outcome
+}
+
+func proceed() decision          { return decision{proceed: true} }
+func leave(out outcome) decision { return decision{out: out} }
+
 // dropWithRetry drops one table, reconnecting when the connection dies (a restarted
 // primary) and re-checking everything on the new connection.
 func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (outcome, error) {
@@ -499,9 +511,9 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 		}
 		return outcome{}, &errStop{"stopped by signal while throttled"}
 	}
-	fresh, out, err := r.recheck(ctx, t, sent, false)
-	if out != nil || err != nil {
-		return derefOutcome(out), err
+	fresh, d, err := r.recheck(ctx, t, sent, false)
+	if err != nil || !d.proceed {
+		return d.out, err
 	}
 	lt := r.j.cfg.Execute.LargeTable
 	if lt.Strategy == "purge" && fresh.Bytes > lt.ThresholdBytes && !fresh.Orphan {
@@ -513,14 +525,14 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 		}
 		// The purge took a while: look again before the DROP.
 		bytes := fresh.Bytes
-		if fresh, out, err = r.recheck(ctx, t, sent, true); out != nil || err != nil {
-			return derefOutcome(out), err
+		if fresh, d, err = r.recheck(ctx, t, sent, true); err != nil || !d.proceed {
+			return d.out, err
 		}
 		fresh.Bytes = bytes
 	}
 	// Last, as close to the DROP as it can be.
-	if out, err := r.preDropChecks(ctx, fresh); out != nil || err != nil {
-		return derefOutcome(out), err
+	if d, err := r.preDropChecks(ctx, fresh); err != nil || !d.proceed {
+		return d.out, err
 	}
 	if h := r.j.Hooks.BeforeDrop; h != nil {
 		h(r.sc.Name, fresh.Schema, fresh.Name)
@@ -558,41 +570,42 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 }
 
 // recheck verifies, on the dropping connection, that the server is still the writable
-// primary it was and that the table is still dead. A non-nil outcome means: do not drop.
-func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool, purged bool) (*discovery.Table, *outcome, error) {
+// primary it was and that the table is still dead. When it decides to proceed, fresh is
+// the table as it is now.
+func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool, purged bool) (fresh *discovery.Table, d decision, err error) {
 	// The server may have changed under us (failover to a demoted primary).
 	srv, err := discovery.ReadServer(ctx, r.conn)
 	if err != nil {
-		return nil, nil, err
+		return nil, decision{}, err
 	}
 	if srv.Identity() != r.server.Identity() {
-		return nil, nil, &errStop{fmt.Sprintf("a different server answers now (%s, was %s): failover? re-discover on the next run", srv.Identity(), r.server.Identity())}
+		return nil, decision{}, &errStop{fmt.Sprintf("a different server answers now (%s, was %s): failover? re-discover on the next run", srv.Identity(), r.server.Identity())}
 	}
 	if srv.ReadOnly {
-		return nil, nil, &errStop{"server became read-only: refusing to drop"}
+		return nil, decision{}, &errStop{"server became read-only: refusing to drop"}
 	}
 	// Fresh evidence, on this connection: a migration may have started since discovery.
 	in := discovery.NewInspector(r.conn, srv, r.j.discoveryOptions(), r.log)
-	fresh, err := in.Inspect(ctx, discovery.Name{Schema: t.Schema, Table: t.Name, Orphan: t.Orphan})
+	fresh, err = in.Inspect(ctx, discovery.Name{Schema: t.Schema, Table: t.Name, Orphan: t.Orphan})
 	if errors.Is(err, discovery.ErrGone) {
 		if *sent {
-			return nil, &outcome{report.OutcomeDropped, "dropped (confirmed gone after the connection was lost)", t.Bytes}, nil
+			return nil, leave(outcome{report.OutcomeDropped, "dropped (confirmed gone after the connection was lost)", t.Bytes}), nil
 		}
-		return nil, &outcome{report.OutcomeSkipped, "no longer exists (dropped by someone else)", 0}, nil
+		return nil, leave(outcome{report.OutcomeSkipped, "no longer exists (dropped by someone else)", 0}), nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, decision{}, err
 	}
 	// Evidence unreadable because the connection died part-way (a primary restart) is a
 	// lost connection, not a verdict: reconnect and look again, rather than skip.
 	if len(fresh.Evidence.Unreadable) > 0 {
 		if perr := r.conn.PingContext(ctx); connectionLost(perr) {
-			return nil, nil, fmt.Errorf("re-check of %s: %w", dbconn.QualifiedName(t.Schema, t.Name), perr)
+			return nil, decision{}, fmt.Errorf("re-check of %s: %w", dbconn.QualifiedName(t.Schema, t.Name), perr)
 		}
 	}
 	v := policies.Evaluate(r.j.cfg.Policy, policies.Context{VitessTableGC: r.sc.VitessTableGC, WrittenByJanitor: purged, ClockShift: r.j.ClockShift}, fresh)
 	if v.Action != policies.Drop {
-		return nil, &outcome{report.OutcomeSkipped, "re-check before drop: " + v.Reason, 0}, nil
+		return nil, leave(outcome{report.OutcomeSkipped, "re-check before drop: " + v.Reason, 0}), nil
 	}
 	// A table dropped and recreated under the same name since the inspection is not
 	// the table the verdict was about (one-second resolution; a leftover is min_age old).
@@ -601,13 +614,13 @@ func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool, 
 		if fresh.CreatedAt != nil {
 			now = fresh.CreatedAt.Format(time.DateTime)
 		}
-		return nil, &outcome{report.OutcomeSkipped, fmt.Sprintf("re-check before drop: the table was replaced since it was inspected (CREATE_TIME %s, was %s)",
-			now, t.CreatedAt.Format(time.DateTime)), 0}, nil
+		return nil, leave(outcome{report.OutcomeSkipped, fmt.Sprintf("re-check before drop: the table was replaced since it was inspected (CREATE_TIME %s, was %s)",
+			now, t.CreatedAt.Format(time.DateTime)), 0}), nil
 	}
 	if fresh.Tool != t.Tool || fresh.Base != t.Base {
-		return nil, &outcome{report.OutcomeSkipped, fmt.Sprintf("re-check before drop: now reads as %s of %q (was %s of %q)", fresh.Tool, fresh.Base, t.Tool, t.Base), 0}, nil
+		return nil, leave(outcome{report.OutcomeSkipped, fmt.Sprintf("re-check before drop: now reads as %s of %q (was %s of %q)", fresh.Tool, fresh.Base, t.Tool, t.Base), 0}), nil
 	}
-	return fresh, nil, nil
+	return fresh, proceed(), nil
 }
 
 func derefOutcome(o *outcome) outcome {

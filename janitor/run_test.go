@@ -918,30 +918,6 @@ func TestShardTimeoutBoundsDiscoveryOnly(t *testing.T) {
 	}
 }
 
-func TestMaxDurationDefersTheRest(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	for _, b := range []string{"a", "b", "c"} {
-		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+b+"_old")+" (id INT PRIMARY KEY)")
-	}
-	cfg := config(t, s)
-	cfg.Execute.PauseBetweenDrops = 400 * time.Millisecond
-	cfg.Execute.MaxDuration = 300 * time.Millisecond // passed during the first pause
-	r := janitor.New(cfg, nil).Run(context.Background(), true)
-	var dropped, deferred int
-	for _, tb := range r.Shards[0].Tables {
-		switch {
-		case tb.Outcome == report.OutcomeDropped:
-			dropped++
-		case tb.Outcome == report.OutcomeDeferred && strings.Contains(tb.Reason, "execute.max_duration"):
-			deferred++
-		}
-	}
-	if dropped != 1 || deferred != 2 || r.Failed() {
-		t.Errorf("%d dropped, %d deferred by max_duration (failed %v); want 1 and 2", dropped, deferred, r.Failed())
-	}
-}
-
 // TestPurgeBlockedDefersTheShard: when the fleet turns unhealthy mid-purge and stays so
 // for max_wait, the rest of the shard is deferred with the signal named, as before a
 // DROP, rather than each large table waiting out max_wait in turn.

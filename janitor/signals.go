@@ -119,11 +119,12 @@ func (r *shardRun) purge(ctx context.Context, t *discovery.Table) (*outcome, err
 		}
 		if time.Since(checked) >= purgeRecheckEvery {
 			notSent := false
-			if _, out, err := r.recheck(ctx, t, &notSent, true); out != nil || err != nil {
-				if out != nil {
-					out.reason = fmt.Sprintf("purge stopped after %d rows: %s", total, out.reason)
+			if _, d, err := r.recheck(ctx, t, &notSent, true); err != nil || !d.proceed {
+				if err != nil {
+					return nil, err
 				}
-				return out, err
+				d.out.reason = fmt.Sprintf("purge stopped after %d rows: %s", total, d.out.reason)
+				return &d.out, nil
 			}
 			checked = time.Now()
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/internal/human"
 )
 
 // Config tunes the rules that have a threshold.
@@ -282,7 +283,7 @@ var rules = []rule{
 			return "", false
 		}
 		return fmt.Sprintf("gh-ost heartbeat in %s is %s old (live until %s): migration running", t.Evidence.Changelog,
-			round(*hb), round(c.HeartbeatStaleAfter)), *hb < c.HeartbeatStaleAfter
+			human.Duration(*hb), human.Duration(c.HeartbeatStaleAfter)), *hb < c.HeartbeatStaleAfter
 	}},
 	{CodeDDLRunning, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		if t.Orphan && t.Evidence.OrphansCleaned {
@@ -342,7 +343,7 @@ var rules = []rule{
 		if !ok || t.Tool == discovery.ToolVitess || t.Tool == discovery.ToolJanitor {
 			return "", false
 		}
-		return fmt.Sprintf("%s old by %s, younger than policy.min_age %s", round(age), src, round(c.MinAge)), c.MinAge > 0 && age < c.MinAge
+		return fmt.Sprintf("%s old by %s, younger than policy.min_age %s", human.Duration(age), src, human.Duration(c.MinAge)), c.MinAge > 0 && age < c.MinAge
 	}},
 	// Whatever the name or heartbeat says, a table someone wrote to recently is in use.
 	{CodeRecentWrite, func(c Config, pc Context, t *discovery.Table) (string, bool) {
@@ -351,7 +352,7 @@ var rules = []rule{
 			return "", false
 		}
 		ago := t.Evidence.Now.Sub(*t.UpdatedAt)
-		return fmt.Sprintf("written %s ago (UPDATE_TIME), within policy.min_age %s", round(ago), round(c.MinAge)), ago < c.MinAge
+		return fmt.Sprintf("written %s ago (UPDATE_TIME), within policy.min_age %s", human.Duration(ago), human.Duration(c.MinAge)), ago < c.MinAge
 	}},
 }
 
@@ -385,10 +386,10 @@ func deadReason(c Config, t *discovery.Table) string {
 	} else if t.Tool == discovery.ToolVitess {
 		parts = append(parts, fmt.Sprintf("Vitess %s state fell due at %s UTC", t.Role, t.Reading.Stamp.Format(time.DateTime)))
 	} else if age, src, ok := t.Age(); ok {
-		parts = append(parts, fmt.Sprintf("%s old by %s", round(age), src))
+		parts = append(parts, fmt.Sprintf("%s old by %s", human.Duration(age), src))
 	}
 	if t.Evidence.HeartbeatAge != nil {
-		parts = append(parts, fmt.Sprintf("heartbeat stopped %s ago", round(*t.Evidence.HeartbeatAge)))
+		parts = append(parts, fmt.Sprintf("heartbeat stopped %s ago", human.Duration(*t.Evidence.HeartbeatAge)))
 	}
 	if t.Base != "" {
 		parts = append(parts, "base "+t.Base+" exists")
@@ -410,28 +411,4 @@ func baseOr(t *discovery.Table, alt string) string {
 		return t.Base
 	}
 	return alt
-}
-
-// round prints a duration the way a DBA reads it: 3d, 26h, 26h5m, 10m, 7s.
-func round(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "-" + round(-d)
-	case d >= 48*time.Hour:
-		return fmt.Sprintf("%dd", int(d.Hours()/24))
-	case d >= time.Hour:
-		d = d.Round(time.Minute)
-		if m := int(d.Minutes()) % 60; m != 0 {
-			return fmt.Sprintf("%dh%dm", int(d.Hours()), m)
-		}
-		return fmt.Sprintf("%dh", int(d.Hours()))
-	case d >= time.Minute:
-		d = d.Round(time.Second)
-		if s := int(d.Seconds()) % 60; s != 0 {
-			return fmt.Sprintf("%dm%ds", int(d.Minutes()), s)
-		}
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	default:
-		return d.Round(time.Second).String()
-	}
 }

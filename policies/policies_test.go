@@ -195,14 +195,3 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
-
-func TestRound(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		7 * time.Second: "7s", 10 * time.Minute: "10m", 90 * time.Second: "1m30s", 24 * time.Hour: "24h",
-		26*time.Hour + 5*time.Minute: "26h5m", 72 * time.Hour: "3d", -time.Hour: "-1h",
-	} {
-		if got := round(d); got != want {
-			t.Errorf("round(%s) = %q, want %q", d, got, want)
-		}
-	}
-}

@@ -11,6 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode"
+
+	"github.com/janitorhq/janitor/internal/human"
 )
 
 // Modes of a report.
@@ -208,9 +210,9 @@ func titleOfMode(r *Report) string {
 func writeText(w io.Writer, r *Report) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "%s — %s — %d shard(s), %s reclaimable", title(r), r.GeneratedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
-		len(r.Shards), Bytes(r.ReclaimableBytes))
+		len(r.Shards), human.Bytes(r.ReclaimableBytes))
 	if r.ReclaimedBytes != nil {
-		fmt.Fprintf(b, ", %s reclaimed", Bytes(*r.ReclaimedBytes))
+		fmt.Fprintf(b, ", %s reclaimed", human.Bytes(*r.ReclaimedBytes))
 	}
 	b.WriteString("\n")
 	for _, s := range r.Shards {
@@ -247,7 +249,7 @@ func writeText(w io.Writer, r *Report) error {
 				state = t.Outcome
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", state, Printable(t.Schema+"."+t.Table), t.Tool, t.Role,
-				sizeCell(t), Age(t.AgeSeconds), Printable(t.Reason))
+				sizeCell(t), age(t.AgeSeconds), Printable(t.Reason))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -275,9 +277,9 @@ func shardSummary(r *Report, s Shard) string {
 			outcomes[t.Outcome]++
 		}
 	}
-	out := fmt.Sprintf("%d leftover(s), %d to drop, %s reclaimable", len(s.Tables), drop, Bytes(s.ReclaimableBytes))
+	out := fmt.Sprintf("%d leftover(s), %d to drop, %s reclaimable", len(s.Tables), drop, human.Bytes(s.ReclaimableBytes))
 	if s.ReclaimedBytes != nil {
-		out += fmt.Sprintf(", %s reclaimed", Bytes(*s.ReclaimedBytes))
+		out += fmt.Sprintf(", %s reclaimed", human.Bytes(*s.ReclaimedBytes))
 	}
 	if len(outcomes) > 0 {
 		var parts []string
@@ -299,19 +301,19 @@ func sizeCell(t Table) string {
 	case "system_tablespace":
 		return "0 (system tablespace)"
 	case "estimate":
-		return "~" + Bytes(t.Bytes)
+		return "~" + human.Bytes(t.Bytes)
 	case "unknown":
 		return "?"
 	}
-	return Bytes(t.Bytes)
+	return human.Bytes(t.Bytes)
 }
 
 func writeMarkdown(w io.Writer, r *Report) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "### %s\n\n", title(r))
-	fmt.Fprintf(b, "%s · %d shard(s) · **%s reclaimable**", r.GeneratedAt.UTC().Format("2006-01-02 15:04 UTC"), len(r.Shards), Bytes(r.ReclaimableBytes))
+	fmt.Fprintf(b, "%s · %d shard(s) · **%s reclaimable**", r.GeneratedAt.UTC().Format("2006-01-02 15:04 UTC"), len(r.Shards), human.Bytes(r.ReclaimableBytes))
 	if r.ReclaimedBytes != nil {
-		fmt.Fprintf(b, " · **%s reclaimed**", Bytes(*r.ReclaimedBytes))
+		fmt.Fprintf(b, " · **%s reclaimed**", human.Bytes(*r.ReclaimedBytes))
 	}
 	b.WriteString("\n\n| shard | status | leftovers | to drop | reclaimable |\n|---|---|---:|---:|---:|\n")
 	for _, s := range r.Shards {
@@ -330,7 +332,7 @@ func writeMarkdown(w io.Writer, r *Report) error {
 				drop++
 			}
 		}
-		fmt.Fprintf(b, "| %s | %s | %d | %d | %s |\n", mdCell(s.Name), status, len(s.Tables), drop, Bytes(s.ReclaimableBytes))
+		fmt.Fprintf(b, "| %s | %s | %d | %d | %s |\n", mdCell(s.Name), status, len(s.Tables), drop, human.Bytes(s.ReclaimableBytes))
 	}
 	for _, s := range r.Shards {
 		if len(s.Tables) == 0 {
@@ -343,7 +345,7 @@ func writeMarkdown(w io.Writer, r *Report) error {
 				state = t.Outcome
 			}
 			fmt.Fprintf(b, "| %s | `%s` | %s | %s | %s | %s |\n", state, mdCode(t.Schema+"."+t.Table), t.Tool, sizeCell(t),
-				Age(t.AgeSeconds), mdCell(t.Reason))
+				age(t.AgeSeconds), mdCell(t.Reason))
 		}
 	}
 	_, err := io.WriteString(w, b.String())
@@ -380,32 +382,5 @@ func Printable(s string) string {
 	}, s)
 }
 
-// Bytes prints a byte count in IEC units.
-func Bytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-// Age prints seconds as a short age.
-func Age(s int64) string {
-	d := time.Duration(s) * time.Second
-	switch {
-	case s < 0:
-		return "-" + Age(-s)
-	case d >= 48*time.Hour:
-		return fmt.Sprintf("%dd", int(d.Hours()/24))
-	case d >= time.Hour:
-		return fmt.Sprintf("%dh", int(d.Hours()))
-	case d >= time.Minute:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	}
-	return fmt.Sprintf("%ds", s)
-}
+// age prints a row's age in seconds as human.Duration does, like the reasons beside it.
+func age(s int64) string { return human.Duration(time.Duration(s) * time.Second) }

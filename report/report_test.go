@@ -124,15 +124,11 @@ func TestRenderingsSurviveHostileNames(t *testing.T) {
 	}
 }
 
-func TestBytesAndAge(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 17825792: "17.0 MiB", 5 << 30: "5.0 GiB"} {
-		if got := Bytes(n); got != want {
-			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
-		}
-	}
-	for s, want := range map[int64]string{5: "5s", 120: "2m", 7200: "2h", 86400 * 3: "3d", -7200: "-2h"} {
-		if got := Age(s); got != want {
-			t.Errorf("Age(%d) = %q, want %q", s, got, want)
+// TestAgeMatchesReasons: the AGE column reads as the reasons do (human.Duration).
+func TestAgeMatchesReasons(t *testing.T) {
+	for s, want := range map[int64]string{5: "5s", 120: "2m", 150: "2m30s", 7200: "2h", 94020: "26h7m", 86400 * 3: "3d", -7200: "-2h"} {
+		if got := age(s); got != want {
+			t.Errorf("age(%d) = %q, want %q", s, got, want)
 		}
 	}
 }
