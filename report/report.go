@@ -382,5 +382,5 @@ func Printable(s string) string {
 	}, s)
 }
 
-// age prints a row's age in seconds as human.Duration does, like the reasons beside it.
-func age(s int64) string { return human.Duration(time.Duration(s) * time.Second) }
+// age prints a row's age in seconds for the AGE column (human.Age: one unit).
+func age(s int64) string { return human.Age(time.Duration(s) * time.Second) }

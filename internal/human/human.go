@@ -21,15 +21,27 @@ func Bytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// Duration prints a duration the way a DBA reads it: 3d, 26h, 26h5m, 10m, 1m30s, 7s.
-// It rounds to the minute from an hour up and to the second below, and drops a zero
-// remainder (26h, not 26h0m0s).
-func Duration(d time.Duration) string {
+// Duration prints a duration for prose (skip reasons, Slack): the largest unit and,
+// below two days, the next one, rounded: 45s, 1m30s, 26h5m, 3d.
+func Duration(d time.Duration) string { return duration(d, false) }
+
+// Age prints a duration for a report's AGE column: the largest unit only, cut down, so
+// the column reads at a glance and a table 23h59m old is still "23h": 45s, 1m, 26h, 3d.
+// It is Duration with the second unit left off.
+func Age(d time.Duration) string { return duration(d, true) }
+
+func duration(d time.Duration, oneUnit bool) string {
 	switch {
 	case d < 0:
-		return "-" + Duration(-d)
+		return "-" + duration(-d, oneUnit)
 	case d >= 48*time.Hour:
 		return fmt.Sprintf("%dd", int(d.Hours()/24))
+	case oneUnit && d >= time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	case oneUnit && d >= time.Minute:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case oneUnit:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
 	case d >= time.Hour:
 		d = d.Round(time.Minute)
 		if m := int(d.Minutes()) % 60; m != 0 {

@@ -29,3 +29,15 @@ func TestDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestAge(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0s", 45 * time.Second: "45s", 90 * time.Second: "1m", 2 * time.Minute: "2m",
+		time.Hour + 59*time.Minute + 40*time.Second: "1h", 26*time.Hour + 5*time.Minute: "26h",
+		72 * time.Hour: "3d", -2 * time.Hour: "-2h", -36 * time.Hour: "-36h",
+	} {
+		if got := Age(d); got != want {
+			t.Errorf("Age(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
