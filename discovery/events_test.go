@@ -62,7 +62,11 @@ func TestEventsKeepWhatTheyName(t *testing.T) {
 		"CREATE EVENT "+q(other, "odd")+later+"DO INSERT INTO "+q(s, "__"+weird+"_old")+" VALUES (1)",
 		// Bare from another schema: that schema's _free_old, not this one.
 		"CREATE EVENT "+q(other, "elsewhere")+later+"DO DELETE FROM __free_old",
-		"CREATE EVENT "+q(s, "lookalike")+later+"DO DELETE FROM __free_old2")
+		"CREATE EVENT "+q(s, "lookalike")+later+"DO DELETE FROM __free_old2",
+		// An event that CALLs a routine: the routine names the table, and keeps it.
+		"CREATE TABLE "+q(s, "calls")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__calls_old")+" (id INT PRIMARY KEY)",
+		"CREATE PROCEDURE "+q(s, "archive")+"() INSERT INTO __calls_old SELECT * FROM calls",
+		"CREATE EVENT "+q(s, "nightly")+later+"DO CALL archive()")
 	testdb.Exec(t, db, stmts...)
 	in := inspector(t, db, s)
 	mysqlMangles := testdb.IsMySQL(t)
@@ -85,6 +89,9 @@ func TestEventsKeepWhatTheyName(t *testing.T) {
 		case want != "" && (v.Code != policies.CodeEventReference || len(tb.Evidence.Events) != 1 || tb.Evidence.Events[0] != want):
 			t.Errorf("%s: %s %s (%s), events %q; want skip event_reference naming %s", table, v.Action, v.Code, v.Reason, tb.Evidence.Events, want)
 		}
+	}
+	if tb, v := verdictOf(t, in, s, "__calls_old"); v.Code != policies.CodeRoutineReference || len(tb.Evidence.Events) != 0 {
+		t.Errorf("__calls_old: %s %s (%s), events %q; want routine_reference from the procedure the event calls", v.Action, v.Code, v.Reason, tb.Evidence.Events)
 	}
 }
 
