@@ -130,6 +130,7 @@ func (in *Inspector) gather(ctx context.Context, t *Table) {
 		ev.DDLRunning = in.ddlRunning(ctx, t)
 		ev.OrphansCleaned = in.server.CleansOrphans()
 	}
+	in.gatherUsage(ctx, t) // events and table grants: events.go
 }
 
 // ptoscTrigger matches the names of pt-online-schema-change's triggers for base. The

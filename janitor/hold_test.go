@@ -275,6 +275,30 @@ func TestHoldAccessKeeps(t *testing.T) {
 	}
 }
 
+// TestHoldEventOnTheOriginalNameKeeps: an event naming a held table by its name before
+// the hold fails on the missing table, so the hold's access check sees nothing; the
+// event itself keeps the table once the hold ends.
+func TestHoldEventOnTheOriginalNameKeeps(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	oneLeftover(t, db, s)
+	cfg := holdConfig(t, s)
+	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__orders_old"]; o.Outcome != report.OutcomeHeld {
+		t.Fatalf("first run: %+v", o)
+	}
+	hold := heldName(t, db, s, "__orders_old")
+	testdb.Exec(t, db, "CREATE EVENT "+q(s, "weekly")+" ON SCHEDULE EVERY 1 WEEK STARTS CURRENT_TIMESTAMP + INTERVAL 1 YEAR DO INSERT INTO __orders_old VALUES (1)")
+	j := janitor.New(cfg, nil)
+	j.ClockShift = testHold + time.Minute
+	o := outcomes(j.Run(context.Background(), true))[hold]
+	if o.Outcome != report.OutcomeSkipped || o.ReasonCode != string(policies.CodeEventReference) || !exists(t, db, s, hold) {
+		t.Fatalf("after the hold, with an event naming __orders_old: %+v; want skipped, event_reference", o)
+	}
+	if !strings.Contains(o.Reason, "`weekly`") || !strings.Contains(o.Reason, "before the hold `__orders_old`") {
+		t.Errorf("reason %q: want the event and the name it uses", o.Reason)
+	}
+}
+
 // TestHoldGroupsAMigration: gh-ost's ghost and changelog are held in one run with one
 // hold end, restored together by either name, and kept together when one was touched.
 func TestHoldGroupsAMigration(t *testing.T) {
@@ -412,7 +436,7 @@ func TestInterruptedHoldKeepsTheOriginalComment(t *testing.T) {
 // holdGrants are what docs/dropping.md asks for `run --execute` with holds: a RENAME
 // needs ALTER and DROP on the old name, CREATE and INSERT on the new one.
 func holdGrants(t *testing.T) []string {
-	return []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, " + monitorGrant(t) + ", DROP, ALTER, CREATE, INSERT ON *.*"}
+	return []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, EVENT, " + monitorGrant(t) + ", DROP, ALTER, CREATE, INSERT ON *.*"}
 }
 
 // TestHoldWithLeastPrivilege: hold, restore, hold again and drop after the hold, as a

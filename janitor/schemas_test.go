@@ -74,7 +74,7 @@ func TestMissingSchemaIsNamed(t *testing.T) {
 	}
 
 	// An account that holds no grant on a schema cannot see it: say so, with the grant.
-	primary, replica := account(t, []string{"PROCESS, " + monitorGrant(t) + " ON *.*", "SELECT, SHOW VIEW, TRIGGER ON " + dbconn.QuoteIdent(schema) + ".*"})
+	primary, replica := account(t, []string{"PROCESS, " + monitorGrant(t) + " ON *.*", "SELECT, SHOW VIEW, TRIGGER, EVENT ON " + dbconn.QuoteIdent(schema) + ".*"})
 	cfg = config(t, schema)
 	cfg.Shards[0].DSN, cfg.Shards[0].Replicas[0].DSN = primary, replica
 	cfg.Discovery.Schemas = []string{schema, hidden}
@@ -82,7 +82,7 @@ func TestMissingSchemaIsNamed(t *testing.T) {
 	// MariaDB tells "exists, no privilege" from "does not exist"; MySQL answers access
 	// denied for both. Either way the warning names the schema and the grant to add.
 	hw := strings.Join(r.Shards[0].Warnings, "\n")
-	for _, w := range []string{`discovery.schemas: schema "` + hidden + `"`, "is not visible to this account", "GRANT SELECT, SHOW VIEW, TRIGGER ON " + dbconn.QuoteIdent(hidden) + ".*"} {
+	for _, w := range []string{`discovery.schemas: schema "` + hidden + `"`, "is not visible to this account", "GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON " + dbconn.QuoteIdent(hidden) + ".*"} {
 		if !strings.Contains(hw, w) {
 			t.Errorf("warnings %q lack %q", hw, w)
 		}

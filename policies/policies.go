@@ -143,6 +143,8 @@ const (
 	CodeForeignKey         Code = "foreign_key"
 	CodeMergeReference     Code = "merge_reference"
 	CodeLinkReference      Code = "link_reference"
+	CodeEventReference     Code = "event_reference"
+	CodeTableGrant         Code = "table_grant"
 	CodeBaseMissing        Code = "base_missing"
 	CodeAmbiguousTool      Code = "ambiguous_tool"
 	CodeVitessManaged      Code = "vitess_managed"
@@ -162,7 +164,7 @@ const (
 // Codes lists every code, for metrics that want to export zeros.
 var Codes = []Code{CodeDead, CodeKeptByConfig, CodeRestored, CodeNotATable, CodeControlTable, CodeCutOverSentry, CodeEvidenceUnreadable,
 	CodeSessionsHidden, CodeInUse, CodeLockHeld, CodeTriggerWrites, CodeRoutineReference, CodeLiveMigration, CodeLiveHeartbeat,
-	CodeDDLRunning, CodeViewReference, CodeForeignKey, CodeMergeReference, CodeLinkReference, CodeBaseMissing, CodeAmbiguousTool, CodeVitessManaged,
+	CodeDDLRunning, CodeViewReference, CodeForeignKey, CodeMergeReference, CodeLinkReference, CodeEventReference, CodeTableGrant, CodeBaseMissing, CodeAmbiguousTool, CodeVitessManaged,
 	CodeVitessNotDue, CodeAgeUnknown, CodeTooYoung, CodeRecentWrite, CodeHoldRecordMissing, CodeHeld, CodeAccessedDuringHold,
 	CodeNotInspected}
 
@@ -310,6 +312,14 @@ var rules = []rule{
 		return "named by the connection or table list of " + strings.Join(t.Evidence.LinkTables, ", ") +
 			", which may read it through this server", len(t.Evidence.LinkTables) > 0
 	}},
+	{CodeEventReference, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		return "scheduled event " + strings.Join(t.Evidence.Events, ", ") + " names it: it runs too seldom for recent_write, and fails once the table is gone",
+			len(t.Evidence.Events) > 0
+	}},
+	{CodeTableGrant, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		return "granted on the table itself to " + strings.Join(t.Evidence.TableGrants, "; ") +
+			": someone was meant to use it; a grant outlives DROP and RENAME, so if it is stale, REVOKE it", len(t.Evidence.TableGrants) > 0
+	}},
 	{CodeBaseMissing, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		if t.Base == "" || t.Evidence.BaseExists {
 			return "", false
@@ -394,7 +404,7 @@ func deadReason(c Config, t *discovery.Table) string {
 	if t.Base != "" {
 		parts = append(parts, "base "+t.Base+" exists")
 	}
-	parts = append(parts, "no trigger, view, foreign key, MERGE or connection table, lock or session uses it")
+	parts = append(parts, "no trigger, event, view, foreign key, MERGE or connection table, table grant, lock or session uses it")
 	if t.ToolDeclared {
 		parts = append(parts, fmt.Sprintf("read as %s by discovery.tools_in_use (the name also fits another tool)", t.Tool))
 	}

@@ -74,6 +74,10 @@ func TestEvaluate(t *testing.T) {
 			CodeMergeReference, "`shop`.`logs_all`"},
 		{"link reference", func(t *discovery.Table) { t.Evidence.LinkTables = []string{"`shop`.`remote` (federated)"} }, Context{}, nil,
 			CodeLinkReference, "`shop`.`remote` (federated)"},
+		{"event reference", func(t *discovery.Table) { t.Evidence.Events = []string{"`shop`.`weekly` (disabled)"} }, Context{}, nil,
+			CodeEventReference, "`shop`.`weekly` (disabled)"},
+		{"table grant", func(t *discovery.Table) { t.Evidence.TableGrants = []string{"'report'@'%': SELECT"} }, Context{}, nil,
+			CodeTableGrant, "'report'@'%': SELECT"},
 		{"a sequence is never dropped", func(t *discovery.Table) { t.Type = "SEQUENCE" }, Context{}, nil, CodeNotATable, "sequence"},
 		{"base missing", func(t *discovery.Table) { t.Evidence.BaseExists = false }, Context{}, nil, CodeBaseMissing, "look-alike"},
 		{"base missing, truncated name", func(t *discovery.Table) {
