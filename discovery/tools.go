@@ -149,7 +149,11 @@ func DueStamp(t *Table) bool {
 func AmbiguityReason(t *Table) string {
 	var names []string
 	var has [3]bool // trigger, checkpoint, lock
-	for _, r := range t.Readings {
+	readings := t.Readings
+	if len(readings) == 0 {
+		readings = Classify(t.Name)
+	}
+	for _, r := range readings {
 		s := SpecOf(r.Tool)
 		if s == nil || slices.Contains(names, s.Name) {
 			continue
