@@ -28,8 +28,9 @@ type ToolSpec struct {
 	// Names builds the names the tool gives a migration of base started at start, as
 	// the tool's own code builds them; nil when its names are not built from a base.
 	Names func(base string, start time.Time) []Example
-	// ConfusedWith are tools whose rules may read the same names; the tools' traces
-	// (Triggers, Checkpoint, Locks) decide between them, then discovery.tools_in_use.
+	// ConfusedWith are tools whose rules may read the same names (declared by either
+	// side); the tools' traces (Triggers, Checkpoint, Locks) decide between them, then
+	// discovery.tools_in_use.
 	ConfusedWith []Tool
 
 	// Triggers matches the triggers the tool puts on base while it copies.

@@ -57,7 +57,7 @@ func TestSpecExamples(t *testing.T) {
 		for _, e := range s.Examples {
 			checkReading(t, s.Tool, e.Name, e)
 			for _, m := range Classify(e.Name) {
-				if m.Tool != s.Tool && !slices.Contains(s.ConfusedWith, m.Tool) {
+				if m.Tool != s.Tool && !confusable(s.Tool, m.Tool) {
 					t.Errorf("%s example %q is also read as %s, which the spec does not list in ConfusedWith", s.Tool, e.Name, m.Tool)
 				}
 			}
@@ -117,8 +117,13 @@ func TestGhostNamesAreGhosts(t *testing.T) {
 	}
 }
 
-// TestSpecOrder: readings come in Specs order (rules marked First aside), and confusion
-// is declared both ways.
+// confusable: either tool's spec lists the other (a new tool declares its confusions in
+// its own file).
+func confusable(a, b Tool) bool {
+	return slices.Contains(SpecOf(a).ConfusedWith, b) || slices.Contains(SpecOf(b).ConfusedWith, a)
+}
+
+// TestSpecOrder: readings come in Specs order (rules marked First aside).
 func TestSpecOrder(t *testing.T) {
 	index := func(tool Tool) int { return slices.IndexFunc(Specs, func(s *ToolSpec) bool { return s.Tool == tool }) }
 	for _, s := range Specs {
@@ -126,8 +131,8 @@ func TestSpecOrder(t *testing.T) {
 			t.Errorf("%s is registered twice", s.Tool)
 		}
 		for _, o := range s.ConfusedWith {
-			if os := SpecOf(o); os == nil || !slices.Contains(os.ConfusedWith, s.Tool) {
-				t.Errorf("%s says it is confused with %s, which does not say so back", s.Tool, o)
+			if SpecOf(o) == nil {
+				t.Errorf("%s says it is confused with %s, which has no spec", s.Tool, o)
 			}
 		}
 	}
