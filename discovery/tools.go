@@ -68,7 +68,7 @@ type DocRow struct{ Tool, Tables, InUse string }
 // Specs lists every tool in the order Classify reads names: a name two tools' rules fit
 // gets its readings in this order (pt-osc before Spirit), and resolve keeps the first
 // when the evidence cannot choose. Rules marked First run before every other rule.
-var Specs = []*ToolSpec{janitorSpec, ghostSpec, bytebaseSpec, ptoscSpec, lhmSpec, spiritSpec, fbOSCSpec, vitessSpec, orphanSpec}
+var Specs = []*ToolSpec{janitorSpec, ghostSpec, bytebaseSpec, ptoscSpec, lhmSpec, spiritSpec, fbOSCSpec, vitessSpec, orphanSpec, oakSpec}
 
 // SpecOf returns the tool's spec, nil for ToolAmbiguous and unknown tools.
 func SpecOf(tool Tool) *ToolSpec {
