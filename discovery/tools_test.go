@@ -182,3 +182,18 @@ func TestDocToolTable(t *testing.T) {
 		t.Errorf("docs/discovery.md's tool table differs from the specs; it should read:\n%s", want)
 	}
 }
+
+// TestReportingDocListsTools: the JSON contract's list of tool values names every tool.
+func TestReportingDocListsTools(t *testing.T) {
+	doc, err := os.ReadFile("../docs/reporting.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(doc), "`tool` is one of ")
+	list, _, _ := strings.Cut(rest, ";")
+	for _, s := range Specs {
+		if !strings.Contains(list, "`"+string(s.Tool)+"`") {
+			t.Errorf("docs/reporting.md's list of tool values lacks `%s`", s.Tool)
+		}
+	}
+}
