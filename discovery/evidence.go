@@ -16,9 +16,10 @@ import (
 )
 
 // resolve picks one reading when a name fits several tools' rules (Spirit's `_t_new`
-// and `_t_old` are also pt-osc's: their specs' ConfusedWith). A reading whose base table exists beats one whose base
-// does not; then a tool's own traces decide; then Options.ToolsInUse, when exactly one
-// of the tools is listed; otherwise the tool is ambiguous.
+// and `_t_old` are also pt-osc's: their specs' ConfusedWith). A reading whose base
+// table exists beats one whose base does not; then a tool's own traces decide (its
+// spec's triggers, checkpoint, locks, in reading order); then Options.ToolsInUse, when
+// exactly one of the tools is listed; otherwise the tool is ambiguous.
 func (in *Inspector) resolve(ctx context.Context, t *Table) {
 	readings := t.Readings
 	if len(readings) > 1 {
