@@ -10,18 +10,9 @@ import (
 // contract's.
 type Tool string
 
-// Tools janitor knows; each has a spec in its tool_*.go file.
-const (
-	ToolGhost     Tool = "gh-ost"
-	ToolBytebase  Tool = "bytebase"
-	ToolPTOSC     Tool = "pt-osc"
-	ToolLHM       Tool = "lhm"
-	ToolSpirit    Tool = "spirit"
-	ToolFBOSC     Tool = "fb-osc"
-	ToolVitess    Tool = "vitess"
-	ToolOrphan    Tool = "mysql-orphan"
-	ToolAmbiguous Tool = "ambiguous"
-)
+// ToolAmbiguous: the name fits several tools and the evidence cannot tell which. Each
+// tool's own constant is in its tool_*.go file, with its spec.
+const ToolAmbiguous Tool = "ambiguous"
 
 // Role says what a leftover was to its tool.
 type Role string

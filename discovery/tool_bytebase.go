@@ -7,6 +7,9 @@ import (
 	"time"
 )
 
+// ToolBytebase is Bytebase's gh-ost fork.
+const ToolBytebase Tool = "bytebase"
+
 // Bytebase runs its fork of gh-ost with names of its own: ~<t>_<unix seconds>_gho, _ghc
 // and _del (bytebase backend/plugin/db/util, gh-ost's ForceTmpTableName "~<t>_<unix>").
 // Its changelog is gh-ost's, heartbeat and all.

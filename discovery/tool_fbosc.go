@@ -5,6 +5,9 @@ import (
 	"time"
 )
 
+// ToolFBOSC is Facebook's OnlineSchemaChange.
+const ToolFBOSC Tool = "fb-osc"
+
 // Facebook's OnlineSchemaChange: __osc_new_<t> is the copy, __osc_chg_<t> the change
 // capture table fed by triggers __osc_ins/upd/del_<t>, __osc_old_<t> the original; newer
 // versions name them n!<t>, c!<t>, o!<t> and the triggers i!<t>, u!<t>, d!<t>.

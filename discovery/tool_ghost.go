@@ -5,6 +5,9 @@ import (
 	"time"
 )
 
+// ToolGhost is gh-ost (github/gh-ost).
+const ToolGhost Tool = "gh-ost"
+
 // gh-ost (github/gh-ost v1.1.6, go/base/context.go): _<t>_gho is the copy, _<t>_ghc
 // the changelog with the heartbeat, _<t>_del the original after cut-over (stamped with
 // --timestamp-old-table, in the gh-ost host's local time); _<t>_ghk is the checkpoint

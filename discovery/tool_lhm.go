@@ -6,6 +6,9 @@ import (
 	"time"
 )
 
+// ToolLHM is Soundcloud's Large Hadron Migrator.
+const ToolLHM Tool = "lhm"
+
 // LHM (Soundcloud's Large Hadron Migrator): lhmn_<t> is the copy, fed by triggers
 // lhmt_ins/upd/del_<t>; lhma_<stamp>_<ms>_<t> the archived original, stamped in the
 // tool host's local time (Time.now.strftime "%Y_%m_%d_%H_%M_%S_" and milliseconds).

@@ -2,6 +2,9 @@ package discovery
 
 import "regexp"
 
+// ToolOrphan is a crashed ALTER's intermediate #sql table.
+const ToolOrphan Tool = "mysql-orphan"
+
 // A crashed ALTER's intermediate table: #sql-ib<id>[-<n>] (InnoDB's own), #sql-<pid>_<thread>
 // and #sql2-… (the server's copy), #sql-alter-/#sql-backup-… (MariaDB 10.6+, MySQL 8).
 // They come from the InnoDB dictionary, not from a table listing.

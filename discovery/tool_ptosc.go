@@ -6,6 +6,9 @@ import (
 	"unicode"
 )
 
+// ToolPTOSC is Percona Toolkit's pt-online-schema-change.
+const ToolPTOSC Tool = "pt-osc"
+
 // pt-online-schema-change (Percona Toolkit): _<t>_new is the copy, _<t>_old the original
 // after the swap; it prepends '_' until the name is free (up to ten times). Its
 // triggers pt_osc_<db>_<t>_ins/upd/del on the base feed the copy.

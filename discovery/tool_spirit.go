@@ -8,6 +8,9 @@ import (
 	"time"
 )
 
+// ToolSpirit is cashapp/spirit.
+const ToolSpirit Tool = "spirit"
+
 // Spirit (cashapp/spirit): _<t>_new is the copy, _<t>_old the original after cut-over
 // (_<t>_old_<UTC stamp> when it keeps several), _<t>_chkpnt its resume state; _spirit_*
 // are fixed control tables (the sentinel pauses cut-over). While it runs it holds a

@@ -2,6 +2,9 @@ package discovery
 
 import "regexp"
 
+// ToolVitess is Vitess table GC.
+const ToolVitess Tool = "vitess"
+
 // Vitess table GC (go/vt/schema/tablegc.go): _vt_<state>_<uuid>_<UTC due time>_, the
 // state hld/prg/evc/drp; before v18 _vt_<STATE>_<uuid>_<stamp>. The stamp is when the
 // table moves on to its next state, not when it was made.
