@@ -11,8 +11,7 @@ import (
 const ToolBytebase Tool = "bytebase"
 
 // Bytebase runs its fork of gh-ost with names of its own: ~<t>_<unix seconds>_gho, _ghc
-// and _del (bytebase backend/plugin/db/util, gh-ost's ForceTmpTableName "~<t>_<unix>").
-// Its changelog is gh-ost's, heartbeat and all.
+// and _del. Its changelog is gh-ost's, heartbeat and all.
 var bytebaseSpec = &ToolSpec{
 	Tool: ToolBytebase, Name: "Bytebase", Droppable: true,
 	Rules: []Rule{

@@ -5,8 +5,8 @@ import "regexp"
 // ToolVitess is Vitess table GC.
 const ToolVitess Tool = "vitess"
 
-// Vitess table GC (go/vt/schema/tablegc.go): _vt_<state>_<uuid>_<UTC due time>_, the
-// state hld/prg/evc/drp; before v18 _vt_<STATE>_<uuid>_<stamp>. The stamp is when the
+// Vitess table GC: _vt_<state>_<uuid>_<UTC due time>_, the state hld/prg/evc/drp; older
+// versions name them _vt_<STATE>_<uuid>_<stamp>. The stamp is when the
 // table moves on to its next state, not when it was made.
 var vitessSpec = &ToolSpec{
 	Tool: ToolVitess, Name: "Vitess", Droppable: true,
