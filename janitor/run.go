@@ -78,7 +78,9 @@ func (j *Janitor) runShard(ctx context.Context, g *gates, sc ShardConfig, s *rep
 	// A migration's changelog and checkpoint carry evidence about its other tables (the
 	// gh-ost heartbeat, Spirit's checkpoint): drop them after those, or the re-check of
 	// the others would find their evidence gone.
-	sort.SliceStable(cands, func(i, j int) bool { return !carriesEvidence(cands[i].table) && carriesEvidence(cands[j].table) })
+	sort.SliceStable(cands, func(i, j int) bool {
+		return !discovery.CarriesEvidence(cands[i].table) && discovery.CarriesEvidence(cands[j].table)
+	})
 	// Every skip is an outcome, including candidates over discovery.max_inspect, which
 	// are rows without a candidate.
 	for i := range s.Tables {
@@ -174,10 +176,6 @@ func hasDrops(cands []candidate) bool {
 		}
 	}
 	return false
-}
-
-func carriesEvidence(t *discovery.Table) bool {
-	return t.Role == discovery.RoleChangelog || t.Role == discovery.RoleCheckpoint
 }
 
 // errStop ends a shard's run early without failing it: the rest is deferred.

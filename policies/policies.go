@@ -331,8 +331,10 @@ var rules = []rule{
 		return why, true
 	}},
 	{CodeAmbiguousTool, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
-		return "name fits both pt-osc and Spirit and no trigger, checkpoint or lock tells which; list the tool your fleet runs in discovery.tools_in_use, or drop by hand if it is yours",
-			t.Tool == discovery.ToolAmbiguous
+		if t.Tool != discovery.ToolAmbiguous {
+			return "", false
+		}
+		return discovery.AmbiguityReason(t) + "; list the tool your fleet runs in discovery.tools_in_use, or drop by hand if it is yours", true
 	}},
 	{CodeVitessManaged, func(_ Config, pc Context, t *discovery.Table) (string, bool) {
 		return "Vitess table GC runs on this shard and owns its _vt_ tables", t.Tool == discovery.ToolVitess && pc.VitessTableGC
@@ -346,11 +348,11 @@ var rules = []rule{
 	}},
 	{CodeAgeUnknown, func(c Config, _ Context, t *discovery.Table) (string, bool) {
 		_, _, ok := t.Age()
-		return "no time base: neither name stamp, heartbeat nor CREATE_TIME", c.MinAge > 0 && !ok && t.Tool != discovery.ToolVitess && t.Tool != discovery.ToolJanitor
+		return "no time base: neither name stamp, heartbeat nor CREATE_TIME", c.MinAge > 0 && !ok && !discovery.DueStamp(t)
 	}},
 	{CodeTooYoung, func(c Config, _ Context, t *discovery.Table) (string, bool) {
 		age, src, ok := t.Age()
-		if !ok || t.Tool == discovery.ToolVitess || t.Tool == discovery.ToolJanitor {
+		if !ok || discovery.DueStamp(t) {
 			return "", false
 		}
 		return fmt.Sprintf("%s old by %s, younger than policy.min_age %s", human.Duration(age), src, human.Duration(c.MinAge)), c.MinAge > 0 && age < c.MinAge
