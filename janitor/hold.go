@@ -147,9 +147,9 @@ func (r *shardRun) holdOne(ctx context.Context, c candidate, sent *bool) (outcom
 	if err := r.thr.Wait(ctx, r.j.cfg.ThrottleFor(r.sc).MaxWait); err != nil {
 		var b *throttle.Blocked
 		if errors.As(err, &b) {
-			return outcome{}, &errStop{b.Error()}
+			return outcome{}, &errStop{code: report.BlockedThrottle, why: b.Error()}
 		}
-		return outcome{}, &errStop{"stopped by signal while throttled"}
+		return outcome{}, &errStop{code: report.BlockedSignal, why: "stopped by signal while throttled"}
 	}
 	notSent := false
 	fresh, d, err := r.recheck(ctx, t, &notSent, false)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/report"
 	"github.com/janitorhq/janitor/throttle"
 )
 
@@ -101,7 +102,7 @@ func (r *shardRun) replicaView(ctx context.Context, rd replicaDB) (*sqlx.DB, *re
 		return nil, nil, r.replicaUnreadable(ctx, rd.name, "", err)
 	}
 	if err != nil {
-		return nil, nil, &errStop{fmt.Sprintf("replica %s: cannot reach it to see its sessions (%v): drops on this shard wait until janitor can, since a reader there would stall its replication", rd.name, err)}
+		return nil, nil, &errStop{code: report.BlockedReplicaUnreachable, why: fmt.Sprintf("replica %s: cannot reach it to see its sessions (%v): drops on this shard wait until janitor can, since a reader there would stall its replication", rd.name, err)}
 	}
 	if v := r.replicaSeen[rd.name]; v != nil {
 		return db, v, nil
@@ -122,7 +123,7 @@ func (r *shardRun) replicaView(ctx context.Context, rd replicaDB) (*sqlx.DB, *re
 	if !srv.SeesAllSessions {
 		// Without PROCESS the process list shows janitor's own sessions only, which
 		// would read as "nobody reads this table".
-		return nil, nil, &errStop{fmt.Sprintf("replica %s: the account cannot see other sessions there: GRANT PROCESS ON *.* TO %s on that replica (docs/dropping.md, Least privilege)", rd.name, v.account)}
+		return nil, nil, &errStop{code: report.BlockedReplicaGrants, why: fmt.Sprintf("replica %s: the account cannot see other sessions there: GRANT PROCESS ON *.* TO %s on that replica (docs/dropping.md, Least privilege)", rd.name, v.account)}
 	}
 	var n int
 	switch srv.Flavor {
@@ -168,15 +169,15 @@ func mdlFix(f discovery.Flavor) string {
 // replica.
 func (r *shardRun) replicaUnreadable(ctx context.Context, replica, account string, err error) error {
 	if errors.Is(ctx.Err(), context.Canceled) {
-		return &errStop{"stopped by signal while looking at the replicas' sessions"}
+		return &errStop{code: report.BlockedSignal, why: "stopped by signal while looking at the replicas' sessions"}
 	}
 	if account == "" {
 		account = "janitor's account"
 	}
 	if dbconn.IsError(err, dbconn.ErrSpecificAccess, 1142, 1044) { // 1142 table access denied, 1044 database access denied
-		return &errStop{fmt.Sprintf("replica %s: cannot read its sessions (%v): GRANT PROCESS ON *.* TO %s there (MySQL: and SELECT ON performance_schema.*), as docs/dropping.md (Least privilege) lists", replica, err, account)}
+		return &errStop{code: report.BlockedReplicaGrants, why: fmt.Sprintf("replica %s: cannot read its sessions (%v): GRANT PROCESS ON *.* TO %s there (MySQL: and SELECT ON performance_schema.*), as docs/dropping.md (Least privilege) lists", replica, err, account)}
 	}
-	return &errStop{fmt.Sprintf("replica %s: cannot read its sessions (%v): drops on this shard wait until janitor can", replica, err)}
+	return &errStop{code: report.BlockedReplicaUnreadable, why: fmt.Sprintf("replica %s: cannot read its sessions (%v): drops on this shard wait until janitor can", replica, err)}
 }
 
 // replicaReaders looks at every configured replica of the shard for sessions that use
@@ -321,7 +322,7 @@ func (r *shardRun) applierBlocked(ctx context.Context, replica string, s replica
 	if h := r.j.Hooks.ReplicaBlocked; h != nil {
 		h(r.sc.Name, replica)
 	}
-	return &errStop{why}
+	return &errStop{code: report.BlockedReplicaApplier, why: why}
 }
 
 // watchAppliers follows a DROP of schema.table to every replica, until each has applied
@@ -338,7 +339,7 @@ func (r *shardRun) applierStopped(ctx context.Context, replica string, st thrott
 	if h := r.j.Hooks.ReplicaBlocked; h != nil {
 		h(r.sc.Name, replica)
 	}
-	return &errStop{why}
+	return &errStop{code: report.BlockedReplicaApplier, why: why}
 }
 
 func (r *shardRun) watchAppliers(ctx context.Context, schema, table string) error {

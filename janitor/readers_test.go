@@ -257,6 +257,9 @@ func TestReaderAfterTheCheckBlocksTheShard(t *testing.T) {
 	if o := got[second]; o.Outcome != report.OutcomeDeferred || o.Reason != b || !exists(t, primary, s, second) {
 		t.Errorf("%s: %s (%s); want deferred with the shard's reason, and kept", second, o.Outcome, o.Reason)
 	}
+	if c := r.Shards[0].BlockedCode; c != report.BlockedReplicaApplier {
+		t.Errorf("blocked_code %q, want %q", c, report.BlockedReplicaApplier)
+	}
 	if v := counter(t, m, "janitor_replica_applier_blocked_total"); v != 1 {
 		t.Errorf("janitor_replica_applier_blocked_total = %v, want 1", v)
 	}
@@ -270,6 +273,31 @@ func TestReaderAfterTheCheckBlocksTheShard(t *testing.T) {
 	if exists(t, replica, s, first) {
 		t.Errorf("%s still on the replica after the reader ended", first)
 	}
+}
+
+// gaugeWith reads the series of gauge family name with labels shard and reason.
+func gaugeWith(t *testing.T, m *metrics.Metrics, name, shard, reason string) float64 {
+	t.Helper()
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, metric := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, p := range metric.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			if l["shard"] == shard && l["reason"] == reason {
+				return metric.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("%s{shard=%q,reason=%q} not exported", name, shard, reason)
+	return 0
 }
 
 // counter reads a counter family's single series from m's registry.

@@ -99,13 +99,13 @@ func (j *Janitor) runShard(ctx context.Context, g *gates, sc ShardConfig, s *rep
 	if execute && hasDrops(cands) {
 		// Drops wait for a slot of execute.concurrency; discovery did not need one.
 		if !acquire(ctx, g.drop) {
-			r.s.Blocked = "stopped by signal before drops began"
+			r.s.Blocked, r.s.BlockedCode = "stopped by signal before drops began", report.BlockedSignal
 			r.deferRest(cands, 0, r.s.Blocked)
 			return nil
 		}
 		defer func() { <-g.drop }()
 		if g.past() {
-			r.s.Blocked = fmt.Sprintf("execute.deadline %s reached before drops began on this shard", j.cfg.Execute.Deadline)
+			r.s.Blocked, r.s.BlockedCode = fmt.Sprintf("execute.deadline %s reached before drops began on this shard", j.cfg.Execute.Deadline), report.BlockedRunLimit
 			r.deferRest(cands, 0, r.s.Blocked)
 			return nil
 		}
@@ -179,7 +179,11 @@ func hasDrops(cands []candidate) bool {
 }
 
 // errStop ends a shard's run early without failing it: the rest is deferred.
-type errStop struct{ why string }
+type errStop struct {
+	why string
+	// code is why in a bounded set (report.Blocked*): the metric's label.
+	code string
+}
 
 func (e *errStop) Error() string { return e.why }
 
@@ -187,7 +191,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 	if err := r.connect(ctx, ""); err != nil {
 		var stop *errStop
 		if errors.As(err, &stop) {
-			r.s.Blocked = stop.why
+			r.s.Blocked, r.s.BlockedCode = stop.why, stop.code
 			r.deferRest(cands, 0, stop.why)
 			return nil
 		}
@@ -222,7 +226,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 			}
 		}
 		if r.gates.past() {
-			r.s.Blocked = fmt.Sprintf("execute.deadline %s reached", ex.Deadline)
+			r.s.Blocked, r.s.BlockedCode = fmt.Sprintf("execute.deadline %s reached", ex.Deadline), report.BlockedRunLimit
 			r.deferRest(cands, i, r.s.Blocked)
 			return nil
 		}
@@ -234,7 +238,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 		if err != nil {
 			var stop *errStop
 			if errors.As(err, &stop) {
-				r.s.Blocked = stop.why
+				r.s.Blocked, r.s.BlockedCode = stop.why, stop.code
 				r.deferRest(cands, i, stop.why)
 				return nil
 			}
@@ -263,7 +267,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 				if !errors.As(err, &stop) {
 					return err
 				}
-				r.s.Blocked = stop.why
+				r.s.Blocked, r.s.BlockedCode = stop.why, stop.code
 				r.deferRest(cands, i, stop.why)
 				return nil
 			}
@@ -303,18 +307,18 @@ func (r *shardRun) connect(ctx context.Context, wantIdentity string) error {
 	}
 	if wantIdentity != "" && srv.Identity() != wantIdentity {
 		conn.Close()
-		return &errStop{fmt.Sprintf("a different server answers now (%s, was %s): failover? re-discover on the next run", srv.Identity(), wantIdentity)}
+		return &errStop{code: report.BlockedFailover, why: fmt.Sprintf("a different server answers now (%s, was %s): failover? re-discover on the next run", srv.Identity(), wantIdentity)}
 	}
 	if srv.ReadOnly {
 		conn.Close()
-		return &errStop{"server is read-only (a replica, or a primary demoted by failover): refusing to drop here"}
+		return &errStop{code: report.BlockedReadOnly, why: "server is read-only (a replica, or a primary demoted by failover): refusing to drop here"}
 	}
 	if why, err := replicates(ctx, conn); err != nil || why != "" {
 		conn.Close()
 		if err != nil {
 			return fmt.Errorf("check whether the server is a replica: %w", err)
 		}
-		return &errStop{why}
+		return &errStop{code: report.BlockedReadOnly, why: why}
 	}
 	started := time.Now().Add(-time.Duration(srv.Uptime) * time.Second)
 	if err := r.takeLock(ctx, conn, started); err != nil {
@@ -364,7 +368,7 @@ func (r *shardRun) takeLock(ctx context.Context, conn *sqlx.Conn, serverStarted 
 			continue // released in between
 		}
 		if ours == 0 || holder.Int64 != ours {
-			return &errStop{fmt.Sprintf("another janitor holds lock %q on this server: leaving this shard to it", DropLockName)}
+			return &errStop{code: report.BlockedLock, why: fmt.Sprintf("another janitor holds lock %q on this server: leaving this shard to it", DropLockName)}
 		}
 		var command, info sql.NullString
 		err := conn.QueryRowxContext(ctx, "SELECT /* janitor */ COMMAND, INFO FROM information_schema.PROCESSLIST WHERE ID = ?", holder.Int64).Scan(&command, &info)
@@ -379,12 +383,12 @@ func (r *shardRun) takeLock(ctx context.Context, conn *sqlx.Conn, serverStarted 
 				return fmt.Errorf("end this run's previous session %d: %w", holder.Int64, err)
 			}
 		case time.Now().After(deadline):
-			return &errStop{fmt.Sprintf("this run's previous session %d still runs %q after the DROP's budget: look at it", holder.Int64, info.String)}
+			return &errStop{code: report.BlockedLock, why: fmt.Sprintf("this run's previous session %d still runs %q after the DROP's budget: look at it", holder.Int64, info.String)}
 		default:
 			r.log.InfoContext(ctx, "waiting for this run's previous session to finish its statement", "session", holder.Int64, "statement", info.String)
 		}
 		if !sleep(ctx, 200*time.Millisecond) {
-			return &errStop{"stopped by signal while waiting for the previous session"}
+			return &errStop{code: report.BlockedSignal, why: "stopped by signal while waiting for the previous session"}
 		}
 	}
 }
@@ -459,7 +463,7 @@ func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (outcome, err
 		// A DROP that takes the server down each time would otherwise be sent again
 		// after every restart: give up on the shard after a few losses on one table.
 		if losses >= maxLossesPerTable {
-			return outcome{}, &errStop{fmt.Sprintf("connection lost %d times while working on %s (last: %v): stopping this shard; look at the server before the next run",
+			return outcome{}, &errStop{code: report.BlockedConnection, why: fmt.Sprintf("connection lost %d times while working on %s (last: %v): stopping this shard; look at the server before the next run",
 				losses, dbconn.QualifiedName(c.table.Schema, c.table.Name), err)}
 		}
 		r.log.WarnContext(ctx, "connection lost; reconnecting", "table", c.table.Schema+"."+c.table.Name, "err", err)
@@ -468,10 +472,10 @@ func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (outcome, err
 		deadline := time.Now().Add(maxWait)
 		for {
 			if time.Now().After(deadline) {
-				return outcome{}, &errStop{fmt.Sprintf("server unreachable for %s: %v", maxWait, err)}
+				return outcome{}, &errStop{code: report.BlockedConnection, why: fmt.Sprintf("server unreachable for %s: %v", maxWait, err)}
 			}
 			if !sleep(ctx, backoff) {
-				return outcome{}, &errStop{"stopped by signal while reconnecting"}
+				return outcome{}, &errStop{code: report.BlockedSignal, why: "stopped by signal while reconnecting"}
 			}
 			backoff = min(2*backoff, 10*time.Second)
 			cerr := r.connect(ctx, r.server.Identity())
@@ -498,16 +502,16 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 		// A wait for health that outlasts the run's deadline would start a DROP after it.
 		left := time.Until(r.gates.deadline)
 		if left <= 0 {
-			return outcome{}, &errStop{fmt.Sprintf("execute.deadline %s reached", r.j.cfg.Execute.Deadline)}
+			return outcome{}, &errStop{code: report.BlockedRunLimit, why: fmt.Sprintf("execute.deadline %s reached", r.j.cfg.Execute.Deadline)}
 		}
 		maxWait = min(maxWait, left)
 	}
 	if err := r.thr.Wait(ctx, maxWait); err != nil {
 		var b *throttle.Blocked
 		if errors.As(err, &b) {
-			return outcome{}, &errStop{b.Error()}
+			return outcome{}, &errStop{code: report.BlockedThrottle, why: b.Error()}
 		}
-		return outcome{}, &errStop{"stopped by signal while throttled"}
+		return outcome{}, &errStop{code: report.BlockedSignal, why: "stopped by signal while throttled"}
 	}
 	fresh, d, err := r.recheck(ctx, t, sent, false)
 	if err != nil || !d.proceed {
@@ -556,7 +560,7 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 		return outcome{report.OutcomeSkipped, "server refused: referenced by a foreign key: " + err.Error(), 0}, nil
 	case dbconn.IsError(err, dbconn.ErrReadOnly):
 		*sent = false
-		return outcome{}, &errStop{"server refused the DROP as read-only: " + err.Error()}
+		return outcome{}, &errStop{code: report.BlockedReadOnly, why: "server refused the DROP as read-only: " + err.Error()}
 	case dbconn.IsError(err, dbconn.ErrBadTable, dbconn.ErrNoSuchTable):
 		*sent = false
 		return outcome{report.OutcomeSkipped, "no longer exists (dropped by someone else)", 0}, nil
@@ -577,10 +581,10 @@ func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool, 
 		return nil, decision{}, err
 	}
 	if srv.Identity() != r.server.Identity() {
-		return nil, decision{}, &errStop{fmt.Sprintf("a different server answers now (%s, was %s): failover? re-discover on the next run", srv.Identity(), r.server.Identity())}
+		return nil, decision{}, &errStop{code: report.BlockedFailover, why: fmt.Sprintf("a different server answers now (%s, was %s): failover? re-discover on the next run", srv.Identity(), r.server.Identity())}
 	}
 	if srv.ReadOnly {
-		return nil, decision{}, &errStop{"server became read-only: refusing to drop"}
+		return nil, decision{}, &errStop{code: report.BlockedReadOnly, why: "server became read-only: refusing to drop"}
 	}
 	// Fresh evidence, on this connection: a migration may have started since discovery.
 	in := discovery.NewInspector(r.conn, srv, r.j.discoveryOptions(), r.log)

@@ -204,6 +204,9 @@ func TestStoppedReplicaBlocksDrops(t *testing.T) {
 	if b := r.Shards[0].Blocked; !strings.Contains(b, "replica_lag:sandbox-replica") || !strings.Contains(b, "SQL No") {
 		t.Errorf("blocked = %q; want the replica named with its stopped SQL thread", b)
 	}
+	if c := r.Shards[0].BlockedCode; c != report.BlockedThrottle {
+		t.Errorf("blocked_code %q, want %q", c, report.BlockedThrottle)
+	}
 	if r.Failed() {
 		t.Errorf("a throttled run is deferred, not failed")
 	}
