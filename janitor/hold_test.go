@@ -749,3 +749,49 @@ func TestHoldRecordWithoutLockBaseline(t *testing.T) {
 		t.Errorf("counted during the hold, old record: %+v, want kept", o)
 	}
 }
+
+// TestHoldWithoutTheLockInstrument: with performance_schema's table lock instrument
+// disabled (the I/O one on), the I/O count alone decides: a held table read with rows
+// is kept; an empty one only counted is dropped, and the reason says such reads cannot
+// be observed.
+func TestHoldWithoutTheLockInstrument(t *testing.T) {
+	db := testdb.Primary(t)
+	requirePFS(t, db)
+	const instrument = "UPDATE performance_schema.setup_instruments SET ENABLED = '%s' WHERE NAME = 'wait/lock/table/sql/handler'"
+	var was string
+	if err := db.Get(&was, "SELECT ENABLED FROM performance_schema.setup_instruments WHERE NAME = 'wait/lock/table/sql/handler'"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = db.Exec(fmt.Sprintf(instrument, was)) })
+	testdb.Exec(t, db, fmt.Sprintf(instrument, "NO"))
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__a_old")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "b")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__b_old")+" (id INT PRIMARY KEY)",
+		"INSERT INTO "+q(s, "__b_old")+" VALUES (1)")
+	cfg := holdConfig(t, s)
+	janitor.New(cfg, nil).Run(context.Background(), true)
+	counted, read := heldName(t, db, s, "__a_old"), heldName(t, db, s, "__b_old")
+	var c string
+	if err := db.Get(&c, "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", s, counted); err != nil {
+		t.Fatal(err)
+	}
+	if h, ok := discovery.ParseHold(c); !ok || h.Baseline == nil || h.Baseline.Version != 2 || h.Baseline.Lock != nil || h.Baseline.IO == nil {
+		t.Fatalf("hold record %q: want a version 2 baseline with the I/O count only", c)
+	}
+	var n int
+	if err := db.Get(&n, "SELECT COUNT(*) FROM "+q(s, counted)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Get(&n, "SELECT id FROM "+q(s, read)); err != nil {
+		t.Fatal(err)
+	}
+	j := janitor.New(cfg, nil)
+	j.ClockShift = testHold + time.Minute
+	after := outcomes(j.Run(context.Background(), true))
+	if o := after[read]; o.ReasonCode != string(policies.CodeAccessedDuringHold) {
+		t.Errorf("read with rows during the hold: %+v, want kept", o)
+	}
+	if o := after[counted]; o.Outcome != report.OutcomeDropped || !strings.Contains(o.Reason, "table lock instrument") {
+		t.Errorf("counted (empty) during the hold, lock instrument off: %+v; want dropped, saying such reads cannot be seen", o)
+	}
+}
