@@ -334,3 +334,40 @@ func counter(t *testing.T, m *metrics.Metrics, name string) float64 {
 	t.Fatal(errors.New(name + ": no single series"))
 	return 0
 }
+
+// TestPurgeWaitsForTheReplicaChecks: the large-table purge deletes what the DROP would,
+// so the replicas are looked at before its first batch, not only before the DROP: a
+// table read on a replica, or on a replica that cannot say who holds its metadata lock,
+// keeps its rows. Before, the purge emptied it and only the DROP was refused.
+func TestPurgeWaitsForTheReplicaChecks(t *testing.T) {
+	for _, source := range []bool{true, false} {
+		t.Run(fmt.Sprintf("lock_source=%v", source), func(t *testing.T) {
+			primary, replica, s := rptLeftovers(t, "rpt", "__rpt_old")
+			testdb.Exec(t, primary, "INSERT INTO "+q(s, "__rpt_old")+" SELECT seq FROM "+testdb.Seq(t, s, 3000)+" WHERE seq > 2")
+			testdb.WaitReplica(t, primary, replica)
+			lockSource(t, replica, source)
+			reader, _ := replicaConn(t)
+			testdb.Exec(t, reader, "START TRANSACTION", "SELECT COUNT(*) FROM "+q(s, "__rpt_old"))
+			t.Cleanup(func() { _, _ = reader.ExecContext(context.Background(), "ROLLBACK") })
+			cfg := config(t, s)
+			cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", ThresholdBytes: 0, BatchRows: 500, BatchPause: time.Millisecond}
+			j := janitor.New(cfg, nil)
+			batches := 0
+			j.Hooks.PurgeBatch = func(_, _, _ string, _ int64) { batches++ }
+			r := j.Run(context.Background(), true)
+			o := outcomes(r)["__rpt_old"]
+			t.Logf("%s: %s", o.Outcome, o.Reason)
+			want := map[bool]string{true: "in use on a replica", false: "cannot see who holds a table's metadata lock"}[source]
+			if o.Outcome != report.OutcomeDeferred || !strings.Contains(o.Reason, want) {
+				t.Errorf("outcome %q (%s); want deferred: %s", o.Outcome, o.Reason, want)
+			}
+			var n int
+			if err := primary.Get(&n, "SELECT COUNT(*) FROM "+q(s, "__rpt_old")); err != nil {
+				t.Fatal(err)
+			}
+			if batches > 0 || n != 3000 {
+				t.Errorf("%d purge batches ran, %d of 3000 rows left: the purge must wait for the replica checks", batches, n)
+			}
+		})
+	}
+}
