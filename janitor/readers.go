@@ -130,6 +130,8 @@ func (r *shardRun) replicaView(ctx context.Context, rd replicaDB) (*sqlx.DB, *re
 		return nil, nil, &errStop{fmt.Sprintf("replica %s: the account cannot see other sessions there: GRANT PROCESS ON *.* TO %s on that replica (docs/dropping.md, Least privilege)", rd.name, v.account)}
 	}
 	if _, err := r.lockSource(qctx, rd.name, db, v); err != nil {
+		r.log.WarnContext(ctx, "replica cannot say who holds a table's metadata lock: nothing is dropped or held on this shard",
+			"replica", rd.name, "why", err.Error())
 		return nil, nil, err
 	}
 	if r.replicaSeen == nil {
