@@ -530,8 +530,8 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 		// The purge deletes what the DROP would: the replicas are looked at first too,
 		// or a table read on a replica, or on one janitor cannot see into, would be
 		// emptied and only then refused its DROP.
-		if out, err := r.preDropChecks(ctx, fresh); out != nil || err != nil {
-			return derefOutcome(out), err
+		if d, err := r.preDropChecks(ctx, fresh); err != nil || !d.proceed {
+			return d.out, err
 		}
 		if out := r.markPurge(ctx, t, fresh); out != nil {
 			return *out, nil
