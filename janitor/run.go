@@ -138,19 +138,31 @@ func (r *shardRun) prepareAndExecute(ctx context.Context, cands []candidate, exe
 		}
 	}
 	if !execute {
-		// Tell the DBA what an execute run would meet right now.
-		if bad := r.thr.Check(ctx); len(bad) > 0 {
-			s.Blocked = "an execute run would wait now: " + readings(bad)
-		}
+		// Tell the DBA what an execute run would meet right now. A refusal that waiting
+		// does not lift — a read-only or replicating server, a replica whose sessions or
+		// metadata locks janitor cannot read — makes the plan's drops what --execute
+		// would report: deferred, with the reason and the fix; a throttle signal only
+		// delays them, so they stay planned.
+		refusal := ""
 		if srv, err := discovery.ReadServer(ctx, db); err == nil && srv.ReadOnly {
-			s.Blocked = "server is read-only: --execute refuses to drop here"
+			refusal = "server is read-only: --execute refuses to drop here"
 		} else if why, err := replicates(ctx, db); err == nil && why != "" {
-			s.Blocked = "--execute refuses to drop here: " + why
+			refusal = "--execute refuses to drop here: " + why
 		}
 		for _, rd := range r.replicas {
-			if _, _, err := r.replicaView(ctx, rd); err != nil && s.Blocked == "" {
-				s.Blocked = "an execute run would not drop here: " + err.Error()
+			if _, _, err := r.replicaView(ctx, rd); err != nil && refusal == "" {
+				refusal = "an execute run would not drop here: " + err.Error()
 			}
+		}
+		if refusal != "" {
+			s.Blocked = refusal
+			for _, c := range cands {
+				if row := &s.Tables[c.row]; row.Outcome == report.OutcomePlanned {
+					row.Outcome, row.Reason = report.OutcomeDeferred, refusal
+				}
+			}
+		} else if bad := r.thr.Check(ctx); len(bad) > 0 {
+			s.Blocked = "an execute run would wait now: " + readings(bad)
 		}
 		return nil
 	}
@@ -519,6 +531,12 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 	}
 	lt := r.j.cfg.Execute.LargeTable
 	if lt.Strategy == "purge" && fresh.Bytes > lt.ThresholdBytes && !fresh.Orphan {
+		// The purge deletes what the DROP would: the replicas are looked at first too,
+		// or a table read on a replica, or on one janitor cannot see into, would be
+		// emptied and only then refused its DROP.
+		if d, err := r.preDropChecks(ctx, fresh); err != nil || !d.proceed {
+			return d.out, err
+		}
 		if out := r.markPurge(ctx, t, fresh); out != nil {
 			return *out, nil
 		}

@@ -63,6 +63,9 @@ const (
 	// A replica's sessions are hidden from janitor's account (no PROCESS, no SELECT on
 	// performance_schema).
 	BlockedReplicaGrants = "replica_grants"
+	// A replica cannot say who holds a table's metadata lock (MariaDB without the
+	// metadata_lock_info plugin, MySQL without performance_schema's MDL instrument).
+	BlockedReplicaLockSource = "replica_lock_source"
 	// A replica's sessions or metadata locks could not be read for another reason.
 	BlockedReplicaUnreadable = "replica_unreadable"
 	// A replica's applier waits for a metadata lock or has stopped.
@@ -84,7 +87,7 @@ const (
 )
 
 // BlockedCodes lists every Shard.BlockedCode.
-var BlockedCodes = []string{BlockedReplicaUnreachable, BlockedReplicaGrants, BlockedReplicaUnreadable, BlockedReplicaApplier,
+var BlockedCodes = []string{BlockedReplicaUnreachable, BlockedReplicaGrants, BlockedReplicaLockSource, BlockedReplicaUnreadable, BlockedReplicaApplier,
 	BlockedThrottle, BlockedReadOnly, BlockedFailover, BlockedLock, BlockedConnection, BlockedRunLimit, BlockedSignal}
 
 // Shard is one shard's answer. Error is "" when the shard answered.
