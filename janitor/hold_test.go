@@ -799,8 +799,8 @@ func TestHoldWithoutTheLockInstrument(t *testing.T) {
 // TestHeldPurgeWaitsForAPrimaryReader: a session on the primary idle in a transaction
 // that read a held table holds its metadata lock, which the purge's DELETEs would not
 // wait for; the purge's first statement, the hold record's comment change, does (under
-// lock_wait_timeout), so the rows stay. Where performance_schema counts the read (MySQL)
-// the table is kept as accessed before that.
+// lock_wait_timeout), so the rows stay. Where performance_schema is on (MySQL's default)
+// its table lock count sees the read and the table is kept as accessed before that.
 func TestHeldPurgeWaitsForAPrimaryReader(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
