@@ -298,7 +298,7 @@ func sizeCell(t Table) string {
 	switch t.SizeSource {
 	case "system_tablespace":
 		return "0 (system tablespace)"
-	case "estimate":
+	case "estimate", "tablespace_estimate":
 		return "~" + Bytes(t.Bytes)
 	case "unknown":
 		return "?"
