@@ -81,6 +81,11 @@ type Inspector struct {
 	inventory bool
 	// schemaNames caches, during InspectAll, each schema's table names.
 	schemaNames map[string]map[string]bool
+	// meta holds, during InspectAll on MySQL, the candidates' metadata by schema and
+	// table (prefetchMeta).
+	meta map[string]map[string]metaRow
+	// now is, during InspectAll, the server's clock read for the first candidate.
+	now time.Time
 }
 
 // spaceSum adds up tablespace files.
@@ -268,7 +273,10 @@ func (in *Inspector) Inspect(ctx context.Context, n Name) (*Table, error) {
 // vanished meanwhile are left out.
 func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, error) {
 	in.inventory, in.schemaNames = true, map[string]map[string]bool{}
-	defer func() { in.inventory, in.schemaNames = false, nil }()
+	defer func() { in.inventory, in.schemaNames, in.meta, in.now = false, nil, nil, time.Time{} }()
+	if err := in.prefetchMeta(ctx, names); err != nil {
+		return nil, err
+	}
 	var tables []*Table
 	var found []Name
 	for _, n := range names {
@@ -344,41 +352,114 @@ func (in *Inspector) finish(ctx context.Context, t *Table) {
 }
 
 func (in *Inspector) readNow(ctx context.Context, ev *Evidence) error {
+	if in.inventory && !in.now.IsZero() {
+		ev.Now = in.now
+		return nil
+	}
 	qctx, cancel := in.ctx(ctx)
 	defer cancel()
 	if err := in.q.QueryRowxContext(qctx, "SELECT /* janitor */ UTC_TIMESTAMP(6)").Scan(&ev.Now); err != nil {
 		return fmt.Errorf("read server time: %w", err)
 	}
+	if in.inventory {
+		// One reading for the inventory: a candidate's age is then measured from
+		// before its inspection, which errs young. The pre-DROP re-check reads afresh.
+		in.now = ev.Now
+	}
 	return nil
 }
 
+// metaColumns are what readMeta reads from information_schema.TABLES.
+const metaColumns = "TABLE_TYPE, ENGINE, CREATE_TIME, UPDATE_TIME, TABLE_COMMENT, DATA_LENGTH, INDEX_LENGTH, CREATE_OPTIONS"
+
+type metaRow struct {
+	name                  string
+	typ                   string
+	engine, comment, opts sql.NullString
+	created, updated      sql.NullTime
+	dataLen, indexLen     sql.NullInt64
+}
+
+func (m *metaRow) dest() []any {
+	return []any{&m.typ, &m.engine, &m.created, &m.updated, &m.comment, &m.dataLen, &m.indexLen, &m.opts}
+}
+
+func (m metaRow) apply(t *Table) {
+	t.Type, t.Engine, t.Comment = m.typ, m.engine.String, m.comment.String
+	if m.created.Valid {
+		c := m.created.Time.UTC()
+		t.CreatedAt = &c
+	}
+	if m.updated.Valid {
+		u := m.updated.Time.UTC()
+		t.UpdatedAt = &u
+	}
+	t.statBytes = m.dataLen.Int64 + m.indexLen.Int64
+	t.partitioned = strings.Contains(strings.ToLower(m.opts.String), "partitioned")
+}
+
 // readMeta looks the table up by schema and name: the server opens this one table only.
+// During an inventory on MySQL the rows prefetchMeta read are used instead.
 func (in *Inspector) readMeta(ctx context.Context, t *Table) error {
+	if m, ok := in.meta[t.Schema][t.Name]; ok && in.inventory {
+		m.apply(t)
+		return nil
+	}
 	qctx, cancel := in.ctx(ctx)
 	defer cancel()
-	var engine, comment, options sql.NullString
-	var created, updated sql.NullTime
-	var dataLen, indexLen sql.NullInt64
-	err := in.q.QueryRowxContext(qctx, `SELECT /* janitor */ TABLE_TYPE, ENGINE, CREATE_TIME, UPDATE_TIME, TABLE_COMMENT,
-		DATA_LENGTH, INDEX_LENGTH, CREATE_OPTIONS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`,
-		t.Schema, t.Name).Scan(&t.Type, &engine, &created, &updated, &comment, &dataLen, &indexLen, &options)
+	var m metaRow
+	err := in.q.QueryRowxContext(qctx, "SELECT /* janitor */ "+metaColumns+
+		" FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", t.Schema, t.Name).Scan(m.dest()...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%s: %w", dbconn.QualifiedName(t.Schema, t.Name), ErrGone)
 	}
 	if err != nil {
 		return fmt.Errorf("read metadata of %s: %w", dbconn.QualifiedName(t.Schema, t.Name), err)
 	}
-	t.Engine, t.Comment = engine.String, comment.String
-	if created.Valid {
-		c := created.Time.UTC()
-		t.CreatedAt = &c
+	m.apply(t)
+	return nil
+}
+
+// prefetchMeta reads, on MySQL 8 and later, the metadata of an inventory's candidates
+// with one query per schema (per 200 names) instead of one per candidate: there
+// information_schema.TABLES is a view of the data dictionary, which looks the IN list
+// up by index and sizes only those tables (measured on 9.7.4: 100 lookups 61-103 ms, the
+// same 100 in 20 queries 37-41 ms). Not on MariaDB, whose information_schema opens
+// only the one table of an equality on TABLE_NAME; an IN list there opens them all.
+// A candidate missing from the rows is looked up alone by readMeta.
+func (in *Inspector) prefetchMeta(ctx context.Context, names []Name) error {
+	if in.server.Flavor != FlavorMySQL8 {
+		return nil
 	}
-	if updated.Valid {
-		u := updated.Time.UTC()
-		t.UpdatedAt = &u
+	bySchema := map[string][]any{}
+	var schemas []string
+	for _, n := range names {
+		if n.Orphan {
+			continue
+		}
+		if _, ok := bySchema[n.Schema]; !ok {
+			schemas = append(schemas, n.Schema)
+		}
+		bySchema[n.Schema] = append(bySchema[n.Schema], n.Table)
 	}
-	t.statBytes = dataLen.Int64 + indexLen.Int64
-	t.partitioned = strings.Contains(strings.ToLower(options.String), "partitioned")
+	in.meta = map[string]map[string]metaRow{}
+	for _, s := range schemas {
+		all := bySchema[s]
+		in.meta[s] = map[string]metaRow{}
+		for start := 0; start < len(all); start += prefetchBatch {
+			batch := all[start:min(start+prefetchBatch, len(all))]
+			rows, err := queryAll(ctx, in, "SELECT /* janitor */ TABLE_NAME, "+metaColumns+" FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ("+
+				placeholders(len(batch))+")", append([]any{s}, batch...), func(r *sqlx.Rows) (m metaRow, err error) {
+				return m, r.Scan(append([]any{&m.name}, m.dest()...)...)
+			})
+			if err != nil {
+				return fmt.Errorf("read metadata of the candidates in %s: %w", dbconn.QuoteIdent(s), err)
+			}
+			for _, m := range rows {
+				in.meta[s][m.name] = m // matched exactly by readMeta: the column may fold case
+			}
+		}
+	}
 	return nil
 }
 
