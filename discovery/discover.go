@@ -86,6 +86,11 @@ type Inspector struct {
 	meta map[string]map[string]metaRow
 	// now is, during InspectAll, the server's clock read for the first candidate.
 	now time.Time
+	// fkPre and sessPre hold, during InspectAll on MySQL, the foreign keys referencing
+	// each candidate and the sessions naming it (prefetchEvidence); a candidate
+	// missing from them is looked up alone.
+	fkPre   map[*Table][]fkRow
+	sessPre map[*Table][]string
 }
 
 // spaceSum adds up tablespace files.
@@ -273,7 +278,9 @@ func (in *Inspector) Inspect(ctx context.Context, n Name) (*Table, error) {
 // vanished meanwhile are left out.
 func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, error) {
 	in.inventory, in.schemaNames = true, map[string]map[string]bool{}
-	defer func() { in.inventory, in.schemaNames, in.meta, in.now = false, nil, nil, time.Time{} }()
+	defer func() {
+		in.inventory, in.schemaNames, in.meta, in.now, in.fkPre, in.sessPre = false, nil, nil, time.Time{}, nil, nil
+	}()
 	if err := in.prefetchMeta(ctx, names); err != nil {
 		return nil, err
 	}
@@ -296,6 +303,7 @@ func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, er
 	if err := in.PrefetchSizes(ctx, found); err != nil {
 		return nil, err
 	}
+	in.prefetchEvidence(ctx, tables)
 	for _, t := range tables {
 		if err := ctx.Err(); err != nil {
 			return nil, err

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os/exec"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -200,6 +201,21 @@ func TestInspectTools(t *testing.T) {
 		}
 		got[n.Table] = tb
 	}
+	// The inventory reads the same evidence in batches on MySQL: it must find what the
+	// single lookups find.
+	all, err := in.InspectAll(context.Background(), names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range all {
+		a := got[b.Name]
+		if !reflect.DeepEqual(a.Evidence.ForeignKeys, b.Evidence.ForeignKeys) || !reflect.DeepEqual(a.Evidence.Sessions, b.Evidence.Sessions) ||
+			a.Type != b.Type || a.Engine != b.Engine || a.Comment != b.Comment || !reflect.DeepEqual(a.CreatedAt, b.CreatedAt) {
+			t.Errorf("%s: inventory read foreign keys %q, sessions %q, %s %s %q created %v; single lookups %q, %q, %s %s %q created %v",
+				b.Name, b.Evidence.ForeignKeys, b.Evidence.Sessions, b.Type, b.Engine, b.Comment, b.CreatedAt,
+				a.Evidence.ForeignKeys, a.Evidence.Sessions, a.Type, a.Engine, a.Comment, a.CreatedAt)
+		}
+	}
 	must := func(name string) *discovery.Table {
 		t.Helper()
 		tb, ok := got[name]
@@ -355,12 +371,25 @@ func TestInspectSeesSessionsOnQuotedNames(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling, with a deadline
 	}
-	tb, err := inspector(t, db, s).Inspect(context.Background(), discovery.Name{Schema: s, Table: old})
+	in := inspector(t, db, s)
+	tb, err := in.Inspect(context.Background(), discovery.Name{Schema: s, Table: old})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tb.Evidence.Sessions) != 1 || !strings.Contains(tb.Evidence.Sessions[0], fmt.Sprintf("connection %d ", id)) {
-		t.Errorf("sessions = %v, want connection %d's SLEEP query", tb.Evidence.Sessions, id)
+	// And through the inventory, which reads sessions in one batch on MySQL, beside a
+	// candidate no session names.
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "_idle_old")+" (id INT PRIMARY KEY)")
+	all, err := in.InspectAll(context.Background(), []discovery.Name{{Schema: s, Table: "_idle_old"}, {Schema: s, Table: old}})
+	if err != nil || len(all) != 2 {
+		t.Fatalf("%d tables, %v", len(all), err)
+	}
+	if len(all[0].Evidence.Sessions) != 0 {
+		t.Errorf("_idle_old: sessions %v, want none", all[0].Evidence.Sessions)
+	}
+	for _, tb := range []*discovery.Table{tb, all[1]} {
+		if len(tb.Evidence.Sessions) != 1 || !strings.Contains(tb.Evidence.Sessions[0], fmt.Sprintf("connection %d ", id)) {
+			t.Errorf("sessions = %v, want connection %d's SLEEP query", tb.Evidence.Sessions, id)
+		}
 	}
 }
 
