@@ -79,8 +79,10 @@ type Inspector struct {
 	sizes map[string]tablespaceSize
 	// inventory is true while InspectAll runs: name lookups then use schemaNames.
 	inventory bool
-	// schemaNames caches, during InspectAll, each schema's table names.
+	// schemaNames caches, during InspectAll, each schema's table names; on MySQL only
+	// those of asked that exist (prefetchNames).
 	schemaNames map[string]map[string]bool
+	asked       map[string]map[string]bool
 	// meta holds, during InspectAll on MySQL, the candidates' metadata by schema and
 	// table (prefetchMeta).
 	meta map[string]map[string]metaRow
@@ -279,9 +281,12 @@ func (in *Inspector) Inspect(ctx context.Context, n Name) (*Table, error) {
 func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, error) {
 	in.inventory, in.schemaNames = true, map[string]map[string]bool{}
 	defer func() {
-		in.inventory, in.schemaNames, in.meta, in.now, in.fkPre, in.sessPre = false, nil, nil, time.Time{}, nil, nil
+		in.inventory, in.schemaNames, in.asked, in.meta, in.now, in.fkPre, in.sessPre = false, nil, nil, nil, time.Time{}, nil, nil
 	}()
 	if err := in.prefetchMeta(ctx, names); err != nil {
+		return nil, err
+	}
+	if err := in.prefetchNames(ctx, names); err != nil {
 		return nil, err
 	}
 	var tables []*Table
@@ -425,6 +430,52 @@ func (in *Inspector) readMeta(ctx context.Context, t *Table) error {
 		return fmt.Errorf("read metadata of %s: %w", dbconn.QualifiedName(t.Schema, t.Name), err)
 	}
 	m.apply(t)
+	return nil
+}
+
+// prefetchNames looks up, on MySQL 8 and later, every table an inventory's evidence may
+// ask about (each reading's base, Spirit checkpoint and gh-ost changelog) with one
+// TABLE_NAME IN query per candidate schema, instead of listing each schema's names (20
+// listings of about 500 names took 0.04-0.08 s at 10,100 tables). tableExists answers
+// the names asked from it and looks any other up alone. Not on MariaDB, where an IN
+// list on TABLE_NAME opens the tables' definitions.
+func (in *Inspector) prefetchNames(ctx context.Context, names []Name) error {
+	if in.server.Flavor != FlavorMySQL8 {
+		return nil
+	}
+	in.asked = map[string]map[string]bool{}
+	for _, n := range names {
+		if in.asked[n.Schema] == nil {
+			in.asked[n.Schema] = map[string]bool{}
+		}
+		for _, r := range Classify(n.Table) {
+			if r.Base == "" {
+				continue
+			}
+			probe := &Table{Name: n.Table, Tool: r.Tool, Role: r.Role, Base: r.Base}
+			for _, name := range []string{r.Base, "_" + r.Base + "_chkpnt", changelogName(probe)} {
+				in.asked[n.Schema][name] = true
+			}
+		}
+	}
+	for schema, asked := range in.asked {
+		var all []any
+		for name := range asked {
+			all = append(all, name)
+		}
+		in.schemaNames[schema] = map[string]bool{}
+		for start := 0; start < len(all); start += prefetchBatch {
+			batch := all[start:min(start+prefetchBatch, len(all))]
+			found, err := queryAll(ctx, in, "SELECT /* janitor */ TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ("+
+				placeholders(len(batch))+")", append([]any{schema}, batch...), scanString)
+			if err != nil {
+				return fmt.Errorf("look up the tables of %s: %w", dbconn.QuoteIdent(schema), err)
+			}
+			for _, f := range found {
+				in.schemaNames[schema][f] = true // read exactly: the column may fold case
+			}
+		}
+	}
 	return nil
 }
 
@@ -826,10 +877,15 @@ func (in *Inspector) readSpace(ctx context.Context, t *Table) {
 // During InspectAll each schema's names are listed once instead, with the same
 // columns and no pattern (the server reads the same directory listing and opens
 // nothing), and every lookup in that schema is answered from the list: 160 lookups
-// took 0.2 s at 10,000 tables on MySQL 9.7. The pre-DROP re-check (Inspect) always
-// looks up fresh.
+// took 0.2 s at 10,000 tables on MySQL 9.7. On MySQL the names the evidence may ask
+// about are looked up together instead (prefetchNames). The pre-DROP re-check
+// (Inspect) always looks up fresh.
 func (in *Inspector) tableExists(ctx context.Context, schema, table string) (bool, error) {
-	if in.inventory {
+	if in.inventory && in.asked != nil {
+		if in.asked[schema][table] {
+			return in.schemaNames[schema][table], nil
+		}
+	} else if in.inventory {
 		names, ok := in.schemaNames[schema]
 		if !ok {
 			list, err := queryAll(ctx, in, `SELECT /* janitor */ TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?`,

@@ -215,6 +215,12 @@ func TestInspectTools(t *testing.T) {
 				b.Name, b.Evidence.ForeignKeys, b.Evidence.Sessions, b.Type, b.Engine, b.Comment, b.CreatedAt,
 				a.Evidence.ForeignKeys, a.Evidence.Sessions, a.Type, a.Engine, a.Comment, a.CreatedAt)
 		}
+		if a.Tool != b.Tool || a.Base != b.Base || a.Evidence.BaseExists != b.Evidence.BaseExists ||
+			a.Evidence.CheckpointExists != b.Evidence.CheckpointExists || a.Evidence.Changelog != b.Evidence.Changelog {
+			t.Errorf("%s: inventory read %s base %q (exists %v, checkpoint %v, changelog %q); single lookups %s base %q (exists %v, checkpoint %v, changelog %q)",
+				b.Name, b.Tool, b.Base, b.Evidence.BaseExists, b.Evidence.CheckpointExists, b.Evidence.Changelog,
+				a.Tool, a.Base, a.Evidence.BaseExists, a.Evidence.CheckpointExists, a.Evidence.Changelog)
+		}
 	}
 	must := func(name string) *discovery.Table {
 		t.Helper()
