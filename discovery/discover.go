@@ -387,7 +387,6 @@ func (in *Inspector) readNow(ctx context.Context, ev *Evidence) error {
 const metaColumns = "TABLE_TYPE, ENGINE, CREATE_TIME, UPDATE_TIME, TABLE_COMMENT, DATA_LENGTH, INDEX_LENGTH, CREATE_OPTIONS"
 
 type metaRow struct {
-	name                  string
 	typ                   string
 	engine, comment, opts sql.NullString
 	created, updated      sql.NullTime
