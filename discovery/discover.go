@@ -566,7 +566,8 @@ func (in *Inspector) prefetchMeta(ctx context.Context, names []Name) error {
 // readSize reads the bytes a DROP would free from the tablespace files, not from the
 // statistics in TABLES, which go stale (a renamed table showed 48 KiB for a 17 MiB file):
 // the table's own tablespace (or its partitions') and those of its FULLTEXT indexes'
-// auxiliary tables, which the DROP frees with it.
+// auxiliary tables, which the DROP frees with it. On MySQL a file the tablespace view
+// cannot size (scanFiles) makes the whole SizeTablespaceEstimate.
 func (in *Inspector) readSize(ctx context.Context, t *Table) {
 	if !strings.EqualFold(t.Engine, "InnoDB") {
 		if t.Type == "BASE TABLE" {
@@ -731,9 +732,9 @@ const prefetchBatch = 200
 // InnoDB dictionary per batch. Each lookup by name scans the same in-memory dictionary
 // (about 30 ms at 10,000 tables), so for an inventory one filtered scan replaces one
 // scan per candidate. FULLTEXT auxiliary tablespaces are read once per schema, and their
-// owners by table id in one more read. It opens no table. Inspect falls back to a
-// per-table lookup for any name not prefetched; the pre-DROP re-check always looks up
-// fresh.
+// owners by table id in one more read. It opens no table (on MySQL no file either: see
+// spaceRows). Inspect falls back to a per-table lookup for any name not prefetched; the
+// pre-DROP re-check always looks up fresh.
 func (in *Inspector) PrefetchSizes(ctx context.Context, names []Name) error {
 	d := in.server.Flavor.dialect()
 	sizes := map[string]tablespaceSize{}
