@@ -59,8 +59,15 @@ func (s Server) Identity() string {
 
 type dialect struct {
 	tablespaces string // FILE_SIZE/ALLOCATED_SIZE by tablespace NAME
-	tables      string // InnoDB dictionary tables: NAME, TABLE_ID, SPACE
-	foreign     string // foreign keys: ID, FOR_NAME, REF_NAME
+	// spaceNames lists tablespace NAMEs without sizing them: on MySQL 8 the
+	// dictionary view INNODB_TABLESPACES_BRIEF, which opens no file, where
+	// INNODB_TABLESPACES opens every tablespace file on the server whatever its WHERE.
+	spaceNames string
+	// filesSizes: sizes come from information_schema.FILES (MySQL 8) by
+	// TABLESPACE_NAME, not from the tablespaces view (see readSpaceRows).
+	filesSizes bool
+	tables     string // InnoDB dictionary tables: NAME, TABLE_ID, SPACE
+	foreign    string // foreign keys: ID, FOR_NAME, REF_NAME
 	// Whether each view spells schema/table in the server's filename encoding (see
 	// EncodeFilename) or as the identifiers themselves. Measured on MariaDB 10.11 (all
 	// encoded) and MySQL 9.7 (tablespaces and foreign keys plain, tables encoded).
@@ -73,10 +80,12 @@ type dialect struct {
 
 func (f Flavor) dialect() dialect {
 	if f == FlavorMySQL8 {
-		return dialect{tablespaces: "information_schema.INNODB_TABLESPACES", tables: "information_schema.INNODB_TABLES",
+		return dialect{tablespaces: "information_schema.INNODB_TABLESPACES", spaceNames: "information_schema.INNODB_TABLESPACES_BRIEF",
+			filesSizes: true, tables: "information_schema.INNODB_TABLES",
 			foreign: "information_schema.INNODB_FOREIGN", tablesEncoded: true, partitionSep: "#p#", ftsPrefix: "fts_"}
 	}
-	return dialect{tablespaces: "information_schema.INNODB_SYS_TABLESPACES", tables: "information_schema.INNODB_SYS_TABLES",
+	return dialect{tablespaces: "information_schema.INNODB_SYS_TABLESPACES", spaceNames: "information_schema.INNODB_SYS_TABLESPACES",
+		tables:  "information_schema.INNODB_SYS_TABLES",
 		foreign: "information_schema.INNODB_SYS_FOREIGN", tablespacesEncoded: true, tablesEncoded: true, foreignEncoded: true,
 		partitionSep: "#P#", ftsPrefix: "FTS_"}
 }

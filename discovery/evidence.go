@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -369,9 +370,10 @@ var plainWord = regexp.MustCompile(`^[` + identChars + `]+$`)
 // name qualified and quoted, so the search is for `schema`.`table`.
 //
 // information_schema.VIEWS, scanned, opens the definition of every table in every schema
-// (O(tables), the incident's failure mode). Instead, views are listed per schema with
-// SHOW FULL TABLES, which reads only each file's type, and each view's definition is
-// then read by name, which opens nothing. This runs once per Inspector: once per shard
+// on MariaDB (O(tables), the incident's failure mode). Instead, views are listed per
+// schema with SHOW FULL TABLES, which reads only each file's type, and each view's
+// definition is then read by name, which opens nothing. On MySQL 8 and later VIEWS is a
+// view of the data dictionary, read whole in one query. This runs once per Inspector: once per shard
 // for a report, and once per DROP for the re-check, which uses a fresh Inspector.
 func (in *Inspector) views(ctx context.Context, t *Table) []string {
 	if t.Orphan {
@@ -404,6 +406,26 @@ func (in *Inspector) views(ctx context.Context, t *Table) []string {
 type viewDef struct{ name, def string }
 
 func (in *Inspector) readViews(ctx context.Context) ([]viewDef, error) {
+	if in.server.Flavor == FlavorMySQL8 {
+		// A view of the data dictionary there: read whole, it opens no table (one
+		// query, 0.012 s at 10,100 tables, against a listing per schema).
+		type row struct{ schema, name, def string }
+		rows, err := queryAll(ctx, in, "SELECT /* janitor */ TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA NOT IN ("+
+			placeholders(len(systemSchemas))+")", anySlice(systemSchemas), func(r *sqlx.Rows) (v row, err error) {
+			var d sql.NullString
+			err = r.Scan(&v.schema, &v.name, &d)
+			v.def = d.String
+			return v, err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read views: %w", err)
+		}
+		defs := []viewDef{}
+		for _, r := range rows {
+			defs = append(defs, viewDef{name: r.schema + "." + r.name, def: strings.ToLower(r.def)})
+		}
+		return defs, nil
+	}
 	schemas, err := in.userSchemas(ctx)
 	if err != nil {
 		return nil, err
@@ -468,32 +490,21 @@ func anySlice(ss []string) []any {
 // by a wrong spelling finds no key and would read as "not referenced".
 func (in *Inspector) foreignKeys(ctx context.Context, t *Table) []string {
 	d := in.server.Flavor.dialect()
-	name, err := in.foreignName(t.Schema, t.Name, t.Orphan)
+	name, cut, width, err := in.refName(ctx, t)
 	if err != nil {
 		t.Evidence.unreadable("foreign keys", err)
 		return nil
-	}
-	width, err := in.refNameWidth(ctx)
-	if err != nil {
-		t.Evidence.unreadable("foreign keys", err)
-		return nil
-	}
-	// The view cuts names to its column's width (193 characters on MariaDB 10.11): a
-	// long encoded name is stored cut, and is looked up cut. Another table sharing the
-	// first characters then keeps this one too, which errs on the safe side.
-	runes := []rune(name)
-	cut := len(runes) > width
-	if cut {
-		name = string(runes[:width])
 	}
 	// The view's collation folds case, so keys referencing a table whose name differs
 	// only in case are found too: they keep this one, for the same reason.
-	type fk struct{ id, from, to string }
-	keys, err := queryAll(ctx, in, "SELECT /* janitor */ ID, FOR_NAME, REF_NAME FROM "+d.foreign+" WHERE REF_NAME = ?", []any{name},
-		func(r *sqlx.Rows) (k fk, err error) { return k, r.Scan(&k.id, &k.from, &k.to) })
-	if err != nil {
-		t.Evidence.unreadable("foreign keys", err)
-		return nil
+	keys, ok := in.fkPre[t]
+	if !ok || !in.inventory {
+		keys, err = queryAll(ctx, in, "SELECT /* janitor */ ID, FOR_NAME, REF_NAME FROM "+d.foreign+" WHERE REF_NAME = ?", []any{name},
+			func(r *sqlx.Rows) (k fkRow, err error) { return k, r.Scan(&k.id, &k.from, &k.to) })
+		if err != nil {
+			t.Evidence.unreadable("foreign keys", err)
+			return nil
+		}
 	}
 	var out []string
 	for _, k := range keys {
@@ -510,6 +521,130 @@ func (in *Inspector) foreignKeys(ctx context.Context, t *Table) []string {
 		out = append(out, ref)
 	}
 	return out
+}
+
+type fkRow struct{ id, from, to string }
+
+// refName is the name a table's foreign keys reference it by in the view: cut to the
+// view's column width (193 characters on MariaDB 10.11), as a long encoded name is
+// stored. Another table sharing the first characters then keeps this one too, which
+// errs on the safe side.
+func (in *Inspector) refName(ctx context.Context, t *Table) (name string, cut bool, width int, err error) {
+	name, err = in.foreignName(t.Schema, t.Name, t.Orphan)
+	if err != nil {
+		return "", false, 0, err
+	}
+	width, err = in.refNameWidth(ctx)
+	if err != nil {
+		return "", false, 0, err
+	}
+	runes := []rune(name)
+	cut = len(runes) > width
+	if cut {
+		name = string(runes[:width])
+	}
+	return name, cut, width, nil
+}
+
+// matchColumn is a column whose every row lists, comma-separated, the indexes of the
+// conditions it meets, each compared by the server as the one-candidate query compares
+// it (same column, same collation): a batch finds exactly what the single lookups would.
+func matchColumn(conds []string) string {
+	var ifs []string
+	for i, c := range conds {
+		ifs = append(ifs, fmt.Sprintf("IF(%s, %d, NULL)", c, i))
+	}
+	return "CONCAT_WS(',', " + strings.Join(ifs, ", ") + ")"
+}
+
+// matched parses a matchColumn value.
+func matched(list sql.NullString, n int) []int {
+	var out []int
+	for _, f := range strings.Split(list.String, ",") {
+		if i, err := strconv.Atoi(f); err == nil && i >= 0 && i < n {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// evidenceBatch bounds the candidates of one prefetchEvidence query.
+const evidenceBatch = 100
+
+// prefetchEvidence reads, on MySQL 8 and later, the foreign keys referencing and the
+// sessions naming an inventory's candidates with one query per 100 candidates each,
+// instead of one per candidate (measured on 9.7.4: 100 lookups of each took 0.04-0.09 s
+// of server time, plus a round trip apiece). Each row says which candidates it belongs
+// to by the same comparison the single lookup makes (matchColumn). A batch that fails is
+// left to the single lookups.
+func (in *Inspector) prefetchEvidence(ctx context.Context, tables []*Table) {
+	if in.server.Flavor != FlavorMySQL8 {
+		return
+	}
+	d := in.server.Flavor.dialect()
+	in.fkPre, in.sessPre = map[*Table][]fkRow{}, map[*Table][]string{}
+	for start := 0; start < len(tables); start += evidenceBatch {
+		batch := tables[start:min(start+evidenceBatch, len(tables))]
+		var named []*Table
+		var conds []string
+		var args []any
+		for _, t := range batch {
+			name, _, _, err := in.refName(ctx, t)
+			if err != nil {
+				continue // foreignKeys reports it
+			}
+			named = append(named, t)
+			conds = append(conds, "REF_NAME = ?")
+			args = append(args, name)
+		}
+		if len(named) > 0 {
+			type row struct {
+				fkRow
+				m sql.NullString
+			}
+			rows, err := queryAll(ctx, in, "SELECT /* janitor */ ID, FOR_NAME, REF_NAME, "+matchColumn(conds)+" FROM "+d.foreign+
+				" WHERE REF_NAME IN ("+placeholders(len(args))+")", append(append([]any{}, args...), args...),
+				func(r *sqlx.Rows) (v row, err error) { return v, r.Scan(&v.id, &v.from, &v.to, &v.m) })
+			if err == nil {
+				for _, t := range named {
+					in.fkPre[t] = nil
+				}
+				for _, r := range rows {
+					for _, i := range matched(r.m, len(named)) {
+						in.fkPre[named[i]] = append(in.fkPre[named[i]], r.fkRow)
+					}
+				}
+			}
+		}
+		conds, args = nil, nil
+		for _, t := range batch {
+			conds = append(conds, "INFO LIKE ? OR INFO LIKE ?")
+			args = append(args, "%"+escapeLike(t.Name)+"%", "%"+escapeLike(dbconn.QuoteIdent(t.Name))+"%")
+		}
+		type row struct {
+			session string
+			m       sql.NullString
+		}
+		rows, err := queryAll(ctx, in, `SELECT /* janitor */ ID, USER, COMMAND, TIME, `+matchColumn(conds)+
+			` FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO IS NOT NULL`, args,
+			func(r *sqlx.Rows) (v row, err error) {
+				var s session
+				err = r.Scan(&s.id, &s.user, &s.cmd, &s.secs, &v.m)
+				v.session = s.String()
+				return v, err
+			})
+		if err != nil {
+			continue
+		}
+		for _, t := range batch {
+			in.sessPre[t] = nil
+		}
+		for _, r := range rows {
+			for _, i := range matched(r.m, len(batch)) {
+				in.sessPre[batch[i]] = append(in.sessPre[batch[i]], r.session)
+			}
+		}
+	}
 }
 
 // refNameWidth reads, once per Inspector, how many characters the foreign-key view's
@@ -603,20 +738,32 @@ func (in *Inspector) locksHeld(ctx context.Context, t *Table, names []string) []
 // sessions lists other sessions whose statement names this table: bare, or quoted — a
 // name with a backtick appears in a statement only quoted, with the backtick doubled.
 func (in *Inspector) sessions(ctx context.Context, t *Table) []string {
+	if pre, ok := in.sessPre[t]; ok && in.inventory {
+		return pre
+	}
 	out, err := queryAll(ctx, in, `SELECT /* janitor */ ID, USER, COMMAND, TIME FROM information_schema.PROCESSLIST
 		WHERE ID <> CONNECTION_ID() AND (INFO LIKE ? OR INFO LIKE ?)`,
 		[]any{"%" + escapeLike(t.Name) + "%", "%" + escapeLike(dbconn.QuoteIdent(t.Name)) + "%"},
 		func(r *sqlx.Rows) (string, error) {
-			var id int64
-			var user, cmd string
-			var secs sql.NullInt64
-			err := r.Scan(&id, &user, &cmd, &secs)
-			return fmt.Sprintf("connection %d (%s, %s for %ds)", id, user, cmd, secs.Int64), err
+			var s session
+			err := r.Scan(&s.id, &s.user, &s.cmd, &s.secs)
+			return s.String(), err
 		})
 	if err != nil {
 		t.Evidence.unreadable("processlist", err)
 	}
 	return out
+}
+
+// session is a processlist row that names a candidate.
+type session struct {
+	id        int64
+	user, cmd string
+	secs      sql.NullInt64
+}
+
+func (s session) String() string {
+	return fmt.Sprintf("connection %d (%s, %s for %ds)", s.id, s.user, s.cmd, s.secs.Int64)
 }
 
 // ddlStatement finds, anywhere in a running statement, a word of a statement that can

@@ -7,11 +7,15 @@ import (
 
 // Size sources, from most to least trusted.
 const (
-	SizeTablespace       = "tablespace"        // the .ibd file's allocated size
+	SizeTablespace       = "tablespace"        // the .ibd file's allocated size (MySQL 8+: its size)
 	SizeTableStatus      = "table_status"      // non-InnoDB: computed from the files
 	SizeSystemTablespace = "system_tablespace" // file_per_table was off: frees nothing on disk
-	SizeEstimate         = "estimate"          // statistics only; tablespace not found
-	SizeUnknown          = "unknown"
+	// SizeTablespaceEstimate: MySQL 8+, a tablespace found whose files include one whose
+	// size information_schema.FILES does not give (under one extent, 1 MiB, or not
+	// opened since the server started): the statistics' estimate.
+	SizeTablespaceEstimate = "tablespace_estimate"
+	SizeEstimate           = "estimate" // statistics only; tablespace not found
+	SizeUnknown            = "unknown"
 )
 
 // Table is one candidate with everything janitor learned about it.

@@ -338,7 +338,7 @@ func sizeCell(t Table) string {
 	switch t.SizeSource {
 	case "system_tablespace":
 		return "0 (system tablespace)"
-	case "estimate":
+	case "estimate", "tablespace_estimate":
 		return "~" + human.Bytes(t.Bytes)
 	case "unknown":
 		return "?"

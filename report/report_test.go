@@ -222,3 +222,14 @@ func TestWarningsInEveryRendering(t *testing.T) {
 		t.Errorf("markdown lacks the escaped warning:\n%s", md.String())
 	}
 }
+
+// TestEstimatedSizesAreMarked: a size janitor estimated (from the statistics, or on MySQL
+// from the statistics of a tablespace information_schema.FILES cannot size) is printed
+// with a leading ~; a tablespace's own size is not.
+func TestEstimatedSizesAreMarked(t *testing.T) {
+	for source, want := range map[string]string{"tablespace": "1.0 MiB", "estimate": "~1.0 MiB", "tablespace_estimate": "~1.0 MiB"} {
+		if got := sizeCell(Table{Bytes: 1 << 20, SizeSource: source}); got != want {
+			t.Errorf("%s: %q, want %q", source, got, want)
+		}
+	}
+}
