@@ -454,8 +454,18 @@ func (in *Inspector) prefetchNames(ctx context.Context, names []Name) error {
 			if r.Base == "" {
 				continue
 			}
-			probe := &Table{Name: n.Table, Tool: r.Tool, Role: r.Role, Base: r.Base}
-			for _, name := range []string{r.Base, "_" + r.Base + "_chkpnt", changelogName(probe)} {
+			// The names the reading's tool spec will look up: its base, checkpoint and
+			// changelog. Any other name is looked up alone by tableExists.
+			asks := []string{r.Base}
+			if spec := SpecOf(r.Tool); spec != nil {
+				if spec.Checkpoint != nil {
+					asks = append(asks, spec.Checkpoint(r.Base))
+				}
+				if spec.Changelog != nil {
+					asks = append(asks, spec.Changelog(&Table{Name: n.Table, Tool: r.Tool, Role: r.Role, Base: r.Base}))
+				}
+			}
+			for _, name := range asks {
 				if couldName(name) {
 					in.asked[n.Schema][name] = true
 				}
