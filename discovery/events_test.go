@@ -218,3 +218,34 @@ func TestTableGrantToCaseTwinOfJanitor(t *testing.T) {
 		t.Errorf("%s %s (%s), grants %q; want skip table_grant to %s (janitor is %s)", v.Action, v.Code, v.Reason, tb.Evidence.TableGrants, twin, account)
 	}
 }
+
+// TestCommentAroundQualifierDot: the dot of schema.table is a token of its own, and any
+// comment may stand on either side of it: -- and # run to the end of the line. An event,
+// a trigger or a routine in another schema naming a leftover so still names it.
+func TestCommentAroundQualifierDot(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	other := testdb.Schema(t, db)
+	qs := dbconn.QuoteIdent(s)
+	stmts := []string{"CREATE TABLE " + q(other, "src") + " (id INT PRIMARY KEY)"}
+	for _, base := range []string{"dash", "hash", "trg", "proc"} {
+		stmts = append(stmts, "CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+base+"_old")+" (id INT PRIMARY KEY)")
+	}
+	stmts = append(stmts,
+		"CREATE EVENT "+q(other, "dash")+later+"DO INSERT INTO "+qs+". -- the archive\n __dash_old VALUES (1)",
+		"CREATE EVENT "+q(other, "hash")+later+"DO INSERT INTO "+qs+" # the archive\n . `__hash_old` VALUES (1)",
+		"CREATE TRIGGER "+q(other, "trg")+" AFTER INSERT ON "+q(other, "src")+" FOR EACH ROW INSERT INTO "+qs+".-- x\n__trg_old VALUES (NEW.id)",
+		"CREATE PROCEDURE "+q(other, "proc")+"() DELETE FROM "+qs+" -- x\n.#y\n__proc_old")
+	testdb.Exec(t, db, stmts...)
+	in := inspector(t, db, s)
+	for table, code := range map[string]policies.Code{
+		"__dash_old": policies.CodeEventReference,
+		"__hash_old": policies.CodeEventReference,
+		"__trg_old":  policies.CodeTriggerWrites,
+		"__proc_old": policies.CodeRoutineReference,
+	} {
+		if _, v := verdictOf(t, in, s, table); v.Code != code {
+			t.Errorf("%s: %s %s (%s); want skip %s", table, v.Action, v.Code, v.Reason, code)
+		}
+	}
+}

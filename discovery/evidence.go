@@ -331,14 +331,17 @@ func mentions(body, schema, table string) bool {
 
 // mentionsQualified reports whether SQL text names schema.table, each part quoted
 // (backticks, or double quotes under ANSI_QUOTES) or bare (bare only where the part is a
-// plain word), with spaces or comments around the dot.
+// plain word), with spaces or comments around the dot: the dot is a token of its own,
+// and a comment of any kind may stand on either side (-- and # run to the end of the
+// line).
 func mentionsQualified(body, schema, table string) bool {
 	if !mayName(body, table) {
 		return false
 	}
 	const edge = "(?:^|[^" + identChars + "`\"])"
 	const tail = "(?:$|[^" + identChars + "`\"])"
-	const dot = `(?:\s|/\*.*?\*/)*\.(?:\s|/\*.*?\*/)*`
+	const gap = `(?:\s|/\*.*?\*/|(?:--|#)[^\n]*(?:\n|$))*`
+	const dot = gap + `\.` + gap
 	forms := func(name string) []string {
 		out := []string{regexp.QuoteMeta(dbconn.QuoteIdent(name))}
 		if plainWord.MatchString(name) {
