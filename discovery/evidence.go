@@ -49,12 +49,27 @@ func (in *Inspector) resolve(ctx context.Context, t *Table) {
 	if len(tools) == 1 {
 		return
 	}
-	// A tool's own traces (triggers, checkpoint, locks: its spec's) decide.
+	// A tool's own traces (triggers, checkpoint, locks, changelog: its spec's) decide.
+	// Traces of several tools leave it ambiguous: picking one would leave the other's
+	// liveness evidence unread (gh-ost's heartbeat is read only for gh-ost's reading).
+	var traced []Match
 	for _, r := range readings {
-		if s := SpecOf(r.Tool); s != nil && r.Base != "" && in.traced(ctx, t, s, r.Base) {
-			t.Reading, t.Tool, t.Role, t.Base = r, r.Tool, r.Role, r.Base
-			return
+		if s := SpecOf(r.Tool); s != nil && r.Base != "" && !slices.ContainsFunc(traced, func(m Match) bool { return m.Tool == r.Tool }) &&
+			in.traced(ctx, t, s, r) {
+			traced = append(traced, r)
 		}
+	}
+	switch {
+	case len(traced) == 1:
+		r := traced[0]
+		t.Reading, t.Tool, t.Role, t.Base = r, r.Tool, r.Role, r.Base
+		return
+	case len(traced) > 1:
+		for _, r := range traced {
+			t.TracedTools = append(t.TracedTools, r.Tool)
+		}
+		t.Tool = ToolAmbiguous
+		return
 	}
 	// No trace: the tools the fleet declares may settle it.
 	var declared []Match
@@ -72,17 +87,26 @@ func (in *Inspector) resolve(ctx context.Context, t *Table) {
 	t.Tool = ToolAmbiguous
 }
 
-// traced reports whether the tool's traces of a migration of base are on the server:
-// its triggers on base, its checkpoint table, a named lock it holds.
-func (in *Inspector) traced(ctx context.Context, t *Table, s *ToolSpec, base string) bool {
+// traced reports whether the tool's traces of a migration of r's base are on the
+// server: its triggers on the base, its checkpoint table, a named lock it holds, its
+// changelog (which, for a changelog's own name, is the table itself).
+func (in *Inspector) traced(ctx context.Context, t *Table, s *ToolSpec, r Match) bool {
+	base := r.Base
 	if s.Triggers != nil && len(in.triggersNamed(ctx, t, base, s.Triggers(t.Schema, base))) > 0 {
 		return true
 	}
+	var tables []string
 	if s.Checkpoint != nil {
-		ok, err := in.tableExists(ctx, t.Schema, s.Checkpoint(base))
+		tables = append(tables, s.Checkpoint(base))
+	}
+	if s.Changelog != nil {
+		tables = append(tables, s.Changelog(&Table{Schema: t.Schema, Name: t.Name, Tool: r.Tool, Role: r.Role, Base: base}))
+	}
+	for _, name := range tables {
+		ok, err := in.tableExists(ctx, t.Schema, name)
 		if err != nil {
 			// A lookup that failed is no proof of absence: the table is then skipped.
-			t.Evidence.unreadable(s.Name+" checkpoint", err)
+			t.Evidence.unreadable(s.Name+" trace "+name, err)
 		}
 		if ok {
 			return true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/janitorhq/janitor/discovery"
 	"github.com/janitorhq/janitor/internal/testdb"
@@ -100,6 +101,33 @@ func TestOakLeftovers(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Errorf("%s: tool triggers %q, want %q", c.table, got, want)
 			}
+		}
+	}
+}
+
+// TestOakTraceDoesNotHideGhostHeartbeat: __arc_x_gho is gh-ost's copy of _arc_x and oak's
+// archive of x_gho. gh-ost runs on _arc_x (fresh heartbeat in __arc_x_ghc); x_gho
+// carries a trigger named like oak's. Oak's trace must not make the table oak's alone,
+// which leaves gh-ost's heartbeat unread and drops gh-ost's live copy; before oak was a
+// tool, the name was gh-ost's and the heartbeat kept it.
+func TestOakTraceDoesNotHideGhostHeartbeat(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "_arc_x")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__arc_x_gho")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "__arc_x_ghc")+` (id bigint auto_increment, last_update timestamp(6) not null default current_timestamp(6) on update current_timestamp(6),
+			hint varchar(64) charset ascii not null, value varchar(4096) charset ascii not null, primary key(id), unique key hint_uidx(hint)) auto_increment=256`,
+		"INSERT INTO "+q(s, "__arc_x_ghc")+" (id, hint, value) VALUES (1, 'heartbeat', 'x')",
+		"CREATE TABLE "+q(s, "x_gho")+" (id INT PRIMARY KEY)",
+		"CREATE TRIGGER "+q(s, "x_gho_AI_oak")+" AFTER INSERT ON "+q(s, "x_gho")+" FOR EACH ROW SET @oak = 1")
+	cfg := policies.Config{HeartbeatStaleAfter: 10 * time.Minute}
+	for _, name := range []string{"__arc_x_gho", "__arc_x_ghc"} {
+		tb, err := inspector(t, db, s).Inspect(context.Background(), discovery.Name{Schema: s, Table: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := policies.Evaluate(cfg, policies.Context{}, tb); v.Action != policies.Skip {
+			t.Errorf("%s: read as %s/%s of %q: %s %s (%s); want skip (gh-ost is live)", name, tb.Tool, tb.Role, tb.Base, v.Action, v.Code, v.Reason)
 		}
 	}
 }
