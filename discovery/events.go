@@ -41,7 +41,7 @@ func (in *Inspector) gatherUsage(ctx context.Context, t *Table) {
 	t.Evidence.TableGrants = in.tableGrants(ctx, t)
 }
 
-// allEvents reads every scheduled event of every user schema, once per Inspector, from
+// allEvents reads every scheduled event (storedObjectsWhere), once per Inspector, from
 // information_schema.EVENTS. That view shows an event only to an account holding EVENT
 // on its schema, and shows nothing, with no error, to one without (measured on MariaDB
 // 10.11 and 11.8 and MySQL 9.7; SHOW EVENTS fails with 1044 instead): without EVENT ON
@@ -58,8 +58,9 @@ func (in *Inspector) allEvents(ctx context.Context) ([]event, error) {
 	if c.events != nil || c.eventsErr != nil {
 		return c.events, c.eventsErr
 	}
+	where, args := storedObjectsWhere("EVENT_SCHEMA")
 	out, err := queryAll(ctx, in, `SELECT /* janitor */ EVENT_SCHEMA, EVENT_NAME, STATUS, EVENT_DEFINITION
-		FROM information_schema.EVENTS WHERE EVENT_SCHEMA NOT IN (`+placeholders(len(systemSchemas))+`)`, anySlice(systemSchemas),
+		FROM information_schema.EVENTS WHERE `+where, args,
 		func(r *sqlx.Rows) (e event, err error) { return e, r.Scan(&e.Schema, &e.Name, &e.Status, &e.Body) })
 	if err != nil {
 		c.eventsErr = fmt.Errorf("read scheduled events: %w", err)

@@ -249,3 +249,39 @@ func TestCommentAroundQualifierDot(t *testing.T) {
 		}
 	}
 }
+
+// TestObjectsInSystemSchemasCount: the server lets a DBA put an event, a trigger or a
+// routine in mysql or sys (a housekeeping event in mysql is common); one that names a
+// leftover keeps it like one in any other schema. The server's own objects there (sys's
+// routines) name no user table and are passed over.
+func TestObjectsInSystemSchemasCount(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	sfx := hex.EncodeToString(b)
+	ev, src, trg, proc := q("mysql", "ev_"+sfx), q("sys", "src_"+sfx), q("sys", "trg_"+sfx), q("mysql", "proc_"+sfx)
+	t.Cleanup(func() {
+		testdb.Exec(t, db, "DROP EVENT IF EXISTS "+ev, "DROP TABLE IF EXISTS "+src, "DROP PROCEDURE IF EXISTS "+proc)
+	})
+	stmts := []string{}
+	for _, base := range []string{"ev", "trg", "proc"} {
+		stmts = append(stmts, "CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+base+"_old")+" (id INT PRIMARY KEY)")
+	}
+	stmts = append(stmts,
+		"CREATE EVENT "+ev+later+"DO DELETE FROM "+q(s, "__ev_old")+" WHERE id < 10",
+		"CREATE TABLE "+src+" (id INT PRIMARY KEY)",
+		"CREATE TRIGGER "+trg+" AFTER INSERT ON "+src+" FOR EACH ROW INSERT INTO "+q(s, "__trg_old")+" VALUES (NEW.id)",
+		"CREATE PROCEDURE "+proc+"() INSERT INTO "+q(s, "__proc_old")+" VALUES (1)")
+	testdb.Exec(t, db, stmts...)
+	in := inspector(t, db, s)
+	for table, code := range map[string]policies.Code{
+		"__ev_old":   policies.CodeEventReference,
+		"__trg_old":  policies.CodeTriggerWrites,
+		"__proc_old": policies.CodeRoutineReference,
+	} {
+		if _, v := verdictOf(t, in, s, table); v.Code != code {
+			t.Errorf("%s: %s %s (%s); want skip %s", table, v.Action, v.Code, v.Reason, code)
+		}
+	}
+}

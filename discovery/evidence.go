@@ -174,7 +174,7 @@ type trigger struct {
 	Schema, Name, Table, Body string
 }
 
-// allTriggers reads every trigger of every user schema, once per Inspector. The server
+// allTriggers reads every trigger (storedObjectsWhere), once per Inspector. The server
 // reads trigger files only and opens no table (26 ms and no opens at 10,000 tables), so
 // a trigger on any table, in any schema, that writes into a leftover is found, not only
 // those on its base table.
@@ -185,8 +185,9 @@ func (in *Inspector) allTriggers(ctx context.Context) ([]trigger, error) {
 	if in.triggers != nil {
 		return in.triggers, nil
 	}
+	where, args := storedObjectsWhere("TRIGGER_SCHEMA")
 	out, err := queryAll(ctx, in, `SELECT /* janitor */ TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_STATEMENT
-		FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA NOT IN (`+placeholders(len(systemSchemas))+`)`, anySlice(systemSchemas),
+		FROM information_schema.TRIGGERS WHERE `+where, args,
 		func(r *sqlx.Rows) (tr trigger, err error) {
 			return tr, r.Scan(&tr.Schema, &tr.Name, &tr.Table, &tr.Body)
 		})
@@ -226,7 +227,7 @@ type routine struct {
 	Body               sql.NullString
 }
 
-// allRoutines reads every stored procedure and function of every user schema, once per
+// allRoutines reads every stored procedure and function (storedObjectsWhere), once per
 // Inspector: a trigger or an event may CALL one that writes into a leftover, which the
 // trigger's own body does not show. A body the account may not read (NULL without
 // global SELECT) makes the evidence unreadable rather than absent.
@@ -237,8 +238,9 @@ func (in *Inspector) allRoutines(ctx context.Context) ([]routine, error) {
 	if in.routines != nil || in.routinesErr != nil {
 		return in.routines, in.routinesErr
 	}
+	where, args := storedObjectsWhere("ROUTINE_SCHEMA")
 	out, err := queryAll(ctx, in, `SELECT /* janitor */ ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_TYPE, ROUTINE_DEFINITION
-		FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA NOT IN (`+placeholders(len(systemSchemas))+`)`, anySlice(systemSchemas),
+		FROM information_schema.ROUTINES WHERE `+where, args,
 		func(r *sqlx.Rows) (rt routine, err error) {
 			return rt, r.Scan(&rt.Schema, &rt.Name, &rt.Type, &rt.Body)
 		})
