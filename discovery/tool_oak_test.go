@@ -3,6 +3,7 @@ package discovery_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,8 +127,12 @@ func TestOakTraceDoesNotHideGhostHeartbeat(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v := policies.Evaluate(cfg, policies.Context{}, tb); v.Action != policies.Skip {
+		v := policies.Evaluate(cfg, policies.Context{}, tb)
+		if v.Action != policies.Skip {
 			t.Errorf("%s: read as %s/%s of %q: %s %s (%s); want skip (gh-ost is live)", name, tb.Tool, tb.Role, tb.Base, v.Action, v.Code, v.Reason)
+		}
+		if want := "name fits gh-ost and oak, and traces of each are on the server; look at both"; name == "__arc_x_gho" && !strings.HasPrefix(v.Reason, want) {
+			t.Errorf("%s: %s (%s); want a reason starting %q", name, v.Code, v.Reason, want)
 		}
 	}
 }
