@@ -17,9 +17,10 @@ import (
 
 // resolve picks one reading when a name fits several tools' rules (Spirit's `_t_new`
 // and `_t_old` are also pt-osc's: their specs' ConfusedWith). A reading whose base
-// table exists beats one whose base does not; then a tool's own traces decide (its
-// spec's triggers, checkpoint, locks, in reading order); then Options.ToolsInUse, when
-// exactly one of the tools is listed; otherwise the tool is ambiguous.
+// table exists, or whose tool's traces are on the server, beats one with neither; then
+// a tool's own traces decide (its spec's triggers, checkpoint, locks, changelog), and
+// traces of several tools leave it ambiguous; then Options.ToolsInUse, when exactly
+// one of the tools is listed; otherwise the tool is ambiguous.
 func (in *Inspector) resolve(ctx context.Context, t *Table) {
 	readings := t.Readings
 	if len(readings) > 1 {
@@ -32,7 +33,10 @@ func (in *Inspector) resolve(ctx context.Context, t *Table) {
 			if err != nil {
 				t.Evidence.unreadable("base table of the "+string(r.Tool)+" reading", err)
 			}
-			if ok {
+			// A reading with its tool's traces stays though its base is missing: a tool
+			// that cuts long names (gh-ost) leaves a base that never exists, and setting
+			// its reading aside would leave its liveness evidence unread.
+			if ok || in.tracedReading(ctx, t, r) {
 				withBase = append(withBase, r)
 			}
 		}
@@ -54,8 +58,7 @@ func (in *Inspector) resolve(ctx context.Context, t *Table) {
 	// liveness evidence unread (gh-ost's heartbeat is read only for gh-ost's reading).
 	var traced []Match
 	for _, r := range readings {
-		if s := SpecOf(r.Tool); s != nil && r.Base != "" && !slices.ContainsFunc(traced, func(m Match) bool { return m.Tool == r.Tool }) &&
-			in.traced(ctx, t, s, r) {
+		if !slices.ContainsFunc(traced, func(m Match) bool { return m.Tool == r.Tool }) && in.tracedReading(ctx, t, r) {
 			traced = append(traced, r)
 		}
 	}
@@ -85,6 +88,12 @@ func (in *Inspector) resolve(ctx context.Context, t *Table) {
 		return
 	}
 	t.Tool = ToolAmbiguous
+}
+
+// tracedReading reports whether the traces of r's tool are on the server for r's base.
+func (in *Inspector) tracedReading(ctx context.Context, t *Table, r Match) bool {
+	s := SpecOf(r.Tool)
+	return s != nil && r.Base != "" && in.traced(ctx, t, s, r)
 }
 
 // traced reports whether the tool's traces of a migration of r's base are on the

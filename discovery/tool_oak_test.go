@@ -136,3 +136,32 @@ func TestOakTraceDoesNotHideGhostHeartbeat(t *testing.T) {
 		}
 	}
 }
+
+// TestOakBaseDoesNotHideCutGhostName: gh-ost cuts a long base to fit its names, so its
+// copy of a 62-character _oak_… table reads back with a base that does not exist, while
+// oak's reading of the same name (base <54 characters>_gho) may. The base rule must not
+// set aside the gh-ost reading whose changelog beats on: before oak was a tool, the name
+// was gh-ost's alone and kept (base_missing, live_heartbeat).
+func TestOakBaseDoesNotHideCutGhostName(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	long := strings.Repeat("l", 54)
+	base := "_oak_" + long + "abc" // 62 characters: gh-ost cuts it to _oak_<long>
+	ghost, changelog := "__oak_"+long+"_gho", "__oak_"+long+"_ghc"
+	if len(ghost) != discovery.MaxNameLength || len(base) != 62 {
+		t.Fatalf("lengths %d %d", len(ghost), len(base))
+	}
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, ghost)+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, changelog)+` (id bigint auto_increment, last_update timestamp(6) not null default current_timestamp(6) on update current_timestamp(6),
+			hint varchar(64) charset ascii not null, value varchar(4096) charset ascii not null, primary key(id), unique key hint_uidx(hint)) auto_increment=256`,
+		"INSERT INTO "+q(s, changelog)+" (id, hint, value) VALUES (1, 'heartbeat', 'x')",
+		"CREATE TABLE "+q(s, long+"_gho")+" (id INT PRIMARY KEY)")
+	tb, err := inspector(t, db, s).Inspect(context.Background(), discovery.Name{Schema: s, Table: ghost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := policies.Evaluate(policies.Config{HeartbeatStaleAfter: 10 * time.Minute}, policies.Context{}, tb); v.Action != policies.Skip {
+		t.Errorf("%s: read as %s/%s of %q: %s %s (%s); want skip (gh-ost is live)", ghost, tb.Tool, tb.Role, tb.Base, v.Action, v.Code, v.Reason)
+	}
+}
