@@ -179,18 +179,9 @@ func (in *Inspector) allTableGrants(ctx context.Context) ([]tableGrant, error) {
 		c.grantsErr = fmt.Errorf("read own account: %w", err)
 		return nil, c.grantsErr
 	}
-	// The views spell a grantee 'user'@'host'; CURRENT_USER() is user@host, and a host
-	// holds no @. A spelling that does not match only keeps tables janitor was granted.
 	// Janitor's own grants are left out here, not in SQL: the views' collation folds
 	// case, and user names do not ('JANITOR'@'%' is another account than 'janitor'@'%').
-	// Host names do.
-	selfUser, selfHost := cur, ""
-	if i := strings.LastIndex(cur, "@"); i >= 0 {
-		selfUser, selfHost = cur[:i], cur[i+1:]
-	}
-	isSelf := func(grantee string) bool {
-		return strings.HasPrefix(grantee, "'"+selfUser+"'@'") && strings.EqualFold(grantee[len(selfUser)+4:], selfHost+"'")
-	}
+	// A spelling that does not match only keeps tables janitor was granted.
 	args := anySlice(systemSchemas)
 	where := `WHERE TABLE_SCHEMA NOT IN (` + placeholders(len(systemSchemas)) + `)`
 	scan := func(r *sqlx.Rows) (g tableGrant, err error) {
@@ -210,7 +201,7 @@ func (in *Inspector) allTableGrants(ctx context.Context) ([]tableGrant, error) {
 	}
 	c.grants = []tableGrant{}
 	for _, g := range append(tables, columns...) {
-		if !isSelf(g.Grantee) {
+		if !isAccount(g.Grantee, cur) {
 			c.grants = append(c.grants, g)
 		}
 	}

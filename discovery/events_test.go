@@ -285,3 +285,29 @@ func TestObjectsInSystemSchemasCount(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnPrivilegesNotBorrowedFromCaseTwin: janitor learns its global privileges from
+// USER_PRIVILEGES, whose collation folds case; user names do not. An account 'JD_x'
+// holding EVENT ON *.* does not give janitor's 'jd_x' the right to see events: without
+// EVENT of its own the server hides them, and the evidence is unreadable, not absent.
+func TestOwnPrivilegesNotBorrowedFromCaseTwin(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)",
+		"CREATE EVENT "+q(s, "weekly")+later+"DO INSERT INTO __orders_old SELECT * FROM orders")
+	self, account := userDSN(t, db, "SELECT, PROCESS, SHOW VIEW, TRIGGER ON *.*")
+	twin := strings.Replace(account, "'jd_", "'JD_", 1)
+	testdb.Exec(t, db, "CREATE USER "+twin+" IDENTIFIED BY 'pw_twin'", "GRANT EVENT ON *.* TO "+twin)
+	t.Cleanup(func() { testdb.Exec(t, db, "DROP USER IF EXISTS "+twin) })
+	u := testdb.Open(t, self)
+	srv, err := discovery.ReadServer(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv.SeesEvents {
+		t.Errorf("%s holds no EVENT, but janitor believes it sees events (%s holds EVENT ON *.*)", account, twin)
+	}
+	if _, v := verdictOf(t, inspector(t, u, s), s, "__orders_old"); v.Code != policies.CodeEvidenceUnreadable {
+		t.Errorf("%s %s (%s); want evidence_unreadable (events hidden)", v.Action, v.Code, v.Reason)
+	}
+}
