@@ -311,3 +311,37 @@ func TestOwnPrivilegesNotBorrowedFromCaseTwin(t *testing.T) {
 		t.Errorf("%s %s (%s); want evidence_unreadable (events hidden)", v.Action, v.Code, v.Reason)
 	}
 }
+
+// TestDoubleQuotedNamesThatAreNotPlainWords: under ANSI_QUOTES a body may quote any name
+// in double quotes, "my-app"."_orders_old", and the server keeps the body as written. A
+// name that is not a plain word (a hyphenated schema, common) is then only ever quoted,
+// and double quotes are a quoting like backticks.
+func TestDoubleQuotedNamesThatAreNotPlainWords(t *testing.T) {
+	db := testdb.Primary(t)
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	s := "jt-dq-" + hex.EncodeToString(b)
+	testdb.Exec(t, db, "CREATE DATABASE "+dbconn.QuoteIdent(s))
+	t.Cleanup(func() { testdb.Exec(t, db, "DROP DATABASE IF EXISTS "+dbconn.QuoteIdent(s)) })
+	other := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "my-items")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__my-items_old")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(other, "src")+" (id INT PRIMARY KEY)")
+	c, err := db.Connx(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	testdb.Exec(t, c, "SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')",
+		`CREATE TRIGGER "`+other+`"."trg" AFTER INSERT ON "`+other+`"."src" FOR EACH ROW INSERT INTO "`+s+`"."__orders_old" VALUES (NEW.id)`,
+		`CREATE PROCEDURE "`+s+`"."archive"() INSERT INTO "__my-items_old" SELECT * FROM "my-items"`)
+	in := inspector(t, db, s)
+	for table, code := range map[string]policies.Code{
+		"__orders_old":   policies.CodeTriggerWrites,
+		"__my-items_old": policies.CodeRoutineReference,
+	} {
+		if _, v := verdictOf(t, in, s, table); v.Code != code {
+			t.Errorf("%s: %s %s (%s); want skip %s", table, v.Action, v.Code, v.Reason, code)
+		}
+	}
+}

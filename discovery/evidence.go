@@ -335,8 +335,13 @@ func bodiesHide(f Flavor, t *Table, bodySchema string) bool {
 // patterns for every trigger and candidate made a report ten times slower).
 func mayName(body, table string) bool {
 	b, t := strings.ToLower(body), strings.ToLower(table)
-	return strings.Contains(b, t) || strings.Contains(b, strings.ToLower(dbconn.QuoteIdent(table)))
+	return strings.Contains(b, t) || strings.Contains(b, strings.ToLower(dbconn.QuoteIdent(table))) ||
+		strings.Contains(b, strings.ToLower(quoteDouble(table)))
 }
+
+// quoteDouble quotes a name as ANSI_QUOTES does, for any name: in double quotes, a
+// double quote doubled (a backtick is then an ordinary character).
+func quoteDouble(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
 
 // Mentions reports whether SQL text (a statement, a routine or trigger body) may name
 // schema.table: the table's name quoted anywhere, bare where it is a plain word, or
@@ -350,13 +355,14 @@ func Mentions(text, schema, table string) bool {
 // mentions reports whether SQL text names schema.table, quoted or bare.
 func mentions(body, schema, table string) bool {
 	b := strings.ToLower(body)
-	if strings.Contains(b, strings.ToLower(dbconn.QuoteIdent(table))) {
+	// Quoted, in backticks or (ANSI_QUOTES) double quotes: any name, anywhere.
+	if strings.Contains(b, strings.ToLower(dbconn.QuoteIdent(table))) || strings.Contains(b, strings.ToLower(quoteDouble(table))) {
 		return true
 	}
 	if !strings.Contains(b, strings.ToLower(table)) {
 		return false // the cheap test of mayName: most bodies stop here
 	}
-	// Bare or double-quoted (ANSI_QUOTES) identifiers: only where the name is a plain word.
+	// Bare identifiers: only where the name is a plain word.
 	if plainWord.MatchString(table) {
 		re := regexp.MustCompile(`(?i)(?:^|[^` + identChars + `])"?` + regexp.QuoteMeta(table) + `"?(?:$|[^` + identChars + `])`)
 		return re.MatchString(body)
@@ -365,8 +371,8 @@ func mentions(body, schema, table string) bool {
 }
 
 // mentionsQualified reports whether SQL text names schema.table, each part quoted
-// (backticks, or double quotes under ANSI_QUOTES) or bare (bare only where the part is a
-// plain word), with spaces or comments around the dot: the dot is a token of its own,
+// (backticks, or double quotes under ANSI_QUOTES, whatever the name) or bare (bare only
+// where the part is a plain word), with spaces or comments around the dot: the dot is a token of its own,
 // and a comment of any kind may stand on either side (-- and # run to the end of the
 // line).
 func mentionsQualified(body, schema, table string) bool {
@@ -378,9 +384,9 @@ func mentionsQualified(body, schema, table string) bool {
 	const gap = `(?:\s|/\*.*?\*/|(?:--|#)[^\n]*(?:\n|$))*`
 	const dot = gap + `\.` + gap
 	forms := func(name string) []string {
-		out := []string{regexp.QuoteMeta(dbconn.QuoteIdent(name))}
+		out := []string{regexp.QuoteMeta(dbconn.QuoteIdent(name)), regexp.QuoteMeta(quoteDouble(name))}
 		if plainWord.MatchString(name) {
-			out = append(out, `"`+regexp.QuoteMeta(name)+`"`, edge+regexp.QuoteMeta(name))
+			out = append(out, edge+regexp.QuoteMeta(name))
 		}
 		return out
 	}
