@@ -618,3 +618,21 @@ func TestUnfoundTablespaceOpensNothingOnMySQL(t *testing.T) {
 		t.Errorf("size from %s, want the estimate", tb.SizeSource)
 	}
 }
+
+// TestControlReadingWinsOverBase: a name a tool's First rule reads as its control table
+// (_spirit_x_gho) stays that tool's control table when another rule's base exists
+// (spirit_x, for gh-ost): the control reading has no base, and the base rule must not
+// set it aside. Control tables are never dropped.
+func TestControlReadingWinsOverBase(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "spirit_x")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "_spirit_x_gho")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_spirit_y_gho")+" (id INT PRIMARY KEY)")
+	in := inspector(t, db, s)
+	for _, name := range []string{"_spirit_x_gho", "_spirit_y_gho"} {
+		tb, v := verdictOf(t, in, s, name)
+		if tb.Tool != discovery.ToolSpirit || tb.Role != discovery.RoleControl || v.Code != policies.CodeControlTable {
+			t.Errorf("%s: read as %s/%s: %s %s (%s); want Spirit's control table, kept", name, tb.Tool, tb.Role, v.Action, v.Code, v.Reason)
+		}
+	}
+}

@@ -23,6 +23,15 @@ import (
 // one of the tools is listed; otherwise the tool is ambiguous.
 func (in *Inspector) resolve(ctx context.Context, t *Table) {
 	readings := t.Readings
+	// A tool's fixed control table (a First rule: _spirit_x_gho is Spirit's) is that
+	// tool's whatever another rule reads into the name: its reading has no base, so the
+	// base rule below would set it aside for one whose base exists.
+	for _, r := range readings {
+		if r.Role == RoleControl {
+			t.Reading, t.Tool, t.Role, t.Base = r, r.Tool, r.Role, r.Base
+			return
+		}
+	}
 	if len(readings) > 1 {
 		var withBase []Match
 		for _, r := range readings {
