@@ -635,6 +635,10 @@ func (in *Inspector) heartbeat(ctx context.Context, t *Table, cl string) {
 // which ties it to no table: gh-ost's liveness comes from its heartbeat and the
 // processlist, and its spec lists no locks.
 
+// errBadLockName is MySQL's ER_USER_LOCK_WRONG_NAME (3057): "Incorrect user-level lock
+// name … can not be expressed in the current character-set".
+const errBadLockName = 3057
+
 func (in *Inspector) locksHeld(ctx context.Context, t *Table, names []string) []string {
 	var out []string
 	for _, n := range names {
@@ -642,6 +646,12 @@ func (in *Inspector) locksHeld(ctx context.Context, t *Table, names []string) []
 		var holder sql.NullInt64
 		err := in.q.QueryRowxContext(qctx, "SELECT /* janitor */ IS_USED_LOCK(?)", n).Scan(&holder)
 		cancel()
+		if dbconn.IsError(err, errBadLockName) {
+			// MySQL refuses a name it cannot express in its character set (Spirit's
+			// names cut a multibyte character in two) to every session alike: no one,
+			// the tool included, can hold a lock of that name.
+			continue
+		}
 		if err != nil {
 			t.Evidence.unreadable("named lock "+n, err)
 			continue
