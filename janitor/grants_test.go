@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/internal/testdb"
 	"github.com/janitorhq/janitor/janitor"
+	"github.com/janitorhq/janitor/metrics"
 	"github.com/janitorhq/janitor/report"
 )
 
@@ -189,10 +191,22 @@ func TestExecuteWithoutProcessOnReplicaRefuses(t *testing.T) {
 	if b := rep.Shards[0].Blocked; !strings.Contains(b, "replica sandbox-replica") || !strings.Contains(b, "GRANT PROCESS ON *.* TO 'jt_") {
 		t.Errorf("blocked %q: want the replica and the grant to add named", b)
 	}
+	// The operator is paged through janitor_shard_blocked (alert JanitorShardBlocked).
+	if c := rep.Shards[0].BlockedCode; c != report.BlockedReplicaGrants {
+		t.Errorf("blocked_code %q, want %q", c, report.BlockedReplicaGrants)
+	}
+	m := metrics.New("test")
+	m.Observe(rep, time.Second)
+	if v := gaugeWith(t, m, "janitor_shard_blocked", "sandbox", report.BlockedReplicaGrants); v != 1 {
+		t.Errorf("janitor_shard_blocked{shard=sandbox,reason=replica_grants} = %v, want 1", v)
+	}
 	// The dry run says so up front.
 	plan := janitor.New(cfg, nil).Run(context.Background(), false)
 	if b := plan.Shards[0].Blocked; !strings.Contains(b, "GRANT PROCESS ON *.* TO 'jt_") {
 		t.Errorf("dry run blocked %q: want the grant to add named", b)
+	}
+	if c := plan.Shards[0].BlockedCode; c != "" {
+		t.Errorf("dry run blocked_code %q: a dry run drops nothing, so blocks nothing", c)
 	}
 }
 

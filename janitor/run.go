@@ -99,13 +99,13 @@ func (j *Janitor) runShard(ctx context.Context, g *gates, sc ShardConfig, s *rep
 	if execute && hasDrops(cands) {
 		// Drops wait for a slot of execute.concurrency; discovery did not need one.
 		if !acquire(ctx, g.drop) {
-			r.s.Blocked = "stopped by signal before drops began"
+			r.s.Blocked, r.s.BlockedCode = "stopped by signal before drops began", report.BlockedSignal
 			r.deferRest(cands, 0, r.s.Blocked)
 			return nil
 		}
 		defer func() { <-g.drop }()
 		if g.past() {
-			r.s.Blocked = fmt.Sprintf("execute.deadline %s reached before drops began on this shard", j.cfg.Execute.Deadline)
+			r.s.Blocked, r.s.BlockedCode = fmt.Sprintf("execute.deadline %s reached before drops began on this shard", j.cfg.Execute.Deadline), report.BlockedRunLimit
 			r.deferRest(cands, 0, r.s.Blocked)
 			return nil
 		}
@@ -138,19 +138,31 @@ func (r *shardRun) prepareAndExecute(ctx context.Context, cands []candidate, exe
 		}
 	}
 	if !execute {
-		// Tell the DBA what an execute run would meet right now.
-		if bad := r.thr.Check(ctx); len(bad) > 0 {
-			s.Blocked = "an execute run would wait now: " + readings(bad)
-		}
+		// Tell the DBA what an execute run would meet right now. A refusal that waiting
+		// does not lift — a read-only or replicating server, a replica whose sessions or
+		// metadata locks janitor cannot read — makes the plan's drops what --execute
+		// would report: deferred, with the reason and the fix; a throttle signal only
+		// delays them, so they stay planned.
+		refusal := ""
 		if srv, err := discovery.ReadServer(ctx, db); err == nil && srv.ReadOnly {
-			s.Blocked = "server is read-only: --execute refuses to drop here"
+			refusal = "server is read-only: --execute refuses to drop here"
 		} else if why, err := replicates(ctx, db); err == nil && why != "" {
-			s.Blocked = "--execute refuses to drop here: " + why
+			refusal = "--execute refuses to drop here: " + why
 		}
 		for _, rd := range r.replicas {
-			if _, _, err := r.replicaView(ctx, rd); err != nil && s.Blocked == "" {
-				s.Blocked = "an execute run would not drop here: " + err.Error()
+			if _, _, err := r.replicaView(ctx, rd); err != nil && refusal == "" {
+				refusal = "an execute run would not drop here: " + err.Error()
 			}
+		}
+		if refusal != "" {
+			s.Blocked = refusal
+			for _, c := range cands {
+				if row := &s.Tables[c.row]; row.Outcome == report.OutcomePlanned {
+					row.Outcome, row.Reason = report.OutcomeDeferred, refusal
+				}
+			}
+		} else if bad := r.thr.Check(ctx); len(bad) > 0 {
+			s.Blocked = "an execute run would wait now: " + readings(bad)
 		}
 		return nil
 	}
@@ -179,7 +191,11 @@ func hasDrops(cands []candidate) bool {
 }
 
 // errStop ends a shard's run early without failing it: the rest is deferred.
-type errStop struct{ why string }
+type errStop struct {
+	why string
+	// code is why in a bounded set (report.Blocked*): the metric's label.
+	code string
+}
 
 func (e *errStop) Error() string { return e.why }
 
@@ -187,7 +203,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 	if err := r.connect(ctx, ""); err != nil {
 		var stop *errStop
 		if errors.As(err, &stop) {
-			r.s.Blocked = stop.why
+			r.s.Blocked, r.s.BlockedCode = stop.why, stop.code
 			r.deferRest(cands, 0, stop.why)
 			return nil
 		}
@@ -222,7 +238,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 			}
 		}
 		if r.gates.past() {
-			r.s.Blocked = fmt.Sprintf("execute.deadline %s reached", ex.Deadline)
+			r.s.Blocked, r.s.BlockedCode = fmt.Sprintf("execute.deadline %s reached", ex.Deadline), report.BlockedRunLimit
 			r.deferRest(cands, i, r.s.Blocked)
 			return nil
 		}
@@ -234,7 +250,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 		if err != nil {
 			var stop *errStop
 			if errors.As(err, &stop) {
-				r.s.Blocked = stop.why
+				r.s.Blocked, r.s.BlockedCode = stop.why, stop.code
 				r.deferRest(cands, i, stop.why)
 				return nil
 			}
@@ -263,7 +279,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 				if !errors.As(err, &stop) {
 					return err
 				}
-				r.s.Blocked = stop.why
+				r.s.Blocked, r.s.BlockedCode = stop.why, stop.code
 				r.deferRest(cands, i, stop.why)
 				return nil
 			}
@@ -303,18 +319,18 @@ func (r *shardRun) connect(ctx context.Context, wantIdentity string) error {
 	}
 	if wantIdentity != "" && srv.Identity() != wantIdentity {
 		conn.Close()
-		return &errStop{fmt.Sprintf("a different server answers now (%s, was %s): failover? re-discover on the next run", srv.Identity(), wantIdentity)}
+		return &errStop{code: report.BlockedFailover, why: fmt.Sprintf("a different server answers now (%s, was %s): failover? re-discover on the next run", srv.Identity(), wantIdentity)}
 	}
 	if srv.ReadOnly {
 		conn.Close()
-		return &errStop{"server is read-only (a replica, or a primary demoted by failover): refusing to drop here"}
+		return &errStop{code: report.BlockedReadOnly, why: "server is read-only (a replica, or a primary demoted by failover): refusing to drop here"}
 	}
 	if why, err := replicates(ctx, conn); err != nil || why != "" {
 		conn.Close()
 		if err != nil {
 			return fmt.Errorf("check whether the server is a replica: %w", err)
 		}
-		return &errStop{why}
+		return &errStop{code: report.BlockedReadOnly, why: why}
 	}
 	started := time.Now().Add(-time.Duration(srv.Uptime) * time.Second)
 	if err := r.takeLock(ctx, conn, started); err != nil {
@@ -364,7 +380,7 @@ func (r *shardRun) takeLock(ctx context.Context, conn *sqlx.Conn, serverStarted 
 			continue // released in between
 		}
 		if ours == 0 || holder.Int64 != ours {
-			return &errStop{fmt.Sprintf("another janitor holds lock %q on this server: leaving this shard to it", DropLockName)}
+			return &errStop{code: report.BlockedLock, why: fmt.Sprintf("another janitor holds lock %q on this server: leaving this shard to it", DropLockName)}
 		}
 		var command, info sql.NullString
 		err := conn.QueryRowxContext(ctx, "SELECT /* janitor */ COMMAND, INFO FROM information_schema.PROCESSLIST WHERE ID = ?", holder.Int64).Scan(&command, &info)
@@ -379,12 +395,12 @@ func (r *shardRun) takeLock(ctx context.Context, conn *sqlx.Conn, serverStarted 
 				return fmt.Errorf("end this run's previous session %d: %w", holder.Int64, err)
 			}
 		case time.Now().After(deadline):
-			return &errStop{fmt.Sprintf("this run's previous session %d still runs %q after the DROP's budget: look at it", holder.Int64, info.String)}
+			return &errStop{code: report.BlockedLock, why: fmt.Sprintf("this run's previous session %d still runs %q after the DROP's budget: look at it", holder.Int64, info.String)}
 		default:
 			r.log.InfoContext(ctx, "waiting for this run's previous session to finish its statement", "session", holder.Int64, "statement", info.String)
 		}
 		if !sleep(ctx, 200*time.Millisecond) {
-			return &errStop{"stopped by signal while waiting for the previous session"}
+			return &errStop{code: report.BlockedSignal, why: "stopped by signal while waiting for the previous session"}
 		}
 	}
 }
@@ -459,7 +475,7 @@ func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (outcome, err
 		// A DROP that takes the server down each time would otherwise be sent again
 		// after every restart: give up on the shard after a few losses on one table.
 		if losses >= maxLossesPerTable {
-			return outcome{}, &errStop{fmt.Sprintf("connection lost %d times while working on %s (last: %v): stopping this shard; look at the server before the next run",
+			return outcome{}, &errStop{code: report.BlockedConnection, why: fmt.Sprintf("connection lost %d times while working on %s (last: %v): stopping this shard; look at the server before the next run",
 				losses, dbconn.QualifiedName(c.table.Schema, c.table.Name), err)}
 		}
 		r.log.WarnContext(ctx, "connection lost; reconnecting", "table", c.table.Schema+"."+c.table.Name, "err", err)
@@ -468,10 +484,10 @@ func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (outcome, err
 		deadline := time.Now().Add(maxWait)
 		for {
 			if time.Now().After(deadline) {
-				return outcome{}, &errStop{fmt.Sprintf("server unreachable for %s: %v", maxWait, err)}
+				return outcome{}, &errStop{code: report.BlockedConnection, why: fmt.Sprintf("server unreachable for %s: %v", maxWait, err)}
 			}
 			if !sleep(ctx, backoff) {
-				return outcome{}, &errStop{"stopped by signal while reconnecting"}
+				return outcome{}, &errStop{code: report.BlockedSignal, why: "stopped by signal while reconnecting"}
 			}
 			backoff = min(2*backoff, 10*time.Second)
 			cerr := r.connect(ctx, r.server.Identity())
@@ -498,16 +514,16 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 		// A wait for health that outlasts the run's deadline would start a DROP after it.
 		left := time.Until(r.gates.deadline)
 		if left <= 0 {
-			return outcome{}, &errStop{fmt.Sprintf("execute.deadline %s reached", r.j.cfg.Execute.Deadline)}
+			return outcome{}, &errStop{code: report.BlockedRunLimit, why: fmt.Sprintf("execute.deadline %s reached", r.j.cfg.Execute.Deadline)}
 		}
 		maxWait = min(maxWait, left)
 	}
 	if err := r.thr.Wait(ctx, maxWait); err != nil {
 		var b *throttle.Blocked
 		if errors.As(err, &b) {
-			return outcome{}, &errStop{b.Error()}
+			return outcome{}, &errStop{code: report.BlockedThrottle, why: b.Error()}
 		}
-		return outcome{}, &errStop{"stopped by signal while throttled"}
+		return outcome{}, &errStop{code: report.BlockedSignal, why: "stopped by signal while throttled"}
 	}
 	fresh, d, err := r.recheck(ctx, t, sent, false)
 	if err != nil || !d.proceed {
@@ -515,6 +531,12 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 	}
 	lt := r.j.cfg.Execute.LargeTable
 	if lt.Strategy == "purge" && fresh.Bytes > lt.ThresholdBytes && !fresh.Orphan {
+		// The purge deletes what the DROP would: the replicas are looked at first too,
+		// or a table read on a replica, or on one janitor cannot see into, would be
+		// emptied and only then refused its DROP.
+		if d, err := r.preDropChecks(ctx, fresh); err != nil || !d.proceed {
+			return d.out, err
+		}
 		if out := r.markPurge(ctx, t, fresh); out != nil {
 			return *out, nil
 		}
@@ -556,7 +578,7 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 		return outcome{report.OutcomeSkipped, "server refused: referenced by a foreign key: " + err.Error(), 0}, nil
 	case dbconn.IsError(err, dbconn.ErrReadOnly):
 		*sent = false
-		return outcome{}, &errStop{"server refused the DROP as read-only: " + err.Error()}
+		return outcome{}, &errStop{code: report.BlockedReadOnly, why: "server refused the DROP as read-only: " + err.Error()}
 	case dbconn.IsError(err, dbconn.ErrBadTable, dbconn.ErrNoSuchTable):
 		*sent = false
 		return outcome{report.OutcomeSkipped, "no longer exists (dropped by someone else)", 0}, nil
@@ -577,10 +599,10 @@ func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool, 
 		return nil, decision{}, err
 	}
 	if srv.Identity() != r.server.Identity() {
-		return nil, decision{}, &errStop{fmt.Sprintf("a different server answers now (%s, was %s): failover? re-discover on the next run", srv.Identity(), r.server.Identity())}
+		return nil, decision{}, &errStop{code: report.BlockedFailover, why: fmt.Sprintf("a different server answers now (%s, was %s): failover? re-discover on the next run", srv.Identity(), r.server.Identity())}
 	}
 	if srv.ReadOnly {
-		return nil, decision{}, &errStop{"server became read-only: refusing to drop"}
+		return nil, decision{}, &errStop{code: report.BlockedReadOnly, why: "server became read-only: refusing to drop"}
 	}
 	// Fresh evidence, on this connection: a migration may have started since discovery.
 	in := discovery.NewInspector(r.conn, srv, r.j.discoveryOptions(), r.log)

@@ -204,6 +204,9 @@ func TestStoppedReplicaBlocksDrops(t *testing.T) {
 	if b := r.Shards[0].Blocked; !strings.Contains(b, "replica_lag:sandbox-replica") || !strings.Contains(b, "SQL No") {
 		t.Errorf("blocked = %q; want the replica named with its stopped SQL thread", b)
 	}
+	if c := r.Shards[0].BlockedCode; c != report.BlockedThrottle {
+		t.Errorf("blocked_code %q, want %q", c, report.BlockedThrottle)
+	}
 	if r.Failed() {
 		t.Errorf("a throttled run is deferred, not failed")
 	}
@@ -310,6 +313,76 @@ func TestLockedTableIsDeferred(t *testing.T) {
 	testdb.Exec(t, holder, "ROLLBACK")
 	if !exists(t, db, s, "__orders_old") {
 		t.Error("dropped despite the lock")
+	}
+}
+
+// TestWaitingDropQueuesQueriesAtMostLockWaitTimeout: on the primary no list of sessions
+// decides that a table is unused by seeing (or not seeing) read-only transactions: a
+// session that read the table in a transaction it keeps open holds its metadata lock,
+// and the DROP (or the hold's first statement, the comment change) waits for it. While
+// it waits, the application's next query on the table queues behind it; both are bounded
+// by execute.lock_wait_timeout: the statement gives up, the table is deferred, and the
+// queued query runs.
+func TestWaitingDropQueuesQueriesAtMostLockWaitTimeout(t *testing.T) {
+	for _, hold := range []time.Duration{0, time.Hour} {
+		t.Run(fmt.Sprintf("hold=%s", hold), func(t *testing.T) {
+			db := testdb.Primary(t)
+			s := testdb.Schema(t, db)
+			oneLeftover(t, db, s)
+			testdb.Exec(t, db, "INSERT INTO "+q(s, "__orders_old")+" VALUES (1)")
+			conns := make([]*sqlx.Conn, 2)
+			for i := range conns {
+				c, err := db.Connx(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = c.Close() })
+				conns[i] = c
+			}
+			holder, app := conns[0], conns[1]
+			testdb.Exec(t, holder, "START TRANSACTION", "SELECT COUNT(*) FROM "+q(s, "__orders_old"))
+			t.Cleanup(func() { _, _ = holder.ExecContext(context.Background(), "ROLLBACK") })
+
+			cfg := config(t, s)
+			cfg.Execute.LockWaitTimeout = 2 * time.Second
+			cfg.Execute.Hold = hold
+			done := make(chan *report.Report, 1)
+			go func() { done <- janitor.New(cfg, nil).Run(context.Background(), true) }()
+
+			// Poll (with a deadline) until janitor's statement waits for the lock.
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				var n int
+				if err := db.Get(&n, `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '% /* janitor */ TABLE %'
+					AND STATE LIKE 'Waiting for table metadata lock%'`); err != nil {
+					t.Fatal(err)
+				}
+				if n > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("janitor's statement never waited for the table's metadata lock")
+				}
+				time.Sleep(10 * time.Millisecond) // polling, with a deadline
+			}
+			start := time.Now()
+			var rows int
+			if err := app.GetContext(context.Background(), &rows, "SELECT COUNT(*) FROM "+q(s, "__orders_old")); err != nil {
+				t.Fatalf("the application's query: %v", err)
+			}
+			queued := time.Since(start)
+			t.Logf("the application's query waited %s behind janitor's statement (lock_wait_timeout %s)", queued.Round(time.Millisecond), cfg.Execute.LockWaitTimeout)
+			if queued > cfg.Execute.LockWaitTimeout+time.Second {
+				t.Errorf("the application's query waited %s, longer than lock_wait_timeout %s", queued, cfg.Execute.LockWaitTimeout)
+			}
+			r := <-done
+			if o := outcomes(r)["__orders_old"]; o.Outcome != report.OutcomeDeferred || !strings.Contains(o.Reason, "lock_wait_timeout") {
+				t.Errorf("outcome %q (%s), want deferred on the lock", o.Outcome, o.Reason)
+			}
+			if !exists(t, db, s, "__orders_old") {
+				t.Error("dropped or renamed despite the reader")
+			}
+		})
 	}
 }
 

@@ -110,12 +110,12 @@ func (r *shardRun) purge(ctx context.Context, t *discovery.Table) (*outcome, err
 			// (and names the signal), not only this table.
 			var b *throttle.Blocked
 			if errors.As(err, &b) {
-				return nil, &errStop{fmt.Sprintf("purge paused after %d rows: %s", total, b.Error())}
+				return nil, &errStop{code: report.BlockedThrottle, why: fmt.Sprintf("purge paused after %d rows: %s", total, b.Error())}
 			}
-			return nil, &errStop{fmt.Sprintf("stopped by signal while purging (%d rows purged)", total)}
+			return nil, &errStop{code: report.BlockedSignal, why: fmt.Sprintf("stopped by signal while purging (%d rows purged)", total)}
 		}
 		if md := r.j.cfg.Execute.MaxDuration; md > 0 && time.Since(r.execStarted) >= md {
-			return nil, &errStop{fmt.Sprintf("execute.max_duration %s reached during a purge (%d rows purged): the table stays for a later run", md, total)}
+			return nil, &errStop{code: report.BlockedRunLimit, why: fmt.Sprintf("execute.max_duration %s reached during a purge (%d rows purged): the table stays for a later run", md, total)}
 		}
 		if time.Since(checked) >= purgeRecheckEvery {
 			notSent := false

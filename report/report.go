@@ -55,6 +55,41 @@ const (
 	StatusNotVisited = "not_visited"
 )
 
+// Why an execute run stopped dropping on a shard (Shard.BlockedCode). A bounded set: it
+// is a metric label.
+const (
+	// A replica in shards[].replicas cannot be reached to see its sessions.
+	BlockedReplicaUnreachable = "replica_unreachable"
+	// A replica's sessions are hidden from janitor's account (no PROCESS, no SELECT on
+	// performance_schema).
+	BlockedReplicaGrants = "replica_grants"
+	// A replica cannot say who holds a table's metadata lock (MariaDB without the
+	// metadata_lock_info plugin, MySQL without performance_schema's MDL instrument).
+	BlockedReplicaLockSource = "replica_lock_source"
+	// A replica's sessions or metadata locks could not be read for another reason.
+	BlockedReplicaUnreadable = "replica_unreadable"
+	// A replica's applier waits for a metadata lock or has stopped.
+	BlockedReplicaApplier = "replica_applier"
+	// A throttle signal stayed unhealthy for throttle.max_wait.
+	BlockedThrottle = "throttle"
+	// The server is read-only or replicates: not a primary.
+	BlockedReadOnly = "read_only"
+	// A different server answers than the one inventoried.
+	BlockedFailover = "failover"
+	// Another janitor (or this run's previous session) holds the drop lock.
+	BlockedLock = "lock"
+	// The connection to the primary was lost too often or for too long.
+	BlockedConnection = "connection"
+	// execute.deadline or execute.max_duration was reached.
+	BlockedRunLimit = "run_limit"
+	// A signal stopped the run.
+	BlockedSignal = "signal"
+)
+
+// BlockedCodes lists every Shard.BlockedCode.
+var BlockedCodes = []string{BlockedReplicaUnreachable, BlockedReplicaGrants, BlockedReplicaLockSource, BlockedReplicaUnreadable, BlockedReplicaApplier,
+	BlockedThrottle, BlockedReadOnly, BlockedFailover, BlockedLock, BlockedConnection, BlockedRunLimit, BlockedSignal}
+
 // Shard is one shard's answer. Error is "" when the shard answered.
 type Shard struct {
 	Name    string `json:"name"`
@@ -68,6 +103,9 @@ type Shard struct {
 	// Blocked says why a run stopped early (throttle, failover, signal), with the
 	// signal and its last value.
 	Blocked string `json:"blocked,omitempty"`
+	// BlockedCode is Blocked in a bounded set (Blocked*), set by execute runs only: what
+	// janitor_shard_blocked and the JanitorShardBlocked alert read.
+	BlockedCode string `json:"blocked_code,omitempty"`
 	// Warnings are problems that did not stop the shard but mean part of it was not
 	// looked at (a configured schema the server does not have). They do not change
 	// the exit status.

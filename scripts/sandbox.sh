@@ -236,6 +236,11 @@ innodb_log_file_size=128M
 # Off by default (MariaDB's default); JANITOR_SANDBOX_PFS=ON turns it on (MySQL's
 # default), to test what janitor sees of a held table's reads with it.
 performance_schema=${JANITOR_SANDBOX_PFS:-OFF}
+# Who holds a table's metadata lock (information_schema.METADATA_LOCK_INFO): janitor
+# refuses to drop on a shard whose replica cannot say (docs/dropping.md). Both servers,
+# as a fleet's shared config would; the tests that need a replica without it unload it
+# for themselves.
+plugin_load_add=metadata_lock_info
 $extra
 CNF
 	fi
@@ -369,7 +374,19 @@ $replica_tls"
 	start_one replica
 	create_users primary
 	create_users replica
+	lock_plugin primary
+	lock_plugin replica
 	setup_replication
+}
+
+# lock_plugin loads MariaDB's metadata_lock_info plugin into a server started before the
+# config named it (a sandbox `up` finds running keeps running). INSTALL SONAME also
+# records it in mysql.plugin; with plugin_load_add as well, a restart only logs a Note.
+lock_plugin() {
+	is_mysql && return 0
+	local n
+	n=$(cli "$1" -Nse "SELECT COUNT(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'")
+	[ "$n" = 1 ] || cli "$1" -e "SET SESSION sql_log_bin = 0; INSTALL SONAME 'metadata_lock_info'"
 }
 
 stop_one() {
