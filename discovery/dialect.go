@@ -162,9 +162,11 @@ func ReadServer(ctx context.Context, q Querier) (Server, error) {
 
 // globalPrivileges returns the privileges the current account holds on *.*.
 // USER_PRIVILEGES lists every account's grants to a privileged user, so it is filtered
-// to CURRENT_USER().
+// to CURRENT_USER(): in SQL, roughly, then here exactly, since the view's collation
+// folds case and user names do not (another account 'JANITOR'@'h' holding EVENT must
+// not make janitor's 'janitor'@'h' believe it sees events).
 func globalPrivileges(ctx context.Context, q Querier) (map[string]bool, error) {
-	rows, err := q.QueryxContext(ctx, `SELECT /* janitor */ PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES
+	rows, err := q.QueryxContext(ctx, `SELECT /* janitor */ GRANTEE, PRIVILEGE_TYPE, CURRENT_USER() FROM information_schema.USER_PRIVILEGES
 		WHERE GRANTEE = CONCAT('\'', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '\'@\'', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '\'')`)
 	if err != nil {
 		return nil, fmt.Errorf("read own privileges: %w", err)
@@ -172,11 +174,26 @@ func globalPrivileges(ctx context.Context, q Querier) (map[string]bool, error) {
 	defer rows.Close()
 	out := map[string]bool{}
 	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
+		var grantee, p, cur string
+		if err := rows.Scan(&grantee, &p, &cur); err != nil {
 			return nil, fmt.Errorf("read own privileges: %w", err)
 		}
-		out[strings.ToUpper(p)] = true
+		if isAccount(grantee, cur) {
+			out[strings.ToUpper(p)] = true
+		}
 	}
 	return out, rows.Err()
+}
+
+// isAccount reports whether grantee, as the privilege views spell it ('user'@'host'),
+// is the account current, as CURRENT_USER() spells it (user@host; a host holds no @):
+// the user name compared exactly, the host without regard to case. A spelling that
+// does not match counts as another account.
+func isAccount(grantee, current string) bool {
+	user, host := current, ""
+	if i := strings.LastIndex(current, "@"); i >= 0 {
+		user, host = current[:i], current[i+1:]
+	}
+	prefix := "'" + user + "'@'"
+	return strings.HasPrefix(grantee, prefix) && strings.EqualFold(grantee[len(prefix):], host+"'")
 }

@@ -692,3 +692,44 @@ func TestOrphanTablespacesOnMySQL(t *testing.T) {
 		t.Errorf("orphan: tool %s, %d bytes (%s); the file: %s", tb.Tool, tb.Bytes, tb.SizeSource, want)
 	}
 }
+
+// TestControlReadingWinsOverBase: a name a tool's First rule reads as its control table
+// (_spirit_x_gho) stays that tool's control table when another rule's base exists
+// (spirit_x, for gh-ost): the control reading has no base, and the base rule must not
+// set it aside. Control tables are never dropped.
+func TestControlReadingWinsOverBase(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "spirit_x")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "_spirit_x_gho")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_spirit_y_gho")+" (id INT PRIMARY KEY)")
+	in := inspector(t, db, s)
+	for _, name := range []string{"_spirit_x_gho", "_spirit_y_gho"} {
+		tb, v := verdictOf(t, in, s, name)
+		if tb.Tool != discovery.ToolSpirit || tb.Role != discovery.RoleControl || v.Code != policies.CodeControlTable {
+			t.Errorf("%s: read as %s/%s: %s %s (%s); want Spirit's control table, kept", name, tb.Tool, tb.Role, v.Action, v.Code, v.Reason)
+		}
+	}
+}
+
+// TestSpiritLockNameMySQLCannotExpress: Spirit cuts a table name to 32 bytes for its
+// lock name, which can split a multibyte character; MySQL refuses such a name to every
+// session (3057), so no lock of that name can be held, and the lookup is no unreadable
+// evidence. The name then settles through discovery.tools_in_use like any other.
+func TestSpiritLockNameMySQLCannotExpress(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	base := "x" + strings.Repeat("ü", 30)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "_"+base+"_old")+" (id INT PRIMARY KEY)")
+	srv, err := discovery.ReadServer(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := discovery.NewInspector(db, srv, discovery.Options{Schemas: []string{s}, ToolsInUse: []discovery.Tool{discovery.ToolPTOSC}}, nil)
+	tb, err := in.Inspect(context.Background(), discovery.Name{Schema: s, Table: "_" + base + "_old"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := policies.Evaluate(policies.Config{}, policies.Context{}, tb); tb.Tool != discovery.ToolPTOSC || v.Action != policies.Drop {
+		t.Errorf("read as %s: %s %s (%s); want pt-osc by discovery.tools_in_use, dropped", tb.Tool, v.Action, v.Code, v.Reason)
+	}
+}

@@ -41,7 +41,7 @@ func (in *Inspector) gatherUsage(ctx context.Context, t *Table) {
 	t.Evidence.TableGrants = in.tableGrants(ctx, t)
 }
 
-// allEvents reads every scheduled event of every user schema, once per Inspector, from
+// allEvents reads every scheduled event (storedObjectsWhere), once per Inspector, from
 // information_schema.EVENTS. That view shows an event only to an account holding EVENT
 // on its schema, and shows nothing, with no error, to one without (measured on MariaDB
 // 10.11 and 11.8 and MySQL 9.7; SHOW EVENTS fails with 1044 instead): without EVENT ON
@@ -58,8 +58,9 @@ func (in *Inspector) allEvents(ctx context.Context) ([]event, error) {
 	if c.events != nil || c.eventsErr != nil {
 		return c.events, c.eventsErr
 	}
+	where, args := storedObjectsWhere("EVENT_SCHEMA")
 	out, err := queryAll(ctx, in, `SELECT /* janitor */ EVENT_SCHEMA, EVENT_NAME, STATUS, EVENT_DEFINITION
-		FROM information_schema.EVENTS WHERE EVENT_SCHEMA NOT IN (`+placeholders(len(systemSchemas))+`)`, anySlice(systemSchemas),
+		FROM information_schema.EVENTS WHERE `+where, args,
 		func(r *sqlx.Rows) (e event, err error) { return e, r.Scan(&e.Schema, &e.Name, &e.Status, &e.Body) })
 	if err != nil {
 		c.eventsErr = fmt.Errorf("read scheduled events: %w", err)
@@ -178,14 +179,11 @@ func (in *Inspector) allTableGrants(ctx context.Context) ([]tableGrant, error) {
 		c.grantsErr = fmt.Errorf("read own account: %w", err)
 		return nil, c.grantsErr
 	}
-	// The views spell a grantee 'user'@'host'; CURRENT_USER() is user@host, and a host
-	// holds no @. A spelling that does not match only keeps tables janitor was granted.
-	self := cur
-	if i := strings.LastIndex(cur, "@"); i >= 0 {
-		self = "'" + cur[:i] + "'@'" + cur[i+1:] + "'"
-	}
-	args := append([]any{self}, anySlice(systemSchemas)...)
-	where := `WHERE GRANTEE <> ? AND TABLE_SCHEMA NOT IN (` + placeholders(len(systemSchemas)) + `)`
+	// Janitor's own grants are left out here, not in SQL: the views' collation folds
+	// case, and user names do not ('JANITOR'@'%' is another account than 'janitor'@'%').
+	// A spelling that does not match only keeps tables janitor was granted.
+	args := anySlice(systemSchemas)
+	where := `WHERE TABLE_SCHEMA NOT IN (` + placeholders(len(systemSchemas)) + `)`
 	scan := func(r *sqlx.Rows) (g tableGrant, err error) {
 		return g, r.Scan(&g.Grantee, &g.Schema, &g.Table, &g.Column, &g.Privilege)
 	}
@@ -201,7 +199,12 @@ func (in *Inspector) allTableGrants(ctx context.Context) ([]tableGrant, error) {
 		c.grantsErr = fmt.Errorf("read column grants: %w", err)
 		return nil, c.grantsErr
 	}
-	c.grants = append(append([]tableGrant{}, tables...), columns...)
+	c.grants = []tableGrant{}
+	for _, g := range append(tables, columns...) {
+		if !isAccount(g.Grantee, cur) {
+			c.grants = append(c.grants, g)
+		}
+	}
 	return c.grants, nil
 }
 

@@ -201,3 +201,147 @@ func TestEventsAndGrantsOnReplica(t *testing.T) {
 		t.Errorf("primary: refs %q, unreadable %q, err %v; want none", refs, unreadable, err)
 	}
 }
+
+// TestTableGrantToCaseTwinOfJanitor: account user names are case-sensitive, so
+// 'JD_x'@'h' is another account than janitor's 'jd_x'@'h'; its grant on a leftover keeps
+// it. The views' collation folds case, so a SQL comparison would take it for janitor's.
+func TestTableGrantToCaseTwinOfJanitor(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)")
+	self, account := userDSN(t, db, "SELECT, PROCESS, SHOW VIEW, TRIGGER, EVENT ON *.*")
+	twin := strings.Replace(account, "'jd_", "'JD_", 1)
+	testdb.Exec(t, db, "CREATE USER "+twin+" IDENTIFIED BY 'pw_twin'", "GRANT SELECT ON "+q(s, "__orders_old")+" TO "+twin)
+	t.Cleanup(func() { testdb.Exec(t, db, "DROP USER IF EXISTS "+twin) })
+	tb, v := verdictOf(t, inspector(t, testdb.Open(t, self), s), s, "__orders_old")
+	if v.Code != policies.CodeTableGrant || len(tb.Evidence.TableGrants) != 1 || !strings.HasPrefix(tb.Evidence.TableGrants[0], twin+": ") {
+		t.Errorf("%s %s (%s), grants %q; want skip table_grant to %s (janitor is %s)", v.Action, v.Code, v.Reason, tb.Evidence.TableGrants, twin, account)
+	}
+}
+
+// TestCommentAroundQualifierDot: the dot of schema.table is a token of its own, and any
+// comment may stand on either side of it: -- and # run to the end of the line. An event,
+// a trigger or a routine in another schema naming a leftover so still names it.
+func TestCommentAroundQualifierDot(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	other := testdb.Schema(t, db)
+	qs := dbconn.QuoteIdent(s)
+	stmts := []string{"CREATE TABLE " + q(other, "src") + " (id INT PRIMARY KEY)"}
+	for _, base := range []string{"dash", "hash", "trg", "proc"} {
+		stmts = append(stmts, "CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+base+"_old")+" (id INT PRIMARY KEY)")
+	}
+	stmts = append(stmts,
+		"CREATE EVENT "+q(other, "dash")+later+"DO INSERT INTO "+qs+". -- the archive\n __dash_old VALUES (1)",
+		"CREATE EVENT "+q(other, "hash")+later+"DO INSERT INTO "+qs+" # the archive\n . `__hash_old` VALUES (1)",
+		"CREATE TRIGGER "+q(other, "trg")+" AFTER INSERT ON "+q(other, "src")+" FOR EACH ROW INSERT INTO "+qs+".-- x\n__trg_old VALUES (NEW.id)",
+		"CREATE PROCEDURE "+q(other, "proc")+"() DELETE FROM "+qs+" -- x\n.#y\n__proc_old")
+	testdb.Exec(t, db, stmts...)
+	in := inspector(t, db, s)
+	for table, code := range map[string]policies.Code{
+		"__dash_old": policies.CodeEventReference,
+		"__hash_old": policies.CodeEventReference,
+		"__trg_old":  policies.CodeTriggerWrites,
+		"__proc_old": policies.CodeRoutineReference,
+	} {
+		if _, v := verdictOf(t, in, s, table); v.Code != code {
+			t.Errorf("%s: %s %s (%s); want skip %s", table, v.Action, v.Code, v.Reason, code)
+		}
+	}
+}
+
+// TestObjectsInSystemSchemasCount: the server lets a DBA put an event, a trigger or a
+// routine in mysql or sys (a housekeeping event in mysql is common); one that names a
+// leftover keeps it like one in any other schema. The server's own objects there (sys's
+// routines) name no user table and are passed over.
+func TestObjectsInSystemSchemasCount(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	sfx := hex.EncodeToString(b)
+	ev, src, trg, proc := q("mysql", "ev_"+sfx), q("sys", "src_"+sfx), q("sys", "trg_"+sfx), q("mysql", "proc_"+sfx)
+	t.Cleanup(func() {
+		testdb.Exec(t, db, "DROP EVENT IF EXISTS "+ev, "DROP TABLE IF EXISTS "+src, "DROP PROCEDURE IF EXISTS "+proc)
+	})
+	stmts := []string{}
+	for _, base := range []string{"ev", "trg", "proc"} {
+		stmts = append(stmts, "CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+base+"_old")+" (id INT PRIMARY KEY)")
+	}
+	stmts = append(stmts,
+		"CREATE EVENT "+ev+later+"DO DELETE FROM "+q(s, "__ev_old")+" WHERE id < 10",
+		"CREATE TABLE "+src+" (id INT PRIMARY KEY)",
+		"CREATE TRIGGER "+trg+" AFTER INSERT ON "+src+" FOR EACH ROW INSERT INTO "+q(s, "__trg_old")+" VALUES (NEW.id)",
+		"CREATE PROCEDURE "+proc+"() INSERT INTO "+q(s, "__proc_old")+" VALUES (1)")
+	testdb.Exec(t, db, stmts...)
+	in := inspector(t, db, s)
+	for table, code := range map[string]policies.Code{
+		"__ev_old":   policies.CodeEventReference,
+		"__trg_old":  policies.CodeTriggerWrites,
+		"__proc_old": policies.CodeRoutineReference,
+	} {
+		if _, v := verdictOf(t, in, s, table); v.Code != code {
+			t.Errorf("%s: %s %s (%s); want skip %s", table, v.Action, v.Code, v.Reason, code)
+		}
+	}
+}
+
+// TestOwnPrivilegesNotBorrowedFromCaseTwin: janitor learns its global privileges from
+// USER_PRIVILEGES, whose collation folds case; user names do not. An account 'JD_x'
+// holding EVENT ON *.* does not give janitor's 'jd_x' the right to see events: without
+// EVENT of its own the server hides them, and the evidence is unreadable, not absent.
+func TestOwnPrivilegesNotBorrowedFromCaseTwin(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)",
+		"CREATE EVENT "+q(s, "weekly")+later+"DO INSERT INTO __orders_old SELECT * FROM orders")
+	self, account := userDSN(t, db, "SELECT, PROCESS, SHOW VIEW, TRIGGER ON *.*")
+	twin := strings.Replace(account, "'jd_", "'JD_", 1)
+	testdb.Exec(t, db, "CREATE USER "+twin+" IDENTIFIED BY 'pw_twin'", "GRANT EVENT ON *.* TO "+twin)
+	t.Cleanup(func() { testdb.Exec(t, db, "DROP USER IF EXISTS "+twin) })
+	u := testdb.Open(t, self)
+	srv, err := discovery.ReadServer(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv.SeesEvents {
+		t.Errorf("%s holds no EVENT, but janitor believes it sees events (%s holds EVENT ON *.*)", account, twin)
+	}
+	if _, v := verdictOf(t, inspector(t, u, s), s, "__orders_old"); v.Code != policies.CodeEvidenceUnreadable {
+		t.Errorf("%s %s (%s); want evidence_unreadable (events hidden)", v.Action, v.Code, v.Reason)
+	}
+}
+
+// TestDoubleQuotedNamesThatAreNotPlainWords: under ANSI_QUOTES a body may quote any name
+// in double quotes, "my-app"."_orders_old", and the server keeps the body as written. A
+// name that is not a plain word (a hyphenated schema, common) is then only ever quoted,
+// and double quotes are a quoting like backticks.
+func TestDoubleQuotedNamesThatAreNotPlainWords(t *testing.T) {
+	db := testdb.Primary(t)
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	s := "jt-dq-" + hex.EncodeToString(b)
+	testdb.Exec(t, db, "CREATE DATABASE "+dbconn.QuoteIdent(s))
+	t.Cleanup(func() { testdb.Exec(t, db, "DROP DATABASE IF EXISTS "+dbconn.QuoteIdent(s)) })
+	other := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "my-items")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__my-items_old")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(other, "src")+" (id INT PRIMARY KEY)")
+	c, err := db.Connx(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	testdb.Exec(t, c, "SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')",
+		`CREATE TRIGGER "`+other+`"."trg" AFTER INSERT ON "`+other+`"."src" FOR EACH ROW INSERT INTO "`+s+`"."__orders_old" VALUES (NEW.id)`,
+		`CREATE PROCEDURE "`+s+`"."archive"() INSERT INTO "__my-items_old" SELECT * FROM "my-items"`)
+	in := inspector(t, db, s)
+	for table, code := range map[string]policies.Code{
+		"__orders_old":   policies.CodeTriggerWrites,
+		"__my-items_old": policies.CodeRoutineReference,
+	} {
+		if _, v := verdictOf(t, in, s, table); v.Code != code {
+			t.Errorf("%s: %s %s (%s); want skip %s", table, v.Action, v.Code, v.Reason, code)
+		}
+	}
+}

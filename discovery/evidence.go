@@ -18,11 +18,21 @@ import (
 
 // resolve picks one reading when a name fits several tools' rules (Spirit's `_t_new`
 // and `_t_old` are also pt-osc's: their specs' ConfusedWith). A reading whose base
-// table exists beats one whose base does not; then a tool's own traces decide (its
-// spec's triggers, checkpoint, locks, in reading order); then Options.ToolsInUse, when
-// exactly one of the tools is listed; otherwise the tool is ambiguous.
+// table exists, or whose tool's traces are on the server, beats one with neither; then
+// a tool's own traces decide (its spec's triggers, checkpoint, locks, changelog), and
+// traces of several tools leave it ambiguous; then Options.ToolsInUse, when exactly
+// one of the tools is listed; otherwise the tool is ambiguous.
 func (in *Inspector) resolve(ctx context.Context, t *Table) {
 	readings := t.Readings
+	// A tool's fixed control table (a First rule: _spirit_x_gho is Spirit's) is that
+	// tool's whatever another rule reads into the name: its reading has no base, so the
+	// base rule below would set it aside for one whose base exists.
+	for _, r := range readings {
+		if r.Role == RoleControl {
+			t.Reading, t.Tool, t.Role, t.Base = r, r.Tool, r.Role, r.Base
+			return
+		}
+	}
 	if len(readings) > 1 {
 		var withBase []Match
 		for _, r := range readings {
@@ -33,7 +43,10 @@ func (in *Inspector) resolve(ctx context.Context, t *Table) {
 			if err != nil {
 				t.Evidence.unreadable("base table of the "+string(r.Tool)+" reading", err)
 			}
-			if ok {
+			// A reading with its tool's traces stays though its base is missing: a tool
+			// that cuts long names (gh-ost) leaves a base that never exists, and setting
+			// its reading aside would leave its liveness evidence unread.
+			if ok || in.tracedReading(ctx, t, r) {
 				withBase = append(withBase, r)
 			}
 		}
@@ -50,12 +63,26 @@ func (in *Inspector) resolve(ctx context.Context, t *Table) {
 	if len(tools) == 1 {
 		return
 	}
-	// A tool's own traces (triggers, checkpoint, locks: its spec's) decide.
+	// A tool's own traces (triggers, checkpoint, locks, changelog: its spec's) decide.
+	// Traces of several tools leave it ambiguous: picking one would leave the other's
+	// liveness evidence unread (gh-ost's heartbeat is read only for gh-ost's reading).
+	var traced []Match
 	for _, r := range readings {
-		if s := SpecOf(r.Tool); s != nil && r.Base != "" && in.traced(ctx, t, s, r.Base) {
-			t.Reading, t.Tool, t.Role, t.Base = r, r.Tool, r.Role, r.Base
-			return
+		if !slices.ContainsFunc(traced, func(m Match) bool { return m.Tool == r.Tool }) && in.tracedReading(ctx, t, r) {
+			traced = append(traced, r)
 		}
+	}
+	switch {
+	case len(traced) == 1:
+		r := traced[0]
+		t.Reading, t.Tool, t.Role, t.Base = r, r.Tool, r.Role, r.Base
+		return
+	case len(traced) > 1:
+		for _, r := range traced {
+			t.TracedTools = append(t.TracedTools, r.Tool)
+		}
+		t.Tool = ToolAmbiguous
+		return
 	}
 	// No trace: the tools the fleet declares may settle it.
 	var declared []Match
@@ -73,17 +100,32 @@ func (in *Inspector) resolve(ctx context.Context, t *Table) {
 	t.Tool = ToolAmbiguous
 }
 
-// traced reports whether the tool's traces of a migration of base are on the server:
-// its triggers on base, its checkpoint table, a named lock it holds.
-func (in *Inspector) traced(ctx context.Context, t *Table, s *ToolSpec, base string) bool {
+// tracedReading reports whether the traces of r's tool are on the server for r's base.
+func (in *Inspector) tracedReading(ctx context.Context, t *Table, r Match) bool {
+	s := SpecOf(r.Tool)
+	return s != nil && r.Base != "" && in.traced(ctx, t, s, r)
+}
+
+// traced reports whether the tool's traces of a migration of r's base are on the
+// server: its triggers on the base, its checkpoint table, a named lock it holds, its
+// changelog (which, for a changelog's own name, is the table itself).
+func (in *Inspector) traced(ctx context.Context, t *Table, s *ToolSpec, r Match) bool {
+	base := r.Base
 	if s.Triggers != nil && len(in.triggersNamed(ctx, t, base, s.Triggers(t.Schema, base))) > 0 {
 		return true
 	}
+	var tables []string
 	if s.Checkpoint != nil {
-		ok, err := in.tableExists(ctx, t.Schema, s.Checkpoint(base))
+		tables = append(tables, s.Checkpoint(base))
+	}
+	if s.Changelog != nil {
+		tables = append(tables, s.Changelog(&Table{Schema: t.Schema, Name: t.Name, Tool: r.Tool, Role: r.Role, Base: base}))
+	}
+	for _, name := range tables {
+		ok, err := in.tableExists(ctx, t.Schema, name)
 		if err != nil {
 			// A lookup that failed is no proof of absence: the table is then skipped.
-			t.Evidence.unreadable(s.Name+" checkpoint", err)
+			t.Evidence.unreadable(s.Name+" trace "+name, err)
 		}
 		if ok {
 			return true
@@ -151,7 +193,7 @@ type trigger struct {
 	Schema, Name, Table, Body string
 }
 
-// allTriggers reads every trigger of every user schema, once per Inspector. The server
+// allTriggers reads every trigger (storedObjectsWhere), once per Inspector. The server
 // reads trigger files only and opens no table (26 ms and no opens at 10,000 tables), so
 // a trigger on any table, in any schema, that writes into a leftover is found, not only
 // those on its base table.
@@ -162,8 +204,9 @@ func (in *Inspector) allTriggers(ctx context.Context) ([]trigger, error) {
 	if in.triggers != nil {
 		return in.triggers, nil
 	}
+	where, args := storedObjectsWhere("TRIGGER_SCHEMA")
 	out, err := queryAll(ctx, in, `SELECT /* janitor */ TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_STATEMENT
-		FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA NOT IN (`+placeholders(len(systemSchemas))+`)`, anySlice(systemSchemas),
+		FROM information_schema.TRIGGERS WHERE `+where, args,
 		func(r *sqlx.Rows) (tr trigger, err error) {
 			return tr, r.Scan(&tr.Schema, &tr.Name, &tr.Table, &tr.Body)
 		})
@@ -203,7 +246,7 @@ type routine struct {
 	Body               sql.NullString
 }
 
-// allRoutines reads every stored procedure and function of every user schema, once per
+// allRoutines reads every stored procedure and function (storedObjectsWhere), once per
 // Inspector: a trigger or an event may CALL one that writes into a leftover, which the
 // trigger's own body does not show. A body the account may not read (NULL without
 // global SELECT) makes the evidence unreadable rather than absent.
@@ -214,8 +257,9 @@ func (in *Inspector) allRoutines(ctx context.Context) ([]routine, error) {
 	if in.routines != nil || in.routinesErr != nil {
 		return in.routines, in.routinesErr
 	}
+	where, args := storedObjectsWhere("ROUTINE_SCHEMA")
 	out, err := queryAll(ctx, in, `SELECT /* janitor */ ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_TYPE, ROUTINE_DEFINITION
-		FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA NOT IN (`+placeholders(len(systemSchemas))+`)`, anySlice(systemSchemas),
+		FROM information_schema.ROUTINES WHERE `+where, args,
 		func(r *sqlx.Rows) (rt routine, err error) {
 			return rt, r.Scan(&rt.Schema, &rt.Name, &rt.Type, &rt.Body)
 		})
@@ -301,8 +345,13 @@ func bodiesHide(f Flavor, t *Table, bodySchema string) bool {
 // patterns for every trigger and candidate made a report ten times slower).
 func mayName(body, table string) bool {
 	b, t := strings.ToLower(body), strings.ToLower(table)
-	return strings.Contains(b, t) || strings.Contains(b, strings.ToLower(dbconn.QuoteIdent(table)))
+	return strings.Contains(b, t) || strings.Contains(b, strings.ToLower(dbconn.QuoteIdent(table))) ||
+		strings.Contains(b, strings.ToLower(quoteDouble(table)))
 }
+
+// quoteDouble quotes a name as ANSI_QUOTES does, for any name: in double quotes, a
+// double quote doubled (a backtick is then an ordinary character).
+func quoteDouble(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
 
 // Mentions reports whether SQL text (a statement, a routine or trigger body) may name
 // schema.table: the table's name quoted anywhere, bare where it is a plain word, or
@@ -316,13 +365,14 @@ func Mentions(text, schema, table string) bool {
 // mentions reports whether SQL text names schema.table, quoted or bare.
 func mentions(body, schema, table string) bool {
 	b := strings.ToLower(body)
-	if strings.Contains(b, strings.ToLower(dbconn.QuoteIdent(table))) {
+	// Quoted, in backticks or (ANSI_QUOTES) double quotes: any name, anywhere.
+	if strings.Contains(b, strings.ToLower(dbconn.QuoteIdent(table))) || strings.Contains(b, strings.ToLower(quoteDouble(table))) {
 		return true
 	}
 	if !strings.Contains(b, strings.ToLower(table)) {
 		return false // the cheap test of mayName: most bodies stop here
 	}
-	// Bare or double-quoted (ANSI_QUOTES) identifiers: only where the name is a plain word.
+	// Bare identifiers: only where the name is a plain word.
 	if plainWord.MatchString(table) {
 		re := regexp.MustCompile(`(?i)(?:^|[^` + identChars + `])"?` + regexp.QuoteMeta(table) + `"?(?:$|[^` + identChars + `])`)
 		return re.MatchString(body)
@@ -331,19 +381,22 @@ func mentions(body, schema, table string) bool {
 }
 
 // mentionsQualified reports whether SQL text names schema.table, each part quoted
-// (backticks, or double quotes under ANSI_QUOTES) or bare (bare only where the part is a
-// plain word), with spaces or comments around the dot.
+// (backticks, or double quotes under ANSI_QUOTES, whatever the name) or bare (bare only
+// where the part is a plain word), with spaces or comments around the dot: the dot is a token of its own,
+// and a comment of any kind may stand on either side (-- and # run to the end of the
+// line).
 func mentionsQualified(body, schema, table string) bool {
 	if !mayName(body, table) {
 		return false
 	}
 	const edge = "(?:^|[^" + identChars + "`\"])"
 	const tail = "(?:$|[^" + identChars + "`\"])"
-	const dot = `(?:\s|/\*.*?\*/)*\.(?:\s|/\*.*?\*/)*`
+	const gap = `(?:\s|/\*.*?\*/|(?:--|#)[^\n]*(?:\n|$))*`
+	const dot = gap + `\.` + gap
 	forms := func(name string) []string {
-		out := []string{regexp.QuoteMeta(dbconn.QuoteIdent(name))}
+		out := []string{regexp.QuoteMeta(dbconn.QuoteIdent(name)), regexp.QuoteMeta(quoteDouble(name))}
 		if plainWord.MatchString(name) {
-			out = append(out, `"`+regexp.QuoteMeta(name)+`"`, edge+regexp.QuoteMeta(name))
+			out = append(out, edge+regexp.QuoteMeta(name))
 		}
 		return out
 	}
@@ -717,6 +770,10 @@ func (in *Inspector) heartbeat(ctx context.Context, t *Table, cl string) {
 // which ties it to no table: gh-ost's liveness comes from its heartbeat and the
 // processlist, and its spec lists no locks.
 
+// errBadLockName is MySQL's ER_USER_LOCK_WRONG_NAME (3057): "Incorrect user-level lock
+// name … can not be expressed in the current character-set".
+const errBadLockName = 3057
+
 func (in *Inspector) locksHeld(ctx context.Context, t *Table, names []string) []string {
 	var out []string
 	for _, n := range names {
@@ -724,6 +781,12 @@ func (in *Inspector) locksHeld(ctx context.Context, t *Table, names []string) []
 		var holder sql.NullInt64
 		err := in.q.QueryRowxContext(qctx, "SELECT /* janitor */ IS_USED_LOCK(?)", n).Scan(&holder)
 		cancel()
+		if dbconn.IsError(err, errBadLockName) {
+			// MySQL refuses a name it cannot express in its character set (Spirit's
+			// names cut a multibyte character in two) to every session alike: no one,
+			// the tool included, can hold a lock of that name.
+			continue
+		}
 		if err != nil {
 			t.Evidence.unreadable("named lock "+n, err)
 			continue

@@ -35,6 +35,9 @@ type Table struct {
 	// ToolDeclared: several tools fit the name, no trace told them apart, and Tool is
 	// the one Options.ToolsInUse lists.
 	ToolDeclared bool
+	// TracedTools: the name fits several tools and traces of each of these are on the
+	// server, so Tool is ToolAmbiguous.
+	TracedTools []Tool
 	// Orphan: a #sql table from the InnoDB dictionary.
 	Orphan bool
 

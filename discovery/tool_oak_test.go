@@ -3,7 +3,9 @@ package discovery_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/janitorhq/janitor/discovery"
 	"github.com/janitorhq/janitor/internal/testdb"
@@ -101,5 +103,65 @@ func TestOakLeftovers(t *testing.T) {
 				t.Errorf("%s: tool triggers %q, want %q", c.table, got, want)
 			}
 		}
+	}
+}
+
+// TestOakTraceDoesNotHideGhostHeartbeat: __arc_x_gho is gh-ost's copy of _arc_x and oak's
+// archive of x_gho. gh-ost runs on _arc_x (fresh heartbeat in __arc_x_ghc); x_gho
+// carries a trigger named like oak's. Oak's trace must not make the table oak's alone,
+// which leaves gh-ost's heartbeat unread and drops gh-ost's live copy; before oak was a
+// tool, the name was gh-ost's and the heartbeat kept it.
+func TestOakTraceDoesNotHideGhostHeartbeat(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "_arc_x")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__arc_x_gho")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "__arc_x_ghc")+` (id bigint auto_increment, last_update timestamp(6) not null default current_timestamp(6) on update current_timestamp(6),
+			hint varchar(64) charset ascii not null, value varchar(4096) charset ascii not null, primary key(id), unique key hint_uidx(hint)) auto_increment=256`,
+		"INSERT INTO "+q(s, "__arc_x_ghc")+" (id, hint, value) VALUES (1, 'heartbeat', 'x')",
+		"CREATE TABLE "+q(s, "x_gho")+" (id INT PRIMARY KEY)",
+		"CREATE TRIGGER "+q(s, "x_gho_AI_oak")+" AFTER INSERT ON "+q(s, "x_gho")+" FOR EACH ROW SET @oak = 1")
+	cfg := policies.Config{HeartbeatStaleAfter: 10 * time.Minute}
+	for _, name := range []string{"__arc_x_gho", "__arc_x_ghc"} {
+		tb, err := inspector(t, db, s).Inspect(context.Background(), discovery.Name{Schema: s, Table: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := policies.Evaluate(cfg, policies.Context{}, tb)
+		if v.Action != policies.Skip {
+			t.Errorf("%s: read as %s/%s of %q: %s %s (%s); want skip (gh-ost is live)", name, tb.Tool, tb.Role, tb.Base, v.Action, v.Code, v.Reason)
+		}
+		if want := "name fits gh-ost and oak, and traces of each are on the server; look at both"; name == "__arc_x_gho" && !strings.HasPrefix(v.Reason, want) {
+			t.Errorf("%s: %s (%s); want a reason starting %q", name, v.Code, v.Reason, want)
+		}
+	}
+}
+
+// TestOakBaseDoesNotHideCutGhostName: gh-ost cuts a long base to fit its names, so its
+// copy of a 62-character _oak_… table reads back with a base that does not exist, while
+// oak's reading of the same name (base <54 characters>_gho) may. The base rule must not
+// set aside the gh-ost reading whose changelog beats on: before oak was a tool, the name
+// was gh-ost's alone and kept (base_missing, live_heartbeat).
+func TestOakBaseDoesNotHideCutGhostName(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	long := strings.Repeat("l", 54)
+	base := "_oak_" + long + "abc" // 62 characters: gh-ost cuts it to _oak_<long>
+	ghost, changelog := "__oak_"+long+"_gho", "__oak_"+long+"_ghc"
+	if len(ghost) != discovery.MaxNameLength || len(base) != 62 {
+		t.Fatalf("lengths %d %d", len(ghost), len(base))
+	}
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, ghost)+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, changelog)+` (id bigint auto_increment, last_update timestamp(6) not null default current_timestamp(6) on update current_timestamp(6),
+			hint varchar(64) charset ascii not null, value varchar(4096) charset ascii not null, primary key(id), unique key hint_uidx(hint)) auto_increment=256`,
+		"INSERT INTO "+q(s, changelog)+" (id, hint, value) VALUES (1, 'heartbeat', 'x')",
+		"CREATE TABLE "+q(s, long+"_gho")+" (id INT PRIMARY KEY)")
+	tb, err := inspector(t, db, s).Inspect(context.Background(), discovery.Name{Schema: s, Table: ghost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := policies.Evaluate(policies.Config{HeartbeatStaleAfter: 10 * time.Minute}, policies.Context{}, tb); v.Action != policies.Skip {
+		t.Errorf("%s: read as %s/%s of %q: %s %s (%s); want skip (gh-ost is live)", ghost, tb.Tool, tb.Role, tb.Base, v.Action, v.Code, v.Reason)
 	}
 }

@@ -148,8 +148,17 @@ func DueStamp(t *Table) bool {
 // AmbiguityReason says which tools an ambiguous table's name fits and which traces
 // failed to tell them apart.
 func AmbiguityReason(t *Table) string {
+	if len(t.TracedTools) > 1 {
+		var names []string
+		for _, tool := range t.TracedTools {
+			if s := SpecOf(tool); s != nil {
+				names = append(names, s.Name)
+			}
+		}
+		return "name fits " + orList(names, "and") + ", and traces of each are on the server"
+	}
 	var names []string
-	var has [3]bool // trigger, checkpoint, lock
+	var has [4]bool // trigger, checkpoint, lock, changelog
 	readings := t.Readings
 	if len(readings) == 0 {
 		readings = Classify(t.Name)
@@ -163,9 +172,10 @@ func AmbiguityReason(t *Table) string {
 		has[0] = has[0] || s.Triggers != nil
 		has[1] = has[1] || s.Checkpoint != nil
 		has[2] = has[2] || s.Locks != nil
+		has[3] = has[3] || s.Changelog != nil
 	}
 	var traces []string
-	for i, w := range []string{"trigger", "checkpoint", "lock"} {
+	for i, w := range []string{"trigger", "checkpoint", "lock", "changelog"} {
 		if has[i] {
 			traces = append(traces, w)
 		}

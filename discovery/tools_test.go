@@ -159,6 +159,10 @@ func TestAmbiguityReason(t *testing.T) {
 	if got, want := AmbiguityReason(tb), "name fits both pt-osc and Spirit and no trigger, checkpoint or lock tells which"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
+	tb = &Table{Tool: ToolAmbiguous, Readings: Classify("__arc_x_gho"), TracedTools: []Tool{ToolGhost, ToolOak}}
+	if got, want := AmbiguityReason(tb), "name fits gh-ost and oak, and traces of each are on the server"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
 }
 
 func TestCarriesEvidence(t *testing.T) {

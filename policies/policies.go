@@ -334,6 +334,10 @@ var rules = []rule{
 		if t.Tool != discovery.ToolAmbiguous {
 			return "", false
 		}
+		if len(t.TracedTools) > 1 {
+			// discovery.tools_in_use only settles names no trace tells apart.
+			return discovery.AmbiguityReason(t) + "; look at both, and drop it by hand once no migration uses it", true
+		}
 		return discovery.AmbiguityReason(t) + "; list the tool your fleet runs in discovery.tools_in_use, or drop by hand if it is yours", true
 	}},
 	{CodeVitessManaged, func(_ Config, pc Context, t *discovery.Table) (string, bool) {
