@@ -465,7 +465,8 @@ func TestLargeTableStrategies(t *testing.T) {
 		cfg.Discovery.Schemas = []string{schema}
 		cfg.Policy.MinAge = 0
 		cfg.Throttle.MaxReplicaLag = 2 * time.Second
-		cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: strategy, ThresholdBytes: 50 << 20, BatchRows: 5000, BatchPause: 50 * time.Millisecond}
+		cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: strategy, ThresholdBytes: 50 << 20, BatchRows: 5000,
+			BatchMinRows: janitor.DefaultBatchMinRows, BatchTarget: janitor.DefaultBatchTarget, BatchPause: 50 * time.Millisecond}
 		cfg.Execute.MaxTablesPerRun = 1
 		cfg.Execute.Hold = 0 // strategies of the DROP itself; TestDropUnderLoad measures the hold
 		if err := cfg.Validate(); err != nil {

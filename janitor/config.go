@@ -141,10 +141,16 @@ type ExecuteConfig struct {
 // Strategy "purge", rows are deleted in throttled batches first, as Vitess' table GC does,
 // so the final DROP has little to free.
 type LargeTableConfig struct {
-	Strategy       string        `mapstructure:"strategy"` // "drop" (default) or "purge"
-	ThresholdBytes int64         `mapstructure:"threshold_bytes"`
-	BatchRows      int           `mapstructure:"batch_rows"`
-	BatchPause     time.Duration `mapstructure:"batch_pause"`
+	Strategy       string `mapstructure:"strategy"` // "drop" (default) or "purge"
+	ThresholdBytes int64  `mapstructure:"threshold_bytes"`
+	// BatchRows is the most rows one purge batch deletes; BatchMinRows the fewest (and
+	// the first batch's size). In between, each batch is sized from what the last took.
+	BatchRows    int `mapstructure:"batch_rows"`
+	BatchMinRows int `mapstructure:"batch_min_rows"`
+	// BatchTarget is how long one batch should take from its start on the primary until
+	// every replica has applied it: about how far behind the purge puts a replica.
+	BatchTarget time.Duration `mapstructure:"batch_target"`
+	BatchPause  time.Duration `mapstructure:"batch_pause"`
 }
 
 // MetricsConfig configures Prometheus metrics.
@@ -201,6 +207,8 @@ func Defaults() Config {
 				Strategy:       "drop",
 				ThresholdBytes: 10 << 30,
 				BatchRows:      5000,
+				BatchMinRows:   DefaultBatchMinRows,
+				BatchTarget:    DefaultBatchTarget,
 				BatchPause:     100 * time.Millisecond,
 			},
 		},
@@ -319,9 +327,7 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("execute.large_table.strategy: %q is not \"drop\" or \"purge\"", lt.Strategy))
 	}
-	if lt.Strategy == "purge" && (lt.BatchRows < 1 || lt.ThresholdBytes < 0) {
-		errs = append(errs, errors.New("execute.large_table: batch_rows must be ≥ 1 and threshold_bytes ≥ 0"))
-	}
+	errs = append(errs, c.validateBatches()...)
 	if u := c.Metrics.PushgatewayURL; u != "" {
 		if err := checkURL(u); err != nil {
 			errs = append(errs, fmt.Errorf("metrics.pushgateway_url: %q is %w", redactURL(u), err))
@@ -364,6 +370,42 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateBatches checks the purge's settings, read only with strategy purge: each count
+// and duration, how they fit together, and the target against every max_replica_lag.
+func (c *Config) validateBatches() []error {
+	lt := c.Execute.LargeTable
+	if lt.Strategy != "purge" {
+		return nil
+	}
+	var errs []error
+	if lt.ThresholdBytes < 0 {
+		errs = append(errs, fmt.Errorf("execute.large_table.threshold_bytes: %d is negative", lt.ThresholdBytes))
+	}
+	if lt.BatchRows < 1 {
+		errs = append(errs, fmt.Errorf("execute.large_table.batch_rows: %d is not a row count: write the most rows one purge batch may delete, at least 1 (default 5000)", lt.BatchRows))
+	}
+	if lt.BatchMinRows < 1 {
+		errs = append(errs, fmt.Errorf("execute.large_table.batch_min_rows: %d is not a row count: write the fewest rows a purge batch deletes (and the first batch's size), at least 1 (default %d)", lt.BatchMinRows, DefaultBatchMinRows))
+	} else if lt.BatchRows >= 1 && lt.BatchMinRows > lt.BatchRows {
+		errs = append(errs, fmt.Errorf("execute.large_table.batch_min_rows: %d is over batch_rows %d: lower it, or raise batch_rows", lt.BatchMinRows, lt.BatchRows))
+	}
+	if lt.BatchTarget <= 0 {
+		errs = append(errs, fmt.Errorf("execute.large_table.batch_target: must be positive, got %s: write how long one purge batch may take until every replica applied it, like %s", lt.BatchTarget, DefaultBatchTarget))
+		return errs
+	}
+	// A batch the replicas take batch_target to apply puts them about that far behind:
+	// a target at or over the lag limit would make the purge throttle itself.
+	if lag := c.Throttle.MaxReplicaLag; lag > 0 && lt.BatchTarget >= lag {
+		errs = append(errs, fmt.Errorf("execute.large_table.batch_target: %s is not under throttle.max_replica_lag %s: a batch that long puts the replicas that far behind; write at most half of it", lt.BatchTarget, lag))
+	}
+	for i, s := range c.Shards {
+		if lag := s.Throttle.MaxReplicaLag; lag > 0 && lt.BatchTarget >= lag {
+			errs = append(errs, fmt.Errorf("execute.large_table.batch_target: %s is not under %s.throttle.max_replica_lag %s: a batch that long puts the replicas that far behind; write at most half of it", lt.BatchTarget, s.key(i), lag))
+		}
+	}
+	return errs
 }
 
 func checkDSN(key, dsn string) error {
