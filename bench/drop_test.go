@@ -458,7 +458,8 @@ func TestLargeTableStrategies(t *testing.T) {
 	}
 	testdb.WaitReplica(t, db, replica)
 
-	run := func(strategy, table string) (time.Time, time.Time, string) {
+	// run returns the run's window and, for a purge, how many batches it sent.
+	run := func(strategy, table string) (time.Time, time.Time, int) {
 		cfg := janitor.Defaults()
 		cfg.Shards = []janitor.ShardConfig{{Name: "bench", DSN: testdb.PrimaryDSN(t),
 			Replicas: []janitor.ReplicaConfig{{Name: "replica", DSN: testdb.ReplicaDSN(t)}}}}
@@ -473,8 +474,11 @@ func TestLargeTableStrategies(t *testing.T) {
 			t.Fatal(err)
 		}
 		// One table a run (max_tables_per_run 1); names sort "__plain_old" first.
+		j := janitor.New(cfg, nil)
+		batches := 0
+		j.Hooks.PurgeBatch = func(string, string, string, int64) { batches++ }
 		from := time.Now()
-		rep := janitor.New(cfg, nil).Run(context.Background(), true)
+		rep := j.Run(context.Background(), true)
 		to := time.Now()
 		got := ""
 		for _, tb := range rep.Shards[0].Tables {
@@ -485,7 +489,7 @@ func TestLargeTableStrategies(t *testing.T) {
 		if got != table {
 			t.Fatalf("%s: dropped %q, want %q (%+v)", strategy, got, table, rep.Shards[0])
 		}
-		return from, to, got
+		return from, to, batches
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -497,7 +501,7 @@ func TestLargeTableStrategies(t *testing.T) {
 	dFrom, dTo, _ := run("drop", "__plain_old")
 	lagDrop := maxLag()
 	time.Sleep(5 * time.Second)
-	pFrom, pTo, _ := run("purge", "__purged_old")
+	pFrom, pTo, pBatches := run("purge", "__purged_old")
 	lagPurge := maxLag()
 	time.Sleep(2 * time.Second)
 	cancel()
@@ -509,7 +513,7 @@ func TestLargeTableStrategies(t *testing.T) {
 	}
 	t.Logf("\ntwo leftovers of ~%d MB each, sysbench oltp_read_write 4 threads throughout\n\n"+
 		"| window | janitor time | seconds sampled | tps (median) | p99 median | p99 worst |\n|---|---:|---:|---:|---:|---:|\n%s\n%s\n%s\n\n"+
-		"max replica lag: %ds from the plain DROP to 5 s after it, %ds during the purge (limit 2s)",
+		"max replica lag: %ds from the plain DROP to 5 s after it, %ds during the purge (limit 2s); the purge sent %d batches (%d rows)",
 		sizeMB, row("baseline: sysbench alone", baseFrom, baseTo), row("strategy drop: one DROP", dFrom, dTo),
-		row("strategy purge: batched DELETEs, then DROP", pFrom, pTo), lagDrop, lagPurge)
+		row("strategy purge: batched DELETEs, then DROP", pFrom, pTo), lagDrop, lagPurge, pBatches, rows)
 }
