@@ -190,6 +190,7 @@ func (r *shardRun) waitApplied(ctx context.Context, pos string, deadline time.Ti
 	step := max(100*time.Millisecond, min(time.Second, tc.SignalTimeout/2))
 	started := time.Now()
 	for _, rd := range r.replicas {
+		warned := false
 		for {
 			res, err := r.waitStep(ctx, rd, q, pos, step, tc.SignalTimeout)
 			if err == nil && res.Valid && res.Int64 == 0 {
@@ -202,8 +203,11 @@ func (r *shardRun) waitApplied(ctx context.Context, pos string, deadline time.Ti
 				return &errBehind{replica: rd.name, pos: pos, waited: time.Since(started), err: err}
 			}
 			if err != nil || !res.Valid {
-				// An error or a NULL answers at once: do not spin on it.
-				r.log.InfoContext(ctx, "cannot ask a replica whether it applied the purge batch; waiting", "replica", rd.name, "err", err)
+				// An error or a NULL answers at once: do not spin on it, nor log it each time.
+				if !warned {
+					r.log.WarnContext(ctx, "cannot ask a replica whether it applied the purge batch; waiting", "replica", rd.name, "err", err)
+					warned = true
+				}
 				if !sleep(ctx, tc.CheckInterval) {
 					return ctx.Err()
 				}

@@ -1130,7 +1130,7 @@ func TestPurgeWaitsForTheReplicaToApplyEachBatch(t *testing.T) {
 				blocked = err == nil && n > 0
 				continue
 			}
-			err := replica.GetContext(ctx, &n, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%janitor purge%GTID%'")
+			err := replica.GetContext(ctx, &n, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%janitor purge%GTID%' AND ID <> CONNECTION_ID()")
 			if err == nil && n > 0 {
 				released <- "janitor waiting for the replica"
 				return
