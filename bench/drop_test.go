@@ -458,6 +458,9 @@ func TestLargeTableStrategies(t *testing.T) {
 	}
 	testdb.WaitReplica(t, db, replica)
 
+	// purgeStats: what the purge's own log says of its batches, and how long the throttle
+	// held it back.
+	var purgeStats string
 	// run returns the run's window and, for a purge, how many batches it sent.
 	run := func(strategy, table string) (time.Time, time.Time, int) {
 		cfg := janitor.Defaults()
@@ -474,7 +477,8 @@ func TestLargeTableStrategies(t *testing.T) {
 			t.Fatal(err)
 		}
 		// One table a run (max_tables_per_run 1); names sort "__plain_old" first.
-		j := janitor.New(cfg, nil)
+		rec := &logRecorder{}
+		j := janitor.New(cfg, slog.New(rec))
 		batches := 0
 		j.Hooks.PurgeBatch = func(string, string, string, int64) { batches++ }
 		from := time.Now()
@@ -489,6 +493,36 @@ func TestLargeTableStrategies(t *testing.T) {
 		if got != table {
 			t.Fatalf("%s: dropped %q, want %q (%+v)", strategy, got, table, rep.Shards[0])
 		}
+		if strategy == "purge" {
+			// Each batch's time from its start on the primary to applied on the replica
+			// (janitor's "purge batch" debug record; none before batches waited for it).
+			var tooks []time.Duration
+			minRows, maxRows := -1, 0
+			for _, r := range rec.recs {
+				if r.msg != "purge batch" {
+					continue
+				}
+				if d, err := time.ParseDuration(r.attrs["took"]); err == nil {
+					tooks = append(tooks, d)
+				}
+				if n, err := strconv.Atoi(r.attrs["rows"]); err == nil && n > 0 {
+					if minRows < 0 || n < minRows {
+						minRows = n
+					}
+					maxRows = max(maxRows, n)
+				}
+			}
+			sort.Slice(tooks, func(a, b int) bool { return tooks[a] < tooks[b] })
+			var held float64
+			for _, v := range rep.Shards[0].ThrottleWaitSeconds {
+				held += v
+			}
+			purgeStats = fmt.Sprintf("throttle held the purge %.0f s", held)
+			if len(tooks) > 0 {
+				purgeStats += fmt.Sprintf("; batch start to applied on the replica: median %s, worst %s; batches of %d to %d rows",
+					tooks[len(tooks)/2], tooks[len(tooks)-1], minRows, maxRows)
+			}
+		}
 		return from, to, batches
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -497,7 +531,7 @@ func TestLargeTableStrategies(t *testing.T) {
 	maxLag := lagSampler(ctx, t, replica)
 	time.Sleep(20 * time.Second)
 	baseFrom, baseTo := time.Now().Add(-15*time.Second), time.Now()
-	maxLag() // each phase's maximum from here on
+	lagBase := maxLag() // each phase's maximum from here on
 	dFrom, dTo, _ := run("drop", "__plain_old")
 	lagDrop := maxLag()
 	time.Sleep(5 * time.Second)
@@ -513,7 +547,7 @@ func TestLargeTableStrategies(t *testing.T) {
 	}
 	t.Logf("\ntwo leftovers of ~%d MB each, sysbench oltp_read_write 4 threads throughout\n\n"+
 		"| window | janitor time | seconds sampled | tps (median) | p99 median | p99 worst |\n|---|---:|---:|---:|---:|---:|\n%s\n%s\n%s\n\n"+
-		"max replica lag: %ds from the plain DROP to 5 s after it, %ds during the purge (limit 2s); the purge sent %d batches (%d rows)",
+		"max replica lag: %ds with sysbench alone, %ds from the plain DROP to 5 s after it, %ds during the purge (limit 2s); the purge sent %d batches (%d rows); %s",
 		sizeMB, row("baseline: sysbench alone", baseFrom, baseTo), row("strategy drop: one DROP", dFrom, dTo),
-		row("strategy purge: batched DELETEs, then DROP", pFrom, pTo), lagDrop, lagPurge, pBatches, rows)
+		row("strategy purge: batched DELETEs, then DROP", pFrom, pTo), lagBase, lagDrop, lagPurge, pBatches, rows, purgeStats)
 }
