@@ -460,7 +460,8 @@ var knownMetrics = func() map[string]bool {
 	m := metrics.New("test")
 	m.Init([]string{"s"})
 	m.ThrottleWait("s", "threads_running", time.Second)
-	m.Observe(&report.Report{Shards: []report.Shard{{Name: "s", Tables: []report.Table{{Verdict: "skip", ReasonCode: "young"}}}}}, time.Second)
+	m.Observe(&report.Report{Mode: report.ModeExecute, Shards: []report.Shard{{Name: "s", Tables: []report.Table{{Verdict: "skip", ReasonCode: "young"}},
+		Blocked: "replica r: …", BlockedCode: report.BlockedReplicaGrants}}}, time.Second)
 	mfs, err := m.Registry().Gather()
 	if err != nil {
 		panic(err)
@@ -554,7 +555,7 @@ func TestAlertRules(t *testing.T) {
 			}
 		}
 	}
-	for _, a := range []string{"JanitorNoSuccessfulRun", "JanitorMetricsAbsent", "JanitorShardErrors", "JanitorThrottleKeepsDeferring"} {
+	for _, a := range []string{"JanitorNoSuccessfulRun", "JanitorMetricsAbsent", "JanitorShardErrors", "JanitorThrottleKeepsDeferring", "JanitorShardBlocked"} {
 		if !alerts[a] {
 			t.Errorf("alert %s missing", a)
 		}

@@ -41,6 +41,12 @@ type Server struct {
 	// SeesRoutines is true when the account holds SELECT on all tables: without it the
 	// server leaves other definers' stored routines out of information_schema.ROUTINES.
 	SeesRoutines bool
+	// SeesEvents is true when the account holds EVENT on all schemas: without it
+	// information_schema.EVENTS silently shows nothing.
+	SeesEvents bool
+	// SeesGrants is true when the account holds SELECT on all tables: without it
+	// information_schema.TABLE_PRIVILEGES shows the account its own grants only.
+	SeesGrants bool
 	// LowerCaseTableNames is @@lower_case_table_names: not 0, the server keeps names in
 	// the dictionary and on disk in lower case.
 	LowerCaseTableNames int
@@ -140,6 +146,8 @@ func ReadServer(ctx context.Context, q Querier) (Server, error) {
 	s.SeesAllSessions = privs["PROCESS"]
 	s.SeesTriggers = privs["TRIGGER"]
 	s.SeesRoutines = privs["SELECT"]
+	s.SeesEvents = privs["EVENT"]
+	s.SeesGrants = privs["SELECT"]
 	return s, nil
 }
 

@@ -71,6 +71,8 @@ type Inspector struct {
 	// routinesErr, that some could not be read.
 	routines    []routine
 	routinesErr error
+	// usage caches scheduled events and table grants for this Inspector's life.
+	usage usageCache
 	// refs caches MERGE and connection-engine tables for this Inspector's life.
 	refs refCache
 	// refWidth is how many characters the foreign-key view's REF_NAME holds.

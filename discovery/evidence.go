@@ -2,26 +2,24 @@ package discovery
 
 import (
 	"context"
-	"crypto/sha1"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/janitorhq/janitor/dbconn"
 )
 
-// resolve picks one reading when a name fits several rules (Spirit's `_t_new` and
-// `_t_old` are also pt-osc's). A reading whose base table exists beats one whose base
-// does not; then a tool's own traces decide; then Options.ToolsInUse, when exactly one
-// of the tools is listed; otherwise the tool is ambiguous.
+// resolve picks one reading when a name fits several tools' rules (Spirit's `_t_new`
+// and `_t_old` are also pt-osc's: their specs' ConfusedWith). A reading whose base
+// table exists beats one whose base does not; then a tool's own traces decide (its
+// spec's triggers, checkpoint, locks, in reading order); then Options.ToolsInUse, when
+// exactly one of the tools is listed; otherwise the tool is ambiguous.
 func (in *Inspector) resolve(ctx context.Context, t *Table) {
 	readings := t.Readings
 	if len(readings) > 1 {
@@ -51,28 +49,11 @@ func (in *Inspector) resolve(ctx context.Context, t *Table) {
 	if len(tools) == 1 {
 		return
 	}
-	// Only pt-osc and Spirit share names today; their traces differ.
+	// A tool's own traces (triggers, checkpoint, locks: its spec's) decide.
 	for _, r := range readings {
-		switch r.Tool {
-		case ToolPTOSC:
-			if trg := in.triggersNamed(ctx, t, r.Base, ptoscTrigger(t.Schema, r.Base)); len(trg) > 0 {
-				t.Reading, t.Tool, t.Role, t.Base = r, r.Tool, r.Role, r.Base
-				return
-			}
-		case ToolSpirit:
-			ok, err := in.tableExists(ctx, t.Schema, "_"+r.Base+"_chkpnt")
-			if err != nil {
-				// A lookup that failed is no proof of absence: the table is then skipped.
-				t.Evidence.unreadable("Spirit checkpoint", err)
-			}
-			if ok {
-				t.Reading, t.Tool, t.Role, t.Base = r, r.Tool, r.Role, r.Base
-				return
-			}
-			if held := in.locksHeld(ctx, t, SpiritLocks(t.Schema, r.Base)); len(held) > 0 {
-				t.Reading, t.Tool, t.Role, t.Base = r, r.Tool, r.Role, r.Base
-				return
-			}
+		if s := SpecOf(r.Tool); s != nil && r.Base != "" && in.traced(ctx, t, s, r.Base) {
+			t.Reading, t.Tool, t.Role, t.Base = r, r.Tool, r.Role, r.Base
+			return
 		}
 	}
 	// No trace: the tools the fleet declares may settle it.
@@ -91,6 +72,25 @@ func (in *Inspector) resolve(ctx context.Context, t *Table) {
 	t.Tool = ToolAmbiguous
 }
 
+// traced reports whether the tool's traces of a migration of base are on the server:
+// its triggers on base, its checkpoint table, a named lock it holds.
+func (in *Inspector) traced(ctx context.Context, t *Table, s *ToolSpec, base string) bool {
+	if s.Triggers != nil && len(in.triggersNamed(ctx, t, base, s.Triggers(t.Schema, base))) > 0 {
+		return true
+	}
+	if s.Checkpoint != nil {
+		ok, err := in.tableExists(ctx, t.Schema, s.Checkpoint(base))
+		if err != nil {
+			// A lookup that failed is no proof of absence: the table is then skipped.
+			t.Evidence.unreadable(s.Name+" checkpoint", err)
+		}
+		if ok {
+			return true
+		}
+	}
+	return s.Locks != nil && len(in.locksHeld(ctx, t, s.Locks(t.Schema, base))) > 0
+}
+
 // gather reads the evidence the policies weigh. Each read failure is recorded, never
 // turned into a fact.
 func (in *Inspector) gather(ctx context.Context, t *Table) {
@@ -103,7 +103,13 @@ func (in *Inspector) gather(ctx context.Context, t *Table) {
 			ev.unreadable("base table", err)
 		}
 		ev.BaseExists = ok
-		ev.ToolTriggers = in.toolTriggers(ctx, t)
+	}
+	// The traces of t's tool, or of every tool an ambiguous name fits.
+	tools := tracedTools(t)
+	for _, tr := range tools {
+		if tr.spec.Triggers != nil {
+			ev.ToolTriggers = append(ev.ToolTriggers, in.triggersNamed(ctx, t, tr.base, tr.spec.Triggers(t.Schema, tr.base))...)
+		}
 	}
 	ev.WritingTriggers = in.writingTriggers(ctx, t)
 	ev.Routines = in.routinesMentioning(ctx, t)
@@ -111,17 +117,24 @@ func (in *Inspector) gather(ctx context.Context, t *Table) {
 	ev.ForeignKeys = in.foreignKeys(ctx, t)
 	ev.MergeTables = in.mergeReferences(ctx, t)
 	ev.LinkTables = in.linkReferences(ctx, t)
-	if t.Tool == ToolGhost || t.Tool == ToolBytebase {
-		in.heartbeat(ctx, t)
+	if s := SpecOf(t.Tool); s != nil && s.Changelog != nil {
+		in.heartbeat(ctx, t, s.Changelog(t))
 	}
-	if t.Base != "" && (t.Tool == ToolSpirit || t.Tool == ToolAmbiguous) {
-		ok, err := in.tableExists(ctx, t.Schema, "_"+t.Base+"_chkpnt")
-		if err != nil {
-			ev.unreadable("spirit checkpoint", err)
+	var locks []string
+	for _, tr := range tools {
+		if tr.spec.Checkpoint != nil {
+			cp := tr.spec.Checkpoint(tr.base)
+			ok, err := in.tableExists(ctx, t.Schema, cp)
+			if err != nil {
+				ev.unreadable(string(tr.spec.Tool)+" checkpoint", err)
+			}
+			ev.CheckpointExists = ev.CheckpointExists || ok && t.Name != cp
 		}
-		ev.CheckpointExists = ok && t.Name != "_"+t.Base+"_chkpnt"
+		if tr.spec.Locks != nil {
+			locks = append(locks, tr.spec.Locks(t.Schema, tr.base)...)
+		}
 	}
-	ev.LocksHeld = in.locksHeld(ctx, t, lockNames(t))
+	ev.LocksHeld = in.locksHeld(ctx, t, locks)
 	ev.Sessions = in.sessions(ctx, t)
 	if t.Tool == ToolJanitor {
 		in.gatherHold(ctx, t)
@@ -130,56 +143,7 @@ func (in *Inspector) gather(ctx context.Context, t *Table) {
 		ev.DDLRunning = in.ddlRunning(ctx, t)
 		ev.OrphansCleaned = in.server.CleansOrphans()
 	}
-}
-
-// ptoscTrigger matches the names of pt-online-schema-change's triggers for base. The
-// tool builds them as 'pt_osc_' . db . '_' . tbl with every non-word character made '_'
-// and cut to 60 (Perl's s/\W/_/g, on bytes or on characters depending on how DBI
-// handed it the names), then _ins, _upd, _del: both readings are matched.
-func ptoscTrigger(schema, base string) *regexp.Regexp {
-	raw := "pt_osc_" + schema + "_" + base
-	byBytes := []byte(raw)
-	for i, c := range byBytes {
-		if !(c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			byBytes[i] = '_'
-		}
-	}
-	if len(byBytes) > 60 {
-		byBytes = byBytes[:60]
-	}
-	byChars := []rune(raw)
-	for i, r := range byChars {
-		// Perl's \w: alphabetic, marks, decimal digits, connector punctuation, joiners.
-		if !(unicode.IsLetter(r) || unicode.In(r, unicode.M, unicode.Nd, unicode.Nl, unicode.Pc, unicode.Join_Control)) {
-			byChars[i] = '_'
-		}
-	}
-	if len(byChars) > 60 {
-		byChars = byChars[:60]
-	}
-	return regexp.MustCompile(`^(?:` + regexp.QuoteMeta(string(byBytes)) + `|` + regexp.QuoteMeta(string(byChars)) + `)_(ins|upd|del)$`)
-}
-
-// toolTriggerPattern matches the triggers a tool puts on the base table while it copies.
-func toolTriggerPattern(t *Table) *regexp.Regexp {
-	b := regexp.QuoteMeta(t.Base)
-	switch t.Tool {
-	case ToolPTOSC, ToolAmbiguous:
-		return ptoscTrigger(t.Schema, t.Base)
-	case ToolLHM:
-		return regexp.MustCompile(`^lhmt_(ins|upd|del)_` + b + `$`)
-	case ToolFBOSC:
-		return regexp.MustCompile(`^(__osc_(ins|upd|del)_` + b + `|[iud]!` + b + `)$`)
-	}
-	return nil
-}
-
-func (in *Inspector) toolTriggers(ctx context.Context, t *Table) []string {
-	re := toolTriggerPattern(t)
-	if re == nil {
-		return nil
-	}
-	return in.triggersNamed(ctx, t, t.Base, re)
+	in.gatherUsage(ctx, t) // events and table grants: events.go
 }
 
 type trigger struct {
@@ -586,32 +550,10 @@ func decodeDict(encoded bool, s string) string {
 	return schema + "." + table
 }
 
-// changelogName is the gh-ost changelog of the migration this table belongs to.
-func changelogName(t *Table) string {
-	if t.Tool == ToolBytebase {
-		for _, s := range []string{"_gho", "_del"} {
-			if strings.HasSuffix(t.Name, s) {
-				return strings.TrimSuffix(t.Name, s) + "_ghc"
-			}
-		}
-		return t.Name
-	}
-	if t.Role == RoleChangelog {
-		return t.Name
-	}
-	name := "_" + t.Base + "_ghc"
-	if len(name) > MaxNameLength {
-		// gh-ost trims the base to fit; mirror getSafeTableName.
-		name = "_" + t.Base[:len(t.Base)-(len(name)-MaxNameLength)] + "_ghc"
-	}
-	return name
-}
-
 // heartbeat reads gh-ost's changelog: a live gh-ost refreshes hint='heartbeat' every
 // 100 ms. The age is computed by the server against its own clock.
-func (in *Inspector) heartbeat(ctx context.Context, t *Table) {
+func (in *Inspector) heartbeat(ctx context.Context, t *Table, cl string) {
 	ev := &t.Evidence
-	cl := changelogName(t)
 	ok, err := in.tableExists(ctx, t.Schema, cl)
 	if err != nil {
 		ev.unreadable("gh-ost changelog", err)
@@ -636,43 +578,9 @@ func (in *Inspector) heartbeat(ctx context.Context, t *Table) {
 	}
 }
 
-// lockNames are the named locks a live migration of this table would hold. gh-ost's
-// cut-over lock is named after its own session (gh-ost.<connection id>.lock), which
-// ties it to no table: gh-ost's liveness comes from its heartbeat and the processlist.
-func lockNames(t *Table) []string {
-	if t.Base == "" {
-		return nil
-	}
-	switch t.Tool {
-	case ToolSpirit, ToolAmbiguous:
-		return SpiritLocks(t.Schema, t.Base)
-	}
-	return nil
-}
-
-// SpiritLocks are the advisory lock names Spirit holds while it migrates base: the
-// per-table lock of Spirit's dbconn.computeLockName (schema cut to 20 characters, the
-// table name as Spirit's auxiliary tables truncate it, cut to 32, and 8 hex digits of
-// SHA-1), and the per-schema lock of an atomic multi-table migration.
-func SpiritLocks(schema, base string) []string {
-	aux := base
-	if n := MaxNameLength - len("_chkpnt") - 1; len(aux) > n {
-		aux = aux[:n]
-	}
-	sum := sha1.Sum([]byte(schema + aux))
-	multi := sha1.Sum([]byte(schema + "\x00spirit-atomic-multi-table"))
-	return []string{
-		fmt.Sprintf("%s.%s-%s", cut(schema, 20), cut(aux, 32), hex.EncodeToString(sum[:])[:8]),
-		fmt.Sprintf("%s.atomic-multi-table-%s", cut(schema, 20), hex.EncodeToString(multi[:])[:8]),
-	}
-}
-
-func cut(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
+// gh-ost's cut-over lock is named after its own session (gh-ost.<connection id>.lock),
+// which ties it to no table: gh-ost's liveness comes from its heartbeat and the
+// processlist, and its spec lists no locks.
 
 func (in *Inspector) locksHeld(ctx context.Context, t *Table, names []string) []string {
 	var out []string

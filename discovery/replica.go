@@ -6,7 +6,8 @@ import (
 )
 
 // References reads, on this Inspector's server, what names the table n there: triggers,
-// stored routines, views, foreign keys, MERGE and link tables — the evidence the
+// stored routines, views, foreign keys, MERGE and link tables, scheduled events and
+// grants on the table — the evidence the
 // primary's re-check reads, asked of another server. The dropper asks it of each
 // replica before a DROP: a replica often holds objects the primary lacks (a reporting
 // schema created with sql_log_bin=0, a replica-only child table), and the replicated
@@ -41,5 +42,7 @@ func (in *Inspector) References(ctx context.Context, n Name) (refs, unreadable [
 	add("foreign key", in.foreignKeys(ctx, t))
 	add("MERGE table", in.mergeReferences(ctx, t))
 	add("linked table", in.linkReferences(ctx, t))
+	add("event", in.eventsNaming(ctx, t))
+	add("table grant to", in.tableGrants(ctx, t))
 	return refs, ev.Unreadable, false, nil
 }

@@ -10,22 +10,9 @@ import (
 // contract's.
 type Tool string
 
-// Tools janitor knows.
-const (
-	ToolGhost     Tool = "gh-ost"
-	ToolBytebase  Tool = "bytebase"
-	ToolPTOSC     Tool = "pt-osc"
-	ToolLHM       Tool = "lhm"
-	ToolSpirit    Tool = "spirit"
-	ToolFBOSC     Tool = "fb-osc"
-	ToolVitess    Tool = "vitess"
-	ToolOrphan    Tool = "mysql-orphan"
-	ToolAmbiguous Tool = "ambiguous"
-)
-
-// DroppableTools are the tools whose leftovers janitor may drop: every Tool but
-// ToolAmbiguous, which is always skipped.
-var DroppableTools = []Tool{ToolGhost, ToolBytebase, ToolPTOSC, ToolLHM, ToolSpirit, ToolFBOSC, ToolVitess, ToolOrphan}
+// ToolAmbiguous: the name fits several tools and the evidence cannot tell which. Each
+// tool's own constant is in its tool_*.go file, with its spec.
+const ToolAmbiguous Tool = "ambiguous"
 
 // Role says what a leftover was to its tool.
 type Role string
@@ -62,9 +49,9 @@ const (
 	StampHostLocal
 )
 
-// Rule recognises one kind of leftover by name. Rules are data: adding a tool is adding
-// rows to Rules, not branches to code.
+// Rule recognises one kind of leftover by name. A tool's spec lists its rules.
 type Rule struct {
+	// Tool is the spec's tool (set when Specs are read into Rules).
 	Tool Tool
 	Role Role
 	// Pattern is matched against the whole table name.
@@ -84,53 +71,8 @@ type Rule struct {
 	RoleMap   map[string]Role
 	// Exclusive: a name this rule matches is read by it alone, never by a later rule.
 	Exclusive bool
-}
-
-var ghostRoles = map[string]Role{"gho": RoleGhost, "ghc": RoleChangelog, "ghk": RoleCheckpoint, "del": RoleOld}
-
-var vitessRoles = map[string]Role{
-	"hld": RoleHold, "prg": RolePurge, "evc": RoleEvac, "drp": RoleDrop,
-	"HOLD": RoleHold, "PURGE": RolePurge, "EVAC": RoleEvac, "DROP": RoleDrop,
-}
-
-// Rules lists every naming rule janitor knows (restated in docs/discovery.md), from the tools'
-// source. Classify returns every rule that matches, in this order, and the evidence
-// decides between them.
-var Rules = []Rule{
-	// janitor's own hold names come first and alone: a held table is janitor's, whatever
-	// another tool's pattern might read into its name. The stamp is when the hold ends.
-	{Tool: ToolJanitor, Role: RoleHold, Pattern: holdPattern, StampGroup: 1, StampLayout: "20060102150405", StampZone: StampUTC,
-		StampIsDue: true, Exclusive: true},
-	{Tool: ToolSpirit, Role: RoleControl, Pattern: regexp.MustCompile(`^_spirit_[a-z_]+$`)},
-	{Tool: ToolGhost, Pattern: regexp.MustCompile(`^_(.+)_(gho|ghc|ghk)$`), BaseGroup: 1, RoleGroup: 2, RoleMap: ghostRoles},
-	{Tool: ToolGhost, Role: RoleOld, Pattern: regexp.MustCompile(`^_(.+?)(?:_(\d{14}))?_del$`), BaseGroup: 1,
-		StampGroup: 2, StampLayout: "20060102150405", StampZone: StampHostLocal},
-	{Tool: ToolBytebase, Pattern: regexp.MustCompile(`^~(.+?)_(\d{10})_(gho|ghc|del)$`), BaseGroup: 1,
-		StampGroup: 2, StampLayout: "unix", StampZone: StampUTC, RoleGroup: 3, RoleMap: ghostRoles},
-	{Tool: ToolPTOSC, Role: RoleNew, Pattern: regexp.MustCompile(`^_{1,10}(.+)_new$`), BaseGroup: 1},
-	{Tool: ToolPTOSC, Role: RoleOld, Pattern: regexp.MustCompile(`^_{1,10}(.+)_old$`), BaseGroup: 1},
-	{Tool: ToolLHM, Role: RoleNew, Pattern: regexp.MustCompile(`^lhmn_(.+)$`), BaseGroup: 1},
-	{Tool: ToolLHM, Role: RoleArchive, Pattern: regexp.MustCompile(`^lhma_(\d{4}(?:_\d{2}){5})_(\d{3})_(.+)$`), BaseGroup: 3,
-		StampGroup: 1, StampLayout: "2006_01_02_15_04_05", StampZone: StampHostLocal},
-	{Tool: ToolSpirit, Pattern: regexp.MustCompile(`^_(.+)_(new|old|chkpnt)$`), BaseGroup: 1, RoleGroup: 2,
-		RoleMap: map[string]Role{"new": RoleNew, "old": RoleOld, "chkpnt": RoleCheckpoint}},
-	{Tool: ToolSpirit, Role: RoleOld, Pattern: regexp.MustCompile(`^_(.+)_old_(\d{8}_\d{6})$`), BaseGroup: 1,
-		StampGroup: 2, StampLayout: "20060102_150405", StampZone: StampUTC},
-	{Tool: ToolFBOSC, Pattern: regexp.MustCompile(`^__osc_(new|chg|old)_(.+)$`), BaseGroup: 2, RoleGroup: 1,
-		RoleMap: map[string]Role{"new": RoleNew, "chg": RoleDelta, "old": RoleOld}},
-	{Tool: ToolFBOSC, Pattern: regexp.MustCompile(`^([nco])!(.+)$`), BaseGroup: 2, RoleGroup: 1,
-		RoleMap: map[string]Role{"n": RoleNew, "c": RoleDelta, "o": RoleOld}},
-	{Tool: ToolVitess, Pattern: regexp.MustCompile(`^_vt_(hld|prg|evc|drp)_([0-9a-f]{32})_(\d{14})_$`), RoleGroup: 1, RoleMap: vitessRoles,
-		StampGroup: 3, StampLayout: "20060102150405", StampZone: StampUTC, StampIsDue: true},
-	// vrp is Vitess Online DDL's shadow table (schema.InternalTableVreplicationHint); its
-	// stamp is when it was made, not a due time. It is live while its migration runs or
-	// waits for cut-over, and Vitess renames it for GC when the migration ends: Vitess'.
-	{Tool: ToolVitess, Role: RoleControl, Pattern: regexp.MustCompile(`^_vt_vrp_[0-9a-f]{32}_\d{14}_$`)},
-	{Tool: ToolVitess, Pattern: regexp.MustCompile(`^_vt_(HOLD|PURGE|EVAC|DROP)_([0-9a-f]{32})_(\d{14})$`), RoleGroup: 1, RoleMap: vitessRoles,
-		StampGroup: 3, StampLayout: "20060102150405", StampZone: StampUTC, StampIsDue: true},
-	{Tool: ToolOrphan, Role: RoleOrphan, Pattern: regexp.MustCompile(`^#sql-ib\d+(?:-\d+)?$`)},
-	{Tool: ToolOrphan, Role: RoleOrphan, Pattern: regexp.MustCompile(`^#sql2?-[0-9a-f]+[-_][0-9a-f]+(?:_\d+)?$`)},
-	{Tool: ToolOrphan, Role: RoleOrphan, Pattern: regexp.MustCompile(`^#sql-(?:alter|backup)-[0-9a-f]+-[0-9a-f]+(?:-[0-9a-f]+)?$`)},
+	// First: the rule runs before every other tool's rules (a fixed name a tool owns).
+	First bool
 }
 
 // Match is one reading of a table name.
@@ -192,10 +134,6 @@ func parseStamp(s, layout string) (time.Time, bool) {
 	}
 	return t, true
 }
-
-// NamePrefixes are LIKE patterns that cover every rule, so the listing query returns few
-// rows on a server with many tables. Classify decides; these only pre-filter.
-var NamePrefixes = []string{`\_%`, `~%`, `lhm%`, `_!%`, `#sql%`}
 
 // MaxNameLength is MySQL's identifier limit; tools cut names to it, so a name of exactly
 // this length may have lost part of its base.

@@ -80,6 +80,7 @@ func (in *Inspector) CheckSchemas(ctx context.Context) (SchemaCheck, error) {
 		}
 		c.Warnings = append(c.Warnings, "discovery.schemas: "+in.missing(ctx, name)+"; no table in it is looked at")
 	}
+	var absentExcludes []string
 	for i, name := range in.opts.ExcludeSchemas {
 		got, ok := resolve(name)
 		in.opts.ExcludeSchemas[i] = got
@@ -90,7 +91,17 @@ func (in *Inspector) CheckSchemas(ctx context.Context) (SchemaCheck, error) {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("discovery.exclude_schemas: no schema %q on this server, but there is %q, which is NOT excluded: schema names are case-sensitive here (lower_case_table_names=0)", name, twin))
 			continue
 		}
-		c.Notes = append(c.Notes, "discovery.exclude_schemas: "+in.missing(ctx, name)+"; nothing to exclude")
+		why, absent := in.missingWhy(ctx, name)
+		if absent {
+			absentExcludes = append(absentExcludes, fmt.Sprintf("%q", name))
+			continue
+		}
+		c.Notes = append(c.Notes, "discovery.exclude_schemas: "+why+"; nothing to exclude")
+	}
+	// One line for all the entries that name no schema: a configuration shared by a fleet
+	// lists every shard's schemas, and a line each would bury the rest of the log.
+	if len(absentExcludes) > 0 {
+		c.Notes = append(c.Notes, fmt.Sprintf("discovery.exclude_schemas: no schema %s on this server (check the names if that is unexpected); nothing to exclude", strings.Join(absentExcludes, ", ")))
 	}
 	return c, nil
 }
@@ -100,6 +111,12 @@ func (in *Inspector) CheckSchemas(ctx context.Context) (SchemaCheck, error) {
 // MySQL then answers "access denied" whether or not it exists, MariaDB tells the two
 // apart.
 func (in *Inspector) missing(ctx context.Context, name string) string {
+	why, _ := in.missingWhy(ctx, name)
+	return why
+}
+
+// missingWhy is missing, and whether the server said the schema does not exist.
+func (in *Inspector) missingWhy(ctx context.Context, name string) (string, bool) {
 	qctx, cancel := in.ctx(ctx)
 	defer cancel()
 	rows, err := in.q.QueryxContext(qctx, "SHOW /* janitor */ TABLES FROM "+dbconn.QuoteIdent(name)+" LIKE '#janitor-probe#'")
@@ -107,13 +124,13 @@ func (in *Inspector) missing(ctx context.Context, name string) string {
 		rows.Close()
 		// MariaDB answers SHOW TABLES for a schema the account holds nothing on (with no
 		// rows), and "unknown database" only for one that does not exist.
-		return fmt.Sprintf("schema %q exists but is not visible to this account, which holds no privilege on it (GRANT SELECT, SHOW VIEW, TRIGGER ON %s.* to janitor's account)", name, dbconn.QuoteIdent(name))
+		return fmt.Sprintf("schema %q exists but is not visible to this account, which holds no privilege on it (GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON %s.* to janitor's account)", name, dbconn.QuoteIdent(name)), false
 	}
 	switch {
 	case dbconn.IsError(err, 1049): // ER_BAD_DB_ERROR
-		return fmt.Sprintf("schema %q does not exist on this server (check the name)", name)
+		return fmt.Sprintf("schema %q does not exist on this server (check the name)", name), true
 	case dbconn.IsError(err, dbconn.ErrDBAccess):
-		return fmt.Sprintf("schema %q is not visible to this account: it does not exist, or the account has no privilege on it (check the name, or GRANT SELECT, SHOW VIEW, TRIGGER ON %s.* to janitor's account)", name, dbconn.QuoteIdent(name))
+		return fmt.Sprintf("schema %q is not visible to this account: it does not exist, or the account has no privilege on it (check the name, or GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON %s.* to janitor's account)", name, dbconn.QuoteIdent(name)), false
 	}
-	return fmt.Sprintf("schema %q is not listed, and checking it failed: %v", name, err)
+	return fmt.Sprintf("schema %q is not listed, and checking it failed: %v", name, err), false
 }

@@ -63,6 +63,11 @@ type Evidence struct {
 	Routines []string
 	// ToolTriggers are a tool's triggers on the base table (a live or crashed migration).
 	ToolTriggers []string
+	// Events are scheduled events whose body names this table, enabled or not.
+	Events []string
+	// TableGrants are grants on this table or its columns to accounts other than
+	// janitor's, one entry per grantee.
+	TableGrants []string
 	// Views that mention this table.
 	Views []string
 	// ForeignKeys that reference this table from another table.

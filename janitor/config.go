@@ -218,9 +218,27 @@ func Defaults() Config {
 	}
 }
 
-// Validate checks the configuration and names the key at fault.
+// Validate checks the configuration and names the key at fault. Each section checks
+// its own keys; what spans sections (a shard's throttle against the fleet's) is checked
+// here.
 func (c *Config) Validate() error {
 	fleetThrottleErr := c.Throttle.Validate("throttle")
+	return errors.Join(
+		c.validateShards(fleetThrottleErr),
+		c.Policy.Validate("policy"),
+		fleetThrottleErr,
+		validateThrottleURL("throttle", c.Throttle),
+		c.Discovery.Validate("discovery"),
+		c.Execute.Validate("execute"),
+		c.validateBatchTarget(),
+		c.Slack.Validate("slack"),
+		c.Metrics.Validate("metrics"),
+		c.Serve.Validate("serve"),
+	)
+}
+
+// validateShards checks every shard, and its throttle section merged over the fleet's.
+func (c *Config) validateShards(fleetThrottleErr error) error {
 	var errs []error
 	if len(c.Shards) == 0 {
 		errs = append(errs, errors.New("shards: at least one shard is required (in shards, or as files in shards_dir)"))
@@ -228,175 +246,176 @@ func (c *Config) Validate() error {
 	seen := map[string]bool{}
 	for i, s := range c.Shards {
 		key := s.key(i)
-		if s.Name == "" {
-			errs = append(errs, fmt.Errorf("%s.name: required", key))
-		} else if seen[s.Name] {
+		if s.Name != "" && seen[s.Name] {
 			errs = append(errs, fmt.Errorf("%s.name: %q is used by two shards", key, s.Name))
 		}
 		seen[s.Name] = true
-		if err := checkDSN(key, s.DSN); err != nil {
-			errs = append(errs, err)
-		}
-		for j, r := range s.Replicas {
-			rkey := fmt.Sprintf("%s.replicas[%d]", key, j)
-			if r.Name == "" {
-				errs = append(errs, fmt.Errorf("%s.name: required", rkey))
-			}
-			if err := checkDSN(rkey, r.DSN); err != nil {
-				errs = append(errs, err)
-			}
-		}
+		errs = append(errs, s.Validate(key), validateThrottleURL(fmt.Sprintf("shards[%d].throttle", i), s.Throttle))
 		if err := s.Throttle.ValidateOverride(key + ".throttle"); err != nil {
 			errs = append(errs, err)
 		} else if fleetThrottleErr != nil {
 			// The fleet-level mistake is reported once, under its own key.
-		} else if err := c.Throttle.Merge(s.Throttle).ValidateMerged(key + ".throttle"); err != nil {
-			errs = append(errs, err)
-		} else if aurora := c.Throttle.Merge(s.Throttle).ReplicaLagSource == "aurora"; aurora && len(s.Replicas) > 0 {
-			errs = append(errs, fmt.Errorf("%s.replicas: with replica_lag_source aurora, replicas are not read (Aurora readers report no replica status); list their instance ids in %s.aurora_readers", key, key))
-		} else if !aurora && len(s.AuroraReaders) > 0 {
-			errs = append(errs, fmt.Errorf("%s.aurora_readers: only read with replica_lag_source aurora", key))
-		} else if !aurora && s.MinReaders > 0 && s.MinReaders != c.ShardDefaults.MinReaders {
-			errs = append(errs, fmt.Errorf("%s.min_readers: only read with replica_lag_source aurora", key))
+		} else {
+			errs = append(errs, s.validateMerged(key, c.ThrottleFor(s), c.ShardDefaults))
 		}
 	}
-	if err := c.Policy.Validate("policy"); err != nil {
-		errs = append(errs, err)
+	return errors.Join(errs...)
+}
+
+// Validate checks what the shard says on its own; key names it (shards[i] or its
+// shards_dir file).
+func (s ShardConfig) Validate(key string) error {
+	var errs []error
+	if s.Name == "" {
+		errs = append(errs, fmt.Errorf("%s.name: required", key))
 	}
-	if fleetThrottleErr != nil {
-		errs = append(errs, fleetThrottleErr)
+	errs = append(errs, checkDSN(key, s.DSN))
+	for j, r := range s.Replicas {
+		rkey := fmt.Sprintf("%s.replicas[%d]", key, j)
+		if r.Name == "" {
+			errs = append(errs, fmt.Errorf("%s.name: required", rkey))
+		}
+		errs = append(errs, checkDSN(rkey, r.DSN))
 	}
-	d := c.Discovery
+	return errors.Join(errs...)
+}
+
+// validateMerged checks the shard against its merged throttle settings t: the lag
+// source decides which of replicas, aurora_readers and min_readers are read.
+func (s ShardConfig) validateMerged(key string, t throttle.Config, d ShardDefaults) error {
+	if err := t.ValidateMerged(key + ".throttle"); err != nil {
+		return err
+	}
+	aurora := t.ReplicaLagSource == "aurora"
+	switch {
+	case aurora && len(s.Replicas) > 0:
+		return fmt.Errorf("%s.replicas: with replica_lag_source aurora, replicas are not read (Aurora readers report no replica status); list their instance ids in %s.aurora_readers", key, key)
+	case !aurora && len(s.AuroraReaders) > 0:
+		return fmt.Errorf("%s.aurora_readers: only read with replica_lag_source aurora", key)
+	case !aurora && s.MinReaders > 0 && s.MinReaders != d.MinReaders:
+		return fmt.Errorf("%s.min_readers: only read with replica_lag_source aurora", key)
+	}
+	return nil
+}
+
+// validateThrottleURL: a Prometheus URL without a scheme ("prom:9090") would only fail
+// at the first throttle check, as a held drop; say so now.
+func validateThrottleURL(prefix string, t throttle.Config) error {
+	if u := t.PrometheusURL; u != "" && checkURL(u) != nil {
+		return fmt.Errorf("%s.prometheus_url: %q is not an http(s) URL", prefix, redactURL(u))
+	}
+	return nil
+}
+
+// Validate names the discovery key at fault.
+func (d DiscoveryConfig) Validate(prefix string) error {
+	var errs []error
 	if d.Concurrency < 1 || d.Concurrency > 256 {
-		errs = append(errs, fmt.Errorf("discovery.concurrency: %d is not between 1 and 256", d.Concurrency))
+		errs = append(errs, fmt.Errorf("%s.concurrency: %d is not between 1 and 256", prefix, d.Concurrency))
 	}
 	if d.MaxInspect < 0 {
-		errs = append(errs, fmt.Errorf("discovery.max_inspect: %d is negative (0 means no cap)", d.MaxInspect))
+		errs = append(errs, fmt.Errorf("%s.max_inspect: %d is negative (0 means no cap)", prefix, d.MaxInspect))
 	}
 	for i, name := range d.ToolsInUse {
 		if !slices.Contains(discovery.DroppableTools, discovery.Tool(name)) {
-			errs = append(errs, fmt.Errorf("discovery.tools_in_use[%d]: %q is not a tool janitor knows (one of %s)", i, name, toolList()))
+			errs = append(errs, fmt.Errorf("%s.tools_in_use[%d]: %q is not a tool janitor knows (one of %s)", prefix, i, name, toolList()))
 		}
 	}
-	for k, v := range map[string]time.Duration{
-		"discovery.connect_timeout": d.ConnectTimeout, "discovery.query_timeout": d.QueryTimeout,
-		"discovery.shard_timeout": d.ShardTimeout, "execute.lock_wait_timeout": c.Execute.LockWaitTimeout,
-		"execute.drop_timeout": c.Execute.DropTimeout,
-	} {
-		if v <= 0 {
-			errs = append(errs, fmt.Errorf("%s: must be positive, got %s", k, v))
-		}
-	}
-	if c.Execute.Concurrency < 1 || c.Execute.Concurrency > 256 {
-		errs = append(errs, fmt.Errorf("execute.concurrency: %d is not between 1 and 256", c.Execute.Concurrency))
-	}
-	if c.Execute.Deadline < 0 {
-		errs = append(errs, errors.New("execute.deadline: must not be negative (0 means none)"))
-	}
-	if c.Execute.MaxDuration < 0 {
-		errs = append(errs, errors.New("execute.max_duration: must not be negative (0 means no limit)"))
-	}
-	if c.Execute.LockWaitTimeout > 0 && c.Execute.LockWaitTimeout < time.Second {
-		errs = append(errs, fmt.Errorf("execute.lock_wait_timeout: %s is under MySQL's 1s resolution", c.Execute.LockWaitTimeout))
-	}
-	if c.Execute.Hold < 0 {
-		errs = append(errs, fmt.Errorf("execute.hold: must not be negative (0s drops at once), got %s", c.Execute.Hold))
-	}
-	if c.Execute.PauseBetweenDrops < 0 {
-		errs = append(errs, errors.New("execute.pause_between_drops: must not be negative"))
-	}
-	// Negative limits would read as "no limit" (only > 0 limits): refuse them.
-	if c.Execute.MaxTablesPerRun < 0 {
-		errs = append(errs, fmt.Errorf("execute.max_tables_per_run: %d is negative (0 means no limit)", c.Execute.MaxTablesPerRun))
-	}
-	if c.Execute.MaxBytesPerRun < 0 {
-		errs = append(errs, fmt.Errorf("execute.max_bytes_per_run: %d is negative (0 means no limit)", c.Execute.MaxBytesPerRun))
-	}
-	if c.Execute.LargeTable.BatchPause < 0 {
-		errs = append(errs, errors.New("execute.large_table.batch_pause: must not be negative"))
-	}
-	if c.Slack.Timeout <= 0 {
-		errs = append(errs, fmt.Errorf("slack.timeout: must be positive, got %s", c.Slack.Timeout))
-	}
-	if c.Metrics.PushgatewayURL != "" && strings.TrimSpace(c.Metrics.Job) == "" {
-		errs = append(errs, errors.New("metrics.job: required with metrics.pushgateway_url (it names the pushed group)"))
-	}
-	lt := c.Execute.LargeTable
-	switch lt.Strategy {
-	case "drop", "purge":
-	default:
-		errs = append(errs, fmt.Errorf("execute.large_table.strategy: %q is not \"drop\" or \"purge\"", lt.Strategy))
-	}
-	errs = append(errs, c.validateBatches()...)
-	if u := c.Metrics.PushgatewayURL; u != "" {
-		if err := checkURL(u); err != nil {
-			errs = append(errs, fmt.Errorf("metrics.pushgateway_url: %q is %w", redactURL(u), err))
-		}
-	}
-	// A Prometheus URL without a scheme ("prom:9090") would only fail at the first
-	// throttle check, as a held drop; say so now.
-	if u := c.Throttle.PrometheusURL; u != "" && checkURL(u) != nil {
-		errs = append(errs, fmt.Errorf("throttle.prometheus_url: %q is not an http(s) URL", redactURL(u)))
-	}
-	for i, s := range c.Shards {
-		if u := s.Throttle.PrometheusURL; u != "" && checkURL(u) != nil {
-			errs = append(errs, fmt.Errorf("shards[%d].throttle.prometheus_url: %q is not an http(s) URL", i, redactURL(u)))
-		}
-	}
-	if _, err := httpclient.Parse("metrics.http_client", c.Metrics.HTTPClient); err != nil {
-		errs = append(errs, err)
-	}
-	if c.Slack.WebhookURL != "" {
-		if err := checkURL(c.Slack.WebhookURL); err != nil {
-			// Never echo the webhook: it is a credential.
-			errs = append(errs, errors.New("slack.webhook_url: not an http(s) URL"))
-		}
-	}
-	if c.Serve.Interval <= 0 {
-		errs = append(errs, fmt.Errorf("serve.interval: must be positive, got %s", c.Serve.Interval))
-	}
-	if c.Serve.Jitter < 0 {
-		errs = append(errs, errors.New("serve.jitter: must not be negative"))
-	} else if c.Serve.Interval > 0 && c.Serve.Jitter >= c.Serve.Interval {
-		errs = append(errs, fmt.Errorf("serve.jitter: %s must be under serve.interval %s, or runs can follow each other at once", c.Serve.Jitter, c.Serve.Interval))
-	}
+	errs = append(errs,
+		positive(prefix+".connect_timeout", d.ConnectTimeout),
+		positive(prefix+".query_timeout", d.QueryTimeout),
+		positive(prefix+".shard_timeout", d.ShardTimeout))
 	// A list entry with spaces around it ("payments, ledger") would match no schema and
 	// silently stop excluding one.
-	for key, names := range map[string][]string{"discovery.schemas": d.Schemas, "discovery.exclude_schemas": d.ExcludeSchemas, "discovery.tools_in_use": d.ToolsInUse} {
-		for i, n := range names {
+	for _, l := range []struct {
+		key   string
+		names []string
+	}{{"schemas", d.Schemas}, {"exclude_schemas", d.ExcludeSchemas}, {"tools_in_use", d.ToolsInUse}} {
+		for i, n := range l.names {
 			if n == "" || strings.TrimSpace(n) != n {
-				errs = append(errs, fmt.Errorf("%s[%d]: %q is empty or has spaces around it", key, i, n))
+				errs = append(errs, fmt.Errorf("%s.%s[%d]: %q is empty or has spaces around it", prefix, l.key, i, n))
 			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// validateBatches checks the purge's settings, read only with strategy purge: each count
-// and duration, how they fit together, and the target against every max_replica_lag.
-func (c *Config) validateBatches() []error {
-	lt := c.Execute.LargeTable
+// Validate names the execute key at fault.
+func (e ExecuteConfig) Validate(prefix string) error {
+	errs := []error{
+		positive(prefix+".lock_wait_timeout", e.LockWaitTimeout),
+		positive(prefix+".drop_timeout", e.DropTimeout),
+	}
+	if e.Concurrency < 1 || e.Concurrency > 256 {
+		errs = append(errs, fmt.Errorf("%s.concurrency: %d is not between 1 and 256", prefix, e.Concurrency))
+	}
+	if e.Deadline < 0 {
+		errs = append(errs, fmt.Errorf("%s.deadline: must not be negative (0 means none)", prefix))
+	}
+	if e.MaxDuration < 0 {
+		errs = append(errs, fmt.Errorf("%s.max_duration: must not be negative (0 means no limit)", prefix))
+	}
+	if e.LockWaitTimeout > 0 && e.LockWaitTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("%s.lock_wait_timeout: %s is under MySQL's 1s resolution", prefix, e.LockWaitTimeout))
+	}
+	if e.Hold < 0 {
+		errs = append(errs, fmt.Errorf("%s.hold: must not be negative (0s drops at once), got %s", prefix, e.Hold))
+	}
+	if e.PauseBetweenDrops < 0 {
+		errs = append(errs, fmt.Errorf("%s.pause_between_drops: must not be negative", prefix))
+	}
+	// Negative limits would read as "no limit" (only > 0 limits): refuse them.
+	if e.MaxTablesPerRun < 0 {
+		errs = append(errs, fmt.Errorf("%s.max_tables_per_run: %d is negative (0 means no limit)", prefix, e.MaxTablesPerRun))
+	}
+	if e.MaxBytesPerRun < 0 {
+		errs = append(errs, fmt.Errorf("%s.max_bytes_per_run: %d is negative (0 means no limit)", prefix, e.MaxBytesPerRun))
+	}
+	errs = append(errs, e.LargeTable.Validate(prefix+".large_table"))
+	return errors.Join(errs...)
+}
+
+// Validate names the large_table key at fault.
+func (lt LargeTableConfig) Validate(prefix string) error {
+	var errs []error
+	if lt.BatchPause < 0 {
+		errs = append(errs, fmt.Errorf("%s.batch_pause: must not be negative", prefix))
+	}
+	switch lt.Strategy {
+	case "drop", "purge":
+	default:
+		errs = append(errs, fmt.Errorf("%s.strategy: %q is not \"drop\" or \"purge\"", prefix, lt.Strategy))
+	}
 	if lt.Strategy != "purge" {
+		// The rest is read only by a purge.
+		return errors.Join(errs...)
+	}
+	if lt.ThresholdBytes < 0 {
+		errs = append(errs, fmt.Errorf("%s.threshold_bytes: %d is negative", prefix, lt.ThresholdBytes))
+	}
+	if lt.BatchRows < 1 {
+		errs = append(errs, fmt.Errorf("%s.batch_rows: %d is not a row count: write the most rows one purge batch may delete, at least 1 (default 5000)", prefix, lt.BatchRows))
+	}
+	if lt.BatchMinRows < 1 {
+		errs = append(errs, fmt.Errorf("%s.batch_min_rows: %d is not a row count: write the fewest rows a purge batch deletes (and the first batch's size), at least 1 (default %d)", prefix, lt.BatchMinRows, DefaultBatchMinRows))
+	} else if lt.BatchRows >= 1 && lt.BatchMinRows > lt.BatchRows {
+		errs = append(errs, fmt.Errorf("%s.batch_min_rows: %d is over batch_rows %d: lower it, or raise batch_rows", prefix, lt.BatchMinRows, lt.BatchRows))
+	}
+	if lt.BatchTarget <= 0 {
+		errs = append(errs, fmt.Errorf("%s.batch_target: must be positive, got %s: write how long one purge batch may take until every replica applied it, like %s", prefix, lt.BatchTarget, DefaultBatchTarget))
+	}
+	return errors.Join(errs...)
+}
+
+// validateBatchTarget: a batch the replicas take batch_target to apply puts them about
+// that far behind, so with strategy purge the target must be under the fleet's
+// max_replica_lag and every shard's, or the purge would hold itself back.
+func (c *Config) validateBatchTarget() error {
+	lt := c.Execute.LargeTable
+	if lt.Strategy != "purge" || lt.BatchTarget <= 0 {
 		return nil
 	}
 	var errs []error
-	if lt.ThresholdBytes < 0 {
-		errs = append(errs, fmt.Errorf("execute.large_table.threshold_bytes: %d is negative", lt.ThresholdBytes))
-	}
-	if lt.BatchRows < 1 {
-		errs = append(errs, fmt.Errorf("execute.large_table.batch_rows: %d is not a row count: write the most rows one purge batch may delete, at least 1 (default 5000)", lt.BatchRows))
-	}
-	if lt.BatchMinRows < 1 {
-		errs = append(errs, fmt.Errorf("execute.large_table.batch_min_rows: %d is not a row count: write the fewest rows a purge batch deletes (and the first batch's size), at least 1 (default %d)", lt.BatchMinRows, DefaultBatchMinRows))
-	} else if lt.BatchRows >= 1 && lt.BatchMinRows > lt.BatchRows {
-		errs = append(errs, fmt.Errorf("execute.large_table.batch_min_rows: %d is over batch_rows %d: lower it, or raise batch_rows", lt.BatchMinRows, lt.BatchRows))
-	}
-	if lt.BatchTarget <= 0 {
-		errs = append(errs, fmt.Errorf("execute.large_table.batch_target: must be positive, got %s: write how long one purge batch may take until every replica applied it, like %s", lt.BatchTarget, DefaultBatchTarget))
-		return errs
-	}
-	// A batch the replicas take batch_target to apply puts them about that far behind:
-	// a target at or over the lag limit would make the purge throttle itself.
 	if lag := c.Throttle.MaxReplicaLag; lag > 0 && lt.BatchTarget >= lag {
 		errs = append(errs, fmt.Errorf("execute.large_table.batch_target: %s is not under throttle.max_replica_lag %s: a batch that long puts the replicas that far behind; write at most half of it", lt.BatchTarget, lag))
 	}
@@ -405,7 +424,58 @@ func (c *Config) validateBatches() []error {
 			errs = append(errs, fmt.Errorf("execute.large_table.batch_target: %s is not under %s.throttle.max_replica_lag %s: a batch that long puts the replicas that far behind; write at most half of it", lt.BatchTarget, s.key(i), lag))
 		}
 	}
-	return errs
+	return errors.Join(errs...)
+}
+
+// Validate names the slack key at fault, never echoing the webhook: it is a credential.
+func (s SlackConfig) Validate(prefix string) error {
+	var errs []error
+	if s.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("%s.timeout: must be positive, got %s", prefix, s.Timeout))
+	}
+	if s.WebhookURL != "" && checkURL(s.WebhookURL) != nil {
+		errs = append(errs, fmt.Errorf("%s.webhook_url: not an http(s) URL", prefix))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate names the metrics key at fault.
+func (m MetricsConfig) Validate(prefix string) error {
+	var errs []error
+	if m.PushgatewayURL != "" && strings.TrimSpace(m.Job) == "" {
+		errs = append(errs, fmt.Errorf("%s.job: required with %s.pushgateway_url (it names the pushed group)", prefix, prefix))
+	}
+	if u := m.PushgatewayURL; u != "" {
+		if err := checkURL(u); err != nil {
+			errs = append(errs, fmt.Errorf("%s.pushgateway_url: %q is %w", prefix, redactURL(u), err))
+		}
+	}
+	if _, err := httpclient.Parse(prefix+".http_client", m.HTTPClient); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Validate names the serve key at fault.
+func (s ServeConfig) Validate(prefix string) error {
+	var errs []error
+	if s.Interval <= 0 {
+		errs = append(errs, fmt.Errorf("%s.interval: must be positive, got %s", prefix, s.Interval))
+	}
+	if s.Jitter < 0 {
+		errs = append(errs, fmt.Errorf("%s.jitter: must not be negative", prefix))
+	} else if s.Interval > 0 && s.Jitter >= s.Interval {
+		errs = append(errs, fmt.Errorf("%s.jitter: %s must be under %s.interval %s, or runs can follow each other at once", prefix, s.Jitter, prefix, s.Interval))
+	}
+	return errors.Join(errs...)
+}
+
+// positive refuses a zero or negative duration where none means "off".
+func positive(key string, v time.Duration) error {
+	if v <= 0 {
+		return fmt.Errorf("%s: must be positive, got %s", key, v)
+	}
+	return nil
 }
 
 func checkDSN(key, dsn string) error {

@@ -11,29 +11,42 @@ import (
 	"github.com/janitorhq/janitor/report"
 )
 
-// TestDeadlineStopsDrops: after execute.deadline no new drop starts; the drops not made
-// are deferred with the deadline named, and the run does not fail.
-func TestDeadlineStopsDrops(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	for _, b := range []string{"a", "b", "c"} {
-		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+b+"_old")+" (id INT PRIMARY KEY)")
-	}
-	cfg := config(t, s)
-	cfg.Execute.PauseBetweenDrops = 600 * time.Millisecond
-	cfg.Execute.Deadline = 500 * time.Millisecond // passes during the first pause
-	r := janitor.New(cfg, nil).Run(context.Background(), true)
-	var dropped, deferred int
-	for _, tb := range r.Shards[0].Tables {
-		switch {
-		case tb.Outcome == report.OutcomeDropped:
-			dropped++
-		case tb.Outcome == report.OutcomeDeferred && strings.Contains(tb.Reason, "execute.deadline"):
-			deferred++
-		}
-	}
-	if dropped != 1 || deferred != 2 || r.Failed() || r.Shards[0].Status != report.StatusOK {
-		t.Errorf("%d dropped, %d deferred by execute.deadline (failed %v, status %q); want 1, 2, ok", dropped, deferred, r.Failed(), r.Shards[0].Status)
+// TestTimeLimitsDeferTheRest: once execute.max_duration (from the shard's first drop)
+// or execute.deadline (from the run's start) has passed, no new drop starts; the drops
+// not made are deferred with the limit named, and the run does not fail.
+func TestTimeLimitsDeferTheRest(t *testing.T) {
+	for _, c := range []struct {
+		key   string
+		pause time.Duration
+		set   func(*janitor.ExecuteConfig)
+	}{
+		// Each limit passes during the first pause.
+		{"execute.max_duration", 400 * time.Millisecond, func(e *janitor.ExecuteConfig) { e.MaxDuration = 300 * time.Millisecond }},
+		{"execute.deadline", 600 * time.Millisecond, func(e *janitor.ExecuteConfig) { e.Deadline = 500 * time.Millisecond }},
+	} {
+		t.Run(c.key, func(t *testing.T) {
+			db := testdb.Primary(t)
+			s := testdb.Schema(t, db)
+			for _, b := range []string{"a", "b", "c"} {
+				testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+b+"_old")+" (id INT PRIMARY KEY)")
+			}
+			cfg := config(t, s)
+			cfg.Execute.PauseBetweenDrops = c.pause
+			c.set(&cfg.Execute)
+			r := janitor.New(cfg, nil).Run(context.Background(), true)
+			var dropped, deferred int
+			for _, tb := range r.Shards[0].Tables {
+				switch {
+				case tb.Outcome == report.OutcomeDropped:
+					dropped++
+				case tb.Outcome == report.OutcomeDeferred && strings.Contains(tb.Reason, c.key):
+					deferred++
+				}
+			}
+			if dropped != 1 || deferred != 2 || r.Failed() || r.Shards[0].Status != report.StatusOK {
+				t.Errorf("%d dropped, %d deferred by %s (failed %v, status %q); want 1, 2, ok", dropped, deferred, c.key, r.Failed(), r.Shards[0].Status)
+			}
+		})
 	}
 }
 

@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/internal/testdb"
 	"github.com/janitorhq/janitor/janitor"
+	"github.com/janitorhq/janitor/metrics"
 	"github.com/janitorhq/janitor/report"
 )
 
@@ -17,11 +19,11 @@ import (
 // change to what DBAs are asked to grant.
 // MySQL's name for MariaDB's SLAVE MONITOR is REPLICATION CLIENT.
 func reportGrants(t *testing.T) []string {
-	return []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, " + monitorGrant(t) + " ON *.*"}
+	return []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, EVENT, " + monitorGrant(t) + " ON *.*"}
 }
 
 func executeGrants(t *testing.T) []string {
-	return []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, " + monitorGrant(t) + ", DROP ON *.*"}
+	return []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, EVENT, " + monitorGrant(t) + ", DROP ON *.*"}
 }
 
 // monitorGrant is the privilege that lets an account read replica status.
@@ -94,14 +96,16 @@ func TestReportWithLeastPrivilege(t *testing.T) {
 	}
 }
 
-// TestMissingGrantsNeverLookDead: without TRIGGER (or PROCESS), the server hides the
-// evidence; janitor must say so and drop nothing, not read silence as "no triggers".
+// TestMissingGrantsNeverLookDead: without TRIGGER (or PROCESS, or EVENT), the server
+// hides the evidence; janitor must say so and drop nothing, not read silence as "no
+// triggers" or "no events".
 func TestMissingGrantsNeverLookDead(t *testing.T) {
 	db := testdb.Primary(t)
 	s, _, _ := seed(t, db)
 	for _, c := range []struct{ grants, want string }{
-		{"SELECT, PROCESS, SHOW VIEW, DROP ON *.*", "TRIGGER"},
-		{"SELECT, TRIGGER, SHOW VIEW, DROP ON *.*", "PROCESS"},
+		{"SELECT, PROCESS, SHOW VIEW, EVENT, DROP ON *.*", "TRIGGER"},
+		{"SELECT, TRIGGER, SHOW VIEW, EVENT, DROP ON *.*", "PROCESS"},
+		{"SELECT, PROCESS, SHOW VIEW, TRIGGER, DROP ON *.*", "EVENT"},
 	} {
 		p, r := account(t, []string{c.grants})
 		cfg := config(t, s)
@@ -123,6 +127,9 @@ func TestMissingGrantsNeverLookDead(t *testing.T) {
 		}
 		if v := verdicts(rep)["_orders_new"]; !strings.HasPrefix(v, "skip") {
 			t.Errorf("without %s: _orders_new %q", c.want, v)
+		}
+		if o := outcomes(rep)["__orders_old"]; c.want == "EVENT" && (o.ReasonCode != "evidence_unreadable" || !strings.Contains(o.Reason, "GRANT EVENT ON *.*")) {
+			t.Errorf("without EVENT: __orders_old %s %s (%s); want evidence_unreadable saying GRANT EVENT ON *.*", o.Verdict, o.ReasonCode, o.Reason)
 		}
 	}
 }
@@ -155,7 +162,7 @@ func TestExecuteWithoutReplicaMonitorRefuses(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
 	oneLeftover(t, db, s)
-	p, _ := account(t, []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, DROP ON *.*"})
+	p, _ := account(t, []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, EVENT, DROP ON *.*"})
 	cfg := config(t, s)
 	cfg.Shards[0].DSN, cfg.Shards[0].Replicas = p, nil
 	rep := janitor.New(cfg, nil).Run(context.Background(), true)
@@ -174,7 +181,7 @@ func TestExecuteWithoutProcessOnReplicaRefuses(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
 	oneLeftover(t, db, s)
-	_, r := account(t, []string{"SELECT, SHOW VIEW, TRIGGER, " + monitorGrant(t) + " ON *.*"})
+	_, r := account(t, []string{"SELECT, SHOW VIEW, TRIGGER, EVENT, " + monitorGrant(t) + " ON *.*"})
 	cfg := config(t, s)
 	cfg.Shards[0].Replicas[0].DSN = r
 	rep := janitor.New(cfg, nil).Run(context.Background(), true)
@@ -184,10 +191,22 @@ func TestExecuteWithoutProcessOnReplicaRefuses(t *testing.T) {
 	if b := rep.Shards[0].Blocked; !strings.Contains(b, "replica sandbox-replica") || !strings.Contains(b, "GRANT PROCESS ON *.* TO 'jt_") {
 		t.Errorf("blocked %q: want the replica and the grant to add named", b)
 	}
+	// The operator is paged through janitor_shard_blocked (alert JanitorShardBlocked).
+	if c := rep.Shards[0].BlockedCode; c != report.BlockedReplicaGrants {
+		t.Errorf("blocked_code %q, want %q", c, report.BlockedReplicaGrants)
+	}
+	m := metrics.New("test")
+	m.Observe(rep, time.Second)
+	if v := gaugeWith(t, m, "janitor_shard_blocked", "sandbox", report.BlockedReplicaGrants); v != 1 {
+		t.Errorf("janitor_shard_blocked{shard=sandbox,reason=replica_grants} = %v, want 1", v)
+	}
 	// The dry run says so up front.
 	plan := janitor.New(cfg, nil).Run(context.Background(), false)
 	if b := plan.Shards[0].Blocked; !strings.Contains(b, "GRANT PROCESS ON *.* TO 'jt_") {
 		t.Errorf("dry run blocked %q: want the grant to add named", b)
+	}
+	if c := plan.Shards[0].BlockedCode; c != "" {
+		t.Errorf("dry run blocked_code %q: a dry run drops nothing, so blocks nothing", c)
 	}
 }
 
@@ -199,7 +218,7 @@ func TestHiddenRoutineBodiesMakeEvidenceUnreadable(t *testing.T) {
 	other := testdb.Schema(t, db)
 	oneLeftover(t, db, s)
 	testdb.Exec(t, db, "CREATE PROCEDURE "+q(other, "p")+"() SELECT 1")
-	p, _ := account(t, []string{"PROCESS, SHOW VIEW, TRIGGER, " + monitorGrant(t) + " ON *.*", "SELECT ON `" + s + "`.*"})
+	p, _ := account(t, []string{"PROCESS, SHOW VIEW, TRIGGER, EVENT, " + monitorGrant(t) + " ON *.*", "SELECT ON `" + s + "`.*"})
 	cfg := config(t, s)
 	cfg.Shards[0].DSN, cfg.Shards[0].Replicas = p, nil
 	r := janitor.New(cfg, nil).Report(context.Background())

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/discovery"
 	"github.com/janitorhq/janitor/internal/testdb"
 	"github.com/janitorhq/janitor/janitor"
@@ -275,6 +276,30 @@ func TestHoldAccessKeeps(t *testing.T) {
 	}
 }
 
+// TestHoldEventOnTheOriginalNameKeeps: an event naming a held table by its name before
+// the hold fails on the missing table, so the hold's access check sees nothing; the
+// event itself keeps the table once the hold ends.
+func TestHoldEventOnTheOriginalNameKeeps(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	oneLeftover(t, db, s)
+	cfg := holdConfig(t, s)
+	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__orders_old"]; o.Outcome != report.OutcomeHeld {
+		t.Fatalf("first run: %+v", o)
+	}
+	hold := heldName(t, db, s, "__orders_old")
+	testdb.Exec(t, db, "CREATE EVENT "+q(s, "weekly")+" ON SCHEDULE EVERY 1 WEEK STARTS CURRENT_TIMESTAMP + INTERVAL 1 YEAR DO INSERT INTO __orders_old VALUES (1)")
+	j := janitor.New(cfg, nil)
+	j.ClockShift = testHold + time.Minute
+	o := outcomes(j.Run(context.Background(), true))[hold]
+	if o.Outcome != report.OutcomeSkipped || o.ReasonCode != string(policies.CodeEventReference) || !exists(t, db, s, hold) {
+		t.Fatalf("after the hold, with an event naming __orders_old: %+v; want skipped, event_reference", o)
+	}
+	if !strings.Contains(o.Reason, "`weekly`") || !strings.Contains(o.Reason, "before the hold `__orders_old`") {
+		t.Errorf("reason %q: want the event and the name it uses", o.Reason)
+	}
+}
+
 // TestHoldGroupsAMigration: gh-ost's ghost and changelog are held in one run with one
 // hold end, restored together by either name, and kept together when one was touched.
 func TestHoldGroupsAMigration(t *testing.T) {
@@ -412,7 +437,7 @@ func TestInterruptedHoldKeepsTheOriginalComment(t *testing.T) {
 // holdGrants are what docs/dropping.md asks for `run --execute` with holds: a RENAME
 // needs ALTER and DROP on the old name, CREATE and INSERT on the new one.
 func holdGrants(t *testing.T) []string {
-	return []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, " + monitorGrant(t) + ", DROP, ALTER, CREATE, INSERT ON *.*"}
+	return []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, EVENT, " + monitorGrant(t) + ", DROP, ALTER, CREATE, INSERT ON *.*"}
 }
 
 // TestHoldWithLeastPrivilege: hold, restore, hold again and drop after the hold, as a
@@ -585,5 +610,230 @@ func TestKeepByConfig(t *testing.T) {
 	o := outcomes(j.Run(context.Background(), true))[hold]
 	if o.Outcome != report.OutcomeSkipped || o.ReasonCode != string(policies.CodeKeptByConfig) || !strings.Contains(o.Reason, "janitor restore") || !exists(t, db, s, hold) {
 		t.Fatalf("held table whose original name is kept: %+v", o)
+	}
+}
+
+// requirePFS skips a test that needs performance_schema's table counters on a sandbox
+// started without them (MariaDB's default: start it with JANITOR_SANDBOX_PFS=ON).
+func requirePFS(t *testing.T, db *sqlx.DB) {
+	t.Helper()
+	var pfs int
+	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
+		t.Fatal(err)
+	}
+	if pfs != 1 {
+		t.Skip("performance_schema is off: start the sandbox with JANITOR_SANDBOX_PFS=ON scripts/sandbox.sh up")
+	}
+}
+
+// TestHoldReadsWithoutRowsKeep: statements that read no row of a held table leave
+// performance_schema's table I/O count alone — COUNT(*) or any read of an empty table,
+// LIMIT 0, EXPLAIN — but each opens the table, which the table lock count sees: the
+// table is kept. Metadata reads (SHOW CREATE TABLE, DESCRIBE, information_schema) are
+// not a use of the rows, and janitor's own statements are not either: those tables
+// are dropped after the hold, as a table nobody touched.
+func TestHoldReadsWithoutRowsKeep(t *testing.T) {
+	db := testdb.Primary(t)
+	requirePFS(t, db)
+	s := testdb.Schema(t, db)
+	reads := map[string][]string{ // leftover -> statements on its hold name ({T})
+		"__counted_old":   {"SELECT COUNT(*) FROM {T}"},
+		"__rows_old":      {"SELECT COUNT(*) FROM {T}"}, // has rows: the I/O count sees it too
+		"__limit0_old":    {"SELECT * FROM {T} LIMIT 0"},
+		"__explain_old":   {"EXPLAIN SELECT * FROM {T} WHERE id > 1"},
+		"__metadata_old":  {"SHOW CREATE TABLE {T}", "DESCRIBE {T}", "SHOW TABLE STATUS FROM {S} LIKE '{N}'"},
+		"__untouched_old": nil,
+	}
+	for name := range reads {
+		base := strings.TrimSuffix(strings.TrimPrefix(name, "__"), "_old")
+		testdb.Exec(t, db, "CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, name)+" (id INT PRIMARY KEY)")
+	}
+	testdb.Exec(t, db, "INSERT INTO "+q(s, "__rows_old")+" VALUES (1), (2), (3)", "INSERT INTO "+q(s, "__limit0_old")+" VALUES (1)")
+	cfg := holdConfig(t, s)
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	held := map[string]string{}
+	for name, stmts := range reads {
+		if o := outcomes(r)[name]; o.Outcome != report.OutcomeHeld {
+			t.Fatalf("%s: %+v, want held", name, o)
+		}
+		held[name] = heldName(t, db, s, name)
+		conn, err := db.Connx(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range stmts {
+			st = strings.NewReplacer("{T}", q(s, held[name]), "{S}", dbconn.QuoteIdent(s), "{N}", held[name]).Replace(st)
+			rows, err := conn.QueryContext(context.Background(), st)
+			if err != nil {
+				t.Fatalf("%s: %v", st, err)
+			}
+			for rows.Next() {
+			}
+			rows.Close()
+		}
+		conn.Close()
+	}
+	// Another run before the hold ends reads the evidence and must not count as access.
+	janitor.New(cfg, nil).Report(context.Background())
+
+	j := janitor.New(cfg, nil)
+	j.ClockShift = testHold + time.Minute
+	after := outcomes(j.Run(context.Background(), true))
+	for name, hold := range held {
+		o := after[hold]
+		keep := name != "__metadata_old" && name != "__untouched_old"
+		switch {
+		case keep && (o.ReasonCode != string(policies.CodeAccessedDuringHold) || !exists(t, db, s, hold)):
+			t.Errorf("%s read by %q during the hold: %+v, want kept as %s", name, reads[name], o, policies.CodeAccessedDuringHold)
+		case !keep && (o.Outcome != report.OutcomeDropped || exists(t, db, s, hold)):
+			t.Errorf("%s (%q during the hold): %+v, want dropped", name, reads[name], o)
+		case keep && !strings.Contains(o.Reason, "table lock COUNT_STAR"):
+			t.Errorf("%s: reason %q does not name the table lock count", name, o.Reason)
+		case !keep && !strings.Contains(o.Reason, "no read or write observed"):
+			t.Errorf("%s: reason %q", name, o.Reason)
+		}
+	}
+}
+
+// TestHoldRecordWithoutLockBaseline: a hold record written before janitor read the
+// table lock count (baseline without "v" and "lock": the I/O count right after the
+// RENAME, then one comment change) still works: untouched, the table is dropped;
+// read only by COUNT(*) of its (empty) rows, it is kept.
+func TestHoldRecordWithoutLockBaseline(t *testing.T) {
+	db := testdb.Primary(t)
+	requirePFS(t, db)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__a_old")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "b")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__b_old")+" (id INT PRIMARY KEY)")
+	cfg := holdConfig(t, s)
+	janitor.New(cfg, nil).Run(context.Background(), true)
+	held := map[string]string{}
+	for _, name := range []string{"__a_old", "__b_old"} {
+		hold := heldName(t, db, s, name)
+		held[name] = hold
+		var c string
+		if err := db.Get(&c, "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", s, hold); err != nil {
+			t.Fatal(err)
+		}
+		h, ok := discovery.ParseHold(c)
+		if !ok || h.Baseline == nil || h.Baseline.Version != 2 || h.Baseline.Lock == nil || h.Baseline.IO == nil {
+			t.Fatalf("hold record %q: want a version 2 baseline with both counts", c)
+		}
+		// What an older janitor left: a RENAME (the hold name starts with no counters),
+		// its I/O count then, and the comment change that records it.
+		zero := int64(0)
+		h.Baseline.Version, h.Baseline.Lock, h.Baseline.IO = 0, nil, &zero
+		old, err := h.CommentText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(old, `"lock"`) || strings.Contains(old, `"v"`) {
+			t.Fatalf("old-style record %q", old)
+		}
+		testdb.Exec(t, db, "RENAME TABLE "+q(s, hold)+" TO "+q(s, "tmp"), "RENAME TABLE "+q(s, "tmp")+" TO "+q(s, hold))
+		if _, err := db.Exec("ALTER TABLE "+q(s, hold)+" COMMENT = ?", old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := db.Get(&n, "SELECT COUNT(*) FROM "+q(s, held["__b_old"])); err != nil {
+		t.Fatal(err)
+	}
+	j := janitor.New(cfg, nil)
+	j.ClockShift = testHold + time.Minute
+	after := outcomes(j.Run(context.Background(), true))
+	if o := after[held["__a_old"]]; o.Outcome != report.OutcomeDropped {
+		t.Errorf("untouched, old record: %+v, want dropped", o)
+	}
+	if o := after[held["__b_old"]]; o.ReasonCode != string(policies.CodeAccessedDuringHold) || !exists(t, db, s, held["__b_old"]) {
+		t.Errorf("counted during the hold, old record: %+v, want kept", o)
+	}
+}
+
+// TestHoldWithoutTheLockInstrument: with performance_schema's table lock instrument
+// disabled (the I/O one on), the I/O count alone decides: a held table read with rows
+// is kept; an empty one only counted is dropped, and the reason says such reads cannot
+// be observed.
+func TestHoldWithoutTheLockInstrument(t *testing.T) {
+	db := testdb.Primary(t)
+	requirePFS(t, db)
+	const instrument = "UPDATE performance_schema.setup_instruments SET ENABLED = '%s' WHERE NAME = 'wait/lock/table/sql/handler'"
+	var was string
+	if err := db.Get(&was, "SELECT ENABLED FROM performance_schema.setup_instruments WHERE NAME = 'wait/lock/table/sql/handler'"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = db.Exec(fmt.Sprintf(instrument, was)) })
+	testdb.Exec(t, db, fmt.Sprintf(instrument, "NO"))
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__a_old")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "b")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__b_old")+" (id INT PRIMARY KEY)",
+		"INSERT INTO "+q(s, "__b_old")+" VALUES (1)")
+	cfg := holdConfig(t, s)
+	janitor.New(cfg, nil).Run(context.Background(), true)
+	counted, read := heldName(t, db, s, "__a_old"), heldName(t, db, s, "__b_old")
+	var c string
+	if err := db.Get(&c, "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", s, counted); err != nil {
+		t.Fatal(err)
+	}
+	if h, ok := discovery.ParseHold(c); !ok || h.Baseline == nil || h.Baseline.Version != 2 || h.Baseline.Lock != nil || h.Baseline.IO == nil {
+		t.Fatalf("hold record %q: want a version 2 baseline with the I/O count only", c)
+	}
+	var n int
+	if err := db.Get(&n, "SELECT COUNT(*) FROM "+q(s, counted)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Get(&n, "SELECT id FROM "+q(s, read)); err != nil {
+		t.Fatal(err)
+	}
+	j := janitor.New(cfg, nil)
+	j.ClockShift = testHold + time.Minute
+	after := outcomes(j.Run(context.Background(), true))
+	if o := after[read]; o.ReasonCode != string(policies.CodeAccessedDuringHold) {
+		t.Errorf("read with rows during the hold: %+v, want kept", o)
+	}
+	if o := after[counted]; o.Outcome != report.OutcomeDropped || !strings.Contains(o.Reason, "table lock instrument") {
+		t.Errorf("counted (empty) during the hold, lock instrument off: %+v; want dropped, saying such reads cannot be seen", o)
+	}
+}
+
+// TestHeldPurgeWaitsForAPrimaryReader: a session on the primary idle in a transaction
+// that read a held table holds its metadata lock, which the purge's DELETEs would not
+// wait for; the purge's first statement, the hold record's comment change, does (under
+// lock_wait_timeout), so the rows stay. Where performance_schema is on (MySQL's default)
+// its table lock count sees the read and the table is kept as accessed before that.
+func TestHeldPurgeWaitsForAPrimaryReader(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY, v VARCHAR(100))",
+		"CREATE TABLE "+q(s, "__a_old")+" LIKE "+q(s, "a"),
+		"INSERT INTO "+q(s, "__a_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 3000))
+	cfg := holdConfig(t, s)
+	janitor.New(cfg, nil).Run(context.Background(), true)
+	hold := heldName(t, db, s, "__a_old")
+
+	reader, err := db.Connx(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = reader.Close() })
+	testdb.Exec(t, reader, "START TRANSACTION", "SELECT COUNT(*) FROM "+q(s, hold))
+	t.Cleanup(func() { _, _ = reader.ExecContext(context.Background(), "ROLLBACK") })
+
+	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", ThresholdBytes: 0, BatchRows: 500, BatchPause: time.Millisecond}
+	j := janitor.New(cfg, nil)
+	j.ClockShift = testHold + time.Minute
+	batches := 0
+	j.Hooks.PurgeBatch = func(_, _, _ string, _ int64) { batches++ }
+	o := outcomes(j.Run(context.Background(), true))[hold]
+	t.Logf("%s: %s", o.Outcome, o.Reason)
+	if o.Outcome != report.OutcomeDeferred && o.Outcome != report.OutcomeSkipped {
+		t.Errorf("outcome %q (%s); want deferred on the lock (or skipped as accessed)", o.Outcome, o.Reason)
+	}
+	var n int
+	if err := db.Get(&n, "SELECT COUNT(*) FROM "+q(s, hold)); err != nil {
+		t.Fatal(err)
+	}
+	if batches > 0 || n != 3000 {
+		t.Errorf("%d purge batches ran, %d of 3000 rows left, with a reader holding the table", batches, n)
 	}
 }

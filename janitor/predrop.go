@@ -10,29 +10,29 @@ import (
 )
 
 // preDropChecks runs the checks that come after the fresh re-check, as close as they can
-// be to a DROP or a hold's RENAME, on the dropping connection. A non-nil outcome means:
-// leave the table this run. Both statements go through here, so a check added here
-// guards both.
-func (r *shardRun) preDropChecks(ctx context.Context, t *discovery.Table) (*outcome, error) {
+// be to a DROP or a hold's RENAME, on the dropping connection, and decides whether to
+// proceed or leave the table this run. Both statements go through here, so a check
+// added here guards both.
+func (r *shardRun) preDropChecks(ctx context.Context, t *discovery.Table) (decision, error) {
 	// What names the table on a replica only: the replicated statement would break it
 	// there (a foreign key from a replica-only child stops the applier with 1451).
 	refs, err := r.replicaReferences(ctx, t)
 	if err != nil {
-		return nil, err
+		return decision{}, err
 	}
 	if len(refs) > 0 {
 		r.log.WarnContext(ctx, "referenced on a replica: skipped", "table", dbconn.QualifiedName(t.Schema, t.Name), "references", strings.Join(refs, "; "))
-		return &outcome{report.OutcomeSkipped, "the replicated DROP or RENAME would break a replica: " + strings.Join(refs, "; "), 0}, nil
+		return leave(outcome{report.OutcomeSkipped, "the replicated DROP or RENAME would break a replica: " + strings.Join(refs, "; "), 0}), nil
 	}
 	// A reader on a replica would stall that replica's replication behind its metadata
 	// lock: a replicated RENAME waits for it just as a DROP does.
 	readers, err := r.replicaReaders(ctx, t.Schema, t.Name)
 	if err != nil {
-		return nil, err
+		return decision{}, err
 	}
 	if len(readers) > 0 {
 		r.log.WarnContext(ctx, "in use on a replica: deferred", "table", dbconn.QualifiedName(t.Schema, t.Name), "readers", strings.Join(readers, "; "))
-		return &outcome{report.OutcomeDeferred, "in use on a replica, where its DROP or RENAME would wait and stall replication: " + strings.Join(readers, "; "), 0}, nil
+		return leave(outcome{report.OutcomeDeferred, "in use on a replica, where its DROP or RENAME would wait and stall replication: " + strings.Join(readers, "; "), 0}), nil
 	}
-	return nil, nil
+	return proceed(), nil
 }

@@ -59,24 +59,25 @@ func (r *shardRun) purge(ctx context.Context, t *discovery.Table) (*outcome, err
 				// shard (and names the signal), not only this table.
 				var b *throttle.Blocked
 				if errors.As(err, &b) {
-					return nil, &errStop{fmt.Sprintf("purge paused after %d rows: %s", total, b.Error())}
+					return nil, &errStop{code: report.BlockedThrottle, why: fmt.Sprintf("purge paused after %d rows: %s", total, b.Error())}
 				}
-				return nil, &errStop{fmt.Sprintf("stopped by signal while purging (%d rows purged)", total)}
+				return nil, &errStop{code: report.BlockedSignal, why: fmt.Sprintf("stopped by signal while purging (%d rows purged)", total)}
 			}
 		}
 		if ctx.Err() != nil {
-			return nil, &errStop{fmt.Sprintf("stopped by signal while purging (%d rows purged)", total)}
+			return nil, &errStop{code: report.BlockedSignal, why: fmt.Sprintf("stopped by signal while purging (%d rows purged)", total)}
 		}
 		if md := r.j.cfg.Execute.MaxDuration; md > 0 && time.Since(r.execStarted) >= md {
-			return nil, &errStop{fmt.Sprintf("execute.max_duration %s reached during a purge (%d rows purged): the table stays for a later run", md, total)}
+			return nil, &errStop{code: report.BlockedRunLimit, why: fmt.Sprintf("execute.max_duration %s reached during a purge (%d rows purged): the table stays for a later run", md, total)}
 		}
 		if time.Since(checked) >= purgeRecheckEvery {
 			notSent := false
-			if _, out, err := r.recheck(ctx, t, &notSent, true); out != nil || err != nil {
-				if out != nil {
-					out.reason = fmt.Sprintf("purge stopped after %d rows: %s", total, out.reason)
+			if _, d, err := r.recheck(ctx, t, &notSent, true); err != nil || !d.proceed {
+				if err != nil {
+					return nil, err
 				}
-				return out, err
+				d.out.reason = fmt.Sprintf("purge stopped after %d rows: %s", total, d.out.reason)
+				return &d.out, nil
 			}
 			checked = time.Now()
 		}
@@ -118,9 +119,15 @@ func (r *shardRun) purge(ctx context.Context, t *discovery.Table) (*outcome, err
 					if bad := r.thr.Check(ctx); len(bad) > 0 {
 						why += "; " + readings(bad)
 					}
-					return nil, &errStop{fmt.Sprintf("purge paused after %d rows: %s", total, why)}
+					// Not applied within max_wait: paused like a blocked throttle; a replica
+					// that could not be asked is named as unreachable.
+					code := report.BlockedThrottle
+					if behind.err != nil {
+						code = report.BlockedReplicaUnreachable
+					}
+					return nil, &errStop{code: code, why: fmt.Sprintf("purge paused after %d rows: %s", total, why)}
 				}
-				return nil, &errStop{fmt.Sprintf("stopped by signal while purging (%d rows purged)", total)}
+				return nil, &errStop{code: report.BlockedSignal, why: fmt.Sprintf("stopped by signal while purging (%d rows purged)", total)}
 			}
 		}
 		took := time.Since(bstart)

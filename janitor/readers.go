@@ -13,6 +13,7 @@ import (
 
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/report"
 	"github.com/janitorhq/janitor/throttle"
 )
 
@@ -23,9 +24,13 @@ import (
 // looks at every configured replica's sessions, and after each DROP it watches the
 // appliers until the DROP is applied.
 
-// Where a replica says who holds a table's metadata lock.
+// Where a replica says who holds a table's metadata lock. A replica that cannot say
+// blocks drops on its shard: nothing else shows every reader. INNODB_TRX lists open
+// transactions but not the tables they read, and on MariaDB 10.11 and 11.8 it often
+// leaves out a transaction that has only read; a metadata lock held outside InnoDB
+// (LOCK TABLES, HANDLER, an Aria table) is in no list at all.
 const (
-	mdlNone     = ""                   // not readable: open transactions are suspect
+	mdlNone     = ""                   // not readable: drops on the shard are refused
 	mdlPlugin   = "metadata_lock_info" // MariaDB's plugin, information_schema.METADATA_LOCK_INFO
 	mdlPerfSchm = "performance_schema" // MySQL's performance_schema.metadata_locks
 )
@@ -34,7 +39,6 @@ const (
 type replicaView struct {
 	flavor  discovery.Flavor
 	account string // the account janitor uses there, quoted for a GRANT
-	mdl     string
 	server  discovery.Server
 }
 
@@ -72,8 +76,9 @@ func (s replicaSession) String() string {
 }
 
 // sessionsQuery lists the sessions that run a statement or hold a transaction open,
-// and the appliers' states: one query per replica per drop. INNODB_TRX shows open
-// transactions (idle ones too) but not which tables they read.
+// and the appliers' states: one query per replica per drop. INNODB_TRX gives a reader's
+// transaction age for the reason; it is not evidence on its own (it does not say which
+// tables a transaction read, and MariaDB often leaves out one that has only read).
 const sessionsQuery = `SELECT /* janitor */ p.ID, p.USER, p.COMMAND, p.TIME, COALESCE(p.STATE, ''), p.INFO,
 	TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), t.trx_autocommit_non_locking
 	FROM information_schema.PROCESSLIST p LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID
@@ -93,15 +98,16 @@ var mdlQueries = map[string]string{
 		AND t.PROCESSLIST_ID IS NOT NULL AND t.PROCESSLIST_ID <> CONNECTION_ID()`,
 }
 
-// replicaDB opens (once) the replica's pool and learns what its sessions can tell. Any
-// failure is an *errStop: a replica whose sessions janitor cannot see blocks drops.
+// replicaView opens (once) the replica's pool and learns what its sessions can tell. Any
+// failure is an *errStop: a replica whose sessions or metadata locks janitor cannot see
+// blocks drops.
 func (r *shardRun) replicaView(ctx context.Context, rd replicaDB) (*sqlx.DB, *replicaView, error) {
 	db, err := rd.db.Get(ctx)
 	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
 		return nil, nil, r.replicaUnreadable(ctx, rd.name, "", err)
 	}
 	if err != nil {
-		return nil, nil, &errStop{fmt.Sprintf("replica %s: cannot reach it to see its sessions (%v): drops on this shard wait until janitor can, since a reader there would stall its replication", rd.name, err)}
+		return nil, nil, &errStop{code: report.BlockedReplicaUnreachable, why: fmt.Sprintf("replica %s: cannot reach it to see its sessions (%v): drops on this shard wait until janitor can, since a reader there would stall its replication", rd.name, err)}
 	}
 	if v := r.replicaSeen[rd.name]; v != nil {
 		return db, v, nil
@@ -122,31 +128,12 @@ func (r *shardRun) replicaView(ctx context.Context, rd replicaDB) (*sqlx.DB, *re
 	if !srv.SeesAllSessions {
 		// Without PROCESS the process list shows janitor's own sessions only, which
 		// would read as "nobody reads this table".
-		return nil, nil, &errStop{fmt.Sprintf("replica %s: the account cannot see other sessions there: GRANT PROCESS ON *.* TO %s on that replica (docs/dropping.md, Least privilege)", rd.name, v.account)}
+		return nil, nil, &errStop{code: report.BlockedReplicaGrants, why: fmt.Sprintf("replica %s: the account cannot see other sessions there: GRANT PROCESS ON *.* TO %s on that replica (docs/dropping.md, Least privilege)", rd.name, v.account)}
 	}
-	var n int
-	switch srv.Flavor {
-	case discovery.FlavorMariaDB:
-		err = db.QueryRowxContext(qctx, `SELECT /* janitor */ COUNT(*) FROM information_schema.PLUGINS
-			WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'`).Scan(&n)
-		if n > 0 {
-			v.mdl = mdlPlugin
-		}
-	default:
-		// The MDL instrument and the global consumer are on by default in MySQL 8;
-		// with either off (or performance_schema off) metadata_locks is empty.
-		err = db.QueryRowxContext(qctx, `SELECT /* janitor */ COUNT(*) FROM performance_schema.setup_instruments i, performance_schema.setup_consumers c
-			WHERE i.NAME = 'wait/lock/metadata/sql/mdl' AND i.ENABLED = 'YES' AND c.NAME = 'global_instrumentation' AND c.ENABLED = 'YES'`).Scan(&n)
-		if n > 0 {
-			v.mdl = mdlPerfSchm
-		}
-	}
-	if err != nil {
-		return nil, nil, r.replicaUnreadable(ctx, rd.name, v.account, err)
-	}
-	if v.mdl == mdlNone {
-		r.log.WarnContext(ctx, "replica cannot say who holds a table's metadata lock: every open transaction there defers drops",
-			"replica", rd.name, "fix", mdlFix(v.flavor))
+	if _, err := r.lockSource(qctx, rd.name, db, v); err != nil {
+		r.log.WarnContext(ctx, "replica cannot say who holds a table's metadata lock: nothing is dropped or held on this shard",
+			"replica", rd.name, "why", err.Error())
+		return nil, nil, err
 	}
 	if r.replicaSeen == nil {
 		r.replicaSeen = map[string]*replicaView{}
@@ -155,11 +142,57 @@ func (r *shardRun) replicaView(ctx context.Context, rd replicaDB) (*sqlx.DB, *re
 	return db, v, nil
 }
 
-func mdlFix(f discovery.Flavor) string {
-	if f == discovery.FlavorMariaDB {
-		return "load the metadata_lock_info plugin there (INSTALL SONAME 'metadata_lock_info')"
+// lockSource says where the replica tells who holds a table's metadata lock. Where it
+// cannot, the error is an *errStop naming the replica, what is missing and the fix: the
+// replicated DROP or RENAME would wait there behind a reader janitor cannot see, and
+// stall replication. It is asked again before every statement (one small query), so a
+// source switched off during a run stops the next drop rather than hiding readers.
+func (r *shardRun) lockSource(ctx context.Context, replica string, db *sqlx.DB, v *replicaView) (string, error) {
+	if v.flavor == discovery.FlavorMariaDB {
+		var n int
+		err := db.QueryRowxContext(ctx, `SELECT /* janitor */ COUNT(*) FROM information_schema.PLUGINS
+			WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'`).Scan(&n)
+		switch {
+		case err != nil:
+			return mdlNone, r.replicaUnreadable(ctx, replica, v.account, err)
+		case n > 0:
+			return mdlPlugin, nil
+		}
+		return mdlNone, noLockSource(replica, "the metadata_lock_info plugin is not loaded",
+			"INSTALL SONAME 'metadata_lock_info' there (it stays installed across restarts; to have it on every server built from your config, add plugin_load_add = metadata_lock_info under [mariadbd])")
 	}
-	return "enable performance_schema with the wait/lock/metadata/sql/mdl instrument there"
+	// MySQL: metadata_locks lists a lock only while performance_schema is on, the MDL
+	// instrument and the global_instrumentation consumer are enabled (all three are
+	// MySQL 8's default) and the lock table is not sized to nothing; otherwise it is
+	// silently empty.
+	var pfs, maxLocks sql.NullInt64
+	var instrument, consumer sql.NullString
+	err := db.QueryRowxContext(ctx, `SELECT /* janitor */ @@performance_schema, @@performance_schema_max_metadata_locks,
+		(SELECT ENABLED FROM performance_schema.setup_instruments WHERE NAME = 'wait/lock/metadata/sql/mdl'),
+		(SELECT ENABLED FROM performance_schema.setup_consumers WHERE NAME = 'global_instrumentation')`).Scan(&pfs, &maxLocks, &instrument, &consumer)
+	switch {
+	case err != nil:
+		return mdlNone, r.replicaUnreadable(ctx, replica, v.account, err)
+	case pfs.Int64 != 1:
+		return mdlNone, noLockSource(replica, "performance_schema is off",
+			"set performance_schema = ON in its server config and restart it (it cannot be switched on at runtime)")
+	case maxLocks.Int64 == 0:
+		return mdlNone, noLockSource(replica, "performance_schema_max_metadata_locks is 0",
+			"remove performance_schema_max_metadata_locks from its server config (the default, -1, sizes it automatically) and restart it")
+	case instrument.String != "YES":
+		return mdlNone, noLockSource(replica, "the wait/lock/metadata/sql/mdl instrument is disabled",
+			"UPDATE performance_schema.setup_instruments SET ENABLED = 'YES' WHERE NAME = 'wait/lock/metadata/sql/mdl' there (and performance-schema-instrument = 'wait/lock/metadata/sql/mdl=ON' in its server config, so a restart keeps it)")
+	case consumer.String != "YES":
+		return mdlNone, noLockSource(replica, "the global_instrumentation consumer is disabled",
+			"UPDATE performance_schema.setup_consumers SET ENABLED = 'YES' WHERE NAME = 'global_instrumentation' there (and performance-schema-consumer-global-instrumentation = ON in its server config, so a restart keeps it)")
+	}
+	return mdlPerfSchm, nil
+}
+
+// noLockSource is the *errStop of a replica that cannot say who holds a metadata lock.
+func noLockSource(replica, missing, fix string) error {
+	return &errStop{code: report.BlockedReplicaLockSource, why: fmt.Sprintf("replica %s: cannot see who holds a table's metadata lock there (%s): a reader there in an open transaction would go unseen and the replicated DROP or RENAME would stall replication behind it, so nothing is dropped or held on this shard. Fix: %s; docs/dropping.md, Readers on replicas",
+		replica, missing, fix)}
 }
 
 // replicaUnreadable turns a failure to read a replica's sessions into the *errStop that
@@ -168,40 +201,27 @@ func mdlFix(f discovery.Flavor) string {
 // replica.
 func (r *shardRun) replicaUnreadable(ctx context.Context, replica, account string, err error) error {
 	if errors.Is(ctx.Err(), context.Canceled) {
-		return &errStop{"stopped by signal while looking at the replicas' sessions"}
+		return &errStop{code: report.BlockedSignal, why: "stopped by signal while looking at the replicas' sessions"}
 	}
 	if account == "" {
 		account = "janitor's account"
 	}
 	if dbconn.IsError(err, dbconn.ErrSpecificAccess, 1142, 1044) { // 1142 table access denied, 1044 database access denied
-		return &errStop{fmt.Sprintf("replica %s: cannot read its sessions (%v): GRANT PROCESS ON *.* TO %s there (MySQL: and SELECT ON performance_schema.*), as docs/dropping.md (Least privilege) lists", replica, err, account)}
+		return &errStop{code: report.BlockedReplicaGrants, why: fmt.Sprintf("replica %s: cannot read its sessions (%v): GRANT PROCESS ON *.* TO %s there (MySQL: and SELECT ON performance_schema.*), as docs/dropping.md (Least privilege) lists", replica, err, account)}
 	}
-	return &errStop{fmt.Sprintf("replica %s: cannot read its sessions (%v): drops on this shard wait until janitor can", replica, err)}
+	return &errStop{code: report.BlockedReplicaUnreadable, why: fmt.Sprintf("replica %s: cannot read its sessions (%v): drops on this shard wait until janitor can", replica, err)}
 }
 
 // replicaReaders looks at every configured replica of the shard for sessions that use
-// schema.table: a running statement that names it, a session holding or waiting for
-// its metadata lock (where the replica can tell), or — where it cannot — any open
-// transaction, which may have read it. It returns one line per reader; a non-nil error
-// (an *errStop) means drops on this shard must stop: a replica's sessions could not be
-// read, or its applier already waits for a metadata lock. The DROP path calls it after
-// the re-check; a RENAME path must call it too.
+// schema.table: a running statement that names it, or a session holding or waiting for
+// its metadata lock. It returns one line per reader; a non-nil error (an *errStop)
+// means drops on this shard must stop: a replica's sessions or metadata locks could not
+// be read, or its applier already waits for a metadata lock. The DROP path calls it
+// after the re-check; a RENAME path must call it too.
 func (r *shardRun) replicaReaders(ctx context.Context, schema, table string) ([]string, error) {
-	var out []string
-	for _, rd := range r.replicas {
-		db, v, err := r.replicaView(ctx, rd)
-		if err != nil {
-			return nil, err
-		}
-		qctx, cancel := context.WithTimeout(ctx, r.j.cfg.ThrottleFor(r.sc).SignalTimeout)
-		readers, err := r.readersOn(qctx, rd.name, db, v, schema, table)
-		cancel()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, readers...)
-	}
-	return out, nil
+	return r.onEachReplica(ctx, func(qctx context.Context, rd replicaDB, db *sqlx.DB, v *replicaView) ([]string, error) {
+		return r.readersOn(qctx, rd.name, db, v, schema, table)
+	})
 }
 
 // replicaReferences reads, on every configured replica, what names the table there: a
@@ -211,16 +231,9 @@ func (r *shardRun) replicaReaders(ctx context.Context, schema, table string) ([]
 // missing on a replica would stop it with error 1051. Each finding is a reason not to
 // drop; evidence a replica cannot show is one too.
 func (r *shardRun) replicaReferences(ctx context.Context, t *discovery.Table) ([]string, error) {
-	var out []string
-	for _, rd := range r.replicas {
-		db, v, err := r.replicaView(ctx, rd)
-		if err != nil {
-			return nil, err
-		}
-		qctx, cancel := context.WithTimeout(ctx, r.j.cfg.ThrottleFor(r.sc).SignalTimeout)
+	return r.onEachReplica(ctx, func(qctx context.Context, rd replicaDB, db *sqlx.DB, v *replicaView) ([]string, error) {
 		in := discovery.NewInspector(db, v.server, r.j.discoveryOptions(), r.log)
 		refs, unreadable, gone, err := in.References(qctx, discovery.Name{Schema: t.Schema, Table: t.Name, Orphan: t.Orphan})
-		cancel()
 		switch {
 		case err != nil:
 			return nil, r.replicaUnreadable(ctx, rd.name, v.account, err)
@@ -229,15 +242,41 @@ func (r *shardRun) replicaReferences(ctx context.Context, t *discovery.Table) ([
 			// of it is applied as DROP IF EXISTS under MariaDB's default
 			// slave_ddl_exec_mode=IDEMPOTENT; nothing on the replica can name it.
 		case len(unreadable) > 0:
-			out = append(out, fmt.Sprintf("replica %s: cannot read what references it there (%s)", rd.name, strings.Join(unreadable, "; ")))
+			return []string{fmt.Sprintf("replica %s: cannot read what references it there (%s)", rd.name, strings.Join(unreadable, "; "))}, nil
 		case len(refs) > 0:
-			out = append(out, fmt.Sprintf("replica %s: referenced there by %s", rd.name, strings.Join(refs, ", ")))
+			return []string{fmt.Sprintf("replica %s: referenced there by %s", rd.name, strings.Join(refs, ", "))}, nil
 		}
+		return nil, nil
+	})
+}
+
+// onEachReplica calls fn on every configured replica, with its pool, its view (who we
+// are there, what it is) and a context bounded by throttle.signal_timeout, and gathers
+// the lines fn returns. The first error ends the walk: a replica that cannot be read
+// stops drops rather than being passed over.
+func (r *shardRun) onEachReplica(ctx context.Context, fn func(qctx context.Context, rd replicaDB, db *sqlx.DB, v *replicaView) ([]string, error)) ([]string, error) {
+	var out []string
+	for _, rd := range r.replicas {
+		db, v, err := r.replicaView(ctx, rd)
+		if err != nil {
+			return nil, err
+		}
+		qctx, cancel := context.WithTimeout(ctx, r.j.cfg.ThrottleFor(r.sc).SignalTimeout)
+		lines, err := fn(qctx, rd, db, v)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, lines...)
 	}
 	return out, nil
 }
 
 func (r *shardRun) readersOn(ctx context.Context, replica string, db *sqlx.DB, v *replicaView, schema, table string) ([]string, error) {
+	src, err := r.lockSource(ctx, replica, db, v)
+	if err != nil {
+		return nil, err
+	}
 	rows, err := db.QueryxContext(ctx, sessionsQuery)
 	if err != nil {
 		return nil, r.replicaUnreadable(ctx, replica, v.account, err)
@@ -266,18 +305,9 @@ func (r *shardRun) readersOn(ctx context.Context, replica string, db *sqlx.DB, v
 		case s.info.Valid && discovery.Mentions(s.info.String, schema, table):
 			seen[s.id] = true
 			out = append(out, fmt.Sprintf("replica %s: %s runs a statement naming it: %s", replica, s, clip(s.info.String)))
-		case v.mdl == mdlNone && s.trxSecs.Valid && s.autocommitR.Int64 == 0:
-			// Which tables an open transaction holds cannot be read here; it may hold
-			// this one until it ends. A lone autocommit SELECT holds only the tables of
-			// its statement, which the match above has read.
-			seen[s.id] = true
-			out = append(out, fmt.Sprintf("replica %s: %s may hold its metadata lock (to tell which tables a transaction holds, %s)", replica, s, mdlFix(v.flavor)))
 		}
 	}
-	if v.mdl == mdlNone {
-		return out, nil
-	}
-	holders, err := db.QueryxContext(ctx, mdlQueries[v.mdl], schema, table)
+	holders, err := db.QueryxContext(ctx, mdlQueries[src], schema, table)
 	if err != nil {
 		return nil, r.replicaUnreadable(ctx, replica, v.account, err)
 	}
@@ -286,7 +316,7 @@ func (r *shardRun) readersOn(ctx context.Context, replica string, db *sqlx.DB, v
 		var s replicaSession
 		dest := []any{&s.id, &s.user, &s.cmd, &s.secs, &s.state}
 		var thread string
-		if v.mdl == mdlPerfSchm {
+		if src == mdlPerfSchm {
 			dest = append(dest, &thread)
 		}
 		if err := holders.Scan(dest...); err != nil {
@@ -318,7 +348,7 @@ func (r *shardRun) applierBlocked(ctx context.Context, replica string, s replica
 	if h := r.j.Hooks.ReplicaBlocked; h != nil {
 		h(r.sc.Name, replica)
 	}
-	return &errStop{why}
+	return &errStop{code: report.BlockedReplicaApplier, why: why}
 }
 
 // watchAppliers follows a DROP of schema.table to every replica, until each has applied
@@ -335,7 +365,7 @@ func (r *shardRun) applierStopped(ctx context.Context, replica string, st thrott
 	if h := r.j.Hooks.ReplicaBlocked; h != nil {
 		h(r.sc.Name, replica)
 	}
-	return &errStop{why}
+	return &errStop{code: report.BlockedReplicaApplier, why: why}
 }
 
 func (r *shardRun) watchAppliers(ctx context.Context, schema, table string) error {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -35,25 +34,6 @@ func replicaConn(t *testing.T) (*sqlx.Conn, int64) {
 	return conn, id
 }
 
-// trxListed waits up to 5 s for the replica's INNODB_TRX to list session id's
-// transaction: InnoDB serves INNODB_TRX from a cache refreshed at most every 100 ms, so a
-// look right after the read may not see it yet.
-func trxListed(t *testing.T, id int64) bool {
-	t.Helper()
-	replica := testdb.Open(t, testdb.ReplicaDSN(t))
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		var n int
-		if err := replica.Get(&n, "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = ?", id); err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // rptLeftovers creates a dead pt-osc leftover named old (base base) and waits until the
 // replica has it.
 func rptLeftovers(t *testing.T, base, old string) (primary, replica *sqlx.DB, schema string) {
@@ -68,8 +48,8 @@ func rptLeftovers(t *testing.T, base, old string) (primary, replica *sqlx.DB, sc
 }
 
 // lockSource makes the replica able (on) or unable to say who holds a table's metadata
-// lock, for the rest of the test: MariaDB's metadata_lock_info plugin loaded or not;
-// MySQL's wait/lock/metadata/sql/mdl instrument enabled or not.
+// lock, for the rest of the test: MariaDB's metadata_lock_info plugin loaded or not
+// (the sandbox loads it); MySQL's wait/lock/metadata/sql/mdl instrument enabled or not.
 func lockSource(t *testing.T, replica *sqlx.DB, on bool) {
 	t.Helper()
 	if isMariaDB(t, replica) {
@@ -87,14 +67,20 @@ func lockSource(t *testing.T, replica *sqlx.DB, on bool) {
 		}
 		return
 	}
-	const instrument = "UPDATE performance_schema.setup_instruments SET ENABLED = '%s' WHERE NAME = 'wait/lock/metadata/sql/mdl'"
+	pfsSetting(t, replica, "setup_instruments", "wait/lock/metadata/sql/mdl", map[bool]string{true: "YES", false: "NO"}[on])
+}
+
+// pfsSetting sets ENABLED of one row of a performance_schema setup table on the replica
+// for the rest of the test.
+func pfsSetting(t *testing.T, replica *sqlx.DB, table, name, enabled string) {
+	t.Helper()
 	var was string
-	if err := replica.Get(&was, "SELECT ENABLED FROM performance_schema.setup_instruments WHERE NAME = 'wait/lock/metadata/sql/mdl'"); err != nil {
+	if err := replica.Get(&was, "SELECT ENABLED FROM performance_schema."+table+" WHERE NAME = ?", name); err != nil {
 		t.Fatal(err)
 	}
-	want := map[bool]string{true: "YES", false: "NO"}[on]
-	testdb.Exec(t, replica, fmt.Sprintf(instrument, want))
-	t.Cleanup(func() { testdb.Exec(t, replica, fmt.Sprintf(instrument, was)) })
+	set := "UPDATE performance_schema." + table + " SET ENABLED = '%s' WHERE NAME = '" + name + "'"
+	testdb.Exec(t, replica, fmt.Sprintf(set, enabled))
+	t.Cleanup(func() { testdb.Exec(t, replica, fmt.Sprintf(set, was)) })
 }
 
 func isMariaDB(t *testing.T, db *sqlx.DB) bool {
@@ -107,47 +93,111 @@ func isMariaDB(t *testing.T, db *sqlx.DB) bool {
 
 // TestOpenTransactionOnReplicaDefers: a session on the replica that read the leftover in
 // a transaction it keeps open holds the table's metadata lock; the replicated DROP would
-// stall the replica's applier behind it (issue 8). The table is deferred, with the
-// replica and the session named, and stays on both servers. Run with the replica unable
-// to say who holds which metadata lock (any open transaction is suspect) and able to
-// (only the holder is).
+// stall the replica's applier behind it (issue 8). The replica says who holds the lock
+// (MariaDB's plugin, MySQL's instrument); the table is deferred, with the replica and
+// the session named, and stays on both servers.
 func TestOpenTransactionOnReplicaDefers(t *testing.T) {
 	// A backtick and an accented letter: the lock tables must be asked by the real name.
 	const base, old = "rpt`é", "__rpt`é_old"
-	for _, source := range []bool{false, true} {
-		t.Run(fmt.Sprintf("lock_source=%v", source), func(t *testing.T) {
-			primary, replica, s := rptLeftovers(t, base, old)
-			lockSource(t, replica, source)
-			reader, id := replicaConn(t)
-			testdb.Exec(t, reader, "BEGIN", "SELECT COUNT(*) FROM "+q(s, old))
-			t.Cleanup(func() { _, _ = reader.ExecContext(context.Background(), "ROLLBACK") })
-			if !source && !trxListed(t, id) {
-				// Seen on MariaDB 10.11 under load: a transaction that has only read is not
-				// always in INNODB_TRX, and then nothing but the metadata-lock plugin shows
-				// it (docs/non-goals.md). The plugin case below covers the reader.
-				t.Skipf("the replica's INNODB_TRX does not list session %d's read-only transaction: the no-plugin fallback cannot see it", id)
-			}
+	primary, replica, s := rptLeftovers(t, base, old)
+	lockSource(t, replica, true)
+	reader, id := replicaConn(t)
+	testdb.Exec(t, reader, "START TRANSACTION", "SELECT COUNT(*) FROM "+q(s, old))
+	t.Cleanup(func() { _, _ = reader.ExecContext(context.Background(), "ROLLBACK") })
 
-			r := janitor.New(config(t, s), nil).Run(context.Background(), true)
-			o := outcomes(r)[old]
-			t.Logf("reason: %s", o.Reason)
-			if o.Outcome != report.OutcomeDeferred || !strings.Contains(o.Reason, "replica sandbox-replica") ||
-				!strings.Contains(o.Reason, fmt.Sprintf("session %d ", id)) {
-				t.Errorf("outcome %q (%s); want deferred naming sandbox-replica and session %d", o.Outcome, o.Reason, id)
+	r := janitor.New(config(t, s), nil).Run(context.Background(), true)
+	o := outcomes(r)[old]
+	t.Logf("reason: %s", o.Reason)
+	if o.Outcome != report.OutcomeDeferred || !strings.Contains(o.Reason, "replica sandbox-replica") ||
+		!strings.Contains(o.Reason, fmt.Sprintf("session %d ", id)) || !strings.Contains(o.Reason, ") holds its metadata lock") {
+		t.Errorf("outcome %q (%s); want deferred naming sandbox-replica and session %d as the lock's holder", o.Outcome, o.Reason, id)
+	}
+	if !exists(t, primary, s, old) || !exists(t, replica, s, old) {
+		t.Errorf("the table was dropped")
+	}
+	if r.Shards[0].Blocked != "" || r.Failed() {
+		t.Errorf("a reader defers one table, it does not block the shard: blocked %q error %q", r.Shards[0].Blocked, r.Shards[0].Error)
+	}
+}
+
+// TestNoLockSourceOnReplicaRefuses: a replica that cannot say who holds a table's
+// metadata lock hides a reader in a read-only transaction (MariaDB often leaves such a
+// transaction out of INNODB_TRX; a lock outside InnoDB is in no list), and the replicated
+// DROP or hold RENAME would then stall its applier. janitor refuses to drop or hold on
+// the shard, naming the replica, what is missing and the fix; the dry run says the same
+// and plans no drop. Before, the fallback deferred only for transactions INNODB_TRX
+// listed, and dropped over the others.
+func TestNoLockSourceOnReplicaRefuses(t *testing.T) {
+	type missing struct{ name, what, fix string }
+	cases := []missing{{"plugin", "the metadata_lock_info plugin is not loaded", "INSTALL SONAME 'metadata_lock_info'"}}
+	if testdb.IsMySQL(t) {
+		cases = []missing{
+			{"instrument", "the wait/lock/metadata/sql/mdl instrument is disabled",
+				"UPDATE performance_schema.setup_instruments SET ENABLED = 'YES' WHERE NAME = 'wait/lock/metadata/sql/mdl'"},
+			{"consumer", "the global_instrumentation consumer is disabled",
+				"UPDATE performance_schema.setup_consumers SET ENABLED = 'YES' WHERE NAME = 'global_instrumentation'"},
+		}
+	}
+	// Two readers: a read-only transaction, and a metadata lock held with no InnoDB
+	// transaction at all, which INNODB_TRX never lists.
+	readers := []struct{ name, begin, end string }{
+		{"transaction", "START TRANSACTION", "ROLLBACK"},
+		{"lock_tables", "LOCK TABLES %s READ", "UNLOCK TABLES"},
+	}
+	const base, old = "rpt", "__rpt_old"
+	for _, c := range cases {
+		for _, rdr := range readers {
+			for _, hold := range []time.Duration{0, time.Hour} {
+				t.Run(fmt.Sprintf("%s/%s/hold=%s", c.name, rdr.name, hold), func(t *testing.T) {
+					primary, replica, s := rptLeftovers(t, base, old)
+					switch c.name {
+					case "consumer":
+						pfsSetting(t, replica, "setup_consumers", "global_instrumentation", "NO")
+					default:
+						lockSource(t, replica, false)
+					}
+					reader, _ := replicaConn(t)
+					if rdr.name == "lock_tables" {
+						testdb.Exec(t, reader, fmt.Sprintf(rdr.begin, q(s, old)))
+					} else {
+						testdb.Exec(t, reader, rdr.begin, "SELECT COUNT(*) FROM "+q(s, old))
+					}
+					t.Cleanup(func() { _, _ = reader.ExecContext(context.Background(), rdr.end) })
+					cfg := config(t, s)
+					cfg.Execute.Hold = hold
+
+					check := func(what, blocked string, o report.Table) {
+						t.Helper()
+						for _, want := range []string{"replica sandbox-replica", c.what, c.fix} {
+							if !strings.Contains(blocked, want) {
+								t.Errorf("%s: blocked %q; want it to say %q", what, blocked, want)
+							}
+						}
+						if o.Outcome != report.OutcomeDeferred || o.Reason != blocked {
+							t.Errorf("%s: outcome %q (%s); want deferred with the shard's reason", what, o.Outcome, o.Reason)
+						}
+					}
+					plan := janitor.New(cfg, nil).Run(context.Background(), false)
+					check("dry run", plan.Shards[0].Blocked, outcomes(plan)[old])
+
+					r := janitor.New(cfg, nil).Run(context.Background(), true)
+					t.Logf("blocked: %s", r.Shards[0].Blocked)
+					check("execute", r.Shards[0].Blocked, outcomes(r)[old])
+					if c := r.Shards[0].BlockedCode; c != report.BlockedReplicaLockSource {
+						t.Errorf("blocked_code %q, want %q (janitor_shard_blocked's reason)", c, report.BlockedReplicaLockSource)
+					}
+					if r.Failed() {
+						t.Errorf("a refusal is not a failure: %q", r.Shards[0].Error)
+					}
+					if !exists(t, primary, s, old) || !exists(t, replica, s, old) {
+						t.Errorf("the table was dropped or renamed")
+					}
+					// Replication was never stalled: the applier takes the next event at once.
+					testdb.Exec(t, primary, "CREATE TABLE "+q(s, "after")+" (id INT PRIMARY KEY)")
+					testdb.WaitReplicaWithin(t, primary, replica, 10)
+				})
 			}
-			if !source && !regexp.MustCompile(`in a transaction open for \d+s`).MatchString(o.Reason) {
-				t.Errorf("reason %q does not give the transaction's age", o.Reason)
-			}
-			if want := map[bool]string{true: ") holds its metadata lock", false: ") may hold its metadata lock"}[source]; !strings.Contains(o.Reason, want) {
-				t.Errorf("reason %q; want %q", o.Reason, want)
-			}
-			if !exists(t, primary, s, old) || !exists(t, replica, s, old) {
-				t.Errorf("the table was dropped")
-			}
-			if r.Shards[0].Blocked != "" || r.Failed() {
-				t.Errorf("a reader defers one table, it does not block the shard: blocked %q error %q", r.Shards[0].Blocked, r.Shards[0].Error)
-			}
-		})
+		}
 	}
 }
 
@@ -257,6 +307,9 @@ func TestReaderAfterTheCheckBlocksTheShard(t *testing.T) {
 	if o := got[second]; o.Outcome != report.OutcomeDeferred || o.Reason != b || !exists(t, primary, s, second) {
 		t.Errorf("%s: %s (%s); want deferred with the shard's reason, and kept", second, o.Outcome, o.Reason)
 	}
+	if c := r.Shards[0].BlockedCode; c != report.BlockedReplicaApplier {
+		t.Errorf("blocked_code %q, want %q", c, report.BlockedReplicaApplier)
+	}
 	if v := counter(t, m, "janitor_replica_applier_blocked_total"); v != 1 {
 		t.Errorf("janitor_replica_applier_blocked_total = %v, want 1", v)
 	}
@@ -270,6 +323,31 @@ func TestReaderAfterTheCheckBlocksTheShard(t *testing.T) {
 	if exists(t, replica, s, first) {
 		t.Errorf("%s still on the replica after the reader ended", first)
 	}
+}
+
+// gaugeWith reads the series of gauge family name with labels shard and reason.
+func gaugeWith(t *testing.T, m *metrics.Metrics, name, shard, reason string) float64 {
+	t.Helper()
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, metric := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, p := range metric.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			if l["shard"] == shard && l["reason"] == reason {
+				return metric.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("%s{shard=%q,reason=%q} not exported", name, shard, reason)
+	return 0
 }
 
 // counter reads a counter family's single series from m's registry.
@@ -286,4 +364,41 @@ func counter(t *testing.T, m *metrics.Metrics, name string) float64 {
 	}
 	t.Fatal(errors.New(name + ": no single series"))
 	return 0
+}
+
+// TestPurgeWaitsForTheReplicaChecks: the large-table purge deletes what the DROP would,
+// so the replicas are looked at before its first batch, not only before the DROP: a
+// table read on a replica, or on a replica that cannot say who holds its metadata lock,
+// keeps its rows. Before, the purge emptied it and only the DROP was refused.
+func TestPurgeWaitsForTheReplicaChecks(t *testing.T) {
+	for _, source := range []bool{true, false} {
+		t.Run(fmt.Sprintf("lock_source=%v", source), func(t *testing.T) {
+			primary, replica, s := rptLeftovers(t, "rpt", "__rpt_old")
+			testdb.Exec(t, primary, "INSERT INTO "+q(s, "__rpt_old")+" SELECT seq FROM "+testdb.Seq(t, s, 3000)+" WHERE seq > 2")
+			testdb.WaitReplica(t, primary, replica)
+			lockSource(t, replica, source)
+			reader, _ := replicaConn(t)
+			testdb.Exec(t, reader, "START TRANSACTION", "SELECT COUNT(*) FROM "+q(s, "__rpt_old"))
+			t.Cleanup(func() { _, _ = reader.ExecContext(context.Background(), "ROLLBACK") })
+			cfg := config(t, s)
+			cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", ThresholdBytes: 0, BatchRows: 500, BatchPause: time.Millisecond}
+			j := janitor.New(cfg, nil)
+			batches := 0
+			j.Hooks.PurgeBatch = func(_, _, _ string, _ int64) { batches++ }
+			r := j.Run(context.Background(), true)
+			o := outcomes(r)["__rpt_old"]
+			t.Logf("%s: %s", o.Outcome, o.Reason)
+			want := map[bool]string{true: "in use on a replica", false: "cannot see who holds a table's metadata lock"}[source]
+			if o.Outcome != report.OutcomeDeferred || !strings.Contains(o.Reason, want) {
+				t.Errorf("outcome %q (%s); want deferred: %s", o.Outcome, o.Reason, want)
+			}
+			var n int
+			if err := primary.Get(&n, "SELECT COUNT(*) FROM "+q(s, "__rpt_old")); err != nil {
+				t.Fatal(err)
+			}
+			if batches > 0 || n != 3000 {
+				t.Errorf("%d purge batches ran, %d of 3000 rows left: the purge must wait for the replica checks", batches, n)
+			}
+		})
+	}
 }

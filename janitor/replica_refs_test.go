@@ -22,6 +22,11 @@ func TestReplicaOnlyReferencesKeepTheTable(t *testing.T) {
 	for _, tc := range []struct{ kind, ddl, want string }{
 		{"foreign key", "CREATE TABLE %s (id INT PRIMARY KEY, ref INT, FOREIGN KEY (ref) REFERENCES %s (id)) ENGINE=InnoDB", "foreign key"},
 		{"view", "CREATE VIEW %s AS SELECT id FROM %s", "view"},
+		// A weekly event on the replica alone (MySQL: its body is unreadable for a name
+		// with a backtick, which keeps the table too).
+		{"event", "CREATE EVENT %s ON SCHEDULE EVERY 1 WEEK STARTS CURRENT_TIMESTAMP + INTERVAL 1 YEAR DO DELETE FROM %s", "event"},
+		// A reporting account on the replica alone; the first %s only names the case.
+		{"grant", "GRANT SELECT ON %[2]s TO 'rpt_reader'@'%%' /* %[1]s */", "rpt_reader"},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
 			const base, old = "rpt`é", "__rpt`é_old"
@@ -31,9 +36,11 @@ func TestReplicaOnlyReferencesKeepTheTable(t *testing.T) {
 			// transactions of its own (gtid_strict_mode would stop its applier).
 			other := s + "_ro"
 			local, _ := replicaConn(t)
-			testdb.Exec(t, local, "SET sql_log_bin = 0", "CREATE DATABASE "+dbconn.QuoteIdent(other),
+			testdb.Exec(t, local, "SET sql_log_bin = 0", "CREATE DATABASE "+dbconn.QuoteIdent(other), "CREATE USER 'rpt_reader'@'%'",
 				fmt.Sprintf(tc.ddl, q(other, "Child é"), q(s, old)))
-			t.Cleanup(func() { testdb.Exec(t, local, "DROP DATABASE IF EXISTS "+dbconn.QuoteIdent(other)) })
+			t.Cleanup(func() {
+				testdb.Exec(t, local, "DROP DATABASE IF EXISTS "+dbconn.QuoteIdent(other), "DROP USER IF EXISTS 'rpt_reader'@'%'")
+			})
 
 			r := janitor.New(config(t, s), nil).Run(context.Background(), true)
 			o := outcomes(r)[old]

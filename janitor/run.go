@@ -16,6 +16,7 @@ import (
 
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/internal/human"
 	"github.com/janitorhq/janitor/policies"
 	"github.com/janitorhq/janitor/report"
 	"github.com/janitorhq/janitor/throttle"
@@ -77,7 +78,9 @@ func (j *Janitor) runShard(ctx context.Context, g *gates, sc ShardConfig, s *rep
 	// A migration's changelog and checkpoint carry evidence about its other tables (the
 	// gh-ost heartbeat, Spirit's checkpoint): drop them after those, or the re-check of
 	// the others would find their evidence gone.
-	sort.SliceStable(cands, func(i, j int) bool { return !carriesEvidence(cands[i].table) && carriesEvidence(cands[j].table) })
+	sort.SliceStable(cands, func(i, j int) bool {
+		return !discovery.CarriesEvidence(cands[i].table) && discovery.CarriesEvidence(cands[j].table)
+	})
 	// Every skip is an outcome, including candidates over discovery.max_inspect, which
 	// are rows without a candidate.
 	for i := range s.Tables {
@@ -96,13 +99,13 @@ func (j *Janitor) runShard(ctx context.Context, g *gates, sc ShardConfig, s *rep
 	if execute && hasDrops(cands) {
 		// Drops wait for a slot of execute.concurrency; discovery did not need one.
 		if !acquire(ctx, g.drop) {
-			r.s.Blocked = "stopped by signal before drops began"
+			r.s.Blocked, r.s.BlockedCode = "stopped by signal before drops began", report.BlockedSignal
 			r.deferRest(cands, 0, r.s.Blocked)
 			return nil
 		}
 		defer func() { <-g.drop }()
 		if g.past() {
-			r.s.Blocked = fmt.Sprintf("execute.deadline %s reached before drops began on this shard", j.cfg.Execute.Deadline)
+			r.s.Blocked, r.s.BlockedCode = fmt.Sprintf("execute.deadline %s reached before drops began on this shard", j.cfg.Execute.Deadline), report.BlockedRunLimit
 			r.deferRest(cands, 0, r.s.Blocked)
 			return nil
 		}
@@ -135,19 +138,31 @@ func (r *shardRun) prepareAndExecute(ctx context.Context, cands []candidate, exe
 		}
 	}
 	if !execute {
-		// Tell the DBA what an execute run would meet right now.
-		if bad := r.thr.Check(ctx); len(bad) > 0 {
-			s.Blocked = "an execute run would wait now: " + readings(bad)
-		}
+		// Tell the DBA what an execute run would meet right now. A refusal that waiting
+		// does not lift — a read-only or replicating server, a replica whose sessions or
+		// metadata locks janitor cannot read — makes the plan's drops what --execute
+		// would report: deferred, with the reason and the fix; a throttle signal only
+		// delays them, so they stay planned.
+		refusal := ""
 		if srv, err := discovery.ReadServer(ctx, db); err == nil && srv.ReadOnly {
-			s.Blocked = "server is read-only: --execute refuses to drop here"
+			refusal = "server is read-only: --execute refuses to drop here"
 		} else if why, err := replicates(ctx, db); err == nil && why != "" {
-			s.Blocked = "--execute refuses to drop here: " + why
+			refusal = "--execute refuses to drop here: " + why
 		}
 		for _, rd := range r.replicas {
-			if _, _, err := r.replicaView(ctx, rd); err != nil && s.Blocked == "" {
-				s.Blocked = "an execute run would not drop here: " + err.Error()
+			if _, _, err := r.replicaView(ctx, rd); err != nil && refusal == "" {
+				refusal = "an execute run would not drop here: " + err.Error()
 			}
+		}
+		if refusal != "" {
+			s.Blocked = refusal
+			for _, c := range cands {
+				if row := &s.Tables[c.row]; row.Outcome == report.OutcomePlanned {
+					row.Outcome, row.Reason = report.OutcomeDeferred, refusal
+				}
+			}
+		} else if bad := r.thr.Check(ctx); len(bad) > 0 {
+			s.Blocked = "an execute run would wait now: " + readings(bad)
 		}
 		return nil
 	}
@@ -175,12 +190,12 @@ func hasDrops(cands []candidate) bool {
 	return false
 }
 
-func carriesEvidence(t *discovery.Table) bool {
-	return t.Role == discovery.RoleChangelog || t.Role == discovery.RoleCheckpoint
-}
-
 // errStop ends a shard's run early without failing it: the rest is deferred.
-type errStop struct{ why string }
+type errStop struct {
+	why string
+	// code is why in a bounded set (report.Blocked*): the metric's label.
+	code string
+}
 
 func (e *errStop) Error() string { return e.why }
 
@@ -188,7 +203,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 	if err := r.connect(ctx, ""); err != nil {
 		var stop *errStop
 		if errors.As(err, &stop) {
-			r.s.Blocked = stop.why
+			r.s.Blocked, r.s.BlockedCode = stop.why, stop.code
 			r.deferRest(cands, 0, stop.why)
 			return nil
 		}
@@ -213,7 +228,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 			return nil
 		}
 		if ex.MaxBytesPerRun > 0 && bytes+c.table.Bytes > ex.MaxBytesPerRun && dropped > 0 {
-			r.deferRest(cands, i, fmt.Sprintf("execute.max_bytes_per_run %s reached", report.Bytes(ex.MaxBytesPerRun)))
+			r.deferRest(cands, i, fmt.Sprintf("execute.max_bytes_per_run %s reached", human.Bytes(ex.MaxBytesPerRun)))
 			return nil
 		}
 		if dropped > 0 && ex.PauseBetweenDrops > 0 {
@@ -223,7 +238,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 			}
 		}
 		if r.gates.past() {
-			r.s.Blocked = fmt.Sprintf("execute.deadline %s reached", ex.Deadline)
+			r.s.Blocked, r.s.BlockedCode = fmt.Sprintf("execute.deadline %s reached", ex.Deadline), report.BlockedRunLimit
 			r.deferRest(cands, i, r.s.Blocked)
 			return nil
 		}
@@ -235,7 +250,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 		if err != nil {
 			var stop *errStop
 			if errors.As(err, &stop) {
-				r.s.Blocked = stop.why
+				r.s.Blocked, r.s.BlockedCode = stop.why, stop.code
 				r.deferRest(cands, i, stop.why)
 				return nil
 			}
@@ -264,7 +279,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 				if !errors.As(err, &stop) {
 					return err
 				}
-				r.s.Blocked = stop.why
+				r.s.Blocked, r.s.BlockedCode = stop.why, stop.code
 				r.deferRest(cands, i, stop.why)
 				return nil
 			}
@@ -304,18 +319,18 @@ func (r *shardRun) connect(ctx context.Context, wantIdentity string) error {
 	}
 	if wantIdentity != "" && srv.Identity() != wantIdentity {
 		conn.Close()
-		return &errStop{fmt.Sprintf("a different server answers now (%s, was %s): failover? re-discover on the next run", srv.Identity(), wantIdentity)}
+		return &errStop{code: report.BlockedFailover, why: fmt.Sprintf("a different server answers now (%s, was %s): failover? re-discover on the next run", srv.Identity(), wantIdentity)}
 	}
 	if srv.ReadOnly {
 		conn.Close()
-		return &errStop{"server is read-only (a replica, or a primary demoted by failover): refusing to drop here"}
+		return &errStop{code: report.BlockedReadOnly, why: "server is read-only (a replica, or a primary demoted by failover): refusing to drop here"}
 	}
 	if why, err := replicates(ctx, conn); err != nil || why != "" {
 		conn.Close()
 		if err != nil {
 			return fmt.Errorf("check whether the server is a replica: %w", err)
 		}
-		return &errStop{why}
+		return &errStop{code: report.BlockedReadOnly, why: why}
 	}
 	started := time.Now().Add(-time.Duration(srv.Uptime) * time.Second)
 	if err := r.takeLock(ctx, conn, started); err != nil {
@@ -365,7 +380,7 @@ func (r *shardRun) takeLock(ctx context.Context, conn *sqlx.Conn, serverStarted 
 			continue // released in between
 		}
 		if ours == 0 || holder.Int64 != ours {
-			return &errStop{fmt.Sprintf("another janitor holds lock %q on this server: leaving this shard to it", DropLockName)}
+			return &errStop{code: report.BlockedLock, why: fmt.Sprintf("another janitor holds lock %q on this server: leaving this shard to it", DropLockName)}
 		}
 		var command, info sql.NullString
 		err := conn.QueryRowxContext(ctx, "SELECT /* janitor */ COMMAND, INFO FROM information_schema.PROCESSLIST WHERE ID = ?", holder.Int64).Scan(&command, &info)
@@ -380,12 +395,12 @@ func (r *shardRun) takeLock(ctx context.Context, conn *sqlx.Conn, serverStarted 
 				return fmt.Errorf("end this run's previous session %d: %w", holder.Int64, err)
 			}
 		case time.Now().After(deadline):
-			return &errStop{fmt.Sprintf("this run's previous session %d still runs %q after the DROP's budget: look at it", holder.Int64, info.String)}
+			return &errStop{code: report.BlockedLock, why: fmt.Sprintf("this run's previous session %d still runs %q after the DROP's budget: look at it", holder.Int64, info.String)}
 		default:
 			r.log.InfoContext(ctx, "waiting for this run's previous session to finish its statement", "session", holder.Int64, "statement", info.String)
 		}
 		if !sleep(ctx, 200*time.Millisecond) {
-			return &errStop{"stopped by signal while waiting for the previous session"}
+			return &errStop{code: report.BlockedSignal, why: "stopped by signal while waiting for the previous session"}
 		}
 	}
 }
@@ -435,6 +450,17 @@ type outcome struct {
 	freed   int64
 }
 
+// decision is what a check before a DROP, a hold's RENAME or a purge batch decided:
+// proceed, or leave the table this run with outcome out. The zero value leaves it, so a
+// path that forgets to decide never lets a DROP through.
+type decision struct {
+	proceed bool
+	out     outcome
+}
+
+func proceed() decision          { return decision{proceed: true} }
+func leave(out outcome) decision { return decision{out: out} }
+
 // dropWithRetry drops one table, reconnecting when the connection dies (a restarted
 // primary) and re-checking everything on the new connection.
 func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (outcome, error) {
@@ -449,7 +475,7 @@ func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (outcome, err
 		// A DROP that takes the server down each time would otherwise be sent again
 		// after every restart: give up on the shard after a few losses on one table.
 		if losses >= maxLossesPerTable {
-			return outcome{}, &errStop{fmt.Sprintf("connection lost %d times while working on %s (last: %v): stopping this shard; look at the server before the next run",
+			return outcome{}, &errStop{code: report.BlockedConnection, why: fmt.Sprintf("connection lost %d times while working on %s (last: %v): stopping this shard; look at the server before the next run",
 				losses, dbconn.QualifiedName(c.table.Schema, c.table.Name), err)}
 		}
 		r.log.WarnContext(ctx, "connection lost; reconnecting", "table", c.table.Schema+"."+c.table.Name, "err", err)
@@ -458,10 +484,10 @@ func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (outcome, err
 		deadline := time.Now().Add(maxWait)
 		for {
 			if time.Now().After(deadline) {
-				return outcome{}, &errStop{fmt.Sprintf("server unreachable for %s: %v", maxWait, err)}
+				return outcome{}, &errStop{code: report.BlockedConnection, why: fmt.Sprintf("server unreachable for %s: %v", maxWait, err)}
 			}
 			if !sleep(ctx, backoff) {
-				return outcome{}, &errStop{"stopped by signal while reconnecting"}
+				return outcome{}, &errStop{code: report.BlockedSignal, why: "stopped by signal while reconnecting"}
 			}
 			backoff = min(2*backoff, 10*time.Second)
 			cerr := r.connect(ctx, r.server.Identity())
@@ -488,23 +514,29 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 		// A wait for health that outlasts the run's deadline would start a DROP after it.
 		left := time.Until(r.gates.deadline)
 		if left <= 0 {
-			return outcome{}, &errStop{fmt.Sprintf("execute.deadline %s reached", r.j.cfg.Execute.Deadline)}
+			return outcome{}, &errStop{code: report.BlockedRunLimit, why: fmt.Sprintf("execute.deadline %s reached", r.j.cfg.Execute.Deadline)}
 		}
 		maxWait = min(maxWait, left)
 	}
 	if err := r.thr.Wait(ctx, maxWait); err != nil {
 		var b *throttle.Blocked
 		if errors.As(err, &b) {
-			return outcome{}, &errStop{b.Error()}
+			return outcome{}, &errStop{code: report.BlockedThrottle, why: b.Error()}
 		}
-		return outcome{}, &errStop{"stopped by signal while throttled"}
+		return outcome{}, &errStop{code: report.BlockedSignal, why: "stopped by signal while throttled"}
 	}
-	fresh, out, err := r.recheck(ctx, t, sent, false)
-	if out != nil || err != nil {
-		return derefOutcome(out), err
+	fresh, d, err := r.recheck(ctx, t, sent, false)
+	if err != nil || !d.proceed {
+		return d.out, err
 	}
 	lt := r.j.cfg.Execute.LargeTable
 	if lt.Strategy == "purge" && fresh.Bytes > lt.ThresholdBytes && !fresh.Orphan {
+		// The purge deletes what the DROP would: the replicas are looked at first too,
+		// or a table read on a replica, or on one janitor cannot see into, would be
+		// emptied and only then refused its DROP.
+		if d, err := r.preDropChecks(ctx, fresh); err != nil || !d.proceed {
+			return d.out, err
+		}
 		if out := r.markPurge(ctx, t, fresh); out != nil {
 			return *out, nil
 		}
@@ -513,14 +545,14 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 		}
 		// The purge took a while: look again before the DROP.
 		bytes := fresh.Bytes
-		if fresh, out, err = r.recheck(ctx, t, sent, true); out != nil || err != nil {
-			return derefOutcome(out), err
+		if fresh, d, err = r.recheck(ctx, t, sent, true); err != nil || !d.proceed {
+			return d.out, err
 		}
 		fresh.Bytes = bytes
 	}
 	// Last, as close to the DROP as it can be.
-	if out, err := r.preDropChecks(ctx, fresh); out != nil || err != nil {
-		return derefOutcome(out), err
+	if d, err := r.preDropChecks(ctx, fresh); err != nil || !d.proceed {
+		return d.out, err
 	}
 	if h := r.j.Hooks.BeforeDrop; h != nil {
 		h(r.sc.Name, fresh.Schema, fresh.Name)
@@ -546,7 +578,7 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 		return outcome{report.OutcomeSkipped, "server refused: referenced by a foreign key: " + err.Error(), 0}, nil
 	case dbconn.IsError(err, dbconn.ErrReadOnly):
 		*sent = false
-		return outcome{}, &errStop{"server refused the DROP as read-only: " + err.Error()}
+		return outcome{}, &errStop{code: report.BlockedReadOnly, why: "server refused the DROP as read-only: " + err.Error()}
 	case dbconn.IsError(err, dbconn.ErrBadTable, dbconn.ErrNoSuchTable):
 		*sent = false
 		return outcome{report.OutcomeSkipped, "no longer exists (dropped by someone else)", 0}, nil
@@ -558,41 +590,42 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 }
 
 // recheck verifies, on the dropping connection, that the server is still the writable
-// primary it was and that the table is still dead. A non-nil outcome means: do not drop.
-func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool, purged bool) (*discovery.Table, *outcome, error) {
+// primary it was and that the table is still dead. When it decides to proceed, fresh is
+// the table as it is now.
+func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool, purged bool) (fresh *discovery.Table, d decision, err error) {
 	// The server may have changed under us (failover to a demoted primary).
 	srv, err := discovery.ReadServer(ctx, r.conn)
 	if err != nil {
-		return nil, nil, err
+		return nil, decision{}, err
 	}
 	if srv.Identity() != r.server.Identity() {
-		return nil, nil, &errStop{fmt.Sprintf("a different server answers now (%s, was %s): failover? re-discover on the next run", srv.Identity(), r.server.Identity())}
+		return nil, decision{}, &errStop{code: report.BlockedFailover, why: fmt.Sprintf("a different server answers now (%s, was %s): failover? re-discover on the next run", srv.Identity(), r.server.Identity())}
 	}
 	if srv.ReadOnly {
-		return nil, nil, &errStop{"server became read-only: refusing to drop"}
+		return nil, decision{}, &errStop{code: report.BlockedReadOnly, why: "server became read-only: refusing to drop"}
 	}
 	// Fresh evidence, on this connection: a migration may have started since discovery.
 	in := discovery.NewInspector(r.conn, srv, r.j.discoveryOptions(), r.log)
-	fresh, err := in.Inspect(ctx, discovery.Name{Schema: t.Schema, Table: t.Name, Orphan: t.Orphan})
+	fresh, err = in.Inspect(ctx, discovery.Name{Schema: t.Schema, Table: t.Name, Orphan: t.Orphan})
 	if errors.Is(err, discovery.ErrGone) {
 		if *sent {
-			return nil, &outcome{report.OutcomeDropped, "dropped (confirmed gone after the connection was lost)", t.Bytes}, nil
+			return nil, leave(outcome{report.OutcomeDropped, "dropped (confirmed gone after the connection was lost)", t.Bytes}), nil
 		}
-		return nil, &outcome{report.OutcomeSkipped, "no longer exists (dropped by someone else)", 0}, nil
+		return nil, leave(outcome{report.OutcomeSkipped, "no longer exists (dropped by someone else)", 0}), nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, decision{}, err
 	}
 	// Evidence unreadable because the connection died part-way (a primary restart) is a
 	// lost connection, not a verdict: reconnect and look again, rather than skip.
 	if len(fresh.Evidence.Unreadable) > 0 {
 		if perr := r.conn.PingContext(ctx); connectionLost(perr) {
-			return nil, nil, fmt.Errorf("re-check of %s: %w", dbconn.QualifiedName(t.Schema, t.Name), perr)
+			return nil, decision{}, fmt.Errorf("re-check of %s: %w", dbconn.QualifiedName(t.Schema, t.Name), perr)
 		}
 	}
 	v := policies.Evaluate(r.j.cfg.Policy, policies.Context{VitessTableGC: r.sc.VitessTableGC, WrittenByJanitor: purged, ClockShift: r.j.ClockShift}, fresh)
 	if v.Action != policies.Drop {
-		return nil, &outcome{report.OutcomeSkipped, "re-check before drop: " + v.Reason, 0}, nil
+		return nil, leave(outcome{report.OutcomeSkipped, "re-check before drop: " + v.Reason, 0}), nil
 	}
 	// A table dropped and recreated under the same name since the inspection is not
 	// the table the verdict was about (one-second resolution; a leftover is min_age old).
@@ -601,13 +634,13 @@ func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool, 
 		if fresh.CreatedAt != nil {
 			now = fresh.CreatedAt.Format(time.DateTime)
 		}
-		return nil, &outcome{report.OutcomeSkipped, fmt.Sprintf("re-check before drop: the table was replaced since it was inspected (CREATE_TIME %s, was %s)",
-			now, t.CreatedAt.Format(time.DateTime)), 0}, nil
+		return nil, leave(outcome{report.OutcomeSkipped, fmt.Sprintf("re-check before drop: the table was replaced since it was inspected (CREATE_TIME %s, was %s)",
+			now, t.CreatedAt.Format(time.DateTime)), 0}), nil
 	}
 	if fresh.Tool != t.Tool || fresh.Base != t.Base {
-		return nil, &outcome{report.OutcomeSkipped, fmt.Sprintf("re-check before drop: now reads as %s of %q (was %s of %q)", fresh.Tool, fresh.Base, t.Tool, t.Base), 0}, nil
+		return nil, leave(outcome{report.OutcomeSkipped, fmt.Sprintf("re-check before drop: now reads as %s of %q (was %s of %q)", fresh.Tool, fresh.Base, t.Tool, t.Base), 0}), nil
 	}
-	return fresh, nil, nil
+	return fresh, proceed(), nil
 }
 
 func derefOutcome(o *outcome) outcome {

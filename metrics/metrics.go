@@ -56,7 +56,12 @@ type Metrics struct {
 	// skipReasons are the reasons each shard's skipped gauge has held in this process
 	// (carried from the Pushgateway included).
 	skipReasons map[string]map[string]bool
-	partial     bool
+	// blocked is 1 for the reason an execute run stopped dropping on a shard; a reason
+	// seen before (in this process or carried from the Pushgateway) and gone is 0. A
+	// shard never blocked has no series.
+	blocked        *prometheus.GaugeVec
+	blockedReasons map[string]map[string]bool
+	partial        bool
 	// jobFailures counts, for the one Kubernetes Job run (by its uid) last pushed to the
 	// group, the attempts that failed; the Pushgateway's POST replaces the series, so
 	// the group holds only the latest Job's. priorFailures is what Resume read back.
@@ -103,8 +108,11 @@ func (m *Metrics) SetJobFailures(jobUID string, n int) {
 // runtime's collectors.
 func New(version string) *Metrics {
 	m := &Metrics{
-		reg:           prometheus.NewRegistry(),
-		skipReasons:   map[string]map[string]bool{},
+		reg:            prometheus.NewRegistry(),
+		skipReasons:    map[string]map[string]bool{},
+		blockedReasons: map[string]map[string]bool{},
+		blocked: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_shard_blocked",
+			Help: "1 if the latest execute run stopped dropping on the shard, by reason (report's blocked_code, a bounded set); 0 for a reason seen before. No series for a shard never blocked."}, []string{"shard", "reason"}),
 		priorFailures: map[string]float64{},
 		jobFailures: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_job_failed_attempts",
 			Help: "Failed attempts of the latest Kubernetes Job run, by the Job's uid (the group holds one)."}, []string{"job_uid"}),
@@ -143,7 +151,7 @@ func New(version string) *Metrics {
 	m.heldTables = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_held_tables",
 		Help: "Tables under janitor's hold (renamed, not yet dropped), per shard, as of the latest run."}, []string{"shard"})
 	m.reg.MustRegister(m.reclaimable, m.reclaimed, m.dropped, m.droppedBy, m.notVisited, m.skipped, m.throttleWait, m.replicaBlocks, m.runDuration, m.lastSuccess,
-		m.shardErrors, m.shardUp, m.jobFailures, m.heldBytes, m.heldTables, build)
+		m.shardErrors, m.shardUp, m.jobFailures, m.heldBytes, m.heldTables, m.blocked, build)
 	return m
 }
 
@@ -218,6 +226,15 @@ func (m *Metrics) Observe(r *report.Report, d time.Duration) {
 		for reason, n := range counts {
 			m.setSkipped(s.Name, reason, float64(n))
 		}
+		if r.Mode == report.ModeExecute {
+			// Only an execute run drops: a dry run's "would block" is not a blocked shard.
+			for reason := range m.blockedReasons[s.Name] {
+				m.setBlocked(s.Name, reason, 0)
+			}
+			if s.BlockedCode != "" {
+				m.setBlocked(s.Name, s.BlockedCode, 1)
+			}
+		}
 	}
 	// A run that did not reach every shard did not cover the fleet: no success, so a
 	// deadline too short for the fleet shows up (with janitor_shards_not_visited).
@@ -268,6 +285,14 @@ func (m *Metrics) setSkipped(shard, reason string, n float64) {
 	m.skipped.WithLabelValues(shard, reason).Set(n)
 }
 
+func (m *Metrics) setBlocked(shard, reason string, v float64) {
+	if m.blockedReasons[shard] == nil {
+		m.blockedReasons[shard] = map[string]bool{}
+	}
+	m.blockedReasons[shard][reason] = true
+	m.blocked.WithLabelValues(shard, reason).Set(v)
+}
+
 // resumable are what a one-shot run carries on from the Pushgateway: the counters, as
 // running totals, and the per-shard figures of the latest run, which Observe keeps for a
 // shard that fails this run rather than report a false zero.
@@ -288,6 +313,12 @@ func (m *Metrics) resumable() map[string]carrier {
 		"janitor_shard_up":                      setIn(m.shardUp),
 		"janitor_held_bytes":                    setIn(m.heldBytes),
 		"janitor_held_tables":                   setIn(m.heldTables),
+		"janitor_shard_blocked": func(l prometheus.Labels, v float64) (func(), error) {
+			if _, err := m.blocked.GetMetricWith(l); err != nil {
+				return nil, err
+			}
+			return func() { m.setBlocked(l["shard"], l["reason"], v) }, nil
+		},
 		"janitor_tables_skipped": func(l prometheus.Labels, v float64) (func(), error) {
 			if _, err := m.skipped.GetMetricWith(l); err != nil {
 				return nil, err

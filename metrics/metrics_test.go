@@ -529,3 +529,69 @@ func TestHeldTables(t *testing.T) {
 		t.Errorf("reclaimable %d, want 30 (held, not yet dropped)", r.ReclaimableBytes)
 	}
 }
+
+// TestShardBlocked: an execute run that stopped dropping on a shard sets
+// janitor_shard_blocked{reason} to 1; it stays across a run that failed on the shard (no
+// news) and a dry run (which drops nothing), and a later execute run that is not blocked,
+// or blocked for another reason, sets the old reason to 0 through a real Pushgateway
+// (a deleted series would keep its pushed value there). A shard never blocked has no
+// series, and a blocked one at most one per reason it has had.
+func TestShardBlocked(t *testing.T) {
+	base := testprom.StartPushgateway(t)
+	shards := []string{"s0", "s1"}
+	push := func(r *report.Report) string {
+		t.Helper()
+		r.Finish()
+		m := New("v1")
+		m.Init(shards)
+		if err := m.Resume(context.Background(), base, "janitor", "eu-1", shards); err != nil {
+			t.Fatal(err)
+		}
+		m.Observe(r, time.Second)
+		if err := Push(context.Background(), base, "janitor", "eu-1", m, nil); err != nil {
+			t.Fatal(err)
+		}
+		return scrape(t, base)
+	}
+	l := func(shard, reason string) map[string]string {
+		return map[string]string{"job": "janitor", "cluster": "eu-1", "instance": "", "shard": shard, "reason": reason}
+	}
+	healthy := report.Shard{Name: "s0"}
+	blocked := func(code string) report.Shard {
+		return report.Shard{Name: "s1", Blocked: "replica r1: ...", BlockedCode: code}
+	}
+	text := push(&report.Report{Mode: report.ModeExecute, Shards: []report.Shard{healthy, blocked(report.BlockedReplicaGrants)}})
+	if v, ok := value(t, text, "janitor_shard_blocked", l("s1", report.BlockedReplicaGrants)); !ok || v != 1 {
+		t.Errorf("blocked{s1,replica_grants} = %v (present %v), want 1", v, ok)
+	}
+	if strings.Contains(grep(text, "janitor_shard_blocked"), `shard="s0"`) {
+		t.Errorf("a shard never blocked has a series:\n%s", grep(text, "janitor_shard_blocked"))
+	}
+	// No news: the shard failed, or a dry run only says what an execute run would meet.
+	text = push(&report.Report{Mode: report.ModeExecute, Shards: []report.Shard{healthy, {Name: "s1", Error: "connection refused"}}})
+	if v, ok := value(t, text, "janitor_shard_blocked", l("s1", report.BlockedReplicaGrants)); !ok || v != 1 {
+		t.Errorf("blocked{s1,replica_grants} = %v (present %v) after a run in which s1 failed, want 1", v, ok)
+	}
+	text = push(&report.Report{Mode: report.ModeReport, Shards: []report.Shard{healthy, {Name: "s1", Blocked: "an execute run would not drop here: ..."}}})
+	if v, ok := value(t, text, "janitor_shard_blocked", l("s1", report.BlockedReplicaGrants)); !ok || v != 1 {
+		t.Errorf("blocked{s1,replica_grants} = %v (present %v) after a dry run, want 1", v, ok)
+	}
+	// Another reason: the old one reads 0, the new one 1.
+	text = push(&report.Report{Mode: report.ModeExecute, Shards: []report.Shard{healthy, blocked(report.BlockedReplicaUnreachable)}})
+	if v, ok := value(t, text, "janitor_shard_blocked", l("s1", report.BlockedReplicaGrants)); !ok || v != 0 {
+		t.Errorf("blocked{s1,replica_grants} = %v (present %v) after a run blocked otherwise, want 0", v, ok)
+	}
+	if v, ok := value(t, text, "janitor_shard_blocked", l("s1", report.BlockedReplicaUnreachable)); !ok || v != 1 {
+		t.Errorf("blocked{s1,replica_unreachable} = %v (present %v), want 1", v, ok)
+	}
+	// Unblocked: every reason reads 0.
+	text = push(&report.Report{Mode: report.ModeExecute, Shards: []report.Shard{healthy, {Name: "s1"}}})
+	for _, reason := range []string{report.BlockedReplicaGrants, report.BlockedReplicaUnreachable} {
+		if v, ok := value(t, text, "janitor_shard_blocked", l("s1", reason)); !ok || v != 0 {
+			t.Errorf("blocked{s1,%s} = %v (present %v) after an unblocked run, want 0", reason, v, ok)
+		}
+	}
+	if n := len(strings.Split(grep(text, "janitor_shard_blocked{"), "\n")); n > 2 {
+		t.Errorf("%d janitor_shard_blocked series, want one per reason s1 has had:\n%s", n, grep(text, "janitor_shard_blocked{"))
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/internal/human"
 )
 
 // Config tunes the rules that have a threshold.
@@ -142,6 +143,8 @@ const (
 	CodeForeignKey         Code = "foreign_key"
 	CodeMergeReference     Code = "merge_reference"
 	CodeLinkReference      Code = "link_reference"
+	CodeEventReference     Code = "event_reference"
+	CodeTableGrant         Code = "table_grant"
 	CodeBaseMissing        Code = "base_missing"
 	CodeAmbiguousTool      Code = "ambiguous_tool"
 	CodeVitessManaged      Code = "vitess_managed"
@@ -161,7 +164,7 @@ const (
 // Codes lists every code, for metrics that want to export zeros.
 var Codes = []Code{CodeDead, CodeKeptByConfig, CodeRestored, CodeNotATable, CodeControlTable, CodeCutOverSentry, CodeEvidenceUnreadable,
 	CodeSessionsHidden, CodeInUse, CodeLockHeld, CodeTriggerWrites, CodeRoutineReference, CodeLiveMigration, CodeLiveHeartbeat,
-	CodeDDLRunning, CodeViewReference, CodeForeignKey, CodeMergeReference, CodeLinkReference, CodeBaseMissing, CodeAmbiguousTool, CodeVitessManaged,
+	CodeDDLRunning, CodeViewReference, CodeForeignKey, CodeMergeReference, CodeLinkReference, CodeEventReference, CodeTableGrant, CodeBaseMissing, CodeAmbiguousTool, CodeVitessManaged,
 	CodeVitessNotDue, CodeAgeUnknown, CodeTooYoung, CodeRecentWrite, CodeHoldRecordMissing, CodeHeld, CodeAccessedDuringHold,
 	CodeNotInspected}
 
@@ -282,7 +285,7 @@ var rules = []rule{
 			return "", false
 		}
 		return fmt.Sprintf("gh-ost heartbeat in %s is %s old (live until %s): migration running", t.Evidence.Changelog,
-			round(*hb), round(c.HeartbeatStaleAfter)), *hb < c.HeartbeatStaleAfter
+			human.Duration(*hb), human.Duration(c.HeartbeatStaleAfter)), *hb < c.HeartbeatStaleAfter
 	}},
 	{CodeDDLRunning, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		if t.Orphan && t.Evidence.OrphansCleaned {
@@ -309,6 +312,14 @@ var rules = []rule{
 		return "named by the connection or table list of " + strings.Join(t.Evidence.LinkTables, ", ") +
 			", which may read it through this server", len(t.Evidence.LinkTables) > 0
 	}},
+	{CodeEventReference, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		return "scheduled event " + strings.Join(t.Evidence.Events, ", ") + " names it: it runs too seldom for recent_write, and fails once the table is gone",
+			len(t.Evidence.Events) > 0
+	}},
+	{CodeTableGrant, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		return "granted on the table itself to " + strings.Join(t.Evidence.TableGrants, "; ") +
+			": someone was meant to use it; a grant outlives DROP and RENAME, so if it is stale, REVOKE it", len(t.Evidence.TableGrants) > 0
+	}},
 	{CodeBaseMissing, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		if t.Base == "" || t.Evidence.BaseExists {
 			return "", false
@@ -320,8 +331,10 @@ var rules = []rule{
 		return why, true
 	}},
 	{CodeAmbiguousTool, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
-		return "name fits both pt-osc and Spirit and no trigger, checkpoint or lock tells which; list the tool your fleet runs in discovery.tools_in_use, or drop by hand if it is yours",
-			t.Tool == discovery.ToolAmbiguous
+		if t.Tool != discovery.ToolAmbiguous {
+			return "", false
+		}
+		return discovery.AmbiguityReason(t) + "; list the tool your fleet runs in discovery.tools_in_use, or drop by hand if it is yours", true
 	}},
 	{CodeVitessManaged, func(_ Config, pc Context, t *discovery.Table) (string, bool) {
 		return "Vitess table GC runs on this shard and owns its _vt_ tables", t.Tool == discovery.ToolVitess && pc.VitessTableGC
@@ -335,14 +348,14 @@ var rules = []rule{
 	}},
 	{CodeAgeUnknown, func(c Config, _ Context, t *discovery.Table) (string, bool) {
 		_, _, ok := t.Age()
-		return "no time base: neither name stamp, heartbeat nor CREATE_TIME", c.MinAge > 0 && !ok && t.Tool != discovery.ToolVitess && t.Tool != discovery.ToolJanitor
+		return "no time base: neither name stamp, heartbeat nor CREATE_TIME", c.MinAge > 0 && !ok && !discovery.DueStamp(t)
 	}},
 	{CodeTooYoung, func(c Config, _ Context, t *discovery.Table) (string, bool) {
 		age, src, ok := t.Age()
-		if !ok || t.Tool == discovery.ToolVitess || t.Tool == discovery.ToolJanitor {
+		if !ok || discovery.DueStamp(t) {
 			return "", false
 		}
-		return fmt.Sprintf("%s old by %s, younger than policy.min_age %s", round(age), src, round(c.MinAge)), c.MinAge > 0 && age < c.MinAge
+		return fmt.Sprintf("%s old by %s, younger than policy.min_age %s", human.Duration(age), src, human.Duration(c.MinAge)), c.MinAge > 0 && age < c.MinAge
 	}},
 	// Whatever the name or heartbeat says, a table someone wrote to recently is in use.
 	{CodeRecentWrite, func(c Config, pc Context, t *discovery.Table) (string, bool) {
@@ -351,7 +364,7 @@ var rules = []rule{
 			return "", false
 		}
 		ago := t.Evidence.Now.Sub(*t.UpdatedAt)
-		return fmt.Sprintf("written %s ago (UPDATE_TIME), within policy.min_age %s", round(ago), round(c.MinAge)), ago < c.MinAge
+		return fmt.Sprintf("written %s ago (UPDATE_TIME), within policy.min_age %s", human.Duration(ago), human.Duration(c.MinAge)), ago < c.MinAge
 	}},
 }
 
@@ -385,15 +398,15 @@ func deadReason(c Config, t *discovery.Table) string {
 	} else if t.Tool == discovery.ToolVitess {
 		parts = append(parts, fmt.Sprintf("Vitess %s state fell due at %s UTC", t.Role, t.Reading.Stamp.Format(time.DateTime)))
 	} else if age, src, ok := t.Age(); ok {
-		parts = append(parts, fmt.Sprintf("%s old by %s", round(age), src))
+		parts = append(parts, fmt.Sprintf("%s old by %s", human.Duration(age), src))
 	}
 	if t.Evidence.HeartbeatAge != nil {
-		parts = append(parts, fmt.Sprintf("heartbeat stopped %s ago", round(*t.Evidence.HeartbeatAge)))
+		parts = append(parts, fmt.Sprintf("heartbeat stopped %s ago", human.Duration(*t.Evidence.HeartbeatAge)))
 	}
 	if t.Base != "" {
 		parts = append(parts, "base "+t.Base+" exists")
 	}
-	parts = append(parts, "no trigger, view, foreign key, MERGE or connection table, lock or session uses it")
+	parts = append(parts, "no trigger, event, view, foreign key, MERGE or connection table, table grant, lock or session uses it")
 	if t.ToolDeclared {
 		parts = append(parts, fmt.Sprintf("read as %s by discovery.tools_in_use (the name also fits another tool)", t.Tool))
 	}
@@ -410,28 +423,4 @@ func baseOr(t *discovery.Table, alt string) string {
 		return t.Base
 	}
 	return alt
-}
-
-// round prints a duration the way a DBA reads it: 3d, 26h, 26h5m, 10m, 7s.
-func round(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "-" + round(-d)
-	case d >= 48*time.Hour:
-		return fmt.Sprintf("%dd", int(d.Hours()/24))
-	case d >= time.Hour:
-		d = d.Round(time.Minute)
-		if m := int(d.Minutes()) % 60; m != 0 {
-			return fmt.Sprintf("%dh%dm", int(d.Hours()), m)
-		}
-		return fmt.Sprintf("%dh", int(d.Hours()))
-	case d >= time.Minute:
-		d = d.Round(time.Second)
-		if s := int(d.Seconds()) % 60; s != 0 {
-			return fmt.Sprintf("%dm%ds", int(d.Minutes()), s)
-		}
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	default:
-		return d.Round(time.Second).String()
-	}
 }

@@ -74,6 +74,10 @@ func TestEvaluate(t *testing.T) {
 			CodeMergeReference, "`shop`.`logs_all`"},
 		{"link reference", func(t *discovery.Table) { t.Evidence.LinkTables = []string{"`shop`.`remote` (federated)"} }, Context{}, nil,
 			CodeLinkReference, "`shop`.`remote` (federated)"},
+		{"event reference", func(t *discovery.Table) { t.Evidence.Events = []string{"`shop`.`weekly` (disabled)"} }, Context{}, nil,
+			CodeEventReference, "`shop`.`weekly` (disabled)"},
+		{"table grant", func(t *discovery.Table) { t.Evidence.TableGrants = []string{"'report'@'%': SELECT"} }, Context{}, nil,
+			CodeTableGrant, "'report'@'%': SELECT"},
 		{"a sequence is never dropped", func(t *discovery.Table) { t.Type = "SEQUENCE" }, Context{}, nil, CodeNotATable, "sequence"},
 		{"base missing", func(t *discovery.Table) { t.Evidence.BaseExists = false }, Context{}, nil, CodeBaseMissing, "look-alike"},
 		{"base missing, truncated name", func(t *discovery.Table) {
@@ -192,17 +196,6 @@ func TestValidate(t *testing.T) {
 	for _, key := range []string{"policy.min_age", "policy.heartbeat_stale_after"} {
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("error %v does not name %s", err, key)
-		}
-	}
-}
-
-func TestRound(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		7 * time.Second: "7s", 10 * time.Minute: "10m", 90 * time.Second: "1m30s", 24 * time.Hour: "24h",
-		26*time.Hour + 5*time.Minute: "26h5m", 72 * time.Hour: "3d", -time.Hour: "-1h",
-	} {
-		if got := round(d); got != want {
-			t.Errorf("round(%s) = %q, want %q", d, got, want)
 		}
 	}
 }

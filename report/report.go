@@ -11,6 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode"
+
+	"github.com/janitorhq/janitor/internal/human"
 )
 
 // Modes of a report.
@@ -53,6 +55,41 @@ const (
 	StatusNotVisited = "not_visited"
 )
 
+// Why an execute run stopped dropping on a shard (Shard.BlockedCode). A bounded set: it
+// is a metric label.
+const (
+	// A replica in shards[].replicas cannot be reached to see its sessions.
+	BlockedReplicaUnreachable = "replica_unreachable"
+	// A replica's sessions are hidden from janitor's account (no PROCESS, no SELECT on
+	// performance_schema).
+	BlockedReplicaGrants = "replica_grants"
+	// A replica cannot say who holds a table's metadata lock (MariaDB without the
+	// metadata_lock_info plugin, MySQL without performance_schema's MDL instrument).
+	BlockedReplicaLockSource = "replica_lock_source"
+	// A replica's sessions or metadata locks could not be read for another reason.
+	BlockedReplicaUnreadable = "replica_unreadable"
+	// A replica's applier waits for a metadata lock or has stopped.
+	BlockedReplicaApplier = "replica_applier"
+	// A throttle signal stayed unhealthy for throttle.max_wait.
+	BlockedThrottle = "throttle"
+	// The server is read-only or replicates: not a primary.
+	BlockedReadOnly = "read_only"
+	// A different server answers than the one inventoried.
+	BlockedFailover = "failover"
+	// Another janitor (or this run's previous session) holds the drop lock.
+	BlockedLock = "lock"
+	// The connection to the primary was lost too often or for too long.
+	BlockedConnection = "connection"
+	// execute.deadline or execute.max_duration was reached.
+	BlockedRunLimit = "run_limit"
+	// A signal stopped the run.
+	BlockedSignal = "signal"
+)
+
+// BlockedCodes lists every Shard.BlockedCode.
+var BlockedCodes = []string{BlockedReplicaUnreachable, BlockedReplicaGrants, BlockedReplicaLockSource, BlockedReplicaUnreadable, BlockedReplicaApplier,
+	BlockedThrottle, BlockedReadOnly, BlockedFailover, BlockedLock, BlockedConnection, BlockedRunLimit, BlockedSignal}
+
 // Shard is one shard's answer. Error is "" when the shard answered.
 type Shard struct {
 	Name    string `json:"name"`
@@ -66,6 +103,9 @@ type Shard struct {
 	// Blocked says why a run stopped early (throttle, failover, signal), with the
 	// signal and its last value.
 	Blocked string `json:"blocked,omitempty"`
+	// BlockedCode is Blocked in a bounded set (Blocked*), set by execute runs only: what
+	// janitor_shard_blocked and the JanitorShardBlocked alert read.
+	BlockedCode string `json:"blocked_code,omitempty"`
 	// Warnings are problems that did not stop the shard but mean part of it was not
 	// looked at (a configured schema the server does not have). They do not change
 	// the exit status.
@@ -208,9 +248,9 @@ func titleOfMode(r *Report) string {
 func writeText(w io.Writer, r *Report) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "%s — %s — %d shard(s), %s reclaimable", title(r), r.GeneratedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
-		len(r.Shards), Bytes(r.ReclaimableBytes))
+		len(r.Shards), human.Bytes(r.ReclaimableBytes))
 	if r.ReclaimedBytes != nil {
-		fmt.Fprintf(b, ", %s reclaimed", Bytes(*r.ReclaimedBytes))
+		fmt.Fprintf(b, ", %s reclaimed", human.Bytes(*r.ReclaimedBytes))
 	}
 	b.WriteString("\n")
 	for _, s := range r.Shards {
@@ -247,7 +287,7 @@ func writeText(w io.Writer, r *Report) error {
 				state = t.Outcome
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", state, Printable(t.Schema+"."+t.Table), t.Tool, t.Role,
-				sizeCell(t), Age(t.AgeSeconds), Printable(t.Reason))
+				sizeCell(t), age(t.AgeSeconds), Printable(t.Reason))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -275,9 +315,9 @@ func shardSummary(r *Report, s Shard) string {
 			outcomes[t.Outcome]++
 		}
 	}
-	out := fmt.Sprintf("%d leftover(s), %d to drop, %s reclaimable", len(s.Tables), drop, Bytes(s.ReclaimableBytes))
+	out := fmt.Sprintf("%d leftover(s), %d to drop, %s reclaimable", len(s.Tables), drop, human.Bytes(s.ReclaimableBytes))
 	if s.ReclaimedBytes != nil {
-		out += fmt.Sprintf(", %s reclaimed", Bytes(*s.ReclaimedBytes))
+		out += fmt.Sprintf(", %s reclaimed", human.Bytes(*s.ReclaimedBytes))
 	}
 	if len(outcomes) > 0 {
 		var parts []string
@@ -299,19 +339,19 @@ func sizeCell(t Table) string {
 	case "system_tablespace":
 		return "0 (system tablespace)"
 	case "estimate":
-		return "~" + Bytes(t.Bytes)
+		return "~" + human.Bytes(t.Bytes)
 	case "unknown":
 		return "?"
 	}
-	return Bytes(t.Bytes)
+	return human.Bytes(t.Bytes)
 }
 
 func writeMarkdown(w io.Writer, r *Report) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "### %s\n\n", title(r))
-	fmt.Fprintf(b, "%s · %d shard(s) · **%s reclaimable**", r.GeneratedAt.UTC().Format("2006-01-02 15:04 UTC"), len(r.Shards), Bytes(r.ReclaimableBytes))
+	fmt.Fprintf(b, "%s · %d shard(s) · **%s reclaimable**", r.GeneratedAt.UTC().Format("2006-01-02 15:04 UTC"), len(r.Shards), human.Bytes(r.ReclaimableBytes))
 	if r.ReclaimedBytes != nil {
-		fmt.Fprintf(b, " · **%s reclaimed**", Bytes(*r.ReclaimedBytes))
+		fmt.Fprintf(b, " · **%s reclaimed**", human.Bytes(*r.ReclaimedBytes))
 	}
 	b.WriteString("\n\n| shard | status | leftovers | to drop | reclaimable |\n|---|---|---:|---:|---:|\n")
 	for _, s := range r.Shards {
@@ -330,7 +370,7 @@ func writeMarkdown(w io.Writer, r *Report) error {
 				drop++
 			}
 		}
-		fmt.Fprintf(b, "| %s | %s | %d | %d | %s |\n", mdCell(s.Name), status, len(s.Tables), drop, Bytes(s.ReclaimableBytes))
+		fmt.Fprintf(b, "| %s | %s | %d | %d | %s |\n", mdCell(s.Name), status, len(s.Tables), drop, human.Bytes(s.ReclaimableBytes))
 	}
 	for _, s := range r.Shards {
 		if len(s.Tables) == 0 {
@@ -343,7 +383,7 @@ func writeMarkdown(w io.Writer, r *Report) error {
 				state = t.Outcome
 			}
 			fmt.Fprintf(b, "| %s | `%s` | %s | %s | %s | %s |\n", state, mdCode(t.Schema+"."+t.Table), t.Tool, sizeCell(t),
-				Age(t.AgeSeconds), mdCell(t.Reason))
+				age(t.AgeSeconds), mdCell(t.Reason))
 		}
 	}
 	_, err := io.WriteString(w, b.String())
@@ -380,32 +420,5 @@ func Printable(s string) string {
 	}, s)
 }
 
-// Bytes prints a byte count in IEC units.
-func Bytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-// Age prints seconds as a short age.
-func Age(s int64) string {
-	d := time.Duration(s) * time.Second
-	switch {
-	case s < 0:
-		return "-" + Age(-s)
-	case d >= 48*time.Hour:
-		return fmt.Sprintf("%dd", int(d.Hours()/24))
-	case d >= time.Hour:
-		return fmt.Sprintf("%dh", int(d.Hours()))
-	case d >= time.Minute:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	}
-	return fmt.Sprintf("%ds", s)
-}
+// age prints a row's age in seconds for the AGE column (human.Age: one unit).
+func age(s int64) string { return human.Age(time.Duration(s) * time.Second) }

@@ -3,6 +3,7 @@
 #
 #   scripts/bench.sh incident   the 2023-11-07 query vs `janitor report` on 10,000 tables
 #   scripts/bench.sh references what listing MERGE tables adds to `janitor report` on 10,000 tables
+#   scripts/bench.sh usage      what reading every event and table grant costs, at 10 and 1,000 tables
 #   scripts/bench.sh drops      sysbench oltp_read_write while `run --execute` holds ~480 MB
 #                               (execute.hold's default: comment + RENAME), then a later run
 #                               drops it; then a large table with strategy drop vs purge
@@ -28,14 +29,15 @@ export JANITOR_BENCH_RESTART="$PWD/scripts/sandbox.sh restart primary"
 case "${1:-incident}" in
 incident) go test -tags bench -count=1 -timeout 60m -run TestIncidentQueryVersusReport -v ./bench ;;
 references) go test -tags bench -count=1 -timeout 60m -run TestReferenceListingCost -v ./bench ;;
+usage) go test -tags bench -count=1 -timeout 60m -run TestEventAndGrantReadCost -v ./bench ;;
 drops)
 	# sysbench 1.0 from Debian; its MySQL driver is MariaDB Connector/C, which speaks
 	# MySQL 9.7's caching_sha2_password (root@127.0.0.1 on the mysql flavor) too.
-	command -v sysbench >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sysbench >/dev/null ||
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sysbench >/dev/null; }
+	command -v sysbench >/dev/null || { flock /var/lock/janitor-apt.lock env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq &&
+		flock /var/lock/janitor-apt.lock env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq sysbench >/dev/null; }
 	unset JANITOR_BENCH_RESTART
 	go test -tags bench -count=1 -timeout 60m -run 'TestDropUnderLoad|TestLargeTableStrategies' -v ./bench
 	;;
 fleet) go test -tags bench -count=1 -timeout 60m -run TestFleet -v ./bench ;;
-*) echo "usage: scripts/bench.sh [--flavor mariadb|mariadb-11.8|mysql] incident|references|drops|fleet" >&2; exit 2 ;;
+*) echo "usage: scripts/bench.sh [--flavor mariadb|mariadb-11.8|mysql] incident|references|usage|drops|fleet" >&2; exit 2 ;;
 esac

@@ -85,6 +85,14 @@ is_mysql() { [ "$FLAVOR" = mysql ]; }
 # in_root runs a command as the server sees the world: inside the chroot, or on the host.
 in_root() { if [ -n "$FSROOT" ]; then chroot "$FSROOT" "$@"; else "$@"; fi; }
 
+# apt_locked runs the host's apt-get one at a time: two of janitor's scripts installing at
+# once (test.sh builds both chroots in the background) would otherwise fail on apt's lock,
+# and DPkg::Lock::Timeout waits out anyone else's apt, such as a fresh machine's first
+# unattended upgrade.
+apt_locked() {
+	flock /var/lock/janitor-apt.lock env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@"
+}
+
 host_packages() {
 	local missing=()
 	if [ "$FLAVOR" = mariadb ]; then
@@ -103,8 +111,9 @@ host_packages() {
 	[ ${#missing[@]} -eq 0 ] && return 0
 	[ "$(id -u)" -eq 0 ] || die "need root to install ${missing[*]} (or install them yourself)"
 	echo "sandbox: installing ${missing[*]}" >&2
-	DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+	# Serialised: test.sh builds both chroots at once, and each may install here.
+	apt_locked update -qq >/dev/null
+	apt_locked install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
 		|| die "apt-get install ${missing[*]} failed"
 }
 
@@ -227,6 +236,11 @@ innodb_log_file_size=128M
 # Off by default (MariaDB's default); JANITOR_SANDBOX_PFS=ON turns it on (MySQL's
 # default), to test what janitor sees of a held table's reads with it.
 performance_schema=${JANITOR_SANDBOX_PFS:-OFF}
+# Who holds a table's metadata lock (information_schema.METADATA_LOCK_INFO): janitor
+# refuses to drop on a shard whose replica cannot say (docs/dropping.md). Both servers,
+# as a fleet's shared config would; the tests that need a replica without it unload it
+# for themselves.
+plugin_load_add=metadata_lock_info
 $extra
 CNF
 	fi
@@ -360,7 +374,19 @@ $replica_tls"
 	start_one replica
 	create_users primary
 	create_users replica
+	lock_plugin primary
+	lock_plugin replica
 	setup_replication
+}
+
+# lock_plugin loads MariaDB's metadata_lock_info plugin into a server started before the
+# config named it (a sandbox `up` finds running keeps running). INSTALL SONAME also
+# records it in mysql.plugin; with plugin_load_add as well, a restart only logs a Note.
+lock_plugin() {
+	is_mysql && return 0
+	local n
+	n=$(cli "$1" -Nse "SELECT COUNT(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'")
+	[ "$n" = 1 ] || cli "$1" -e "SET SESSION sql_log_bin = 0; INSTALL SONAME 'metadata_lock_info'"
 }
 
 stop_one() {

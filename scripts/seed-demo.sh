@@ -163,6 +163,28 @@ INSERT INTO analytics._vt_drp_6ace8bcef73211ea87e9f875a4d24e90_${vt_due}_ SELECT
 CREATE TABLE analytics._vt_hld_7bce8bcef73211ea87e9f875a4d24e91_${vt_later}_ LIKE analytics.pageviews;
 CREATE TABLE analytics._vt_PURGE_8cce8bcef73211ea87e9f875a4d24e92_${vt_purge} LIKE analytics.pageviews;
 
+-- --- openark oak-online-alter-table (openarkkit 041f03b9, as the tool builds them) -------
+-- Killed mid-copy on billing.payments: its ghost, fed by its three AFTER triggers.
+CREATE TABLE billing.__oak_payments LIKE billing.payments;
+ALTER TABLE billing.__oak_payments ADD COLUMN note VARCHAR(64) DEFAULT '';
+CREATE TRIGGER billing.payments_AD_oak AFTER DELETE ON billing.payments
+FOR EACH ROW
+    DELETE FROM billing.__oak_payments WHERE (id) = (OLD.id);
+DELIMITER ;;
+CREATE TRIGGER billing.payments_AU_oak AFTER UPDATE ON billing.payments
+FOR EACH ROW
+BEGIN
+    DELETE FROM billing.__oak_payments WHERE (id) = (OLD.id);
+    REPLACE INTO billing.__oak_payments (\`id\`, \`invoice_id\`, \`amount\`) VALUES (NEW.\`id\`, NEW.\`invoice_id\`, NEW.\`amount\`);
+END;;
+DELIMITER ;
+CREATE TRIGGER billing.payments_AI_oak AFTER INSERT ON billing.payments
+FOR EACH ROW
+    REPLACE INTO billing.__oak_payments (\`id\`, \`invoice_id\`, \`amount\`) VALUES (NEW.\`id\`, NEW.\`invoice_id\`, NEW.\`amount\`);
+INSERT IGNORE INTO billing.__oak_payments (\`id\`, \`invoice_id\`, \`amount\`) (SELECT \`id\`, \`invoice_id\`, \`amount\` FROM billing.payments FORCE INDEX (PRIMARY) WHERE (id >= 1) AND (id <= 10000) LOCK IN SHARE MODE);
+-- Killed before its triggers: a bare ghost of shop.customers.
+CREATE TABLE shop.__oak_customers LIKE shop.customers;
+
 -- --- Traps: look-alikes and leftovers something still uses ------------------------------
 -- An application table whose name looks like a leftover; its "base" does not exist.
 CREATE TABLE shop._audit_new (id INT PRIMARY KEY, what VARCHAR(100));

@@ -34,8 +34,9 @@ command -v prometheus-pushgateway >/dev/null 2>&1 || need+=(prometheus-pushgatew
 command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-exporter)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "test: installing ${need[*]}" >&2
-	DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+	# The same lock as scripts/sandbox.sh's installs, which may run at the same time.
+	flock /var/lock/janitor-apt.lock env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
+	flock /var/lock/janitor-apt.lock env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
 unformatted=$(gofmt -l .)

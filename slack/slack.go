@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/janitorhq/janitor/internal/human"
 	"github.com/janitorhq/janitor/report"
 )
 
@@ -101,9 +102,9 @@ func Build(r *report.Report) Message {
 			}
 		}
 	}
-	summary := fmt.Sprintf("%d shard(s), %d leftover(s) to drop, %s reclaimable", len(r.Shards), drop, report.Bytes(r.ReclaimableBytes))
+	summary := fmt.Sprintf("%d shard(s), %d leftover(s) to drop, %s reclaimable", len(r.Shards), drop, human.Bytes(r.ReclaimableBytes))
 	if r.ReclaimedBytes != nil {
-		summary += fmt.Sprintf(", %s reclaimed (%d dropped)", report.Bytes(*r.ReclaimedBytes), dropped)
+		summary += fmt.Sprintf(", %s reclaimed (%d dropped)", human.Bytes(*r.ReclaimedBytes), dropped)
 	}
 	if failedShards > 0 {
 		summary += fmt.Sprintf(", %d shard(s) failed", failedShards)
@@ -138,7 +139,7 @@ func Build(r *report.Report) Message {
 			bytes += s.ReclaimableBytes
 		}
 		msg.Blocks = append(msg.Blocks, Block{Type: "context", Elements: []*Text{{Type: "mrkdwn",
-			Text: fmt.Sprintf("…and %d more shard(s) (%s reclaimable) not shown: see the JSON report", len(rest), report.Bytes(bytes))}}})
+			Text: fmt.Sprintf("…and %d more shard(s) (%s reclaimable) not shown: see the JSON report", len(rest), human.Bytes(bytes))}}})
 	}
 	return msg
 }
@@ -174,12 +175,12 @@ func shardText(s report.Shard) string {
 			}
 		}
 	}
-	fmt.Fprintf(&b, " — %s reclaimable, %d to drop", report.Bytes(s.ReclaimableBytes), drop)
+	fmt.Fprintf(&b, " — %s reclaimable, %d to drop", human.Bytes(s.ReclaimableBytes), drop)
 	if held > 0 {
-		fmt.Fprintf(&b, ", %d held (%s; the first hold ends %s)", held, report.Bytes(heldBytes), firstEnd.UTC().Format("2006-01-02 15:04 UTC"))
+		fmt.Fprintf(&b, ", %d held (%s; the first hold ends %s)", held, human.Bytes(heldBytes), firstEnd.UTC().Format("2006-01-02 15:04 UTC"))
 	}
 	if s.ReclaimedBytes != nil {
-		fmt.Fprintf(&b, ", %s reclaimed", report.Bytes(*s.ReclaimedBytes))
+		fmt.Fprintf(&b, ", %s reclaimed", human.Bytes(*s.ReclaimedBytes))
 	}
 	if failed > 0 {
 		fmt.Fprintf(&b, ", :x: %d failed", failed)
@@ -221,7 +222,7 @@ func shardText(s report.Shard) string {
 		if t.Outcome != "" {
 			state = t.Outcome
 		}
-		line := fmt.Sprintf("\n• `%s` %s, %s (%s)", strings.ReplaceAll(escape(t.Schema+"."+t.Table), "`", "'"), state, report.Bytes(t.Bytes), t.Tool)
+		line := fmt.Sprintf("\n• `%s` %s, %s (%s)", strings.ReplaceAll(escape(t.Schema+"."+t.Table), "`", "'"), state, human.Bytes(t.Bytes), t.Tool)
 		if t.HeldUntil != nil && t.Outcome == report.OutcomeHeld {
 			line += " until " + t.HeldUntil.UTC().Format("2006-01-02 15:04 UTC")
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/janitorhq/janitor/internal/httpclient"
+	"github.com/janitorhq/janitor/internal/human"
 )
 
 // FreeableMemory reads the server's freeable memory through a Prometheus query API: on
@@ -64,7 +65,7 @@ func (f *FreeableMemory) Check(ctx context.Context) Reading {
 		return Reading{Value: fmt.Sprintf("query %q returned no series", f.Query)}
 	}
 	return Reading{Healthy: lowest >= float64(f.Floor),
-		Value: fmt.Sprintf("%s freeable (floor %s)", iec(lowest), iec(float64(f.Floor)))}
+		Value: fmt.Sprintf("%s freeable (floor %s)", memory(lowest), human.Bytes(f.Floor))}
 }
 
 func smallest(v model.Value) (float64, int, error) {
@@ -91,15 +92,14 @@ func smallest(v model.Value) (float64, int, error) {
 	return lowest, n, nil
 }
 
-func iec(b float64) string {
-	if math.IsInf(b, -1) {
+// memory prints a sample as human.Bytes does; an unknown one (NaN or infinite, read as
+// the worst) as NaN.
+func memory(b float64) string {
+	switch {
+	case math.IsInf(b, 0) || math.IsNaN(b):
 		return "NaN"
+	case b >= math.MaxInt64:
+		return human.Bytes(math.MaxInt64)
 	}
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	i := 0
-	for b >= 1024 && i < len(units)-1 {
-		b /= 1024
-		i++
-	}
-	return fmt.Sprintf("%.1f %s", b, units[i])
+	return human.Bytes(int64(b))
 }

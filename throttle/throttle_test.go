@@ -267,7 +267,7 @@ func TestFreeableMemoryFromRealPrometheus(t *testing.T) {
 		t.Errorf("1 MiB floor: %+v", r)
 	}
 	low, _ := NewFreeableMemory(base, nil, query, "shard-1", 1<<50)
-	if r := low.Check(context.Background()); r.Healthy || !strings.Contains(r.Value, "floor 1024.0 TiB") {
+	if r := low.Check(context.Background()); r.Healthy || !strings.Contains(r.Value, "floor 1.0 PiB") {
 		t.Errorf("1 PiB floor: %+v", r)
 	}
 	other, _ := NewFreeableMemory(base, nil, query, "shard-2", 1)

@@ -360,3 +360,23 @@ func TestPurgeBatchKeys(t *testing.T) {
 		}
 	})
 }
+
+// TestEveryProblemLineIsPlaced: a section with two mistakes gives two lines, each naming
+// the file. Sections join their own problems; before they were flattened, the second
+// line of throttle's or policy's problems lost its "config file" prefix.
+func TestEveryProblemLineIsPlaced(t *testing.T) {
+	path := write(t, "c.yaml", minimal+"throttle:\n  replica_lag_source: galera\n  max_wait: -1s\npolicy:\n  min_age: -1h\n  heartbeat_stale_after: 0s\nserve:\n  interval: 0s\n")
+	_, err := Load(path)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) < 5 {
+		t.Errorf("want at least 5 problems, got %q", err)
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "config file "+path+": ") {
+			t.Errorf("line %q does not say where the value came from", l)
+		}
+	}
+}

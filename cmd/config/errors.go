@@ -240,12 +240,7 @@ var keyRE = regexp.MustCompile(`^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*)
 // place prefixes each validation problem with where its key's value came from, and
 // adds the value when the message does not already show it.
 func (s sources) place(err error) error {
-	var parts []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		parts = j.Unwrap()
-	} else {
-		parts = []error{err}
-	}
+	parts := problems(err)
 	out := make([]error, 0, len(parts))
 	for _, p := range parts {
 		msg := p.Error()
@@ -267,6 +262,20 @@ func (s sources) place(err error) error {
 		out = append(out, &placed{line, p})
 	}
 	return errors.Join(out...)
+}
+
+// problems flattens joined errors (each configuration section joins its own) into one
+// error per problem, so that each line is placed.
+func problems(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, problems(e)...)
+	}
+	return out
 }
 
 // placed keeps the validation error underneath for errors.Is/As.

@@ -2,17 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/janitorhq/janitor/internal/testdb"
-	"github.com/janitorhq/janitor/internal/testprom"
 )
 
 // TestHelp: each command prints its own flags in the --flag form and exits 0 (before,
@@ -94,26 +89,16 @@ func TestListenFailureIsNotUsage(t *testing.T) {
 // channel and pushes nothing to the Pushgateway unless --notify is given; --no-notify
 // silences any run. A real Pushgateway, and a local server standing in for Slack.
 func TestNotify(t *testing.T) {
-	gw := testprom.StartPushgateway(t)
-	var posts atomic.Int32
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		posts.Add(1)
-		_, _ = w.Write([]byte("ok"))
-	}))
-	defer hook.Close()
-	p := writeConfig(t, `shards:
+	webhook, posts := slackStandIn(t, "")
+	p, gw := pushingConfig(t, "notify", `shards:
   - name: alive
     dsn: "`+testdb.PrimaryDSN(t)+`"
   - name: other
     dsn: "`+testdb.PrimaryDSN(t)+`"
 discovery:
   schemas: [janitor_no_such_schema]
-metrics:
-  pushgateway_url: "`+gw+`"
-  cluster: notify
 slack:
-  webhook_url: "`+hook.URL+`/services/T/B/x"
+  webhook_url: "`+webhook+`"
 `)
 	pushed := func() bool { return strings.Contains(scrapeText(t, gw), `janitor_shard_up{cluster="notify"`) }
 	for _, args := range [][]string{

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -50,16 +49,7 @@ func TestHealthzFailsWhenTheLoopIsStuck(t *testing.T) {
 // must then say "restart".
 func TestServeSeesAConfigMapUpdate(t *testing.T) {
 	addr := freeAddr(t)
-	body := `shards:
-  - name: nowhere
-    dsn: "u:p@tcp(127.0.0.1:1)/"
-discovery:
-  connect_timeout: 1s
-serve:
-  listen: "` + addr + `"
-  interval: 1h
-  jitter: 0s
-`
+	body := nowhereServeConfig(addr)
 	dir := t.TempDir()
 	lay := func(ts, content string) {
 		if err := os.Mkdir(filepath.Join(dir, ts), 0o755); err != nil {
@@ -80,14 +70,8 @@ serve:
 	if err := os.Symlink("..data/config.yaml", filepath.Join(dir, "config.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int)
-	go func() {
-		var out, errb strings.Builder
-		done <- run(ctx, []string{"serve", "--config", filepath.Join(dir, "config.yaml")}, &out, &errb)
-	}()
-	base := "http://" + addr
+	srv := startServe(t, filepath.Join(dir, "config.yaml"), addr)
+	base := srv.base
 	eventually(t, "ready", func() bool { code, _ := get(base + "/readyz"); return code == 200 })
 	if code, _ := get(base + "/healthz"); code != 200 {
 		t.Errorf("/healthz = %d", code)
@@ -96,6 +80,5 @@ serve:
 	if code, b := get(base + "/readyz"); code != 503 || !strings.Contains(b, "restart") {
 		t.Errorf("/readyz = %d %q after the ConfigMap changed, want 503 saying restart", code, b)
 	}
-	cancel()
-	<-done
+	srv.stop(t)
 }

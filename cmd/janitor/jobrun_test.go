@@ -1,14 +1,8 @@
 package main
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
-
-	"github.com/janitorhq/janitor/internal/testdb"
-	"github.com/janitorhq/janitor/internal/testprom"
 )
 
 // TestJobRetryPostsAndCountsOnce runs `janitor report` as Kubernetes runs a Job that
@@ -16,26 +10,9 @@ import (
 // real Pushgateway and a Slack stand-in: the run posts to Slack once, from its last
 // attempt, and counts the failing shard once. A new Job (another uid) is a new run.
 func TestJobRetryPostsAndCountsOnce(t *testing.T) {
-	gw := testprom.StartPushgateway(t)
-	var posts atomic.Int32
-	slack := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		posts.Add(1)
-		_, _ = w.Write([]byte("ok"))
-	}))
-	defer slack.Close()
-	p := writeConfig(t, `shards:
-  - name: alive
-    dsn: "`+testdb.PrimaryDSN(t)+`"
-  - name: gone
-    dsn: "janitor:pw@tcp(127.0.0.1:1)/"
-discovery:
-  schemas: [janitor_no_such_schema]
-  connect_timeout: 1s
-metrics:
-  pushgateway_url: "`+gw+`"
-  cluster: retried
-slack:
-  webhook_url: "`+slack.URL+`/services/T/B/x"
+	webhook, posts := slackStandIn(t, "")
+	p, gw := pushingConfig(t, "retried", aliveAndGone(t, "pw")+`slack:
+  webhook_url: "`+webhook+`"
 `)
 	errorsLine := `janitor_shard_errors_total{cluster="retried",instance="",job="janitor",shard="gone"} `
 	steps := []struct {

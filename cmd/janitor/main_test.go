@@ -15,7 +15,6 @@ import (
 
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/internal/testdb"
-	"github.com/janitorhq/janitor/internal/testprom"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -181,19 +180,7 @@ func passwordOf(dsn string) string {
 // second night's push must carry the first's error count on (2, not 1 and 1), and the
 // dead shard must read as down.
 func TestCronRunsPushRunningTotals(t *testing.T) {
-	gw := testprom.StartPushgateway(t)
-	p := writeConfig(t, `shards:
-  - name: alive
-    dsn: "`+testdb.PrimaryDSN(t)+`"
-  - name: gone
-    dsn: "janitor:pw-not-shown@tcp(127.0.0.1:1)/"
-discovery:
-  schemas: [janitor_no_such_schema]
-  connect_timeout: 1s
-metrics:
-  pushgateway_url: "`+gw+`"
-  cluster: nightly
-`)
+	p, gw := pushingConfig(t, "nightly", aliveAndGone(t, "pw-not-shown"))
 	for night := 1; night <= 2; night++ {
 		if code, _, stderr := runCLI(t, "report", "--config", p, "--output", "json"); code != exitFailed {
 			t.Fatalf("night %d: exit %d, want 1 (a shard failed)\n%s", night, code, stderr)
@@ -223,19 +210,7 @@ metrics:
 // that lists the configured ones; a partial run's push keeps the other shards' figures
 // and sets no fleet-wide success.
 func TestShardFlag(t *testing.T) {
-	gw := testprom.StartPushgateway(t)
-	p := writeConfig(t, `shards:
-  - name: alive
-    dsn: "`+testdb.PrimaryDSN(t)+`"
-  - name: gone
-    dsn: "janitor:pw@tcp(127.0.0.1:1)/"
-discovery:
-  schemas: [janitor_no_such_schema]
-  connect_timeout: 1s
-metrics:
-  pushgateway_url: "`+gw+`"
-  cluster: partial
-`)
+	p, gw := pushingConfig(t, "partial", aliveAndGone(t, "pw"))
 	code, _, stderr := runCLI(t, "report", "--config", p, "--shard", "alive,nope")
 	if code != exitUsage || !strings.Contains(stderr, "--shard nope: no such shard") || !strings.Contains(stderr, "it has: alive, gone") {
 		t.Errorf("unknown shard: exit %d, stderr %q", code, stderr)

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/janitorhq/janitor/internal/testdb"
-	"github.com/janitorhq/janitor/internal/testprom"
 	"github.com/janitorhq/janitor/janitor"
 )
 
@@ -15,15 +14,14 @@ import (
 // flag, or JANITOR_PARTITION as an Indexed Job sets it), together every shard once; each
 // succeeds into its own Pushgateway group, last success included.
 func TestPartitionFlag(t *testing.T) {
-	gw := testprom.StartPushgateway(t)
 	var b strings.Builder
 	b.WriteString("shards:\n")
 	const n = 12
 	for i := range n {
 		fmt.Fprintf(&b, "  - name: s%02d\n    dsn: %q\n", i, testdb.PrimaryDSN(t))
 	}
-	b.WriteString("discovery:\n  schemas: [janitor_no_such_schema]\nmetrics:\n  pushgateway_url: \"" + gw + "\"\n  cluster: fleet\n")
-	p := writeConfig(t, b.String())
+	b.WriteString("discovery:\n  schemas: [janitor_no_such_schema]\n")
+	p, gw := pushingConfig(t, "fleet", b.String())
 
 	seen := map[string]int{}
 	visit := func(args ...string) {

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,15 +52,7 @@ func TestServe(t *testing.T) {
 	s := testdb.Schema(t, db)
 	testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, "orders")+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+dbconn.QualifiedName(s, "__orders_old")+" (id INT PRIMARY KEY)")
-	var posts atomic.Int32
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		if strings.Contains(string(b), "__orders_old") {
-			posts.Add(1)
-		}
-		_, _ = w.Write([]byte("ok"))
-	}))
-	defer hook.Close()
+	webhook, posts := slackStandIn(t, "__orders_old")
 	addr := freeAddr(t)
 	cfgPath := writeConfig(t, `shards:
   - name: sandbox
@@ -76,15 +65,10 @@ serve:
   listen: "`+addr+`"
   interval: 1h
 slack:
-  webhook_url: "`+hook.URL+`/services/x"
+  webhook_url: "`+webhook+`"
 `)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	go func() {
-		var out, errb strings.Builder
-		done <- run(ctx, []string{"serve", "--config", cfgPath}, &out, &errb)
-	}()
-	base := "http://" + addr
+	srv := startServe(t, cfgPath, addr)
+	base := srv.base
 	eventually(t, "the first run's metrics", func() bool {
 		code, body := get(base + "/metrics")
 		return code == 200 && strings.Contains(body, `janitor_reclaimable_bytes{shard="sandbox"}`)
@@ -102,14 +86,8 @@ slack:
 		}
 	}
 	eventually(t, "the slack post", func() bool { return posts.Load() == 1 })
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("serve exited %d after its context ended", code)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop")
+	if code := srv.stop(t); code != 0 {
+		t.Errorf("serve exited %d after its context ended", code)
 	}
 	if code, _ := get(base + "/healthz"); code != 0 {
 		t.Errorf("server still answering after shutdown")
@@ -118,25 +96,10 @@ slack:
 
 func TestServeReportsAChangedConfig(t *testing.T) {
 	addr := freeAddr(t)
-	body := `shards:
-  - name: nowhere
-    dsn: "u:p@tcp(127.0.0.1:1)/"
-discovery:
-  connect_timeout: 1s
-serve:
-  listen: "` + addr + `"
-  interval: 1h
-  jitter: 0s
-`
+	body := nowhereServeConfig(addr)
 	cfgPath := writeConfig(t, body)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int)
-	go func() {
-		var out, errb strings.Builder
-		done <- run(ctx, []string{"serve", "--config", cfgPath}, &out, &errb)
-	}()
-	base := "http://" + addr
+	srv := startServe(t, cfgPath, addr)
+	base := srv.base
 	eventually(t, "ready", func() bool { code, _ := get(base + "/readyz"); return code == 200 })
 	// A ConfigMap update swaps a symlink: a read that fails meanwhile is no change.
 	if err := os.Rename(cfgPath, cfgPath+".swap"); err != nil {
@@ -155,6 +118,5 @@ serve:
 	if code, b := get(base + "/readyz"); code != 503 || !strings.Contains(b, "restart") {
 		t.Errorf("/readyz = %d %q after the config changed, want 503 saying restart", code, b)
 	}
-	cancel()
-	<-done
+	srv.stop(t)
 }

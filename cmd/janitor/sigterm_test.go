@@ -9,7 +9,6 @@ import (
 
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/internal/testdb"
-	"github.com/janitorhq/janitor/internal/testprom"
 	"github.com/janitorhq/janitor/report"
 )
 
@@ -19,10 +18,9 @@ import (
 // nightly run must not look like a success) and pushes no last-success time stamp.
 func TestSIGTERMMidDropFinishesItAndFails(t *testing.T) {
 	bin := buildBinary(t)
-	gw := testprom.StartPushgateway(t)
 	db := testdb.Primary(t)
 	s, names := deadTables(t, db, 3)
-	cfg := writeConfig(t, `shards:
+	cfg, gw := pushingConfig(t, "evicted", `shards:
   - name: sandbox
     dsn: "`+testdb.PrimaryDSN(t)+`"
 discovery:
@@ -35,9 +33,6 @@ execute:
   hold: 0s
   lock_wait_timeout: 2m
   pause_between_drops: 0s
-metrics:
-  pushgateway_url: "`+gw+`"
-  cluster: evicted
 `)
 	// Another session holds a metadata lock on every leftover: janitor's first DROP waits.
 	ctx := context.Background()

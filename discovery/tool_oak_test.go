@@ -1,0 +1,105 @@
+package discovery_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/internal/testdb"
+	"github.com/janitorhq/janitor/policies"
+)
+
+// oakCopy is what oak-online-alter-table (openarkkit 041f03b9, oak-online-alter-table.py
+// create_ghost_table, create_custom_triggers and the first copy chunk) runs on
+// db.<table>(id, customer_id, total): the statements as the tool builds them, names
+// unquoted. The tool is Python 2 and cannot run here; its leftovers are built as it
+// builds them.
+func oakCopy(db, table string) []string {
+	t, ghost := db+"."+table, db+".__oak_"+table
+	cols := "`id`, `customer_id`, `total`"
+	return []string{
+		"CREATE TABLE " + ghost + " LIKE " + t,
+		"ALTER TABLE " + ghost + " ADD COLUMN note VARCHAR(64) DEFAULT ''",
+		"CREATE TRIGGER " + db + "." + table + "_AD_oak AFTER DELETE ON " + t + "\nFOR EACH ROW\n    DELETE FROM " + ghost +
+			" WHERE (id) = (OLD.id)",
+		"CREATE TRIGGER " + db + "." + table + "_AU_oak AFTER UPDATE ON " + t + "\nFOR EACH ROW\nBEGIN\n    DELETE FROM " + ghost +
+			" WHERE (id) = (OLD.id);\n    REPLACE INTO " + ghost + " (" + cols + ") VALUES (NEW.`id`, NEW.`customer_id`, NEW.`total`);\nEND",
+		"CREATE TRIGGER " + db + "." + table + "_AI_oak AFTER INSERT ON " + t + "\nFOR EACH ROW\n    REPLACE INTO " + ghost +
+			" (" + cols + ") VALUES (NEW.`id`, NEW.`customer_id`, NEW.`total`)",
+		"INSERT IGNORE INTO " + ghost + " (" + cols + ") (SELECT " + cols + " FROM " + t +
+			" FORCE INDEX (PRIMARY) WHERE (id >= 1) AND (id <= 1000) LOCK IN SHARE MODE)",
+	}
+}
+
+func oakBase(db, table string) []string {
+	t := db + "." + table
+	return []string{
+		"CREATE TABLE " + t + " (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, customer_id INT NOT NULL, total DECIMAL(10,2) NOT NULL DEFAULT 0) ENGINE=InnoDB",
+		"INSERT INTO " + t + " (customer_id, total) VALUES (1, 10), (2, 20), (3, 30)",
+	}
+}
+
+// TestOakLeftovers: an oak run killed mid-copy leaves __oak_<t> fed by its triggers; one
+// killed between its rename and its drop leaves __arc_<t> carrying them; one killed
+// before its triggers leaves a bare __oak_<t>. The first two are kept, the last dropped.
+// A base ending in _new reads as oak's once oak's base is the one that exists, and oak's
+// triggers decide when both bases exist.
+func TestOakLeftovers(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	var stmts []string
+	stmts = append(stmts, oakBase(s, "orders")...)
+	stmts = append(stmts, oakCopy(s, "orders")...)
+	stmts = append(stmts, oakBase(s, "items")...)
+	stmts = append(stmts, oakCopy(s, "items")...)
+	// oak's rename_tables(), killed before drop_table(archive).
+	stmts = append(stmts, "RENAME TABLE "+s+".items TO "+s+".__arc_items, "+s+".__oak_items TO "+s+".items")
+	stmts = append(stmts, oakBase(s, "users")...)
+	stmts = append(stmts, "CREATE TABLE "+s+".__oak_users LIKE "+s+".users")
+	// carts_new migrated by oak; oak_carts exists too, so both readings have a base.
+	stmts = append(stmts, oakBase(s, "carts_new")...)
+	stmts = append(stmts, oakCopy(s, "carts_new")...)
+	stmts = append(stmts, "CREATE TABLE "+s+".oak_carts (id INT PRIMARY KEY)")
+	testdb.Exec(t, db, stmts...)
+
+	in := inspector(t, db, s)
+	names, err := in.ListNames(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, n := range names {
+		listed[n.Table] = true
+	}
+	for _, c := range []struct {
+		table string
+		role  discovery.Role
+		base  string
+		code  policies.Code
+	}{
+		{"__oak_orders", discovery.RoleNew, "orders", policies.CodeTriggerWrites},
+		{"__arc_items", discovery.RoleOld, "items", policies.CodeTriggerWrites},
+		{"__oak_users", discovery.RoleNew, "users", policies.CodeDead},
+		{"__oak_carts_new", discovery.RoleNew, "carts_new", policies.CodeTriggerWrites},
+	} {
+		if !listed[c.table] {
+			t.Errorf("%s: not listed", c.table)
+			continue
+		}
+		tb, v := verdictOf(t, in, s, c.table)
+		if tb.Tool != discovery.ToolOak || tb.Role != c.role || tb.Base != c.base {
+			t.Errorf("%s: read as %s/%s base %q, want oak/%s base %q", c.table, tb.Tool, tb.Role, tb.Base, c.role, c.base)
+		}
+		if v.Code != c.code {
+			t.Errorf("%s: %s (%s), want %s", c.table, v.Code, v.Reason, c.code)
+		}
+		if c.role == discovery.RoleNew && c.code == policies.CodeTriggerWrites {
+			want := []string{c.base + "_AD_oak", c.base + "_AI_oak", c.base + "_AU_oak"}
+			got := slices.Sorted(slices.Values(tb.Evidence.ToolTriggers))
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: tool triggers %q, want %q", c.table, got, want)
+			}
+		}
+	}
+}
