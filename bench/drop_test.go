@@ -458,22 +458,31 @@ func TestLargeTableStrategies(t *testing.T) {
 	}
 	testdb.WaitReplica(t, db, replica)
 
-	run := func(strategy, table string) (time.Time, time.Time, string) {
+	// purgeStats: what the purge's own log says of its batches, and how long the throttle
+	// held it back.
+	var purgeStats string
+	// run returns the run's window and, for a purge, how many batches it sent.
+	run := func(strategy, table string) (time.Time, time.Time, int) {
 		cfg := janitor.Defaults()
 		cfg.Shards = []janitor.ShardConfig{{Name: "bench", DSN: testdb.PrimaryDSN(t),
 			Replicas: []janitor.ReplicaConfig{{Name: "replica", DSN: testdb.ReplicaDSN(t)}}}}
 		cfg.Discovery.Schemas = []string{schema}
 		cfg.Policy.MinAge = 0
 		cfg.Throttle.MaxReplicaLag = 2 * time.Second
-		cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: strategy, ThresholdBytes: 50 << 20, BatchRows: 5000, BatchPause: 50 * time.Millisecond}
+		cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: strategy, ThresholdBytes: 50 << 20, BatchRows: 5000,
+			BatchMinRows: janitor.DefaultBatchMinRows, BatchTarget: janitor.DefaultBatchTarget, BatchPause: 50 * time.Millisecond}
 		cfg.Execute.MaxTablesPerRun = 1
 		cfg.Execute.Hold = 0 // strategies of the DROP itself; TestDropUnderLoad measures the hold
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}
 		// One table a run (max_tables_per_run 1); names sort "__plain_old" first.
+		rec := &logRecorder{}
+		j := janitor.New(cfg, slog.New(rec))
+		batches := 0
+		j.Hooks.PurgeBatch = func(string, string, string, int64) { batches++ }
 		from := time.Now()
-		rep := janitor.New(cfg, nil).Run(context.Background(), true)
+		rep := j.Run(context.Background(), true)
 		to := time.Now()
 		got := ""
 		for _, tb := range rep.Shards[0].Tables {
@@ -484,7 +493,37 @@ func TestLargeTableStrategies(t *testing.T) {
 		if got != table {
 			t.Fatalf("%s: dropped %q, want %q (%+v)", strategy, got, table, rep.Shards[0])
 		}
-		return from, to, got
+		if strategy == "purge" {
+			// Each batch's time from its start on the primary to applied on the replica
+			// (janitor's "purge batch" debug record; none before batches waited for it).
+			var tooks []time.Duration
+			minRows, maxRows := -1, 0
+			for _, r := range rec.recs {
+				if r.msg != "purge batch" {
+					continue
+				}
+				if d, err := time.ParseDuration(r.attrs["took"]); err == nil {
+					tooks = append(tooks, d)
+				}
+				if n, err := strconv.Atoi(r.attrs["rows"]); err == nil && n > 0 {
+					if minRows < 0 || n < minRows {
+						minRows = n
+					}
+					maxRows = max(maxRows, n)
+				}
+			}
+			sort.Slice(tooks, func(a, b int) bool { return tooks[a] < tooks[b] })
+			var held float64
+			for _, v := range rep.Shards[0].ThrottleWaitSeconds {
+				held += v
+			}
+			purgeStats = fmt.Sprintf("throttle held the purge %.0f s", held)
+			if len(tooks) > 0 {
+				purgeStats += fmt.Sprintf("; batch start to applied on the replica: median %s, worst %s; batches of %d to %d rows",
+					tooks[len(tooks)/2], tooks[len(tooks)-1], minRows, maxRows)
+			}
+		}
+		return from, to, batches
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -492,11 +531,11 @@ func TestLargeTableStrategies(t *testing.T) {
 	maxLag := lagSampler(ctx, t, replica)
 	time.Sleep(20 * time.Second)
 	baseFrom, baseTo := time.Now().Add(-15*time.Second), time.Now()
-	maxLag() // each phase's maximum from here on
+	lagBase := maxLag() // each phase's maximum from here on
 	dFrom, dTo, _ := run("drop", "__plain_old")
 	lagDrop := maxLag()
 	time.Sleep(5 * time.Second)
-	pFrom, pTo, _ := run("purge", "__purged_old")
+	pFrom, pTo, pBatches := run("purge", "__purged_old")
 	lagPurge := maxLag()
 	time.Sleep(2 * time.Second)
 	cancel()
@@ -508,7 +547,7 @@ func TestLargeTableStrategies(t *testing.T) {
 	}
 	t.Logf("\ntwo leftovers of ~%d MB each, sysbench oltp_read_write 4 threads throughout\n\n"+
 		"| window | janitor time | seconds sampled | tps (median) | p99 median | p99 worst |\n|---|---:|---:|---:|---:|---:|\n%s\n%s\n%s\n\n"+
-		"max replica lag: %ds from the plain DROP to 5 s after it, %ds during the purge (limit 2s)",
+		"max replica lag: %ds with sysbench alone, %ds from the plain DROP to 5 s after it, %ds during the purge (limit 2s); the purge sent %d batches (%d rows); %s",
 		sizeMB, row("baseline: sysbench alone", baseFrom, baseTo), row("strategy drop: one DROP", dFrom, dTo),
-		row("strategy purge: batched DELETEs, then DROP", pFrom, pTo), lagDrop, lagPurge)
+		row("strategy purge: batched DELETEs, then DROP", pFrom, pTo), lagBase, lagDrop, lagPurge, pBatches, rows, purgeStats)
 }

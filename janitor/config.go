@@ -141,10 +141,16 @@ type ExecuteConfig struct {
 // Strategy "purge", rows are deleted in throttled batches first, as Vitess' table GC does,
 // so the final DROP has little to free.
 type LargeTableConfig struct {
-	Strategy       string        `mapstructure:"strategy"` // "drop" (default) or "purge"
-	ThresholdBytes int64         `mapstructure:"threshold_bytes"`
-	BatchRows      int           `mapstructure:"batch_rows"`
-	BatchPause     time.Duration `mapstructure:"batch_pause"`
+	Strategy       string `mapstructure:"strategy"` // "drop" (default) or "purge"
+	ThresholdBytes int64  `mapstructure:"threshold_bytes"`
+	// BatchRows is the most rows one purge batch deletes; BatchMinRows the fewest (and
+	// the first batch's size). In between, each batch is sized from what the last took.
+	BatchRows    int `mapstructure:"batch_rows"`
+	BatchMinRows int `mapstructure:"batch_min_rows"`
+	// BatchTarget is how long one batch should take from its start on the primary until
+	// every replica has applied it: about how far behind the purge puts a replica.
+	BatchTarget time.Duration `mapstructure:"batch_target"`
+	BatchPause  time.Duration `mapstructure:"batch_pause"`
 }
 
 // MetricsConfig configures Prometheus metrics.
@@ -201,6 +207,8 @@ func Defaults() Config {
 				Strategy:       "drop",
 				ThresholdBytes: 10 << 30,
 				BatchRows:      5000,
+				BatchMinRows:   DefaultBatchMinRows,
+				BatchTarget:    DefaultBatchTarget,
 				BatchPause:     100 * time.Millisecond,
 			},
 		},
@@ -222,6 +230,7 @@ func (c *Config) Validate() error {
 		validateThrottleURL("throttle", c.Throttle),
 		c.Discovery.Validate("discovery"),
 		c.Execute.Validate("execute"),
+		c.validateBatchTarget(),
 		c.Slack.Validate("slack"),
 		c.Metrics.Validate("metrics"),
 		c.Serve.Validate("serve"),
@@ -377,8 +386,43 @@ func (lt LargeTableConfig) Validate(prefix string) error {
 	default:
 		errs = append(errs, fmt.Errorf("%s.strategy: %q is not \"drop\" or \"purge\"", prefix, lt.Strategy))
 	}
-	if lt.Strategy == "purge" && (lt.BatchRows < 1 || lt.ThresholdBytes < 0) {
-		errs = append(errs, fmt.Errorf("%s: batch_rows must be ≥ 1 and threshold_bytes ≥ 0", prefix))
+	if lt.Strategy != "purge" {
+		// The rest is read only by a purge.
+		return errors.Join(errs...)
+	}
+	if lt.ThresholdBytes < 0 {
+		errs = append(errs, fmt.Errorf("%s.threshold_bytes: %d is negative", prefix, lt.ThresholdBytes))
+	}
+	if lt.BatchRows < 1 {
+		errs = append(errs, fmt.Errorf("%s.batch_rows: %d is not a row count: write the most rows one purge batch may delete, at least 1 (default 5000)", prefix, lt.BatchRows))
+	}
+	if lt.BatchMinRows < 1 {
+		errs = append(errs, fmt.Errorf("%s.batch_min_rows: %d is not a row count: write the fewest rows a purge batch deletes (and the first batch's size), at least 1 (default %d)", prefix, lt.BatchMinRows, DefaultBatchMinRows))
+	} else if lt.BatchRows >= 1 && lt.BatchMinRows > lt.BatchRows {
+		errs = append(errs, fmt.Errorf("%s.batch_min_rows: %d is over batch_rows %d: lower it, or raise batch_rows", prefix, lt.BatchMinRows, lt.BatchRows))
+	}
+	if lt.BatchTarget <= 0 {
+		errs = append(errs, fmt.Errorf("%s.batch_target: must be positive, got %s: write how long one purge batch may take until every replica applied it, like %s", prefix, lt.BatchTarget, DefaultBatchTarget))
+	}
+	return errors.Join(errs...)
+}
+
+// validateBatchTarget: a batch the replicas take batch_target to apply puts them about
+// that far behind, so with strategy purge the target must be under the fleet's
+// max_replica_lag and every shard's, or the purge would hold itself back.
+func (c *Config) validateBatchTarget() error {
+	lt := c.Execute.LargeTable
+	if lt.Strategy != "purge" || lt.BatchTarget <= 0 {
+		return nil
+	}
+	var errs []error
+	if lag := c.Throttle.MaxReplicaLag; lag > 0 && lt.BatchTarget >= lag {
+		errs = append(errs, fmt.Errorf("execute.large_table.batch_target: %s is not under throttle.max_replica_lag %s: a batch that long puts the replicas that far behind; write at most half of it", lt.BatchTarget, lag))
+	}
+	for i, s := range c.Shards {
+		if lag := s.Throttle.MaxReplicaLag; lag > 0 && lt.BatchTarget >= lag {
+			errs = append(errs, fmt.Errorf("execute.large_table.batch_target: %s is not under %s.throttle.max_replica_lag %s: a batch that long puts the replicas that far behind; write at most half of it", lt.BatchTarget, s.key(i), lag))
+		}
 	}
 	return errors.Join(errs...)
 }

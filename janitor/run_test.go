@@ -1135,3 +1135,129 @@ func TestForeignKeyChecksOffKeepsAReferencedAccentedLeftover(t *testing.T) {
 		t.Errorf("_thé_old: %s %s (%s), want dropped", got.Outcome, got.ReasonCode, got.Reason)
 	}
 }
+
+// TestPurgeWaitsForTheReplicaToApplyEachBatch: no purge batch is sent before every
+// replica has applied the ones before it. The test holds a read lock on the table on the
+// replica, so the replica's applier blocks on the first batch while its lag still reads
+// under max_replica_lag (set high here: the lag is not what is tested), and releases the
+// lock only once janitor is seen waiting for the replica, or once the next batch is
+// about to go out. Before batches waited for their GTID on the replicas, the second
+// batch went out at once, the first still unapplied (the bench saw 3-6 s of lag against
+// a 2 s limit for that reason).
+func TestPurgeWaitsForTheReplicaToApplyEachBatch(t *testing.T) {
+	db := testdb.Primary(t)
+	replica := testdb.Open(t, testdb.ReplicaDSN(t))
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY, v VARCHAR(100))",
+		"CREATE TABLE "+q(s, "__a_old")+" LIKE "+q(s, "a"),
+		"INSERT INTO "+q(s, "__a_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 2000))
+	testdb.WaitReplica(t, db, replica)
+	cfg := config(t, s)
+	cfg.Throttle.MaxReplicaLag = time.Minute
+	cfg.Throttle.MaxWait = time.Minute
+	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", BatchRows: 500, BatchMinRows: 500,
+		BatchTarget: 500 * time.Millisecond, BatchPause: time.Millisecond}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	lock, err := replica.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+
+	// applied: has the replica applied everything the primary has written?
+	posQ, appliedQ := "SELECT @@GLOBAL.gtid_binlog_pos", "SELECT MASTER_GTID_WAIT(?, 0.001) = 0"
+	if testdb.IsMySQL(t) {
+		posQ, appliedQ = "SELECT @@GLOBAL.gtid_executed", "SELECT GTID_SUBSET(?, @@GLOBAL.gtid_executed)"
+	}
+	applied := func() (bool, error) {
+		var pos string
+		if err := db.GetContext(ctx, &pos, posQ); err != nil {
+			return false, err
+		}
+		var ok bool
+		err := replica.GetContext(ctx, &ok, appliedQ, pos)
+		return ok, err
+	}
+	var mu sync.Mutex
+	var batches int
+	var early []string // batches sent while the replica had not applied the ones before
+	nextBatch := make(chan struct{}, 1)
+	j := janitor.New(cfg, nil)
+	j.Hooks.PurgeBatch = func(_, _, _ string, purged int64) {
+		if purged == 0 {
+			// Taken just before the first batch: janitor looks at the replica's sessions
+			// before a purge starts, and would leave a table someone holds there alone.
+			// (Not testdb.Exec: this runs on janitor's goroutine, where t.Fatal may not.)
+			if _, err := lock.ExecContext(ctx, "LOCK TABLES "+q(s, "__a_old")+" READ"); err != nil {
+				mu.Lock()
+				early = append(early, "cannot lock the table on the replica: "+err.Error())
+				mu.Unlock()
+			}
+		}
+		ok, err := applied()
+		mu.Lock()
+		batches++
+		if err != nil || !ok {
+			early = append(early, fmt.Sprintf("batch %d after %d rows (applied %v, %v)", batches, purged, ok, err))
+		}
+		mu.Unlock()
+		if purged > 0 {
+			select {
+			case nextBatch <- struct{}{}:
+			default:
+			}
+		}
+	}
+
+	// The releaser: once the applier is blocked on the first batch, wait until janitor
+	// waits for the replica, or sends the next batch, then let the applier go on.
+	released := make(chan string, 1)
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	go func() {
+		defer func() { _, _ = lock.ExecContext(context.Background(), "UNLOCK TABLES") }()
+		poll := time.NewTicker(10 * time.Millisecond) // polling the replica's state, not a sleep
+		defer poll.Stop()
+		var n int
+		for blocked := false; ; {
+			select {
+			case <-rctx.Done():
+				released <- "the run's end"
+				return
+			case <-nextBatch:
+				released <- "the next batch"
+				return
+			case <-poll.C:
+			}
+			if !blocked {
+				err := replica.GetContext(ctx, &n, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE LIKE 'Waiting for table metadata lock%'")
+				blocked = err == nil && n > 0
+				continue
+			}
+			err := replica.GetContext(ctx, &n, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%janitor purge%GTID%' AND ID <> CONNECTION_ID()")
+			if err == nil && n > 0 {
+				released <- "janitor waiting for the replica"
+				return
+			}
+		}
+	}()
+	r := j.Run(ctx, true)
+	rcancel()
+	why := <-released
+	if o := outcomes(r)["__a_old"]; o.Outcome != report.OutcomeDropped {
+		t.Fatalf("__a_old: %s (%s), want dropped", o.Outcome, o.Reason)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if batches < 3 {
+		t.Errorf("%d batches, want at least 3 of 500 rows", batches)
+	}
+	if len(early) > 0 || why != "janitor waiting for the replica" {
+		t.Errorf("the lock on the replica was released by %s; batches sent before the replica applied the previous ones: %v", why, early)
+	}
+}

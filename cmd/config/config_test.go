@@ -307,6 +307,60 @@ func shownValue(key, value string) string {
 	return value
 }
 
+// TestPurgeBatchKeys: the purge's batch settings are checked at load, with strategy
+// purge, each error naming the key, where its value came from, the value and what to
+// write instead.
+func TestPurgeBatchKeys(t *testing.T) {
+	purge := good + "execute:\n  large_table:\n    strategy: purge\n"
+	cases := []struct {
+		name, body, key, value, want string
+	}{
+		{"target over the lag limit", purge + "    batch_target: 3s\nthrottle:\n  max_replica_lag: 2s\n", "execute.large_table.batch_target", "3s", "not under throttle.max_replica_lag 2s"},
+		{"target over a shard's lag limit", strings.Replace(purge, "    replicas:", "    throttle:\n      max_replica_lag: 400ms\n    replicas:", 1),
+			"execute.large_table.batch_target", "500ms", "shards[0].throttle.max_replica_lag 400ms"},
+		{"zero target", purge + "    batch_target: 0s\n", "execute.large_table.batch_target", "0s", "must be positive"},
+		{"min over max", purge + "    batch_rows: 100\n    batch_min_rows: 500\n", "execute.large_table.batch_min_rows", "500", "over batch_rows 100"},
+		{"zero min", purge + "    batch_min_rows: 0\n", "execute.large_table.batch_min_rows", "0", "at least 1"},
+		{"zero max", purge + "    batch_rows: 0\n", "execute.large_table.batch_rows", "0", "at least 1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := write(t, "c.yaml", c.body)
+			_, err := Load(path)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range []string{"config file " + path + ": " + c.key, c.value, c.want} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+	t.Run("from the environment", func(t *testing.T) {
+		t.Setenv(EnvName("execute.large_table.batch_target"), "5s")
+		_, err := Load(write(t, "c.yaml", purge))
+		if err == nil || !strings.Contains(err.Error(), "environment variable JANITOR_EXECUTE_LARGE_TABLE_BATCH_TARGET") ||
+			!strings.Contains(err.Error(), "5s") {
+			t.Errorf("err = %v", err)
+		}
+	})
+	t.Run("strategy drop reads none of them", func(t *testing.T) {
+		if _, err := Load(write(t, "c.yaml", good+"execute:\n  large_table:\n    batch_target: 1h\n    batch_min_rows: 0\n")); err != nil {
+			t.Errorf("err = %v", err)
+		}
+	})
+	t.Run("defaults", func(t *testing.T) {
+		cfg, err := Load(write(t, "c.yaml", purge))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lt := cfg.Execute.LargeTable; lt.BatchMinRows != 100 || lt.BatchRows != 5000 || lt.BatchTarget != 500*time.Millisecond {
+			t.Errorf("defaults: %+v", lt)
+		}
+	})
+}
+
 // TestEveryProblemLineIsPlaced: a section with two mistakes gives two lines, each naming
 // the file. Sections join their own problems; before they were flattened, the second
 // line of throttle's or policy's problems lost its "config file" prefix.

@@ -1,0 +1,282 @@
+package janitor
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/report"
+	"github.com/janitorhq/janitor/throttle"
+)
+
+// purgeRecheckEvery is how often a running purge re-checks all the evidence, as before
+// a DROP: a purge can take hours.
+const purgeRecheckEvery = 30 * time.Second
+
+// errReplaced: the table under the purged name is no longer the one inspected.
+type errReplaced struct{ why string }
+
+func (e *errReplaced) Error() string { return e.why }
+
+// purge deletes a large table's rows in throttled batches before its DROP, as Vitess'
+// table GC does, so the DROP has fewer pages to evict. A purge runs for minutes or hours
+// under a name a tool may reuse (gh-ost --initially-drop-ghost-table and Spirit drop and
+// recreate their tables), so every batch first checks, under the table's metadata lock,
+// that the table is still the one inspected, and all the evidence is re-checked every
+// purgeRecheckEvery. It returns a non-nil outcome when the table must not be dropped in
+// this run.
+//
+// Replicas pay for every batch again, on their appliers: a batch is not followed by the
+// next until every configured replica has applied it (waitApplied), and batches are
+// sized (batchSizer) so that this takes about execute.large_table.batch_target. A
+// replica is then never more than about one batch behind because of the purge: the
+// throttle alone, read between batches, could not see a batch that was still on its way.
+func (r *shardRun) purge(ctx context.Context, t *discovery.Table) (*outcome, error) {
+	lt := r.j.cfg.Execute.LargeTable
+	tc := r.j.cfg.ThrottleFor(r.sc)
+	name := dbconn.QualifiedName(t.Schema, t.Name)
+	if t.CreatedAt == nil {
+		// Without CREATE_TIME the table under this name cannot be told from a new one.
+		r.log.WarnContext(ctx, "no CREATE_TIME to tell this table from a recreated one: dropping without a purge", "table", name)
+		return nil, nil
+	}
+	sizer := newBatchSizer(lt)
+	var total int64
+	batches := 0
+	waitReplicas := len(r.replicas) > 0
+	start, checked := time.Now(), time.Now()
+	for {
+		// Read the signals once; only an unhealthy reading waits (and counts as a wait).
+		held := len(r.thr.Check(ctx)) > 0
+		if held {
+			if err := r.thr.Wait(ctx, tc.MaxWait); err != nil {
+				// As before a DROP: a fleet unhealthy for max_wait defers the rest of the
+				// shard (and names the signal), not only this table.
+				var b *throttle.Blocked
+				if errors.As(err, &b) {
+					return nil, &errStop{code: report.BlockedThrottle, why: fmt.Sprintf("purge paused after %d rows: %s", total, b.Error())}
+				}
+				return nil, &errStop{code: report.BlockedSignal, why: fmt.Sprintf("stopped by signal while purging (%d rows purged)", total)}
+			}
+		}
+		if ctx.Err() != nil {
+			return nil, &errStop{code: report.BlockedSignal, why: fmt.Sprintf("stopped by signal while purging (%d rows purged)", total)}
+		}
+		if md := r.j.cfg.Execute.MaxDuration; md > 0 && time.Since(r.execStarted) >= md {
+			return nil, &errStop{code: report.BlockedRunLimit, why: fmt.Sprintf("execute.max_duration %s reached during a purge (%d rows purged): the table stays for a later run", md, total)}
+		}
+		if time.Since(checked) >= purgeRecheckEvery {
+			notSent := false
+			if _, d, err := r.recheck(ctx, t, &notSent, true); err != nil || !d.proceed {
+				if err != nil {
+					return nil, err
+				}
+				d.out.reason = fmt.Sprintf("purge stopped after %d rows: %s", total, d.out.reason)
+				return &d.out, nil
+			}
+			checked = time.Now()
+		}
+		if h := r.j.Hooks.PurgeBatch; h != nil {
+			h(r.sc.Name, t.Schema, t.Name, total)
+		}
+		rows := sizer.Next()
+		bstart := time.Now()
+		bctx, cancel := context.WithTimeout(ctx, r.j.cfg.Execute.LockWaitTimeout+r.j.cfg.Execute.DropTimeout)
+		n, err := r.purgeBatch(bctx, t, *t.CreatedAt, rows)
+		var pos string
+		if err == nil && n > 0 && waitReplicas {
+			pos, err = r.batchPosition(bctx)
+			if err == nil && pos == "" {
+				// Without GTIDs the replicas' progress cannot be followed: the throttle's
+				// lag reading, between batches, is all there is.
+				r.log.WarnContext(ctx, "the primary logs no GTIDs: purge batches do not wait for the replicas to apply them, only for their lag", "table", name)
+				waitReplicas = false
+			}
+		}
+		cancel()
+		var replaced *errReplaced
+		switch {
+		case errors.As(err, &replaced):
+			return &outcome{report.OutcomeSkipped, fmt.Sprintf("purge stopped after %d rows: %s: a new migration may own it", total, replaced.why), 0}, nil
+		case connectionLost(err):
+			return nil, err
+		case err != nil:
+			return &outcome{report.OutcomeDeferred, fmt.Sprintf("purge stopped after %d rows: %v", total, err), 0}, nil
+		}
+		total += n
+		batches++
+		if pos != "" {
+			if err := r.waitApplied(ctx, pos, time.Now().Add(tc.MaxWait)); err != nil {
+				var behind *errBehind
+				if errors.As(err, &behind) {
+					// Say why, when a signal can: a stopped applier, the lag.
+					why := behind.Error()
+					if bad := r.thr.Check(ctx); len(bad) > 0 {
+						why += "; " + readings(bad)
+					}
+					// Not applied within max_wait: paused like a blocked throttle; a replica
+					// that could not be asked is named as unreachable.
+					code := report.BlockedThrottle
+					if behind.err != nil {
+						code = report.BlockedReplicaUnreachable
+					}
+					return nil, &errStop{code: code, why: fmt.Sprintf("purge paused after %d rows: %s", total, why)}
+				}
+				return nil, &errStop{code: report.BlockedSignal, why: fmt.Sprintf("stopped by signal while purging (%d rows purged)", total)}
+			}
+		}
+		took := time.Since(bstart)
+		sizer.Observe(rows, n, took, held)
+		r.log.DebugContext(ctx, "purge batch", "table", name, "rows", n, "took", took.Round(time.Millisecond), "next", sizer.Next())
+		if n == 0 {
+			break
+		}
+		if !sleep(ctx, lt.BatchPause) {
+			return &outcome{report.OutcomeDeferred, fmt.Sprintf("stopped by signal while purging (%d rows purged)", total), 0}, nil
+		}
+	}
+	r.log.InfoContext(ctx, "purged", "table", name, "rows", total, "batches", batches, "elapsed", time.Since(start).Round(time.Millisecond))
+	return nil, nil
+}
+
+// batchPosition is, right after a batch committed on r.conn, what the replicas must
+// have applied to have applied it, in the form their wait function takes: on MariaDB
+// the batch's own GTID (@@last_gtid); on MySQL, whose session does not expose its last
+// GTID to SQL, the primary's whole executed set, which contains it. "" when the primary
+// logs no GTIDs (MariaDB without a binary log, MySQL with gtid_mode not ON).
+func (r *shardRun) batchPosition(ctx context.Context) (string, error) {
+	if r.server.Flavor == discovery.FlavorMariaDB {
+		var pos sql.NullString
+		if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor purge */ @@last_gtid").Scan(&pos); err != nil {
+			return "", fmt.Errorf("read the batch's GTID: %w", err)
+		}
+		return pos.String, nil
+	}
+	var mode, set sql.NullString
+	if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor purge */ @@GLOBAL.gtid_mode, @@GLOBAL.gtid_executed").Scan(&mode, &set); err != nil {
+		return "", fmt.Errorf("read the primary's executed GTIDs: %w", err)
+	}
+	if !strings.EqualFold(mode.String, "ON") {
+		return "", nil
+	}
+	return set.String, nil
+}
+
+// errBehind: a replica did not apply a purge batch within throttle.max_wait.
+type errBehind struct {
+	replica, pos string
+	waited       time.Duration
+	err          error // the last failure to ask, if any
+}
+
+func (e *errBehind) Error() string {
+	if e.err != nil {
+		return fmt.Sprintf("replica %s: cannot tell whether it applied the last batch (%s) after %s: %v", e.replica, clip(e.pos), e.waited.Round(time.Second), e.err)
+	}
+	return fmt.Sprintf("replica %s: has not applied the last batch (%s) after %s", e.replica, clip(e.pos), e.waited.Round(time.Second))
+}
+
+// waitApplied waits until every configured replica has applied pos, asking each with
+// the server's own wait function (MariaDB MASTER_GTID_WAIT, MySQL
+// WAIT_FOR_EXECUTED_GTID_SET) in short steps, so that a stop signal, or a wait past the
+// deadline, is seen within a step. The wait is not a failure: past the deadline it is an
+// *errBehind, and the shard is deferred as when the throttle blocks. A replica that
+// cannot be asked is waited for too (fail closed), and named.
+func (r *shardRun) waitApplied(ctx context.Context, pos string, deadline time.Time) error {
+	tc := r.j.cfg.ThrottleFor(r.sc)
+	q := "SELECT /* janitor purge */ MASTER_GTID_WAIT(?, ?)"
+	if r.server.Flavor != discovery.FlavorMariaDB {
+		q = "SELECT /* janitor purge */ WAIT_FOR_EXECUTED_GTID_SET(?, ?)"
+	}
+	// A step stays well under the replica connection's read timeout (signal_timeout).
+	step := max(100*time.Millisecond, min(time.Second, tc.SignalTimeout/2))
+	started := time.Now()
+	for _, rd := range r.replicas {
+		warned := false
+		for {
+			res, err := r.waitStep(ctx, rd, q, pos, step, tc.SignalTimeout)
+			if err == nil && res.Valid && res.Int64 == 0 {
+				break
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if !time.Now().Before(deadline) {
+				return &errBehind{replica: rd.name, pos: pos, waited: time.Since(started), err: err}
+			}
+			if err != nil || !res.Valid {
+				// An error or a NULL answers at once: do not spin on it, nor log it each time.
+				if !warned {
+					r.log.WarnContext(ctx, "cannot ask a replica whether it applied the purge batch; waiting", "replica", rd.name, "err", err)
+					warned = true
+				}
+				if !sleep(ctx, tc.CheckInterval) {
+					return ctx.Err()
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// waitStep asks one replica to wait up to step for pos: 0 when applied, else a timeout
+// (MariaDB -1, MySQL 1) or NULL.
+func (r *shardRun) waitStep(ctx context.Context, rd replicaDB, q, pos string, step, timeout time.Duration) (sql.NullInt64, error) {
+	var res sql.NullInt64
+	qctx, cancel := context.WithTimeout(ctx, step+timeout)
+	defer cancel()
+	db, err := rd.db.Get(qctx)
+	if err != nil {
+		return res, err
+	}
+	err = db.QueryRowxContext(qctx, q, pos, step.Seconds()).Scan(&res)
+	return res, err
+}
+
+// purgeBatch deletes up to rows rows in one transaction. Reading the table first takes
+// its metadata lock until the commit, so nobody can drop, rename or recreate it between
+// the identity check (CREATE_TIME, as inspected) and the DELETE.
+func (r *shardRun) purgeBatch(ctx context.Context, t *discovery.Table, created time.Time, rows int) (int64, error) {
+	name := dbconn.QualifiedName(t.Schema, t.Name)
+	tx, err := r.conn.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, "SELECT /* janitor purge */ 1 FROM "+name+" LIMIT 0"); err != nil {
+		if dbconn.IsError(err, dbconn.ErrNoSuchTable) {
+			return 0, &errReplaced{"the table was dropped during the purge"}
+		}
+		return 0, err
+	}
+	var now sql.NullTime
+	err = tx.QueryRowxContext(ctx, "SELECT /* janitor purge */ CREATE_TIME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+		t.Schema, t.Name).Scan(&now)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, &errReplaced{"the table was dropped during the purge"}
+	case err != nil:
+		return 0, err
+	case !now.Valid || !now.Time.UTC().Equal(created.UTC()):
+		return 0, &errReplaced{fmt.Sprintf("the table was replaced during the purge (CREATE_TIME %s, was %s)",
+			fmtTime(now), created.UTC().Format(time.DateTime))}
+	}
+	res, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE /* janitor purge */ FROM %s LIMIT %d", name, rows))
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return n, tx.Commit()
+}
+
+func fmtTime(t sql.NullTime) string {
+	if !t.Valid {
+		return "unknown"
+	}
+	return t.Time.UTC().Format(time.DateTime)
+}
