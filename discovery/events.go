@@ -102,7 +102,7 @@ func (in *Inspector) eventsNaming(ctx context.Context, t *Table) []string {
 	names := usageNames(t)
 	var out []string
 	for _, e := range evs {
-		if bodiesHide(in.server.Flavor, t, e.Schema) {
+		if bodiesHide(in.server.Flavor, t, e.Schema, e.Body.String, names...) {
 			t.Evidence.unreadable("scheduled events", errEventMangled)
 			return nil
 		}

@@ -293,7 +293,7 @@ func (in *Inspector) routinesMentioning(ctx context.Context, t *Table) []string 
 	}
 	var out []string
 	for _, rt := range rts {
-		if bodiesHide(in.server.Flavor, t, rt.Schema) {
+		if bodiesHide(in.server.Flavor, t, rt.Schema, rt.Body.String) {
 			t.Evidence.unreadable("stored routines", errMangled)
 			return nil
 		}
@@ -314,7 +314,7 @@ func (in *Inspector) writingTriggers(ctx context.Context, t *Table) []string {
 	trs := in.triggersFor(ctx, t)
 	var out []string
 	for _, tr := range trs {
-		if bodiesHide(in.server.Flavor, t, tr.Schema) {
+		if bodiesHide(in.server.Flavor, t, tr.Schema, tr.Body) {
 			t.Evidence.unreadable("triggers", errMangled)
 			return nil
 		}
@@ -332,12 +332,33 @@ func (in *Inspector) writingTriggers(ctx context.Context, t *Table) []string {
 // errMangled explains why a body search cannot clear a name holding a backtick on MySQL.
 var errMangled = errors.New("MySQL prints stored trigger and routine bodies with a backtick-holding name mangled (9.7.4 shows `_we``ird_old` as `__we`ird_oldd`), so no text search can prove the body does not name this table")
 
-// bodiesHide reports whether a stored body in bodySchema could name t without janitor
-// being able to see it: on MySQL 8 and later, when the table's name holds a backtick,
-// or its schema's does and the body lives in another schema (same-schema bodies are
-// searched for the table's name alone). MariaDB keeps bodies as written.
-func bodiesHide(f Flavor, t *Table, bodySchema string) bool {
-	return f == FlavorMySQL8 && (strings.Contains(t.Name, "`") || bodySchema != t.Schema && strings.Contains(t.Schema, "`"))
+// bodiesHide reports whether a stored body in bodySchema could name t (by t.Name, or by
+// names, when given) without janitor being able to see it: on MySQL 8 and later, when
+// the table's name holds a backtick, or its schema's does, the body lives in another
+// schema (same-schema bodies are searched for the table's name alone) and holds the
+// table's name: only the schema part of such a reference is mangled, so a body without
+// the table's name cannot name it. MariaDB keeps bodies as written.
+func bodiesHide(f Flavor, t *Table, bodySchema, body string, names ...string) bool {
+	if f != FlavorMySQL8 {
+		return false
+	}
+	if len(names) == 0 {
+		names = []string{t.Name}
+	}
+	for _, n := range names {
+		if strings.Contains(n, "`") {
+			return true
+		}
+	}
+	if bodySchema == t.Schema || !strings.Contains(t.Schema, "`") {
+		return false
+	}
+	for _, n := range names {
+		if mayName(body, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // mayName is the cheap test that runs first: text that does not contain the table's

@@ -62,6 +62,13 @@ func TestMergeTableKeepsItsUnion(t *testing.T) {
 		switch {
 		case want == "" && v.Action != policies.Drop:
 			t.Errorf("%s: %s %s (%s), want drop", table, v.Action, v.Code, v.Reason)
+		case want != "" && mangled(t, srv, table) && v.Code == policies.CodeEvidenceUnreadable:
+			// MySQL: a trigger anywhere on the server (there are some wherever the test
+			// runs beside other data) makes the backtick name's bodies unreadable, which
+			// comes first; the MERGE table must still be found.
+			if !slices.Equal(tb.Evidence.MergeTables, []string{want}) {
+				t.Errorf("%s: MERGE tables %q, want %s", table, tb.Evidence.MergeTables, want)
+			}
 		case want != "" && (v.Code != policies.CodeMergeReference || !slices.Equal(tb.Evidence.MergeTables, []string{want}) || !strings.Contains(v.Reason, want)):
 			t.Errorf("%s: %s %s (%s), MERGE tables %q; want skip merge_reference naming %s", table, v.Action, v.Code, v.Reason, tb.Evidence.MergeTables, want)
 		}
@@ -230,4 +237,12 @@ func TestMergeUnionWithQuotingOff(t *testing.T) {
 	if tb, v := verdictOf(t, inspector(t, fresh, s), s, "_a,b_old"); v.Code != policies.CodeMergeReference {
 		t.Errorf("_a,b_old: %s %s (%s), MERGE tables %q; want merge_reference", v.Action, v.Code, v.Reason, tb.Evidence.MergeTables)
 	}
+}
+
+// mangled tells whether MySQL prints stored bodies naming this table mangled (a name
+// holding a backtick): its trigger, routine and event evidence is then unreadable as
+// soon as the server holds any such body.
+func mangled(t *testing.T, srv discovery.Server, table string) bool {
+	t.Helper()
+	return srv.Flavor == discovery.FlavorMySQL8 && strings.Contains(table, "`")
 }

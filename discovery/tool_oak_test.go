@@ -45,6 +45,7 @@ func oakBase(db, table string) []string {
 // TestOakLeftovers: an oak run killed mid-copy leaves __oak_<t> fed by its triggers; one
 // killed between its rename and its drop leaves __arc_<t> carrying them; one killed
 // before its triggers leaves a bare __oak_<t>. The first two are kept, the last dropped.
+// An __arc_<t> without oak's triggers is not oak's (look_alike).
 // A base ending in _new reads as oak's once oak's base is the one that exists, and oak's
 // triggers decide when both bases exist.
 func TestOakLeftovers(t *testing.T) {
@@ -63,6 +64,10 @@ func TestOakLeftovers(t *testing.T) {
 	stmts = append(stmts, oakBase(s, "carts_new")...)
 	stmts = append(stmts, oakCopy(s, "carts_new")...)
 	stmts = append(stmts, "CREATE TABLE "+s+".oak_carts (id INT PRIMARY KEY)")
+	// An archive kept by hand under oak's archive name, with no oak trigger: oak never
+	// leaves one like it.
+	stmts = append(stmts, oakBase(s, "invoices")...)
+	stmts = append(stmts, "CREATE TABLE "+s+".__arc_invoices LIKE "+s+".invoices")
 	testdb.Exec(t, db, stmts...)
 
 	in := inspector(t, db, s)
@@ -84,6 +89,7 @@ func TestOakLeftovers(t *testing.T) {
 		{"__arc_items", discovery.RoleOld, "items", policies.CodeTriggerWrites},
 		{"__oak_users", discovery.RoleNew, "users", policies.CodeDead},
 		{"__oak_carts_new", discovery.RoleNew, "carts_new", policies.CodeTriggerWrites},
+		{"__arc_invoices", discovery.RoleOld, "invoices", policies.CodeLookAlike},
 	} {
 		if !listed[c.table] {
 			t.Errorf("%s: not listed", c.table)

@@ -48,6 +48,11 @@ type ToolSpec struct {
 	// DueStamp: the name's stamp is when the table may go, not when it was made, so
 	// policy.min_age does not apply.
 	DueStamp bool
+	// TraceOnly are roles whose name alone is no evidence: the tool leaves such a table
+	// only together with a trace that keeps it anyway (oak's __arc_t carries oak's
+	// triggers), so one without it is someone else's look-alike. Each says why; such a
+	// table is never dropped (policies: look_alike).
+	TraceOnly map[Role]string
 
 	// Doc is the tool's row in docs/discovery.md's tool table.
 	Doc DocRow

@@ -506,7 +506,7 @@ func TestInterruptedPurgeOfAHeldTable(t *testing.T) {
 // TestReplicaReaderDefersAHold: a session on the replica in a transaction that read the
 // table would stall the replicated RENAME as it would a DROP: the hold is deferred.
 func TestReplicaReaderDefersAHold(t *testing.T) {
-	const base, old = "rpt`é", "__rpt`é_old"
+	base, old := oddName(t, "rpt")
 	primary, replica, s := rptLeftovers(t, base, old)
 	lockSource(t, replica, true) // the metadata lock itself is the evidence here
 	reader, _ := replicaConn(t)

@@ -98,7 +98,7 @@ func isMariaDB(t *testing.T, db *sqlx.DB) bool {
 // the session named, and stays on both servers.
 func TestOpenTransactionOnReplicaDefers(t *testing.T) {
 	// A backtick and an accented letter: the lock tables must be asked by the real name.
-	const base, old = "rpt`é", "__rpt`é_old"
+	base, old := oddName(t, "rpt")
 	primary, replica, s := rptLeftovers(t, base, old)
 	lockSource(t, replica, true)
 	reader, id := replicaConn(t)
@@ -219,7 +219,7 @@ func TestLockSourceIsPrecise(t *testing.T) {
 // TestRunningStatementOnReplicaDefers: a long report query on the replica naming the
 // leftover (a name with a backtick and a non-ASCII letter) defers it.
 func TestRunningStatementOnReplicaDefers(t *testing.T) {
-	const base, old = "rapport`é", "__rapport`é_old"
+	base, old := oddName(t, "rapport")
 	primary, replica, s := rptLeftovers(t, base, old)
 	reader, id := replicaConn(t)
 	done := make(chan error, 1)
@@ -401,4 +401,18 @@ func TestPurgeWaitsForTheReplicaChecks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// oddName is a base and its pt-osc old table with a name a statement can name only
+// quoted: a backtick and a non-ASCII letter. On MySQL the backtick is left out: MySQL
+// prints stored bodies naming such a table mangled, so wherever the server holds any
+// trigger or routine (a sandbox beside other data) its evidence is unreadable and the
+// table kept before the replica check under test is reached; a space keeps it quoted.
+func oddName(t *testing.T, stem string) (base, old string) {
+	t.Helper()
+	base = stem + "`é"
+	if testdb.IsMySQL(t) {
+		base = stem + " é"
+	}
+	return base, "__" + base + "_old"
 }

@@ -29,7 +29,7 @@ func TestReplicaOnlyReferencesKeepTheTable(t *testing.T) {
 		{"grant", "GRANT SELECT ON %[2]s TO 'rpt_reader'@'%%' /* %[1]s */", "rpt_reader"},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
-			const base, old = "rpt`é", "__rpt`é_old"
+			base, old := oddName(t, "rpt")
 			primary, replica, s := rptLeftovers(t, base, old)
 			// Another schema, on the replica only: a reporting schema.
 			// Written with sql_log_bin=0: the replica's own binary log must not get

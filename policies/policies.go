@@ -146,6 +146,7 @@ const (
 	CodeEventReference     Code = "event_reference"
 	CodeTableGrant         Code = "table_grant"
 	CodeBaseMissing        Code = "base_missing"
+	CodeLookAlike          Code = "look_alike"
 	CodeAmbiguousTool      Code = "ambiguous_tool"
 	CodeVitessManaged      Code = "vitess_managed"
 	CodeVitessNotDue       Code = "vitess_not_due"
@@ -164,7 +165,7 @@ const (
 // Codes lists every code, for metrics that want to export zeros.
 var Codes = []Code{CodeDead, CodeKeptByConfig, CodeRestored, CodeNotATable, CodeControlTable, CodeCutOverSentry, CodeEvidenceUnreadable,
 	CodeSessionsHidden, CodeInUse, CodeLockHeld, CodeTriggerWrites, CodeRoutineReference, CodeLiveMigration, CodeLiveHeartbeat,
-	CodeDDLRunning, CodeViewReference, CodeForeignKey, CodeMergeReference, CodeLinkReference, CodeEventReference, CodeTableGrant, CodeBaseMissing, CodeAmbiguousTool, CodeVitessManaged,
+	CodeDDLRunning, CodeViewReference, CodeForeignKey, CodeMergeReference, CodeLinkReference, CodeEventReference, CodeTableGrant, CodeBaseMissing, CodeLookAlike, CodeAmbiguousTool, CodeVitessManaged,
 	CodeVitessNotDue, CodeAgeUnknown, CodeTooYoung, CodeRecentWrite, CodeHoldRecordMissing, CodeHeld, CodeAccessedDuringHold,
 	CodeNotInspected}
 
@@ -319,6 +320,15 @@ var rules = []rule{
 	{CodeTableGrant, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		return "granted on the table itself to " + strings.Join(t.Evidence.TableGrants, "; ") +
 			": someone was meant to use it; a grant outlives DROP and RENAME, so if it is stale, REVOKE it", len(t.Evidence.TableGrants) > 0
+	}},
+	{CodeLookAlike, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		// A table with the tool's trace was kept by an earlier rule (its triggers).
+		s := discovery.SpecOf(t.Tool)
+		if s == nil {
+			return "", false
+		}
+		why, ok := s.TraceOnly[t.Role]
+		return why + ": may be an application table with a look-alike name (never dropped; drop it by hand if it is the tool's)", ok
 	}},
 	{CodeBaseMissing, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		if t.Base == "" || t.Evidence.BaseExists {
