@@ -155,3 +155,17 @@ func TestWarningKeepsExitZero(t *testing.T) {
 		t.Errorf("the log does not warn: %s", stderr)
 	}
 }
+
+// TestShortMinAgeWarns: run and serve warn when policy.min_age is under an hour (a
+// trigger-based tool's copy table is a candidate before its triggers exist); report,
+// which drops nothing, does not.
+func TestShortMinAgeWarns(t *testing.T) {
+	cfg := writeConfig(t, "shards:\n  - name: nowhere\n    dsn: \"u:p@tcp(127.0.0.1:1)/\"\ndiscovery:\n  connect_timeout: 1s\npolicy:\n  min_age: 0s\n")
+	const warning = "policy.min_age is under 1h"
+	if _, _, stderr := runCLI(t, "run", "--config", cfg, "--no-notify"); !strings.Contains(stderr, warning) {
+		t.Errorf("run with min_age 0s does not warn:\n%s", stderr)
+	}
+	if _, _, stderr := runCLI(t, "report", "--config", cfg, "--no-notify"); strings.Contains(stderr, warning) {
+		t.Errorf("report warns about min_age:\n%s", stderr)
+	}
+}
