@@ -476,3 +476,45 @@ func TestBackupLockAfterTheCheckBlocksTheShard(t *testing.T) {
 	_, _ = backup.ExecContext(context.Background(), unlock)
 	testdb.WaitReplica(t, primary, replica)
 }
+
+// TestLockTakenBeforeTheInstrumentDefers: MySQL's metadata_locks lists a lock only if
+// the MDL instrument was enabled when the lock was taken. A replica whose instrument is
+// switched on at runtime (the fix janitor itself prints) still has sessions whose
+// transactions read the table before: their locks are not listed, and the replicated
+// DROP would wait behind them. A session with an open transaction and no lock listed at
+// all is such a session: the table is deferred. Before, janitor dropped.
+func TestLockTakenBeforeTheInstrumentDefers(t *testing.T) {
+	testdb.SkipUnless(t, "MySQL's performance_schema instrument is not retroactive; MariaDB's plugin reads the locks themselves", "mysql")
+	primary, replica, s := rptLeftovers(t, "early", "__early_old")
+	reader, id := replicaConn(t)
+	pfsSetting(t, replica, "setup_instruments", "wait/lock/metadata/sql/mdl", "NO")
+	testdb.Exec(t, reader, "START TRANSACTION", "SELECT COUNT(*) FROM "+q(s, "__early_old"))
+	t.Cleanup(func() { _, _ = reader.ExecContext(context.Background(), "ROLLBACK") })
+	testdb.Exec(t, replica, "UPDATE performance_schema.setup_instruments SET ENABLED = 'YES' WHERE NAME = 'wait/lock/metadata/sql/mdl'")
+	// INNODB_TRX is served from a cache InnoDB refreshes only when it was last read over
+	// 0.1 s before: poll it more slowly than that until it lists the transaction, as it
+	// would one opened before a runtime change.
+	poll := time.NewTicker(200 * time.Millisecond)
+	defer poll.Stop()
+	for deadline := time.Now().Add(10 * time.Second); ; <-poll.C {
+		var n int
+		if err := replica.Get(&n, "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = ?", id); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			var trx []string
+			_ = replica.Select(&trx, "SELECT CONCAT_WS(' ', trx_mysql_thread_id, trx_state, trx_started) FROM information_schema.INNODB_TRX")
+			t.Fatalf("INNODB_TRX does not list session %d's transaction (it lists %q)", id, trx)
+		}
+	}
+
+	r := janitor.New(config(t, s), nil).Run(context.Background(), true)
+	o := outcomes(r)["__early_old"]
+	t.Logf("outcome %s: %s", o.Outcome, o.Reason)
+	if o.Outcome != report.OutcomeDeferred || !exists(t, primary, s, "__early_old") || !strings.Contains(o.Reason, fmt.Sprintf("session %d ", id)) {
+		t.Errorf("outcome %q (%s); want deferred, naming session %d, whose transaction read the table before the instrument was on", o.Outcome, o.Reason, id)
+	}
+}
