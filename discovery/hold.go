@@ -333,9 +333,30 @@ func ReadTableCounters(ctx context.Context, q Querier, schema, table string) (Ta
 	if err != nil {
 		return c, fmt.Errorf("read performance_schema.setup_objects: %w", err)
 	}
+	var partial []string
 	if rowsMatching == 0 || disabled > 0 {
-		c.Partial = "performance_schema.setup_objects does not enable instrumentation of this table (OBJECT_TYPE 'TABLE'): reads may not be observed"
+		partial = append(partial, "performance_schema.setup_objects does not enable instrumentation of this table (OBJECT_TYPE 'TABLE'): reads may not be observed")
 	}
+	// setup_actors (and threads.INSTRUMENTED, which it sets when a session connects, and
+	// which can be changed afterwards) switch instrumentation off per session: a session
+	// not instrumented moves neither count, whatever it reads (measured on MySQL 9.7).
+	// Only a catch-all row enabled and no row disabled instruments every new session.
+	var catchAll, actorsOff, threadsOff int
+	err = q.QueryRowxContext(ctx, `SELECT /* janitor */ COALESCE(SUM(HOST = '%' AND USER = '%' AND ENABLED = 'YES'), 0),
+		COALESCE(SUM(ENABLED <> 'YES'), 0) FROM performance_schema.setup_actors`).Scan(&catchAll, &actorsOff)
+	if err != nil {
+		return c, fmt.Errorf("read performance_schema.setup_actors: %w", err)
+	}
+	err = q.QueryRowxContext(ctx, `SELECT /* janitor */ COUNT(*) FROM performance_schema.threads
+		WHERE TYPE = 'FOREGROUND' AND INSTRUMENTED <> 'YES'`).Scan(&threadsOff)
+	if err != nil {
+		return c, fmt.Errorf("read performance_schema.threads: %w", err)
+	}
+	if catchAll == 0 || actorsOff > 0 || threadsOff > 0 {
+		partial = append(partial, fmt.Sprintf("performance_schema does not instrument every session (setup_actors: %d rows disabled, catch-all row enabled: %t; %d sessions now not instrumented): their reads are not observed",
+			actorsOff, catchAll > 0, threadsOff))
+	}
+	c.Partial = strings.Join(partial, "; ")
 	if c.IOWhy == "" {
 		var n sql.NullInt64
 		err = q.QueryRowxContext(ctx, `SELECT /* janitor */ SUM(COUNT_STAR) FROM performance_schema.table_io_waits_summary_by_table

@@ -837,3 +837,42 @@ func TestHeldPurgeWaitsForAPrimaryReader(t *testing.T) {
 		t.Errorf("%d purge batches ran, %d of 3000 rows left, with a reader holding the table", batches, n)
 	}
 }
+
+// TestHoldReadByAnUninstrumentedUser: performance_schema.setup_actors can switch off the
+// instrumentation of some accounts' sessions (a common way to spare a busy application
+// user the overhead); their reads of a held table move neither the table I/O nor the
+// table lock count. A hold ended with such a read must not be reported as "no read or
+// write observed": the reason says which reads cannot be seen, as for setup_objects.
+func TestHoldReadByAnUninstrumentedUser(t *testing.T) {
+	db := testdb.Primary(t)
+	requirePFS(t, db)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__a_old")+" (id INT PRIMARY KEY)",
+		"INSERT INTO "+q(s, "__a_old")+" VALUES (1), (2)")
+	cfg := holdConfig(t, s)
+	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__a_old"]; o.Outcome != report.OutcomeHeld {
+		t.Fatalf("__a_old: %+v, want held", o)
+	}
+	hold := heldName(t, db, s, "__a_old")
+	// An application account whose sessions performance_schema does not instrument.
+	app, _ := account(t, []string{"SELECT ON " + dbconn.QuoteIdent(s) + ".*"})
+	cfgApp, err := dbconn.ParseDSN(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testdb.Exec(t, db, "INSERT INTO performance_schema.setup_actors (HOST, USER, ROLE, ENABLED, HISTORY) VALUES ('%', '"+cfgApp.User+"', '%', 'NO', 'NO')")
+	t.Cleanup(func() {
+		testdb.Exec(t, db, "DELETE FROM performance_schema.setup_actors WHERE USER = '"+cfgApp.User+"'")
+	})
+	appDB := testdb.Open(t, app)
+	var ids []int
+	if err := appDB.Select(&ids, "SELECT id FROM "+q(s, hold)); err != nil || len(ids) != 2 {
+		t.Fatalf("the application's read of the held table: %v %v", ids, err)
+	}
+	j := janitor.New(cfg, nil)
+	j.ClockShift = testHold + time.Minute
+	o := outcomes(j.Run(context.Background(), true))[hold]
+	if o.ReasonCode != string(policies.CodeAccessedDuringHold) && !strings.Contains(o.Reason, "setup_actors") {
+		t.Errorf("read during the hold by an account performance_schema does not instrument: %+v; want kept, or a reason that says such reads cannot be seen", o)
+	}
+}

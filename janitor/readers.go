@@ -60,9 +60,19 @@ func (s replicaSession) applier() bool {
 	return s.user == "system user" || s.cmd == "Slave_SQL" || s.cmd == "Slave_worker"
 }
 
+// waitsForMDL: the session waits for a table's metadata lock, or for a backup or global
+// read lock, which a replicated DDL waits for the same way.
 func (s replicaSession) waitsForMDL() bool {
-	return strings.HasPrefix(s.state, "Waiting for table metadata lock")
+	for _, p := range appliersWaitStates {
+		if strings.HasPrefix(s.state, p) {
+			return true
+		}
+	}
+	return false
 }
+
+// appliersWaitStates are the states of an applier stalled behind another session's lock.
+var appliersWaitStates = []string{"Waiting for table metadata lock", "Waiting for backup lock", "Waiting for global read lock"}
 
 func (s replicaSession) String() string {
 	what := fmt.Sprintf("%s for %ds", s.cmd, s.secs.Int64)
@@ -95,6 +105,27 @@ var mdlQueries = map[string]string{
 		COALESCE(t.PROCESSLIST_STATE, ''), t.NAME
 		FROM performance_schema.metadata_locks m JOIN performance_schema.threads t ON t.THREAD_ID = m.OWNER_THREAD_ID
 		WHERE m.OBJECT_TYPE = 'TABLE' AND m.OBJECT_SCHEMA = ? AND m.OBJECT_NAME = ?
+		AND t.PROCESSLIST_ID IS NOT NULL AND t.PROCESSLIST_ID <> CONNECTION_ID()`,
+}
+
+// backupQueries name, per source, the sessions holding a lock that blocks every DDL on
+// the server without holding any table's metadata lock: a backup's (MySQL's LOCK
+// INSTANCE FOR BACKUP, which XtraBackup 8 holds for its whole copy by default; MariaDB's
+// BACKUP STAGE BLOCK_DDL and later stages) or FLUSH TABLES WITH READ LOCK. The
+// replicated DROP or RENAME waits behind it ("Waiting for backup lock"), and every later
+// event with it. On MariaDB the modes that ordinary statements take (and BACKUP STAGE
+// START and FLUSH, which let a DROP through: measured on 10.11) are left out; any other
+// mode counts, so a mode janitor does not know errs on the side of waiting.
+var backupQueries = map[string]string{
+	mdlPlugin: `SELECT /* janitor */ m.THREAD_ID, COALESCE(p.USER, ''), COALESCE(p.COMMAND, ''), p.TIME, COALESCE(p.STATE, ''), m.LOCK_MODE
+		FROM information_schema.METADATA_LOCK_INFO m LEFT JOIN information_schema.PROCESSLIST p ON p.ID = m.THREAD_ID
+		WHERE m.LOCK_TYPE = 'Backup lock' AND m.THREAD_ID <> CONNECTION_ID() AND m.LOCK_MODE NOT IN ('MDL_BACKUP_START', 'MDL_BACKUP_FLUSH',
+			'MDL_BACKUP_DML', 'MDL_BACKUP_TRANS_DML', 'MDL_BACKUP_SYS_DML', 'MDL_BACKUP_DDL', 'MDL_BACKUP_ALTER_COPY',
+			'MDL_BACKUP_ALTER_COPY_COMMIT', 'MDL_BACKUP_COMMIT')`,
+	mdlPerfSchm: `SELECT /* janitor */ t.PROCESSLIST_ID, COALESCE(t.PROCESSLIST_USER, ''), COALESCE(t.PROCESSLIST_COMMAND, ''), t.PROCESSLIST_TIME,
+		COALESCE(t.PROCESSLIST_STATE, ''), CONCAT(m.OBJECT_TYPE, ' ', m.LOCK_TYPE), t.NAME
+		FROM performance_schema.metadata_locks m JOIN performance_schema.threads t ON t.THREAD_ID = m.OWNER_THREAD_ID
+		WHERE m.OBJECT_TYPE IN ('BACKUP LOCK', 'GLOBAL') AND m.LOCK_TYPE = 'SHARED' AND m.LOCK_STATUS = 'GRANTED'
 		AND t.PROCESSLIST_ID IS NOT NULL AND t.PROCESSLIST_ID <> CONNECTION_ID()`,
 }
 
@@ -307,6 +338,11 @@ func (r *shardRun) readersOn(ctx context.Context, replica string, db *sqlx.DB, v
 			out = append(out, fmt.Sprintf("replica %s: %s runs a statement naming it: %s", replica, s, clip(s.info.String)))
 		}
 	}
+	blockers, err := r.backupLocksOn(ctx, replica, db, v, src)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, blockers...)
 	holders, err := db.QueryxContext(ctx, mdlQueries[src], schema, table)
 	if err != nil {
 		return nil, r.replicaUnreadable(ctx, replica, v.account, err)
@@ -335,6 +371,76 @@ func (r *shardRun) readersOn(ctx context.Context, replica string, db *sqlx.DB, v
 	if err := holders.Err(); err != nil {
 		return nil, r.replicaUnreadable(ctx, replica, v.account, err)
 	}
+	if src == mdlPerfSchm {
+		unlisted, err := r.locksUnlisted(ctx, replica, db, v, sessions, seen)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, unlisted...)
+	}
+	return out, nil
+}
+
+// locksUnlisted finds, on MySQL, sessions whose metadata locks performance_schema cannot
+// list: it records a lock only if the MDL instrument was enabled when the lock was taken
+// (measured on 9.7.4), so a transaction that read the table before the instrument was
+// switched on at runtime holds a lock no query shows. Any open transaction holds at
+// least the metadata lock of what it read; one with none listed is such a session and
+// defers the table (a transaction that has read nothing yet, START TRANSACTION WITH
+// CONSISTENT SNAPSHOT, defers it too: a run later, it has read something or ended).
+func (r *shardRun) locksUnlisted(ctx context.Context, replica string, db *sqlx.DB, v *replicaView, sessions []replicaSession, seen map[int64]bool) ([]string, error) {
+	var open []replicaSession
+	for _, s := range sessions {
+		if s.trxSecs.Valid && !s.applier() && !seen[s.id] {
+			open = append(open, s)
+		}
+	}
+	if len(open) == 0 {
+		return nil, nil
+	}
+	var owners []int64
+	err := sqlx.SelectContext(ctx, db, &owners, `SELECT /* janitor */ DISTINCT t.PROCESSLIST_ID
+		FROM performance_schema.metadata_locks m JOIN performance_schema.threads t ON t.THREAD_ID = m.OWNER_THREAD_ID
+		WHERE t.PROCESSLIST_ID IS NOT NULL`)
+	if err != nil {
+		return nil, r.replicaUnreadable(ctx, replica, v.account, err)
+	}
+	var out []string
+	for _, s := range open {
+		if !slices.Contains(owners, s.id) {
+			out = append(out, fmt.Sprintf("replica %s: %s holds no metadata lock performance_schema lists: its locks were taken before the wait/lock/metadata/sql/mdl instrument was enabled, so what it read cannot be known", replica, s))
+		}
+	}
+	return out, nil
+}
+
+// backupLocksOn lists the sessions on a replica holding a lock that blocks every DDL
+// there (backupQueries), one line each.
+func (r *shardRun) backupLocksOn(ctx context.Context, replica string, db *sqlx.DB, v *replicaView, src string) ([]string, error) {
+	rows, err := db.QueryxContext(ctx, backupQueries[src])
+	if err != nil {
+		return nil, r.replicaUnreadable(ctx, replica, v.account, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s replicaSession
+		var mode, thread string
+		dest := []any{&s.id, &s.user, &s.cmd, &s.secs, &s.state, &mode}
+		if src == mdlPerfSchm {
+			dest = append(dest, &thread)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, r.replicaUnreadable(ctx, replica, v.account, err)
+		}
+		if s.applier() || strings.Contains(thread, "/replica_") || strings.Contains(thread, "/slave_") {
+			continue
+		}
+		out = append(out, fmt.Sprintf("replica %s: %s holds a backup lock that blocks every DDL there (%s: a backup, or FLUSH TABLES WITH READ LOCK)", replica, s, mode))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, r.replicaUnreadable(ctx, replica, v.account, err)
+	}
 	return out, nil
 }
 
@@ -342,8 +448,12 @@ func (r *shardRun) readersOn(ctx context.Context, replica string, db *sqlx.DB, v
 // lock, so replication there is stalled until whoever holds it lets go, and every
 // further DROP would queue behind it too.
 func (r *shardRun) applierBlocked(ctx context.Context, replica string, s replicaSession, when string) error {
-	why := fmt.Sprintf("replica %s: its applier (session %d) waits for a table metadata lock (%ds so far, seen %s): replication there is stalled behind a session holding the table; stopped dropping on this shard. Find the holder on %s and end it, or wait for it",
-		replica, s.id, s.secs.Int64, when, replica)
+	what := "a table metadata lock"
+	if !strings.HasPrefix(s.state, appliersWaitStates[0]) {
+		what = fmt.Sprintf("a lock (%s: a backup or FLUSH TABLES WITH READ LOCK holds it)", strings.ToLower(s.state))
+	}
+	why := fmt.Sprintf("replica %s: its applier (session %d) waits for %s (%ds so far, seen %s): replication there is stalled behind the session holding it; stopped dropping on this shard. Find the holder on %s and end it, or wait for it",
+		replica, s.id, what, s.secs.Int64, when, replica)
 	r.log.ErrorContext(ctx, "replica applier waits for a metadata lock: stopping drops on this shard", "replica", replica, "applier_session", s.id, "seconds", s.secs.Int64, "when", when)
 	if h := r.j.Hooks.ReplicaBlocked; h != nil {
 		h(r.sc.Name, replica)
@@ -410,7 +520,8 @@ func (r *shardRun) appliedOn(ctx context.Context, rd replicaDB, schema, table st
 	defer cancel()
 	var s replicaSession
 	err = db.QueryRowxContext(qctx, `SELECT /* janitor */ ID, USER, COMMAND, TIME, STATE FROM information_schema.PROCESSLIST
-		WHERE (USER = 'system user' OR COMMAND IN ('Slave_SQL', 'Slave_worker')) AND STATE LIKE 'Waiting for table metadata lock%' LIMIT 1`).
+		WHERE (USER = 'system user' OR COMMAND IN ('Slave_SQL', 'Slave_worker'))
+		AND (STATE LIKE 'Waiting for table metadata lock%' OR STATE LIKE 'Waiting for backup lock%' OR STATE LIKE 'Waiting for global read lock%') LIMIT 1`).
 		Scan(&s.id, &s.user, &s.cmd, &s.secs, &s.state)
 	switch {
 	case err == nil:

@@ -416,3 +416,105 @@ func oddName(t *testing.T, stem string) (base, old string) {
 	}
 	return base, "__" + base + "_old"
 }
+
+// TestBackupLockOnReplicaDefers: a backup on a replica that blocks DDL — MySQL's LOCK
+// INSTANCE FOR BACKUP (XtraBackup 8 holds it, by default, for the whole copy), MariaDB's
+// BACKUP STAGE BLOCK_DDL — holds no table's metadata lock, yet the replicated DROP waits
+// behind it ("Waiting for backup lock"), and with it every later event: replication
+// stops until the backup ends. Before, janitor dropped and replication stalled.
+func TestBackupLockOnReplicaDefers(t *testing.T) {
+	primary, replica, s := rptLeftovers(t, "bk", "__bk_old")
+	lockSource(t, replica, true)
+	backup, id := replicaConn(t)
+	lock, unlock := []string{"LOCK INSTANCE FOR BACKUP"}, "UNLOCK INSTANCE"
+	if isMariaDB(t, replica) {
+		lock, unlock = []string{"BACKUP STAGE START", "BACKUP STAGE FLUSH", "BACKUP STAGE BLOCK_DDL"}, "BACKUP STAGE END"
+	}
+	testdb.Exec(t, backup, lock...)
+	t.Cleanup(func() { _, _ = backup.ExecContext(context.Background(), unlock) })
+
+	r := janitor.New(config(t, s), nil).Run(context.Background(), true)
+	o := outcomes(r)["__bk_old"]
+	t.Logf("outcome %s: %s (shard blocked: %q)", o.Outcome, o.Reason, r.Shards[0].Blocked)
+	if o.Outcome == report.OutcomeDropped || !exists(t, primary, s, "__bk_old") {
+		t.Fatalf("dropped while session %d on the replica holds a backup lock that blocks DDL: %+v", id, o)
+	}
+	if !strings.Contains(o.Reason+r.Shards[0].Blocked, fmt.Sprintf("session %d ", id)) || !strings.Contains(o.Reason+r.Shards[0].Blocked, "backup lock") {
+		t.Errorf("outcome %q (%s); want the reason to name session %d and its backup lock", o.Outcome, o.Reason, id)
+	}
+}
+
+// TestBackupLockAfterTheCheckBlocksTheShard: a backup that takes its DDL-blocking lock
+// on the replica between the check and the DROP leaves the replica's applier in
+// "Waiting for backup lock"; janitor sees it after the DROP and stops dropping on the
+// shard, as for an applier waiting for a table's metadata lock.
+func TestBackupLockAfterTheCheckBlocksTheShard(t *testing.T) {
+	primary, replica, s := rptLeftovers(t, "rpt", "__rpt_old")
+	testdb.Exec(t, primary, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)")
+	testdb.WaitReplica(t, primary, replica)
+	backup, _ := replicaConn(t)
+	lock, unlock := []string{"LOCK INSTANCE FOR BACKUP"}, "UNLOCK INSTANCE"
+	if isMariaDB(t, replica) {
+		lock, unlock = []string{"BACKUP STAGE START", "BACKUP STAGE FLUSH", "BACKUP STAGE BLOCK_DDL"}, "BACKUP STAGE END"
+	}
+	t.Cleanup(func() { _, _ = backup.ExecContext(context.Background(), unlock) })
+	cfg := config(t, s)
+	cfg.Throttle.MaxReplicaLag = 10 * time.Second // the watch's deadline: long enough to see the wait
+	j := janitor.New(cfg, nil)
+	var once sync.Once
+	j.Hooks.BeforeDrop = func(_, _, _ string) { once.Do(func() { testdb.Exec(t, backup, lock...) }) }
+	r := j.Run(context.Background(), true)
+	b := r.Shards[0].Blocked
+	t.Logf("blocked: %s", b)
+	if r.Shards[0].BlockedCode != report.BlockedReplicaApplier || !strings.Contains(b, "waiting for backup lock") {
+		t.Errorf("blocked = %q (%s); want the replica's applier waiting for the backup lock, seen after the DROP", b, r.Shards[0].BlockedCode)
+	}
+	got := outcomes(r)
+	if got["__rpt_old"].Outcome == report.OutcomeDropped && got["__orders_old"].Outcome == report.OutcomeDropped {
+		t.Errorf("both dropped while the replica's applier waited for a backup lock")
+	}
+	_, _ = backup.ExecContext(context.Background(), unlock)
+	testdb.WaitReplica(t, primary, replica)
+}
+
+// TestLockTakenBeforeTheInstrumentDefers: MySQL's metadata_locks lists a lock only if
+// the MDL instrument was enabled when the lock was taken. A replica whose instrument is
+// switched on at runtime (the fix janitor itself prints) still has sessions whose
+// transactions read the table before: their locks are not listed, and the replicated
+// DROP would wait behind them. A session with an open transaction and no lock listed at
+// all is such a session: the table is deferred. Before, janitor dropped.
+func TestLockTakenBeforeTheInstrumentDefers(t *testing.T) {
+	testdb.SkipUnless(t, "MySQL's performance_schema instrument is not retroactive; MariaDB's plugin reads the locks themselves", "mysql")
+	primary, replica, s := rptLeftovers(t, "early", "__early_old")
+	reader, id := replicaConn(t)
+	pfsSetting(t, replica, "setup_instruments", "wait/lock/metadata/sql/mdl", "NO")
+	testdb.Exec(t, reader, "START TRANSACTION", "SELECT COUNT(*) FROM "+q(s, "__early_old"))
+	t.Cleanup(func() { _, _ = reader.ExecContext(context.Background(), "ROLLBACK") })
+	testdb.Exec(t, replica, "UPDATE performance_schema.setup_instruments SET ENABLED = 'YES' WHERE NAME = 'wait/lock/metadata/sql/mdl'")
+	// INNODB_TRX is served from a cache InnoDB refreshes only when it was last read over
+	// 0.1 s before: poll it more slowly than that until it lists the transaction, as it
+	// would one opened before a runtime change.
+	poll := time.NewTicker(200 * time.Millisecond)
+	defer poll.Stop()
+	for deadline := time.Now().Add(10 * time.Second); ; <-poll.C {
+		var n int
+		if err := replica.Get(&n, "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = ?", id); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			var trx []string
+			_ = replica.Select(&trx, "SELECT CONCAT_WS(' ', trx_mysql_thread_id, trx_state, trx_started) FROM information_schema.INNODB_TRX")
+			t.Fatalf("INNODB_TRX does not list session %d's transaction (it lists %q)", id, trx)
+		}
+	}
+
+	r := janitor.New(config(t, s), nil).Run(context.Background(), true)
+	o := outcomes(r)["__early_old"]
+	t.Logf("outcome %s: %s", o.Outcome, o.Reason)
+	if o.Outcome != report.OutcomeDeferred || !exists(t, primary, s, "__early_old") || !strings.Contains(o.Reason, fmt.Sprintf("session %d ", id)) {
+		t.Errorf("outcome %q (%s); want deferred, naming session %d, whose transaction read the table before the instrument was on", o.Outcome, o.Reason, id)
+	}
+}
