@@ -176,6 +176,8 @@ func (in *Inspector) gatherHold(ctx context.Context, t *Table) {
 		switch {
 		case sameLife && c.IO > *b.IO:
 			ev.Accesses = append(ev.Accesses, fmt.Sprintf("%d row operations since the hold began (performance_schema table I/O COUNT_STAR %d, was %d)", c.IO-*b.IO, c.IO, *b.IO))
+		case sameLife && c.IO < *b.IO:
+			unobs = append(unobs, fmt.Sprintf("performance_schema's table I/O count went back during the hold (%d, was %d): its summaries were truncated (sys.ps_truncate_all_tables?), and reads before that cannot be observed", c.IO, *b.IO))
 		case !sameLife && c.IO > 0:
 			ev.Accesses = append(ev.Accesses, fmt.Sprintf("%d row operations since the server started (performance_schema table I/O COUNT_STAR)", c.IO))
 		case !sameLife:
@@ -189,6 +191,8 @@ func (in *Inspector) gatherHold(ctx context.Context, t *Table) {
 		}
 	} else if base, ok := lockBaseline(b, started); ok && c.Lock > base {
 		ev.Accesses = append(ev.Accesses, fmt.Sprintf("%d statements opened it since the hold began (performance_schema table lock COUNT_STAR %d, was %d)", c.Lock-base, c.Lock, base))
+	} else if ok && c.Lock < base {
+		unobs = append(unobs, fmt.Sprintf("performance_schema's table lock count went back during the hold (%d, was %d): its summaries were truncated, and reads before that cannot be observed", c.Lock, base))
 	} else if !ok && c.Lock > 0 {
 		ev.Accesses = append(ev.Accesses, fmt.Sprintf("%d statements opened it since the server started (performance_schema table lock COUNT_STAR)", c.Lock))
 	}

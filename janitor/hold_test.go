@@ -876,3 +876,28 @@ func TestHoldReadByAnUninstrumentedUser(t *testing.T) {
 		t.Errorf("read during the hold by an account performance_schema does not instrument: %+v; want kept, or a reason that says such reads cannot be seen", o)
 	}
 }
+
+// TestHoldCountersTruncated: performance_schema's summaries truncated during a hold
+// (sys.ps_truncate_all_tables does it) set the held table's counts below the hold's
+// baseline; a read before the truncation is then gone from them. The drop reason must
+// say so rather than "no read or write observed".
+func TestHoldCountersTruncated(t *testing.T) {
+	db := testdb.Primary(t)
+	requirePFS(t, db)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__a_old")+" (id INT PRIMARY KEY)",
+		"INSERT INTO "+q(s, "__a_old")+" VALUES (1), (2)")
+	cfg := holdConfig(t, s)
+	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__a_old"]; o.Outcome != report.OutcomeHeld {
+		t.Fatalf("__a_old: %+v, want held", o)
+	}
+	hold := heldName(t, db, s, "__a_old")
+	testdb.Exec(t, db, "TRUNCATE TABLE performance_schema.table_io_waits_summary_by_table",
+		"TRUNCATE TABLE performance_schema.table_lock_waits_summary_by_table")
+	j := janitor.New(cfg, nil)
+	j.ClockShift = testHold + time.Minute
+	o := outcomes(j.Run(context.Background(), false))[hold]
+	if !strings.Contains(o.Reason, "went back during the hold") {
+		t.Errorf("counters truncated during the hold: %+v; want a reason that says reads before cannot be observed", o)
+	}
+}
