@@ -196,28 +196,51 @@ func (r *shardRun) lockSource(ctx context.Context, replica string, db *sqlx.DB, 
 	// instrument and the global_instrumentation consumer are enabled (all three are
 	// MySQL 8's default) and the lock table is not sized to nothing; otherwise it is
 	// silently empty.
-	var pfs, maxLocks sql.NullInt64
-	var instrument, consumer sql.NullString
+	var st perfSchemaLocks
 	err := db.QueryRowxContext(ctx, `SELECT /* janitor */ @@performance_schema, @@performance_schema_max_metadata_locks,
 		(SELECT ENABLED FROM performance_schema.setup_instruments WHERE NAME = 'wait/lock/metadata/sql/mdl'),
-		(SELECT ENABLED FROM performance_schema.setup_consumers WHERE NAME = 'global_instrumentation')`).Scan(&pfs, &maxLocks, &instrument, &consumer)
-	switch {
-	case err != nil:
+		(SELECT ENABLED FROM performance_schema.setup_consumers WHERE NAME = 'global_instrumentation'),
+		(SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Performance_schema_metadata_lock_lost')`).
+		Scan(&st.on, &st.maxLocks, &st.instrument, &st.consumer, &st.lost)
+	if err != nil {
 		return mdlNone, r.replicaUnreadable(ctx, replica, v.account, err)
-	case pfs.Int64 != 1:
-		return mdlNone, noLockSource(replica, "performance_schema is off",
-			"set performance_schema = ON in its server config and restart it (it cannot be switched on at runtime)")
-	case maxLocks.Int64 == 0:
-		return mdlNone, noLockSource(replica, "performance_schema_max_metadata_locks is 0",
-			"remove performance_schema_max_metadata_locks from its server config (the default, -1, sizes it automatically) and restart it")
-	case instrument.String != "YES":
-		return mdlNone, noLockSource(replica, "the wait/lock/metadata/sql/mdl instrument is disabled",
-			"UPDATE performance_schema.setup_instruments SET ENABLED = 'YES' WHERE NAME = 'wait/lock/metadata/sql/mdl' there (and performance-schema-instrument = 'wait/lock/metadata/sql/mdl=ON' in its server config, so a restart keeps it)")
-	case consumer.String != "YES":
-		return mdlNone, noLockSource(replica, "the global_instrumentation consumer is disabled",
-			"UPDATE performance_schema.setup_consumers SET ENABLED = 'YES' WHERE NAME = 'global_instrumentation' there (and performance-schema-consumer-global-instrumentation = ON in its server config, so a restart keeps it)")
+	}
+	if missing, fix := st.missing(); missing != "" {
+		return mdlNone, noLockSource(replica, missing, fix)
 	}
 	return mdlPerfSchm, nil
+}
+
+// perfSchemaLocks is what a MySQL server says about its metadata_locks table.
+type perfSchemaLocks struct {
+	on, maxLocks         sql.NullInt64
+	instrument, consumer sql.NullString
+	lost                 sql.NullInt64 // Performance_schema_metadata_lock_lost
+}
+
+// missing says why metadata_locks cannot be trusted to list every holder, and the fix;
+// "" when it can.
+func (st perfSchemaLocks) missing() (string, string) {
+	switch {
+	case st.on.Int64 != 1:
+		return "performance_schema is off",
+			"set performance_schema = ON in its server config and restart it (it cannot be switched on at runtime)"
+	case st.maxLocks.Int64 == 0:
+		return "performance_schema_max_metadata_locks is 0",
+			"remove performance_schema_max_metadata_locks from its server config (the default, -1, sizes it automatically) and restart it"
+	case st.instrument.String != "YES":
+		return "the wait/lock/metadata/sql/mdl instrument is disabled",
+			"UPDATE performance_schema.setup_instruments SET ENABLED = 'YES' WHERE NAME = 'wait/lock/metadata/sql/mdl' there (and performance-schema-instrument = 'wait/lock/metadata/sql/mdl=ON' in its server config, so a restart keeps it)"
+	case st.consumer.String != "YES":
+		return "the global_instrumentation consumer is disabled",
+			"UPDATE performance_schema.setup_consumers SET ENABLED = 'YES' WHERE NAME = 'global_instrumentation' there (and performance-schema-consumer-global-instrumentation = ON in its server config, so a restart keeps it)"
+	case st.lost.Int64 > 0:
+		// The lock table was full at some point: any lock since may be missing from it,
+		// silently. The counter only resets with the server.
+		return fmt.Sprintf("performance_schema dropped %d metadata locks it had no room for since the server started, so its list may miss a holder", st.lost.Int64),
+			"remove performance_schema_max_metadata_locks from its server config (the default, -1, sizes it automatically), or raise it, and restart it"
+	}
+	return "", ""
 }
 
 // noLockSource is the *errStop of a replica that cannot say who holds a metadata lock.
