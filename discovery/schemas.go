@@ -124,13 +124,13 @@ func (in *Inspector) missingWhy(ctx context.Context, name string) (string, bool)
 		rows.Close()
 		// MariaDB answers SHOW TABLES for a schema the account holds nothing on (with no
 		// rows), and "unknown database" only for one that does not exist.
-		return fmt.Sprintf("schema %q exists but is not visible to this account, which holds no privilege on it (GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON %s.* to janitor's account)", name, dbconn.QuoteIdent(name)), false
+		return fmt.Sprintf("schema %q exists but is not visible to this account, which holds no privilege on it (GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON *.* to janitor's account: janitor reads every schema's triggers, routines and events, so a grant on this schema alone would leave its tables unreadable; docs/dropping.md, Least privilege)", name), false
 	}
 	switch {
 	case dbconn.IsError(err, 1049): // ER_BAD_DB_ERROR
 		return fmt.Sprintf("schema %q does not exist on this server (check the name)", name), true
 	case dbconn.IsError(err, dbconn.ErrDBAccess):
-		return fmt.Sprintf("schema %q is not visible to this account: it does not exist, or the account has no privilege on it (check the name, or GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON %s.* to janitor's account)", name, dbconn.QuoteIdent(name)), false
+		return fmt.Sprintf("schema %q is not visible to this account: it does not exist, or the account has no privilege on it (check the name, or GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON *.* to janitor's account; docs/dropping.md, Least privilege)", name), false
 	}
 	return fmt.Sprintf("schema %q is not listed, and checking it failed: %v", name, err), false
 }
