@@ -116,14 +116,20 @@ func (r *shardRun) purge(ctx context.Context, t *discovery.Table) (*outcome, err
 				if errors.As(err, &behind) {
 					// Say why, when a signal can: a stopped applier, the lag.
 					why := behind.Error()
-					if bad := r.thr.Check(ctx); len(bad) > 0 {
+					bad := r.thr.Check(ctx)
+					if len(bad) > 0 {
 						why += "; " + readings(bad)
 					}
 					// Not applied within max_wait: paused like a blocked throttle; a replica
 					// that could not be asked is named as unreachable.
-					code := report.BlockedThrottle
-					if behind.err != nil {
+					code := report.BlockedReplicaApply
+					switch {
+					case behind.err != nil:
 						code = report.BlockedReplicaUnreachable
+					case len(bad) > 0:
+						// A signal says why (the lag, a stopped applier): the throttle's
+						// own alert covers it.
+						code = report.BlockedThrottle
 					}
 					return nil, &errStop{code: code, why: fmt.Sprintf("purge paused after %d rows: %s", total, why)}
 				}

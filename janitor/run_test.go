@@ -1261,3 +1261,52 @@ func TestPurgeWaitsForTheReplicaToApplyEachBatch(t *testing.T) {
 		t.Errorf("the lock on the replica was released by %s; batches sent before the replica applied the previous ones: %v", why, early)
 	}
 }
+
+// TestPurgeNotAppliedBlocksTheShard: a replica that does not apply a purge batch within
+// throttle.max_wait, while its lag still reads healthy (its applier waits for a lock a
+// session holds there), stops the shard's drops with the code replica_apply, which
+// JanitorShardBlocked pages on; it was reported as throttle, which no alert watches for
+// a purge.
+func TestPurgeNotAppliedBlocksTheShard(t *testing.T) {
+	db := testdb.Primary(t)
+	replica := testdb.Open(t, testdb.ReplicaDSN(t))
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY, v VARCHAR(100))",
+		"CREATE TABLE "+q(s, "__a_old")+" LIKE "+q(s, "a"),
+		"INSERT INTO "+q(s, "__a_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 2000))
+	testdb.WaitReplica(t, db, replica)
+	cfg := config(t, s)
+	cfg.Throttle.MaxReplicaLag = time.Minute
+	cfg.Throttle.MaxWait = 3 * time.Second
+	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", BatchRows: 500, BatchMinRows: 500,
+		BatchTarget: 500 * time.Millisecond, BatchPause: time.Millisecond}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	lock, err := replica.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	var lockErr error
+	j := janitor.New(cfg, nil)
+	j.Hooks.PurgeBatch = func(_, _, _ string, purged int64) {
+		if purged == 0 {
+			// After janitor's look at the replica's sessions, before the first batch.
+			_, lockErr = lock.ExecContext(ctx, "LOCK TABLES "+q(s, "__a_old")+" READ")
+		}
+	}
+	r := j.Run(ctx, true)
+	if _, err := lock.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
+		t.Fatal(err)
+	}
+	testdb.WaitReplica(t, db, replica)
+	if lockErr != nil {
+		t.Fatalf("lock the table on the replica: %v", lockErr)
+	}
+	if sh := r.Shards[0]; sh.BlockedCode != report.BlockedReplicaApply {
+		t.Errorf("blocked_code %q (%s), want %q", sh.BlockedCode, sh.Blocked, report.BlockedReplicaApply)
+	}
+}

@@ -70,6 +70,10 @@ const (
 	BlockedReplicaUnreadable = "replica_unreadable"
 	// A replica's applier waits for a metadata lock or has stopped.
 	BlockedReplicaApplier = "replica_applier"
+	// A replica did not apply a purge batch within throttle.max_wait, although no
+	// throttle signal held the purge back (lag can read healthy while an applier is
+	// stuck or slow).
+	BlockedReplicaApply = "replica_apply"
 	// A throttle signal stayed unhealthy for throttle.max_wait.
 	BlockedThrottle = "throttle"
 	// The server is read-only or replicates: not a primary.
@@ -88,7 +92,7 @@ const (
 
 // BlockedCodes lists every Shard.BlockedCode.
 var BlockedCodes = []string{BlockedReplicaUnreachable, BlockedReplicaGrants, BlockedReplicaLockSource, BlockedReplicaUnreadable, BlockedReplicaApplier,
-	BlockedThrottle, BlockedReadOnly, BlockedFailover, BlockedLock, BlockedConnection, BlockedRunLimit, BlockedSignal}
+	BlockedReplicaApply, BlockedThrottle, BlockedReadOnly, BlockedFailover, BlockedLock, BlockedConnection, BlockedRunLimit, BlockedSignal}
 
 // Shard is one shard's answer. Error is "" when the shard answered.
 type Shard struct {
