@@ -473,14 +473,7 @@ func TestHoldWithLeastPrivilege(t *testing.T) {
 // DELETEs in UPDATE_TIME and the I/O counters, which the next run must not read as
 // someone's access.
 func TestInterruptedPurgeOfAHeldTable(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY, v VARCHAR(100))",
-		"CREATE TABLE "+q(s, "__a_old")+" LIKE "+q(s, "a"),
-		"INSERT INTO "+q(s, "__a_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 3000))
-	cfg := holdConfig(t, s)
-	janitor.New(cfg, nil).Run(context.Background(), true)
-	hold := heldName(t, db, s, "__a_old")
+	db, s, cfg, hold := heldLargeTable(t)
 
 	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", ThresholdBytes: 0, BatchRows: 500, BatchPause: time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -802,14 +795,7 @@ func TestHoldWithoutTheLockInstrument(t *testing.T) {
 // lock_wait_timeout), so the rows stay. Where performance_schema is on (MySQL's default)
 // its table lock count sees the read and the table is kept as accessed before that.
 func TestHeldPurgeWaitsForAPrimaryReader(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY, v VARCHAR(100))",
-		"CREATE TABLE "+q(s, "__a_old")+" LIKE "+q(s, "a"),
-		"INSERT INTO "+q(s, "__a_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 3000))
-	cfg := holdConfig(t, s)
-	janitor.New(cfg, nil).Run(context.Background(), true)
-	hold := heldName(t, db, s, "__a_old")
+	db, s, cfg, hold := heldLargeTable(t)
 
 	reader, err := db.Connx(context.Background())
 	if err != nil {
@@ -900,4 +886,19 @@ func TestHoldCountersTruncated(t *testing.T) {
 	if !strings.Contains(o.Reason, "went back during the hold") {
 		t.Errorf("counters truncated during the hold: %+v; want a reason that says reads before cannot be observed", o)
 	}
+}
+
+// heldLargeTable is a held table of 3,000 rows (__a_old, held by a first run), for the
+// tests of a purge after a hold: the primary, the schema, the hold configuration and the
+// table's hold name.
+func heldLargeTable(t *testing.T) (*sqlx.DB, string, janitor.Config, string) {
+	t.Helper()
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY, v VARCHAR(100))",
+		"CREATE TABLE "+q(s, "__a_old")+" LIKE "+q(s, "a"),
+		"INSERT INTO "+q(s, "__a_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 3000))
+	cfg := holdConfig(t, s)
+	janitor.New(cfg, nil).Run(context.Background(), true)
+	return db, s, cfg, heldName(t, db, s, "__a_old")
 }

@@ -1145,29 +1145,7 @@ func TestForeignKeyChecksOffKeepsAReferencedAccentedLeftover(t *testing.T) {
 // batch went out at once, the first still unapplied (the bench saw 3-6 s of lag against
 // a 2 s limit for that reason).
 func TestPurgeWaitsForTheReplicaToApplyEachBatch(t *testing.T) {
-	db := testdb.Primary(t)
-	replica := testdb.Open(t, testdb.ReplicaDSN(t))
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY, v VARCHAR(100))",
-		"CREATE TABLE "+q(s, "__a_old")+" LIKE "+q(s, "a"),
-		"INSERT INTO "+q(s, "__a_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 2000))
-	testdb.WaitReplica(t, db, replica)
-	cfg := config(t, s)
-	cfg.Throttle.MaxReplicaLag = time.Minute
-	cfg.Throttle.MaxWait = time.Minute
-	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", BatchRows: 500, BatchMinRows: 500,
-		BatchTarget: 500 * time.Millisecond, BatchPause: time.Millisecond}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	lock, err := replica.Connx(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
+	ctx, db, replica, s, cfg, lock := purgeShard(t, time.Minute)
 
 	// applied: has the replica applied everything the primary has written?
 	posQ, appliedQ := "SELECT @@GLOBAL.gtid_binlog_pos", "SELECT MASTER_GTID_WAIT(?, 0.001) = 0"
@@ -1268,28 +1246,7 @@ func TestPurgeWaitsForTheReplicaToApplyEachBatch(t *testing.T) {
 // JanitorShardBlocked pages on; it was reported as throttle, which no alert watches for
 // a purge.
 func TestPurgeNotAppliedBlocksTheShard(t *testing.T) {
-	db := testdb.Primary(t)
-	replica := testdb.Open(t, testdb.ReplicaDSN(t))
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY, v VARCHAR(100))",
-		"CREATE TABLE "+q(s, "__a_old")+" LIKE "+q(s, "a"),
-		"INSERT INTO "+q(s, "__a_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 2000))
-	testdb.WaitReplica(t, db, replica)
-	cfg := config(t, s)
-	cfg.Throttle.MaxReplicaLag = time.Minute
-	cfg.Throttle.MaxWait = 3 * time.Second
-	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", BatchRows: 500, BatchMinRows: 500,
-		BatchTarget: 500 * time.Millisecond, BatchPause: time.Millisecond}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	lock, err := replica.Connx(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
+	ctx, db, replica, s, cfg, lock := purgeShard(t, 3*time.Second)
 	var lockErr error
 	j := janitor.New(cfg, nil)
 	j.Hooks.PurgeBatch = func(_, _, _ string, purged int64) {
@@ -1309,4 +1266,35 @@ func TestPurgeNotAppliedBlocksTheShard(t *testing.T) {
 	if sh := r.Shards[0]; sh.BlockedCode != report.BlockedReplicaApply {
 		t.Errorf("blocked_code %q (%s), want %q", sh.BlockedCode, sh.Blocked, report.BlockedReplicaApply)
 	}
+}
+
+// purgeShard is the purge tests' shard: __a_old of 2,000 rows, replicated; a
+// configuration that purges it in batches of 500 with throttle.max_wait maxWait (the
+// lag limit high: lag is not what these tests look at); and a connection to the
+// replica on which a test takes a lock. Everything ends with the test.
+func purgeShard(t *testing.T, maxWait time.Duration) (context.Context, *sqlx.DB, *sqlx.DB, string, janitor.Config, *sqlx.Conn) {
+	t.Helper()
+	db := testdb.Primary(t)
+	replica := testdb.Open(t, testdb.ReplicaDSN(t))
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY, v VARCHAR(100))",
+		"CREATE TABLE "+q(s, "__a_old")+" LIKE "+q(s, "a"),
+		"INSERT INTO "+q(s, "__a_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 2000))
+	testdb.WaitReplica(t, db, replica)
+	cfg := config(t, s)
+	cfg.Throttle.MaxReplicaLag = time.Minute
+	cfg.Throttle.MaxWait = maxWait
+	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", BatchRows: 500, BatchMinRows: 500,
+		BatchTarget: 500 * time.Millisecond, BatchPause: time.Millisecond}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	lock, err := replica.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lock.Close() })
+	return ctx, db, replica, s, cfg, lock
 }
