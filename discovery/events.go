@@ -107,7 +107,7 @@ func (in *Inspector) eventsNaming(ctx context.Context, t *Table) []string {
 			return nil
 		}
 		for _, n := range names {
-			if (e.Schema == t.Schema && mentions(e.Body.String, t.Schema, n)) || mentionsQualified(e.Body.String, t.Schema, n) {
+			if bodyNames(e.Schema, e.Body.String, t.Schema, n) {
 				out = append(out, describeUsage(dbconn.QualifiedName(e.Schema, e.Name)+eventStatus(e.Status), t, n))
 				break
 			}

@@ -297,7 +297,7 @@ func (in *Inspector) routinesMentioning(ctx context.Context, t *Table) []string 
 			t.Evidence.unreadable("stored routines", errMangled)
 			return nil
 		}
-		if (rt.Schema == t.Schema && mentions(rt.Body.String, t.Schema, t.Name)) || mentionsQualified(rt.Body.String, t.Schema, t.Name) {
+		if bodyNames(rt.Schema, rt.Body.String, t.Schema, t.Name) {
 			out = append(out, fmt.Sprintf("%s %s", strings.ToLower(rt.Type), dbconn.QualifiedName(rt.Schema, rt.Name)))
 		}
 	}
@@ -321,8 +321,7 @@ func (in *Inspector) writingTriggers(ctx context.Context, t *Table) []string {
 		switch {
 		case tr.Schema == t.Schema && tr.Table == t.Name:
 			out = append(out, fmt.Sprintf("%s (on this table)", tr.Name))
-		case tr.Schema == t.Schema && mentions(tr.Body, t.Schema, t.Name),
-			tr.Schema != t.Schema && mentionsQualified(tr.Body, t.Schema, t.Name):
+		case bodyNames(tr.Schema, tr.Body, t.Schema, t.Name):
 			out = append(out, fmt.Sprintf("%s (on %s)", tr.Name, tr.Table))
 		}
 	}
@@ -381,6 +380,13 @@ func quoteDouble(name string) string { return `"` + strings.ReplaceAll(name, `"`
 // statements.
 func Mentions(text, schema, table string) bool {
 	return mentions(text, schema, table) || mentionsQualified(text, schema, table)
+}
+
+// bodyNames reports whether a stored body (trigger, routine, event) kept in bodySchema
+// names schema.table: in its own schema by the table's name alone, since the body runs
+// with its schema as the default database; from any schema, qualified.
+func bodyNames(bodySchema, body, schema, table string) bool {
+	return bodySchema == schema && mentions(body, schema, table) || mentionsQualified(body, schema, table)
 }
 
 // mentions reports whether SQL text names schema.table, quoted or bare.
