@@ -362,24 +362,28 @@ func ReadTableCounters(ctx context.Context, q Querier, schema, table string) (Ta
 	}
 	c.Partial = strings.Join(partial, "; ")
 	if c.IOWhy == "" {
-		var n sql.NullInt64
-		err = q.QueryRowxContext(ctx, `SELECT /* janitor */ SUM(COUNT_STAR) FROM performance_schema.table_io_waits_summary_by_table
-			WHERE OBJECT_TYPE = 'TABLE' AND OBJECT_SCHEMA = ? AND OBJECT_NAME = ?`, schema, table).Scan(&n)
-		if err != nil {
-			return c, fmt.Errorf("read performance_schema.table_io_waits_summary_by_table: %w", err)
+		if c.IO, err = countStar(ctx, q, "table_io_waits_summary_by_table", schema, table); err != nil {
+			return c, err
 		}
-		c.IO = n.Int64
 	}
 	if c.LockWhy == "" {
-		var n sql.NullInt64
-		err = q.QueryRowxContext(ctx, `SELECT /* janitor */ SUM(COUNT_STAR) FROM performance_schema.table_lock_waits_summary_by_table
-			WHERE OBJECT_TYPE = 'TABLE' AND OBJECT_SCHEMA = ? AND OBJECT_NAME = ?`, schema, table).Scan(&n)
-		if err != nil {
-			return c, fmt.Errorf("read performance_schema.table_lock_waits_summary_by_table: %w", err)
+		if c.Lock, err = countStar(ctx, q, "table_lock_waits_summary_by_table", schema, table); err != nil {
+			return c, err
 		}
-		c.Lock = n.Int64
 	}
 	return c, nil
+}
+
+// countStar reads a table's COUNT_STAR from one of performance_schema's per-table
+// summaries; a table never touched has no row: 0.
+func countStar(ctx context.Context, q Querier, summary, schema, table string) (int64, error) {
+	var n sql.NullInt64
+	err := q.QueryRowxContext(ctx, `SELECT /* janitor */ SUM(COUNT_STAR) FROM performance_schema.`+summary+`
+		WHERE OBJECT_TYPE = 'TABLE' AND OBJECT_SCHEMA = ? AND OBJECT_NAME = ?`, schema, table).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("read performance_schema.%s: %w", summary, err)
+	}
+	return n.Int64, nil
 }
 
 // QuoteArg quotes a command-line argument for a POSIX shell when it needs it.
