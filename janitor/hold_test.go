@@ -830,16 +830,7 @@ func TestHeldPurgeWaitsForAPrimaryReader(t *testing.T) {
 // table lock count. A hold ended with such a read must not be reported as "no read or
 // write observed": the reason says which reads cannot be seen, as for setup_objects.
 func TestHoldReadByAnUninstrumentedUser(t *testing.T) {
-	db := testdb.Primary(t)
-	requirePFS(t, db)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__a_old")+" (id INT PRIMARY KEY)",
-		"INSERT INTO "+q(s, "__a_old")+" VALUES (1), (2)")
-	cfg := holdConfig(t, s)
-	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__a_old"]; o.Outcome != report.OutcomeHeld {
-		t.Fatalf("__a_old: %+v, want held", o)
-	}
-	hold := heldName(t, db, s, "__a_old")
+	db, s, cfg, hold := heldCountedTable(t)
 	// An application account whose sessions performance_schema does not instrument.
 	app, _ := account(t, []string{"SELECT ON " + dbconn.QuoteIdent(s) + ".*"})
 	cfgApp, err := dbconn.ParseDSN(app)
@@ -868,16 +859,7 @@ func TestHoldReadByAnUninstrumentedUser(t *testing.T) {
 // baseline; a read before the truncation is then gone from them. The drop reason must
 // say so rather than "no read or write observed".
 func TestHoldCountersTruncated(t *testing.T) {
-	db := testdb.Primary(t)
-	requirePFS(t, db)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__a_old")+" (id INT PRIMARY KEY)",
-		"INSERT INTO "+q(s, "__a_old")+" VALUES (1), (2)")
-	cfg := holdConfig(t, s)
-	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__a_old"]; o.Outcome != report.OutcomeHeld {
-		t.Fatalf("__a_old: %+v, want held", o)
-	}
-	hold := heldName(t, db, s, "__a_old")
+	db, _, cfg, hold := heldCountedTable(t)
 	testdb.Exec(t, db, "TRUNCATE TABLE performance_schema.table_io_waits_summary_by_table",
 		"TRUNCATE TABLE performance_schema.table_lock_waits_summary_by_table")
 	j := janitor.New(cfg, nil)
@@ -900,5 +882,22 @@ func heldLargeTable(t *testing.T) (*sqlx.DB, string, janitor.Config, string) {
 		"INSERT INTO "+q(s, "__a_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 3000))
 	cfg := holdConfig(t, s)
 	janitor.New(cfg, nil).Run(context.Background(), true)
+	return db, s, cfg, heldName(t, db, s, "__a_old")
+}
+
+// heldCountedTable is a held table of two rows (__a_old, held by a first run) on a
+// server whose performance_schema counts reads, for the tests of what the counters see
+// during a hold: the primary, the schema, the hold configuration and the hold name.
+func heldCountedTable(t *testing.T) (*sqlx.DB, string, janitor.Config, string) {
+	t.Helper()
+	db := testdb.Primary(t)
+	requirePFS(t, db)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__a_old")+" (id INT PRIMARY KEY)",
+		"INSERT INTO "+q(s, "__a_old")+" VALUES (1), (2)")
+	cfg := holdConfig(t, s)
+	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__a_old"]; o.Outcome != report.OutcomeHeld {
+		t.Fatalf("__a_old: %+v, want held", o)
+	}
 	return db, s, cfg, heldName(t, db, s, "__a_old")
 }
