@@ -33,6 +33,7 @@ import (
 // rendered is one overlay's output, decoded strictly.
 type rendered struct {
 	cronJobs    []batchv1.CronJob
+	jobs        []batchv1.Job
 	deployments []appsv1.Deployment
 	configMaps  []corev1.ConfigMap
 	services    []corev1.Service
@@ -112,6 +113,10 @@ func render(t *testing.T, dir string) rendered {
 			var o batchv1.CronJob
 			strict(&o)
 			r.cronJobs = append(r.cronJobs, o)
+		case "Job":
+			var o batchv1.Job
+			strict(&o)
+			r.jobs = append(r.jobs, o)
 		case "Deployment":
 			var o appsv1.Deployment
 			strict(&o)

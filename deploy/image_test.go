@@ -89,32 +89,7 @@ func TestImageRunsFromScratch(t *testing.T) {
 	testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, "orders")+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+dbconn.QualifiedName(s, "__orders_old")+" (id INT PRIMARY KEY)")
 
-	// The build stage, run here: the same command, writing to a temporary /out.
-	out := t.TempDir()
-	build := exec.Command("sh", "-c", strings.ReplaceAll(d.build, "/out/", out+"/"))
-	build.Dir = ".."
-	build.Env = append(os.Environ(), "VERSION=image-test")
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", d.build, err, b)
-	}
-
-	// The final stage: only what the Dockerfile copies.
-	root := t.TempDir()
-	for dst, src := range d.copies {
-		from := src
-		if strings.HasPrefix(src, "/out/") {
-			from = filepath.Join(out, strings.TrimPrefix(src, "/out/"))
-		}
-		copyFile(t, from, filepath.Join(root, dst))
-	}
-	if err := filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Chown(p, 0, 0)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	root := imageRoot(t, d, buildImage(t, d))
 
 	// The pod's volumes. The container's --config names a file in the ConfigMap's mount;
 	// its shard reads its DSN from a file in the Secret's mount.
@@ -157,14 +132,11 @@ func TestImageRunsFromScratch(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = os.Chmod(root, 0o755) })
 
-	// The pod's environment: literal values, and a stand-in for each downward-API field.
+	// The pod's environment, downward-API fields resolved as kubelet does.
+	vars, order := containerEnv(t, "base CronJob", jobPod("janitor", "janitor-29000000", "job-uid-image", cj.Spec.JobTemplate.Spec.Template, -1), ctr, nil, false)
 	env := []string{}
-	for _, e := range ctr.Env {
-		v := e.Value
-		if e.ValueFrom != nil {
-			v = "downward-" + e.Name
-		}
-		env = append(env, e.Name+"="+v)
+	for _, k := range order {
+		env = append(env, k+"="+vars[k])
 	}
 	uid, gid, groups := podProcess(pod.SecurityContext)
 	if uid == 0 || uid != d.uid {
@@ -209,6 +181,43 @@ func TestImageRunsFromScratch(t *testing.T) {
 	if pc, err := mysql.ParseDSN(dsn); err == nil && pc.Passwd != "" && strings.Contains(so+se, pc.Passwd) {
 		t.Error("the DSN's password reached the output")
 	}
+}
+
+// buildImage runs the Dockerfile's build stage here: the same go build command, writing
+// to a temporary /out, which it returns.
+func buildImage(t *testing.T, d dockerfile) string {
+	t.Helper()
+	out := t.TempDir()
+	build := exec.Command("sh", "-c", strings.ReplaceAll(d.build, "/out/", out+"/"))
+	build.Dir = ".."
+	build.Env = append(os.Environ(), "VERSION=image-test")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", d.build, err, b)
+	}
+	return out
+}
+
+// imageRoot lays out the final stage in a new, otherwise empty root owned by root: only
+// the files the Dockerfile copies, from the build stage's /out (out) or its own root.
+func imageRoot(t *testing.T, d dockerfile, out string) string {
+	t.Helper()
+	root := t.TempDir()
+	for dst, src := range d.copies {
+		from := src
+		if strings.HasPrefix(src, "/out/") {
+			from = filepath.Join(out, strings.TrimPrefix(src, "/out/"))
+		}
+		copyFile(t, from, filepath.Join(root, dst))
+	}
+	if err := filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Chown(p, 0, 0)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return root
 }
 
 // flagValue returns the value of --name in args.

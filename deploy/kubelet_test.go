@@ -21,9 +21,16 @@ type secretFile struct {
 // since a Secret volume is read-only, ORs 0440 into the mode; directories also get the
 // setgid bit and group r-x.
 func kubeletSecretFile(psc *corev1.PodSecurityContext, v *corev1.SecretVolumeSource) secretFile {
-	mode := os.FileMode(corev1.SecretVolumeSourceDefaultMode)
-	if v.DefaultMode != nil {
-		mode = os.FileMode(*v.DefaultMode)
+	return kubeletFile(psc, v.DefaultMode, corev1.SecretVolumeSourceDefaultMode)
+}
+
+// kubeletFile is kubeletSecretFile for any read-only volume kubelet writes (a Secret or
+// a ConfigMap: both go through volume.SetVolumeOwnership), fallback being the volume
+// type's default mode.
+func kubeletFile(psc *corev1.PodSecurityContext, defaultMode *int32, fallback int32) secretFile {
+	mode := os.FileMode(fallback)
+	if defaultMode != nil {
+		mode = os.FileMode(*defaultMode)
 	}
 	f := secretFile{mode: mode}
 	if psc != nil && psc.FSGroup != nil {
