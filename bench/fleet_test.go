@@ -17,6 +17,13 @@ import (
 
 	_ "github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+
+	"github.com/janitorhq/janitor/dbconn"
 )
 
 // The fleet benchmark: N small MariaDB servers (JANITOR_BENCH_FLEET_SERVERS, default 8)
@@ -98,7 +105,9 @@ func run(t *testing.T, name string, args ...string) {
 	}
 }
 
-// seedShard makes ~1,500 tables, 20 of them dead leftovers, unless already there.
+// seedShard makes ~1,500 tables, 20 of them dead leftovers: what is missing is created and
+// any other table (a hold of an earlier run) is dropped, so each run starts from the same
+// shard.
 func seedShard(t *testing.T, s *server) {
 	dsn := fmt.Sprintf("root:%s@tcp(127.0.0.1:%d)/", fleetPassword, s.port)
 	db, err := sqlx.Open("mysql", dsn)
@@ -108,17 +117,27 @@ func seedShard(t *testing.T, s *server) {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	var n int
-	_ = db.Get(&n, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app'")
-	if n >= tablesPerShard {
-		return
-	}
-	stmts := []string{"DROP DATABASE IF EXISTS app", "CREATE DATABASE app"}
+	want := map[string]bool{}
 	for i := range tablesPerShard - leftoversPer {
-		stmts = append(stmts, fmt.Sprintf("CREATE TABLE app.t%04d (id INT PRIMARY KEY, v VARCHAR(32))", i))
+		want[fmt.Sprintf("t%04d", i)] = true
 	}
 	for i := range leftoversPer {
-		stmts = append(stmts, fmt.Sprintf("CREATE TABLE app.__t%04d_old (id INT PRIMARY KEY, v VARCHAR(32))", i))
+		want[fmt.Sprintf("__t%04d_old", i)] = true
+	}
+	var have []string
+	_ = db.Select(&have, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app'")
+	stmts := []string{}
+	if len(have) == 0 {
+		stmts = append(stmts, "DROP DATABASE IF EXISTS app", "CREATE DATABASE app")
+	}
+	for _, name := range have {
+		if !want[name] {
+			stmts = append(stmts, "DROP TABLE "+dbconn.QualifiedName("app", name))
+		}
+		delete(want, name)
+	}
+	for name := range want {
+		stmts = append(stmts, "CREATE TABLE "+dbconn.QualifiedName("app", name)+" (id INT PRIMARY KEY, v VARCHAR(32))")
 	}
 	for _, q := range stmts {
 		if _, err := db.Exec(q); err != nil {
@@ -154,6 +173,7 @@ func hangingListener(t *testing.T) string {
 type usage struct {
 	wall, cpu time.Duration
 	rssMiB    float64
+	exit      int
 	report    struct {
 		Shards []struct {
 			Name, Status, Error string
@@ -164,22 +184,34 @@ type usage struct {
 
 func janitorRun(t *testing.T, bin, cfg string, args ...string) usage {
 	t.Helper()
+	u, err := janitorRunEnv(bin, cfg, nil, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// janitorRunEnv is janitorRun with env added to the environment; it returns its errors,
+// to be called from several goroutines at once.
+func janitorRunEnv(bin, cfg string, env []string, args ...string) (usage, error) {
 	cmd := exec.Command(bin, append(args, "--config", cfg, "--output", "json", "--log-level", "error")...)
+	cmd.Env = append(os.Environ(), env...)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
 	err := cmd.Run()
 	u := usage{wall: time.Since(start)}
 	if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() > 1) {
-		t.Fatalf("%v: %v\n%s", args, err, errb.String())
+		return u, fmt.Errorf("%v: %w\n%s", args, err, errb.String())
 	}
+	u.exit = cmd.ProcessState.ExitCode()
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	u.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	u.rssMiB = float64(ru.Maxrss) / 1024
 	if err := json.Unmarshal([]byte(out.String()), &u.report); err != nil {
-		t.Fatalf("%v: report: %v", args, err)
+		return u, fmt.Errorf("%v: report: %w", args, err)
 	}
-	return u
+	return u, nil
 }
 
 // fleetConfig lists every server copies times (distinct names), plus extra shards.
@@ -290,8 +322,10 @@ func TestFleet(t *testing.T) {
 		t.Errorf("partitions covered %d shards", len(seen))
 	}
 
-	// 4. Drops: every server's 20 leftovers, all servers at once, no pause.
-	u = janitorRun(t, bin, fleetConfig(t, servers, 1, "", base+"  concurrency: 16\nthrottle:\n  max_threads_running: 1000\nexecute:\n  concurrency: 16\n  pause_between_drops: 0s\n  lock_wait_timeout: 3s\n"), "run", "--execute")
+	// 4. Drops: every server's 20 leftovers, all servers at once, no pause. The DROPs
+	// themselves are measured, so no hold (execute.hold 0s): with the default hold, each
+	// leftover is renamed and dropped a week later. Holds are step 5's.
+	u = janitorRun(t, bin, fleetConfig(t, servers, 1, "", base+"  concurrency: 16\nthrottle:\n  max_threads_running: 1000\nexecute:\n  concurrency: 16\n  pause_between_drops: 0s\n  lock_wait_timeout: 3s\n  hold: 0s\n"), "run", "--execute")
 	dropped := 0
 	for _, s := range u.report.Shards {
 		for _, tb := range s.Tables {
@@ -305,4 +339,112 @@ func TestFleet(t *testing.T) {
 	if dropped != n*leftoversPer {
 		t.Errorf("%d dropped, want %d", dropped, n*leftoversPer)
 	}
+
+	// 5. The indexed-execute overlay as shipped: its pods, its config.yaml (pause 10s,
+	// holds on, deadlines) and its environment (concurrency 16, execute.deadline 3h,
+	// GOMEMLIMIT from the pod's limit), every pod at once as the Job runs them, on its
+	// share of the 8 servers' 20 fresh leftovers each. Only the shards, min_age (the
+	// leftovers are seconds old) and the cluster's Pushgateway and Slack are replaced.
+	for _, s := range servers {
+		seedShard(t, s)
+	}
+	if t.Failed() {
+		return
+	}
+	pods, overlayCfg, env := indexedExecute(t)
+	cfg = fleetConfig(t, servers, 1, "", overlayCfg)
+	start := time.Now()
+	uses := make([]usage, pods)
+	var pwg sync.WaitGroup
+	for i := range pods {
+		pwg.Add(1)
+		go func() {
+			defer pwg.Done()
+			var err error
+			uses[i], err = janitorRunEnv(bin, cfg, env, "run", "--execute", "--partition", fmt.Sprintf("%d/%d", i, pods))
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	pwg.Wait()
+	held := 0
+	for i, u := range uses {
+		h := 0
+		for _, s := range u.report.Shards {
+			for _, tb := range s.Tables {
+				if tb.Outcome == "held" {
+					h++
+				}
+			}
+		}
+		held += h
+		if u.exit != 0 {
+			t.Errorf("indexed-execute pod %d/%d exited %d", i, pods, u.exit)
+		}
+		t.Logf("indexed-execute pod %d/%d: %d shards, %d held, wall %s, CPU %s, peak RSS %.0f MiB",
+			i, pods, len(u.report.Shards), h, u.wall.Round(100*time.Millisecond), u.cpu.Round(100*time.Millisecond), u.rssMiB)
+	}
+	t.Logf("indexed-execute, %d pods at once: %d held in %s", pods, held, time.Since(start).Round(time.Second))
+	if held != n*leftoversPer {
+		t.Errorf("indexed-execute: %d held, want %d", held, n*leftoversPer)
+	}
+}
+
+// indexedExecute renders deploy/kustomize/overlays/indexed-execute and returns its pod
+// count, its config.yaml's settings for the fleet (shards, metrics, Slack and serve left
+// out; min_age 0s and the fleet's schema), and its container's environment (literal
+// values, and GOMEMLIMIT resolved from the memory limit as kubelet does).
+func indexedExecute(t *testing.T) (int, string, []string) {
+	t.Helper()
+	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), "../deploy/kustomize/overlays/indexed-execute")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cj batchv1.CronJob
+	var cm corev1.ConfigMap
+	for _, r := range res.Resources() {
+		b, err := r.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch r.GetKind() {
+		case "CronJob":
+			err = json.Unmarshal(b, &cj)
+		case "ConfigMap":
+			err = json.Unmarshal(b, &cm)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	js := cj.Spec.JobTemplate.Spec
+	if js.Completions == nil || len(js.Template.Spec.Containers) != 1 {
+		t.Fatal("indexed-execute: want an Indexed Job of one container")
+	}
+	c := js.Template.Spec.Containers[0]
+	var settings map[string]any
+	if err := yaml.Unmarshal([]byte(cm.Data["config.yaml"]), &settings); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"shards", "metrics", "slack", "serve"} {
+		delete(settings, k)
+	}
+	settings["policy"].(map[string]any)["min_age"] = "0s"
+	settings["discovery"].(map[string]any)["schemas"] = []string{"app"}
+	b, err := yaml.Marshal(settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for _, e := range c.Env {
+		switch {
+		case e.ValueFrom == nil:
+			env = append(env, e.Name+"="+e.Value)
+		case e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory":
+			env = append(env, fmt.Sprintf("%s=%d", e.Name, c.Resources.Limits.Memory().Value()))
+		}
+	}
+	t.Logf("indexed-execute: %d pods, environment %v, settings:\n%s", *js.Completions, env, b)
+	return int(*js.Completions), string(b), env
 }
