@@ -391,7 +391,10 @@ func (m *Metrics) ResumeFrom(ctx context.Context, g Gateway, shards []string) er
 				for _, l := range metric.GetLabel() {
 					labels[l.GetName()] = l.GetValue()
 				}
-				if labels["job"] == job && labels["cluster"] == cluster && labels["instance"] == "" {
+				// The pods of an Indexed Job share its uid but are retried per index: only
+				// this partition's own group counts its attempts.
+				if labels["job"] == job && labels["cluster"] == cluster && labels["instance"] == "" &&
+					labels["partition"] == m.partition {
 					prior[labels["job_uid"]] = metric.GetGauge().GetValue() + metric.GetUntyped().GetValue()
 				}
 			}

@@ -595,3 +595,59 @@ func TestShardBlocked(t *testing.T) {
 		t.Errorf("%d janitor_shard_blocked series, want one per reason s1 has had:\n%s", n, grep(text, "janitor_shard_blocked{"))
 	}
 }
+
+// TestRetriedPartitionCountsItsOwnAttempts: the pods of one Indexed Job share the Job's
+// uid, and Kubernetes retries each index on its own (backoffLimitPerIndex). A pod must
+// count only its own index's failed attempts: partition 1 failing first must not make
+// partition 0's first attempt look like its last (which would post to Slack and count
+// the shard error, then again on partition 0's retry). Against a real Pushgateway, two
+// partitions whose first attempts both fail and whose retries end the run: each failing
+// shard is counted once and each index posts once.
+func TestRetriedPartitionCountsItsOwnAttempts(t *testing.T) {
+	base := testprom.StartPushgateway(t)
+	const uid, maxAttempts = "job-uid-1", 2
+	posts := map[string]int{}
+	attempt := func(partition, shard string, wantPrior int) {
+		t.Helper()
+		m := New("v1")
+		m.InPartition(partition)
+		m.Init([]string{shard})
+		if err := m.Resume(context.Background(), base, "janitor", "eu-1", []string{shard}); err != nil {
+			t.Fatal(err)
+		}
+		// cmd/janitor's jobAttempt, in short.
+		prior, ok := m.PriorFailures(uid)
+		if !ok || prior != wantPrior {
+			t.Errorf("partition %s: %d prior failed attempts (read %v), want %d", partition, prior, ok, wantPrior)
+		}
+		last := !(ok && prior+1 < maxAttempts)
+		if !last {
+			m.RetryFollowsFailure()
+		}
+		r := &report.Report{Mode: report.ModeExecute, Shards: []report.Shard{{Name: shard, Error: "connection refused"}}}
+		r.Finish()
+		m.Observe(r, time.Second)
+		m.SetJobFailures(uid, prior+1)
+		if last {
+			posts[partition]++
+		}
+		if err := Push(context.Background(), base, "janitor", "eu-1", m, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	attempt("1", "b", 0) // partition 1 fails first
+	attempt("0", "a", 0) // partition 0's first attempt: its own index has no failure yet
+	attempt("1", "b", 1) // the retries, each the last of its index
+	attempt("0", "a", 1)
+	text := scrape(t, base)
+	for partition, shard := range map[string]string{"0": "a", "1": "b"} {
+		l := map[string]string{"job": "janitor", "cluster": "eu-1", "instance": "", "partition": partition, "shard": shard}
+		if v, ok := value(t, text, "janitor_shard_errors_total", l); !ok || v != 1 {
+			t.Errorf("partition %s: janitor_shard_errors_total %v (present %v), want 1: one failing Job run\n%s",
+				partition, v, ok, grep(text, "janitor_shard_errors_total"))
+		}
+		if posts[partition] != 1 {
+			t.Errorf("partition %s: %d attempts took themselves for the last (Slack posts), want 1", partition, posts[partition])
+		}
+	}
+}
