@@ -151,6 +151,7 @@ func podTemplates(r rendered) []podTemplate {
 // namespace, an object outside it could use none of these.
 func TestOverlaysResolveInOneNamespace(t *testing.T) {
 	secret := readDocsSecret(t)
+	release := releaseLabel(t)
 	for _, dir := range overlayDirs(t) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			namespaces := map[string][]string{}
@@ -210,6 +211,19 @@ func TestOverlaysResolveInOneNamespace(t *testing.T) {
 					}
 				}
 			}
+			// kube-prometheus-stack's Prometheus loads only what carries its release label.
+			selected := map[string]map[string]string{}
+			for _, m := range r.monitors {
+				selected["ServiceMonitor/"+m.Metadata.Name] = m.Metadata.Labels
+			}
+			for _, pr := range r.rules {
+				selected["PrometheusRule/"+pr.Metadata.Name] = pr.Metadata.Labels
+			}
+			for obj, l := range selected {
+				if l["release"] != release {
+					t.Errorf("%s: %s has release=%q; kube-prometheus-stack selects release=%q (components/prometheus-release)", dir, obj, l["release"], release)
+				}
+			}
 			for _, m := range r.monitors {
 				found := false
 				for _, s := range r.services {
@@ -229,6 +243,29 @@ func TestOverlaysResolveInOneNamespace(t *testing.T) {
 			}
 		})
 	}
+}
+
+// releaseLabel is the release label components/prometheus-release gives the objects
+// the Prometheus Operator selects.
+func releaseLabel(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("kustomize/components/prometheus-release/release-label.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr struct {
+		Labels     map[string]string `json:"labels"`
+		FieldSpecs []struct {
+			Kind string `json:"kind"`
+		} `json:"fieldSpecs"`
+	}
+	if err := yaml.Unmarshal(b, &tr); err != nil {
+		t.Fatal(err)
+	}
+	if tr.Labels["release"] == "" {
+		t.Fatal("components/prometheus-release sets no release label")
+	}
+	return tr.Labels["release"]
 }
 
 // selects says whether every pair of selector is in labels.
