@@ -10,7 +10,8 @@
 #   scripts/bench.sh fleet      8 small MariaDB servers (JANITOR_BENCH_FLEET_SERVERS; ports
 #                               31310+, dirs /var/tmp/sb-fleet-N) × 1,500 tables, 20 leftovers
 #                               each, listed up to 2,048 times; a refused and a hanging shard;
-#                               a concurrency sweep, partitioned runs, drops
+#                               a concurrency sweep, partitioned runs, drops, and the
+#                               indexed-execute overlay's own settings, its pods at once
 #
 #   scripts/bench.sh --flavor mysql incident     the same on MySQL 9.7 (see scripts/sandbox.sh);
 #                                                drops works there too
