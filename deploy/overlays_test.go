@@ -669,8 +669,10 @@ func (sp *startablePod) runServe() {
 		if !strings.Contains(metrics, `janitor_shard_up{shard="`+sh.Name+`"} 1`) {
 			t.Errorf("%s: /metrics: shard %s not up:\n%s", sp.where, sh.Name, grepLines(metrics, "janitor_shard_up"))
 		}
-		if !regexp.MustCompile(`janitor_tables_skipped\{reason="too_young",shard="` + regexp.QuoteMeta(sh.Name) + `"\} [1-9]`).MatchString(metrics) {
-			t.Errorf("%s: /metrics: shard %s's young leftover is not counted:\n%s", sp.where, sh.Name, grepLines(metrics, "janitor_tables_skipped"))
+		// Skipped: too young for the shipped min_age, or (MySQL) in use, when the other
+		// shard, on the same sandbox server, was inspecting it at that moment.
+		if !regexp.MustCompile(`janitor_tables_skipped\{reason="[a-z_]+",shard="` + regexp.QuoteMeta(sh.Name) + `"\} [1-9]`).MatchString(metrics) {
+			t.Errorf("%s: /metrics: shard %s's leftover is not counted:\n%s", sp.where, sh.Name, grepLines(metrics, "janitor_tables_skipped"))
 		}
 	}
 	for _, p := range []string{"/healthz", "/readyz"} {
