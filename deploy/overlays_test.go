@@ -194,6 +194,11 @@ func TestOverlaysResolveInOneNamespace(t *testing.T) {
 					}
 				}
 			}
+			for _, d := range r.deployments {
+				if d.Spec.Selector == nil || len(d.Spec.Selector.MatchLabels) == 0 || !selects(d.Spec.Selector.MatchLabels, d.Spec.Template.Labels) {
+					t.Errorf("%s: Deployment %s's selector %v does not select its own pods %v", dir, d.Name, d.Spec.Selector, d.Spec.Template.Labels)
+				}
+			}
 			for _, s := range r.services {
 				var target *podTemplate
 				for i, p := range pods {
