@@ -29,6 +29,7 @@ var ghostSpec = &ToolSpec{
 	},
 	Names:         ghostNames,
 	Changelog:     ghostChangelog,
+	StreamsBinlog: true,
 	EvidenceRoles: []Role{RoleChangelog, RoleCheckpoint},
 	Doc: DocRow{Tool: "gh-ost", Tables: "`_t_gho`, `_t_ghc`, `_t_ghk`, `_t_del`, `_t_YYYYMMDDhhmmss_del`",
 		InUse: "fresh changelog heartbeat; cut-over sentry comment"},

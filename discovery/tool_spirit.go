@@ -47,6 +47,7 @@ var spiritSpec = &ToolSpec{
 	ConfusedWith:  []Tool{ToolPTOSC},
 	Checkpoint:    spiritCheckpoint,
 	Locks:         SpiritLocks,
+	StreamsBinlog: true,
 	EvidenceRoles: []Role{RoleCheckpoint},
 	Doc: DocRow{Tool: "Spirit", Tables: "`_t_new`, `_t_old`, `_t_chkpnt`, `_t_old_<stamp>`, `_spirit_*`",
 		InUse: "named lock; never drops `_spirit_sentinel`"},
