@@ -91,7 +91,7 @@ func (in *Inspector) mayMigrate(ctx context.Context, user string) string {
 		}
 		for _, l := range lines {
 			if why := grantMayMigrate(l); why != "" {
-				return fmt.Sprintf("%s %s (%s)", g, why, l)
+				return g + " " + why
 			}
 		}
 	}
