@@ -1,0 +1,102 @@
+package policies
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/janitorhq/janitor/discovery"
+)
+
+// ghostTable is one table of gh-ost's migration of orders, dead on its own.
+func ghostTable(name string, role discovery.Role) *discovery.Table {
+	t := dead()
+	t.Name, t.Tool, t.Role = name, discovery.ToolGhost, role
+	t.Reading = discovery.Match{Tool: discovery.ToolGhost, Role: role, Base: "orders"}
+	t.Readings = []discovery.Match{t.Reading}
+	return t
+}
+
+// TestGroups: a sign of life in one table of a migration keeps all of them; reasons
+// about one table alone, another migration's life, and janitor's holds do not spread.
+func TestGroups(t *testing.T) {
+	cfg := Defaults()
+	cfg.MinAge = 0
+	cases := []struct {
+		name    string
+		mutate  func(gho, ghc, del *discovery.Table)
+		want    [3]Code // _orders_gho, _orders_ghc, _orders_del
+		mention string  // in the kept-with reasons
+	}{
+		{"all dead", func(_, _, _ *discovery.Table) {}, [3]Code{CodeDead, CodeDead, CodeDead}, ""},
+		{"a session on the ghost table", func(gho, _, _ *discovery.Table) { gho.Evidence.Sessions = []string{"connection 7 (app, Query for 1s)"} },
+			[3]Code{CodeInUse, CodeInUse, CodeInUse}, "_orders_gho"},
+		{"a status row in the changelog", func(_, ghc, _ *discovery.Table) {
+			ghc.Evidence.HeartbeatAge, ghc.Evidence.ChangelogWritten, ghc.Evidence.Changelog = dur(12*time.Minute), dur(2*time.Second), "_orders_ghc"
+		}, [3]Code{CodeLiveHeartbeat, CodeLiveHeartbeat, CodeLiveHeartbeat}, "_orders_ghc"},
+		{"a binary log client", func(_, _, del *discovery.Table) { del.Evidence.BinlogClients = []string{"connection 9 (ghost from h)"} },
+			[3]Code{CodeBinlogClient, CodeBinlogClient, CodeBinlogClient}, "_orders_del"},
+		{"unreadable evidence", func(gho, _, _ *discovery.Table) { gho.Evidence.Unreadable = []string{"processlist: denied"} },
+			[3]Code{CodeEvidenceUnreadable, CodeEvidenceUnreadable, CodeEvidenceUnreadable}, "_orders_gho"},
+		{"a view names one table: only that one", func(_, _, del *discovery.Table) { del.Evidence.Views = []string{"shop.v"} },
+			[3]Code{CodeDead, CodeDead, CodeViewReference}, ""},
+		{"another migration's life does not spread", func(gho, _, _ *discovery.Table) {
+			gho.Base, gho.Reading.Base, gho.Readings = "users", "users", []discovery.Match{{Tool: discovery.ToolGhost, Base: "users"}}
+			gho.Evidence.Sessions = []string{"connection 7"}
+		}, [3]Code{CodeInUse, CodeDead, CodeDead}, ""},
+		{"another schema's life does not spread", func(gho, _, _ *discovery.Table) {
+			gho.Schema, gho.Evidence.Sessions = "other", []string{"connection 7"}
+		}, [3]Code{CodeInUse, CodeDead, CodeDead}, ""},
+		{"a name read as ambiguous keeps each reading's migration", func(gho, _, _ *discovery.Table) {
+			gho.Tool = discovery.ToolAmbiguous
+			gho.Readings = []discovery.Match{{Tool: discovery.ToolGhost, Base: "orders"}, {Tool: discovery.ToolOak, Base: "x"}}
+			gho.Evidence.Sessions = []string{"connection 7"}
+		}, [3]Code{CodeInUse, CodeInUse, CodeInUse}, "_orders_gho"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tables := []*discovery.Table{ghostTable("_orders_gho", discovery.RoleGhost), ghostTable("_orders_ghc", discovery.RoleChangelog),
+				ghostTable("_orders_del", discovery.RoleOld)}
+			c.mutate(tables[0], tables[1], tables[2])
+			var vs []Verdict
+			for _, tb := range tables {
+				vs = append(vs, Evaluate(cfg, Context{}, tb))
+			}
+			got := Groups(tables, vs)
+			for i, v := range got {
+				if v.Code != c.want[i] {
+					t.Errorf("%s: %s (%s); want %s", tables[i].Name, v.Code, v.Reason, c.want[i])
+				}
+				if vs[i].Action == Drop && v.Action == Skip && !strings.Contains(v.Reason, c.mention) {
+					t.Errorf("%s: %q does not name %s", tables[i].Name, v.Reason, c.mention)
+				}
+			}
+		})
+	}
+}
+
+// TestGroupsLeaveHoldsAlone: janitor's held tables are grouped by their hold records
+// (janitor.holdGroups), not by their tool and base.
+func TestGroupsLeaveHoldsAlone(t *testing.T) {
+	held := dead()
+	held.Tool, held.Name = discovery.ToolJanitor, "_janitor_hold_0123456789abcdef_20261201000000_"
+	live := dead()
+	live.Evidence.Sessions = []string{"connection 7"}
+	vs := Groups([]*discovery.Table{held, live}, []Verdict{{Action: Drop, Code: CodeDead}, Evaluate(Defaults(), Context{}, live)})
+	if vs[0].Code != CodeDead {
+		t.Errorf("held table: %s (%s); want dead", vs[0].Code, vs[0].Reason)
+	}
+}
+
+// TestLiveCodesAreCodes: every code Live names is a code.
+func TestLiveCodesAreCodes(t *testing.T) {
+	known := map[Code]bool{}
+	for _, c := range Codes {
+		known[c] = true
+	}
+	for c := range live {
+		if !known[c] {
+			t.Errorf("Live names %q, which is no code", c)
+		}
+	}
+}
