@@ -441,6 +441,9 @@ func deadReason(c Config, t *discovery.Table) string {
 		parts = append(parts, "base "+t.Base+" exists")
 	}
 	parts = append(parts, "no trigger, event, view, foreign key, MERGE or connection table, table grant, lock or session uses it")
+	if s := discovery.SpecOf(t.Tool); s != nil && s.StreamsBinlog {
+		parts = append(parts, "no binary log client may be "+s.Name)
+	}
 	if t.ToolDeclared {
 		parts = append(parts, fmt.Sprintf("read as %s by discovery.tools_in_use (the name also fits another tool)", t.Tool))
 	}
