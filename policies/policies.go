@@ -18,7 +18,8 @@ type Config struct {
 	// MinAge is how old a leftover must be, on its tool's time base. 0 turns the age
 	// rule off (the other rules still apply).
 	MinAge time.Duration `mapstructure:"min_age"`
-	// HeartbeatStaleAfter: a gh-ost changelog heartbeat older than this is dead.
+	// HeartbeatStaleAfter: a gh-ost changelog whose heartbeat and newest row of any kind
+	// (a paused gh-ost writes status rows, not heartbeats) are older than this is dead.
 	HeartbeatStaleAfter time.Duration `mapstructure:"heartbeat_stale_after"`
 	// Keep lists tables janitor never holds or drops, whatever they look like.
 	Keep []KeepEntry `mapstructure:"keep"`
