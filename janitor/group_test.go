@@ -197,7 +197,11 @@ func binlogClient(t *testing.T, db *sqlx.DB, user, password string) {
 	var cmd *exec.Cmd
 	if root := os.Getenv(testdb.PrimaryFSRootEnv); root != "" {
 		// The chroot flavors' own client, which speaks their protocol.
-		cmd = exec.Command("chroot", append([]string{root, "mysqlbinlog"}, args...)...)
+		client := "mysqlbinlog"
+		if _, err := os.Stat(filepath.Join(root, "usr/bin", client)); err != nil {
+			client = "mariadb-binlog"
+		}
+		cmd = exec.Command("chroot", append([]string{root, client}, args...)...)
 	} else {
 		cmd = exec.Command("mysqlbinlog", args...)
 	}

@@ -192,13 +192,12 @@ func rowCount(db *sqlx.DB, schema, table string) int {
 // min_age 0s and a heartbeat stale after 3s, each table of the two paused migrations is
 // kept by report, plan and execute, while the finished and the killed ones are dead.
 func TestRealGhost(t *testing.T) {
+	// gh-ost v1.1.8 stops at once on MariaDB: on 10.11 it sets transaction_isolation,
+	// which MariaDB knows from 11.1 (error 1193); on 11.8 its binary log library refuses
+	// the server ("misconfigured flavor (mysql)") and it bails out without MySQL's
+	// metadata lock instrument.
+	testdb.SkipUnless(t, "gh-ost "+ghostVersion+" does not run on MariaDB (10.11: no transaction_isolation; 11.8: its binlog library refuses the flavor)", "mysql")
 	db := testdb.Primary(t)
-	var iso string
-	if err := db.Get(&iso, "SELECT @@transaction_isolation"); err != nil {
-		// gh-ost v1.1.8 sets transaction_isolation on every connection, which MariaDB
-		// knows from 11.1 only: it stops at once ("Unknown system variable").
-		t.Skipf("gh-ost %s cannot run on this server (%v)", ghostVersion, err)
-	}
 	ghostBinary(t)
 	s := testdb.Schema(t, db)
 	const rows = 20000
