@@ -28,7 +28,7 @@ func (r *shardRun) recheckGroup(ctx context.Context, in *discovery.Inspector, fr
 			return decision{}, err
 		}
 		v := policies.Evaluate(r.j.cfg.Policy, pc, st)
-		if v.Action == policies.Skip && policies.Live(v.Code) {
+		if policies.Spreads(st, v) {
 			kept := policies.KeptWith(st, v)
 			return leave(outcome{report.OutcomeSkipped, "re-check before drop: " + shardInReason(kept.Reason, r.sc.Name), 0}), nil
 		}

@@ -71,12 +71,12 @@ func sessionOn(t *testing.T, db *sqlx.DB, schema, table string) {
 	}
 }
 
-// TestMigrationTablesShareOneVerdict: a sign of life in one table of a migration keeps
-// all of them, in the report, the plan and the pre-DROP re-check. gh-ost's _orders_gho
-// is read by a session; its changelog's heartbeat stopped two days ago, so alone each
-// table of the migration looked dead, and janitor held the changelog and the _del
-// apart from the ghost table. In execute, a session starts reading the changelog after
-// the inventory: the re-check of the ghost table must see it on its sibling.
+// TestMigrationTablesShareOneVerdict: a sign of life in one table of a running
+// migration keeps all of them, in the report, the plan and the pre-DROP re-check.
+// gh-ost's _orders_gho is read by a session; its changelog's heartbeat stopped two days
+// ago, so alone the changelog looked dead, and janitor held it apart from the ghost
+// table. In execute, a session starts reading a changelog after the inventory: the
+// re-check of its ghost table must see it on its sibling.
 func TestMigrationTablesShareOneVerdict(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
@@ -89,7 +89,7 @@ func TestMigrationTablesShareOneVerdict(t *testing.T) {
 		"CREATE TABLE "+q(s, "users")+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+q(s, "_users_gho")+" LIKE "+q(s, "users"), ghostChangelog(s, "_users_ghc"),
 		"INSERT INTO "+q(s, "_users_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')",
-		// pt-osc: triggers feed _items_new (live); its _items_old goes with it.
+		// pt-osc: triggers feed _items_new (live); __items_old is an earlier run's.
 		"CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+q(s, "_items_new")+" LIKE "+q(s, "items"), "CREATE TABLE "+q(s, "__items_old")+" LIKE "+q(s, "items"),
 		"CREATE TRIGGER "+q(s, "pt_osc_"+s+"_items_ins")+" AFTER INSERT ON "+q(s, "items")+
@@ -99,15 +99,12 @@ func TestMigrationTablesShareOneVerdict(t *testing.T) {
 	check := func(what string, r *report.Report) {
 		t.Helper()
 		got := outcomes(r)
-		for _, name := range []string{"_orders_ghc", "_orders_20200102030405_del"} {
-			if row := got[name]; row.Verdict != string(policies.Skip) || row.ReasonCode != string(policies.CodeInUse) || !strings.Contains(row.Reason, "_orders_gho") {
-				t.Errorf("%s: %s: %s %s (%s); want kept in_use with _orders_gho", what, name, row.Verdict, row.ReasonCode, row.Reason)
-			}
+		if row := got["_orders_ghc"]; row.Verdict != string(policies.Skip) || row.ReasonCode != string(policies.CodeInUse) || !strings.Contains(row.Reason, "_orders_gho") {
+			t.Errorf("%s: _orders_ghc: %s %s (%s); want kept in_use with _orders_gho", what, row.Verdict, row.ReasonCode, row.Reason)
 		}
-		if row := got["__items_old"]; row.Verdict != string(policies.Skip) || row.ReasonCode != string(policies.CodeTriggerWrites) || !strings.Contains(row.Reason, "_items_new") {
-			t.Errorf("%s: __items_old: %s %s (%s); want kept trigger_writes with _items_new", what, row.Verdict, row.ReasonCode, row.Reason)
-		}
-		for _, name := range []string{"_users_gho", "_users_ghc"} {
+		// Original tables renamed away at cut-over are earlier runs': a live migration
+		// of the same base does not keep them (discovery.InFlight).
+		for _, name := range []string{"_users_gho", "_users_ghc", "_orders_20200102030405_del", "__items_old"} {
 			if row := got[name]; row.Verdict != string(policies.Drop) {
 				t.Errorf("%s: %s: %s %s (%s); want dead", what, name, row.Verdict, row.ReasonCode, row.Reason)
 			}

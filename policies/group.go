@@ -37,10 +37,11 @@ var live = map[Code]bool{
 // Live reports whether a table kept with code keeps its migration's other tables.
 func Live(code Code) bool { return live[code] }
 
-// MigrationKey names the migration t belongs to on its server ("" when it belongs to
-// none: no base in the name, or janitor's own holds, which holdGroups keep together).
+// MigrationKey names the running migration t belongs to on its server ("" when it
+// belongs to none: no base in the name, janitor's own holds, which holdGroups keep
+// together, or an original table renamed away at cut-over: see InFlight).
 func MigrationKey(t *discovery.Table) string {
-	if t.Tool == discovery.ToolJanitor || t.Tool == discovery.ToolAmbiguous {
+	if t.Tool == discovery.ToolJanitor || t.Tool == discovery.ToolAmbiguous || !discovery.InFlight(t.Role) {
 		return ""
 	}
 	g := discovery.GroupOf(t)
@@ -57,7 +58,7 @@ func Groups(tables []*discovery.Table, vs []Verdict) []Verdict {
 	out := append([]Verdict(nil), vs...)
 	first := map[string]int{}
 	for i, t := range tables {
-		if vs[i].Action != Skip || !Live(vs[i].Code) || t.Tool == discovery.ToolJanitor {
+		if !Spreads(t, vs[i]) {
 			continue
 		}
 		// Under every reading of its name, as the re-check's discovery.Siblings finds
@@ -79,6 +80,16 @@ func Groups(tables []*discovery.Table, vs []Verdict) []Verdict {
 	return out
 }
 
+// Spreads reports whether t, kept with v, keeps the other tables of its migration: v
+// may mean the migration is alive, and t is one the migration works in while it runs
+// (discovery.InFlight), or its cut-over sentry, which exists only while it cuts over.
+func Spreads(t *discovery.Table, v Verdict) bool {
+	if v.Action != Skip || !Live(v.Code) || t.Tool == discovery.ToolJanitor {
+		return false
+	}
+	return discovery.InFlight(t.Role) || v.Code == CodeCutOverSentry
+}
+
 // KeptWith is the verdict of a table whose migration's table other is kept with v.
 func KeptWith(other *discovery.Table, v Verdict) Verdict {
 	return Verdict{Action: Skip, Code: v.Code, Reason: fmt.Sprintf("its migration's %s is kept (%s): a migration's tables go together; %s",
@@ -86,15 +97,17 @@ func KeptWith(other *discovery.Table, v Verdict) Verdict {
 }
 
 // readingKeys are the MigrationKeys of t's resolved reading and of every reading of its
-// name.
+// name (a sentry's too).
 func readingKeys(t *discovery.Table) []string {
 	var out []string
 	if k := MigrationKey(t); k != "" {
 		out = append(out, k)
+	} else if t.Base != "" && t.Tool != discovery.ToolAmbiguous {
+		out = append(out, t.Schema+"\x00"+discovery.GroupOf(t))
 	}
 	for _, r := range t.Readings {
-		if r.Base != "" && r.Tool != discovery.ToolJanitor {
-			out = append(out, MigrationKey(&discovery.Table{Schema: t.Schema, Tool: r.Tool, Base: r.Base}))
+		if r.Base != "" && r.Tool != discovery.ToolJanitor && discovery.InFlight(r.Role) {
+			out = append(out, MigrationKey(&discovery.Table{Schema: t.Schema, Tool: r.Tool, Role: r.Role, Base: r.Base}))
 		}
 	}
 	return out

@@ -30,16 +30,23 @@ func TestGroups(t *testing.T) {
 	}{
 		{"all dead", func(_, _, _ *discovery.Table) {}, [3]Code{CodeDead, CodeDead, CodeDead}, ""},
 		{"a session on the ghost table", func(gho, _, _ *discovery.Table) { gho.Evidence.Sessions = []string{"connection 7 (app, Query for 1s)"} },
-			[3]Code{CodeInUse, CodeInUse, CodeInUse}, "_orders_gho"},
+			[3]Code{CodeInUse, CodeInUse, CodeDead}, "_orders_gho"},
 		{"a status row in the changelog", func(_, ghc, _ *discovery.Table) {
 			ghc.Evidence.HeartbeatAge, ghc.Evidence.ChangelogWritten, ghc.Evidence.Changelog = dur(12*time.Minute), dur(2*time.Second), "_orders_ghc"
-		}, [3]Code{CodeLiveHeartbeat, CodeLiveHeartbeat, CodeLiveHeartbeat}, "_orders_ghc"},
-		{"a binary log client", func(_, _, del *discovery.Table) { del.Evidence.BinlogClients = []string{"connection 9 (ghost from h)"} },
-			[3]Code{CodeBinlogClient, CodeBinlogClient, CodeBinlogClient}, "_orders_del"},
+		}, [3]Code{CodeLiveHeartbeat, CodeLiveHeartbeat, CodeDead}, "_orders_ghc"},
+		{"a binary log client", func(_, ghc, _ *discovery.Table) { ghc.Evidence.BinlogClients = []string{"connection 9 (ghost from h)"} },
+			[3]Code{CodeBinlogClient, CodeBinlogClient, CodeDead}, "_orders_ghc"},
 		{"unreadable evidence", func(gho, _, _ *discovery.Table) { gho.Evidence.Unreadable = []string{"processlist: denied"} },
-			[3]Code{CodeEvidenceUnreadable, CodeEvidenceUnreadable, CodeEvidenceUnreadable}, "_orders_gho"},
-		{"a view names one table: only that one", func(_, _, del *discovery.Table) { del.Evidence.Views = []string{"shop.v"} },
-			[3]Code{CodeDead, CodeDead, CodeViewReference}, ""},
+			[3]Code{CodeEvidenceUnreadable, CodeEvidenceUnreadable, CodeDead}, "_orders_gho"},
+		{"a view names one table: only that one", func(gho, _, _ *discovery.Table) { gho.Evidence.Views = []string{"shop.v"} },
+			[3]Code{CodeViewReference, CodeDead, CodeDead}, ""},
+		{"an original table renamed away is an earlier run's: its life does not spread", func(_, _, del *discovery.Table) {
+			del.Evidence.Sessions = []string{"connection 7"}
+		}, [3]Code{CodeDead, CodeDead, CodeInUse}, ""},
+		{"nor does the running migration's life keep it", func(gho, _, _ *discovery.Table) { gho.Evidence.Sessions = []string{"connection 7"} },
+			[3]Code{CodeInUse, CodeInUse, CodeDead}, "_orders_gho"},
+		{"a cut-over sentry keeps its migration", func(_, _, del *discovery.Table) { del.Comment = "ghost-cut-over-sentry" },
+			[3]Code{CodeCutOverSentry, CodeCutOverSentry, CodeCutOverSentry}, "_orders_del"},
 		{"another migration's life does not spread", func(gho, _, _ *discovery.Table) {
 			gho.Base, gho.Reading.Base, gho.Readings = "users", "users", []discovery.Match{{Tool: discovery.ToolGhost, Base: "users"}}
 			gho.Evidence.Sessions = []string{"connection 7"}
@@ -51,7 +58,7 @@ func TestGroups(t *testing.T) {
 			gho.Tool = discovery.ToolAmbiguous
 			gho.Readings = []discovery.Match{{Tool: discovery.ToolGhost, Base: "orders"}, {Tool: discovery.ToolOak, Base: "x"}}
 			gho.Evidence.Sessions = []string{"connection 7"}
-		}, [3]Code{CodeInUse, CodeInUse, CodeInUse}, "_orders_gho"},
+		}, [3]Code{CodeInUse, CodeInUse, CodeDead}, "_orders_gho"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
