@@ -27,6 +27,13 @@ type binlogClient struct {
 	cmd        string
 }
 
+// BinlogClients lists the sessions streaming this Inspector's server's binary log that
+// janitor cannot show to be replicas, each with why. gh-ost streams from a replica by
+// default (it applies on the primary): the dropper asks each replica too.
+func (in *Inspector) BinlogClients(ctx context.Context) ([]string, error) {
+	return in.binlogClients(ctx)
+}
+
 // binlogClients returns, once per Inspector, the sessions streaming the binary log that
 // janitor cannot show to be replicas, each with why.
 func (in *Inspector) binlogClients(ctx context.Context) ([]string, error) {
@@ -125,7 +132,7 @@ func grantMayMigrate(line string) string {
 	return ""
 }
 
-// streamsBinlog reports whether one of the tools t may belong to streams the binary log.
-func streamsBinlog(t *Table) bool {
+// StreamsBinlog reports whether one of the tools t may belong to streams the binary log.
+func StreamsBinlog(t *Table) bool {
 	return slices.ContainsFunc(tracedTools(t), func(tr traced) bool { return tr.spec.StreamsBinlog })
 }

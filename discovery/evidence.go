@@ -179,7 +179,7 @@ func (in *Inspector) gather(ctx context.Context, t *Table) {
 	}
 	ev.LocksHeld = in.locksHeld(ctx, t, locks)
 	ev.Sessions = in.sessions(ctx, t)
-	if streamsBinlog(t) {
+	if StreamsBinlog(t) {
 		clients, err := in.binlogClients(ctx)
 		if err != nil {
 			ev.unreadable("binary log clients", err)

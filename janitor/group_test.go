@@ -171,7 +171,14 @@ func TestPausedGhostStatusRowsKeepIt(t *testing.T) {
 // the processlist shows its Binlog Dump session.
 func binlogClient(t *testing.T, db *sqlx.DB, user, password string) {
 	t.Helper()
-	cfg, err := mysql.ParseDSN(testdb.PrimaryDSN(t))
+	binlogClientOf(t, db, testdb.PrimaryDSN(t), os.Getenv(testdb.PrimaryFSRootEnv), user, password)
+}
+
+// binlogClientOf streams the binary log of the server at dsn (db is a pool to it; root
+// its chroot, "" for the host's server).
+func binlogClientOf(t *testing.T, db *sqlx.DB, dsn, root, user, password string) {
+	t.Helper()
+	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +199,7 @@ func binlogClient(t *testing.T, db *sqlx.DB, user, password string) {
 	rows.Close()
 	args := []string{"--read-from-remote-server", "--stop-never", "-h" + host, "-P" + port, "-u" + user, "-p" + password, "--result-file=/dev/null", file}
 	var cmd *exec.Cmd
-	if root := os.Getenv(testdb.PrimaryFSRootEnv); root != "" {
+	if root != "" {
 		// The chroot flavors' own client, which speaks their protocol.
 		client := "mysqlbinlog"
 		if _, err := os.Stat(filepath.Join(root, "usr/bin", client)); err != nil {
@@ -282,4 +289,35 @@ func endDumps(t *testing.T, db *sqlx.DB, user string) {
 		_ = db.Get(&n, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%' AND USER = ?", user)
 		return n == 0
 	})
+}
+
+// TestReplicaBinlogClientKeepsGhostTables: gh-ost streams from a replica by default and
+// applies on the primary. A binary log client on the replica whose account may alter
+// tables keeps gh-ost's tables at the pre-DROP re-check, though the primary shows none.
+func TestReplicaBinlogClientKeepsGhostTables(t *testing.T) {
+	db := testdb.Primary(t)
+	replica := testdb.Open(t, testdb.ReplicaDSN(t))
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
+		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')",
+		"CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__items_old")+" LIKE "+q(s, "items"))
+	testdb.WaitReplica(t, db, replica)
+	cfg := config(t, s)
+	c, err := mysql.ParseDSN(testdb.ReplicaDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	binlogClientOf(t, replica, testdb.ReplicaDSN(t), os.Getenv(testdb.ReplicaFSRootEnv), c.User, c.Passwd)
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	got := outcomes(r)
+	for _, name := range []string{"_orders_gho", "_orders_ghc"} {
+		if row := got[name]; row.Outcome != report.OutcomeSkipped || !strings.Contains(row.Reason, "binlog_client") || !exists(t, db, s, name) {
+			t.Errorf("%s: %s (%s); want skipped by the re-check: a binary log client on the replica may be gh-ost", name, row.Outcome, row.Reason)
+		}
+	}
+	if row := got["__items_old"]; row.Outcome != report.OutcomeDropped {
+		t.Errorf("__items_old: %s (%s); want dropped: pt-osc streams no binary log", row.Outcome, row.Reason)
+	}
 }
