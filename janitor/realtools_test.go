@@ -106,7 +106,7 @@ func (s *syncBuffer) String() string {
 
 // startGhost runs gh-ost on the sandbox primary (as a replica of it: -allow-on-master),
 // migrating schema.table with server id id, small chunks and no nice pause.
-func startGhost(t *testing.T, schema, table string, id int, extra ...string) *ghostRun {
+func startGhost(t *testing.T, db *sqlx.DB, schema, table string, id int, extra ...string) *ghostRun {
 	t.Helper()
 	cfg, err := mysql.ParseDSN(testdb.PrimaryDSN(t))
 	if err != nil {
@@ -131,6 +131,9 @@ func startGhost(t *testing.T, schema, table string, id int, extra ...string) *gh
 	t.Cleanup(func() {
 		_ = g.cmd.Process.Kill()
 		<-g.exited
+		// A killed gh-ost's Binlog Dump session lingers until the server next sends it an
+		// event, and would keep the next tests' gh-ost tables (binlog_client).
+		endDumps(t, db, cfg.User)
 		if t.Failed() {
 			t.Logf("gh-ost on %s:\n%s", table, g.out.String())
 		}
@@ -229,7 +232,7 @@ func TestRealGhost(t *testing.T) {
 	}
 
 	// Finished: gh-ost renamed its copy over the table and left _finished_del.
-	fin := startGhost(t, s, "finished", 99901)
+	fin := startGhost(t, db, s, "finished", 99901)
 	waitFor(t, "gh-ost on finished to exit", 60*time.Second, fin.done)
 	if fin.cmd.ProcessState.ExitCode() != 0 {
 		t.Fatalf("gh-ost on finished failed:\n%s", fin.out.String())
@@ -243,7 +246,7 @@ func TestRealGhost(t *testing.T) {
 	throttleAt := func(b string) string {
 		return fmt.Sprintf("--throttle-query=SELECT COUNT(*) >= 50 FROM %s", q(s, "_"+b+"_gho"))
 	}
-	killed := startGhost(t, s, "killed", 99902, throttleAt("killed"))
+	killed := startGhost(t, db, s, "killed", 99902, throttleAt("killed"))
 	waitFor(t, "gh-ost on killed to copy and throttle", 30*time.Second, func() bool {
 		return rowCount(db, s, "_killed_gho") > 0 && strings.Contains(lastStatus(db, s, "_killed_ghc"), "throttled")
 	})
@@ -255,12 +258,12 @@ func TestRealGhost(t *testing.T) {
 	})
 
 	// Paused mid-copy and paused while postponing its cut-over: two migrations alive.
-	paused := startGhost(t, s, "paused", 99903, throttleAt("paused"))
+	paused := startGhost(t, db, s, "paused", 99903, throttleAt("paused"))
 	flag := filepath.Join(t.TempDir(), "postpone")
 	if err := os.WriteFile(flag, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	postponed := startGhost(t, s, "postponed", 99904, "--postpone-cut-over-flag-file="+flag)
+	postponed := startGhost(t, db, s, "postponed", 99904, "--postpone-cut-over-flag-file="+flag)
 	waitFor(t, "gh-ost on paused to copy and throttle", 30*time.Second, func() bool {
 		return rowCount(db, s, "_paused_gho") > 0 && strings.Contains(lastStatus(db, s, "_paused_ghc"), "throttled")
 	})
