@@ -321,3 +321,34 @@ func TestReplicaBinlogClientKeepsGhostTables(t *testing.T) {
 		t.Errorf("__items_old: %s (%s); want dropped: pt-osc streams no binary log", row.Outcome, row.Reason)
 	}
 }
+
+// TestHeldPartnerOfALiveMigrationStays: a ghost table held apart from its changelog (a
+// view kept the changelog, which is no sign of life) is not dropped when its hold ends
+// while the changelog shows the migration alive again: status rows, its gh-ost resumed
+// after a pause. Report and execute keep it.
+func TestHeldPartnerOfALiveMigrationStays(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
+		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')",
+		"CREATE VIEW "+q(s, "v_ghc")+" AS SELECT id FROM "+q(s, "_orders_ghc"))
+	cfg := holdConfig(t, s)
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	if o := outcomes(r)["_orders_gho"]; o.Outcome != report.OutcomeHeld {
+		t.Fatalf("_orders_gho: %s (%s); want held alone, as before the group verdict", o.Outcome, o.Reason)
+	}
+	hold := heldName(t, db, s, "_orders_gho")
+	testdb.Exec(t, db, "INSERT INTO "+q(s, "_orders_ghc")+" (hint, value) VALUES ('copy iteration 9 at 1796000000', 'State: migrating')")
+	j := janitor.New(cfg, nil)
+	j.ClockShift = testHold + time.Minute
+	rep := j.Report(context.Background())
+	if o := outcomes(rep)[hold]; o.ReasonCode != string(policies.CodeLiveHeartbeat) || !strings.Contains(o.Reason, "_orders_ghc") {
+		t.Errorf("report: held _orders_gho: %s %s (%s); want kept live_heartbeat with _orders_ghc", o.Verdict, o.ReasonCode, o.Reason)
+	}
+	r = j.Run(context.Background(), true)
+	if o := outcomes(r)[hold]; o.Outcome != report.OutcomeSkipped || !exists(t, db, s, hold) {
+		t.Errorf("execute: held _orders_gho: %s (%s); want kept: its migration writes its changelog", o.Outcome, o.Reason)
+	}
+}

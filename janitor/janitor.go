@@ -276,7 +276,7 @@ func (j *Janitor) discover(ctx context.Context, sc ShardConfig, s *report.Shard,
 		verdicts = append(verdicts, policies.NotInspected(len(names)+len(over), j.cfg.Discovery.MaxInspect))
 	}
 	// A migration's tables share one verdict: report, plan and execute alike.
-	verdicts = policies.Groups(tables, verdicts)
+	verdicts = policies.Groups(j.cfg.Policy, pc, tables, verdicts)
 	for i, t := range tables {
 		v := verdicts[i]
 		v.Reason = shardInReason(v.Reason, sc.Name)

@@ -40,6 +40,10 @@ func TestGroups(t *testing.T) {
 			[3]Code{CodeEvidenceUnreadable, CodeEvidenceUnreadable, CodeDead}, "_orders_gho"},
 		{"a view names one table: only that one", func(gho, _, _ *discovery.Table) { gho.Evidence.Views = []string{"shop.v"} },
 			[3]Code{CodeViewReference, CodeDead, CodeDead}, ""},
+		{"a changelog kept for another reason still shows its status rows", func(_, ghc, _ *discovery.Table) {
+			ghc.Comment = discovery.RestoredMarker(now.Add(-time.Hour))
+			ghc.Evidence.HeartbeatAge, ghc.Evidence.ChangelogWritten, ghc.Evidence.Changelog = dur(12*time.Minute), dur(2*time.Second), "_orders_ghc"
+		}, [3]Code{CodeLiveHeartbeat, CodeRestored, CodeDead}, "_orders_ghc"},
 		{"an original table renamed away is an earlier run's: its life does not spread", func(_, _, del *discovery.Table) {
 			del.Evidence.Sessions = []string{"connection 7"}
 		}, [3]Code{CodeDead, CodeDead, CodeInUse}, ""},
@@ -69,7 +73,7 @@ func TestGroups(t *testing.T) {
 			for _, tb := range tables {
 				vs = append(vs, Evaluate(cfg, Context{}, tb))
 			}
-			got := Groups(tables, vs)
+			got := Groups(cfg, Context{}, tables, vs)
 			for i, v := range got {
 				if v.Code != c.want[i] {
 					t.Errorf("%s: %s (%s); want %s", tables[i].Name, v.Code, v.Reason, c.want[i])
@@ -89,7 +93,7 @@ func TestGroupsLeaveHoldsAlone(t *testing.T) {
 	held.Tool, held.Name = discovery.ToolJanitor, "_janitor_hold_0123456789abcdef_20261201000000_"
 	live := dead()
 	live.Evidence.Sessions = []string{"connection 7"}
-	vs := Groups([]*discovery.Table{held, live}, []Verdict{{Action: Drop, Code: CodeDead}, Evaluate(Defaults(), Context{}, live)})
+	vs := Groups(Defaults(), Context{}, []*discovery.Table{held, live}, []Verdict{{Action: Drop, Code: CodeDead}, Evaluate(Defaults(), Context{}, live)})
 	if vs[0].Code != CodeDead {
 		t.Errorf("held table: %s (%s); want dead", vs[0].Code, vs[0].Reason)
 	}
@@ -105,5 +109,32 @@ func TestLiveCodesAreCodes(t *testing.T) {
 		if !known[c] {
 			t.Errorf("Live names %q, which is no code", c)
 		}
+	}
+}
+
+// TestGroupsKeepAHeldPartner: a ghost table janitor held apart from its changelog (as it
+// did before a migration's tables shared a verdict) is not dropped at its hold's end
+// while the changelog shows the migration alive.
+func TestGroupsKeepAHeldPartner(t *testing.T) {
+	cfg := Defaults()
+	cfg.MinAge = 0
+	held := dead()
+	held.Tool, held.Role, held.Base, held.Name = discovery.ToolJanitor, discovery.RoleHold, "", "_janitor_hold_0123456789abcdef_20261101000000_"
+	held.Hold = &discovery.Hold{Table: "_orders_gho", Tool: discovery.ToolGhost, Role: discovery.RoleGhost, Base: "orders", Group: "gh-ost:orders",
+		HeldAt: now.Add(-8 * 24 * time.Hour), Until: now.Add(-24 * time.Hour)}
+	ghc := ghostTable("_orders_ghc", discovery.RoleChangelog)
+	ghc.Evidence.HeartbeatAge, ghc.Evidence.ChangelogWritten, ghc.Evidence.Changelog = dur(8*24*time.Hour), dur(time.Second), "_orders_ghc"
+	tables := []*discovery.Table{held, ghc}
+	vs := []Verdict{Evaluate(cfg, Context{}, held), Evaluate(cfg, Context{}, ghc)}
+	if vs[0].Action != Drop {
+		t.Fatalf("held table alone: %s (%s); want dead, or the test shows nothing", vs[0].Code, vs[0].Reason)
+	}
+	if got := Groups(cfg, Context{}, tables, vs); got[0].Code != CodeLiveHeartbeat || !strings.Contains(got[0].Reason, "_orders_ghc") {
+		t.Errorf("held ghost table: %s (%s); want kept live_heartbeat with _orders_ghc", got[0].Code, got[0].Reason)
+	}
+	// A held table of an original table (an earlier run's _del) is not kept by it.
+	held.Hold.Role, held.Hold.Table = discovery.RoleOld, "_orders_del"
+	if got := Groups(cfg, Context{}, tables, vs); got[0].Action != Drop {
+		t.Errorf("held _del: %s (%s); want dead", got[0].Code, got[0].Reason)
 	}
 }
