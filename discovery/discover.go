@@ -106,6 +106,8 @@ type Inspector struct {
 	// missing from them is looked up alone.
 	fkPre   map[*Table][]fkRow
 	sessPre map[*Table][]string
+	// binlog caches the binary log clients that may be a tool, for this Inspector's life.
+	binlog binlogCache
 }
 
 // spaceSum adds up tablespace files.

@@ -179,6 +179,13 @@ func (in *Inspector) gather(ctx context.Context, t *Table) {
 	}
 	ev.LocksHeld = in.locksHeld(ctx, t, locks)
 	ev.Sessions = in.sessions(ctx, t)
+	if StreamsBinlog(t) {
+		clients, err := in.binlogClients(ctx)
+		if err != nil {
+			ev.unreadable("binary log clients", err)
+		}
+		ev.BinlogClients = clients
+	}
 	if t.Tool == ToolJanitor {
 		in.gatherHold(ctx, t)
 	}
@@ -790,6 +797,33 @@ func (in *Inspector) heartbeat(ctx context.Context, t *Table, cl string) {
 	if secs.Valid {
 		d := time.Duration(secs.Float64 * float64(time.Second))
 		ev.HeartbeatAge = &d
+	}
+	in.changelogWritten(ctx, t, cl)
+}
+
+// changelogWritten reads the changelog's newest row of any hint. gh-ost stops its
+// heartbeat while its operator throttles it (the interactive `throttle` command: v1.1.8's
+// InitiateHeartbeat skips user-commanded throttling) but goes on writing its status
+// rows ("copy iteration N at T", every 1 to 30 s) and state rows, so a paused migration
+// is as alive as its last write of any kind, not only of its heartbeat.
+func (in *Inspector) changelogWritten(ctx context.Context, t *Table, cl string) {
+	ev := &t.Evidence
+	qctx, cancel := in.ctx(ctx)
+	defer cancel()
+	var hint sql.NullString
+	var secs sql.NullFloat64
+	err := in.q.QueryRowxContext(qctx, "SELECT /* janitor */ hint, TIMESTAMPDIFF(MICROSECOND, last_update, NOW(6)) / 1e6 FROM "+
+		dbconn.QualifiedName(t.Schema, cl)+" ORDER BY last_update DESC LIMIT 1").Scan(&hint, &secs)
+	if errors.Is(err, sql.ErrNoRows) {
+		return
+	}
+	if err != nil {
+		ev.unreadable("gh-ost changelog's last write", err)
+		return
+	}
+	if secs.Valid {
+		d := time.Duration(secs.Float64 * float64(time.Second))
+		ev.ChangelogWritten, ev.ChangelogHint = &d, hint.String
 	}
 }
 

@@ -88,6 +88,15 @@ type Evidence struct {
 	Changelog string
 	// HeartbeatAge is how long ago gh-ost last wrote its heartbeat; nil when there is none.
 	HeartbeatAge *time.Duration
+	// ChangelogWritten is how long ago the changelog's newest row of any hint was
+	// written (a paused gh-ost writes status rows, not heartbeats), and ChangelogHint
+	// that row's hint; nil when the changelog is empty or absent.
+	ChangelogWritten *time.Duration
+	ChangelogHint    string
+	// BinlogClients are sessions streaming the server's binary log (Binlog Dump) that
+	// janitor cannot show to be replicas: for a tool that streams the binary log while
+	// it migrates (gh-ost), such a session may be the tool, paused or not.
+	BinlogClients []string
 	// CheckpointExists: a Spirit checkpoint table for the same base exists.
 	CheckpointExists bool
 	// LocksHeld are named locks (GET_LOCK) a tool holds while it migrates this table.
@@ -130,6 +139,10 @@ func (t *Table) Age() (age time.Duration, source string, ok bool) {
 		return now.Sub(r.Stamp.Add(12 * time.Hour)), "time stamp in name (tool host's local time, read as UTC-12)", true
 	case !r.Stamp.IsZero():
 		return now.Sub(r.Stamp), "time stamp in name (UTC)", true
+	case t.Evidence.ChangelogWritten != nil && (t.Evidence.HeartbeatAge == nil || *t.Evidence.ChangelogWritten < *t.Evidence.HeartbeatAge):
+		// A paused gh-ost beats no more but writes status rows: its last write is
+		// the migration's age.
+		return *t.Evidence.ChangelogWritten, "gh-ost changelog's last write", true
 	case t.Evidence.HeartbeatAge != nil:
 		return *t.Evidence.HeartbeatAge, "gh-ost heartbeat", true
 	case t.Orphan:

@@ -34,6 +34,7 @@ var bytebaseSpec = &ToolSpec{
 		}
 	},
 	Changelog:     bytebaseChangelog,
+	StreamsBinlog: true,
 	EvidenceRoles: []Role{RoleChangelog},
 	Doc:           DocRow{Tool: "Bytebase (gh-ost fork)", Tables: "`~t_<unix>_gho/_ghc/_del`", InUse: "as gh-ost"},
 }

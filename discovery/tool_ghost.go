@@ -29,9 +29,10 @@ var ghostSpec = &ToolSpec{
 	},
 	Names:         ghostNames,
 	Changelog:     ghostChangelog,
+	StreamsBinlog: true,
 	EvidenceRoles: []Role{RoleChangelog, RoleCheckpoint},
 	Doc: DocRow{Tool: "gh-ost", Tables: "`_t_gho`, `_t_ghc`, `_t_ghk`, `_t_del`, `_t_YYYYMMDDhhmmss_del`",
-		InUse: "fresh changelog heartbeat; cut-over sentry comment"},
+		InUse: "fresh changelog heartbeat or status row; a binary log client that may be gh-ost; cut-over sentry comment"},
 }
 
 var ghostRoles = map[string]Role{"gho": RoleGhost, "ghc": RoleChangelog, "ghk": RoleCheckpoint, "del": RoleOld}

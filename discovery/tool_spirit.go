@@ -47,9 +47,10 @@ var spiritSpec = &ToolSpec{
 	ConfusedWith:  []Tool{ToolPTOSC},
 	Checkpoint:    spiritCheckpoint,
 	Locks:         SpiritLocks,
+	StreamsBinlog: true,
 	EvidenceRoles: []Role{RoleCheckpoint},
 	Doc: DocRow{Tool: "Spirit", Tables: "`_t_new`, `_t_old`, `_t_chkpnt`, `_t_old_<stamp>`, `_spirit_*`",
-		InUse: "named lock; never drops `_spirit_sentinel`"},
+		InUse: "named lock; a binary log client that may be Spirit; never drops `_spirit_sentinel`"},
 }
 
 func spiritCheckpoint(base string) string { return "_" + base + "_chkpnt" }

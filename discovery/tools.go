@@ -42,6 +42,9 @@ type ToolSpec struct {
 	// Changelog names the gh-ost-style changelog whose heartbeat row gives the
 	// migration's liveness and age (Table.Age).
 	Changelog func(t *Table) string
+	// StreamsBinlog: the tool reads the binary log as a replica while it migrates, so a
+	// binary log client janitor cannot show to be a replica may be it (binlog.go).
+	StreamsBinlog bool
 	// EvidenceRoles are the roles whose tables carry the evidence of the migration's
 	// other tables (a changelog, a checkpoint): the executor drops them last.
 	EvidenceRoles []Role

@@ -270,17 +270,20 @@ func (j *Janitor) discover(ctx context.Context, sc ShardConfig, s *report.Shard,
 	}
 	pc := policies.Context{VitessTableGC: sc.VitessTableGC, ClockShift: j.ClockShift}
 	verdicts := holdGroups(tables, func(t *discovery.Table) policies.Verdict { return policies.Evaluate(j.cfg.Policy, pc, t) })
+	inspected := len(tables)
+	for _, n := range over {
+		tables = append(tables, discovery.Uninspected(n))
+		verdicts = append(verdicts, policies.NotInspected(len(names)+len(over), j.cfg.Discovery.MaxInspect))
+	}
+	// A migration's tables share one verdict: report, plan and execute alike.
+	verdicts = policies.Groups(j.cfg.Policy, pc, tables, verdicts)
 	for i, t := range tables {
 		v := verdicts[i]
 		v.Reason = shardInReason(v.Reason, sc.Name)
 		s.Tables = append(s.Tables, Row(t, v))
-		if keep != nil {
+		if keep != nil && i < inspected {
 			keep(t, v)
 		}
-	}
-	for _, n := range over {
-		v := policies.NotInspected(len(names)+len(over), j.cfg.Discovery.MaxInspect)
-		s.Tables = append(s.Tables, Row(discovery.Uninspected(n), v))
 	}
 	return nil
 }

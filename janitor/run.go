@@ -627,6 +627,10 @@ func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool, 
 	if v.Action != policies.Drop {
 		return nil, leave(outcome{report.OutcomeSkipped, "re-check before drop: " + v.Reason, 0}), nil
 	}
+	// The table's migration may be alive in another of its tables (group.go).
+	if d, err := r.recheckGroup(ctx, in, fresh); err != nil || !d.proceed {
+		return nil, d, err
+	}
 	// A table dropped and recreated under the same name since the inspection is not
 	// the table the verdict was about (one-second resolution; a leftover is min_age old).
 	if t.CreatedAt != nil && (fresh.CreatedAt == nil || !fresh.CreatedAt.Equal(*t.CreatedAt)) {

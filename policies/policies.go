@@ -18,7 +18,8 @@ type Config struct {
 	// MinAge is how old a leftover must be, on its tool's time base. 0 turns the age
 	// rule off (the other rules still apply).
 	MinAge time.Duration `mapstructure:"min_age"`
-	// HeartbeatStaleAfter: a gh-ost changelog heartbeat older than this is dead.
+	// HeartbeatStaleAfter: a gh-ost changelog whose heartbeat and newest row of any kind
+	// (a paused gh-ost writes status rows, not heartbeats) are older than this is dead.
 	HeartbeatStaleAfter time.Duration `mapstructure:"heartbeat_stale_after"`
 	// Keep lists tables janitor never holds or drops, whatever they look like.
 	Keep []KeepEntry `mapstructure:"keep"`
@@ -134,6 +135,7 @@ const (
 	CodeSessionsHidden     Code = "sessions_hidden"
 	CodeInUse              Code = "in_use"
 	CodeLockHeld           Code = "lock_held"
+	CodeBinlogClient       Code = "binlog_client"
 	CodeTriggerWrites      Code = "trigger_writes"
 	CodeRoutineReference   Code = "routine_reference"
 	CodeLiveMigration      Code = "live_migration"
@@ -164,7 +166,7 @@ const (
 
 // Codes lists every code, for metrics that want to export zeros.
 var Codes = []Code{CodeDead, CodeKeptByConfig, CodeRestored, CodeNotATable, CodeControlTable, CodeCutOverSentry, CodeEvidenceUnreadable,
-	CodeSessionsHidden, CodeInUse, CodeLockHeld, CodeTriggerWrites, CodeRoutineReference, CodeLiveMigration, CodeLiveHeartbeat,
+	CodeSessionsHidden, CodeInUse, CodeLockHeld, CodeBinlogClient, CodeTriggerWrites, CodeRoutineReference, CodeLiveMigration, CodeLiveHeartbeat,
 	CodeDDLRunning, CodeViewReference, CodeForeignKey, CodeMergeReference, CodeLinkReference, CodeEventReference, CodeTableGrant, CodeBaseMissing, CodeLookAlike, CodeAmbiguousTool, CodeVitessManaged,
 	CodeVitessNotDue, CodeAgeUnknown, CodeTooYoung, CodeRecentWrite, CodeHoldRecordMissing, CodeHeld, CodeAccessedDuringHold,
 	CodeNotInspected}
@@ -252,6 +254,12 @@ var rules = []rule{
 	{CodeLockHeld, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		return "a migration holds named lock " + strings.Join(t.Evidence.LocksHeld, ", "), len(t.Evidence.LocksHeld) > 0
 	}},
+	{CodeBinlogClient, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		// Whatever its heartbeat says: a paused gh-ost beats no more but stays connected.
+		return fmt.Sprintf("%s streams the binary log while it migrates, and a binary log client that is not a replica is connected: %s; "+
+			"it may be the tool, paused or postponing its cut-over (if it is not, give it an account that cannot create, alter or drop tables)",
+			toolName(t), strings.Join(t.Evidence.BinlogClients, "; ")), len(t.Evidence.BinlogClients) > 0
+	}},
 	{CodeAccessedDuringHold, func(_ Config, pc Context, t *discovery.Table) (string, bool) {
 		if t.Tool != discovery.ToolJanitor || t.Hold == nil || pc.WrittenByJanitor {
 			return "", false
@@ -281,12 +289,22 @@ var rules = []rule{
 			strings.Join(t.Evidence.ToolTriggers, ", "), t.Base), feeds && len(t.Evidence.ToolTriggers) > 0
 	}},
 	{CodeLiveHeartbeat, func(c Config, _ Context, t *discovery.Table) (string, bool) {
-		hb := t.Evidence.HeartbeatAge
-		if hb == nil {
-			return "", false
+		ev := t.Evidence
+		if hb := ev.HeartbeatAge; hb != nil && *hb < c.HeartbeatStaleAfter {
+			return fmt.Sprintf("gh-ost heartbeat in %s is %s old (live until %s): migration running", ev.Changelog,
+				human.Duration(*hb), human.Duration(c.HeartbeatStaleAfter)), true
 		}
-		return fmt.Sprintf("gh-ost heartbeat in %s is %s old (live until %s): migration running", t.Evidence.Changelog,
-			human.Duration(*hb), human.Duration(c.HeartbeatStaleAfter)), *hb < c.HeartbeatStaleAfter
+		// A gh-ost its operator throttled writes no heartbeat but goes on writing its
+		// status rows: a changelog written recently is a migration alive.
+		if w := ev.ChangelogWritten; w != nil && *w < c.HeartbeatStaleAfter {
+			hb := "no heartbeat row"
+			if ev.HeartbeatAge != nil {
+				hb = "heartbeat " + human.Duration(*ev.HeartbeatAge) + " old"
+			}
+			return fmt.Sprintf("gh-ost changelog %s was written %s ago (row %q; live until %s) though its %s: migration paused or throttled, not dead",
+				ev.Changelog, human.Duration(*w), ev.ChangelogHint, human.Duration(c.HeartbeatStaleAfter), hb), true
+		}
+		return "", false
 	}},
 	{CodeDDLRunning, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		if t.Orphan && t.Evidence.OrphansCleaned {
@@ -417,14 +435,28 @@ func deadReason(c Config, t *discovery.Table) string {
 	if t.Evidence.HeartbeatAge != nil {
 		parts = append(parts, fmt.Sprintf("heartbeat stopped %s ago", human.Duration(*t.Evidence.HeartbeatAge)))
 	}
+	if w := t.Evidence.ChangelogWritten; w != nil {
+		parts = append(parts, fmt.Sprintf("changelog last written %s ago", human.Duration(*w)))
+	}
 	if t.Base != "" {
 		parts = append(parts, "base "+t.Base+" exists")
 	}
 	parts = append(parts, "no trigger, event, view, foreign key, MERGE or connection table, table grant, lock or session uses it")
+	if s := discovery.SpecOf(t.Tool); s != nil && s.StreamsBinlog {
+		parts = append(parts, "no binary log client may be "+s.Name)
+	}
 	if t.ToolDeclared {
 		parts = append(parts, fmt.Sprintf("read as %s by discovery.tools_in_use (the name also fits another tool)", t.Tool))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// toolName is how messages name t's tool.
+func toolName(t *discovery.Table) string {
+	if s := discovery.SpecOf(t.Tool); s != nil {
+		return s.Name
+	}
+	return "a tool its name fits"
 }
 
 // restoreArg is the restore command's table argument for a held table.

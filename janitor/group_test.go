@@ -1,0 +1,354 @@
+package janitor_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/janitorhq/janitor/internal/testdb"
+	"github.com/janitorhq/janitor/janitor"
+	"github.com/janitorhq/janitor/policies"
+	"github.com/janitorhq/janitor/report"
+)
+
+// waitFor polls cond every 50 ms until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// sessionOn starts a session that reads schema.table for a minute and waits until the
+// processlist shows it; the test's end kills it. It may run off the test's goroutine (a
+// hook), so it reports failures with t.Error.
+func sessionOn(t *testing.T, db *sqlx.DB, schema, table string) {
+	t.Helper()
+	conn, err := db.Connx(context.Background())
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	var id int64
+	if err := conn.GetContext(context.Background(), &id, "SELECT CONNECTION_ID()"); err != nil {
+		t.Error(err)
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = conn.ExecContext(context.Background(), "SELECT COUNT(*), SLEEP(60) FROM "+q(schema, table))
+	}()
+	t.Cleanup(func() {
+		_, _ = db.Exec(fmt.Sprintf("KILL %d", id))
+		<-done
+		conn.Close()
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		_ = db.Get(&n, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ? AND INFO LIKE '%SLEEP(60)%'", id)
+		if n == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("the session reading %s did not show in the processlist within 10s", table)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestMigrationTablesShareOneVerdict: a sign of life in one table of a running
+// migration keeps all of them, in the report, the plan and the pre-DROP re-check.
+// gh-ost's _orders_gho is read by a session; its changelog's heartbeat stopped two days
+// ago, so alone the changelog looked dead, and janitor held it apart from the ghost
+// table. In execute, a session starts reading a changelog after the inventory: the
+// re-check of its ghost table must see it on its sibling.
+func TestMigrationTablesShareOneVerdict(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
+		"CREATE TABLE "+q(s, "_orders_20200102030405_del")+" LIKE "+q(s, "orders"),
+		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')",
+		// Another migration, dead: the group verdict keeps no more than its migration.
+		"CREATE TABLE "+q(s, "users")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_users_gho")+" LIKE "+q(s, "users"), ghostChangelog(s, "_users_ghc"),
+		"INSERT INTO "+q(s, "_users_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')",
+		// pt-osc: triggers feed _items_new (live); __items_old is an earlier run's.
+		"CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_items_new")+" LIKE "+q(s, "items"), "CREATE TABLE "+q(s, "__items_old")+" LIKE "+q(s, "items"),
+		"CREATE TRIGGER "+q(s, "pt_osc_"+s+"_items_ins")+" AFTER INSERT ON "+q(s, "items")+
+			" FOR EACH ROW REPLACE INTO "+q(s, "_items_new")+" (id) VALUES (NEW.id)")
+	sessionOn(t, db, s, "_orders_gho")
+	cfg := config(t, s)
+	check := func(what string, r *report.Report) {
+		t.Helper()
+		got := outcomes(r)
+		if row := got["_orders_ghc"]; row.Verdict != string(policies.Skip) || row.ReasonCode != string(policies.CodeInUse) || !strings.Contains(row.Reason, "_orders_gho") {
+			t.Errorf("%s: _orders_ghc: %s %s (%s); want kept in_use with _orders_gho", what, row.Verdict, row.ReasonCode, row.Reason)
+		}
+		// Original tables renamed away at cut-over are earlier runs': a live migration
+		// of the same base does not keep them (discovery.InFlight).
+		for _, name := range []string{"_users_gho", "_users_ghc", "_orders_20200102030405_del", "__items_old"} {
+			if row := got[name]; row.Verdict != string(policies.Drop) {
+				t.Errorf("%s: %s: %s %s (%s); want dead", what, name, row.Verdict, row.ReasonCode, row.Reason)
+			}
+		}
+	}
+	check("report", janitor.New(cfg, nil).Report(context.Background()))
+	check("plan", janitor.New(cfg, nil).Run(context.Background(), false))
+
+	// Execute: the carts migration is dead at the inventory; once its first table is
+	// dropped, someone starts reading its changelog, before _carts_gho's re-check.
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "carts")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_carts_gho")+" LIKE "+q(s, "carts"), ghostChangelog(s, "_carts_ghc"),
+		"CREATE TABLE "+q(s, "_carts_20200102030405_del")+" LIKE "+q(s, "carts"),
+		"INSERT INTO "+q(s, "_carts_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')")
+	j := janitor.New(cfg, nil)
+	started := false
+	j.Hooks.BeforeDrop = func(_, schema, table string) {
+		// _carts_20200102030405_del sorts first; its DROP is let through, then the
+		// changelog is read by someone before _carts_gho's re-check.
+		if table == "_carts_20200102030405_del" && !started {
+			started = true
+			sessionOn(t, db, schema, "_carts_ghc")
+		}
+	}
+	r := j.Run(context.Background(), true)
+	if !started {
+		t.Fatalf("the hook did not run: %+v", outcomes(r))
+	}
+	got := outcomes(r)
+	if row := got["_carts_gho"]; row.Outcome != report.OutcomeSkipped || !strings.Contains(row.Reason, "_carts_ghc") {
+		t.Errorf("_carts_gho: %s (%s); want skipped by the re-check, its changelog being in use", row.Outcome, row.Reason)
+	}
+	if !exists(t, db, s, "_carts_gho") || !exists(t, db, s, "_orders_gho") || !exists(t, db, s, "_orders_ghc") {
+		t.Errorf("a table of a live migration was dropped: %+v", got)
+	}
+	if exists(t, db, s, "_users_gho") || exists(t, db, s, "_users_ghc") {
+		t.Errorf("the dead migration's tables were not dropped: %+v", got)
+	}
+}
+
+// TestPausedGhostStatusRowsKeepIt: gh-ost throttled by its operator writes no heartbeat
+// but goes on writing status rows into its changelog. With min_age 0s (no recent-write
+// rule), a heartbeat twelve minutes old and a status row written now keep both tables.
+func TestPausedGhostStatusRowsKeepIt(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
+		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 12 MINUTE, 'heartbeat', 'then')",
+		"INSERT INTO "+q(s, "_orders_ghc")+" (hint, value) VALUES ('copy iteration 7 at 1796000000', 'Copy: 70/500 14.0%; State: throttled, commanded by user')")
+	cfg := config(t, s)
+	got := outcomes(janitor.New(cfg, nil).Report(context.Background()))
+	for _, name := range []string{"_orders_gho", "_orders_ghc"} {
+		row := got[name]
+		if row.Verdict != string(policies.Skip) || row.ReasonCode != string(policies.CodeLiveHeartbeat) || !strings.Contains(row.Reason, "copy iteration 7") {
+			t.Errorf("%s: %s %s (%s); want kept live_heartbeat by the status row", name, row.Verdict, row.ReasonCode, row.Reason)
+		}
+	}
+}
+
+// binlogClient streams the primary's binary log as user (the flavor's own client,
+// mysqlbinlog --read-from-remote-server --stop-never) until the test ends, and waits until
+// the processlist shows its Binlog Dump session.
+func binlogClient(t *testing.T, db *sqlx.DB, user, password string) {
+	t.Helper()
+	binlogClientOf(t, db, testdb.PrimaryDSN(t), os.Getenv(testdb.PrimaryFSRootEnv), user, password)
+}
+
+// binlogClientOf streams the binary log of the server at dsn (db is a pool to it; root
+// its chroot, "" for the host's server).
+func binlogClientOf(t *testing.T, db *sqlx.DB, dsn, root, user, password string) {
+	t.Helper()
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := strings.Cut(cfg.Addr, ":")
+	// From the newest binary log: the client only has to stay connected.
+	rows, err := db.Queryx("SHOW BINARY LOGS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file string
+	for rows.Next() {
+		cols, err := rows.SliceScan()
+		if err != nil {
+			t.Fatal(err)
+		}
+		file = fmt.Sprintf("%s", cols[0])
+	}
+	rows.Close()
+	args := []string{"--read-from-remote-server", "--stop-never", "-h" + host, "-P" + port, "-u" + user, "-p" + password, "--result-file=/dev/null", file}
+	var cmd *exec.Cmd
+	if root != "" {
+		// The chroot flavors' own client, which speaks their protocol.
+		client := "mysqlbinlog"
+		if _, err := os.Stat(filepath.Join(root, "usr/bin", client)); err != nil {
+			client = "mariadb-binlog"
+		}
+		cmd = exec.Command("chroot", append([]string{root, client}, args...)...)
+	} else {
+		cmd = exec.Command("mysqlbinlog", args...)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	gone := func() bool {
+		var n int
+		_ = db.Get(&n, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%' AND USER = ?", user)
+		return n == 0
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		// The server notices a client gone only when it next sends it an event: end
+		// the session from here, as the next write on a busy primary would.
+		endDumps(t, db, user)
+	})
+	waitFor(t, "the binary log client's session ("+filepath.Base(cmd.Path)+": "+stderr.String()+")", 10*time.Second, func() bool { return !gone() })
+}
+
+// TestBinlogClientKeepsGhostTables: a tool that streams the binary log stays connected
+// while it is paused, whatever its heartbeat says. A Binlog Dump session whose account
+// may alter tables keeps gh-ost's leftovers (binlog_client); the sandbox replica's
+// replication-only account, and one made here, do not; pt-osc, which streams nothing,
+// is not kept by it.
+func TestBinlogClientKeepsGhostTables(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
+		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')",
+		"CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__items_old")+" LIKE "+q(s, "items"))
+	cfg := config(t, s)
+	verdicts := func(what string, want map[string]policies.Code) {
+		t.Helper()
+		got := outcomes(janitor.New(cfg, nil).Report(context.Background()))
+		for name, code := range want {
+			if row := got[name]; row.ReasonCode != string(code) {
+				t.Errorf("%s: %s: %s %s (%s); want %s", what, name, row.Verdict, row.ReasonCode, row.Reason, code)
+			}
+		}
+	}
+	dead := map[string]policies.Code{"_orders_gho": policies.CodeDead, "_orders_ghc": policies.CodeDead, "__items_old": policies.CodeDead}
+	verdicts("only the sandbox replica streams", dead)
+
+	// A replication-only account: janitor can tell it is a replica.
+	user := fmt.Sprintf("jrepl_%d", time.Now().UnixNano()%1_000_000)
+	testdb.Exec(t, db, "CREATE USER '"+user+"'@'127.0.0.1' IDENTIFIED BY 'repl-secret'", "GRANT REPLICATION SLAVE ON *.* TO '"+user+"'@'127.0.0.1'")
+	t.Cleanup(func() { _, _ = db.Exec("DROP USER IF EXISTS '" + user + "'@'127.0.0.1'") })
+	t.Run("replication account", func(t *testing.T) {
+		binlogClient(t, db, user, "repl-secret")
+		verdicts("a replication-only account streams", dead)
+	})
+	t.Run("account that may alter tables", func(t *testing.T) {
+		cfgDSN, _ := mysql.ParseDSN(testdb.PrimaryDSN(t))
+		binlogClient(t, db, cfgDSN.User, cfgDSN.Passwd)
+		verdicts("an account that may alter tables streams", map[string]policies.Code{
+			"_orders_gho": policies.CodeBinlogClient, "_orders_ghc": policies.CodeBinlogClient, "__items_old": policies.CodeDead})
+	})
+	verdicts("the client is gone", dead)
+}
+
+// endDumps ends user's Binlog Dump sessions and waits until they are gone.
+func endDumps(t *testing.T, db *sqlx.DB, user string) {
+	t.Helper()
+	var ids []int64
+	if err := db.Select(&ids, "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%' AND USER = ?", user); err != nil {
+		t.Error(err)
+	}
+	for _, id := range ids {
+		_, _ = db.Exec(fmt.Sprintf("KILL %d", id))
+	}
+	waitFor(t, "the binary log sessions of "+user+" to end", 10*time.Second, func() bool {
+		var n int
+		_ = db.Get(&n, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%' AND USER = ?", user)
+		return n == 0
+	})
+}
+
+// TestReplicaBinlogClientKeepsGhostTables: gh-ost streams from a replica by default and
+// applies on the primary. A binary log client on the replica whose account may alter
+// tables keeps gh-ost's tables at the pre-DROP re-check, though the primary shows none.
+func TestReplicaBinlogClientKeepsGhostTables(t *testing.T) {
+	db := testdb.Primary(t)
+	replica := testdb.Open(t, testdb.ReplicaDSN(t))
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
+		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')",
+		"CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__items_old")+" LIKE "+q(s, "items"))
+	testdb.WaitReplica(t, db, replica)
+	cfg := config(t, s)
+	c, err := mysql.ParseDSN(testdb.ReplicaDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	binlogClientOf(t, replica, testdb.ReplicaDSN(t), os.Getenv(testdb.ReplicaFSRootEnv), c.User, c.Passwd)
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	got := outcomes(r)
+	for _, name := range []string{"_orders_gho", "_orders_ghc"} {
+		if row := got[name]; row.Outcome != report.OutcomeSkipped || !strings.Contains(row.Reason, "binlog_client") || !exists(t, db, s, name) {
+			t.Errorf("%s: %s (%s); want skipped by the re-check: a binary log client on the replica may be gh-ost", name, row.Outcome, row.Reason)
+		}
+	}
+	if row := got["__items_old"]; row.Outcome != report.OutcomeDropped {
+		t.Errorf("__items_old: %s (%s); want dropped: pt-osc streams no binary log", row.Outcome, row.Reason)
+	}
+}
+
+// TestHeldPartnerOfALiveMigrationStays: a ghost table held apart from its changelog (a
+// view kept the changelog, which is no sign of life) is not dropped when its hold ends
+// while the changelog shows the migration alive again: status rows, its gh-ost resumed
+// after a pause. Report and execute keep it.
+func TestHeldPartnerOfALiveMigrationStays(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
+		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')",
+		"CREATE VIEW "+q(s, "v_ghc")+" AS SELECT id FROM "+q(s, "_orders_ghc"))
+	cfg := holdConfig(t, s)
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	if o := outcomes(r)["_orders_gho"]; o.Outcome != report.OutcomeHeld {
+		t.Fatalf("_orders_gho: %s (%s); want held alone, as before the group verdict", o.Outcome, o.Reason)
+	}
+	hold := heldName(t, db, s, "_orders_gho")
+	testdb.Exec(t, db, "INSERT INTO "+q(s, "_orders_ghc")+" (hint, value) VALUES ('copy iteration 9 at 1796000000', 'State: migrating')")
+	j := janitor.New(cfg, nil)
+	j.ClockShift = testHold + time.Minute
+	rep := j.Report(context.Background())
+	if o := outcomes(rep)[hold]; o.ReasonCode != string(policies.CodeLiveHeartbeat) || !strings.Contains(o.Reason, "_orders_ghc") {
+		t.Errorf("report: held _orders_gho: %s %s (%s); want kept live_heartbeat with _orders_ghc", o.Verdict, o.ReasonCode, o.Reason)
+	}
+	r = j.Run(context.Background(), true)
+	if o := outcomes(r)[hold]; o.Outcome != report.OutcomeSkipped || !exists(t, db, s, hold) {
+		t.Errorf("execute: held _orders_gho: %s (%s); want kept: its migration writes its changelog", o.Outcome, o.Reason)
+	}
+}
