@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -68,20 +67,16 @@ func (r *shardRun) held(row *report.Table, out outcome) bool {
 	return true
 }
 
-// shardInReason puts the shard's name into a reason's restore command.
-func shardInReason(reason, shard string) string {
-	return strings.ReplaceAll(reason, "--shard SHARD", "--shard "+discovery.QuoteArg(shard))
-}
-
 // holdRow fills the hold columns of a report row for a table janitor holds.
 func holdRow(row *report.Table, t *discovery.Table) {
-	if t.Tool != discovery.ToolJanitor || t.Hold == nil {
+	h := t.JanitorHold()
+	if h == nil {
 		return
 	}
-	u := t.Hold.Until
-	row.HeldUntil, row.OriginalTable = &u, t.Hold.Table
+	u := h.Until
+	row.HeldUntil, row.OriginalTable = &u, h.Table
 	if row.BaseTable == "" {
-		row.BaseTable = t.Hold.Base
+		row.BaseTable = h.Base
 	}
 }
 
@@ -210,8 +205,8 @@ func (r *shardRun) applyHold(ctx context.Context, fresh *discovery.Table) (decis
 }
 
 func (r *shardRun) heldOutcome(h *discovery.Hold, what string) outcome {
-	return outcome{report.OutcomeHeld, fmt.Sprintf("%s as %s until %s UTC; a later run drops it if nothing touches it; restore with `janitor restore --shard %s %s`",
-		what, h.HoldName, h.Until.Format(time.DateTime), discovery.QuoteArg(r.sc.Name), discovery.QuoteArg(h.Schema+"."+h.Table)), 0}
+	return outcome{report.OutcomeHeld, fmt.Sprintf("%s as %s until %s UTC; a later run drops it if nothing touches it; restore with `%s`",
+		what, h.HoldName, h.Until.Format(time.DateTime), discovery.RestoreCommand(r.sc.Name, h.Schema, h.Table)), 0}
 }
 
 // holdStatementFailed turns a hold statement's error into a decision: proceed when there
@@ -325,10 +320,11 @@ func tableExists(ctx context.Context, q sqlx.QueryerContext, schema, table strin
 // checked by every purge batch and re-check) is read again, together with the comment
 // that proves it is still the table just marked.
 func (r *shardRun) markPurge(ctx context.Context, cand, fresh *discovery.Table) decision {
-	if fresh.Tool != discovery.ToolJanitor || fresh.Hold == nil || fresh.Hold.PurgeStarted != nil {
+	held := fresh.JanitorHold()
+	if held == nil || held.PurgeStarted != nil {
 		return proceed()
 	}
-	h := *fresh.Hold
+	h := *held
 	var now time.Time
 	if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ UTC_TIMESTAMP(6)").Scan(&now); err != nil {
 		return leave(outcome{report.OutcomeDeferred, "read server time: " + err.Error(), 0})

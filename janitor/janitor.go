@@ -268,11 +268,10 @@ func (j *Janitor) discover(ctx context.Context, sc ShardConfig, s *report.Shard,
 	if err != nil {
 		return err
 	}
-	pc := policies.Context{VitessTableGC: sc.VitessTableGC, ClockShift: j.ClockShift}
+	pc := policies.Context{VitessTableGC: sc.VitessTableGC, ClockShift: j.ClockShift, Shard: sc.Name}
 	verdicts := holdGroups(tables, func(t *discovery.Table) policies.Verdict { return policies.Evaluate(j.cfg.Policy, pc, t) })
 	for i, t := range tables {
 		v := verdicts[i]
-		v.Reason = shardInReason(v.Reason, sc.Name)
 		s.Tables = append(s.Tables, Row(t, v))
 		if keep != nil {
 			keep(t, v)

@@ -579,7 +579,7 @@ func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, purged bool)
 			return nil, decision{}, fmt.Errorf("re-check of %s: %w", dbconn.QualifiedName(t.Schema, t.Name), perr)
 		}
 	}
-	v := policies.Evaluate(r.j.cfg.Policy, policies.Context{VitessTableGC: r.sc.VitessTableGC, WrittenByJanitor: purged, ClockShift: r.j.ClockShift}, fresh)
+	v := policies.Evaluate(r.j.cfg.Policy, policies.Context{VitessTableGC: r.sc.VitessTableGC, WrittenByJanitor: purged, ClockShift: r.j.ClockShift, Shard: r.sc.Name}, fresh)
 	if v.Action != policies.Drop {
 		return nil, leave(outcome{report.OutcomeSkipped, "re-check before drop: " + v.Reason, 0}), nil
 	}
