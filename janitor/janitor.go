@@ -1,6 +1,3 @@
-// Package janitor runs discovery, policies and (for `run --execute`) the dropper over a
-// fleet of shards, one goroutine per shard up to a bound, and assembles the report.
-// A shard that fails is reported with its error; the others carry on.
 package janitor
 
 import (
