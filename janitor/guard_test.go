@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/janitorhq/janitor/internal/testdb"
 	"github.com/janitorhq/janitor/janitor"
 	"github.com/janitorhq/janitor/report"
@@ -117,11 +119,7 @@ func TestPurgeStopsAtTheDeadline(t *testing.T) {
 // TestMaxDurationSetsItsBlockedCode: execute.max_duration stops the shard with run_limit,
 // as the report's contract says; it set no code.
 func TestMaxDurationSetsItsBlockedCode(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	for _, b := range []string{"a", "b"} {
-		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+b+"_old")+" (id INT PRIMARY KEY)")
-	}
+	_, s := twoLeftovers(t)
 	cfg := config(t, s)
 	cfg.Execute.PauseBetweenDrops = 400 * time.Millisecond
 	cfg.Execute.MaxDuration = 300 * time.Millisecond
@@ -135,11 +133,7 @@ func TestMaxDurationSetsItsBlockedCode(t *testing.T) {
 // doing its job, not a blocked shard: the rest is deferred with the key named, and
 // neither blocked nor blocked_code is set (JanitorShardBlocked would page on it).
 func TestQuotasSetNoBlockedCode(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	for _, b := range []string{"a", "b"} {
-		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+b+"_old")+" (id INT PRIMARY KEY)")
-	}
+	_, s := twoLeftovers(t)
 	cfg := config(t, s)
 	cfg.Execute.MaxTablesPerRun = 1
 	r := janitor.New(cfg, nil).Run(context.Background(), true)
@@ -152,6 +146,17 @@ func TestQuotasSetNoBlockedCode(t *testing.T) {
 	if sh := r.Shards[0]; deferred != 1 || sh.Blocked != "" || sh.BlockedCode != "" {
 		t.Errorf("%d deferred by the quota, blocked %q (%q); want 1, none", deferred, sh.Blocked, sh.BlockedCode)
 	}
+}
+
+// twoLeftovers is a schema with two dead pt-osc leftovers, __a_old and __b_old.
+func twoLeftovers(t *testing.T) (*sqlx.DB, string) {
+	t.Helper()
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	for _, b := range []string{"a", "b"} {
+		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+b+"_old")+" (id INT PRIMARY KEY)")
+	}
+	return db, s
 }
 
 // stopCodeTests names, for each blocked code produced elsewhere, the test that checks it.
@@ -174,31 +179,10 @@ func TestStopCodes(t *testing.T) {
 	}
 	scenarios := []scenario{
 		{report.BlockedReadOnly, func(t *testing.T) *report.Report {
-			db := testdb.Primary(t)
-			replica := testdb.Open(t, testdb.ReplicaDSN(t))
-			s := testdb.Schema(t, db)
-			oneLeftover(t, db, s)
-			testdb.WaitReplica(t, db, replica)
-			cfg := config(t, s)
-			cfg.Shards[0].DSN = testdb.ReplicaDSN(t) // a config mistake: the replica as primary
-			cfg.Shards[0].Replicas = nil
-			return janitor.New(cfg, nil).Run(context.Background(), true)
+			_, _, r := runOnReplica(t)
+			return r
 		}},
-		{report.BlockedLock, func(t *testing.T) *report.Report {
-			db := testdb.Primary(t)
-			s := testdb.Schema(t, db)
-			oneLeftover(t, db, s)
-			other, err := db.Connx(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { other.Close() })
-			var got int
-			if err := other.QueryRowxContext(context.Background(), "SELECT GET_LOCK(?, 0)", janitor.DropLockName).Scan(&got); err != nil || got != 1 {
-				t.Fatalf("GET_LOCK: %d %v", got, err)
-			}
-			return janitor.New(config(t, s), nil).Run(context.Background(), true)
-		}},
+		{report.BlockedLock, runBesideAnotherJanitor},
 		{report.BlockedSignal, func(t *testing.T) *report.Report {
 			// Stopped while the throttle holds the drop back.
 			db := testdb.Primary(t)
@@ -230,11 +214,7 @@ func TestStopCodes(t *testing.T) {
 		{report.BlockedFailover, func(t *testing.T) *report.Report {
 			// Another server answers on the primary's address after the first DROP: its
 			// server_id differs.
-			db := testdb.Primary(t)
-			s := testdb.Schema(t, db)
-			for _, b := range []string{"a", "b"} {
-				testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+b+"_old")+" (id INT PRIMARY KEY)")
-			}
+			db, s := twoLeftovers(t)
 			var id int64
 			if err := db.Get(&id, "SELECT @@GLOBAL.server_id"); err != nil {
 				t.Fatal(err)
