@@ -227,6 +227,38 @@ func TestStopCodes(t *testing.T) {
 			}
 			return j.Run(context.Background(), true)
 		}},
+		{report.BlockedReplicaUnreachable, func(t *testing.T) *report.Report {
+			// A replica that cannot be asked whether it applied a purge batch: its
+			// sessions end every statement after 200 ms (the throttle's and the readers'
+			// reads take less), and the applier waits behind a lock the test holds there,
+			// so every wait for the batch is cut off with an error.
+			ctx, db, replica, s, cfg, lock := purgeShard(t, 2*time.Second)
+			limit := "max_statement_time=0.2"
+			if testdb.IsMySQL(t) {
+				limit = "max_execution_time=200"
+			}
+			sep := "?"
+			if strings.Contains(cfg.Shards[0].Replicas[0].DSN, "?") {
+				sep = "&"
+			}
+			cfg.Shards[0].Replicas[0].DSN += sep + limit
+			var lockErr error
+			j := janitor.New(cfg, nil)
+			j.Hooks.PurgeBatch = func(_, _, _ string, purged int64) {
+				if purged == 0 {
+					_, lockErr = lock.ExecContext(ctx, "LOCK TABLES "+q(s, "__a_old")+" READ")
+				}
+			}
+			r := j.Run(ctx, true)
+			if _, err := lock.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
+				t.Fatal(err)
+			}
+			testdb.WaitReplica(t, db, replica)
+			if lockErr != nil {
+				t.Fatalf("lock the table on the replica: %v", lockErr)
+			}
+			return r
+		}},
 	}
 	produced := map[string]bool{}
 	for code := range stopCodeTests {
@@ -256,10 +288,10 @@ func TestStopCodes(t *testing.T) {
 			missing = append(missing, code)
 		}
 	}
-	// Not produced by a test yet: a replica that is reachable for the throttle and not
-	// for the readers' look, or whose sessions cannot be read for another reason than
-	// grants, cannot be set up on the sandbox without a fault injector.
-	if want := []string{report.BlockedReplicaUnreachable, report.BlockedReplicaUnreadable}; !slices.Equal(missing, want) {
+	// Not produced by a test yet: a replica whose sessions cannot be read for another
+	// reason than grants (a timeout) cannot be set up on the sandbox without a fault
+	// injector.
+	if want := []string{report.BlockedReplicaUnreadable}; !slices.Equal(missing, want) {
 		t.Errorf("blocked codes no test produces: %v; want exactly %v (update stopCodeTests or this list)", missing, want)
 	}
 }
