@@ -56,7 +56,6 @@ type shardRun struct {
 	// serverStarted is when the server started, as seen at connect: ids are only ours
 	// within one server lifetime.
 	serverStarted time.Time
-	gates         *gates
 	server        discovery.Server
 	thr           *throttle.Throttler
 	replicas      []replicaDB
@@ -96,7 +95,7 @@ func (j *Janitor) runShard(ctx context.Context, g *gates, sc ShardConfig, s *rep
 		}
 	}
 	j.planHolds(cands, s, execute)
-	r := &shardRun{j: j, sc: sc, s: s, log: j.log.With("shard", sc.Name), gates: g, budget: newBudget(j.cfg.Execute, g)}
+	r := &shardRun{j: j, sc: sc, s: s, log: j.log.With("shard", sc.Name), budget: newBudget(j.cfg.Execute, g)}
 	defer r.close()
 	if execute && hasDrops(cands) {
 		// Drops wait for a slot of execute.concurrency; discovery did not need one.
