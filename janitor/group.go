@@ -30,7 +30,7 @@ func (r *shardRun) recheckGroup(ctx context.Context, in *discovery.Inspector, fr
 	if err != nil {
 		return decision{}, err
 	}
-	pc := policies.Context{VitessTableGC: r.sc.VitessTableGC, ClockShift: r.j.ClockShift}
+	pc := policies.Context{VitessTableGC: r.sc.VitessTableGC, ClockShift: r.j.ClockShift, Shard: r.sc.Name}
 	for _, n := range sibs {
 		st, err := in.Inspect(ctx, n)
 		if errors.Is(err, discovery.ErrGone) {
@@ -41,7 +41,7 @@ func (r *shardRun) recheckGroup(ctx context.Context, in *discovery.Inspector, fr
 		}
 		if v, ok := policies.Alive(r.j.cfg.Policy, pc, st, policies.Evaluate(r.j.cfg.Policy, pc, st)); ok {
 			kept := policies.KeptWith(st, v)
-			return leave(outcome{report.OutcomeSkipped, "re-check before drop: " + shardInReason(kept.Reason, r.sc.Name), 0}), nil
+			return leave(outcome{report.OutcomeSkipped, "re-check before drop: " + kept.Reason, 0}), nil
 		}
 	}
 	return proceed(), nil

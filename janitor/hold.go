@@ -3,9 +3,7 @@ package janitor
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -14,7 +12,6 @@ import (
 	"github.com/janitorhq/janitor/discovery"
 	"github.com/janitorhq/janitor/policies"
 	"github.com/janitorhq/janitor/report"
-	"github.com/janitorhq/janitor/throttle"
 )
 
 // holdState is one shard run's memory of its holds.
@@ -24,9 +21,6 @@ type holdState struct {
 	until map[string]time.Time
 	// last is the record of the hold the last holdOne made.
 	last *discovery.Hold
-	// pending is the hold whose RENAME went out last: after a lost connection, its
-	// hold name tells whether the RENAME took effect.
-	pending *discovery.Hold
 }
 
 // holdsTable reports whether a candidate gets a hold rather than an immediate DROP. Vitess
@@ -52,11 +46,11 @@ func (j *Janitor) planHolds(cands []candidate, s *report.Shard, execute bool) {
 }
 
 // dropOrHold is the one step dropWithRetry repeats: a hold's RENAME or a DROP.
-func (r *shardRun) dropOrHold(ctx context.Context, c candidate, sent *bool) (outcome, error) {
+func (r *shardRun) dropOrHold(ctx context.Context, c candidate) (decision, error) {
 	if r.holdsTable(c.table) {
-		return r.holdOne(ctx, c, sent)
+		return r.holdOne(ctx, c)
 	}
-	return r.dropOne(ctx, c, sent)
+	return r.dropOne(ctx, c)
 }
 
 // held fills a report row from a hold just made; it reports whether out is one.
@@ -73,20 +67,16 @@ func (r *shardRun) held(row *report.Table, out outcome) bool {
 	return true
 }
 
-// shardInReason puts the shard's name into a reason's restore command.
-func shardInReason(reason, shard string) string {
-	return strings.ReplaceAll(reason, "--shard SHARD", "--shard "+discovery.QuoteArg(shard))
-}
-
 // holdRow fills the hold columns of a report row for a table janitor holds.
 func holdRow(row *report.Table, t *discovery.Table) {
-	if t.Tool != discovery.ToolJanitor || t.Hold == nil {
+	h := t.JanitorHold()
+	if h == nil {
 		return
 	}
-	u := t.Hold.Until
-	row.HeldUntil, row.OriginalTable = &u, t.Hold.Table
+	u := h.Until
+	row.HeldUntil, row.OriginalTable = &u, h.Table
 	if row.BaseTable == "" {
-		row.BaseTable = t.Hold.Base
+		row.BaseTable = h.Base
 	}
 }
 
@@ -125,47 +115,39 @@ func holdGroups(tables []*discovery.Table, eval func(*discovery.Table) policies.
 }
 
 // holdOne renames one dead leftover to a hold name, under every precondition of a
-// DROP: the throttle, the fresh re-check on the dropping connection (which holds the
-// drop lock), and preDropChecks. The hold record goes into the table's comment before
-// the RENAME, so a hold name never exists without it; the access baseline is added
-// after the RENAME, when the table can no longer be reached by its old name.
-func (r *shardRun) holdOne(ctx context.Context, c candidate, sent *bool) (outcome, error) {
+// DROP: the guard (budget, throttle, the fresh re-check on the dropping connection, which
+// holds the drop lock, and preDropChecks), then applyHold.
+func (r *shardRun) holdOne(ctx context.Context, c candidate) (decision, error) {
 	r.holds.last = nil
 	t := c.table
-	if *sent {
+	if f := r.inFlight; f != nil && f.hold != nil {
 		// The connection died after the RENAME went out: the hold name tells.
-		if h := r.holds.pending; h != nil {
-			if ok, err := tableExists(ctx, r.conn, t.Schema, h.HoldName); err != nil {
-				return outcome{}, err
-			} else if ok {
-				r.holds.last = h
-				return r.heldOutcome(h, "held (confirmed after the connection was lost; no access baseline recorded)"), nil
-			}
+		if ok, err := tableExists(ctx, r.conn, t.Schema, f.hold.HoldName); err != nil {
+			return decision{}, err
+		} else if ok {
+			r.holds.last = f.hold
+			return leave(r.heldOutcome(f.hold, "held (confirmed after the connection was lost; no access baseline recorded)")), nil
 		}
-		*sent = false
 	}
-	if err := r.thr.Wait(ctx, r.j.cfg.ThrottleFor(r.sc).MaxWait); err != nil {
-		var b *throttle.Blocked
-		if errors.As(err, &b) {
-			return outcome{}, &errStop{code: report.BlockedThrottle, why: b.Error()}
-		}
-		return outcome{}, &errStop{code: report.BlockedSignal, why: "stopped by signal while throttled"}
+	r.inFlight = nil
+	g, err := r.guard(ctx, t, guardOpts{})
+	if err != nil || !g.proceed {
+		return g.decision, err
 	}
-	notSent := false
-	fresh, d, err := r.recheck(ctx, t, &notSent, false)
-	if err != nil || !d.proceed {
-		return d.out, err
-	}
-	if d, err := r.preDropChecks(ctx, fresh); err != nil || !d.proceed {
-		return d.out, err
-	}
+	return r.applyHold(ctx, g.fresh)
+}
+
+// applyHold holds a table the guard cleared. The hold record goes into the table's
+// comment before the RENAME, so a hold name never exists without it; the access baseline
+// is added after the RENAME, when the table can no longer be reached by its old name.
+func (r *shardRun) applyHold(ctx context.Context, fresh *discovery.Table) (decision, error) {
 	srv, err := discovery.ReadServer(ctx, r.conn)
 	if err != nil {
-		return outcome{}, err
+		return decision{}, err
 	}
 	var now time.Time
 	if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ UTC_TIMESTAMP(6)").Scan(&now); err != nil {
-		return outcome{}, fmt.Errorf("read server time: %w", err)
+		return decision{}, fmt.Errorf("read server time: %w", err)
 	}
 	now = now.UTC()
 	group := discovery.GroupOf(fresh)
@@ -188,24 +170,22 @@ func (r *shardRun) holdOne(ctx context.Context, c candidate, sent *bool) (outcom
 	}
 	text, err := h.CommentText()
 	if err != nil {
-		return outcome{report.OutcomeSkipped, "cannot hold: " + err.Error() + "; drop it by hand, or set execute.hold 0s to drop such tables at once", 0}, nil
+		return leave(outcome{report.OutcomeSkipped, "cannot hold: " + err.Error() + "; drop it by hand, or set execute.hold 0s to drop such tables at once", 0}), nil
 	}
 	name := dbconn.QualifiedName(fresh.Schema, fresh.Name)
 	holdName := dbconn.QualifiedName(fresh.Schema, h.HoldName)
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.j.cfg.Execute.LockWaitTimeout+r.j.cfg.Execute.DropTimeout)
 	defer cancel()
-	if out := r.holdStatementFailed(setComment(dctx, r.conn, srv, name, text), "record the hold in the comment"); out != nil {
-		return *out, nil
+	if d := r.holdStatementFailed(setComment(dctx, r.conn, srv, name, text), "record the hold in the comment"); !d.proceed {
+		return d, nil
 	}
 	r.log.InfoContext(ctx, "holding", "table", name, "hold_name", h.HoldName, "until", until, "tool", fresh.Tool, "role", fresh.Role)
-	r.holds.pending, *sent = h, true
-	if _, err := r.conn.ExecContext(dctx, "RENAME /* janitor */ TABLE "+name+" TO "+holdName); err != nil {
+	if err := r.send(dctx, &inFlight{hold: h}, "RENAME /* janitor */ TABLE "+name+" TO "+holdName); err != nil {
 		if connectionLost(err) {
-			return outcome{}, err
+			return decision{}, err
 		}
-		*sent = false
-		if out := r.holdStatementFailed(err, "RENAME"); out != nil {
-			return *out, nil
+		if d := r.holdStatementFailed(err, "RENAME"); !d.proceed {
+			return d, nil
 		}
 	}
 	if hook := r.j.Hooks.AfterHoldRename; hook != nil {
@@ -215,33 +195,34 @@ func (r *shardRun) holdOne(ctx context.Context, c candidate, sent *bool) (outcom
 	note := ""
 	if err := r.recordBaseline(dctx, srv, h, holdName); err != nil {
 		if connectionLost(err) {
-			return outcome{}, err
+			return decision{}, err
 		}
 		r.log.WarnContext(ctx, "held without an access baseline", "table", holdName, "err", err)
 		note = " (no access baseline recorded: " + err.Error() + ")"
 	}
 	r.log.InfoContext(ctx, "held", "table", name, "hold_name", h.HoldName, "until", until)
-	return r.heldOutcome(h, "held"+note), nil
+	return leave(r.heldOutcome(h, "held"+note)), nil
 }
 
 func (r *shardRun) heldOutcome(h *discovery.Hold, what string) outcome {
-	return outcome{report.OutcomeHeld, fmt.Sprintf("%s as %s until %s UTC; a later run drops it if nothing touches it; restore with `janitor restore --shard %s %s`",
-		what, h.HoldName, h.Until.Format(time.DateTime), discovery.QuoteArg(r.sc.Name), discovery.QuoteArg(h.Schema+"."+h.Table)), 0}
+	return outcome{report.OutcomeHeld, fmt.Sprintf("%s as %s until %s UTC; a later run drops it if nothing touches it; restore with `%s`",
+		what, h.HoldName, h.Until.Format(time.DateTime), discovery.RestoreCommand(r.sc.Name, h.Schema, h.Table)), 0}
 }
 
-// holdStatementFailed turns a failed hold statement into an outcome (nil: no error).
-func (r *shardRun) holdStatementFailed(err error, what string) *outcome {
+// holdStatementFailed turns a hold statement's error into a decision: proceed when there
+// is none, else leave the table with the outcome the error means.
+func (r *shardRun) holdStatementFailed(err error, what string) decision {
 	switch {
 	case err == nil:
-		return nil
+		return proceed()
 	case dbconn.IsError(err, dbconn.ErrLockWaitTimeout, dbconn.ErrLockDeadlock):
-		return &outcome{report.OutcomeDeferred, fmt.Sprintf("another session holds a lock on it (lock_wait_timeout %s)", r.j.cfg.Execute.LockWaitTimeout), 0}
+		return leave(outcome{report.OutcomeDeferred, fmt.Sprintf("another session holds a lock on it (lock_wait_timeout %s)", r.j.cfg.Execute.LockWaitTimeout), 0})
 	case dbconn.IsError(err, dbconn.ErrBadTable, dbconn.ErrNoSuchTable):
-		return &outcome{report.OutcomeSkipped, "no longer exists (dropped by someone else)", 0}
+		return leave(outcome{report.OutcomeSkipped, "no longer exists (dropped by someone else)", 0})
 	case dbconn.IsError(err, errAlgorithmNotSupported, errAlterOperationNotSupported):
-		return &outcome{report.OutcomeSkipped, "not held: changing its comment would copy the table on this server (" + err.Error() + "); drop it by hand, or set execute.hold 0s", 0}
+		return leave(outcome{report.OutcomeSkipped, "not held: changing its comment would copy the table on this server (" + err.Error() + "); drop it by hand, or set execute.hold 0s", 0})
 	}
-	return &outcome{report.OutcomeFailed, "hold: " + what + " failed: " + err.Error(), 0}
+	return leave(outcome{report.OutcomeFailed, "hold: " + what + " failed: " + err.Error(), 0})
 }
 
 // MySQL's and MariaDB's refusals of an ALTER's ALGORITHM or LOCK clause.
@@ -338,34 +319,35 @@ func tableExists(ctx context.Context, q sqlx.QueryerContext, schema, table strin
 // The comment change renews CREATE_TIME on MariaDB, so the table's identity (CREATE_TIME,
 // checked by every purge batch and re-check) is read again, together with the comment
 // that proves it is still the table just marked.
-func (r *shardRun) markPurge(ctx context.Context, cand, fresh *discovery.Table) *outcome {
-	if fresh.Tool != discovery.ToolJanitor || fresh.Hold == nil || fresh.Hold.PurgeStarted != nil {
-		return nil
+func (r *shardRun) markPurge(ctx context.Context, cand, fresh *discovery.Table) decision {
+	held := fresh.JanitorHold()
+	if held == nil || held.PurgeStarted != nil {
+		return proceed()
 	}
-	h := *fresh.Hold
+	h := *held
 	var now time.Time
 	if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ UTC_TIMESTAMP(6)").Scan(&now); err != nil {
-		return &outcome{report.OutcomeDeferred, "read server time: " + err.Error(), 0}
+		return leave(outcome{report.OutcomeDeferred, "read server time: " + err.Error(), 0})
 	}
 	now = now.UTC()
 	h.PurgeStarted = &now
 	text, err := h.CommentText()
 	if err != nil {
-		return &outcome{report.OutcomeSkipped, "cannot record the purge in the hold record: " + err.Error(), 0}
+		return leave(outcome{report.OutcomeSkipped, "cannot record the purge in the hold record: " + err.Error(), 0})
 	}
 	name := dbconn.QualifiedName(fresh.Schema, fresh.Name)
-	if out := r.holdStatementFailed(setComment(ctx, r.conn, r.server, name, text), "record the purge in the comment"); out != nil {
-		return out
+	if d := r.holdStatementFailed(setComment(ctx, r.conn, r.server, name, text), "record the purge in the comment"); !d.proceed {
+		return d
 	}
 	var created sql.NullTime
 	var comment string
 	err = r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ CREATE_TIME, TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
 		fresh.Schema, fresh.Name).Scan(&created, &comment)
 	if err != nil || comment != text || !created.Valid {
-		return &outcome{report.OutcomeSkipped, fmt.Sprintf("the table changed while janitor recorded its purge (comment or CREATE_TIME: %v)", err), 0}
+		return leave(outcome{report.OutcomeSkipped, fmt.Sprintf("the table changed while janitor recorded its purge (comment or CREATE_TIME: %v)", err), 0})
 	}
 	c := created.Time.UTC()
 	fresh.CreatedAt, cand.CreatedAt = &c, &c
 	fresh.Hold, cand.Hold = &h, &h
-	return nil
+	return proceed()
 }

@@ -1,6 +1,3 @@
-// Package janitor runs discovery, policies and (for `run --execute`) the dropper over a
-// fleet of shards, one goroutine per shard up to a bound, and assembles the report.
-// A shard that fails is reported with its error; the others carry on.
 package janitor
 
 import (
@@ -268,7 +265,7 @@ func (j *Janitor) discover(ctx context.Context, sc ShardConfig, s *report.Shard,
 	if err != nil {
 		return err
 	}
-	pc := policies.Context{VitessTableGC: sc.VitessTableGC, ClockShift: j.ClockShift}
+	pc := policies.Context{VitessTableGC: sc.VitessTableGC, ClockShift: j.ClockShift, Shard: sc.Name}
 	verdicts := holdGroups(tables, func(t *discovery.Table) policies.Verdict { return policies.Evaluate(j.cfg.Policy, pc, t) })
 	inspected := len(tables)
 	for _, n := range over {
@@ -279,7 +276,6 @@ func (j *Janitor) discover(ctx context.Context, sc ShardConfig, s *report.Shard,
 	verdicts = policies.Groups(j.cfg.Policy, pc, tables, verdicts)
 	for i, t := range tables {
 		v := verdicts[i]
-		v.Reason = shardInReason(v.Reason, sc.Name)
 		s.Tables = append(s.Tables, Row(t, v))
 		if keep != nil && i < inspected {
 			keep(t, v)

@@ -11,39 +11,34 @@ import (
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/discovery"
 	"github.com/janitorhq/janitor/report"
-	"github.com/janitorhq/janitor/throttle"
 )
 
 // purgeRecheckEvery is how often a running purge re-checks all the evidence, as before
 // a DROP: a purge can take hours.
 const purgeRecheckEvery = 30 * time.Second
 
-// errReplaced: the table under the purged name is no longer the one inspected.
-type errReplaced struct{ why string }
-
-func (e *errReplaced) Error() string { return e.why }
-
 // purge deletes a large table's rows in throttled batches before its DROP, as Vitess'
 // table GC does, so the DROP has fewer pages to evict. A purge runs for minutes or hours
 // under a name a tool may reuse (gh-ost --initially-drop-ghost-table and Spirit drop and
-// recreate their tables), so every batch first checks, under the table's metadata lock,
-// that the table is still the one inspected, and all the evidence is re-checked every
-// purgeRecheckEvery. It returns a non-nil outcome when the table must not be dropped in
-// this run.
+// recreate their tables), so every batch goes through the guard (the budget and the
+// throttle each time, the re-check and the replica checks every purgeRecheckEvery) and
+// then checks, under the table's metadata lock, that the table is still the one
+// inspected. It proceeds when the table is empty and may be dropped; otherwise it leaves
+// the table for this run, or stops the shard.
 //
 // Replicas pay for every batch again, on their appliers: a batch is not followed by the
 // next until every configured replica has applied it (waitApplied), and batches are
 // sized (batchSizer) so that this takes about execute.large_table.batch_target. A
 // replica is then never more than about one batch behind because of the purge: the
 // throttle alone, read between batches, could not see a batch that was still on its way.
-func (r *shardRun) purge(ctx context.Context, t *discovery.Table) (*outcome, error) {
+func (r *shardRun) purge(ctx context.Context, t *discovery.Table) (decision, error) {
 	lt := r.j.cfg.Execute.LargeTable
 	tc := r.j.cfg.ThrottleFor(r.sc)
 	name := dbconn.QualifiedName(t.Schema, t.Name)
 	if t.CreatedAt == nil {
 		// Without CREATE_TIME the table under this name cannot be told from a new one.
 		r.log.WarnContext(ctx, "no CREATE_TIME to tell this table from a recreated one: dropping without a purge", "table", name)
-		return nil, nil
+		return proceed(), nil
 	}
 	sizer := newBatchSizer(lt)
 	var total int64
@@ -51,34 +46,18 @@ func (r *shardRun) purge(ctx context.Context, t *discovery.Table) (*outcome, err
 	waitReplicas := len(r.replicas) > 0
 	start, checked := time.Now(), time.Now()
 	for {
-		// Read the signals once; only an unhealthy reading waits (and counts as a wait).
-		held := len(r.thr.Check(ctx)) > 0
-		if held {
-			if err := r.thr.Wait(ctx, tc.MaxWait); err != nil {
-				// As before a DROP: a fleet unhealthy for max_wait defers the rest of the
-				// shard (and names the signal), not only this table.
-				var b *throttle.Blocked
-				if errors.As(err, &b) {
-					return nil, &errStop{code: report.BlockedThrottle, why: fmt.Sprintf("purge paused after %d rows: %s", total, b.Error())}
-				}
-				return nil, &errStop{code: report.BlockedSignal, why: fmt.Sprintf("stopped by signal while purging (%d rows purged)", total)}
-			}
+		g, err := r.guard(ctx, t, guardOpts{purged: true, batch: true, recheck: time.Since(checked) >= purgeRecheckEvery})
+		if err != nil {
+			return decision{}, err
 		}
-		if ctx.Err() != nil {
-			return nil, &errStop{code: report.BlockedSignal, why: fmt.Sprintf("stopped by signal while purging (%d rows purged)", total)}
+		if g.stop != nil {
+			return stop(purgeStop(g.stop, total)), nil
 		}
-		if md := r.j.cfg.Execute.MaxDuration; md > 0 && time.Since(r.execStarted) >= md {
-			return nil, &errStop{code: report.BlockedRunLimit, why: fmt.Sprintf("execute.max_duration %s reached during a purge (%d rows purged): the table stays for a later run", md, total)}
+		if !g.proceed {
+			g.out.reason = fmt.Sprintf("purge stopped after %d rows: %s", total, g.out.reason)
+			return g.decision, nil
 		}
-		if time.Since(checked) >= purgeRecheckEvery {
-			notSent := false
-			if _, d, err := r.recheck(ctx, t, &notSent, true); err != nil || !d.proceed {
-				if err != nil {
-					return nil, err
-				}
-				d.out.reason = fmt.Sprintf("purge stopped after %d rows: %s", total, d.out.reason)
-				return &d.out, nil
-			}
+		if g.fresh != nil {
 			checked = time.Now()
 		}
 		if h := r.j.Hooks.PurgeBatch; h != nil {
@@ -87,9 +66,9 @@ func (r *shardRun) purge(ctx context.Context, t *discovery.Table) (*outcome, err
 		rows := sizer.Next()
 		bstart := time.Now()
 		bctx, cancel := context.WithTimeout(ctx, r.j.cfg.Execute.LockWaitTimeout+r.j.cfg.Execute.DropTimeout)
-		n, err := r.purgeBatch(bctx, t, *t.CreatedAt, rows)
+		n, replaced, err := r.purgeBatch(bctx, t, *t.CreatedAt, rows)
 		var pos string
-		if err == nil && n > 0 && waitReplicas {
+		if err == nil && replaced == "" && n > 0 && waitReplicas {
 			pos, err = r.batchPosition(bctx)
 			if err == nil && pos == "" {
 				// Without GTIDs the replicas' progress cannot be followed: the throttle's
@@ -99,55 +78,48 @@ func (r *shardRun) purge(ctx context.Context, t *discovery.Table) (*outcome, err
 			}
 		}
 		cancel()
-		var replaced *errReplaced
 		switch {
-		case errors.As(err, &replaced):
-			return &outcome{report.OutcomeSkipped, fmt.Sprintf("purge stopped after %d rows: %s: a new migration may own it", total, replaced.why), 0}, nil
+		case replaced != "":
+			return leave(outcome{report.OutcomeSkipped, fmt.Sprintf("purge stopped after %d rows: %s: a new migration may own it", total, replaced), 0}), nil
 		case connectionLost(err):
-			return nil, err
+			return decision{}, err
 		case err != nil:
-			return &outcome{report.OutcomeDeferred, fmt.Sprintf("purge stopped after %d rows: %v", total, err), 0}, nil
+			return leave(outcome{report.OutcomeDeferred, fmt.Sprintf("purge stopped after %d rows: %v", total, err), 0}), nil
 		}
 		total += n
 		batches++
 		if pos != "" {
-			if err := r.waitApplied(ctx, pos, time.Now().Add(tc.MaxWait)); err != nil {
-				var behind *errBehind
-				if errors.As(err, &behind) {
-					// Say why, when a signal can: a stopped applier, the lag.
-					why := behind.Error()
-					bad := r.thr.Check(ctx)
-					if len(bad) > 0 {
-						why += "; " + readings(bad)
-					}
-					// Not applied within max_wait: paused like a blocked throttle; a replica
-					// that could not be asked is named as unreachable.
-					code := report.BlockedReplicaApply
-					switch {
-					case behind.err != nil:
-						code = report.BlockedReplicaUnreachable
-					case len(bad) > 0:
-						// A signal says why (the lag, a stopped applier): the throttle's
-						// own alert covers it.
-						code = report.BlockedThrottle
-					}
-					return nil, &errStop{code: code, why: fmt.Sprintf("purge paused after %d rows: %s", total, why)}
-				}
-				return nil, &errStop{code: report.BlockedSignal, why: fmt.Sprintf("stopped by signal while purging (%d rows purged)", total)}
+			// The wait for the replicas is capped by the budget like the throttle's.
+			now := time.Now()
+			if s := r.waitApplied(ctx, pos, now.Add(r.budget.cap(now, tc.MaxWait))); s != nil {
+				return stop(purgeStop(s, total)), nil
 			}
 		}
 		took := time.Since(bstart)
-		sizer.Observe(rows, n, took, held)
+		sizer.Observe(rows, n, took, g.throttled)
 		r.log.DebugContext(ctx, "purge batch", "table", name, "rows", n, "took", took.Round(time.Millisecond), "next", sizer.Next())
 		if n == 0 {
 			break
 		}
 		if !sleep(ctx, lt.BatchPause) {
-			return &outcome{report.OutcomeDeferred, fmt.Sprintf("stopped by signal while purging (%d rows purged)", total), 0}, nil
+			return leave(outcome{report.OutcomeDeferred, fmt.Sprintf("stopped by signal while purging (%d rows purged)", total), 0}), nil
 		}
 	}
 	r.log.InfoContext(ctx, "purged", "table", name, "rows", total, "batches", batches, "elapsed", time.Since(start).Round(time.Millisecond))
-	return nil, nil
+	return proceed(), nil
+}
+
+// purgeStop says, in a stop that came during a purge, how far the purge got.
+func purgeStop(s *errStop, total int64) *errStop {
+	switch s.code {
+	case report.BlockedSignal:
+		return &errStop{code: s.code, why: fmt.Sprintf("stopped by signal while purging (%d rows purged)", total)}
+	case report.BlockedRunLimit:
+		return &errStop{code: s.code, why: fmt.Sprintf("%s during a purge (%d rows purged): the table stays for a later run", s.why, total)}
+	case report.BlockedThrottle, report.BlockedReplicaApply, report.BlockedReplicaUnreachable:
+		return &errStop{code: s.code, why: fmt.Sprintf("purge paused after %d rows: %s", total, s.why)}
+	}
+	return s
 }
 
 // batchPosition is, right after a batch committed on r.conn, what the replicas must
@@ -173,14 +145,14 @@ func (r *shardRun) batchPosition(ctx context.Context) (string, error) {
 	return set.String, nil
 }
 
-// errBehind: a replica did not apply a purge batch within throttle.max_wait.
-type errBehind struct {
+// behind says that a replica did not apply a purge batch by the deadline.
+type behind struct {
 	replica, pos string
 	waited       time.Duration
 	err          error // the last failure to ask, if any
 }
 
-func (e *errBehind) Error() string {
+func (e *behind) String() string {
 	if e.err != nil {
 		return fmt.Sprintf("replica %s: cannot tell whether it applied the last batch (%s) after %s: %v", e.replica, clip(e.pos), e.waited.Round(time.Second), e.err)
 	}
@@ -190,10 +162,10 @@ func (e *errBehind) Error() string {
 // waitApplied waits until every configured replica has applied pos, asking each with
 // the server's own wait function (MariaDB MASTER_GTID_WAIT, MySQL
 // WAIT_FOR_EXECUTED_GTID_SET) in short steps, so that a stop signal, or a wait past the
-// deadline, is seen within a step. The wait is not a failure: past the deadline it is an
-// *errBehind, and the shard is deferred as when the throttle blocks. A replica that
-// cannot be asked is waited for too (fail closed), and named.
-func (r *shardRun) waitApplied(ctx context.Context, pos string, deadline time.Time) error {
+// deadline, is seen within a step. The wait is not a failure: past the deadline it is a
+// stop, and the shard is deferred as when the throttle blocks. A replica that cannot be
+// asked is waited for too (fail closed), and named. nil: applied.
+func (r *shardRun) waitApplied(ctx context.Context, pos string, deadline time.Time) *errStop {
 	tc := r.j.cfg.ThrottleFor(r.sc)
 	q := "SELECT /* janitor purge */ MASTER_GTID_WAIT(?, ?)"
 	if r.server.Flavor != discovery.FlavorMariaDB {
@@ -202,6 +174,7 @@ func (r *shardRun) waitApplied(ctx context.Context, pos string, deadline time.Ti
 	// A step stays well under the replica connection's read timeout (signal_timeout).
 	step := max(100*time.Millisecond, min(time.Second, tc.SignalTimeout/2))
 	started := time.Now()
+	signal := &errStop{code: report.BlockedSignal, why: "stopped by signal while waiting for the replicas"}
 	for _, rd := range r.replicas {
 		warned := false
 		for {
@@ -210,10 +183,10 @@ func (r *shardRun) waitApplied(ctx context.Context, pos string, deadline time.Ti
 				break
 			}
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return signal
 			}
 			if !time.Now().Before(deadline) {
-				return &errBehind{replica: rd.name, pos: pos, waited: time.Since(started), err: err}
+				return r.behindStop(ctx, &behind{replica: rd.name, pos: pos, waited: time.Since(started), err: err})
 			}
 			if err != nil || !res.Valid {
 				// An error or a NULL answers at once: do not spin on it, nor log it each time.
@@ -222,12 +195,36 @@ func (r *shardRun) waitApplied(ctx context.Context, pos string, deadline time.Ti
 					warned = true
 				}
 				if !sleep(ctx, tc.CheckInterval) {
-					return ctx.Err()
+					return signal
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// behindStop is the stop of a replica that did not apply a purge batch in time, with its
+// code: the budget's, when the budget cut the wait; the throttle's, when a signal says
+// why (the lag, a stopped applier: the throttle's own alert covers it); else
+// replica_unreachable for a replica that could not be asked, replica_apply for one
+// that did not apply.
+func (r *shardRun) behindStop(ctx context.Context, b *behind) *errStop {
+	why := b.String()
+	if s := r.budget.stop(time.Now()); s != nil {
+		return &errStop{code: s.code, why: s.why + " while waiting for the replicas (" + why + ")"}
+	}
+	bad := r.thr.Check(ctx)
+	if len(bad) > 0 {
+		why += "; " + readings(bad)
+	}
+	code := report.BlockedReplicaApply
+	switch {
+	case b.err != nil:
+		code = report.BlockedReplicaUnreachable
+	case len(bad) > 0:
+		code = report.BlockedThrottle
+	}
+	return &errStop{code: code, why: why}
 }
 
 // waitStep asks one replica to wait up to step for pos: 0 when applied, else a timeout
@@ -246,38 +243,39 @@ func (r *shardRun) waitStep(ctx context.Context, rd replicaDB, q, pos string, st
 
 // purgeBatch deletes up to rows rows in one transaction. Reading the table first takes
 // its metadata lock until the commit, so nobody can drop, rename or recreate it between
-// the identity check (CREATE_TIME, as inspected) and the DELETE.
-func (r *shardRun) purgeBatch(ctx context.Context, t *discovery.Table, created time.Time, rows int) (int64, error) {
+// the identity check (CREATE_TIME, as inspected) and the DELETE. replaced says why the
+// table under the name is no longer the one inspected ("" while it is).
+func (r *shardRun) purgeBatch(ctx context.Context, t *discovery.Table, created time.Time, rows int) (n int64, replaced string, err error) {
 	name := dbconn.QualifiedName(t.Schema, t.Name)
 	tx, err := r.conn.BeginTxx(ctx, nil)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	defer func() { _ = tx.Rollback() }()
 	if _, err := tx.ExecContext(ctx, "SELECT /* janitor purge */ 1 FROM "+name+" LIMIT 0"); err != nil {
 		if dbconn.IsError(err, dbconn.ErrNoSuchTable) {
-			return 0, &errReplaced{"the table was dropped during the purge"}
+			return 0, "the table was dropped during the purge", nil
 		}
-		return 0, err
+		return 0, "", err
 	}
 	var now sql.NullTime
 	err = tx.QueryRowxContext(ctx, "SELECT /* janitor purge */ CREATE_TIME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
 		t.Schema, t.Name).Scan(&now)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return 0, &errReplaced{"the table was dropped during the purge"}
+		return 0, "the table was dropped during the purge", nil
 	case err != nil:
-		return 0, err
+		return 0, "", err
 	case !now.Valid || !now.Time.UTC().Equal(created.UTC()):
-		return 0, &errReplaced{fmt.Sprintf("the table was replaced during the purge (CREATE_TIME %s, was %s)",
-			fmtTime(now), created.UTC().Format(time.DateTime))}
+		return 0, fmt.Sprintf("the table was replaced during the purge (CREATE_TIME %s, was %s)",
+			fmtTime(now), created.UTC().Format(time.DateTime)), nil
 	}
 	res, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE /* janitor purge */ FROM %s LIMIT %d", name, rows))
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	n, _ := res.RowsAffected()
-	return n, tx.Commit()
+	n, _ = res.RowsAffected()
+	return n, "", tx.Commit()
 }
 
 func fmtTime(t sql.NullTime) string {

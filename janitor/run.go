@@ -16,7 +16,6 @@ import (
 
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/discovery"
-	"github.com/janitorhq/janitor/internal/human"
 	"github.com/janitorhq/janitor/policies"
 	"github.com/janitorhq/janitor/report"
 	"github.com/janitorhq/janitor/throttle"
@@ -57,8 +56,6 @@ type shardRun struct {
 	// serverStarted is when the server started, as seen at connect: ids are only ours
 	// within one server lifetime.
 	serverStarted time.Time
-	execStarted   time.Time // when drops began: execute.max_duration counts from here
-	gates         *gates
 	server        discovery.Server
 	thr           *throttle.Throttler
 	replicas      []replicaDB
@@ -66,6 +63,10 @@ type shardRun struct {
 	replicaSeen map[string]*replicaView
 	closers     []func() error
 	holds       holdState
+	budget      *budget // the run's limits, as this shard has used them
+	// inFlight is the statement the current table's work sent last and the server did
+	// not refuse (nil: none); only send sets it.
+	inFlight *inFlight
 }
 
 func (j *Janitor) runShard(ctx context.Context, g *gates, sc ShardConfig, s *report.Shard, execute bool) error {
@@ -94,19 +95,17 @@ func (j *Janitor) runShard(ctx context.Context, g *gates, sc ShardConfig, s *rep
 		}
 	}
 	j.planHolds(cands, s, execute)
-	r := &shardRun{j: j, sc: sc, s: s, log: j.log.With("shard", sc.Name), gates: g}
+	r := &shardRun{j: j, sc: sc, s: s, log: j.log.With("shard", sc.Name), budget: newBudget(j.cfg.Execute, g)}
 	defer r.close()
 	if execute && hasDrops(cands) {
 		// Drops wait for a slot of execute.concurrency; discovery did not need one.
 		if !acquire(ctx, g.drop) {
-			r.s.Blocked, r.s.BlockedCode = "stopped by signal before drops began", report.BlockedSignal
-			r.deferRest(cands, 0, r.s.Blocked)
+			r.stopAt(cands, 0, &errStop{code: report.BlockedSignal, why: "stopped by signal before drops began"})
 			return nil
 		}
 		defer func() { <-g.drop }()
-		if g.past() {
-			r.s.Blocked, r.s.BlockedCode = fmt.Sprintf("execute.deadline %s reached before drops began on this shard", j.cfg.Execute.Deadline), report.BlockedRunLimit
-			r.deferRest(cands, 0, r.s.Blocked)
+		if s := r.budget.stop(time.Now()); s != nil {
+			r.stopAt(cands, 0, &errStop{code: s.code, why: s.why + " before drops began on this shard"})
 			return nil
 		}
 	}
@@ -190,82 +189,54 @@ func hasDrops(cands []candidate) bool {
 	return false
 }
 
-// errStop ends a shard's run early without failing it: the rest is deferred.
-type errStop struct {
-	why string
-	// code is why in a bounded set (report.Blocked*): the metric's label.
-	code string
-}
-
-func (e *errStop) Error() string { return e.why }
-
 func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 	if err := r.connect(ctx, ""); err != nil {
-		var stop *errStop
-		if errors.As(err, &stop) {
-			r.s.Blocked, r.s.BlockedCode = stop.why, stop.code
-			r.deferRest(cands, 0, stop.why)
-			return nil
+		d, err := stopOf(decision{}, err)
+		if err != nil {
+			return err
 		}
-		return err
+		r.stopAt(cands, 0, d.stop)
+		return nil
 	}
 	ex := r.j.cfg.Execute
-	var dropped int
-	var bytes int64
-	start := time.Now()
-	r.execStarted = start
+	r.budget.start(time.Now())
 	for i, c := range cands {
 		if c.verdict.Action != policies.Drop {
 			continue
 		}
 		row := &r.s.Tables[c.row]
 		if ctx.Err() != nil {
-			r.deferRest(cands, i, "stopped by signal before this table")
+			r.stopAt(cands, i, &errStop{code: report.BlockedSignal, why: "stopped by signal before this table"})
 			return nil
 		}
-		if ex.MaxTablesPerRun > 0 && dropped >= ex.MaxTablesPerRun {
-			r.deferRest(cands, i, fmt.Sprintf("execute.max_tables_per_run %d reached", ex.MaxTablesPerRun))
+		if why := r.budget.quota(c.table.Bytes); why != "" {
+			r.deferRest(cands, i, why)
 			return nil
 		}
-		if ex.MaxBytesPerRun > 0 && bytes+c.table.Bytes > ex.MaxBytesPerRun && dropped > 0 {
-			r.deferRest(cands, i, fmt.Sprintf("execute.max_bytes_per_run %s reached", human.Bytes(ex.MaxBytesPerRun)))
-			return nil
-		}
-		if dropped > 0 && ex.PauseBetweenDrops > 0 {
+		if r.budget.tables > 0 && ex.PauseBetweenDrops > 0 {
 			if !sleep(ctx, ex.PauseBetweenDrops) {
-				r.deferRest(cands, i, "stopped by signal before this table")
+				r.stopAt(cands, i, &errStop{code: report.BlockedSignal, why: "stopped by signal before this table"})
 				return nil
 			}
 		}
-		if r.gates.past() {
-			r.s.Blocked, r.s.BlockedCode = fmt.Sprintf("execute.deadline %s reached", ex.Deadline), report.BlockedRunLimit
-			r.deferRest(cands, i, r.s.Blocked)
-			return nil
-		}
-		if ex.MaxDuration > 0 && time.Since(start) >= ex.MaxDuration {
-			r.deferRest(cands, i, fmt.Sprintf("execute.max_duration %s reached", ex.MaxDuration))
-			return nil
-		}
-		out, err := r.dropWithRetry(ctx, c)
+		d, err := r.dropWithRetry(ctx, c)
 		if err != nil {
-			var stop *errStop
-			if errors.As(err, &stop) {
-				r.s.Blocked, r.s.BlockedCode = stop.why, stop.code
-				r.deferRest(cands, i, stop.why)
-				return nil
-			}
 			row.Outcome, row.Reason = report.OutcomeFailed, err.Error()
 			return err
 		}
+		if d.stop != nil {
+			r.stopAt(cands, i, d.stop)
+			return nil
+		}
+		out := d.out
 		row.Outcome, row.Reason = out.outcome, out.reason
 		held := r.held(row, out)
 		if held {
-			dropped++ // a hold counts toward execute.max_tables_per_run, not bytes: it frees none
+			r.budget.count(0) // a hold counts toward execute.max_tables_per_run, not bytes: it frees none
 		}
 		if out.outcome == report.OutcomeDropped {
 			row.FreedBytes = out.freed
-			dropped++
-			bytes += out.freed
+			r.budget.count(out.freed)
 			if r.j.Hooks.Dropped != nil {
 				r.j.Hooks.Dropped(r.sc.Name, row.Tool, out.freed)
 			}
@@ -274,18 +245,22 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 			// The DROP, or the hold's RENAME, replicates and waits for readers' metadata
 			// locks like any DDL: follow it to the replicas (the original name is gone
 			// there once applied).
-			if err := r.watchAppliers(ctx, c.table.Schema, c.table.Name); err != nil {
-				var stop *errStop
-				if !errors.As(err, &stop) {
-					return err
-				}
-				r.s.Blocked, r.s.BlockedCode = stop.why, stop.code
-				r.deferRest(cands, i, stop.why)
+			if d, err := stopOf(decision{}, r.watchAppliers(ctx, c.table.Schema, c.table.Name)); err != nil {
+				return err
+			} else if d.stop != nil {
+				r.stopAt(cands, i, d.stop)
 				return nil
 			}
 		}
 	}
 	return nil
+}
+
+// stopAt stops the shard's drops: the shard is blocked with s's reason and code, and
+// every drop candidate from index i on is deferred with that reason.
+func (r *shardRun) stopAt(cands []candidate, i int, s *errStop) {
+	r.s.Blocked, r.s.BlockedCode = s.why, s.code
+	r.deferRest(cands, i, s.why)
 }
 
 // deferRest marks every drop candidate from index i on as deferred.
@@ -450,110 +425,95 @@ type outcome struct {
 	freed   int64
 }
 
-// decision is what a check before a DROP, a hold's RENAME or a purge batch decided:
-// proceed, or leave the table this run with outcome out. The zero value leaves it, so a
-// path that forgets to decide never lets a DROP through.
-type decision struct {
-	proceed bool
-	out     outcome
-}
-
-func proceed() decision          { return decision{proceed: true} }
-func leave(out outcome) decision { return decision{out: out} }
-
-// dropWithRetry drops one table, reconnecting when the connection dies (a restarted
-// primary) and re-checking everything on the new connection.
-func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (outcome, error) {
+// dropWithRetry does one table's work (a hold, or a DROP after an optional purge),
+// reconnecting when the connection dies (a restarted primary) and doing it again on the
+// new connection, re-checked from the start. What it decided is a leave with the table's
+// outcome, or a stop; an error fails the shard.
+func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (decision, error) {
 	maxWait := r.j.cfg.ThrottleFor(r.sc).MaxWait
 	backoff := 500 * time.Millisecond
-	sent := false
+	r.inFlight = nil
 	for losses := 1; ; losses++ {
-		out, err := r.dropOrHold(ctx, c, &sent)
+		d, err := stopOf(r.dropOrHold(ctx, c))
 		if err == nil || !connectionLost(err) {
-			return out, err
+			return d, err
 		}
 		// A DROP that takes the server down each time would otherwise be sent again
 		// after every restart: give up on the shard after a few losses on one table.
 		if losses >= maxLossesPerTable {
-			return outcome{}, &errStop{code: report.BlockedConnection, why: fmt.Sprintf("connection lost %d times while working on %s (last: %v): stopping this shard; look at the server before the next run",
-				losses, dbconn.QualifiedName(c.table.Schema, c.table.Name), err)}
+			return stopWith(report.BlockedConnection, fmt.Sprintf("connection lost %d times while working on %s (last: %v): stopping this shard; look at the server before the next run",
+				losses, dbconn.QualifiedName(c.table.Schema, c.table.Name), err)), nil
 		}
 		r.log.WarnContext(ctx, "connection lost; reconnecting", "table", c.table.Schema+"."+c.table.Name, "err", err)
-		// The budget starts now, not when work on the table began: a DROP that ran long
-		// before the connection was lost must still get its reconnect.
-		deadline := time.Now().Add(maxWait)
+		// The wait starts now, not when work on the table began: a DROP that ran long
+		// before the connection was lost must still get its reconnect. The budget cuts it.
+		deadline := time.Now().Add(r.budget.cap(time.Now(), maxWait))
 		for {
-			if time.Now().After(deadline) {
-				return outcome{}, &errStop{code: report.BlockedConnection, why: fmt.Sprintf("server unreachable for %s: %v", maxWait, err)}
+			if now := time.Now(); now.After(deadline) {
+				if s := r.budget.stop(now); s != nil {
+					return stopWith(s.code, fmt.Sprintf("%s while reconnecting (%v)", s.why, err)), nil
+				}
+				return stopWith(report.BlockedConnection, fmt.Sprintf("server unreachable for %s: %v", maxWait, err)), nil
 			}
 			if !sleep(ctx, backoff) {
-				return outcome{}, &errStop{code: report.BlockedSignal, why: "stopped by signal while reconnecting"}
+				return stopWith(report.BlockedSignal, "stopped by signal while reconnecting"), nil
 			}
 			backoff = min(2*backoff, 10*time.Second)
 			cerr := r.connect(ctx, r.server.Identity())
 			if cerr == nil {
 				break
 			}
-			var stop *errStop
-			if errors.As(cerr, &stop) {
-				return outcome{}, cerr
+			if d, serr := stopOf(decision{}, cerr); serr == nil {
+				return d, nil
 			}
 			err = cerr
 		}
 	}
 }
 
-// dropOne waits for health, re-checks the evidence on the dropping connection, and
-// drops. *sent records that a DROP went out, so that after a lost connection a table
-// found gone is reported as dropped rather than as vanished.
-func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcome, error) {
+// dropOne drops one table: the guard, then, for a large table under
+// execute.large_table.strategy purge, the purge and the guard again, then the DROP.
+func (r *shardRun) dropOne(ctx context.Context, c candidate) (decision, error) {
 	t := c.table
-	name := dbconn.QualifiedName(t.Schema, t.Name)
-	maxWait := r.j.cfg.ThrottleFor(r.sc).MaxWait
-	if r.gates != nil && !r.gates.deadline.IsZero() {
-		// A wait for health that outlasts the run's deadline would start a DROP after it.
-		left := time.Until(r.gates.deadline)
-		if left <= 0 {
-			return outcome{}, &errStop{code: report.BlockedRunLimit, why: fmt.Sprintf("execute.deadline %s reached", r.j.cfg.Execute.Deadline)}
+	if r.inFlight != nil {
+		// The connection died after the DROP went out: the re-check says whether it
+		// took effect (the table is gone: dropped). If the table is still there, the
+		// DROP did not happen, and the work starts over under the guard.
+		if _, d, err := r.recheck(ctx, t, false); err != nil || !d.proceed {
+			return d, err
 		}
-		maxWait = min(maxWait, left)
+		r.inFlight = nil
 	}
-	if err := r.thr.Wait(ctx, maxWait); err != nil {
-		var b *throttle.Blocked
-		if errors.As(err, &b) {
-			return outcome{}, &errStop{code: report.BlockedThrottle, why: b.Error()}
-		}
-		return outcome{}, &errStop{code: report.BlockedSignal, why: "stopped by signal while throttled"}
+	g, err := r.guard(ctx, t, guardOpts{})
+	if err != nil || !g.proceed {
+		return g.decision, err
 	}
-	fresh, d, err := r.recheck(ctx, t, sent, false)
-	if err != nil || !d.proceed {
-		return d.out, err
-	}
+	fresh := g.fresh
 	lt := r.j.cfg.Execute.LargeTable
 	if lt.Strategy == "purge" && fresh.Bytes > lt.ThresholdBytes && !fresh.Orphan {
-		// The purge deletes what the DROP would: the replicas are looked at first too,
-		// or a table read on a replica, or on one janitor cannot see into, would be
+		// The purge deletes what the DROP would: the guard above looked at the replicas
+		// too, or a table read on a replica, or on one janitor cannot see into, would be
 		// emptied and only then refused its DROP.
-		if d, err := r.preDropChecks(ctx, fresh); err != nil || !d.proceed {
-			return d.out, err
+		if d := r.markPurge(ctx, t, fresh); !d.proceed {
+			return d, nil
 		}
-		if out := r.markPurge(ctx, t, fresh); out != nil {
-			return *out, nil
+		if d, err := r.purge(ctx, fresh); err != nil || !d.proceed {
+			return d, err
 		}
-		if out, err := r.purge(ctx, fresh); out != nil || err != nil {
-			return derefOutcome(out), err
-		}
-		// The purge took a while: look again before the DROP.
+		// The purge took a while: the guard again before the DROP.
 		bytes := fresh.Bytes
-		if fresh, d, err = r.recheck(ctx, t, sent, true); err != nil || !d.proceed {
-			return d.out, err
+		if g, err = r.guard(ctx, t, guardOpts{purged: true}); err != nil || !g.proceed {
+			return g.decision, err
 		}
+		fresh = g.fresh
 		fresh.Bytes = bytes
 	}
-	// Last, as close to the DROP as it can be.
-	if d, err := r.preDropChecks(ctx, fresh); err != nil || !d.proceed {
-		return d.out, err
-	}
+	return r.applyDrop(ctx, c, fresh)
+}
+
+// applyDrop sends the DROP of a table the guard cleared.
+func (r *shardRun) applyDrop(ctx context.Context, c candidate, fresh *discovery.Table) (decision, error) {
+	name := dbconn.QualifiedName(fresh.Schema, fresh.Name)
 	if h := r.j.Hooks.BeforeDrop; h != nil {
 		h(r.sc.Name, fresh.Schema, fresh.Name)
 	}
@@ -563,52 +523,47 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 	// and the process stops right after.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.j.cfg.Execute.LockWaitTimeout+r.j.cfg.Execute.DropTimeout)
 	defer cancel()
-	*sent = true
 	start := time.Now()
-	_, err = r.conn.ExecContext(dctx, stmt)
+	err := r.send(dctx, &inFlight{drop: true}, stmt)
 	switch {
 	case err == nil:
 		r.log.InfoContext(ctx, "dropped", "table", name, "bytes", fresh.Bytes, "elapsed", time.Since(start).Round(time.Millisecond))
-		return outcome{report.OutcomeDropped, c.verdict.Reason, fresh.Bytes}, nil
+		return leave(outcome{report.OutcomeDropped, c.verdict.Reason, fresh.Bytes}), nil
 	case dbconn.IsError(err, dbconn.ErrLockWaitTimeout, dbconn.ErrLockDeadlock):
-		*sent = false
-		return outcome{report.OutcomeDeferred, fmt.Sprintf("another session holds a lock on it (lock_wait_timeout %s)", r.j.cfg.Execute.LockWaitTimeout), 0}, nil
+		return leave(outcome{report.OutcomeDeferred, fmt.Sprintf("another session holds a lock on it (lock_wait_timeout %s)", r.j.cfg.Execute.LockWaitTimeout), 0}), nil
 	case dbconn.IsError(err, dbconn.ErrRowIsReferenced, dbconn.ErrRowIsReferenced2, dbconn.ErrFKDrop):
-		*sent = false
-		return outcome{report.OutcomeSkipped, "server refused: referenced by a foreign key: " + err.Error(), 0}, nil
+		return leave(outcome{report.OutcomeSkipped, "server refused: referenced by a foreign key: " + err.Error(), 0}), nil
 	case dbconn.IsError(err, dbconn.ErrReadOnly):
-		*sent = false
-		return outcome{}, &errStop{code: report.BlockedReadOnly, why: "server refused the DROP as read-only: " + err.Error()}
+		return stopWith(report.BlockedReadOnly, "server refused the DROP as read-only: "+err.Error()), nil
 	case dbconn.IsError(err, dbconn.ErrBadTable, dbconn.ErrNoSuchTable):
-		*sent = false
-		return outcome{report.OutcomeSkipped, "no longer exists (dropped by someone else)", 0}, nil
+		return leave(outcome{report.OutcomeSkipped, "no longer exists (dropped by someone else)", 0}), nil
 	case connectionLost(err):
-		return outcome{}, err
+		return decision{}, err
 	}
-	*sent = false
-	return outcome{report.OutcomeFailed, "DROP failed: " + err.Error(), 0}, nil
+	return leave(outcome{report.OutcomeFailed, "DROP failed: " + err.Error(), 0}), nil
 }
 
 // recheck verifies, on the dropping connection, that the server is still the writable
-// primary it was and that the table is still dead. When it decides to proceed, fresh is
-// the table as it is now.
-func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool, purged bool) (fresh *discovery.Table, d decision, err error) {
+// primary it was and that the table is still dead; purged says the table's last writes
+// are janitor's purge batches. When it decides to proceed, fresh is the table as it is
+// now. A table found gone after its DROP went out (r.inFlight) was dropped.
+func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, purged bool) (fresh *discovery.Table, d decision, err error) {
 	// The server may have changed under us (failover to a demoted primary).
 	srv, err := discovery.ReadServer(ctx, r.conn)
 	if err != nil {
 		return nil, decision{}, err
 	}
 	if srv.Identity() != r.server.Identity() {
-		return nil, decision{}, &errStop{code: report.BlockedFailover, why: fmt.Sprintf("a different server answers now (%s, was %s): failover? re-discover on the next run", srv.Identity(), r.server.Identity())}
+		return nil, stopWith(report.BlockedFailover, fmt.Sprintf("a different server answers now (%s, was %s): failover? re-discover on the next run", srv.Identity(), r.server.Identity())), nil
 	}
 	if srv.ReadOnly {
-		return nil, decision{}, &errStop{code: report.BlockedReadOnly, why: "server became read-only: refusing to drop"}
+		return nil, stopWith(report.BlockedReadOnly, "server became read-only: refusing to drop"), nil
 	}
 	// Fresh evidence, on this connection: a migration may have started since discovery.
 	in := discovery.NewInspector(r.conn, srv, r.j.discoveryOptions(), r.log)
 	fresh, err = in.Inspect(ctx, discovery.Name{Schema: t.Schema, Table: t.Name, Orphan: t.Orphan})
 	if errors.Is(err, discovery.ErrGone) {
-		if *sent {
+		if f := r.inFlight; f != nil && f.drop {
 			return nil, leave(outcome{report.OutcomeDropped, "dropped (confirmed gone after the connection was lost)", t.Bytes}), nil
 		}
 		return nil, leave(outcome{report.OutcomeSkipped, "no longer exists (dropped by someone else)", 0}), nil
@@ -623,7 +578,7 @@ func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool, 
 			return nil, decision{}, fmt.Errorf("re-check of %s: %w", dbconn.QualifiedName(t.Schema, t.Name), perr)
 		}
 	}
-	v := policies.Evaluate(r.j.cfg.Policy, policies.Context{VitessTableGC: r.sc.VitessTableGC, WrittenByJanitor: purged, ClockShift: r.j.ClockShift}, fresh)
+	v := policies.Evaluate(r.j.cfg.Policy, policies.Context{VitessTableGC: r.sc.VitessTableGC, WrittenByJanitor: purged, ClockShift: r.j.ClockShift, Shard: r.sc.Name}, fresh)
 	if v.Action != policies.Drop {
 		return nil, leave(outcome{report.OutcomeSkipped, "re-check before drop: " + v.Reason, 0}), nil
 	}
@@ -645,13 +600,6 @@ func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, sent *bool, 
 		return nil, leave(outcome{report.OutcomeSkipped, fmt.Sprintf("re-check before drop: now reads as %s of %q (was %s of %q)", fresh.Tool, fresh.Base, t.Tool, t.Base), 0}), nil
 	}
 	return fresh, proceed(), nil
-}
-
-func derefOutcome(o *outcome) outcome {
-	if o == nil {
-		return outcome{}
-	}
-	return *o
 }
 
 // dropName is the name DROP TABLE takes. A crashed ALTER's #sql table has no .frm, so

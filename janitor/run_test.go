@@ -409,15 +409,7 @@ func TestFailingPrometheusDefers(t *testing.T) {
 }
 
 func TestReadOnlyServerRefuses(t *testing.T) {
-	db := testdb.Primary(t)
-	replica := testdb.Open(t, testdb.ReplicaDSN(t))
-	s := testdb.Schema(t, db)
-	oneLeftover(t, db, s)
-	testdb.WaitReplica(t, db, replica)
-	cfg := config(t, s)
-	cfg.Shards[0].DSN = testdb.ReplicaDSN(t) // a config mistake: the replica as primary
-	cfg.Shards[0].Replicas = nil
-	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	replica, s, r := runOnReplica(t)
 	if o := outcomes(r)["__orders_old"]; o.Outcome == report.OutcomeDropped {
 		t.Fatal("dropped on a replica")
 	}
@@ -429,7 +421,10 @@ func TestReadOnlyServerRefuses(t *testing.T) {
 	}
 }
 
-func TestSecondJanitorStandsAside(t *testing.T) {
+// runBesideAnotherJanitor runs janitor on a shard (leftover __orders_old) where another
+// session holds DropLockName until the test ends.
+func runBesideAnotherJanitor(t *testing.T) *report.Report {
+	t.Helper()
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
 	oneLeftover(t, db, s)
@@ -437,12 +432,31 @@ func TestSecondJanitorStandsAside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer other.Close()
+	t.Cleanup(func() { other.Close() })
 	var got int
 	if err := other.QueryRowxContext(context.Background(), "SELECT GET_LOCK(?, 0)", janitor.DropLockName).Scan(&got); err != nil || got != 1 {
 		t.Fatalf("GET_LOCK: %d %v", got, err)
 	}
-	r := janitor.New(config(t, s), nil).Run(context.Background(), true)
+	return janitor.New(config(t, s), nil).Run(context.Background(), true)
+}
+
+// runOnReplica runs janitor with a configuration mistake: the replica as the shard's
+// primary. It returns the replica, the schema of its leftover (__orders_old) and the report.
+func runOnReplica(t *testing.T) (*sqlx.DB, string, *report.Report) {
+	t.Helper()
+	db := testdb.Primary(t)
+	replica := testdb.Open(t, testdb.ReplicaDSN(t))
+	s := testdb.Schema(t, db)
+	oneLeftover(t, db, s)
+	testdb.WaitReplica(t, db, replica)
+	cfg := config(t, s)
+	cfg.Shards[0].DSN = testdb.ReplicaDSN(t)
+	cfg.Shards[0].Replicas = nil
+	return replica, s, janitor.New(cfg, nil).Run(context.Background(), true)
+}
+
+func TestSecondJanitorStandsAside(t *testing.T) {
+	r := runBesideAnotherJanitor(t)
 	if o := outcomes(r)["__orders_old"]; o.Outcome != report.OutcomeDeferred || !strings.Contains(o.Reason, "another janitor") {
 		t.Fatalf("outcome %q (%s), want deferred to the other janitor", o.Outcome, o.Reason)
 	}

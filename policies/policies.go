@@ -188,6 +188,9 @@ type Context struct {
 	// ClockShift is added to the server's clock when judging whether a hold has ended:
 	// tests move past a hold without waiting for it. Zero in production.
 	ClockShift time.Duration
+	// Shard is the configured shard's name, for the restore command in a held table's
+	// reason.
+	Shard string
 }
 
 // ghostSentryComment is the table comment gh-ost gives its cut-over sentry.
@@ -202,12 +205,12 @@ type rule struct {
 // production (sessions, triggers, locks) before what is merely uncertain.
 var rules = []rule{
 	// A person's decision comes first: it is the reason they will look for.
-	{CodeKeptByConfig, func(c Config, _ Context, t *discovery.Table) (string, bool) {
-		held := t.Tool == discovery.ToolJanitor && t.Hold != nil
+	{CodeKeptByConfig, func(c Config, pc Context, t *discovery.Table) (string, bool) {
+		h := t.JanitorHold()
 		for i, k := range c.Keep {
-			if held && (k.Matches(t.Schema, t.Hold.Table) || k.Matches(t.Schema, t.Name)) {
-				return fmt.Sprintf("held as %s, and policy.keep[%d] %s lists it: never dropped; bring it back with `janitor restore --shard SHARD %s`",
-					t.Name, i, k, restoreArg(t)), true
+			if h != nil && (k.Matches(t.Schema, h.Table) || k.Matches(t.Schema, t.Name)) {
+				return fmt.Sprintf("held as %s, and policy.keep[%d] %s lists it: never dropped; bring it back with `%s`",
+					t.Name, i, k, restoreCommand(pc, t)), true
 			}
 			if k.Matches(t.Schema, t.Name) {
 				return fmt.Sprintf("listed in policy.keep[%d] %s", i, k), true
@@ -261,21 +264,21 @@ var rules = []rule{
 			toolName(t), strings.Join(t.Evidence.BinlogClients, "; ")), len(t.Evidence.BinlogClients) > 0
 	}},
 	{CodeAccessedDuringHold, func(_ Config, pc Context, t *discovery.Table) (string, bool) {
-		if t.Tool != discovery.ToolJanitor || t.Hold == nil || pc.WrittenByJanitor {
+		if t.JanitorHold() == nil || pc.WrittenByJanitor {
 			return "", false
 		}
 		// Any use of a table under its hold name is a use nobody could have meant for a
 		// leftover: whoever reads it by that name found it after the hold broke them.
 		acc := append(append([]string{}, t.Evidence.Hold.Accesses...), t.Evidence.Sessions...)
-		return fmt.Sprintf("held since %s UTC and accessed during the hold (%s): kept; if something needs it, restore it with `janitor restore --shard SHARD %s`",
-			t.Hold.HeldAt.Format(time.DateTime), strings.Join(acc, "; "), restoreArg(t)), len(acc) > 0
+		return fmt.Sprintf("held since %s UTC and accessed during the hold (%s): kept; if something needs it, restore it with `%s`",
+			t.Hold.HeldAt.Format(time.DateTime), strings.Join(acc, "; "), restoreCommand(pc, t)), len(acc) > 0
 	}},
 	{CodeHeld, func(_ Config, pc Context, t *discovery.Table) (string, bool) {
-		if t.Tool != discovery.ToolJanitor || t.Hold == nil {
+		if t.JanitorHold() == nil {
 			return "", false
 		}
-		return fmt.Sprintf("held by janitor until %s UTC (was %s); restore with `janitor restore --shard SHARD %s`",
-			t.Hold.Until.Format(time.DateTime), t.Hold.Table, restoreArg(t)), !t.Evidence.Now.Add(pc.ClockShift).After(t.Hold.Until)
+		return fmt.Sprintf("held by janitor until %s UTC (was %s); restore with `%s`",
+			t.Hold.Until.Format(time.DateTime), t.Hold.Table, restoreCommand(pc, t)), !t.Evidence.Now.Add(pc.ClockShift).After(t.Hold.Until)
 	}},
 	{CodeTriggerWrites, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		return "trigger " + strings.Join(t.Evidence.WritingTriggers, ", ") + " writes into it: dropping it would break writes to " +
@@ -420,7 +423,7 @@ func Evaluate(c Config, pc Context, t *discovery.Table) Verdict {
 
 func deadReason(c Config, t *discovery.Table) string {
 	var parts []string
-	if h := t.Hold; t.Tool == discovery.ToolJanitor && h != nil {
+	if h := t.JanitorHold(); h != nil {
 		parts = append(parts, fmt.Sprintf("janitor's hold of %s (%s) ended at %s UTC", h.Table, h.Tool, h.Until.Format(time.DateTime)))
 		if why := t.Evidence.Hold.Unobservable; why != "" {
 			parts = append(parts, "no write observed; "+why+", so the hold alone decides")
@@ -459,9 +462,9 @@ func toolName(t *discovery.Table) string {
 	return "a tool its name fits"
 }
 
-// restoreArg is the restore command's table argument for a held table.
-func restoreArg(t *discovery.Table) string {
-	return discovery.QuoteArg(t.Schema + "." + t.Hold.Table)
+// restoreCommand is the command that restores a held table on the shard evaluated.
+func restoreCommand(pc Context, t *discovery.Table) string {
+	return discovery.RestoreCommand(pc.Shard, t.Schema, t.Hold.Table)
 }
 
 func baseOr(t *discovery.Table, alt string) string {

@@ -84,7 +84,9 @@ const (
 	BlockedLock = "lock"
 	// The connection to the primary was lost too often or for too long.
 	BlockedConnection = "connection"
-	// execute.deadline or execute.max_duration was reached.
+	// execute.deadline or execute.max_duration was reached: before a statement, during
+	// a throttle wait or a reconnect it cut short, or between purge batches.
+	// (execute.max_tables_per_run and max_bytes_per_run block nothing: no code.)
 	BlockedRunLimit = "run_limit"
 	// A signal stopped the run.
 	BlockedSignal = "signal"

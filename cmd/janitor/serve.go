@@ -24,13 +24,7 @@ import (
 // records its metrics and posts it to Slack.
 func (a *app) job(ctx context.Context, m *metrics.Metrics, mode string) *report.Report {
 	j := janitor.New(a.cfg, a.log)
-	j.Hooks = janitor.Hooks{ThrottleWait: m.ThrottleWait, Dropped: m.Dropped, ReplicaBlocked: m.ReplicaBlocked}
-	if w := a.watch; w != nil {
-		// Each drop, wait or purge batch is progress: serve's /healthz sees the loop move.
-		j.Hooks.ThrottleWait = func(shard, signal string, d time.Duration) { m.ThrottleWait(shard, signal, d); w.tick() }
-		j.Hooks.Dropped = func(shard, tool string, bytes int64) { m.Dropped(shard, tool, bytes); w.tick() }
-		j.Hooks.PurgeBatch = func(string, string, string, int64) { w.tick() }
-	}
+	j.Hooks = runHooks(m, a.watch)
 	start := time.Now()
 	var r *report.Report
 	switch mode {
@@ -49,6 +43,22 @@ func (a *app) job(ctx context.Context, m *metrics.Metrics, mode string) *report.
 	m.Observe(r, time.Since(start))
 	a.postSlack(ctx, r)
 	return r
+}
+
+// runHooks are a run's hooks: its metrics, and, under serve (w not nil), a tick of the
+// schedule loop's watch at each sign of progress.
+func runHooks(m *metrics.Metrics, w *loopWatch) janitor.Hooks {
+	h := janitor.Hooks{ThrottleWait: m.ThrottleWait, Dropped: m.Dropped, ReplicaBlocked: m.ReplicaBlocked}
+	if w == nil {
+		return h
+	}
+	// Each drop, hold, wait or purge batch is progress: serve's /healthz sees the loop
+	// move. Holds are the default: a run of holds alone must not look stuck.
+	h.ThrottleWait = func(shard, signal string, d time.Duration) { m.ThrottleWait(shard, signal, d); w.tick() }
+	h.Dropped = func(shard, tool string, bytes int64) { m.Dropped(shard, tool, bytes); w.tick() }
+	h.Held = func(string, string, int64) { w.tick() }
+	h.PurgeBatch = func(string, string, string, int64) { w.tick() }
+	return h
 }
 
 func (a *app) postSlack(ctx context.Context, r *report.Report) {

@@ -1,0 +1,41 @@
+// Package janitor runs discovery, policies and (for `run --execute`) the dropper over a
+// fleet of shards, one goroutine per shard up to a bound, and assembles the report.
+// A shard that fails is reported with its error; the others carry on.
+//
+// # The dropper
+//
+// Per shard, the candidates are worked one table at a time on one connection, which
+// holds the server-wide lock DropLockName (run.go). A table's work is a hold (hold.go:
+// the table's comment gets the hold record, then a RENAME to the hold name) or a DROP,
+// preceded for a large table by a purge in batches (purge.go).
+//
+// Every statement that changes a table — a DROP, a hold's comment change and RENAME, a
+// purge batch — is cleared by one step, the guard (guard.go), whose steps run in this
+// order:
+//
+//  1. the budget (budget.go): execute.deadline and execute.max_duration, and a stop signal;
+//  2. the throttle: every signal healthy, waiting at most throttle.max_wait, cut to what
+//     the budget leaves;
+//  3. the fresh re-check on the dropping connection: the same writable server, every piece
+//     of evidence gathered again, the policy, the same table (CREATE_TIME, tool, base);
+//  4. preDropChecks (predrop.go): what only the replicas and the server's locks can tell.
+//
+// A purge batch takes steps 1 and 2 every time and steps 3 and 4 every
+// purgeRecheckEvery; it checks the table's identity itself, under its metadata lock.
+// The guard answers with a decision: proceed (with the table as re-read), leave (the
+// table keeps its outcome for this run), or stop (the rest of the shard is deferred, and
+// the shard is blocked with a code from the report's bounded set); an error beside it is
+// a failure of the shard. A check added to any step guards every kind of statement.
+//
+// The statement itself is a small apply per kind (applyDrop, applyHold, purgeBatch),
+// sent by the one helper, send, that keeps the in-flight marker: after a lost
+// connection, it says whether a table found gone was dropped by janitor and whether a
+// hold name found present is janitor's hold.
+//
+// The budget is one value per shard run: execute.deadline (from the run's start),
+// execute.max_duration (from the shard's first statement), execute.max_tables_per_run
+// and execute.max_bytes_per_run. It caps every wait made for a table — the throttle, a
+// reconnect, the replicas applying a purge batch — and maps each limit to its blocked
+// code: run_limit for the two time limits; none for the two quotas, which defer the
+// rest of the shard without blocking it.
+package janitor
