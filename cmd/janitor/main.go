@@ -33,15 +33,13 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/prometheus/common/version"
 
 	"github.com/janitorhq/janitor/cmd/config"
 	"github.com/janitorhq/janitor/janitor"
 	"github.com/janitorhq/janitor/metrics"
 	"github.com/janitorhq/janitor/report"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = ""
 
 // Exit codes.
 const (
@@ -195,7 +193,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd, args := args[0], args[1:]
 	switch cmd {
 	case "version", "--version":
-		fmt.Fprintln(stdout, "janitor", buildVersion())
+		printVersion(stdout)
 		return exitOK
 	case "help", "-h", "-help", "--help":
 		if len(args) > 0 {
@@ -264,7 +262,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Warn("policy.min_age is under 1h: a migration's copy table is a drop candidate from its first second, before its tool's triggers exist, and recent_write only looks back as far",
 			"policy.min_age", cfg.Policy.MinAge.String())
 	}
-	app := &app{cfg: cfg, log: log, stdout: stdout, version: buildVersion(), configPath: configPath, fleet: cfg.Shards}
+	app := &app{cfg: cfg, log: log, stdout: stdout, configPath: configPath, fleet: cfg.Shards}
 	if len(o.shards) > 0 {
 		if app.cfg.Shards, err = selectShards(cfg.Shards, o.shards); err != nil {
 			fmt.Fprintf(stderr, "janitor %s: %v\n", cmd, err)
@@ -376,20 +374,43 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
-func buildVersion() string {
-	if version != "" {
-		return version
+// The release build (scripts/release.sh, deploy/Dockerfile) stamps version, revision and
+// build date into prometheus/common/version with -ldflags -X; janitor_build_info and the
+// JSON report read them there. A plain `go build` or `go install` stamps nothing:
+// fillVersion takes what Go's build information knows instead (the module version
+// of `go install …@v0.1.0`, else "(devel)"; the commit time, when built with VCS
+// stamping), so that no build reports an empty version.
+func init() { fillVersion() }
+
+func fillVersion() {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		v := bi.Main.Version
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " " + s.Value[:12]
-			}
+	if version.Version == "" {
+		version.Version = bi.Main.Version
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.time" && version.BuildDate == "" {
+			version.BuildDate = s.Value
 		}
-		return v
 	}
-	return "unknown"
+	if version.Version == "" {
+		version.Version = "unknown"
+	}
+}
+
+// printVersion is `janitor version`.
+func printVersion(w io.Writer) {
+	fmt.Fprintf(w, "janitor %s\n  revision:   %s\n  build date: %s\n  go version: %s\n  platform:   %s/%s\n",
+		version.Version, version.GetRevision(), orUnknown(version.BuildDate), version.GoVersion, version.GoOS, version.GoArch)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }
 
 // app carries what every command needs.
@@ -397,7 +418,6 @@ type app struct {
 	cfg        janitor.Config
 	log        *slog.Logger
 	stdout     io.Writer
-	version    string
 	configPath string
 	// fleet is every configured shard; cfg.Shards may be fewer (--shard). Metrics
 	// carry the whole fleet so that a partial run's push keeps the others' figures.
@@ -416,7 +436,7 @@ type app struct {
 // once runs one job (a CronJob's run), pushes its metrics, writes the report and picks
 // the exit code.
 func (a *app) once(ctx context.Context, mode, format string) int {
-	m := metrics.New(a.version)
+	m := metrics.New()
 	if a.partition != nil {
 		m.InPartition(fmt.Sprint(a.partition.Index))
 	}

@@ -123,7 +123,7 @@ func (a *app) push(ctx context.Context, m *metrics.Metrics) {
 // in the log and /readyz, never applied silently. SIGTERM lets the table in flight
 // finish, defers the rest, and shuts the server down.
 func (a *app) serve(ctx context.Context) int {
-	m := metrics.New(a.version).WithRuntime()
+	m := metrics.New().WithRuntime()
 	m.Init(a.shardNames())
 	var ready, stale atomic.Bool
 	sum, _ := a.configSum()
