@@ -197,7 +197,17 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer, code *int) *cobra.Co
 	}
 	root.Flags().BoolVar(&version, "version", false, "print the version")
 	root.SetHelpFunc(func(c *cobra.Command, _ []string) { help(c, stdout) })
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return flagError(c.Name(), err) })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		if c.Parent() == nil {
+			// `janitor --bogus`: no command named, as before cobra.
+			flag := strings.TrimPrefix(err.Error(), "unknown flag: ")
+			if _, arg, ok := strings.Cut(flag, " in "); ok { // "unknown shorthand flag: 'x' in -x"
+				flag = arg
+			}
+			return &usageError{"", fmt.Sprintf("unknown command %q\n%s", flag, strings.TrimSuffix(usage, "\n"))}
+		}
+		return flagError(c.Name(), err)
+	})
 	root.SetHelpCommand(&cobra.Command{
 		Use:   "help [COMMAND]",
 		Short: "print a command's help",

@@ -123,3 +123,17 @@ complete_words janitor report --config "$CFG" --shard ''
 		}
 	}
 }
+
+// TestNoCommand: a flag before any command is an unknown command, as before cobra; -flag
+// is read as --flag, as Go's flag package did.
+func TestNoCommand(t *testing.T) {
+	for _, arg := range []string{"--execute", "--bogus", "-x"} {
+		code, stdout, stderr := runCLI(t, arg)
+		if code != exitUsage || stdout != "" || !strings.HasPrefix(stderr, "janitor: unknown command \""+arg+"\"\nusage:") {
+			t.Errorf("%s: exit %d, %q, %q", arg, code, stdout, stderr)
+		}
+	}
+	if code, _, stderr := runCLI(t, "report", "-config", "/nonexistent.yaml"); code != exitUsage || !strings.Contains(stderr, "/nonexistent.yaml: not found") {
+		t.Errorf("-config: exit %d, %q", code, stderr)
+	}
+}
