@@ -199,4 +199,15 @@ func TestOptionFileAddrWins(t *testing.T) {
 	if rep := s.Replicas[0]; rep.DSN != "reader:rpw@tcp(10.0.0.2:3306)/" || rep.Name != "10.0.0.2:3306" {
 		t.Errorf("replica %q %q", rep.Name, rep.DSN)
 	}
+
+	// A password with the DSN's own separators survives into the DSN.
+	const hostile = `p@ss/w:rd(x)"'#;`
+	f = write(t, "h.cnf", "[client]\nuser=janitor\npassword=\"p@ss/w:rd(x)\\\"'#;\"\nhost=10.0.0.1\n")
+	cfg, err = Load(write(t, "c.yaml", "shards:\n  - name: a\n    defaults_file: "+f+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := dbconn.ParseDSN(cfg.Shards[0].DSN); err != nil || c.Passwd != hostile || c.Addr != "10.0.0.1:3306" {
+		t.Errorf("hostile password: %+v %v", c, err)
+	}
 }
