@@ -101,8 +101,11 @@ func TestOptionFileSocket(t *testing.T) {
 	if _, err := os.Stat(sock); err != nil {
 		t.Skipf("the primary's socket is not reachable here: %v", err)
 	}
-	c, _ := dbconn.ParseDSN(testdb.PrimaryDSN(t))
-	f := write(t, "client.cnf", "[client]\nuser="+c.User+"\npassword="+c.Passwd+"\nhost=localhost\nsocket="+sock+"\n")
+	// An account of its own at localhost, the host a socket connection comes from (the
+	// sandbox's root@localhost may authenticate otherwise, as MySQL's does).
+	testdb.Exec(t, db, "CREATE USER IF NOT EXISTS 'janitor_sock'@'localhost' IDENTIFIED BY 'sock-pw'")
+	t.Cleanup(func() { testdb.Exec(t, db, "DROP USER IF EXISTS 'janitor_sock'@'localhost'") })
+	f := write(t, "client.cnf", "[client]\nuser=janitor_sock\npassword=sock-pw\nhost=localhost\nsocket="+sock+"\n")
 	cfg, err := Load(write(t, "c.yaml", "shards:\n  - name: a\n    defaults_file: "+f+"\n"))
 	if err != nil {
 		t.Fatal(err)
