@@ -112,7 +112,7 @@ func ReadOptionFile(path string) (ClientOptions, error) {
 			o.User = value
 		case "password":
 			if !hasValue {
-				return o, fmt.Errorf("%s: password has no value (the mysql client would prompt for it; janitor cannot): write password=...", where)
+				return o, fmt.Errorf("%s: password has no value (the mysql client would prompt for it; janitor cannot): write password=VALUE", where)
 			}
 			o.Password, o.HasPassword = value, true
 		case "host":
