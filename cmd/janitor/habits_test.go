@@ -1,10 +1,17 @@
+// The habits DBAs bring (issue 19 §4): --help everywhere, --dry-run, shell completion,
+// credentials from a MySQL option file.
+
 package main
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/internal/testdb"
 )
 
 // TestEveryCommandHasHelp: --help, -h and `help COMMAND` print the command's usage on
@@ -135,5 +142,28 @@ func TestNoCommand(t *testing.T) {
 	}
 	if code, _, stderr := runCLI(t, "report", "-config", "/nonexistent.yaml"); code != exitUsage || !strings.Contains(stderr, "/nonexistent.yaml: not found") {
 		t.Errorf("-config: exit %d, %q", code, stderr)
+	}
+}
+
+// TestReportThroughOptionFile: `janitor report` connects to the sandbox primary with the
+// credentials of a shard's MySQL option file (defaults_file), as a mounted Secret gives
+// them.
+func TestReportThroughOptionFile(t *testing.T) {
+	c, err := dbconn.ParseDSN(testdb.PrimaryDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := strings.Cut(c.Addr, ":")
+	cnf := filepath.Join(t.TempDir(), "shard.cnf")
+	if err := os.WriteFile(cnf, []byte("[client]\nuser = "+c.User+"\npassword = \""+c.Passwd+"\"\nhost = "+host+"\nport = "+port+"\n"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	p := writeConfig(t, "shards:\n  - name: sandbox\n    defaults_file: "+cnf+"\ndiscovery:\n  schemas: [janitor_no_such_schema]\n")
+	code, stdout, stderr := runCLI(t, "report", "--config", p, "--output", "json", "--no-notify")
+	if code != exitOK || !strings.Contains(stdout, `"status": "ok"`) {
+		t.Errorf("report through an option file: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if strings.Contains(stdout+stderr, c.Passwd) {
+		t.Error("the password is in the output")
 	}
 }
