@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/version"
 
 	"github.com/janitorhq/janitor/internal/httpclient"
 	"github.com/janitorhq/janitor/janitor"
@@ -165,7 +166,8 @@ func (a *app) serve(ctx context.Context) int {
 			a.log.Error("http server", "err", err)
 		}
 	}()
-	a.log.Info("serving", "addr", ln.Addr().String(), "interval", a.cfg.Serve.Interval, "execute", a.cfg.Serve.Execute)
+	a.log.Info("serving", "addr", ln.Addr().String(), "interval", a.cfg.Serve.Interval, "execute", a.cfg.Serve.Execute,
+		"version", version.Version, "revision", version.GetRevision())
 	ready.Store(true)
 	for {
 		configChanged()
