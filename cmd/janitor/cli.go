@@ -161,7 +161,7 @@ func doubleDash(args []string) []string {
 		}
 		name, _, _ := strings.Cut(strings.TrimPrefix(a, "-"), "=")
 		if strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--") && len(name) > 1 {
-			if _, ok := flagDefs[name]; ok || name == "help" || name == "shard" {
+			if _, ok := flagDefs[name]; ok || name == "help" {
 				a = "-" + a
 			}
 		}
