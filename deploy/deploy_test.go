@@ -462,7 +462,7 @@ func loadConfigs(t *testing.T, cm corev1.ConfigMap, want int) (int, map[string]j
 // knownMetrics are the names janitor's registry exports, read from the registry itself
 // so that an alert or a panel on a renamed metric fails here.
 var knownMetrics = func() map[string]bool {
-	m := metrics.New("test")
+	m := metrics.New()
 	m.Init([]string{"s"})
 	m.ThrottleWait("s", "threads_running", time.Second)
 	m.Observe(&report.Report{Mode: report.ModeExecute, Shards: []report.Shard{{Name: "s", Tables: []report.Table{{Verdict: "skip", ReasonCode: "young"}},

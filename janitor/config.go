@@ -38,6 +38,11 @@ type ShardConfig struct {
 	Name    string `mapstructure:"name"`
 	DSN     string `mapstructure:"dsn"`
 	DSNFile string `mapstructure:"dsn_file"`
+	// DefaultsFile is a MySQL option file (what the mysql client and pt-toolkit take as
+	// --defaults-file) whose [client] group gives the user, password, host, port or
+	// socket and TLS; read at the edge into User, Password, Addr or DSN, and TLS. The
+	// shard's replicas take its user, password and TLS, as from user and password_file.
+	DefaultsFile string `mapstructure:"defaults_file"`
 	// Addr (host:port) stands for a DSN built from shard_defaults (user, password, TLS).
 	Addr string `mapstructure:"addr"`
 	// User and PasswordFile override shard_defaults' for this shard and its replicas.
@@ -71,6 +76,9 @@ type ReplicaConfig struct {
 	Name    string `mapstructure:"name"`
 	DSN     string `mapstructure:"dsn"`
 	DSNFile string `mapstructure:"dsn_file"`
+	// DefaultsFile is a MySQL option file for this replica (its [client] user,
+	// password, host and port), read at the edge into DSN.
+	DefaultsFile string `mapstructure:"defaults_file"`
 	// Addr (host:port) stands for a DSN with the shard's user, password and TLS; a
 	// replica written as a plain "host:port" string is read as its addr.
 	Addr string `mapstructure:"addr"`

@@ -195,7 +195,7 @@ func TestExecuteWithoutProcessOnReplicaRefuses(t *testing.T) {
 	if c := rep.Shards[0].BlockedCode; c != report.BlockedReplicaGrants {
 		t.Errorf("blocked_code %q, want %q", c, report.BlockedReplicaGrants)
 	}
-	m := metrics.New("test")
+	m := metrics.New()
 	m.Observe(rep, time.Second)
 	if v := gaugeWith(t, m, "janitor_shard_blocked", "sandbox", report.BlockedReplicaGrants); v != 1 {
 		t.Errorf("janitor_shard_blocked{shard=sandbox,reason=replica_grants} = %v, want 1", v)

@@ -60,7 +60,7 @@ func (r *shardRun) held(row *report.Table, out outcome) bool {
 		return false
 	}
 	u := h.Until
-	row.HeldUntil, row.OriginalTable = &u, h.Table
+	row.HeldUntil, row.OriginalTable, row.HoldName = &u, h.Table, h.HoldName
 	if r.j.Hooks.Held != nil {
 		r.j.Hooks.Held(r.sc.Name, row.Tool, row.Bytes)
 	}
@@ -74,7 +74,7 @@ func holdRow(row *report.Table, t *discovery.Table) {
 		return
 	}
 	u := h.Until
-	row.HeldUntil, row.OriginalTable = &u, h.Table
+	row.HeldUntil, row.OriginalTable, row.HoldName = &u, h.Table, t.Name
 	if row.BaseTable == "" {
 		row.BaseTable = h.Base
 	}

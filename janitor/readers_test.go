@@ -279,7 +279,7 @@ func TestReaderAfterTheCheckBlocksTheShard(t *testing.T) {
 	cfg := config(t, s)
 	cfg.Throttle.MaxReplicaLag = 10 * time.Second // the watch's deadline: long enough to see the wait
 	j := janitor.New(cfg, nil)
-	m := metrics.New("test")
+	m := metrics.New()
 	m.Init([]string{"sandbox"})
 	var first string
 	var once sync.Once

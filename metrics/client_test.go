@@ -31,7 +31,7 @@ func TestPushThroughAuthenticatingGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	m := New("test")
+	m := New()
 	m.Init([]string{"s"})
 	m.Dropped("s", "gh-ost", 100)
 	m.Observe(&report.Report{Shards: []report.Shard{{Name: "s"}}}, 0)
@@ -39,7 +39,7 @@ func TestPushThroughAuthenticatingGateway(t *testing.T) {
 	if err := PushTo(ctx, g, m, nil); err != nil {
 		t.Fatalf("push through the proxy: %v", err)
 	}
-	again := New("test")
+	again := New()
 	if err := again.ResumeFrom(ctx, g, []string{"s"}); err != nil {
 		t.Fatalf("read totals through the proxy: %v", err)
 	}

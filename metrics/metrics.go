@@ -16,12 +16,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"runtime"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	version "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/client_golang/prometheus/push"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -104,9 +104,10 @@ func (m *Metrics) SetJobFailures(jobUID string, n int) {
 	m.jobFailures.WithLabelValues(jobUID).Set(float64(n))
 }
 
-// New returns janitor's metrics on a new registry, with build information and the Go
-// runtime's collectors.
-func New(version string) *Metrics {
+// New returns janitor's metrics on a new registry, with build information
+// (janitor_build_info, from prometheus/common/version: what the release build stamps
+// with -ldflags -X).
+func New() *Metrics {
 	m := &Metrics{
 		reg:            prometheus.NewRegistry(),
 		skipReasons:    map[string]map[string]bool{},
@@ -143,9 +144,8 @@ func New(version string) *Metrics {
 		shardUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_shard_up",
 			Help: "1 if the latest run inventoried the shard, 0 if it could not."}, []string{"shard"}),
 	}
-	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_build_info",
-		Help: "Always 1; labels say which build runs."}, []string{"version", "goversion"})
-	build.WithLabelValues(version, runtime.Version()).Set(1)
+	// version, revision, branch, goversion, goos, goarch and tags; always 1.
+	build := version.NewCollector("janitor")
 	m.heldBytes = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_held_bytes",
 		Help: "Bytes of the tables under janitor's hold (renamed, not yet dropped), per shard, as of the latest run."}, []string{"shard"})
 	m.heldTables = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_held_tables",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/common/version"
 
 	"github.com/janitorhq/janitor/internal/testprom"
 	"github.com/janitorhq/janitor/report"
@@ -33,7 +35,7 @@ func sampleReport(mode string, failed bool) *report.Report {
 }
 
 func TestObserve(t *testing.T) {
-	m := New("v1")
+	m := New()
 	m.Observe(sampleReport(report.ModeReport, false), 3*time.Second)
 	if v := testutil.ToFloat64(m.reclaimable.WithLabelValues("s1")); v != 100 {
 		t.Errorf("reclaimable = %v", v)
@@ -59,7 +61,7 @@ func TestObserve(t *testing.T) {
 }
 
 func TestFailedRunSetsNoSuccess(t *testing.T) {
-	m := New("v1")
+	m := New()
 	m.Observe(sampleReport(report.ModeReport, true), time.Second)
 	if testutil.CollectAndCount(m.lastSuccess) != 0 {
 		t.Error("a failed run must not export a last-success sample")
@@ -71,7 +73,7 @@ func TestFailedRunSetsNoSuccess(t *testing.T) {
 
 // TestDropsCountedOnceThroughHooks: Observe never counts drops; the hooks do.
 func TestDropsCountedOnceThroughHooks(t *testing.T) {
-	m := New("v1")
+	m := New()
 	m.Dropped("s1", "pt-osc", 100)
 	r := sampleReport(report.ModeExecute, false)
 	r.Shards[0].Tables[0].Outcome, r.Shards[0].Tables[0].FreedBytes = report.OutcomeDropped, 100
@@ -93,7 +95,7 @@ func TestDropsCountedOnceThroughHooks(t *testing.T) {
 }
 
 func TestMetricNames(t *testing.T) {
-	m := New("v1")
+	m := New()
 	m.Dropped("s1", "pt-osc", 1)
 	m.ThrottleWait("s1", "threads_running", time.Second)
 	m.ReplicaBlocked("s1", "r1")
@@ -129,7 +131,7 @@ func TestMetricNames(t *testing.T) {
 func TestPushToRealPushgateway(t *testing.T) {
 	base := testprom.StartPushgateway(t)
 
-	ok := New("v1")
+	ok := New()
 	ok.Dropped("s1", "pt-osc", 100)
 	ok.Observe(sampleReport(report.ModeExecute, false), time.Second)
 	if err := Push(context.Background(), base, "janitor", "eu-1", ok, nil); err != nil {
@@ -138,7 +140,7 @@ func TestPushToRealPushgateway(t *testing.T) {
 	first := scrape(t, base)
 	success := sampleLine(t, first, "janitor_last_success_timestamp_seconds")
 
-	bad := New("v1")
+	bad := New()
 	bad.Observe(sampleReport(report.ModeReport, true), 2*time.Second)
 	if err := Push(context.Background(), base, "janitor", "eu-1", bad, nil); err != nil {
 		t.Fatal(err)
@@ -165,7 +167,7 @@ func TestPushToRealPushgateway(t *testing.T) {
 }
 
 func TestPushErrorHidesCredentials(t *testing.T) {
-	err := Push(context.Background(), "http://user:hunter2@127.0.0.1:1", "janitor", "", New("v"), nil)
+	err := Push(context.Background(), "http://user:hunter2@127.0.0.1:1", "janitor", "", New(), nil)
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("err = %v", err)
 	}
@@ -209,7 +211,7 @@ func TestTotalsCarryAcrossRuns(t *testing.T) {
 	shards := []string{"s1", "s2"}
 	run := func(cluster string, shards []string, failed bool, drops int) {
 		t.Helper()
-		m := New("v1")
+		m := New()
 		m.Init(shards)
 		if err := m.Resume(context.Background(), base, "janitor", cluster, shards); err != nil {
 			t.Fatal(err)
@@ -292,7 +294,7 @@ func TestTotalsCarryAcrossRuns(t *testing.T) {
 }
 
 func TestResumeErrorLeavesCountersAtZero(t *testing.T) {
-	m := New("v1")
+	m := New()
 	err := m.Resume(context.Background(), "http://user:hunter2@127.0.0.1:1", "janitor", "", []string{"s1"})
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("err = %v", err)
@@ -342,7 +344,7 @@ func TestFailedShardKeepsItsLastFigures(t *testing.T) {
 	push := func(r *report.Report) {
 		t.Helper()
 		r.Finish()
-		m := New("v1")
+		m := New()
 		m.Init(shards)
 		if err := m.Resume(context.Background(), base, "janitor", "eu-1", shards); err != nil {
 			t.Fatal(err)
@@ -385,7 +387,7 @@ func TestPartitionsKeepTheirOwnGroups(t *testing.T) {
 	base := testprom.StartPushgateway(t)
 	run := func(partition string, shards []string, failed bool, drops int) {
 		t.Helper()
-		m := New("v1")
+		m := New()
 		m.InPartition(partition)
 		m.Init(shards)
 		if err := m.Resume(context.Background(), base, "janitor", "eu-1", shards); err != nil {
@@ -448,7 +450,7 @@ func TestPartitionsKeepTheirOwnGroups(t *testing.T) {
 // TestSeriesPerShardBounded: at 2,000 shards every series per shard costs 2,000; a clean
 // shard (answered, nothing skipped, no waits) must cost five, whatever tools exist.
 func TestSeriesPerShardBounded(t *testing.T) {
-	m := New("v1")
+	m := New()
 	var shards []string
 	r := &report.Report{Mode: report.ModeExecute}
 	for i := range 100 {
@@ -488,7 +490,7 @@ func TestSeriesPerShardBounded(t *testing.T) {
 // TestNotVisitedIsNoError: a shard the run ended before is neither an error nor down,
 // and the run sets no last success (it did not cover the fleet).
 func TestNotVisitedIsNoError(t *testing.T) {
-	m := New("v1")
+	m := New()
 	m.Init([]string{"a", "b"})
 	r := &report.Report{Mode: report.ModeExecute, Shards: []report.Shard{{Name: "a"}, {Name: "b", Status: report.StatusNotVisited, Blocked: "execute.deadline 3h reached"}}}
 	r.Finish()
@@ -520,7 +522,7 @@ func TestHeldTables(t *testing.T) {
 		{Table: "_janitor_hold_c", Tool: "janitor", Verdict: "drop", ReasonCode: "dead", Bytes: 40, Outcome: report.OutcomeDropped, FreedBytes: 40, HeldUntil: &until},
 	}}}}
 	r.Finish()
-	m := New("v1")
+	m := New()
 	m.Observe(r, time.Second)
 	if b, n := testutil.ToFloat64(m.heldBytes.WithLabelValues("s1")), testutil.ToFloat64(m.heldTables.WithLabelValues("s1")); b != 30 || n != 2 {
 		t.Errorf("held %v bytes in %v tables, want 30 in 2", b, n)
@@ -542,7 +544,7 @@ func TestShardBlocked(t *testing.T) {
 	push := func(r *report.Report) string {
 		t.Helper()
 		r.Finish()
-		m := New("v1")
+		m := New()
 		m.Init(shards)
 		if err := m.Resume(context.Background(), base, "janitor", "eu-1", shards); err != nil {
 			t.Fatal(err)
@@ -609,7 +611,7 @@ func TestRetriedPartitionCountsItsOwnAttempts(t *testing.T) {
 	posts := map[string]int{}
 	attempt := func(partition, shard string, wantPrior int) {
 		t.Helper()
-		m := New("v1")
+		m := New()
 		m.InPartition(partition)
 		m.Init([]string{shard})
 		if err := m.Resume(context.Background(), base, "janitor", "eu-1", []string{shard}); err != nil {
@@ -648,6 +650,32 @@ func TestRetriedPartitionCountsItsOwnAttempts(t *testing.T) {
 		}
 		if posts[partition] != 1 {
 			t.Errorf("partition %s: %d attempts took themselves for the last (Slack posts), want 1", partition, posts[partition])
+		}
+	}
+}
+
+// TestBuildInfo: janitor_build_info carries the version and revision the release build
+// stamps into prometheus/common/version (-ldflags -X), as the JSON report does.
+func TestBuildInfo(t *testing.T) {
+	v, r := version.Version, version.Revision
+	t.Cleanup(func() { version.Version, version.Revision = v, r })
+	version.Version, version.Revision = "v9.8.7-test", "0123abcd"
+	mfs, err := New().Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, mf := range mfs {
+		if mf.GetName() != "janitor_build_info" {
+			continue
+		}
+		for _, l := range mf.GetMetric()[0].GetLabel() {
+			got[l.GetName()] = l.GetValue()
+		}
+	}
+	for k, want := range map[string]string{"version": "v9.8.7-test", "revision": "0123abcd", "goversion": runtime.Version(), "goarch": runtime.GOARCH} {
+		if got[k] != want {
+			t.Errorf("janitor_build_info{%s=%q}, want %q (labels %v)", k, got[k], want, got)
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/prometheus/common/version"
+
 	"github.com/janitorhq/janitor/internal/human"
 )
 
@@ -38,12 +40,29 @@ const (
 type Report struct {
 	GeneratedAt time.Time `json:"generated_at"`
 	Mode        string    `json:"mode"`
+	// Build is the janitor that made the report (set by Finish).
+	Build Build `json:"build"`
 	// Partition is INDEX/COUNT when this run was one pod's share of the fleet
 	// (--partition).
 	Partition        string  `json:"partition,omitempty"`
 	ReclaimableBytes int64   `json:"reclaimable_bytes"`
 	ReclaimedBytes   *int64  `json:"reclaimed_bytes,omitempty"`
 	Shards           []Shard `json:"shards"`
+}
+
+// Build says which janitor made a report. The release build stamps the values into
+// prometheus/common/version with -ldflags -X (scripts/release.sh, deploy/Dockerfile),
+// the same variables janitor_build_info reads; a plain `go build` leaves them to what
+// Go's build information knows (cmd/janitor fills them in at start).
+type Build struct {
+	Version   string `json:"version"`
+	Revision  string `json:"revision"`
+	BuildDate string `json:"build_date"`
+}
+
+// CurrentBuild is the running binary's Build.
+func CurrentBuild() Build {
+	return Build{Version: version.Version, Revision: version.GetRevision(), BuildDate: version.BuildDate}
 }
 
 // Shard statuses.
@@ -138,10 +157,13 @@ type Table struct {
 	// Outcome and FreedBytes are set by `run`.
 	Outcome    string `json:"outcome,omitempty"`
 	FreedBytes int64  `json:"freed_bytes,omitempty"`
-	// HeldUntil and OriginalTable are set for a table janitor holds: when the hold ends
-	// and the name it had (in the same schema), which `janitor restore` gives back.
+	// HeldUntil, OriginalTable and HoldName are set for a table janitor holds: when the
+	// hold ends, the name it had (in the same schema), which `janitor restore` gives
+	// back, and the name it has while held. In the run that holds it, Table is still the
+	// original name and HoldName the new one; in later runs both are the hold name.
 	HeldUntil     *time.Time `json:"held_until,omitempty"`
 	OriginalTable string     `json:"original_table,omitempty"`
+	HoldName      string     `json:"hold_name,omitempty"`
 }
 
 // Held reports whether the table is under janitor's hold and not dropped.
@@ -149,6 +171,7 @@ func (t Table) Held() bool { return t.HeldUntil != nil && t.Outcome != OutcomeDr
 
 // Finish sorts tables and sums the drop verdicts (and, in a run, the bytes freed).
 func (r *Report) Finish() {
+	r.Build = CurrentBuild()
 	r.ReclaimableBytes = 0
 	var reclaimed int64
 	sort.SliceStable(r.Shards, func(i, j int) bool { return r.Shards[i].Name < r.Shards[j].Name })

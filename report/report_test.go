@@ -3,10 +3,13 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/version"
 )
 
 func sample() *Report {
@@ -231,5 +234,37 @@ func TestEstimatedSizesAreMarked(t *testing.T) {
 		if got := sizeCell(Table{Bytes: 1 << 20, SizeSource: source}); got != want {
 			t.Errorf("%s: %q, want %q", source, got, want)
 		}
+	}
+}
+
+// TestBuildInJSON: the JSON report says which janitor wrote it ("build": version,
+// revision, build_date), read from prometheus/common/version, where the release build
+// stamps them; a held row gives its hold name in hold_name.
+func TestBuildInJSON(t *testing.T) {
+	v, r, d := version.Version, version.Revision, version.BuildDate
+	t.Cleanup(func() { version.Version, version.Revision, version.BuildDate = v, r, d })
+	version.Version, version.Revision, version.BuildDate = "v9.8.7", "0123abcd", "2026-12-01T10:20:30Z"
+	until := time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)
+	rep := &Report{Mode: ModeExecute, Shards: []Shard{{Name: "s", Tables: []Table{{Schema: "app", Table: "_t_old",
+		Outcome: OutcomeHeld, HeldUntil: &until, OriginalTable: "_t_old", HoldName: "_janitor_hold_0123456789abcdef_20261208000000_"}}}}}
+	rep.Finish()
+	var buf bytes.Buffer
+	if err := Write(&buf, rep, "json"); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Build  map[string]string `json:"build"`
+		Shards []struct {
+			Tables []map[string]any `json:"tables"`
+		} `json:"shards"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"version": "v9.8.7", "revision": "0123abcd", "build_date": "2026-12-01T10:20:30Z"}; !maps.Equal(doc.Build, want) {
+		t.Errorf("build = %v, want %v", doc.Build, want)
+	}
+	if got := doc.Shards[0].Tables[0]["hold_name"]; got != "_janitor_hold_0123456789abcdef_20261208000000_" {
+		t.Errorf("hold_name = %v", got)
 	}
 }

@@ -21,7 +21,8 @@ import (
 // EnvPrefix prefixes every environment override.
 const EnvPrefix = "JANITOR"
 
-// Load reads path, applies environment overrides, resolves *_file secrets and validates.
+// Load reads path, applies environment overrides, resolves *_file secrets and MySQL
+// option files (defaults_file) and validates.
 // Each problem is one line that says where the value came from (the file and key, or
 // the environment variable), the value (never a DSN's password or a webhook URL), and
 // what to write instead.
@@ -67,7 +68,7 @@ func Load(path string) (janitor.Config, error) {
 	if err := resolveFiles(&cfg); err != nil {
 		return cfg, src.place(err)
 	}
-	if err := errors.Join(readPasswords(&cfg), readShardsDir(&cfg)); err != nil {
+	if err := errors.Join(readPasswords(&cfg), readOptionFiles(&cfg), readShardsDir(&cfg)); err != nil {
 		return cfg, fmt.Errorf("config file %s: %w", path, err)
 	}
 	if err := cfg.ResolveShards(registerTLS); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -115,4 +116,50 @@ func TestRestoreUsage(t *testing.T) {
 	if s, tb, ok := splitQuoted("`a.b`.`c``d.e`"); !ok || s != "a.b" || tb != "c`d.e" {
 		t.Errorf("splitQuoted: %q %q %v", s, tb, ok)
 	}
+}
+
+// TestHoldNameField: the JSON row of the run that holds a table gives the hold name in
+// hold_name (before, only the reason's prose had it), and it is the name the table has
+// on the server; in a later report the row of the held table carries the same hold_name.
+func TestHoldNameField(t *testing.T) {
+	db := testdb.Primary(t)
+	s, names := deadTables(t, db, 1)
+	path := writeConfig(t, strings.Replace(runConfigText(t, s, "0s"), "hold: 0s", "hold: 1h", 1))
+	code, stdout, stderr := runCLI(t, "run", "--execute", "--output", "json", "--no-notify", "--config", path)
+	if code != exitOK {
+		t.Fatalf("run --execute: exit %d\n%s", code, stderr)
+	}
+	row := jsonRow(t, stdout, names[0])
+	if row.Outcome != report.OutcomeHeld || row.HoldName == "" || !strings.Contains(row.Reason, row.HoldName) {
+		t.Fatalf("held row: outcome %q, hold_name %q, reason %q", row.Outcome, row.HoldName, row.Reason)
+	}
+	var n int
+	if err := db.Get(&n, `SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, s, row.HoldName); err != nil || n != 1 {
+		t.Errorf("hold_name %q is not on the server (%d, %v)", row.HoldName, n, err)
+	}
+	code, stdout, stderr = runCLI(t, "report", "--output", "json", "--no-notify", "--config", path)
+	if code != exitOK {
+		t.Fatalf("report: exit %d\n%s", code, stderr)
+	}
+	if later := jsonRow(t, stdout, row.HoldName); later.HoldName != row.HoldName || later.OriginalTable != names[0] {
+		t.Errorf("later report's row: hold_name %q, original_table %q; want %q, %q", later.HoldName, later.OriginalTable, row.HoldName, names[0])
+	}
+}
+
+// jsonRow finds table's row in a JSON report of one shard.
+func jsonRow(t *testing.T, js, table string) report.Table {
+	t.Helper()
+	var r report.Report
+	if err := json.Unmarshal([]byte(js), &r); err != nil {
+		t.Fatalf("%v\n%s", err, js)
+	}
+	for _, s := range r.Shards {
+		for _, tb := range s.Tables {
+			if tb.Table == table {
+				return tb
+			}
+		}
+	}
+	t.Fatalf("no row for %s in\n%s", table, js)
+	return report.Table{}
 }

@@ -13,7 +13,7 @@ import (
 func TestEveryProgressHookTicksTheWatch(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	w := &loopWatch{budget: time.Hour, now: func() time.Time { return now }}
-	h := runHooks(metrics.New("test"), w)
+	h := runHooks(metrics.New(), w)
 	for _, c := range []struct {
 		name string
 		set  bool
@@ -35,7 +35,7 @@ func TestEveryProgressHookTicksTheWatch(t *testing.T) {
 			t.Errorf("Hooks.%s: the watch has been quiet for %s since, want a tick", c.name, q)
 		}
 	}
-	if h := runHooks(metrics.New("test"), nil); h.Held != nil {
+	if h := runHooks(metrics.New(), nil); h.Held != nil {
 		t.Error("outside serve, nothing watches holds")
 	}
 }

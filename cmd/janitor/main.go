@@ -2,13 +2,13 @@
 // MariaDB shards, reports what they hold, and drops the dead ones under throttling.
 //
 //	janitor report [--config FILE] [--output text|json|markdown] [--shard NAME]
-//	janitor run    [--config FILE] [--execute] [--output ...] [--shard NAME]
+//	janitor run    [--config FILE] [--execute | --dry-run] [--output ...] [--shard NAME]
 //	janitor serve  [--config FILE]
 //	janitor restore --config FILE --shard NAME SCHEMA.TABLE
-//	janitor version | help [COMMAND]
+//	janitor version | completion bash|zsh|fish | help [COMMAND]
 //
-// Each command's flags: janitor COMMAND --help. The configuration file is --config,
-// or else $JANITOR_CONFIG.
+// Each command's flags: janitor COMMAND --help (cli.go builds the cobra commands). The
+// configuration file is --config, or else $JANITOR_CONFIG.
 //
 // Exit status: 0 every shard answered (and, for run, nothing failed) — warnings, such
 // as a configured schema the server does not have, are in the report and the log but
@@ -18,8 +18,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,19 +27,16 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/prometheus/common/version"
 
 	"github.com/janitorhq/janitor/cmd/config"
 	"github.com/janitorhq/janitor/janitor"
 	"github.com/janitorhq/janitor/metrics"
 	"github.com/janitorhq/janitor/report"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = ""
 
 // Exit codes.
 const (
@@ -57,175 +52,10 @@ func main() {
 	os.Exit(code)
 }
 
-const usage = `usage:
-  janitor report [flags]   inventory leftovers, drop nothing
-  janitor run    [flags]   plan drops (dry run), or drop with --execute
-  janitor serve  [flags]   run on a schedule, serve /metrics
-  janitor restore --config FILE --shard NAME SCHEMA.TABLE   undo a hold (execute.hold): rename a held table back
-  janitor version
-  janitor help [COMMAND]
-
-Run 'janitor COMMAND --help' for a command's flags. The configuration file is
---config FILE, or else $JANITOR_CONFIG.
-`
-
-// options holds every flag; each command defines only the ones it takes.
-type options struct {
-	config, output, logLevel, logFormat string
-	execute, notify, noNotify           bool
-	shards                              shardList
-	partition                           string
-}
-
-// flagDef is one flag: how it is written in help, what it does, and how to define it.
-type flagDef struct {
-	name, arg, help string
-	define          func(fs *flag.FlagSet, o *options, name string)
-}
-
-func stringFlag(field func(*options) *string, def string) func(*flag.FlagSet, *options, string) {
-	return func(fs *flag.FlagSet, o *options, name string) { fs.StringVar(field(o), name, def, "") }
-}
-
-func boolFlag(field func(*options) *bool) func(*flag.FlagSet, *options, string) {
-	return func(fs *flag.FlagSet, o *options, name string) { fs.BoolVar(field(o), name, false, "") }
-}
-
-// flagDefs lists every flag once; commands name the ones they take. To add a flag,
-// add it here and to the commands that take it.
-var flagDefs = map[string]flagDef{
-	"config": {"config", "FILE", "the YAML configuration (default: $JANITOR_CONFIG)",
-		stringFlag(func(o *options) *string { return &o.config }, "")},
-	"output": {"output", "FORMAT", "report format: text, json or markdown (default text)",
-		stringFlag(func(o *options) *string { return &o.output }, "text")},
-	"execute": {"execute", "", "really drop (default: print the plan)",
-		boolFlag(func(o *options) *bool { return &o.execute })},
-	"shard": {"shard", "NAME", "visit only this shard (repeat, or separate names with commas); turns notifications off unless --notify",
-		func(fs *flag.FlagSet, o *options, name string) { fs.Var(&o.shards, name, "") }},
-	"partition": {"partition", "INDEX/COUNT", "visit only this pod's share of the shards (an Indexed Job: $(JOB_COMPLETION_INDEX)/COUNT; default $" + PartitionEnv + ")",
-		stringFlag(func(o *options) *string { return &o.partition }, "")},
-	"notify": {"notify", "", "post to Slack and push metrics even though --shard is given",
-		boolFlag(func(o *options) *bool { return &o.notify })},
-	"no-notify": {"no-notify", "", "post nothing to Slack and push no metrics",
-		boolFlag(func(o *options) *bool { return &o.noNotify })},
-	"log-level": {"log-level", "LEVEL", "debug, info, warn or error (default info)",
-		stringFlag(func(o *options) *string { return &o.logLevel }, "info")},
-	"log-format": {"log-format", "FORMAT", "text or json; logs go to stderr (default text)",
-		stringFlag(func(o *options) *string { return &o.logFormat }, "text")},
-}
-
-// command is one subcommand: what it does and the flags it takes, in help order.
-type command struct {
-	summary string
-	flags   []string
-}
-
-var commands = map[string]command{
-	"report": {"inventory leftovers and their verdicts; drop nothing",
-		[]string{"config", "output", "shard", "partition", "notify", "no-notify", "log-level", "log-format"}},
-	"run": {"plan drops (dry run), or drop the dead leftovers with --execute",
-		[]string{"config", "execute", "output", "shard", "partition", "notify", "no-notify", "log-level", "log-format"}},
-	"serve": {"run on the schedule in serve.interval and serve /metrics, /healthz and /readyz",
-		[]string{"config", "no-notify", "log-level", "log-format"}},
-}
-
-// commandHelp prints a command's usage and flags, in the double-dash form.
-func commandHelp(w io.Writer, name string) {
-	c := commands[name]
-	fmt.Fprintf(w, "usage: janitor %s [flags]\n\n%s\n\nflags:\n", name, c.summary)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, f := range c.flags {
-		d := flagDefs[f]
-		arg := "--" + d.name
-		if d.arg != "" {
-			arg += " " + d.arg
-		}
-		fmt.Fprintf(tw, "  %s\t%s\n", arg, d.help)
-	}
-	fmt.Fprintf(tw, "  --help\tprint this help\n")
-	_ = tw.Flush()
-}
-
-// parse reads args for cmd. A flag another command takes is named as such.
-func parse(cmd string, args []string) (*options, bool, error) {
-	o := &options{}
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	takes := map[string]bool{}
-	for _, f := range commands[cmd].flags {
-		takes[f] = true
-		flagDefs[f].define(fs, o, f)
-	}
-	for _, a := range args {
-		if a == "--" {
-			break
-		}
-		if !strings.HasPrefix(a, "-") {
-			continue
-		}
-		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if _, known := flagDefs[name]; known && !takes[name] {
-			var by []string
-			for _, c := range []string{"report", "run", "serve"} {
-				if slices.Contains(commands[c].flags, name) {
-					by = append(by, c)
-				}
-			}
-			return nil, false, fmt.Errorf("--%s is not a %s flag (it is for %s)", name, cmd, strings.Join(by, " and "))
-		}
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, true, nil
-		}
-		return nil, false, errors.New(strings.Replace(err.Error(), "provided but not defined: -", "provided but not defined: --", 1))
-	}
-	if fs.NArg() > 0 {
-		return nil, false, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	return o, false, nil
-}
-
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return exitUsage
-	}
-	cmd, args := args[0], args[1:]
-	switch cmd {
-	case "version", "--version":
-		fmt.Fprintln(stdout, "janitor", buildVersion())
-		return exitOK
-	case "help", "-h", "-help", "--help":
-		if len(args) > 0 {
-			if args[0] == "restore" {
-				fmt.Fprint(stdout, restoreUsage)
-				return exitOK
-			}
-			if _, ok := commands[args[0]]; ok {
-				commandHelp(stdout, args[0])
-				return exitOK
-			}
-			fmt.Fprintf(stderr, "janitor help: unknown command %q\n%s", args[0], usage)
-			return exitUsage
-		}
-		fmt.Fprint(stdout, usage)
-		return exitOK
-	case "restore":
-		return restoreCmd(ctx, args, stdout, stderr)
-	}
-	if _, ok := commands[cmd]; !ok {
-		fmt.Fprintf(stderr, "janitor: unknown command %q\n%s", cmd, usage)
-		return exitUsage
-	}
-	o, help, err := parse(cmd, args)
-	if help {
-		commandHelp(stdout, cmd)
-		return exitOK
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "janitor %s: %v\nRun 'janitor %s --help' for its flags.\n", cmd, err, cmd)
+// runCommand runs report, run or serve with the options cobra parsed (cli.go).
+func runCommand(ctx context.Context, cmd string, o *options, stdout, stderr io.Writer) int {
+	if o.dryRun && o.execute {
+		fmt.Fprintf(stderr, "janitor %s: --dry-run and --execute contradict each other: give one (without either, run prints the plan)\n", cmd)
 		return exitUsage
 	}
 	configPath := o.config
@@ -264,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Warn("policy.min_age is under 1h: a migration's copy table is a drop candidate from its first second, before its tool's triggers exist, and recent_write only looks back as far",
 			"policy.min_age", cfg.Policy.MinAge.String())
 	}
-	app := &app{cfg: cfg, log: log, stdout: stdout, version: buildVersion(), configPath: configPath, fleet: cfg.Shards}
+	app := &app{cfg: cfg, log: log, stdout: stdout, configPath: configPath, fleet: cfg.Shards}
 	if len(o.shards) > 0 {
 		if app.cfg.Shards, err = selectShards(cfg.Shards, o.shards); err != nil {
 			fmt.Fprintf(stderr, "janitor %s: %v\n", cmd, err)
@@ -306,6 +136,9 @@ const minAgeFloor = time.Hour
 type shardList []string
 
 func (l *shardList) String() string { return strings.Join(*l, ",") }
+
+// Type names the value in pflag's messages.
+func (l *shardList) Type() string { return "NAME" }
 
 func (l *shardList) Set(v string) error {
 	for _, name := range strings.Split(v, ",") {
@@ -376,20 +209,43 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
-func buildVersion() string {
-	if version != "" {
-		return version
+// The release build (scripts/release.sh, deploy/Dockerfile) stamps version, revision and
+// build date into prometheus/common/version with -ldflags -X; janitor_build_info and the
+// JSON report read them there. A plain `go build` or `go install` stamps nothing:
+// fillVersion takes what Go's build information knows instead (the module version
+// of `go install …@v0.1.0`, else "(devel)"; the commit time, when built with VCS
+// stamping), so that no build reports an empty version.
+func init() { fillVersion() }
+
+func fillVersion() {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		v := bi.Main.Version
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " " + s.Value[:12]
-			}
+	if version.Version == "" {
+		version.Version = bi.Main.Version
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.time" && version.BuildDate == "" {
+			version.BuildDate = s.Value
 		}
-		return v
 	}
-	return "unknown"
+	if version.Version == "" {
+		version.Version = "unknown"
+	}
+}
+
+// printVersion is `janitor version`.
+func printVersion(w io.Writer) {
+	fmt.Fprintf(w, "janitor %s\n  revision:   %s\n  build date: %s\n  go version: %s\n  platform:   %s/%s\n",
+		version.Version, version.GetRevision(), orUnknown(version.BuildDate), version.GoVersion, version.GoOS, version.GoArch)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }
 
 // app carries what every command needs.
@@ -397,7 +253,6 @@ type app struct {
 	cfg        janitor.Config
 	log        *slog.Logger
 	stdout     io.Writer
-	version    string
 	configPath string
 	// fleet is every configured shard; cfg.Shards may be fewer (--shard). Metrics
 	// carry the whole fleet so that a partial run's push keeps the others' figures.
@@ -416,7 +271,7 @@ type app struct {
 // once runs one job (a CronJob's run), pushes its metrics, writes the report and picks
 // the exit code.
 func (a *app) once(ctx context.Context, mode, format string) int {
-	m := metrics.New(a.version)
+	m := metrics.New()
 	if a.partition != nil {
 		m.InPartition(fmt.Sprint(a.partition.Index))
 	}

@@ -3,18 +3,19 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/janitorhq/janitor/cmd/config"
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/janitor"
 )
 
-const restoreUsage = `usage: janitor restore [--config FILE] --shard NAME SCHEMA.TABLE
+const restoreUsage = `usage: janitor restore [--config FILE] --shard NAME SCHEMA.TABLE [--log-level LEVEL] [--log-format FORMAT]
   renames a table janitor holds (execute.hold) back to its original name, with its
   original comment, together with the tables of its migration held with it.
   TABLE is the original name or the hold name (_janitor_hold_...).
@@ -22,58 +23,58 @@ const restoreUsage = `usage: janitor restore [--config FILE] --shard NAME SCHEMA
   later runs keep it (reason restored); remove that from the comment to undo.
 `
 
-// restoreCmd is `janitor restore`.
-func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, restoreUsage) }
-	configPath := fs.String("config", "", "path to the YAML configuration (default: $JANITOR_CONFIG)")
-	shard := fs.String("shard", "", "the shard the table is held on (required)")
-	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
-	logFormat := fs.String("log-format", "text", "text or json (logs go to stderr)")
-	// Flags may follow the table argument: parse what comes after it too.
-	var rest []string
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			return exitUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		rest = append(rest, fs.Arg(0))
-		args = fs.Args()[1:]
+// restoreCommand is `janitor restore`. Flags may follow the table argument.
+func restoreCommand(ctx context.Context, stdout, stderr io.Writer, code *int) *cobra.Command {
+	var configPath, shard, logLevel, logFormat string
+	c := &cobra.Command{
+		Use:   "restore --config FILE --shard NAME SCHEMA.TABLE",
+		Short: "undo a hold (execute.hold): rename a held table back",
+		Args:  cobra.ArbitraryArgs, // checked in restoreCmd, with the usage
+		Run: func(_ *cobra.Command, args []string) {
+			*code = restoreCmd(ctx, configPath, shard, logLevel, logFormat, args, stdout, stderr)
+		},
 	}
-	if *configPath == "" {
-		*configPath = os.Getenv("JANITOR_CONFIG")
+	c.Flags().StringVar(&configPath, "config", "", "path to the YAML configuration (default: $JANITOR_CONFIG)")
+	c.Flags().StringVar(&shard, "shard", "", "the shard the table is held on (required)")
+	c.Flags().StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
+	c.Flags().StringVar(&logFormat, "log-format", "text", "text or json (logs go to stderr)")
+	complete(c, &configPath)
+	return c
+}
+
+// restoreCmd runs `janitor restore` with its parsed flags and arguments.
+func restoreCmd(ctx context.Context, configPath, shard, logLevel, logFormat string, rest []string, stdout, stderr io.Writer) int {
+	if configPath == "" {
+		configPath = os.Getenv("JANITOR_CONFIG")
 	}
-	if *configPath == "" || *shard == "" || len(rest) != 1 {
+	if configPath == "" || shard == "" || len(rest) != 1 {
 		fmt.Fprintf(stderr, "janitor restore: --config, --shard and one SCHEMA.TABLE are required (got %d table arguments)\n%s", len(rest), restoreUsage)
 		return exitUsage
 	}
-	log, err := newLogger(stderr, *logLevel, *logFormat)
+	log, err := newLogger(stderr, logLevel, logFormat)
 	if err != nil {
 		fmt.Fprintf(stderr, "janitor restore: %v\n", err)
 		return exitUsage
 	}
-	cfg, err := config.Load(*configPath)
+	cfg, err := config.Load(configPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "janitor: %v\n", err)
 		return exitUsage
 	}
 	j := janitor.New(cfg, log)
-	schema, table, err := splitName(ctx, j, *shard, rest[0])
+	schema, table, err := splitName(ctx, j, shard, rest[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "janitor restore: %v\n", err)
 		return exitUsage
 	}
-	done, err := j.Restore(ctx, *shard, schema, table)
+	done, err := j.Restore(ctx, shard, schema, table)
 	if err != nil {
 		fmt.Fprintf(stderr, "janitor restore: %v\n", err)
 		return exitFailed
 	}
 	for _, r := range done {
 		fmt.Fprintf(stdout, "restored %s to %s on shard %s (held until %s UTC)",
-			dbconn.QualifiedName(r.Schema, r.HoldName), dbconn.QualifiedName(r.Schema, r.Table), *shard, r.Until.Format("2006-01-02 15:04:05"))
+			dbconn.QualifiedName(r.Schema, r.HoldName), dbconn.QualifiedName(r.Schema, r.Table), shard, r.Until.Format("2006-01-02 15:04:05"))
 		if r.Note != "" {
 			fmt.Fprintf(stdout, ": %s", r.Note)
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/version"
 
 	"github.com/janitorhq/janitor/internal/httpclient"
 	"github.com/janitorhq/janitor/janitor"
@@ -133,7 +134,7 @@ func (a *app) push(ctx context.Context, m *metrics.Metrics) {
 // in the log and /readyz, never applied silently. SIGTERM lets the table in flight
 // finish, defers the rest, and shuts the server down.
 func (a *app) serve(ctx context.Context) int {
-	m := metrics.New(a.version).WithRuntime()
+	m := metrics.New().WithRuntime()
 	m.Init(a.shardNames())
 	var ready, stale atomic.Bool
 	sum, _ := a.configSum()
@@ -175,7 +176,8 @@ func (a *app) serve(ctx context.Context) int {
 			a.log.Error("http server", "err", err)
 		}
 	}()
-	a.log.Info("serving", "addr", ln.Addr().String(), "interval", a.cfg.Serve.Interval, "execute", a.cfg.Serve.Execute)
+	a.log.Info("serving", "addr", ln.Addr().String(), "interval", a.cfg.Serve.Interval, "execute", a.cfg.Serve.Execute,
+		"version", version.Version, "revision", version.GetRevision())
 	ready.Store(true)
 	for {
 		configChanged()
