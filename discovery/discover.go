@@ -193,7 +193,13 @@ func (in *Inspector) ListNames(ctx context.Context) ([]Name, error) {
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, orphans...)
+	for _, o := range orphans {
+		// MySQL's tablespace view spells a user's #sql… table as it spells an ALTER's
+		// (plain): one the listing above shows is the user's, already in out.
+		if !listed(all, o) {
+			out = append(out, o)
+		}
+	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Schema != out[j].Schema {
 			return out[i].Schema < out[j].Schema
@@ -247,6 +253,18 @@ func (in *Inspector) listOrphans(ctx context.Context) ([]Name, error) {
 		out = append(out, Name{Schema: schema, Table: table, Orphan: true})
 	}
 	return out, nil
+}
+
+// listed reports whether names, from information_schema.TABLES, hold o. Names are
+// compared without regard to case: a server that folds case lists them folded, and
+// taking a crashed ALTER's table for a user's only keeps it.
+func listed(names []Name, o Name) bool {
+	for _, n := range names {
+		if strings.EqualFold(n.Schema, o.Schema) && strings.EqualFold(n.Table, o.Table) {
+			return true
+		}
+	}
+	return false
 }
 
 func (in *Inspector) excluded(schema string) bool {
@@ -363,6 +381,17 @@ func (in *Inspector) open(ctx context.Context, n Name) (*Table, error) {
 		return nil, err
 	}
 	if n.Orphan {
+		// Asked afresh (the pre-DROP re-check comes here too): a #sql table the server
+		// lists is a user's, whatever its tablespace looks like (tool_orphan.go).
+		user, err := in.tableExists(ctx, n.Schema, n.Table)
+		switch {
+		case err != nil:
+			t.Evidence.unreadable("whether information_schema.TABLES lists it (a user's table named like a crashed ALTER's)", err)
+		case user:
+			t.Orphan = false
+		}
+	}
+	if t.Orphan {
 		t.Type, t.Engine = "BASE TABLE", "InnoDB"
 	} else if err := in.readMeta(ctx, t); err != nil {
 		return nil, err

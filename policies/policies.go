@@ -327,6 +327,9 @@ var rules = []rule{
 		if s == nil {
 			return "", false
 		}
+		if s.Unlisted != "" && !t.Orphan {
+			return s.Unlisted + " (never dropped; drop it by hand if it is the server's)", true
+		}
 		why, ok := s.TraceOnly[t.Role]
 		return why + ": may be an application table with a look-alike name (never dropped; drop it by hand if it is the tool's)", ok
 	}},

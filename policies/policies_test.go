@@ -117,6 +117,11 @@ func TestEvaluate(t *testing.T) {
 			t.Evidence.ServerUptime = 86400 * 3
 			t.Evidence.OrphansCleaned = true
 		}, Context{}, nil, CodeDDLRunning, "crash recovery removes"},
+		{"a listed #sql table is a user's look-alike", func(t *discovery.Table) {
+			t.Name, t.Tool, t.Role, t.Base, t.Orphan = "#sql-1a2b_3", discovery.ToolOrphan, discovery.RoleOrphan, "", false
+			t.Reading = discovery.Match{Tool: discovery.ToolOrphan}
+			t.Evidence.OrphansCleaned = true
+		}, Context{}, nil, CodeLookAlike, "information_schema.TABLES"},
 		{"orphan aged by uptime", func(t *discovery.Table) {
 			t.Name, t.Tool, t.Role, t.Base, t.Orphan = "#sql-ib12-34", discovery.ToolOrphan, discovery.RoleOrphan, "", true
 			t.Reading, t.CreatedAt = discovery.Match{Tool: discovery.ToolOrphan}, nil
