@@ -130,7 +130,8 @@ func readRestrictions(ctx context.Context, q Querier) ([]Restriction, error) {
 	return out, nil
 }
 
-// parseRevoke reads `REVOKE p1, p2 ON `db`.* FROM `user`@`host“ as SHOW GRANTS prints it.
+// parseRevoke reads a REVOKE line as SHOW GRANTS prints it: REVOKE p1, p2 ON `db`.* FROM
+// `user`@`host`, the schema quoted with its backticks doubled.
 func parseRevoke(line string) (Restriction, bool) {
 	r := Restriction{Line: line}
 	privs, rest, ok := strings.Cut(strings.TrimPrefix(line, "REVOKE "), " ON `")
