@@ -658,8 +658,8 @@ func TestUnfoundTablespaceOpensNothingOnMySQL(t *testing.T) {
 	if n := sessionStatus(t, c, "Opened_table_definitions") - before; n > 50 {
 		t.Errorf("inspecting one candidate opened %d table definitions (the server holds over 100 tables)", n)
 	}
-	if tb := tables[0]; tb.SizeSource != discovery.SizeEstimate {
-		t.Errorf("size from %s, want the estimate", tb.SizeSource)
+	if tb := tables[0]; tb.SizeSource != discovery.SizeSharedTablespace || tb.Bytes != 0 {
+		t.Errorf("%d bytes from %s, want 0 from the shared tablespace", tb.Bytes, tb.SizeSource)
 	}
 }
 
