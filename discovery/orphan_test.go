@@ -219,3 +219,32 @@ func runningAlter(t *testing.T, db *sqlx.DB, schema, table string) string {
 	t.Fatal("no ALTER was caught running in 5 attempts")
 	return ""
 }
+
+// TestHeldLookAlikeIsNeverDropped: before issue 18 janitor held user tables named like
+// crashed ALTERs' (#sql-1a2b_3); their hold records say mysql-orphan. janitor never holds
+// a real one (it drops those at once), so such a held table is kept when its hold ends,
+// with the restore command, whatever else its evidence says.
+func TestHeldLookAlikeIsNeverDropped(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	in := inspector(t, db, s)
+	now := time.Now().UTC()
+	// One untouched since its hold, one written: each is kept as a look-alike.
+	for i, name := range []string{"#sql-1a2b_3", "#sql-ib4242"} {
+		h := discovery.Hold{Schema: s, Table: name, Tool: discovery.ToolOrphan, Role: discovery.RoleOrphan,
+			HeldAt: now.Add(-8 * 24 * time.Hour).Truncate(time.Second), Until: now.Add(-24 * time.Hour).Truncate(time.Second)}
+		h.HoldName = discovery.HoldName(s, h.Table, h.HeldAt, h.Until)
+		comment, err := h.CommentText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		testdb.Exec(t, db, "CREATE TABLE "+q(s, h.HoldName)+" (id INT PRIMARY KEY) COMMENT '"+strings.ReplaceAll(strings.ReplaceAll(comment, `\`, `\\`), "'", "''")+"'")
+		if i == 1 {
+			testdb.Exec(t, db, "INSERT INTO "+q(s, h.HoldName)+" VALUES (1)")
+		}
+		tb, v := verdictOf(t, in, s, h.HoldName)
+		if tb.Hold == nil || v.Action == policies.Drop || v.Code != policies.CodeLookAlike || !strings.Contains(v.Reason, "janitor restore") {
+			t.Errorf("hold of %q: %s %s (%s); want skip look_alike with the restore command", name, v.Action, v.Code, v.Reason)
+		}
+	}
+}

@@ -252,6 +252,20 @@ var rules = []rule{
 	{CodeLockHeld, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		return "a migration holds named lock " + strings.Join(t.Evidence.LocksHeld, ", "), len(t.Evidence.LocksHeld) > 0
 	}},
+	// janitor holds no crashed ALTER's #sql table (those are dropped at once, never
+	// renamed), so a hold record that says it held one held a user's table named like one
+	// (before issue 18, look_alike above): never dropped at the hold's end.
+	{CodeLookAlike, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
+		if t.Tool != discovery.ToolJanitor || t.Hold == nil {
+			return "", false
+		}
+		s := discovery.SpecOf(t.Hold.Tool)
+		if s == nil || s.Unlisted == "" {
+			return "", false
+		}
+		return fmt.Sprintf("held as %s, read then as a crashed ALTER's table, which janitor never holds: a table someone named like one; restore it with `janitor restore --shard SHARD %s`",
+			t.Name, restoreArg(t)), true
+	}},
 	{CodeAccessedDuringHold, func(_ Config, pc Context, t *discovery.Table) (string, bool) {
 		if t.Tool != discovery.ToolJanitor || t.Hold == nil || pc.WrittenByJanitor {
 			return "", false
