@@ -254,7 +254,7 @@ var rules = []rule{
 	}},
 	// janitor holds no crashed ALTER's #sql table (those are dropped at once, never
 	// renamed), so a hold record that says it held one held a user's table named like one
-	// (before issue 18, look_alike above): never dropped at the hold's end.
+	// (before issue 18; look_alike, below): never dropped at the hold's end.
 	{CodeLookAlike, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		if t.Tool != discovery.ToolJanitor || t.Hold == nil {
 			return "", false
