@@ -158,3 +158,47 @@ func TestBytesADropFrees(t *testing.T) {
 		}
 	}
 }
+
+// TestDataDirectoryBytesOnMariaDB: MariaDB's counterpart the issue found right, kept
+// right: a leftover whose file lives elsewhere (DATA DIRECTORY) is sized by what that
+// file takes on disk. (MySQL accepts DATA DIRECTORY only under innodb_directories, which
+// the sandbox does not set.)
+func TestDataDirectoryBytesOnMariaDB(t *testing.T) {
+	testdb.Skip(t, "MySQL takes DATA DIRECTORY only under innodb_directories", "mysql")
+	db := testdb.Primary(t)
+	var datadir string
+	if err := db.Get(&datadir, "SELECT @@datadir"); err != nil {
+		t.Fatal(err)
+	}
+	host := filepath.Join(os.Getenv(fsRootEnv), datadir)
+	var st syscall.Stat_t
+	if err := syscall.Stat(host, &st); err != nil {
+		t.Fatal(err)
+	}
+	// Beside the data directory, owned by the server's user.
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	dir := filepath.Join(filepath.Dir(filepath.Clean(datadir)), "jt-remote-"+hex.EncodeToString(b))
+	hostDir := filepath.Join(os.Getenv(fsRootEnv), dir)
+	if err := os.Mkdir(hostDir, 0o750); err != nil {
+		t.Skipf("cannot make a directory for the server (%v)", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(hostDir) })
+	if err := os.Chown(hostDir, int(st.Uid), int(st.Gid)); err != nil {
+		t.Skipf("cannot give the server a directory (%v)", err)
+	}
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY, v VARCHAR(200)) DATA DIRECTORY = '"+dir+"'")
+	fill(t, db, q(s, "__orders_old"), 20000, "REPEAT('x', 200)")
+	testdb.Exec(t, conn(t, db), "FLUSH TABLES "+q(s, "__orders_old")+" FOR EXPORT", "UNLOCK TABLES")
+	enc, n := serverEncoded(t, db, s, "__orders_old")
+	_, alloc := sizes(t, filepath.Join(hostDir, enc, n+".ibd"))
+	tb, err := inspector(t, db, s).Inspect(t.Context(), discovery.Name{Schema: s, Table: "__orders_old"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tb.Bytes != alloc || tb.SizeSource != discovery.SizeTablespace {
+		t.Errorf("%d bytes (%s); the file in %s takes %d", tb.Bytes, tb.SizeSource, dir, alloc)
+	}
+}
