@@ -188,10 +188,13 @@ func TestDataDirectoryBytesOnMariaDB(t *testing.T) {
 		t.Skipf("cannot give the server a directory (%v)", err)
 	}
 	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY, v VARCHAR(200)) DATA DIRECTORY = '"+dir+"'")
-	fill(t, db, q(s, "__orders_old"), 20000, "REPEAT('x', 200)")
-	testdb.Exec(t, conn(t, db), "FLUSH TABLES "+q(s, "__orders_old")+" FOR EXPORT", "UNLOCK TABLES")
+	// Not replicated: the sandbox's replica shares this host, and would create the same
+	// file, which exists (error 184), and stop.
+	c := conn(t, db)
+	testdb.Exec(t, c, "SET SESSION sql_log_bin = 0", "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY, v VARCHAR(200)) DATA DIRECTORY = '"+dir+"'",
+		"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, REPEAT('x', 200) FROM "+q(s, "seq_1_to_20000"),
+		"FLUSH TABLES "+q(s, "__orders_old")+" FOR EXPORT", "UNLOCK TABLES")
 	enc, n := serverEncoded(t, db, s, "__orders_old")
 	_, alloc := sizes(t, filepath.Join(hostDir, enc, n+".ibd"))
 	tb, err := inspector(t, db, s).Inspect(t.Context(), discovery.Name{Schema: s, Table: "__orders_old"})
