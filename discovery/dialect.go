@@ -3,7 +3,10 @@ package discovery
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/janitorhq/janitor/dbconn"
 )
 
 // Flavor is the server family; it decides which dictionary views exist.
@@ -50,6 +53,132 @@ type Server struct {
 	// LowerCaseTableNames is @@lower_case_table_names: not 0, the server keeps names in
 	// the dictionary and on disk in lower case.
 	LowerCaseTableNames int
+	// Restrictions are the schemas a MySQL partial revoke hides from the account although
+	// its global privileges (above) would show them: see readRestrictions.
+	Restrictions []Restriction
+}
+
+// Restriction is one schema the account's global privileges do not reach: MySQL with
+// partial_revokes=ON lets `REVOKE … ON db.*` take a global privilege back for one schema,
+// and the server then hides that schema's views, triggers, routines and events from the
+// account without an error, while information_schema.USER_PRIVILEGES still lists the
+// global privilege. A view there that reads a leftover was missed, and the leftover
+// dropped (issue 18 §2).
+type Restriction struct {
+	// Schema is the schema the revoke names; "" when its line could not be read.
+	Schema string
+	// Privileges are the revoked privileges that hide evidence (visibilityPrivileges),
+	// as SHOW GRANTS spells them.
+	Privileges []string
+	// Line is SHOW GRANTS' line.
+	Line string
+}
+
+// visibilityPrivileges are those whose absence hides evidence: SELECT (tables, routines'
+// bodies, other accounts' grants), SHOW VIEW (view definitions), TRIGGER and EVENT.
+var visibilityPrivileges = []string{"SELECT", "SHOW VIEW", "TRIGGER", "EVENT"}
+
+// HiddenEvidence says, for a server whose account has Restrictions, what janitor cannot
+// see and the GRANT that lifts each restriction; nil when nothing is hidden. Every
+// candidate gets it as unreadable evidence: a view, trigger, routine or event in a hidden
+// schema may name a table in any schema, and nothing tells which.
+func (s Server) HiddenEvidence() error {
+	if len(s.Restrictions) == 0 {
+		return nil
+	}
+	var parts []string
+	for _, r := range s.Restrictions {
+		if r.Schema == "" {
+			parts = append(parts, fmt.Sprintf("a revoke janitor cannot read (%q): drop it, or fix janitor", r.Line))
+			continue
+		}
+		q := dbconn.QuoteIdent(r.Schema)
+		parts = append(parts, fmt.Sprintf("%s (REVOKE %s ON %s.*: GRANT %s ON %s.* TO %s lifts it)", q, strings.Join(r.Privileges, ", "), q,
+			strings.Join(visibilityPrivileges, ", "), q, accountOf(r.Line)))
+	}
+	return fmt.Errorf("partial revokes hide schemas from this account, whose views, triggers, routines and events may use this table unseen: %s; docs/dropping.md, Least privilege",
+		strings.Join(parts, "; "))
+}
+
+// readRestrictions reads the account's partial revokes from SHOW GRANTS, which the
+// account may always run for itself and which lists them, with the account's active
+// roles merged in, as `REVOKE privileges ON db.* FROM user@host` (measured on 9.7.4: a
+// role granting SELECT on *.* removes SELECT from the line; mysql.user's
+// User_attributes holds the same restrictions without the roles, and needs SELECT on
+// mysql.user, which a partial revoke may take away too). MariaDB has no partial revokes
+// and prints no such line. Only revokes of visibilityPrivileges are kept: REVOKE INSERT
+// hides nothing.
+func readRestrictions(ctx context.Context, q Querier) ([]Restriction, error) {
+	lines, err := queryAll(ctx, &Inspector{q: q}, "SHOW /* janitor */ GRANTS", nil, scanString)
+	if err != nil {
+		return nil, fmt.Errorf("read own grants (SHOW GRANTS): %w", err)
+	}
+	var out []Restriction
+	for _, line := range lines {
+		if !strings.HasPrefix(line, "REVOKE ") {
+			continue
+		}
+		r, ok := parseRevoke(line)
+		if !ok {
+			out = append(out, Restriction{Line: line})
+			continue
+		}
+		// No view, trigger, routine or event lives in these two (storedObjectsWhere):
+		// a revoke there hides no evidence.
+		if len(r.Privileges) > 0 && !strings.EqualFold(r.Schema, "information_schema") && !strings.EqualFold(r.Schema, "performance_schema") {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// parseRevoke reads a REVOKE line as SHOW GRANTS prints it: REVOKE p1, p2 ON `db`.* FROM
+// `user`@`host`, the schema quoted with its backticks doubled.
+func parseRevoke(line string) (Restriction, bool) {
+	r := Restriction{Line: line}
+	privs, rest, ok := strings.Cut(strings.TrimPrefix(line, "REVOKE "), " ON `")
+	if !ok {
+		return r, false
+	}
+	// The schema, backtick-quoted with ` doubled, then .* and the account.
+	var b strings.Builder
+	i := 0
+	for ; i < len(rest); i++ {
+		if rest[i] == '`' {
+			if i+1 < len(rest) && rest[i+1] == '`' {
+				b.WriteByte('`')
+				i++
+				continue
+			}
+			break
+		}
+		b.WriteByte(rest[i])
+	}
+	if i >= len(rest) || !strings.HasPrefix(rest[i+1:], ".* FROM ") {
+		return r, false
+	}
+	r.Schema = b.String()
+	for _, p := range strings.Split(privs, ",") {
+		p = strings.ToUpper(strings.TrimSpace(p))
+		if p == "ALL" || p == "ALL PRIVILEGES" {
+			r.Privileges = append([]string{}, visibilityPrivileges...)
+			break
+		}
+		if slices.Contains(visibilityPrivileges, p) {
+			r.Privileges = append(r.Privileges, p)
+		}
+	}
+	return r, true
+}
+
+// accountOf is the account a SHOW GRANTS line names after FROM or TO, as printed.
+func accountOf(line string) string {
+	for _, sep := range []string{" FROM ", " TO "} {
+		if i := strings.LastIndex(line, sep); i >= 0 {
+			return line[i+len(sep):]
+		}
+	}
+	return "janitor's account"
 }
 
 // Identity is a string that changes when a different server answers at the same address.
@@ -157,6 +286,9 @@ func ReadServer(ctx context.Context, q Querier) (Server, error) {
 	s.SeesRoutines = privs["SELECT"]
 	s.SeesEvents = privs["EVENT"]
 	s.SeesGrants = privs["SELECT"]
+	if s.Restrictions, err = readRestrictions(ctx, q); err != nil {
+		return s, err
+	}
 	return s, nil
 }
 

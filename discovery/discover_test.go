@@ -658,41 +658,8 @@ func TestUnfoundTablespaceOpensNothingOnMySQL(t *testing.T) {
 	if n := sessionStatus(t, c, "Opened_table_definitions") - before; n > 50 {
 		t.Errorf("inspecting one candidate opened %d table definitions (the server holds over 100 tables)", n)
 	}
-	if tb := tables[0]; tb.SizeSource != discovery.SizeEstimate {
-		t.Errorf("size from %s, want the estimate", tb.SizeSource)
-	}
-}
-
-// TestOrphanTablespacesOnMySQL: on MySQL janitor lists #sql tablespaces (a crashed ALTER's
-// copies) from INNODB_TABLESPACES_BRIEF, a dictionary view that opens no file. A table the
-// test names #sql-… stands in for one: the dictionary spells its tablespace the same way.
-func TestOrphanTablespacesOnMySQL(t *testing.T) {
-	testdb.SkipUnless(t, "MySQL spells a #sql table's tablespace as a crashed ALTER's; MariaDB encodes it", "mysql")
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "#sql-ib99-1")+" (id INT PRIMARY KEY, v VARCHAR(200))")
-	fill(t, db, q(s, "#sql-ib99-1"), 20000, "REPEAT('x', 200)")
-	in := inspector(t, db, s)
-	names, err := in.ListNames(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var orphan *discovery.Name
-	for i, n := range names {
-		if n.Orphan {
-			orphan = &names[i]
-		}
-	}
-	if orphan == nil || orphan.Schema != s || orphan.Table != "#sql-ib99-1" {
-		t.Fatalf("names %+v, want the #sql tablespace as an orphan", names)
-	}
-	tb, err := in.Inspect(context.Background(), *orphan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := onDisk(t, serverFile(t, db, s, "#sql-ib99-1", ".ibd"))
-	if tb.Tool != discovery.ToolOrphan || !want.ok(tb) {
-		t.Errorf("orphan: tool %s, %d bytes (%s); the file: %s", tb.Tool, tb.Bytes, tb.SizeSource, want)
+	if tb := tables[0]; tb.SizeSource != discovery.SizeSharedTablespace || tb.Bytes != 0 {
+		t.Errorf("%d bytes from %s, want 0 from the shared tablespace", tb.Bytes, tb.SizeSource)
 	}
 }
 

@@ -140,6 +140,9 @@ func (in *Inspector) gather(ctx context.Context, t *Table) {
 	ev := &t.Evidence
 	ev.SeesAllSessions = in.server.SeesAllSessions
 	ev.ServerUptime = in.server.Uptime
+	if !t.Orphan {
+		in.hiddenSchemas(t)
+	}
 	if t.Base != "" {
 		ok, err := in.tableExists(ctx, t.Schema, t.Base)
 		if err != nil {
@@ -194,6 +197,14 @@ func (in *Inspector) gather(ctx context.Context, t *Table) {
 		ev.OrphansCleaned = in.server.CleansOrphans()
 	}
 	in.gatherUsage(ctx, t) // events and table grants: events.go
+}
+
+// hiddenSchemas records, as unreadable evidence, the schemas a partial revoke hides
+// from the account (Server.HiddenEvidence): what they hold cannot be searched.
+func (in *Inspector) hiddenSchemas(t *Table) {
+	if err := in.server.HiddenEvidence(); err != nil {
+		t.Evidence.unreadable("schemas hidden from this account", err)
+	}
 }
 
 type trigger struct {

@@ -31,6 +31,9 @@ func (in *Inspector) References(ctx context.Context, n Name) (refs, unreadable [
 		return nil, nil, false, err
 	}
 	ev := &t.Evidence
+	// The replica's own account: its partial revokes hide its schemas, whatever the
+	// primary's account sees.
+	in.hiddenSchemas(t)
 	add := func(kind string, names []string) {
 		for _, s := range names {
 			refs = append(refs, kind+" "+s)

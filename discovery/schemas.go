@@ -26,8 +26,15 @@ type SchemaCheck struct {
 // 2) it rewrites both lists to the server's spelling, so that "Ledger" excludes ledger
 // as the server itself would read it. One query for the schema list, and one per
 // missing name to tell "no such schema" from "not visible to this account".
+//
+// A schema a partial revoke hides (Server.Restrictions) is a warning whatever the lists
+// say: its views, triggers, routines and events may use a leftover anywhere, so every
+// candidate of the shard is kept as evidence_unreadable until the GRANT it names.
 func (in *Inspector) CheckSchemas(ctx context.Context) (SchemaCheck, error) {
 	var c SchemaCheck
+	if err := in.server.HiddenEvidence(); err != nil {
+		c.Warnings = append(c.Warnings, err.Error()+"; until then no candidate is dropped (evidence_unreadable)")
+	}
 	if len(in.opts.Schemas) == 0 && len(in.opts.ExcludeSchemas) == 0 {
 		return c, nil
 	}

@@ -10,6 +10,18 @@ const (
 	SizeTablespace       = "tablespace"        // the .ibd file's allocated size (MySQL 8+: its size)
 	SizeTableStatus      = "table_status"      // non-InnoDB: computed from the files
 	SizeSystemTablespace = "system_tablespace" // file_per_table was off: frees nothing on disk
+	// SizeSharedTablespace: MySQL 8+, an InnoDB table with no tablespace of its own: it
+	// lives in the system tablespace (created with file_per_table off, or TABLESPACE
+	// innodb_system) or in a general tablespace (CREATE TABLESPACE), whose files a DROP
+	// does not shrink. Bytes is 0.
+	SizeSharedTablespace = "shared_tablespace"
+	// SizeTablespaceCompressed: MySQL 8+, a table with COMPRESSION (transparent page
+	// compression), whose file has holes punched in it: it takes less on disk than its
+	// size, and the DROP frees what it takes. information_schema.FILES knows only the
+	// size, and the one view that knows the allocated size (INNODB_TABLESPACES) stats
+	// every tablespace file on the server to answer: Bytes is the file's size, an upper
+	// bound.
+	SizeTablespaceCompressed = "tablespace_compressed"
 	// SizeTablespaceEstimate: MySQL 8+, a tablespace found whose files include one whose
 	// size information_schema.FILES does not give (under one extent, 1 MiB, or not
 	// opened since the server started): the statistics' estimate.
@@ -56,6 +68,9 @@ type Table struct {
 
 	statBytes   int64
 	partitioned bool
+	// compressed: CREATE_OPTIONS holds COMPRESSION="zlib" or "lz4" (MySQL's punched
+	// holes).
+	compressed bool
 }
 
 // Evidence is every fact the policies weigh.

@@ -56,6 +56,11 @@ type ToolSpec struct {
 	// triggers), so one without it is someone else's look-alike. Each says why; such a
 	// table is never dropped (policies: look_alike).
 	TraceOnly map[Role]string
+	// Unlisted says why the tool's tables never appear in information_schema.TABLES:
+	// one whose name fits a rule but that the listing shows is someone's table with a
+	// look-alike name, never dropped (policies: look_alike). "" for tools whose tables
+	// are listed like any other.
+	Unlisted string
 
 	// Doc is the tool's row in docs/discovery.md's tool table.
 	Doc DocRow

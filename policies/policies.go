@@ -263,6 +263,20 @@ var rules = []rule{
 			"it may be the tool, paused or postponing its cut-over (if it is not, give it an account that cannot create, alter or drop tables)",
 			toolName(t), strings.Join(t.Evidence.BinlogClients, "; ")), len(t.Evidence.BinlogClients) > 0
 	}},
+	// janitor holds no crashed ALTER's #sql table (those are dropped at once, never
+	// renamed), so a hold record that says it held one held a user's table named like one
+	// (before issue 18; look_alike, below): never dropped at the hold's end.
+	{CodeLookAlike, func(_ Config, pc Context, t *discovery.Table) (string, bool) {
+		if t.JanitorHold() == nil {
+			return "", false
+		}
+		s := discovery.SpecOf(t.Hold.Tool)
+		if s == nil || s.Unlisted == "" {
+			return "", false
+		}
+		return fmt.Sprintf("held as %s, read then as a crashed ALTER's table, which janitor never holds: a table someone named like one; restore it with `%s`",
+			t.Name, restoreCommand(pc, t)), true
+	}},
 	{CodeAccessedDuringHold, func(_ Config, pc Context, t *discovery.Table) (string, bool) {
 		if t.JanitorHold() == nil || pc.WrittenByJanitor {
 			return "", false
@@ -347,6 +361,9 @@ var rules = []rule{
 		s := discovery.SpecOf(t.Tool)
 		if s == nil {
 			return "", false
+		}
+		if s.Unlisted != "" && !t.Orphan {
+			return s.Unlisted + " (never dropped; drop it by hand if it is the server's)", true
 		}
 		why, ok := s.TraceOnly[t.Role]
 		return why + ": may be an application table with a look-alike name (never dropped; drop it by hand if it is the tool's)", ok

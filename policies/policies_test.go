@@ -117,6 +117,16 @@ func TestEvaluate(t *testing.T) {
 			t.Evidence.ServerUptime = 86400 * 3
 			t.Evidence.OrphansCleaned = true
 		}, Context{}, nil, CodeDDLRunning, "crash recovery removes"},
+		{"a listed #sql table is a user's look-alike", func(t *discovery.Table) {
+			t.Name, t.Tool, t.Role, t.Base, t.Orphan = "#sql-1a2b_3", discovery.ToolOrphan, discovery.RoleOrphan, "", false
+			t.Reading = discovery.Match{Tool: discovery.ToolOrphan}
+			t.Evidence.OrphansCleaned = true
+		}, Context{}, nil, CodeLookAlike, "information_schema.TABLES"},
+		{"a held #sql look-alike is kept when its hold ends", func(t *discovery.Table) {
+			t.Name, t.Tool, t.Role, t.Base = "_janitor_hold_0123456789abcdef_20261202100000_", discovery.ToolJanitor, discovery.RoleHold, ""
+			t.Hold = &discovery.Hold{Schema: "shop", Table: "#sql-1a2b_3", Tool: discovery.ToolOrphan, Role: discovery.RoleOrphan,
+				HeldAt: now.Add(-8 * 24 * time.Hour), Until: now.Add(-24 * time.Hour)}
+		}, Context{}, nil, CodeLookAlike, "janitor restore"},
 		{"orphan aged by uptime", func(t *discovery.Table) {
 			t.Name, t.Tool, t.Role, t.Base, t.Orphan = "#sql-ib12-34", discovery.ToolOrphan, discovery.RoleOrphan, "", true
 			t.Reading, t.CreatedAt = discovery.Match{Tool: discovery.ToolOrphan}, nil

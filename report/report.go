@@ -367,6 +367,11 @@ func sizeCell(t Table) string {
 	switch t.SizeSource {
 	case "system_tablespace":
 		return "0 (system tablespace)"
+	case "shared_tablespace":
+		return "0 (shared tablespace)"
+	case "tablespace_compressed":
+		// The file's size; its punched holes free less.
+		return "≤" + human.Bytes(t.Bytes)
 	case "estimate", "tablespace_estimate":
 		return "~" + human.Bytes(t.Bytes)
 	case "unknown":

@@ -230,8 +230,13 @@ func TestWarningsInEveryRendering(t *testing.T) {
 // from the statistics of a tablespace information_schema.FILES cannot size) is printed
 // with a leading ~; a tablespace's own size is not.
 func TestEstimatedSizesAreMarked(t *testing.T) {
-	for source, want := range map[string]string{"tablespace": "1.0 MiB", "estimate": "~1.0 MiB", "tablespace_estimate": "~1.0 MiB"} {
-		if got := sizeCell(Table{Bytes: 1 << 20, SizeSource: source}); got != want {
+	for source, want := range map[string]string{"tablespace": "1.0 MiB", "estimate": "~1.0 MiB", "tablespace_estimate": "~1.0 MiB",
+		"tablespace_compressed": "≤1.0 MiB", "shared_tablespace": "0 (shared tablespace)"} {
+		bytes := int64(1 << 20)
+		if source == "shared_tablespace" {
+			bytes = 0
+		}
+		if got := sizeCell(Table{Bytes: bytes, SizeSource: source}); got != want {
 			t.Errorf("%s: %q, want %q", source, got, want)
 		}
 	}
