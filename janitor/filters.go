@@ -154,7 +154,9 @@ func (f replicaFilters) evaluate(db string, tables []qualifiedTable, fold bool, 
 		}
 		return a == b
 	}
-	in := func(list []string, s string) bool { return slices.ContainsFunc(list, func(x string) bool { return eq(x, s) }) }
+	in := func(list []string, s string) bool {
+		return slices.ContainsFunc(list, func(x string) bool { return eq(x, s) })
+	}
 	if sourceID != "" && slices.Contains(f.ignoreServerIDs, sourceID) {
 		return filterVerdict{false, "replicate_ignore_server_ids=" + strings.Join(f.ignoreServerIDs, ",")}
 	}
@@ -331,7 +333,7 @@ func statementsOn(replica string, filters []replicaFilters, stmts []plannedState
 	case len(filtered) > 0 && has:
 		return fmt.Sprintf("replica %s: has %s, but its replication filter leaves janitor's statements out there (%s): the replica would keep it, and a tool's later statement onto that name would stop its applier (error 1050); drop it by hand on both servers, or fix the filter", replica, name, strings.Join(filtered, "; "))
 	case len(filtered) == 0 && !has:
-		return fmt.Sprintf("replica %s: does not have %s (created on the primary with sql_log_bin=0, or removed on the replica): the replicated %s would stop its applier (error 1146); drop it by hand on the primary with SET sql_log_bin = 0", replica, name, stmts[0].what)
+		return fmt.Sprintf("replica %s: does not have %s (created on the primary with sql_log_bin=0, or removed on the replica): janitor's %s would stop its applier there (error 1146); drop it by hand on the primary with SET sql_log_bin = 0", replica, name, stmts[0].what)
 	}
 	return ""
 }
