@@ -42,9 +42,12 @@ type attachedReplica struct {
 }
 
 func (a attachedReplica) String() string {
-	s := fmt.Sprintf("server_id %d at %s", a.serverID, net.JoinHostPort(a.host, strconv.Itoa(a.port)))
+	s := fmt.Sprintf("server_id %d", a.serverID)
+	if a.host != "" {
+		s += " at " + net.JoinHostPort(a.host, strconv.Itoa(a.port))
+	}
 	if a.uuid != "" {
-		s += " (server_uuid " + a.uuid + ")"
+		s += ", server_uuid " + a.uuid
 	}
 	return s
 }
@@ -152,7 +155,22 @@ func (r *shardRun) checkTopology(ctx context.Context, q sqlx.QueryerContext) err
 	}
 	var unchecked []string
 	check := func(source string, regs []attachedReplica, dumps []dumpSession) {
+		// MySQL's registry has no address for a replica without report_host: the dump
+		// sessions' client addresses are the best janitor can name (it cannot tell
+		// which session is whose).
+		var from []string
+		for _, d := range dumps {
+			from = append(from, d.host)
+		}
+		where := ""
+		if len(from) > 0 {
+			where = "; no report_host: the binlog dump sessions there come from " + strings.Join(from, ", ")
+		}
 		for _, a := range regs {
+			fed := fmt.Sprintf("fed by %s", source)
+			if a.host == "" {
+				fed += where
+			}
 			name, ok := known[a.serverID]
 			switch {
 			case ok && (a.uuid == "" || uuids[a.serverID] == "" || strings.EqualFold(a.uuid, uuids[a.serverID])):
@@ -161,9 +179,9 @@ func (r *shardRun) checkTopology(ctx context.Context, q sqlx.QueryerContext) err
 				r.log.DebugContext(ctx, "attached replica ignored by configuration", "source", source, "replica", a.String())
 				continue
 			case ok:
-				unchecked = append(unchecked, fmt.Sprintf("%s (fed by %s: its server_id is %s's, its server_uuid is not)", a, source, name))
+				unchecked = append(unchecked, fmt.Sprintf("%s (%s: its server_id is %s's, its server_uuid is not)", a, fed, name))
 			default:
-				unchecked = append(unchecked, fmt.Sprintf("%s (fed by %s)", a, source))
+				unchecked = append(unchecked, fmt.Sprintf("%s (%s)", a, fed))
 			}
 		}
 		if len(dumps) > len(regs) {

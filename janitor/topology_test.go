@@ -127,10 +127,15 @@ func TestUnlistedReplicaBlocksTheShard(t *testing.T) {
 	b := r.Shards[0]
 	t.Logf("blocked: %s", b.Blocked)
 	port := r2dsn[strings.LastIndex(r2dsn, ":")+1 : strings.LastIndex(r2dsn, ")")]
+	// MySQL's registry has no address without report_host: the dump sessions' are named.
+	addr := "server_id 3 at 127.0.0.1:" + port
+	if testdb.IsMySQL(t) {
+		addr = "come from 127.0.0.1:"
+	}
 	if o.Outcome != report.OutcomeDeferred || b.BlockedCode != report.BlockedReplicaUnchecked ||
-		!strings.Contains(b.Blocked, "server_id 3 at 127.0.0.1:"+port) || !strings.Contains(b.Blocked, "ignore_replicas") {
-		t.Errorf("outcome %q (%s), blocked %q (%s): want deferred, blocked replica_unchecked naming server_id 3 at 127.0.0.1:%s",
-			o.Outcome, o.Reason, b.BlockedCode, b.Blocked, port)
+		!strings.Contains(b.Blocked, "server_id 3") || !strings.Contains(b.Blocked, addr) || !strings.Contains(b.Blocked, "ignore_replicas") {
+		t.Errorf("outcome %q (%s), blocked %q (%s): want deferred, blocked replica_unchecked naming server_id 3 and %q",
+			o.Outcome, o.Reason, b.BlockedCode, b.Blocked, addr)
 	}
 	if !exists(t, primary, s, "__orders_old") || !exists(t, r2, s, "__orders_old") {
 		t.Fatal("the table was dropped with an unlisted replica attached")
