@@ -2,6 +2,7 @@ package janitor_test
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -87,10 +88,9 @@ func repairOnFailure(t *testing.T) {
 				t.Fatal(err)
 			}
 			if testdb.IsMySQL(t) {
-				var gtid string
-				if err := conn.GetContext(ctx, &gtid, `SELECT APPLYING_TRANSACTION FROM performance_schema.replication_applier_status_by_worker
-					WHERE LAST_ERROR_NUMBER <> 0 AND APPLYING_TRANSACTION <> '' LIMIT 1`); err == nil {
-					testdb.Exec(t, conn, "STOP REPLICA", "SET GTID_NEXT = '"+gtid+"'", "BEGIN", "COMMIT", "SET GTID_NEXT = 'AUTOMATIC'", "START REPLICA")
+				// The failed transaction is named in the applier's error.
+				if m := failedGTID.FindStringSubmatch(applierError(t, testdb.Primary(t), replica)); m != nil {
+					testdb.Exec(t, conn, "STOP REPLICA", "SET GTID_NEXT = '"+m[1]+"'", "BEGIN", "COMMIT", "SET GTID_NEXT = 'AUTOMATIC'", "START REPLICA")
 				}
 			} else {
 				testdb.Exec(t, conn, "STOP SLAVE", "SET GLOBAL sql_slave_skip_counter = 1", "START SLAVE")
@@ -100,6 +100,8 @@ func repairOnFailure(t *testing.T) {
 		t.Errorf("could not repair the sandbox replica: %s", applierError(t, testdb.Primary(t), replica))
 	})
 }
+
+var failedGTID = regexp.MustCompile(`transaction '([0-9a-f-]+:[0-9]+)'`)
 
 // tool is a session with schema as its default database, as the schema-change tools
 // send their statements.
