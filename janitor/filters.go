@@ -40,6 +40,7 @@ type replicaFilters struct {
 	wildDoTable, wildIgnoreTable []string
 	ignoreServerIDs              []string
 	unsupported                  []string // filters janitor does not evaluate: name=value
+	sourceID                     string   // the server_id of the channel's source
 }
 
 // filterColumns are the Replicate_* columns of SHOW REPLICA STATUS (both flavors) that
@@ -106,7 +107,7 @@ func readFiltersWith(ctx context.Context, q sqlx.QueryerContext, stmt string) ([
 				return fmt.Sprint(v)
 			}
 		}
-		f := replicaFilters{channel: str("Connection_name") + str("Channel_Name")}
+		f := replicaFilters{channel: str("Connection_name") + str("Channel_Name"), sourceID: str("Master_Server_Id") + str("Source_Server_Id")}
 		for col, field := range filterColumns {
 			*field(&f) = splitFilter(str(col))
 		}
@@ -305,6 +306,18 @@ func statementsOn(replica string, filters []replicaFilters, stmts []plannedState
 	src := ""
 	if sourceID != 0 {
 		src = fmt.Sprint(sourceID)
+	}
+	// A multi-source replica's other channels do not carry this primary's events: only
+	// the channels fed by it count, when any is (a replica fed through another replica,
+	// a chain, has none: then every channel counts).
+	var ours []replicaFilters
+	for _, f := range filters {
+		if src != "" && f.sourceID == src {
+			ours = append(ours, f)
+		}
+	}
+	if len(ours) > 0 {
+		filters = ours
 	}
 	var applied, filtered []string
 	for _, f := range filters {
