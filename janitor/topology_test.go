@@ -122,6 +122,11 @@ func TestUnlistedReplicaBlocksTheShard(t *testing.T) {
 	testdb.Exec(t, reader, "START TRANSACTION", "SELECT COUNT(*) FROM "+q(s, "__orders_old"))
 
 	cfg := config(t, s)
+	// The dry run says so up front.
+	plan := janitor.New(cfg, nil).Run(context.Background(), false)
+	if o := outcomes(plan)["__orders_old"]; o.Outcome != report.OutcomeDeferred || !strings.Contains(plan.Shards[0].Blocked, "server_id 3") {
+		t.Errorf("dry run: outcome %q, blocked %q: want deferred, naming server_id 3", o.Outcome, plan.Shards[0].Blocked)
+	}
 	r := janitor.New(cfg, nil).Run(context.Background(), true)
 	o := outcomes(r)["__orders_old"]
 	b := r.Shards[0]
