@@ -218,3 +218,32 @@ func TestReplicationFilters(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoreUnderDoDB: with replicate-do-db on the replica, `janitor restore`'s RENAME,
+// sent with no default database, was filtered out there: the primary had the table back
+// under its name, the replica kept the hold name. It is sent with USE schema now, as the
+// hold's own statements are.
+func TestRestoreUnderDoDB(t *testing.T) {
+	repairOnFailure(t)
+	primary := testdb.Primary(t)
+	replica := testdb.Open(t, testdb.ReplicaDSN(t))
+	s := testdb.Schema(t, primary)
+	testdb.WaitReplica(t, primary, replica)
+	replicaFilter(t, replica, "replicate_do_db", s)
+	testdb.Exec(t, tool(t, s), "CREATE TABLE orders (id INT PRIMARY KEY)", "CREATE TABLE __orders_old (id INT PRIMARY KEY)")
+	cfg := holdConfig(t, s)
+	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__orders_old"]; o.Outcome != report.OutcomeHeld {
+		t.Fatalf("hold: %+v", o)
+	}
+	hold := heldName(t, primary, s, "__orders_old")
+	if done := restore(t, cfg, s, "__orders_old"); len(done) != 1 {
+		t.Fatalf("restore: %+v", done)
+	}
+	if e := applierError(t, primary, replica); e != "" {
+		t.Fatalf("the replica stopped: %s", e)
+	}
+	if !exists(t, replica, s, "__orders_old") || exists(t, replica, s, hold) {
+		t.Errorf("the replica has __orders_old %v, %s %v: want the original name back there too",
+			exists(t, replica, s, "__orders_old"), hold, exists(t, replica, s, hold))
+	}
+}
