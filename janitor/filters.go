@@ -2,6 +2,8 @@ package janitor
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/report"
 )
 
 // A replica applies janitor's statements through its replication filters, and against
@@ -44,7 +47,7 @@ type replicaFilters struct {
 }
 
 // filterColumns are the Replicate_* columns of SHOW REPLICA STATUS (both flavors) that
-// janitor evaluates, and those it does not (their presence refuses the table).
+// janitor evaluates: each channel's effective filters, global or its own.
 var filterColumns = map[string]func(f *replicaFilters) *[]string{
 	"Replicate_Do_DB":             func(f *replicaFilters) *[]string { return &f.doDB },
 	"Replicate_Ignore_DB":         func(f *replicaFilters) *[]string { return &f.ignoreDB },
@@ -284,6 +287,53 @@ func (r *shardRun) replicaStatements(ctx context.Context, t *discovery.Table) ([
 		return nil, nil
 	}
 	stmts := r.plannedStatements(t)
+	lines, err := r.statementsOnReplicas(ctx, t, stmts)
+	if err != nil || len(lines) == 0 {
+		return lines, err
+	}
+	// A replica may only lag behind the table's creation (a leftover younger than its
+	// lag): once every replica has applied what the primary has now, look again. A
+	// replica that does not catch up within max_replica_lag, or a primary without
+	// GTIDs, leaves the first answer standing.
+	pos, err := r.primaryPosition(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if pos == "" {
+		return lines, nil
+	}
+	if err := r.waitApplied(ctx, pos, time.Now().Add(r.j.cfg.ThrottleFor(r.sc).MaxReplicaLag)); err != nil {
+		var behind *errBehind
+		if errors.As(err, &behind) {
+			return lines, nil
+		}
+		return nil, &errStop{code: report.BlockedSignal, why: "stopped by signal while waiting for the replicas"}
+	}
+	return r.statementsOnReplicas(ctx, t, stmts)
+}
+
+// primaryPosition is the primary's executed GTID set now, in the form the replicas'
+// wait functions take; "" when it logs no GTIDs.
+func (r *shardRun) primaryPosition(ctx context.Context) (string, error) {
+	if r.server.Flavor == discovery.FlavorMariaDB {
+		var pos sql.NullString
+		if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ @@GLOBAL.gtid_binlog_pos").Scan(&pos); err != nil {
+			return "", fmt.Errorf("read the primary's GTID position: %w", err)
+		}
+		return pos.String, nil
+	}
+	var mode, set sql.NullString
+	if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ @@GLOBAL.gtid_mode, @@GLOBAL.gtid_executed").Scan(&mode, &set); err != nil {
+		return "", fmt.Errorf("read the primary's executed GTIDs: %w", err)
+	}
+	if !strings.EqualFold(mode.String, "ON") {
+		return "", nil
+	}
+	return set.String, nil
+}
+
+// statementsOnReplicas is one look at every configured replica's filters and tables.
+func (r *shardRun) statementsOnReplicas(ctx context.Context, t *discovery.Table, stmts []plannedStatement) ([]string, error) {
 	return r.onEachReplica(ctx, func(qctx context.Context, rd replicaDB, db *sqlx.DB, v *replicaView) ([]string, error) {
 		filters, err := readFilters(qctx, db)
 		if err != nil {
