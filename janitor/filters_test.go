@@ -60,14 +60,14 @@ func applierError(t *testing.T, primary, replica *sqlx.DB) string {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	for rows.Next() {
-		m := map[string]any{}
-		if err := rows.MapScan(m); err != nil {
-			t.Fatal(err)
-		}
-		return "applier running " + str(m["Slave_SQL_Running"]) + str(m["Replica_SQL_Running"]) + ": " + str(m["Last_SQL_Error"])
+	if !rows.Next() {
+		return "no replication"
 	}
-	return "no replication"
+	m := map[string]any{}
+	if err := rows.MapScan(m); err != nil {
+		t.Fatal(err)
+	}
+	return "applier running " + str(m["Slave_SQL_Running"]) + str(m["Replica_SQL_Running"]) + ": " + str(m["Last_SQL_Error"])
 }
 
 // repairOnFailure, when the test fails, skips the replicated statements the sandbox
