@@ -315,7 +315,10 @@ replica_status() {
 # setup_replication [WHO [SOURCE_PORT]]: WHO (default replica) replicates from the server
 # on SOURCE_PORT (default the primary).
 setup_replication() {
-	local who=${1:-replica} src=${2:-$PRIMARY_PORT}
+	local who=${1:-replica} src=${2:-$PRIMARY_PORT} ssl=""
+	# MariaDB 11.8's replica runs without TLS (skip-ssl), and its client requires TLS
+	# unless told otherwise: a server chained behind it must say so.
+	[ "$FLAVOR" != mariadb-11.8 ] || [ "$src" != "$REPLICA_PORT" ] || ssl=", MASTER_SSL=0"
 	if [ -z "$(replica_status "$who")" ]; then
 		if is_mysql; then
 			# GET_SOURCE_PUBLIC_KEY: repl authenticates with caching_sha2_password over a
@@ -326,7 +329,7 @@ setup_replication() {
 				SOURCE_CONNECT_RETRY=1, SOURCE_RETRY_COUNT=86400"
 		else
 			cli "$who" -e "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$src, MASTER_USER='repl', \
-				MASTER_PASSWORD='$PASSWORD', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1"
+				MASTER_PASSWORD='$PASSWORD', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1$ssl"
 		fi
 	fi
 	if is_mysql; then cli "$who" -e "START REPLICA" 2>/dev/null || true; else cli "$who" -e "START SLAVE" 2>/dev/null || true; fi
