@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/internal/testdb"
 	"github.com/janitorhq/janitor/janitor"
 	"github.com/janitorhq/janitor/report"
@@ -182,5 +184,94 @@ func TestChainedReplicaIsLookedAt(t *testing.T) {
 	}
 	if !exists(t, primary, s, "__orders_old") {
 		t.Error("the table was dropped with an unlisted replica in the chain")
+	}
+}
+
+// TestUnregisteredBinlogReaderBlocks: mysqlbinlog --read-from-remote-server (MariaDB's
+// mariadb-binlog) streams the binary log without registering: a dump session with no
+// registry row, which janitor cannot match to anything, so the shard is blocked, naming
+// the sessions' addresses.
+func TestUnregisteredBinlogReaderBlocks(t *testing.T) {
+	primary := testdb.Primary(t)
+	s := testdb.Schema(t, primary)
+	oneLeftover(t, primary, s)
+	dumps := func() []int64 {
+		var ids []int64
+		if err := primary.Select(&ids, "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND IN ('Binlog Dump', 'Binlog Dump GTID')"); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	before := dumps()
+	rows, err := primary.Queryx("SHOW BINARY LOGS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first string
+	for rows.Next() {
+		m := map[string]any{}
+		if err := rows.MapScan(m); err != nil {
+			t.Fatal(err)
+		}
+		if first == "" {
+			first = str(m["Log_name"])
+		}
+	}
+	rows.Close()
+	cfg, err := dbconn.ParseDSN(testdb.PrimaryDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := strings.Cut(cfg.Addr, ":")
+	args := []string{"--no-defaults", "--read-from-remote-server", "-h" + host, "-P" + port, "-u" + cfg.User, "-p" + cfg.Passwd, "--stop-never", first}
+	ctx, cancel := context.WithCancel(context.Background())
+	var cmd *exec.Cmd
+	if testdb.IsMySQL(t) {
+		cmd = exec.CommandContext(ctx, "chroot", append([]string{os.Getenv("JANITOR_TEST_PRIMARY_FSROOT"), "mysqlbinlog"}, args...)...)
+	} else {
+		cmd = exec.CommandContext(ctx, "mariadb-binlog", args...)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		// Its dump session outlives it until the server next writes to it: end it.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var extra []int64
+			for _, id := range dumps() {
+				if !slices.Contains(before, id) {
+					extra = append(extra, id)
+				}
+			}
+			if len(extra) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the binlog reader's dump sessions %v are still there", extra)
+			}
+			for _, id := range extra {
+				_, _ = primary.Exec(fmt.Sprintf("KILL CONNECTION %d", id))
+			}
+			time.Sleep(100 * time.Millisecond) // polling the process list, with a deadline
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for len(dumps()) <= len(before) {
+		if time.Now().After(deadline) {
+			t.Fatal("the binlog reader never opened a dump session")
+		}
+		time.Sleep(50 * time.Millisecond) // polling the process list, with a deadline
+	}
+	r := janitor.New(config(t, s), nil).Run(context.Background(), true)
+	b := r.Shards[0]
+	t.Logf("blocked: %s", b.Blocked)
+	if b.BlockedCode != report.BlockedReplicaUnchecked || !strings.Contains(b.Blocked, "binlog dump sessions on the primary") || !strings.Contains(b.Blocked, "from 127.0.0.1:") {
+		t.Errorf("blocked %q (%s): want replica_unchecked naming the unregistered dump session", b.BlockedCode, b.Blocked)
+	}
+	if !exists(t, primary, s, "__orders_old") {
+		t.Error("the table was dropped with an unregistered binlog reader attached")
 	}
 }
