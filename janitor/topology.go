@@ -190,7 +190,7 @@ func (r *shardRun) checkTopology(ctx context.Context, q sqlx.QueryerContext) err
 			for _, d := range dumps {
 				hosts = append(hosts, fmt.Sprintf("session %d from %s", d.id, d.host))
 			}
-			unchecked = append(unchecked, fmt.Sprintf("%d binlog dump sessions on %s (%s) but only %d registered replicas: one reads the binary log without registering, and cannot be matched", len(dumps), source, strings.Join(hosts, ", "), len(regs)))
+			unchecked = append(unchecked, fmt.Sprintf("%d binlog dump sessions on %s (%s) but %d rows in its replica registry: one reads the binary log without registering, and cannot be matched", len(dumps), source, strings.Join(hosts, ", "), len(regs)))
 		}
 	}
 	regs, dumps, err := readAttached(ctx, q)
