@@ -247,3 +247,34 @@ func TestRestoreUnderDoDB(t *testing.T) {
 			exists(t, replica, s, "__orders_old"), hold, exists(t, replica, s, hold))
 	}
 }
+
+// TestPurgeStopsWhenAReplicaLosesTheTable: the table is dropped on the replica by hand
+// (sql_log_bin=0) between two purge batches. The next batch's row events stopped the
+// replica's applier (1146). The replica's copy is read before every batch now: the purge
+// stops, the table is skipped naming the replica, and replication keeps running.
+func TestPurgeStopsWhenAReplicaLosesTheTable(t *testing.T) {
+	repairOnFailure(t)
+	_, primary, replica, s, cfg, _ := purgeShard(t, 5*time.Second)
+	j := janitor.New(cfg, nil)
+	j.Hooks.PurgeBatch = func(_, _, _ string, purged int64) {
+		if purged > 0 && exists(t, replica, s, "__a_old") {
+			local := testdb.Open(t, testdb.ReplicaDSN(t))
+			conn, err := local.Connx(context.Background())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer conn.Close()
+			testdb.Exec(t, conn, "SET SESSION sql_log_bin = 0", "DROP TABLE "+q(s, "__a_old"))
+		}
+	}
+	r := j.Run(context.Background(), true)
+	o := outcomes(r)["__a_old"]
+	t.Logf("%s: %s", o.Outcome, o.Reason)
+	if e := applierError(t, primary, replica); e != "" {
+		t.Fatalf("the replica stopped: %s", e)
+	}
+	if o.Outcome != report.OutcomeSkipped || !strings.Contains(o.Reason, "purge stopped after") || !strings.Contains(o.Reason, "replica sandbox-replica: does not have") {
+		t.Errorf("outcome %q (%s): want skipped, the purge stopped, naming the replica that lost the table", o.Outcome, o.Reason)
+	}
+}
