@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,6 +68,11 @@ type ShardConfig struct {
 	// MinReaders, with replica_lag_source aurora, holds drops while fewer readers
 	// report fresh rows (0: shard_defaults.min_readers).
 	MinReaders int `mapstructure:"min_readers"`
+	// IgnoreReplicas names, by server_id (or, on MySQL, server_uuid), the servers fed by
+	// this shard's binary log that janitor must not look at: a binlog reader that is not
+	// a replica (a CDC connector, gh-ost's own reader) or a replica deliberately left
+	// out. Any other attached server not in replicas blocks drops on the shard.
+	IgnoreReplicas []string `mapstructure:"ignore_replicas"`
 	// Source names where the shard came from when not the shards list (a shards_dir
 	// file), for errors.
 	Source string `mapstructure:"-"`
@@ -284,6 +291,23 @@ func (s ShardConfig) Validate(key string) error {
 			errs = append(errs, fmt.Errorf("%s.name: required", rkey))
 		}
 		errs = append(errs, checkDSN(rkey, r.DSN))
+	}
+	errs = append(errs, validateIgnoreReplicas(key, s.IgnoreReplicas))
+	return errors.Join(errs...)
+}
+
+// uuidPattern is a server_uuid as MySQL writes it.
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// validateIgnoreReplicas: an entry that is not a server_id or a server_uuid (a host
+// name, say) would match nothing and leave the shard blocked with no hint why.
+func validateIgnoreReplicas(key string, ids []string) error {
+	var errs []error
+	for i, e := range ids {
+		if n, err := strconv.ParseUint(e, 10, 32); (err == nil && n > 0) || uuidPattern.MatchString(e) {
+			continue
+		}
+		errs = append(errs, fmt.Errorf("%s.ignore_replicas[%d]: %q is not a server_id (1 to 4294967295) or a server_uuid: write the replica's @@server_id (the Server_Id column of SHOW REPLICAS, MariaDB SHOW SLAVE HOSTS, on its primary); janitor matches attached replicas by id, not by address", key, i, e))
 	}
 	return errors.Join(errs...)
 }

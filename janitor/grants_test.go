@@ -23,7 +23,17 @@ func reportGrants(t *testing.T) []string {
 }
 
 func executeGrants(t *testing.T) []string {
-	return []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, EVENT, " + monitorGrant(t) + ", DROP ON *.*"}
+	return []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, EVENT, " + monitorGrant(t) + ", " + registryGrant(t) + ", DROP ON *.*"}
+}
+
+// registryGrant is the privilege that lets an account list the replicas a server feeds
+// (MySQL SHOW REPLICAS, MariaDB SHOW SLAVE HOSTS): execute runs need it on every
+// primary and replica.
+func registryGrant(t *testing.T) string {
+	if testdb.IsMySQL(t) {
+		return "REPLICATION SLAVE"
+	}
+	return "REPLICATION MASTER ADMIN"
 }
 
 // monitorGrant is the privilege that lets an account read replica status.

@@ -437,7 +437,7 @@ func TestInterruptedHoldKeepsTheOriginalComment(t *testing.T) {
 // holdGrants are what docs/dropping.md asks for `run --execute` with holds: a RENAME
 // needs ALTER and DROP on the old name, CREATE and INSERT on the new one.
 func holdGrants(t *testing.T) []string {
-	return []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, EVENT, " + monitorGrant(t) + ", DROP, ALTER, CREATE, INSERT ON *.*"}
+	return []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, EVENT, " + monitorGrant(t) + ", " + registryGrant(t) + ", DROP, ALTER, CREATE, INSERT ON *.*"}
 }
 
 // TestHoldWithLeastPrivilege: hold, restore, hold again and drop after the hold, as a

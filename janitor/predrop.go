@@ -14,6 +14,22 @@ import (
 // proceed or leave the table this run. Both statements go through here, so a check
 // added here guards both.
 func (r *shardRun) preDropChecks(ctx context.Context, t *discovery.Table) (decision, error) {
+	// Every server the statement reaches is looked at below, or the shard stops: a
+	// replica nobody listed would be passed over (topology.go).
+	if err := r.checkTopology(ctx, r.conn); err != nil {
+		return decision{}, err
+	}
+	// What the replicas would do with janitor's statements: a replica that lacks the
+	// table, or whose filters let them through unlike the tool's, would stop its
+	// applier or keep a name the tool reuses (filters.go).
+	diverge, err := r.replicaStatements(ctx, t)
+	if err != nil {
+		return decision{}, err
+	}
+	if len(diverge) > 0 {
+		r.log.WarnContext(ctx, "a replica would not apply janitor's statements as the primary does: skipped", "table", dbconn.QualifiedName(t.Schema, t.Name), "replicas", strings.Join(diverge, "; "))
+		return leave(outcome{report.OutcomeSkipped, strings.Join(diverge, "; "), 0}), nil
+	}
 	// What names the table on a replica only: the replicated statement would break it
 	// there (a foreign key from a replica-only child stops the applier with 1451).
 	refs, err := r.replicaReferences(ctx, t)
@@ -33,6 +49,12 @@ func (r *shardRun) preDropChecks(ctx context.Context, t *discovery.Table) (decis
 	if len(readers) > 0 {
 		r.log.WarnContext(ctx, "in use on a replica: deferred", "table", dbconn.QualifiedName(t.Schema, t.Name), "readers", strings.Join(readers, "; "))
 		return leave(outcome{report.OutcomeDeferred, "in use on a replica, where its DROP or RENAME would wait and stall replication: " + strings.Join(readers, "; "), 0}), nil
+	}
+	// The statements that follow on this connection run with the table's schema as
+	// their default database, as the tools' own do: the replicas' database filters
+	// judge DDL by it.
+	if err := r.useSchema(ctx, t.Schema); err != nil {
+		return decision{}, err
 	}
 	return proceed(), nil
 }

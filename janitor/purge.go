@@ -63,6 +63,14 @@ func (r *shardRun) purge(ctx context.Context, t *discovery.Table) (decision, err
 		if h := r.j.Hooks.PurgeBatch; h != nil {
 			h(r.sc.Name, t.Schema, t.Name, total)
 		}
+		// Each batch's row events reach every replica: one that lacks the table now
+		// (dropped there by hand mid-purge), or whose filters changed, would stop its
+		// applier on them (filters.go).
+		if lines, err := r.replicaStatements(ctx, t); err != nil {
+			return nil, err
+		} else if len(lines) > 0 {
+			return &outcome{report.OutcomeSkipped, fmt.Sprintf("purge stopped after %d rows: %s", total, strings.Join(lines, "; ")), 0}, nil
+		}
 		rows := sizer.Next()
 		bstart := time.Now()
 		bctx, cancel := context.WithTimeout(ctx, r.j.cfg.Execute.LockWaitTimeout+r.j.cfg.Execute.DropTimeout)

@@ -292,9 +292,9 @@ func (r *shardRun) replicaReferences(ctx context.Context, t *discovery.Table) ([
 		case err != nil:
 			return nil, r.replicaUnreadable(ctx, rd.name, v.account, err)
 		case gone:
-			// Not there (yet: the replica may lag behind the table's creation). A DROP
-			// of it is applied as DROP IF EXISTS under MariaDB's default
-			// slave_ddl_exec_mode=IDEMPOTENT; nothing on the replica can name it.
+			// Not there: nothing on the replica can name it. Whether janitor's
+			// statements may reach a replica without it is replicaStatements' business
+			// (filters.go), which runs first.
 		case len(unreadable) > 0:
 			return []string{fmt.Sprintf("replica %s: cannot read what references it there (%s)", rd.name, strings.Join(unreadable, "; "))}, nil
 		case len(refs) > 0:

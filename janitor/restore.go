@@ -110,6 +110,11 @@ func (j *Janitor) Restore(ctx context.Context, shard, schema, table string) ([]R
 	for _, h := range group {
 		pairs = append(pairs, dbconn.QualifiedName(schema, h.HoldName)+" TO "+dbconn.QualifiedName(schema, h.Table))
 	}
+	// Sent with the schema as default database, as the hold's own RENAME: a replica's
+	// database filters judge DDL by it (filters.go).
+	if err := r.useSchema(ctx, schema); err != nil {
+		return nil, err
+	}
 	// One statement: the migration's tables come back together or not at all.
 	if _, err := r.conn.ExecContext(ctx, "RENAME /* janitor */ TABLE "+strings.Join(pairs, ", ")); err != nil {
 		return nil, fmt.Errorf("rename back: %w", err)

@@ -153,6 +153,14 @@ func (r *shardRun) prepareAndExecute(ctx context.Context, cands []candidate, exe
 				refusal = "an execute run would not drop here: " + err.Error()
 			}
 		}
+		if refusal == "" {
+			// An attached replica janitor does not look at (topology.go). A registry
+			// the account may not read is not named: listing it is an execute grant.
+			var stop *errStop
+			if err := r.checkTopology(ctx, db); errors.As(err, &stop) && stop.code == report.BlockedReplicaUnchecked {
+				refusal = "an execute run would not drop here: " + err.Error()
+			}
+		}
 		if refusal != "" {
 			s.Blocked = refusal
 			for _, c := range cands {

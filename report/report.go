@@ -85,6 +85,10 @@ const (
 	// A replica cannot say who holds a table's metadata lock (MariaDB without the
 	// metadata_lock_info plugin, MySQL without performance_schema's MDL instrument).
 	BlockedReplicaLockSource = "replica_lock_source"
+	// A server the shard's binary log reaches (an attached replica, or one fed by a
+	// replica in turn) is neither in shards[].replicas nor in shards[].ignore_replicas,
+	// or reads the binary log without registering: janitor cannot look at it.
+	BlockedReplicaUnchecked = "replica_unchecked"
 	// A replica's sessions or metadata locks could not be read for another reason.
 	BlockedReplicaUnreadable = "replica_unreadable"
 	// A replica's applier waits for a metadata lock or has stopped.
@@ -112,7 +116,7 @@ const (
 )
 
 // BlockedCodes lists every Shard.BlockedCode.
-var BlockedCodes = []string{BlockedReplicaUnreachable, BlockedReplicaGrants, BlockedReplicaLockSource, BlockedReplicaUnreadable, BlockedReplicaApplier,
+var BlockedCodes = []string{BlockedReplicaUnreachable, BlockedReplicaGrants, BlockedReplicaLockSource, BlockedReplicaUnchecked, BlockedReplicaUnreadable, BlockedReplicaApplier,
 	BlockedReplicaApply, BlockedThrottle, BlockedReadOnly, BlockedFailover, BlockedLock, BlockedConnection, BlockedRunLimit, BlockedSignal}
 
 // Shard is one shard's answer. Error is "" when the shard answered.

@@ -9,6 +9,10 @@
 #   scripts/sandbox.sh up [--flavor F]              install/build if missing, start both, replicate (idempotent)
 #   scripts/sandbox.sh down [--flavor F] [--purge]  stop both (--purge also deletes their data)
 #   scripts/sandbox.sh restart [--flavor F] primary|replica
+#   scripts/sandbox.sh replica2 [--flavor F] [primary|replica]
+#                                                   start a second replica (port primary+2, server_id 3)
+#                                                   fed by the primary (default) or, chained, by the replica;
+#                                                   janitor's tests of unlisted replicas start it themselves
 #   scripts/sandbox.sh status [--flavor F]
 #   scripts/sandbox.sh env [--flavor F]             print export lines for the tests
 #   scripts/sandbox.sh chroot --flavor F            only build the flavor's cached chroot
@@ -74,6 +78,7 @@ fi
 DIR=${JANITOR_SANDBOX_DIR:-$dflt_dir}
 PRIMARY_PORT=${JANITOR_PRIMARY_PORT:-$dflt_port}
 REPLICA_PORT=${JANITOR_REPLICA_PORT:-$((PRIMARY_PORT + 1))}
+REPLICA2_PORT=$((PRIMARY_PORT + 2))
 case "$DIR" in /*) ;; *) die "JANITOR_SANDBOX_DIR must be an absolute path, not '$DIR'" ;; esac
 # FSROOT is the chroot the server runs in ("" for the host's MariaDB): the server sees DIR,
 # the host sees FSROOT/DIR.
@@ -177,7 +182,13 @@ build_chroot() {
 	exec 9>&-
 }
 
-port_of() { [ "$1" = primary ] && echo "$PRIMARY_PORT" || echo "$REPLICA_PORT"; }
+port_of() {
+	case "$1" in
+	primary) echo "$PRIMARY_PORT" ;;
+	replica2) echo "$REPLICA2_PORT" ;;
+	*) echo "$REPLICA_PORT" ;;
+	esac
+}
 sock_of() { echo "$DIR/$1/mysqld.sock"; } # as the server sees it
 host() { echo "$FSROOT$1"; }              # a server path, as the host sees it
 cli() { local who=$1; shift; mariadb --no-defaults -uroot -S "$(host "$(sock_of "$who")")" "$@"; }
@@ -297,34 +308,71 @@ SQL
 }
 
 replica_status() {
-	if is_mysql; then cli replica -e "SHOW REPLICA STATUS\G"; else cli replica -e "SHOW SLAVE STATUS\G"; fi
+	local who=${1:-replica}
+	if is_mysql; then cli "$who" -e "SHOW REPLICA STATUS\G"; else cli "$who" -e "SHOW SLAVE STATUS\G"; fi
 }
 
+# setup_replication [WHO [SOURCE_PORT]]: WHO (default replica) replicates from the server
+# on SOURCE_PORT (default the primary).
 setup_replication() {
-	if [ -z "$(replica_status)" ]; then
+	local who=${1:-replica} src=${2:-$PRIMARY_PORT} ssl=""
+	# MariaDB 11.8's replica runs without TLS (skip-ssl), and its client requires TLS
+	# unless told otherwise: a server chained behind it must say so.
+	[ "$FLAVOR" != mariadb-11.8 ] || [ "$src" != "$REPLICA_PORT" ] || ssl=", MASTER_SSL=0"
+	if [ -z "$(replica_status "$who")" ]; then
 		if is_mysql; then
 			# GET_SOURCE_PUBLIC_KEY: repl authenticates with caching_sha2_password over a
 			# connection without TLS. SOURCE_RETRY_COUNT: MySQL gives up after 10 attempts
 			# by default, and a restarted primary takes longer than 10 s to come back.
-			cli replica -e "CHANGE REPLICATION SOURCE TO SOURCE_HOST='127.0.0.1', SOURCE_PORT=$PRIMARY_PORT, \
+			cli "$who" -e "CHANGE REPLICATION SOURCE TO SOURCE_HOST='127.0.0.1', SOURCE_PORT=$src, \
 				SOURCE_USER='repl', SOURCE_PASSWORD='$PASSWORD', SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1, \
 				SOURCE_CONNECT_RETRY=1, SOURCE_RETRY_COUNT=86400"
 		else
-			cli replica -e "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$PRIMARY_PORT, MASTER_USER='repl', \
-				MASTER_PASSWORD='$PASSWORD', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1"
+			cli "$who" -e "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$src, MASTER_USER='repl', \
+				MASTER_PASSWORD='$PASSWORD', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1$ssl"
 		fi
 	fi
-	if is_mysql; then cli replica -e "START REPLICA" 2>/dev/null || true; else cli replica -e "START SLAVE" 2>/dev/null || true; fi
+	if is_mysql; then cli "$who" -e "START REPLICA" 2>/dev/null || true; else cli "$who" -e "START SLAVE" 2>/dev/null || true; fi
 	for _ in $(seq 1 200); do
 		local st io sql
-		st=$(replica_status)
+		st=$(replica_status "$who")
 		io=$(awk '/(Slave|Replica)_IO_Running:/ {print $2}' <<<"$st")
 		sql=$(awk '/(Slave|Replica)_SQL_Running:/ {print $2}' <<<"$st")
 		[ "$io" = Yes ] && [ "$sql" = Yes ] && return 0
 		sleep 0.1
 	done
-	replica_status >&2
-	die "replication did not start"
+	replica_status "$who" >&2
+	die "replication did not start on $who"
+}
+
+# replica2 starts a second replica fed by $1 (primary or replica): the tests of replicas
+# that are not in janitor's configuration attach it. It starts at the source's current
+# GTID position, with no copy of the data: it has what is created after it attached (the
+# tests create their schemas then).
+replica2() {
+	local from=${1:-primary}
+	case "$from" in primary | replica) ;; *) die "usage: sandbox.sh replica2 [primary|replica]" ;; esac
+	alive primary || die "the primary is not running: scripts/sandbox.sh up first"
+	if ! alive replica2; then
+		write_cnf replica2 3 "read_only=ON
+relay-log=$DIR/replica2/data/relay
+$([ "$FLAVOR" != mariadb-11.8 ] || echo skip-ssl)"
+		start_one replica2
+		create_users replica2
+		lock_plugin replica2
+	fi
+	# Pointed at the wanted source, from its current position, each time: a test may
+	# move it from one to the other.
+	local port pos
+	port=$(port_of "$from")
+	if is_mysql; then
+		pos=$(cli "$from" -Nse 'SELECT @@GLOBAL.gtid_executed' | tr -d '\n')
+		cli replica2 -e "STOP REPLICA; RESET REPLICA ALL; RESET BINARY LOGS AND GTIDS; SET GLOBAL gtid_purged = '$pos'"
+	else
+		pos=$(cli "$from" -Nse 'SELECT @@GLOBAL.gtid_current_pos')
+		cli replica2 -e "STOP SLAVE; RESET SLAVE ALL; RESET MASTER; SET GLOBAL gtid_slave_pos = '$pos'"
+	fi
+	setup_replication replica2 "$port"
 }
 
 # tls_files makes the CA and the server's certificate and key in DIR/tls, once, owned by
@@ -436,6 +484,7 @@ status() {
 case "$CMD" in
 up) up ;;
 down)
+	stop_one replica2
 	stop_one replica
 	stop_one primary
 	release_proc
@@ -450,10 +499,13 @@ restart)
 	true
 	;;
 status) status ;;
+replica2) replica2 "${ARGS[0]:-}" ;;
 chroot) host_packages; build_chroot ;;
 env)
 	echo "export JANITOR_TEST_PRIMARY_DSN='root:$PASSWORD@tcp(127.0.0.1:$PRIMARY_PORT)/'"
 	echo "export JANITOR_TEST_REPLICA_DSN='root:$PASSWORD@tcp(127.0.0.1:$REPLICA_PORT)/'"
+	# Up only once a test has run `sandbox.sh replica2`.
+	echo "export JANITOR_TEST_REPLICA2_DSN='root:$PASSWORD@tcp(127.0.0.1:$REPLICA2_PORT)/'"
 	echo "export JANITOR_TEST_FLAVOR='$FLAVOR'"
 	echo "export JANITOR_TEST_PRIMARY_FSROOT='$FSROOT'"
 	echo "export JANITOR_TEST_REPLICA_FSROOT='$FSROOT'"
@@ -461,5 +513,5 @@ env)
 	echo "export JANITOR_TEST_SANDBOX_DIR='$DIR' JANITOR_TEST_PRIMARY_PORT='$PRIMARY_PORT'"
 	if [ "$TLS" = ON ]; then echo "export JANITOR_TEST_TLS_CA='$(host "$DIR/tls")/ca.pem'"; fi
 	;;
-*) die "usage: sandbox.sh up|down [--purge]|restart primary|replica|status|env|chroot [--flavor mariadb|mariadb-11.8|mysql]" ;;
+*) die "usage: sandbox.sh up|down [--purge]|restart primary|replica|replica2 [primary|replica]|status|env|chroot [--flavor mariadb|mariadb-11.8|mysql]" ;;
 esac

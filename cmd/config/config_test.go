@@ -380,3 +380,23 @@ func TestEveryProblemLineIsPlaced(t *testing.T) {
 		}
 	}
 }
+
+// TestIgnoreReplicas: server_ids come as numbers or strings; an address is refused with
+// the key, the value and the file named.
+func TestIgnoreReplicas(t *testing.T) {
+	cfg, err := Load(write(t, "c.yaml", strings.Replace(good, "policy:", "    ignore_replicas: [4201, \"3e11fa47-71ca-11e1-9e33-c80aa9429562\"]\npolicy:", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Shards[0].IgnoreReplicas; len(got) != 2 || got[0] != "4201" {
+		t.Errorf("ignore_replicas = %q", got)
+	}
+	p := write(t, "c.yaml", strings.Replace(good, "policy:", "    ignore_replicas: [\"db-3:3306\"]\npolicy:", 1))
+	_, err = Load(p)
+	for _, want := range []string{p, `shards[0].ignore_replicas[0]: "db-3:3306" is not a server_id`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v: want %q", err, want)
+		}
+	}
+	t.Log(err)
+}

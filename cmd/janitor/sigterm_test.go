@@ -23,6 +23,9 @@ func TestSIGTERMMidDropFinishesItAndFails(t *testing.T) {
 	cfg, gw := pushingConfig(t, "evicted", `shards:
   - name: sandbox
     dsn: "`+testdb.PrimaryDSN(t)+`"
+    replicas:
+      - name: sandbox-replica
+        dsn: "`+testdb.ReplicaDSN(t)+`"
 discovery:
   schemas: [`+s+`]
 policy:
