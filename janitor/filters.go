@@ -3,7 +3,6 @@ package janitor
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -302,12 +301,14 @@ func (r *shardRun) replicaStatements(ctx context.Context, t *discovery.Table) ([
 	if pos == "" {
 		return lines, nil
 	}
-	if err := r.waitApplied(ctx, pos, time.Now().Add(r.j.cfg.ThrottleFor(r.sc).MaxReplicaLag)); err != nil {
-		var behind *errBehind
-		if errors.As(err, &behind) {
-			return lines, nil
+	now := time.Now()
+	if s := r.waitApplied(ctx, pos, now.Add(r.budget.cap(now, r.j.cfg.ThrottleFor(r.sc).MaxReplicaLag))); s != nil {
+		// A signal or the run's budget ends the run; a replica still behind leaves the
+		// first answer standing.
+		if s.code == report.BlockedSignal || r.budget.stop(time.Now()) != nil {
+			return nil, s
 		}
-		return nil, &errStop{code: report.BlockedSignal, why: "stopped by signal while waiting for the replicas"}
+		return lines, nil
 	}
 	return r.statementsOnReplicas(ctx, t, stmts)
 }

@@ -165,6 +165,7 @@ var stopCodeTests = map[string]string{
 	report.BlockedReplicaGrants:     "TestExecuteWithoutProcessOnReplicaRefuses (grants_test.go)",
 	report.BlockedReplicaLockSource: "TestNoLockSourceOnReplicaRefuses (readers_test.go)",
 	report.BlockedReplicaApplier:    "TestReaderAfterTheCheckBlocksTheShard (readers_test.go)",
+	report.BlockedReplicaUnchecked:  "TestUnlistedReplicaBlocksTheShard, TestChainedReplicaIsLookedAt, TestUnregisteredBinlogReaderBlocks (topology_test.go)",
 	report.BlockedReplicaApply:      "TestPurgeNotAppliedBlocksTheShard (run_test.go)",
 	report.BlockedThrottle:          "TestStoppedReplicaBlocksDrops (run_test.go)",
 	report.BlockedRunLimit:          "TestThrottleWaitStopsAtTheDeadline, TestPurgeStopsAtTheDeadline, TestMaxDurationSetsItsBlockedCode",

@@ -67,9 +67,12 @@ func (r *shardRun) purge(ctx context.Context, t *discovery.Table) (decision, err
 		// (dropped there by hand mid-purge), or whose filters changed, would stop its
 		// applier on them (filters.go).
 		if lines, err := r.replicaStatements(ctx, t); err != nil {
-			return nil, err
+			if d, serr := stopOf(decision{}, err); serr == nil && d.stop != nil {
+				return stop(purgeStop(d.stop, total)), nil
+			}
+			return decision{}, err
 		} else if len(lines) > 0 {
-			return &outcome{report.OutcomeSkipped, fmt.Sprintf("purge stopped after %d rows: %s", total, strings.Join(lines, "; ")), 0}, nil
+			return leave(outcome{report.OutcomeSkipped, fmt.Sprintf("purge stopped after %d rows: %s", total, strings.Join(lines, "; ")), 0}), nil
 		}
 		rows := sizer.Next()
 		bstart := time.Now()
