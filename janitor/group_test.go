@@ -312,12 +312,20 @@ func TestReplicaBinlogClientKeepsGhostTables(t *testing.T) {
 	binlogClientOf(t, replica, testdb.ReplicaDSN(t), os.Getenv(testdb.ReplicaFSRootEnv), c.User, c.Passwd)
 	r := janitor.New(cfg, nil).Run(context.Background(), true)
 	got := outcomes(r)
+	// A client that streams without registering (mysqlbinlog does not; gh-ost does) is
+	// also an attached reader the topology check cannot match, which stops the whole
+	// shard before any statement (replica_unchecked): as safe, and checked first. Either
+	// way gh-ost's tables stay.
+	blocked := r.Shards[0].BlockedCode == report.BlockedReplicaUnchecked
 	for _, name := range []string{"_orders_gho", "_orders_ghc"} {
-		if row := got[name]; row.Outcome != report.OutcomeSkipped || !strings.Contains(row.Reason, "binlog_client") || !exists(t, db, s, name) {
-			t.Errorf("%s: %s (%s); want skipped by the re-check: a binary log client on the replica may be gh-ost", name, row.Outcome, row.Reason)
+		row := got[name]
+		kept := row.Outcome == report.OutcomeSkipped && strings.Contains(row.Reason, "binlog_client") ||
+			blocked && row.Outcome == report.OutcomeDeferred
+		if !kept || !exists(t, db, s, name) {
+			t.Errorf("%s: %s (%s); want kept: a binary log client on the replica may be gh-ost", name, row.Outcome, row.Reason)
 		}
 	}
-	if row := got["__items_old"]; row.Outcome != report.OutcomeDropped {
+	if row := got["__items_old"]; row.Outcome != report.OutcomeDropped && !(blocked && row.Outcome == report.OutcomeDeferred) {
 		t.Errorf("__items_old: %s (%s); want dropped: pt-osc streams no binary log", row.Outcome, row.Reason)
 	}
 }
