@@ -235,7 +235,7 @@ func (r *shardRun) holdStatementFailed(err error, what string) *outcome {
 	case err == nil:
 		return nil
 	case dbconn.IsError(err, dbconn.ErrLockWaitTimeout, dbconn.ErrLockDeadlock):
-		return &outcome{report.OutcomeDeferred, fmt.Sprintf("another session holds a lock on it (lock_wait_timeout %s)", r.j.cfg.Execute.LockWaitTimeout), 0}
+		return &outcome{report.OutcomeDeferred, r.lockWaitReason(what), 0}
 	case dbconn.IsError(err, dbconn.ErrBadTable, dbconn.ErrNoSuchTable):
 		return &outcome{report.OutcomeSkipped, "no longer exists (dropped by someone else)", 0}
 	case dbconn.IsError(err, errAlgorithmNotSupported, errAlterOperationNotSupported):

@@ -66,6 +66,7 @@ type shardRun struct {
 	replicaSeen map[string]*replicaView
 	closers     []func() error
 	holds       holdState
+	fk          fkState // what the last preDropChecks found of the table's foreign keys
 }
 
 func (j *Janitor) runShard(ctx context.Context, g *gates, sc ShardConfig, s *report.Shard, execute bool) error {
@@ -572,7 +573,7 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate, sent *bool) (outcom
 		return outcome{report.OutcomeDropped, c.verdict.Reason, fresh.Bytes}, nil
 	case dbconn.IsError(err, dbconn.ErrLockWaitTimeout, dbconn.ErrLockDeadlock):
 		*sent = false
-		return outcome{report.OutcomeDeferred, fmt.Sprintf("another session holds a lock on it (lock_wait_timeout %s)", r.j.cfg.Execute.LockWaitTimeout), 0}, nil
+		return outcome{report.OutcomeDeferred, r.lockWaitReason("DROP"), 0}, nil
 	case dbconn.IsError(err, dbconn.ErrRowIsReferenced, dbconn.ErrRowIsReferenced2, dbconn.ErrFKDrop):
 		*sent = false
 		return outcome{report.OutcomeSkipped, "server refused: referenced by a foreign key: " + err.Error(), 0}, nil
