@@ -275,7 +275,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 			// The DROP, or the hold's RENAME, replicates and waits for readers' metadata
 			// locks like any DDL: follow it to the replicas (the original name is gone
 			// there once applied).
-			if err := r.watchAppliers(ctx, c.table.Schema, c.table.Name); err != nil {
+			if err := r.watchAppliers(ctx, c.table.Schema, c.table.Name, held); err != nil {
 				var stop *errStop
 				if !errors.As(err, &stop) {
 					return err
