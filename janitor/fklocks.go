@@ -75,15 +75,17 @@ type fkHolder struct {
 }
 
 // reader tells a session that would stall the statement from one that is about to let
-// go: one that has held the lock for a second or more as far as the server tells —
+// go: one that has held the lock for more than a second as far as the server tells —
 // running a statement, or idle (in a transaction, LOCK TABLES, HANDLER), for that long,
-// or in a transaction open that long. A live table always has holders under a second
-// old (a short transaction between its statements is idle for milliseconds): that is
-// its ordinary traffic, and deferring on it would never drop. The statement waits for
-// such a holder under fkLockWait (on a replica, the applier for the same moment), which
-// also bounds what no check can see: a reader that arrives after it.
+// or in a transaction open that long. The server counts whole seconds (a process list's
+// TIME, INNODB_TRX's trx_started), so a session two milliseconds old may show 1: 2 is
+// the first value that means a second has passed. A live table always has younger
+// holders: its ordinary traffic (under load a sysbench transaction shows 1 at times),
+// which deferring on would never drop. The statement waits for such a holder under
+// fkLockWait (on a replica, the applier for the same moment), which also bounds what no
+// check can see: a reader that arrives after it.
 func (h fkHolder) reader() bool {
-	return h.secs.Int64 >= 1 || h.trxSecs.Int64 >= 1
+	return h.secs.Int64 >= 2 || h.trxSecs.Int64 >= 2
 }
 
 // fkHolderQueries name, per metadata-lock source, the sessions holding or waiting for a

@@ -49,9 +49,10 @@ func fkShard(t *testing.T) (primary, replica *sqlx.DB, s, other, parent string) 
 }
 
 // liveReader opens a session on db that reads table in a transaction it keeps open (a
-// report query's, as in issue 17), and waits until the server shows it idle for a
-// second: a session younger than that is ordinary traffic, which the check lets the
-// statement wait for under its short lock wait.
+// report query's, as in issue 17), and waits until the server shows it idle for 2
+// seconds (more than one for sure: the server counts whole seconds); a session younger
+// than that is ordinary traffic, which the check lets the statement wait for under its
+// short lock wait.
 func liveReader(t *testing.T, db *sqlx.DB, table string) int64 {
 	t.Helper()
 	conn, err := db.Connx(context.Background())
@@ -71,11 +72,11 @@ func liveReader(t *testing.T, db *sqlx.DB, table string) int64 {
 		if err := db.Get(&secs, "SELECT TIME FROM information_schema.PROCESSLIST WHERE ID = ?", id); err != nil {
 			t.Fatal(err)
 		}
-		if secs >= 1 {
+		if secs >= 2 {
 			return id
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("session %d never showed idle for a second", id)
+			t.Fatalf("session %d never showed idle for two seconds", id)
 		}
 		time.Sleep(50 * time.Millisecond) // polling, with a deadline
 	}

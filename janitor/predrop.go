@@ -45,7 +45,7 @@ func (r *shardRun) preDropChecks(ctx context.Context, t *discovery.Table) (decis
 	}
 	if len(live) > 0 {
 		r.log.WarnContext(ctx, "a live table its DDL would lock through a foreign key is in use: deferred", "table", dbconn.QualifiedName(t.Schema, t.Name), "readers", strings.Join(live, "; "))
-		return leave(outcome{report.OutcomeDeferred, "its DROP or RENAME would lock a live table joined to it by a foreign key, which is in use, and stall that table's queries: " + strings.Join(live, "; "), 0}), nil
+		return leave(outcome{report.OutcomeDeferred, "its DROP or RENAME would also lock the live tables a foreign key joins it to, and would wait for what holds them while their queries queue: " + strings.Join(live, "; "), 0}), nil
 	}
 	// A reader on a replica would stall that replica's replication behind its metadata
 	// lock: a replicated RENAME waits for it just as a DROP does.
