@@ -94,7 +94,7 @@ func TestLiveParentStallUnderLoad(t *testing.T) {
 	db := testdb.Primary(t)
 	replica := testdb.Open(t, testdb.ReplicaDSN(t))
 	const schema = "bench_fk"
-	tables, perTable := 8, 20
+	tables, perTable := 8, 10
 	if v := os.Getenv("JANITOR_BENCH_FK_MB"); v != "" {
 		total, _ := strconv.Atoi(v)
 		perTable = total / tables
