@@ -80,32 +80,46 @@ func (in *Inspector) ForeignKeyTables(ctx context.Context, n Name) ([]FKTable, e
 			return nil, fmt.Errorf("foreign key %s names %q, which %s may have cut to %d characters: the table it joins cannot be known",
 				decodeDict(d.foreignEncoded, k.id), other, d.foreign, width)
 		}
-		schema, table, ok := splitDictName(d.foreignEncoded, other)
-		if !ok {
+		splits := splitDictName(d.foreignEncoded, other)
+		if len(splits) == 0 {
 			return nil, fmt.Errorf("foreign key %s names %q in %s, which janitor cannot read back as schema and table", decodeDict(d.foreignEncoded, k.id), other, d.foreign)
 		}
-		key := [3]string{schema, table, fmt.Sprint(parent)}
-		if seen[key] {
-			continue
+		for _, sp := range splits {
+			key := [3]string{sp[0], sp[1], fmt.Sprint(parent)}
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			out = append(out, FKTable{Schema: sp[0], Table: sp[1], Parent: parent, Key: decodeDict(d.foreignEncoded, k.id)})
 		}
-		seen[key] = true
-		out = append(out, FKTable{Schema: schema, Table: table, Parent: parent, Key: decodeDict(d.foreignEncoded, k.id)})
 	}
 	return out, nil
 }
 
-// splitDictName splits a dictionary view's schema/table into its two names. An encoded
-// name has exactly one '/' (the encoding spells a '/' inside a name as @002f); a plain
-// one (MySQL's INNODB_FOREIGN) with more than one cannot be split for certain.
-func splitDictName(encoded bool, s string) (schema, table string, ok bool) {
-	if strings.Count(s, "/") != 1 {
-		return "", "", false
+// splitDictName reads a dictionary view's schema/table back as the two names. An
+// encoded name has exactly one '/' (the encoding spells a '/' inside a name as @002f).
+// A plain one (MySQL's INNODB_FOREIGN) with more than one cannot be split for certain —
+// MySQL takes a '/' in a schema's name as in a table's — so every split is returned: a
+// lock looked for on a name that is not the table finds no holder, and the real one is
+// among them. None: the name cannot be read back.
+func splitDictName(encoded bool, s string) [][2]string {
+	if encoded {
+		if strings.Count(s, "/") != 1 {
+			return nil
+		}
+		db, rest, _ := strings.Cut(s, "/")
+		schema, ok1 := DecodeFilename(db)
+		table, ok2 := DecodeFilename(rest)
+		if !ok1 || !ok2 || schema == "" || table == "" {
+			return nil
+		}
+		return [][2]string{{schema, table}}
 	}
-	schema, table, _ = strings.Cut(s, "/")
-	if !encoded {
-		return schema, table, schema != "" && table != ""
+	var out [][2]string
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' && i > 0 && i < len(s)-1 {
+			out = append(out, [2]string{s[:i], s[i+1:]})
+		}
 	}
-	schema, ok1 := DecodeFilename(schema)
-	table, ok2 := DecodeFilename(table)
-	return schema, table, ok1 && ok2 && schema != "" && table != ""
+	return out
 }

@@ -13,7 +13,8 @@ import (
 // TestForeignKeyTables: the tables a DDL on a leftover locks through foreign keys (MySQL
 // 8+): its parents, in its schema or another, its children, and none for a key on
 // itself; names with a backtick, a slash, a dot and non-ASCII letters are read back
-// exactly; a key to a table that no longer exists (dropped under foreign_key_checks=0)
+// exactly (a name with a '/' in MySQL's plain-text view under every way it splits); a
+// key to a table that no longer exists (dropped under foreign_key_checks=0)
 // still names it; a table whose name differs only in case is another table's business.
 func TestForeignKeyTables(t *testing.T) {
 	db := testdb.Primary(t)
@@ -52,10 +53,15 @@ func TestForeignKeyTables(t *testing.T) {
 	}
 	var lines []string
 	for _, f := range got {
-		lines = append(lines, f.Role()+" "+f.Schema+"."+f.Table)
 		if f.Key == "" {
 			t.Errorf("%s.%s: no key named", f.Schema, f.Table)
 		}
+		// MySQL's view spells the parent other/cu`st/ö.mers, which splits two ways
+		// (a schema's name may hold a '/' there too): both are listed.
+		if f.Schema+"/"+f.Table == other+"/"+odd && f.Schema != other {
+			continue
+		}
+		lines = append(lines, f.Role()+" "+f.Schema+"."+f.Table)
 	}
 	slices.Sort(lines)
 	want := []string{

@@ -258,3 +258,52 @@ func TestLiveFKParentReaderAfterTheCheck(t *testing.T) {
 		t.Error("dropped despite the reader")
 	}
 }
+
+// TestReplicaOnlyFKParentReaderDefers: a replica may hold keys its primary lacks — here
+// the replica's copy of the leftover references a table of a reporting schema that
+// exists on the replica alone. On MySQL the replicated DROP or RENAME locks that parent
+// there, so a report holding it stalls the applier, though the primary knows of no key.
+// The replica's own keys are read too, and the reader there defers the leftover, named.
+// Before, the table was dropped and the replica's applier waited behind the report.
+// MariaDB locks no parent: there the table is dropped.
+func TestReplicaOnlyFKParentReaderDefers(t *testing.T) {
+	primary, replica, s := rptLeftovers(t, "rpt", "__rpt_old")
+	testdb.Exec(t, primary, "ALTER TABLE "+q(s, "__rpt_old")+" ADD COLUMN rid INT")
+	testdb.WaitReplica(t, primary, replica)
+	// Written with sql_log_bin=0, as TestReplicaOnlyReferencesKeepTheTable does: the
+	// replica's binary log gets no transaction of its own.
+	other := s + "_ro"
+	local, _ := replicaConn(t)
+	testdb.Exec(t, local, "SET sql_log_bin = 0", "CREATE DATABASE "+dbconn.QuoteIdent(other),
+		"CREATE TABLE "+q(other, "regions é")+" (id INT PRIMARY KEY)",
+		"ALTER TABLE "+q(s, "__rpt_old")+" ADD FOREIGN KEY (rid) REFERENCES "+q(other, "regions é")+" (id)")
+	t.Cleanup(func() {
+		// After the schema's own cleanup has reached the replica: the key would keep
+		// this one from being dropped first.
+		testdb.Exec(t, primary, "DROP DATABASE IF EXISTS "+dbconn.QuoteIdent(s))
+		testdb.WaitReplica(t, primary, replica)
+		testdb.Exec(t, local, "DROP DATABASE IF EXISTS "+dbconn.QuoteIdent(other))
+	})
+	id := liveReader(t, replica, q(other, "regions é"))
+	cfg := config(t, s)
+	cfg.Execute.Hold = time.Hour
+	r := janitor.New(cfg, nil).Run(context.Background(), true)
+	o := outcomes(r)["__rpt_old"]
+	t.Logf("__rpt_old: %s (%s)", o.Outcome, o.Reason)
+	if !testdb.IsMySQL(t) {
+		if o.Outcome != report.OutcomeHeld {
+			t.Errorf("outcome %q; want held: MariaDB's RENAME does not lock the parent", o.Outcome)
+		}
+		return
+	}
+	for _, want := range []string{"replica sandbox-replica", fmt.Sprintf("session %d ", id), q(other, "regions é"), "foreign-key parent"} {
+		if !strings.Contains(o.Reason, want) {
+			t.Errorf("reason %q; want it to name %q", o.Reason, want)
+		}
+	}
+	if o.Outcome != report.OutcomeDeferred || r.Shards[0].Blocked != "" || !exists(t, primary, s, "__rpt_old") {
+		t.Errorf("outcome %q, blocked %q; want deferred, the shard going on, the table kept", o.Outcome, r.Shards[0].Blocked)
+	}
+	testdb.Exec(t, primary, "CREATE TABLE "+q(s, "after")+" (id INT PRIMARY KEY)")
+	testdb.WaitReplicaWithin(t, primary, replica, 10)
+}
