@@ -158,10 +158,9 @@ func TestLiveParentStallUnderLoad(t *testing.T) {
 	raw.Close()
 	rawTo := time.Now()
 
-	// janitor with the reader there.
+	// janitor with the reader there, after a quiet gap between windows.
+	time.Sleep(3 * time.Second)
 	deferFrom := time.Now()
-	time.Sleep(3 * time.Second) // a quiet gap between windows
-	deferFrom = time.Now()
 	deferRep := janitor.New(cfg, nil).Run(ctx, true)
 	deferTo := time.Now()
 	testdb.Exec(t, reader, "ROLLBACK")
