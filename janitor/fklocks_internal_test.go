@@ -98,7 +98,8 @@ func TestDDLLocksOnFKTables(t *testing.T) {
 // live table references (the leftover is the parent: a DROP under foreign_key_checks=0
 // or a RENAME would lock the child on MySQL), on the primary. A reader of the child
 // defers it, named with its side of the key; a primary that cannot say who holds a
-// metadata lock defers it with the fix; so does a backup lock, which the statement
+// metadata lock defers it with the fix, and so does a transaction whose locks the
+// instrument, switched on after it read the child, does not list; so does a backup lock, which the statement
 // would wait for while holding the child's lock; a reader younger than a second is let
 // through, and the statement's lock wait is then one second. On MariaDB, whose DDL
 // locks no such table, none of this holds anything back.
@@ -186,7 +187,29 @@ func TestPreDropChecksOnLiveFKTables(t *testing.T) {
 	// No metadata-lock source on the primary.
 	testdb.Exec(t, db, "UPDATE performance_schema.setup_instruments SET ENABLED = 'NO' WHERE NAME = 'wait/lock/metadata/sql/mdl'")
 	check("the MDL instrument off", true, "primary sandbox", "instrument is disabled", "UPDATE performance_schema.setup_instruments")
+	// A reader whose lock was taken while the instrument was off: no list shows it.
+	hidden, hid := session()
+	defer hidden.Close()
+	testdb.Exec(t, hidden, "START TRANSACTION", "SELECT COUNT(*) FROM "+dbconn.QualifiedName(s, "ledger"))
+	defer func() { _, _ = hidden.ExecContext(ctx, "ROLLBACK") }()
 	testdb.Exec(t, db, "UPDATE performance_schema.setup_instruments SET ENABLED = 'YES' WHERE NAME = 'wait/lock/metadata/sql/mdl'")
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		// INNODB_TRX is a cache the server renews only when it was not read in the
+		// last 100 ms: polled faster, it never shows the transaction.
+		var secs int64
+		if err := db.Get(&secs, "SELECT COALESCE(MAX(TIMESTAMPDIFF(SECOND, trx_started, NOW())), 0) FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = ?", hid); err != nil {
+			t.Fatal(err)
+		}
+		if secs >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the hidden reader's transaction never showed 2 s old")
+		}
+		time.Sleep(150 * time.Millisecond) // polling, with a deadline
+	}
+	check("a reader whose lock is not listed", true, fmt.Sprintf("session %d ", hid), "holds no metadata lock performance_schema lists")
+	testdb.Exec(t, hidden, "ROLLBACK")
 	// A backup lock.
 	backup, bid := session()
 	defer backup.Close()
