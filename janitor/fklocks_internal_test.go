@@ -61,25 +61,79 @@ func TestDDLLocksOnFKTables(t *testing.T) {
 				testdb.Exec(t, reader, "START TRANSACTION", "SELECT COUNT(*) FROM "+live)
 				defer func() { _, _ = reader.ExecContext(ctx, "ROLLBACK") }()
 
+				var id int64
+				if err := conn.GetContext(ctx, &id, "SELECT CONNECTION_ID()"); err != nil {
+					t.Fatal(err)
+				}
 				// A parent is dropped as janitor never would (it keeps a referenced table):
 				// with foreign_key_checks off, to see the lock alone.
 				testdb.Exec(t, conn, "SET SESSION lock_wait_timeout = 1", "SET SESSION foreign_key_checks = 0")
-				switch stmt {
-				case "comment ALTER":
-					err = setComment(ctx, conn, srv, leftover, "x")
-				case "RENAME":
-					_, err = conn.ExecContext(ctx, "RENAME /* janitor */ TABLE "+leftover+" TO "+dbconn.QualifiedName(s, "_janitor_hold_x"))
-				case "DROP":
-					_, err = conn.ExecContext(ctx, "DROP /* janitor */ TABLE "+leftover)
-				case "purge DELETE":
-					testdb.Exec(t, conn, "SET SESSION foreign_key_checks = 1", "START TRANSACTION")
-					_, err = conn.ExecContext(ctx, "SELECT /* janitor purge */ 1 FROM "+leftover+" LIMIT 0")
-					if err == nil {
-						// The child's row, or a parent's row no child references.
-						_, err = conn.ExecContext(ctx, fmt.Sprintf("DELETE /* janitor purge */ FROM %s WHERE id = %d", leftover, map[bool]int{true: 1, false: 2}[c.child]))
+				done := make(chan error, 1)
+				var purgeLocks []string
+				go func() {
+					var err error
+					switch stmt {
+					case "comment ALTER":
+						err = setComment(ctx, conn, srv, leftover, "x")
+					case "RENAME":
+						_, err = conn.ExecContext(ctx, "RENAME /* janitor */ TABLE "+leftover+" TO "+dbconn.QualifiedName(s, "_janitor_hold_x"))
+					case "DROP":
+						_, err = conn.ExecContext(ctx, "DROP /* janitor */ TABLE "+leftover)
+					case "purge DELETE":
+						_, err = conn.ExecContext(ctx, "SET SESSION foreign_key_checks = 1")
+						if err == nil {
+							_, err = conn.ExecContext(ctx, "START TRANSACTION")
+						}
+						if err == nil {
+							_, err = conn.ExecContext(ctx, "SELECT /* janitor purge */ 1 FROM "+leftover+" LIMIT 0")
+						}
+						if err == nil {
+							// The child's row, or a parent's row no child references.
+							_, err = conn.ExecContext(ctx, fmt.Sprintf("DELETE /* janitor purge */ FROM %s WHERE id = %d", leftover, map[bool]int{true: 1, false: 2}[c.child]))
+						}
+						purgeLocks = locksOf(ctx, db, srv.Flavor, id, s)
+						_, _ = conn.ExecContext(ctx, "ROLLBACK")
 					}
-					_, _ = conn.ExecContext(ctx, "ROLLBACK")
+					done <- err
+				}()
+				// While the statement waits: its locks, and how long a plain read of the
+				// live table queues behind it (what docs/dropping.md records).
+				var locks []string
+				queued := time.Duration(-1)
+				for deadline := time.Now().Add(10 * time.Second); ; {
+					select {
+					case err = <-done:
+					default:
+						var state string
+						if e := db.GetContext(ctx, &state, "SELECT COALESCE(MAX(STATE), '') FROM information_schema.PROCESSLIST WHERE ID = ?", id); e != nil {
+							t.Fatal(e)
+						}
+						if !strings.HasPrefix(state, "Waiting for table metadata lock") {
+							if time.Now().After(deadline) {
+								t.Fatalf("%s neither finished nor waited", stmt)
+							}
+							time.Sleep(20 * time.Millisecond) // polling, with a deadline
+							continue
+						}
+						locks = locksOf(ctx, db, srv.Flavor, id, s)
+						start := time.Now()
+						var n int
+						if e := db.GetContext(ctx, &n, "SELECT COUNT(*) FROM "+live); e != nil {
+							t.Fatal(e)
+						}
+						queued = time.Since(start)
+						err = <-done
+					}
+					break
 				}
+				if stmt == "purge DELETE" {
+					locks = purgeLocks
+				}
+				read := "the statement did not wait"
+				if queued >= 0 {
+					read = fmt.Sprintf("a read of %s queued %s behind it", c.live, queued.Round(time.Millisecond))
+				}
+				t.Logf("%s of %s: its locks %v; %s", stmt, c.leftover, locks, read)
 				waited := dbconn.IsError(err, dbconn.ErrLockWaitTimeout)
 				if err != nil && !waited {
 					t.Fatalf("%s: %v", stmt, err)
@@ -92,6 +146,23 @@ func TestDDLLocksOnFKTables(t *testing.T) {
 			})
 		}
 	}
+}
+
+// locksOf lists the metadata locks the session id holds or waits for in schema, as the
+// server's lock list shows them (empty where it has none).
+func locksOf(ctx context.Context, db *sqlx.DB, f discovery.Flavor, id int64, schema string) []string {
+	q := `SELECT CONCAT(m.OBJECT_NAME, ' ', m.LOCK_TYPE, ' ', m.LOCK_STATUS) FROM performance_schema.metadata_locks m
+		JOIN performance_schema.threads t ON t.THREAD_ID = m.OWNER_THREAD_ID
+		WHERE t.PROCESSLIST_ID = ? AND m.OBJECT_TYPE = 'TABLE' AND m.OBJECT_SCHEMA = ? ORDER BY 1`
+	if f == discovery.FlavorMariaDB {
+		q = `SELECT CONCAT(TABLE_NAME, ' ', LOCK_MODE) FROM information_schema.METADATA_LOCK_INFO
+			WHERE THREAD_ID = ? AND LOCK_TYPE = 'Table metadata lock' AND TABLE_SCHEMA = ? ORDER BY 1`
+	}
+	var out []string
+	if err := db.SelectContext(ctx, &out, q, id, schema); err != nil {
+		return []string{"(no lock list: " + err.Error() + ")"}
+	}
+	return out
 }
 
 // TestPreDropChecksOnLiveFKTables: the check before a statement on a leftover that a
