@@ -216,7 +216,7 @@ func (r *shardRun) holdStatementFailed(err error, what string) decision {
 	case err == nil:
 		return proceed()
 	case dbconn.IsError(err, dbconn.ErrLockWaitTimeout, dbconn.ErrLockDeadlock):
-		return leave(outcome{report.OutcomeDeferred, fmt.Sprintf("another session holds a lock on it (lock_wait_timeout %s)", r.j.cfg.Execute.LockWaitTimeout), 0})
+		return leave(outcome{report.OutcomeDeferred, r.lockWaitReason(what), 0})
 	case dbconn.IsError(err, dbconn.ErrBadTable, dbconn.ErrNoSuchTable):
 		return leave(outcome{report.OutcomeSkipped, "no longer exists (dropped by someone else)", 0})
 	case dbconn.IsError(err, errAlgorithmNotSupported, errAlterOperationNotSupported):

@@ -484,11 +484,6 @@ func (r *shardRun) applierBlocked(ctx context.Context, replica string, s replica
 	return &errStop{code: report.BlockedReplicaApplier, why: why}
 }
 
-// watchAppliers follows a DROP of schema.table to every replica, until each has applied
-// it (the table is gone there) or the throttle's max_replica_lag has passed — a replica
-// healthy by the throttle applies it within that; a slower one is caught by the lag
-// signal and by the next drop's look at its appliers. An applier seen waiting for a
-// metadata lock stops the shard (an *errStop).
 // applierStopped stops the shard when a replica's applier has stopped, counted and
 // alerted like an applier blocked on a metadata lock.
 func (r *shardRun) applierStopped(ctx context.Context, replica string, st throttle.ReplicaStatus, when string) error {
@@ -501,14 +496,24 @@ func (r *shardRun) applierStopped(ctx context.Context, replica string, st thrott
 	return &errStop{code: report.BlockedReplicaApplier, why: why}
 }
 
-func (r *shardRun) watchAppliers(ctx context.Context, schema, table string) error {
+// watchAppliers follows a DROP of schema.table (or, held, a hold's RENAME of it) to every
+// replica, until each has applied it (the table is gone there) or the throttle's
+// max_replica_lag has passed — a replica healthy by the throttle applies it within that;
+// a slower one is caught by the lag signal and by the next drop's look at its appliers.
+// An applier seen waiting for a metadata lock stops the shard (an *errStop), and the
+// reason says which of the two statements it followed.
+func (r *shardRun) watchAppliers(ctx context.Context, schema, table string, held bool) error {
+	after := "after dropping " + dbconn.QualifiedName(schema, table)
+	if held {
+		after = "after the hold's RENAME of " + dbconn.QualifiedName(schema, table)
+	}
 	tc := r.j.cfg.ThrottleFor(r.sc)
 	deadline := time.Now().Add(tc.MaxReplicaLag)
 	pending := slices.Clone(r.replicas)
 	for len(pending) > 0 {
 		var still []replicaDB
 		for _, rd := range pending {
-			done, err := r.appliedOn(ctx, rd, schema, table)
+			done, err := r.appliedOn(ctx, rd, schema, table, after)
 			if err != nil {
 				return err
 			}
@@ -533,8 +538,8 @@ func (r *shardRun) watchAppliers(ctx context.Context, schema, table string) erro
 }
 
 // appliedOn reports whether the replica no longer has the table, after checking that
-// none of its appliers waits for a metadata lock.
-func (r *shardRun) appliedOn(ctx context.Context, rd replicaDB, schema, table string) (bool, error) {
+// none of its appliers waits for a metadata lock; after names the statement followed.
+func (r *shardRun) appliedOn(ctx context.Context, rd replicaDB, schema, table, after string) (bool, error) {
 	db, v, err := r.replicaView(ctx, rd)
 	if err != nil {
 		return false, err
@@ -548,7 +553,7 @@ func (r *shardRun) appliedOn(ctx context.Context, rd replicaDB, schema, table st
 		Scan(&s.id, &s.user, &s.cmd, &s.secs, &s.state)
 	switch {
 	case err == nil:
-		return false, r.applierBlocked(ctx, rd.name, s, "after dropping "+dbconn.QualifiedName(schema, table))
+		return false, r.applierBlocked(ctx, rd.name, s, after)
 	case !errors.Is(err, sql.ErrNoRows):
 		return false, r.replicaUnreadable(ctx, rd.name, v.account, err)
 	}
@@ -568,7 +573,7 @@ func (r *shardRun) appliedOn(ctx context.Context, rd replicaDB, schema, table st
 		}
 		for _, st := range sts {
 			if !strings.EqualFold(st.SQLRunning, "Yes") {
-				return false, r.applierStopped(ctx, rd.name, st, "after dropping "+dbconn.QualifiedName(schema, table))
+				return false, r.applierStopped(ctx, rd.name, st, after)
 			}
 		}
 	}

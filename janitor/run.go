@@ -67,6 +67,7 @@ type shardRun struct {
 	// inFlight is the statement the current table's work sent last and the server did
 	// not refuse (nil: none); only send sets it.
 	inFlight *inFlight
+	fk       fkState // what the last preDropChecks found of the table's foreign keys
 }
 
 func (j *Janitor) runShard(ctx context.Context, g *gates, sc ShardConfig, s *report.Shard, execute bool) error {
@@ -253,7 +254,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 			// The DROP, or the hold's RENAME, replicates and waits for readers' metadata
 			// locks like any DDL: follow it to the replicas (the original name is gone
 			// there once applied).
-			if d, err := stopOf(decision{}, r.watchAppliers(ctx, c.table.Schema, c.table.Name)); err != nil {
+			if d, err := stopOf(decision{}, r.watchAppliers(ctx, c.table.Schema, c.table.Name, held)); err != nil {
 				return err
 			} else if d.stop != nil {
 				r.stopAt(cands, i, d.stop)
@@ -538,7 +539,7 @@ func (r *shardRun) applyDrop(ctx context.Context, c candidate, fresh *discovery.
 		r.log.InfoContext(ctx, "dropped", "table", name, "bytes", fresh.Bytes, "elapsed", time.Since(start).Round(time.Millisecond))
 		return leave(outcome{report.OutcomeDropped, c.verdict.Reason, fresh.Bytes}), nil
 	case dbconn.IsError(err, dbconn.ErrLockWaitTimeout, dbconn.ErrLockDeadlock):
-		return leave(outcome{report.OutcomeDeferred, fmt.Sprintf("another session holds a lock on it (lock_wait_timeout %s)", r.j.cfg.Execute.LockWaitTimeout), 0}), nil
+		return leave(outcome{report.OutcomeDeferred, r.lockWaitReason("DROP"), 0}), nil
 	case dbconn.IsError(err, dbconn.ErrRowIsReferenced, dbconn.ErrRowIsReferenced2, dbconn.ErrFKDrop):
 		return leave(outcome{report.OutcomeSkipped, "server refused: referenced by a foreign key: " + err.Error(), 0}), nil
 	case dbconn.IsError(err, dbconn.ErrReadOnly):

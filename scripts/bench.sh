@@ -7,6 +7,9 @@
 #   scripts/bench.sh drops      sysbench oltp_read_write while `run --execute` holds ~480 MB
 #                               (execute.hold's default: comment + RENAME), then a later run
 #                               drops it; then a large table with strategy drop vs purge
+#   scripts/bench.sh fklocks    sysbench oltp_read_write while janitor holds, then drops, 8
+#                               leftovers with a foreign key to the live sbtest1; a probe
+#                               times reads of sbtest1 (issue 17: the live parent's stall)
 #   scripts/bench.sh fleet      8 small MariaDB servers (JANITOR_BENCH_FLEET_SERVERS; ports
 #                               31310+, dirs /var/tmp/sb-fleet-N) × 1,500 tables, 20 leftovers
 #                               each, listed up to 2,048 times; a refused and a hanging shard;
@@ -39,6 +42,12 @@ drops)
 	unset JANITOR_BENCH_RESTART
 	go test -tags bench -count=1 -timeout 60m -run 'TestDropUnderLoad|TestLargeTableStrategies' -v ./bench
 	;;
+fklocks)
+	command -v sysbench >/dev/null || { flock /var/lock/janitor-apt.lock env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq &&
+		flock /var/lock/janitor-apt.lock env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq sysbench >/dev/null; }
+	unset JANITOR_BENCH_RESTART
+	go test -tags bench -count=1 -timeout 60m -run TestLiveParentStallUnderLoad -v ./bench
+	;;
 fleet) go test -tags bench -count=1 -timeout 60m -run TestFleet -v ./bench ;;
-*) echo "usage: scripts/bench.sh [--flavor mariadb|mariadb-11.8|mysql] incident|references|usage|drops|fleet" >&2; exit 2 ;;
+*) echo "usage: scripts/bench.sh [--flavor mariadb|mariadb-11.8|mysql] incident|references|usage|drops|fklocks|fleet" >&2; exit 2 ;;
 esac
