@@ -181,7 +181,13 @@ func TestPreDropChecksOnLiveFKTables(t *testing.T) {
 	testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, "_acct_old")+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+dbconn.QualifiedName(s, "ledger")+" (id INT PRIMARY KEY, a INT, FOREIGN KEY (a) REFERENCES "+dbconn.QualifiedName(s, "_acct_old")+" (id))")
 	cfg := Defaults()
-	cfg.Shards = []ShardConfig{{Name: "sandbox", DSN: testdb.PrimaryDSN(t)}}
+	// The primary's own checks are under test: the sandbox replica it feeds is ignored
+	// by server_id, as a deliberately unchecked replica would be (topology.go).
+	var replicaID string
+	if err := testdb.Open(t, testdb.ReplicaDSN(t)).GetContext(ctx, &replicaID, "SELECT @@server_id"); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Shards = []ShardConfig{{Name: "sandbox", DSN: testdb.PrimaryDSN(t), IgnoreReplicas: []string{replicaID}}}
 	j := New(cfg, nil)
 	pool, err := j.openForDrops(ctx, cfg.Shards[0].DSN)
 	if err != nil {
