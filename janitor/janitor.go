@@ -46,6 +46,9 @@ type Hooks struct {
 	// PurgeBatch is told before each purge batch, with the rows purged so far: the
 	// progress of a long purge.
 	PurgeBatch func(shard, schema, table string, purged int64)
+	// HoldRestored is told of each held table an execute run restored because a
+	// statement asked for it by its original name during the hold.
+	HoldRestored func(shard, tool string)
 	// ReplicaBlocked is told when a replica's applier was found waiting for a metadata
 	// lock and drops on the shard stopped.
 	ReplicaBlocked func(shard, replica string)
@@ -267,6 +270,12 @@ func (j *Janitor) discover(ctx context.Context, sc ShardConfig, s *report.Shard,
 	tables, err := in.InspectAll(ctx, names)
 	if err != nil {
 		return err
+	}
+	if len(tables) > 0 {
+		if why := in.ReadVisibility(ctx); why != "" {
+			s.ReadsInvisible = why
+			j.log.Warn(why, "shard", sc.Name)
+		}
 	}
 	pc := policies.Context{VitessTableGC: sc.VitessTableGC, ClockShift: j.ClockShift}
 	verdicts := holdGroups(tables, func(t *discovery.Table) policies.Verdict { return policies.Evaluate(j.cfg.Policy, pc, t) })

@@ -94,6 +94,7 @@ func (j *Janitor) runShard(ctx context.Context, g *gates, sc ShardConfig, s *rep
 		}
 	}
 	j.planHolds(cands, s, execute)
+	j.planRestores(cands, s, execute)
 	r := &shardRun{j: j, sc: sc, s: s, log: j.log.With("shard", sc.Name), gates: g}
 	defer r.close()
 	if execute && hasDrops(cands) {
@@ -209,6 +210,8 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 		}
 		return err
 	}
+	// An application failing on a held name comes before any drop (holdwatch.go).
+	r.restoreAsked(ctx, cands)
 	ex := r.j.cfg.Execute
 	var dropped int
 	var bytes int64

@@ -24,7 +24,7 @@ import (
 // records its metrics and posts it to Slack.
 func (a *app) job(ctx context.Context, m *metrics.Metrics, mode string) *report.Report {
 	j := janitor.New(a.cfg, a.log)
-	j.Hooks = janitor.Hooks{ThrottleWait: m.ThrottleWait, Dropped: m.Dropped, ReplicaBlocked: m.ReplicaBlocked}
+	j.Hooks = janitor.Hooks{ThrottleWait: m.ThrottleWait, Dropped: m.Dropped, ReplicaBlocked: m.ReplicaBlocked, HoldRestored: m.HoldRestored}
 	if w := a.watch; w != nil {
 		// Each drop, wait or purge batch is progress: serve's /healthz sees the loop move.
 		j.Hooks.ThrottleWait = func(shard, signal string, d time.Duration) { m.ThrottleWait(shard, signal, d); w.tick() }
