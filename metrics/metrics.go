@@ -45,7 +45,7 @@ type Metrics struct {
 	replicaBlocks *prometheus.CounterVec
 	// holdRestored counts held tables restored because someone asked for them.
 	holdRestored *prometheus.CounterVec
-	runDuration   prometheus.Gauge
+	runDuration  prometheus.Gauge
 	// lastSuccess has no labels but is a vector, so that it exports nothing until a run
 	// succeeds: a failed one-shot run then pushes no sample, and the Pushgateway keeps
 	// the last successful run's time stamp.
