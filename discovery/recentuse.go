@@ -478,7 +478,7 @@ func (in *Inspector) heldNameUses(ctx context.Context, h *Hold, since time.Time)
 		seen := map[int]bool{}
 		for _, ref := range c.byName[strings.ToLower(h.Table)] {
 			d := c.digests[ref.digest]
-			if seen[ref.digest] || ref.qual != ls && (ref.qual != "" || !strings.EqualFold(d.schema, h.Schema)) || !d.last.After(since) {
+			if seen[ref.digest] || ref.qual != ls && (ref.qual != "" || !strings.EqualFold(d.schema, h.Schema)) || !d.since(since) {
 				continue
 			}
 			seen[ref.digest] = true
@@ -489,6 +489,11 @@ func (in *Inspector) heldNameUses(ctx context.Context, h *Hold, since time.Time)
 			asked = append(asked, fmt.Sprintf("asked for by its original name: %s, last at %s UTC (statement digest: %d runs, %d failed, in all)",
 				shorten(d.text), d.last.Format(time.DateTime), d.count, d.errors))
 		}
+		dyn, err := in.dynamicCalls(ctx, c, h, since)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		asked = append(asked, dyn...)
 		if c.digestPartial != "" {
 			unobs = append(unobs, c.digestPartial)
 		}
@@ -514,6 +519,58 @@ func (in *Inspector) heldNameUses(ctx context.Context, h *Hold, since time.Time)
 		}
 	}
 	return asked, others, strings.Join(unobs, "; "), nil
+}
+
+// since reports whether a digest ran after t. MariaDB keeps LAST_SEEN in whole seconds
+// (measured on 11.8): a digest of the second t falls in is after t only when one of
+// its runs failed, which a statement naming a table that exists before the hold does
+// not (the setup of a leftover just before its hold is not a use).
+func (d digestRow) since(t time.Time) bool {
+	if d.last.After(t) && !d.last.Equal(t.Truncate(time.Second)) {
+		return true
+	}
+	return d.last.Equal(t.Truncate(time.Second)) && d.errors > 0
+}
+
+// dynamicCalls finds procedures that build their SQL at run time (PREPARE from a
+// string) and failed since the hold began: CALL digests with errors whose procedure,
+// in the held table's schema or naming that schema, has PREPARE in its body. Which
+// table the failed statement asked for is not kept anywhere janitor can read once the
+// session ended, so such a failure is read as a request for each held table of the
+// schema: a restore costs disk, a wrong drop an outage.
+func (in *Inspector) dynamicCalls(ctx context.Context, c *useCache, h *Hold, since time.Time) ([]string, error) {
+	var out []string
+	for _, d := range c.digests {
+		f := strings.Fields(d.text)
+		if len(f) == 0 || !strings.EqualFold(f[0], "CALL") || d.errors == 0 || !d.since(since) {
+			continue
+		}
+		ids := digestIdents(d.text)
+		if len(ids) == 0 {
+			continue
+		}
+		schema, name := ids[0].name, ids[0].name
+		if len(ids) > 1 && ids[1].qual == ids[0].name {
+			name = ids[1].name
+		} else {
+			schema = d.schema
+		}
+		rs, err := in.allRoutines(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read the procedures that failed since the hold began: %w", err)
+		}
+		for _, r := range rs {
+			if !strings.EqualFold(r.Schema, schema) || !strings.EqualFold(r.Name, name) || !strings.Contains(strings.ToUpper(r.Body.String), "PREPARE") {
+				continue
+			}
+			if !strings.EqualFold(r.Schema, h.Schema) && !strings.Contains(strings.ToLower(r.Body.String), strings.ToLower(h.Schema)) {
+				continue
+			}
+			out = append(out, fmt.Sprintf("procedure %s, which builds its SQL at run time (PREPARE), failed since the hold began, last at %s UTC (statement digest: %d calls, %d failed, in all): it may ask for the original name",
+				r.Schema+"."+r.Name, d.last.Format(time.DateTime), d.count, d.errors))
+		}
+	}
+	return out, nil
 }
 
 // explained reports whether an account's latest 1146 is a statement that names its
