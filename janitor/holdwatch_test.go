@@ -3,7 +3,9 @@ package janitor_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +20,7 @@ import (
 	"github.com/janitorhq/janitor/janitor"
 	"github.com/janitorhq/janitor/policies"
 	"github.com/janitorhq/janitor/report"
+	"github.com/janitorhq/janitor/slack"
 )
 
 // requireDigests skips a test that needs performance_schema's statement digests (MariaDB
@@ -216,5 +219,61 @@ func TestRecentReadKeeps(t *testing.T) {
 	}
 	if o["__notes_old"].ReasonCode == string(policies.CodeRecentRead) {
 		t.Errorf("__notes_old never read: %+v", o["__notes_old"])
+	}
+}
+
+// TestHoldReadsInvisible: on a server that keeps no statement statistics (MariaDB with
+// performance_schema off, the default), a statement that asks for a held table by its
+// original name fails and leaves no trace janitor can read. The report, Slack and the
+// log must say per shard that reads are invisible and the hold is only a scream test,
+// with the fix.
+func TestHoldReadsInvisible(t *testing.T) {
+	db := testdb.Primary(t)
+	var pfs int
+	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
+		t.Fatal(err)
+	}
+	if pfs == 1 {
+		t.Skip("performance_schema is on: statement digests are read (TestHeldTableAskedForIsRestored)")
+	}
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)")
+	cfg := holdConfig(t, s)
+	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__orders_old"]; o.Outcome != report.OutcomeHeld {
+		t.Fatalf("__orders_old: %+v, want held", o)
+	}
+	hold := heldName(t, db, s, "__orders_old")
+	appDSN, _ := account(t, []string{"SELECT ON " + dbconn.QuoteIdent(s) + ".*"})
+	app := testdb.Open(t, appDSN)
+	var n int
+	if err := app.Get(&n, "SELECT COUNT(*) FROM "+q(s, "__orders_old")); err == nil {
+		t.Fatal("the held name answered")
+	}
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	r := janitor.New(cfg, log).Run(context.Background(), true)
+	sh := r.Shards[0]
+	if !strings.Contains(sh.ReadsInvisible, "scream test") || !strings.Contains(sh.ReadsInvisible, "performance_schema = ON") {
+		t.Errorf("reads_invisible %q: want the scream-test warning and the fix", sh.ReadsInvisible)
+	}
+	if !strings.Contains(logs.String(), "reads by name are invisible") {
+		t.Errorf("log %q: want the warning", logs.String())
+	}
+	msg, err := json.Marshal(slack.Build(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(msg), "reads by name are invisible") {
+		t.Errorf("slack message %s: want the warning", msg)
+	}
+	var text strings.Builder
+	if err := report.Write(&text, r, "text"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "reads invisible: ") {
+		t.Errorf("text report %q: want the warning", text.String())
+	}
+	if o := outcomes(r)[hold]; o.Outcome == report.OutcomeRestored || !exists(t, db, s, hold) {
+		t.Errorf("held table on a server without statement statistics: %+v, want still held (nothing seen)", o)
 	}
 }
