@@ -2,6 +2,7 @@ package janitor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -100,4 +101,81 @@ func (r *shardRun) restoreHeld(ctx context.Context, t *discovery.Table) ([]Resto
 		}
 	}
 	return nil, fmt.Errorf("%s is no longer held (restored or dropped since discovery)", dbconn.QualifiedName(t.Schema, t.Name))
+}
+
+// WatchHolds is the frequent, light look at janitor's holds (`janitor holds`): on every
+// shard it lists the names, inspects the held tables only, and with execute restores
+// each one someone asked for by its original name. It never holds or drops: a hold
+// that ended untouched waits for the next `janitor run --execute`. Its cost per shard
+// is the name listing and the statement statistics (one read each), whatever the
+// number of leftovers, so it can run every few minutes: an application failing on a
+// held name is repaired within that interval, not at the next nightly run.
+func (j *Janitor) WatchHolds(ctx context.Context, execute bool) *report.Report {
+	w := *j
+	w.holdsOnly = true
+	mode := report.ModeDryRun
+	if execute {
+		mode = report.ModeExecute
+	}
+	g := w.newGates(execute)
+	return w.eachShard(ctx, mode, g, func(ctx context.Context, sc ShardConfig, s *report.Shard) error {
+		return w.watchShard(ctx, g, sc, s, execute)
+	})
+}
+
+func (j *Janitor) watchShard(ctx context.Context, g *gates, sc ShardConfig, s *report.Shard, execute bool) error {
+	var cands []candidate
+	if err := j.inventory(ctx, g, sc, s, func(t *discovery.Table, v policies.Verdict) {
+		cands = append(cands, candidate{table: t, verdict: v, row: len(s.Tables) - 1})
+	}); err != nil {
+		return err
+	}
+	var restore bool
+	for _, c := range cands {
+		row := &s.Tables[c.row]
+		switch {
+		case asked(c):
+			restore = true
+			if !execute {
+				row.Outcome = report.OutcomePlanned
+				row.Reason += "; `janitor holds --execute` restores it to its original name"
+			}
+		case c.verdict.Action == policies.Drop:
+			row.Outcome, row.Reason = report.OutcomeDeferred, row.Reason+"; `janitor holds` only restores: the next `janitor run --execute` drops it"
+		default:
+			row.Outcome = report.OutcomeSkipped
+		}
+	}
+	if !execute || !restore {
+		return nil
+	}
+	r := &shardRun{j: j, sc: sc, s: s, log: j.log.With("shard", sc.Name), gates: g}
+	defer r.close()
+	db, err := j.openForDrops(ctx, sc.DSN)
+	if err != nil {
+		return err
+	}
+	r.db = db
+	r.closers = append(r.closers, db.Close)
+	if err := r.connect(ctx, ""); err != nil {
+		var stop *errStop
+		if errors.As(err, &stop) {
+			s.Blocked, s.BlockedCode = stop.why, stop.code
+			return nil
+		}
+		return err
+	}
+	r.restoreAsked(ctx, cands)
+	return nil
+}
+
+// holdNames keeps janitor's hold names.
+func holdNames(names []discovery.Name) []discovery.Name {
+	var out []discovery.Name
+	for _, n := range names {
+		if !n.Orphan && discovery.IsHoldName(n.Table) {
+			out = append(out, n)
+		}
+	}
+	return out
 }

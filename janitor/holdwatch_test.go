@@ -277,3 +277,33 @@ func TestHoldReadsInvisible(t *testing.T) {
 		t.Errorf("held table on a server without statement statistics: %+v, want still held (nothing seen)", o)
 	}
 }
+
+// TestWatchHoldsRestoresOnly: `janitor holds --execute`, the frequent look, restores a
+// held table asked for by its original name and nothing else: another held table,
+// even one whose hold has ended, stays held for the nightly run to drop.
+func TestWatchHoldsRestoresOnly(t *testing.T) {
+	db := testdb.Primary(t)
+	requireDigests(t, db)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "users")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__users_old")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "carts")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__carts_old")+" (id INT PRIMARY KEY)")
+	cfg := holdConfig(t, s)
+	janitor.New(cfg, nil).Run(context.Background(), true)
+	usersHold, cartsHold := heldName(t, db, s, "__users_old"), heldName(t, db, s, "__carts_old")
+	appDSN, _ := account(t, []string{"SELECT ON " + dbconn.QuoteIdent(s) + ".*"})
+	app := testdb.Open(t, appDSN)
+	var n int
+	if err := app.Get(&n, "SELECT COUNT(*) FROM "+q(s, "__users_old")); err == nil {
+		t.Fatal("the held name answered")
+	}
+	j := janitor.New(cfg, nil)
+	j.ClockShift = testHold + time.Minute
+	o := outcomes(j.WatchHolds(context.Background(), true))
+	if o[usersHold].Outcome != report.OutcomeRestored || !exists(t, db, s, "__users_old") {
+		t.Errorf("asked for: %+v, want restored", o[usersHold])
+	}
+	if o[cartsHold].Outcome != report.OutcomeDeferred || !exists(t, db, s, cartsHold) {
+		t.Errorf("untouched, hold ended: %+v, want left for the nightly run", o[cartsHold])
+	}
+}

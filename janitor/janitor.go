@@ -30,6 +30,8 @@ type Janitor struct {
 	// ClockShift is added to the server's clock when judging whether a hold has ended
 	// (policies.Context.ClockShift): tests only.
 	ClockShift time.Duration
+	// holdsOnly limits discovery to janitor's hold names (WatchHolds).
+	holdsOnly bool
 }
 
 // Hooks let callers observe a run without the janitor package knowing about metrics.
@@ -256,6 +258,9 @@ func (j *Janitor) discover(ctx context.Context, sc ShardConfig, s *report.Shard,
 	names, err := in.ListNames(ctx)
 	if err != nil {
 		return err
+	}
+	if j.holdsOnly {
+		names = holdNames(names)
 	}
 	var over []discovery.Name
 	if limit := j.cfg.Discovery.MaxInspect; limit > 0 && len(names) > limit {

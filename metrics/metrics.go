@@ -270,6 +270,14 @@ func (m *Metrics) Init(shards []string) {
 	}
 }
 
+// InitHolds exports a zero janitor_hold_restored_total for each shard, alone: what
+// `janitor holds` pushes to its own group.
+func (m *Metrics) InitHolds(shards []string) {
+	for _, s := range shards {
+		m.holdRestored.WithLabelValues(s)
+	}
+}
+
 // carrier takes one value last pushed, with its labels, and returns what carries it
 // into this process.
 type carrier func(labels prometheus.Labels, v float64) (func(), error)

@@ -4,6 +4,7 @@
 //	janitor report [--config FILE] [--output text|json|markdown] [--shard NAME]
 //	janitor run    [--config FILE] [--execute] [--output ...] [--shard NAME]
 //	janitor serve  [--config FILE]
+//	janitor holds  [--config FILE] [--execute] [--output ...] [--shard NAME]
 //	janitor restore --config FILE --shard NAME SCHEMA.TABLE
 //	janitor version | help [COMMAND]
 //
@@ -61,6 +62,7 @@ const usage = `usage:
   janitor report [flags]   inventory leftovers, drop nothing
   janitor run    [flags]   plan drops (dry run), or drop with --execute
   janitor serve  [flags]   run on a schedule, serve /metrics
+  janitor holds  [flags]   restore held tables asked for by their original name (--execute); every few minutes
   janitor restore --config FILE --shard NAME SCHEMA.TABLE   undo a hold (execute.hold): rename a held table back
   janitor version
   janitor help [COMMAND]
@@ -127,6 +129,8 @@ var commands = map[string]command{
 		[]string{"config", "execute", "output", "shard", "partition", "notify", "no-notify", "log-level", "log-format"}},
 	"serve": {"run on the schedule in serve.interval and serve /metrics, /healthz and /readyz",
 		[]string{"config", "no-notify", "log-level", "log-format"}},
+	"holds": {"look at janitor's holds only: with --execute, restore each held table a statement asked for by its original name (light: run it every few minutes)",
+		[]string{"config", "execute", "output", "shard", "notify", "no-notify", "log-level", "log-format"}},
 }
 
 // commandHelp prints a command's usage and flags, in the double-dash form.
@@ -167,7 +171,7 @@ func parse(cmd string, args []string) (*options, bool, error) {
 		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		if _, known := flagDefs[name]; known && !takes[name] {
 			var by []string
-			for _, c := range []string{"report", "run", "serve"} {
+			for _, c := range []string{"report", "run", "serve", "holds"} {
 				if slices.Contains(commands[c].flags, name) {
 					by = append(by, c)
 				}
@@ -294,6 +298,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			mode = report.ModeExecute
 		}
 		return app.once(ctx, mode, o.output)
+	case "holds":
+		return app.holds(ctx, o.execute, o.output)
 	default:
 		return app.serve(ctx)
 	}
