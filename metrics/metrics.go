@@ -256,7 +256,7 @@ func (m *Metrics) Observe(r *report.Report, d time.Duration) {
 // Init exports a zero for each shard's counters (drops, bytes reclaimed, errors) and
 // for drops by every tool that can be dropped, so that Prometheus sees the first drop or
 // error as an increase rather than as a series appearing, which increase() does not
-// count. Four series per shard, eight per group for the tools.
+// count. Five series per shard, eight per group for the tools.
 func (m *Metrics) Init(shards []string) {
 	for _, s := range shards {
 		m.reclaimed.WithLabelValues(s)
