@@ -101,6 +101,8 @@ type useCache struct {
 	errs       []errAccount
 	errsWhy    string
 	// counts maps "schema\x00table" to reads counted since countsSince.
+	// only, when set, limits the digests read to those that may name it (or failed).
+	only        string
 	counts      map[[2]string]int64
 	countsWhat  string
 	countsSince time.Time
@@ -110,12 +112,20 @@ type useCache struct {
 
 // loadUses reads every source once per Inspector; a source a flavor or configuration
 // lacks is a reason in the cache, a failed read is c.err.
-func (in *Inspector) loadUses(ctx context.Context) *useCache {
+//
+// name is the table name the caller looks for. Outside an inventory (a re-check before
+// one DROP or hold, or a purge batch's) only digests that may name it, or that failed,
+// are read: the digest table holds up to 10,000 statements, and a re-check runs per
+// statement janitor sends.
+func (in *Inspector) loadUses(ctx context.Context, name string) *useCache {
 	c := &in.uses
 	if c.read {
 		return c
 	}
 	c.read = true
+	if !in.inventory {
+		c.only = name
+	}
 	qctx, cancel := in.ctx(ctx)
 	defer cancel()
 	var pfs sql.NullInt64
@@ -189,8 +199,12 @@ func (in *Inspector) loadDigests(ctx context.Context, c *useCache) error {
 	if lost > 0 {
 		c.digestPartial = fmt.Sprintf("performance_schema's digest table filled up (Performance_schema_digest_lost %d): statements new since then are not told apart", lost)
 	}
+	where, args := "", []any(nil)
+	if c.only != "" {
+		where, args = " AND (SUM_ERRORS > 0 OR DIGEST_TEXT LIKE ?)", []any{"%" + escapeLike("`"+strings.ReplaceAll(c.only, "`", "``")+"`") + "%"}
+	}
 	rows, err := queryAll(ctx, in, `SELECT /* janitor */ COALESCE(SCHEMA_NAME, ''), DIGEST_TEXT, COUNT_STAR, SUM_ERRORS, UNIX_TIMESTAMP(LAST_SEEN)
-		FROM performance_schema.events_statements_summary_by_digest WHERE DIGEST_TEXT IS NOT NULL`, nil,
+		FROM performance_schema.events_statements_summary_by_digest WHERE DIGEST_TEXT IS NOT NULL`+where, args,
 		func(r *sqlx.Rows) (d digestRow, err error) {
 			var last float64
 			err = r.Scan(&d.schema, &d.text, &d.count, &d.errors, &last)
@@ -402,7 +416,7 @@ func (in *Inspector) nowOr() time.Time {
 // source of reads with a time exists (statement digests), else why not and what the
 // hold then is. Discovery must have run (it reads the sources once).
 func (in *Inspector) ReadVisibility(ctx context.Context) string {
-	c := in.loadUses(ctx)
+	c := in.loadUses(ctx, "")
 	switch {
 	case c.err != nil:
 		return "the sources of reads by name could not be read (" + c.err.Error() + ")"
@@ -423,7 +437,7 @@ func (in *Inspector) recentReads(ctx context.Context, t *Table) {
 	if t.Orphan || t.Tool == ToolJanitor {
 		return
 	}
-	c := in.loadUses(ctx)
+	c := in.loadUses(ctx, t.Name)
 	if c.err != nil {
 		t.Evidence.unreadable("reads by name (performance_schema statement digests and table counters)", c.err)
 		return
@@ -467,7 +481,7 @@ func (c *useCache) latestDigest(schema, table string, since time.Time) (digestRo
 // since the hold began. asked are those attributed to the name (they restore the
 // table); others are 1146 errors no source attributes (they keep it, no more).
 func (in *Inspector) heldNameUses(ctx context.Context, h *Hold, since time.Time) (asked, others []string, unobservable string, err error) {
-	c := in.loadUses(ctx)
+	c := in.loadUses(ctx, h.Table)
 	if c.err != nil {
 		return nil, nil, "", c.err
 	}
