@@ -449,7 +449,9 @@ func (in *Inspector) recentReads(ctx context.Context, t *Table) {
 			r.Last, r.LastWhat = &l, fmt.Sprintf("%s (statement digest, %d runs)", shorten(d.text), d.count)
 		}
 	}
-	if c.counts != nil {
+	// janitor reads a gh-ost changelog's heartbeat itself, which its counters count: the
+	// heartbeat, not the counters, says whether its migration lives.
+	if c.counts != nil && t.Role != RoleChangelog {
 		if n := c.counts[[2]string{t.Schema, t.Name}]; n > 0 {
 			s := c.countsSince
 			r.Count, r.CountSince, r.CountWhat = n, &s, c.countsWhat
@@ -631,7 +633,7 @@ var ddlWords = map[string]bool{"CREATE": true, "DROP": true, "RENAME": true, "AL
 // but a definition, maintenance or metadata statement, unless it selects (CREATE …
 // SELECT reads), and never one naming a hold name (janitor's own renames).
 func readsData(digest string) bool {
-	if strings.Contains(digest, holdPrefix) {
+	if strings.Contains(digest, holdPrefix) || ownHeartbeatRead(digest) {
 		return false
 	}
 	f := strings.Fields(digest)
@@ -639,6 +641,14 @@ func readsData(digest string) bool {
 		return false
 	}
 	return !ddlWords[strings.ToUpper(f[0])] || strings.Contains(strings.ToUpper(digest), "SELECT")
+}
+
+// ownHeartbeatRead reports whether a digest is janitor's own read of a gh-ost
+// heartbeat (evidence.go, heartbeat): SELECT TIMESTAMPDIFF(MICROSECOND,
+// MAX(last_update), NOW(6)) / 1e6 FROM changelog WHERE hint = 'heartbeat'.
+func ownHeartbeatRead(digest string) bool {
+	u := strings.ToUpper(strings.Join(strings.Fields(strings.NewReplacer("`", "", "(", " ( ", ")", " ) ", ",", " , ").Replace(digest)), " "))
+	return strings.HasPrefix(u, "SELECT TIMESTAMPDIFF ( MICROSECOND , MAX ( LAST_UPDATE ) , NOW ( ") && strings.Contains(u, " WHERE HINT = ?")
 }
 
 type ident struct{ name, qual string }
