@@ -117,8 +117,8 @@ func Build(r *report.Report) Message {
 	// Shards that need attention first, then by bytes.
 	shards := append([]report.Shard(nil), r.Shards...)
 	sort.SliceStable(shards, func(i, j int) bool {
-		ai := shards[i].Error != "" || shards[i].Blocked != "" || len(shards[i].Warnings) > 0 || restored(shards[i])
-		aj := shards[j].Error != "" || shards[j].Blocked != "" || len(shards[j].Warnings) > 0 || restored(shards[j])
+		ai := shards[i].Error != "" || shards[i].Blocked != "" || len(shards[i].Warnings) > 0 || restored(shards[i]) || shards[i].ReadsInvisible != ""
+		aj := shards[j].Error != "" || shards[j].Blocked != "" || len(shards[j].Warnings) > 0 || restored(shards[j]) || shards[j].ReadsInvisible != ""
 		if ai != aj {
 			return ai
 		}
