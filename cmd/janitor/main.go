@@ -100,7 +100,7 @@ var flagDefs = map[string]flagDef{
 		stringFlag(func(o *options) *string { return &o.config }, "")},
 	"output": {"output", "FORMAT", "report format: text, json or markdown (default text)",
 		stringFlag(func(o *options) *string { return &o.output }, "text")},
-	"execute": {"execute", "", "really drop (default: print the plan)",
+	"execute": {"execute", "", "act: run drops (and holds), holds restores (default: print the plan)",
 		boolFlag(func(o *options) *bool { return &o.execute })},
 	"shard": {"shard", "NAME", "visit only this shard (repeat, or separate names with commas); turns notifications off unless --notify",
 		func(fs *flag.FlagSet, o *options, name string) { fs.Var(&o.shards, name, "") }},
