@@ -119,6 +119,19 @@ type useCache struct {
 // statement janitor sends.
 func (in *Inspector) loadUses(ctx context.Context, name string) *useCache {
 	c := &in.uses
+	if c.read && name != "" && c.only != "" && c.only != name && c.err == nil && c.digestWhy == "" {
+		// Another table on the same Inspector: its digests, read again for it.
+		c.only = name
+		if in.inventory {
+			c.only = ""
+		}
+		qctx, cancel := in.ctx(ctx)
+		defer cancel()
+		if err := in.readDigests(qctx, c); err != nil {
+			c.err = err
+		}
+		return c
+	}
 	if c.read {
 		return c
 	}
@@ -199,6 +212,12 @@ func (in *Inspector) loadDigests(ctx context.Context, c *useCache) error {
 	if lost > 0 {
 		c.digestPartial = fmt.Sprintf("performance_schema's digest table filled up (Performance_schema_digest_lost %d): statements new since then are not told apart", lost)
 	}
+	return in.readDigests(ctx, c)
+}
+
+// readDigests reads the digests (those that may name c.only, or failed, when set) and
+// indexes them by the names they hold.
+func (in *Inspector) readDigests(ctx context.Context, c *useCache) error {
 	where, args := "", []any(nil)
 	if c.only != "" {
 		where, args = " AND (SUM_ERRORS > 0 OR DIGEST_TEXT LIKE ?)", []any{"%" + escapeLike("`"+strings.ReplaceAll(c.only, "`", "``")+"`") + "%"}
