@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -305,5 +306,57 @@ func TestWatchHoldsRestoresOnly(t *testing.T) {
 	}
 	if o[cartsHold].Outcome != report.OutcomeDeferred || !exists(t, db, s, cartsHold) {
 		t.Errorf("untouched, hold ended: %+v, want left for the nightly run", o[cartsHold])
+	}
+}
+
+// TestRecentReadUserstat: on MariaDB with performance_schema off but userstat on,
+// TABLE_STATISTICS counts rows read since the server started; on a server that started
+// within policy.min_age a leftover read since then is recent_read, and one never read
+// is not. Reads by name during a hold stay invisible (no digests), and the report says
+// userstat alone does not see a statement that fails.
+func TestRecentReadUserstat(t *testing.T) {
+	testdb.SkipUnless(t, "userstat is MariaDB's", "mariadb", "mariadb-11.8")
+	db := testdb.Primary(t)
+	var pfs int
+	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
+		t.Fatal(err)
+	}
+	if pfs == 1 {
+		t.Skip("performance_schema is on: its counters are read instead")
+	}
+	var was int
+	if err := db.Get(&was, "SELECT @@userstat"); err != nil {
+		t.Fatal(err)
+	}
+	testdb.Exec(t, db, "SET GLOBAL userstat = 1")
+	t.Cleanup(func() { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL userstat = %d", was)) })
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__items_old")+" (id INT PRIMARY KEY)",
+		"INSERT INTO "+q(s, "__items_old")+" VALUES (1), (2)",
+		"CREATE TABLE "+q(s, "notes")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__notes_old")+" (id INT PRIMARY KEY)")
+	var ids []int
+	if err := db.Select(&ids, "SELECT id FROM "+q(s, "__items_old")); err != nil || len(ids) != 2 {
+		t.Fatalf("read: %v %v", ids, err)
+	}
+	var uptime time.Duration
+	var secs int64
+	var name string
+	if err := db.QueryRow("SHOW GLOBAL STATUS LIKE 'Uptime'").Scan(&name, &secs); err != nil {
+		t.Fatal(err)
+	}
+	uptime = time.Duration(secs) * time.Second
+	cfg := holdConfig(t, s)
+	cfg.Policy.MinAge = uptime + time.Hour // the server started within min_age
+	r := janitor.New(cfg, nil).Report(context.Background())
+	o := outcomes(r)
+	if o["__items_old"].ReasonCode != string(policies.CodeRecentRead) || !strings.Contains(o["__items_old"].Reason, "userstat") {
+		t.Errorf("__items_old read since the server started: %+v, want %s from userstat", o["__items_old"], policies.CodeRecentRead)
+	}
+	if o["__notes_old"].ReasonCode == string(policies.CodeRecentRead) {
+		t.Errorf("__notes_old never read: %+v", o["__notes_old"])
+	}
+	if inv := r.Shards[0].ReadsInvisible; !strings.Contains(inv, "userstat") || !strings.Contains(inv, "scream test") {
+		t.Errorf("reads_invisible %q: want the scream test, userstat named", inv)
 	}
 }
