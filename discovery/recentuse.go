@@ -100,9 +100,9 @@ type useCache struct {
 	historyWhy string
 	errs       []errAccount
 	errsWhy    string
-	// counts maps "schema\x00table" to reads counted since countsSince.
 	// only, when set, limits the digests read to those that may name it (or failed).
-	only        string
+	only string
+	// counts maps schema and table to reads counted since countsSince.
 	counts      map[[2]string]int64
 	countsWhat  string
 	countsSince time.Time
@@ -125,9 +125,7 @@ func (in *Inspector) loadUses(ctx context.Context, name string) *useCache {
 		if in.inventory {
 			c.only = ""
 		}
-		qctx, cancel := in.ctx(ctx)
-		defer cancel()
-		if err := in.readDigests(qctx, c); err != nil {
+		if err := in.readDigests(ctx, c); err != nil {
 			c.err = err
 		}
 		return c
@@ -139,10 +137,9 @@ func (in *Inspector) loadUses(ctx context.Context, name string) *useCache {
 	if !in.inventory {
 		c.only = name
 	}
-	qctx, cancel := in.ctx(ctx)
-	defer cancel()
+	// Each query gets its own discovery.query_timeout (scalar, queryAll, queryEach).
 	var pfs sql.NullInt64
-	if err := in.q.QueryRowxContext(qctx, "SELECT /* janitor */ @@performance_schema").Scan(&pfs); err != nil {
+	if err := in.scalar(ctx, "SELECT /* janitor */ @@performance_schema", &pfs); err != nil {
 		c.err = fmt.Errorf("read @@performance_schema: %w", err)
 		return c
 	}
@@ -150,34 +147,43 @@ func (in *Inspector) loadUses(ctx context.Context, name string) *useCache {
 		c.digestWhy = "performance_schema is off"
 		c.historyWhy, c.errsWhy, c.countsWhy = c.digestWhy, c.digestWhy, c.digestWhy
 	} else {
-		if err := in.loadDigests(qctx, c); err != nil {
+		if err := in.loadDigests(ctx, c); err != nil {
 			c.err = err
 			return c
 		}
-		if err := in.loadHistory(qctx, c); err != nil {
+		if err := in.loadHistory(ctx, c); err != nil {
 			c.err = err
 			return c
 		}
-		if err := in.loadErrorSummary(qctx, c); err != nil {
+		if err := in.loadErrorSummary(ctx, c); err != nil {
 			c.err = err
 			return c
 		}
-		if err := in.loadCounters(qctx, c); err != nil {
+		if err := in.loadCounters(ctx, c); err != nil {
 			c.err = err
 			return c
 		}
 	}
 	if c.counts == nil && in.server.Flavor == FlavorMariaDB {
-		if err := in.loadUserstat(qctx, c); err != nil {
+		if err := in.loadUserstat(ctx, c); err != nil {
 			c.err = err
 		}
 	}
 	return c
 }
 
-func consumers(ctx context.Context, q Querier) (map[string]bool, error) {
+// scalar reads one row under discovery.query_timeout.
+func (in *Inspector) scalar(ctx context.Context, query string, dest ...any) error {
+	qctx, cancel := in.ctx(ctx)
+	defer cancel()
+	return in.q.QueryRowxContext(qctx, query).Scan(dest...)
+}
+
+func consumers(ctx context.Context, in *Inspector) (map[string]bool, error) {
+	ctx, cancel := in.ctx(ctx)
+	defer cancel()
 	on := map[string]bool{}
-	rows, err := q.QueryxContext(ctx, "SELECT /* janitor */ NAME, ENABLED FROM performance_schema.setup_consumers")
+	rows, err := in.q.QueryxContext(ctx, "SELECT /* janitor */ NAME, ENABLED FROM performance_schema.setup_consumers")
 	if err != nil {
 		return nil, fmt.Errorf("read performance_schema.setup_consumers: %w", err)
 	}
@@ -195,7 +201,7 @@ func consumers(ctx context.Context, q Querier) (map[string]bool, error) {
 // loadDigests reads every statement digest. At most performance_schema_digests_size
 // rows (10,000 by default), each text at most max_digest_length (1,024) bytes.
 func (in *Inspector) loadDigests(ctx context.Context, c *useCache) error {
-	on, err := consumers(ctx, in.q)
+	on, err := consumers(ctx, in)
 	if err != nil {
 		return err
 	}
@@ -205,7 +211,7 @@ func (in *Inspector) loadDigests(ctx context.Context, c *useCache) error {
 	}
 	var name string
 	var lost int64
-	err = in.q.QueryRowxContext(ctx, "SHOW /* janitor */ GLOBAL STATUS LIKE 'Performance_schema_digest_lost'").Scan(&name, &lost)
+	err = in.scalar(ctx, "SHOW /* janitor */ GLOBAL STATUS LIKE 'Performance_schema_digest_lost'", &name, &lost)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("read Performance_schema_digest_lost: %w", err)
 	}
@@ -256,7 +262,7 @@ func unixTime(f float64) time.Time {
 // (events_statements_history, on by default on MySQL) and, where a DBA enabled it, the
 // long history. Their message names the missing table, whatever built the statement.
 func (in *Inspector) loadHistory(ctx context.Context, c *useCache) error {
-	on, err := consumers(ctx, in.q)
+	on, err := consumers(ctx, in)
 	if err != nil {
 		return err
 	}
@@ -382,7 +388,7 @@ func (in *Inspector) loadCounters(ctx context.Context, c *useCache) error {
 // loadUserstat reads MariaDB's userstat TABLE_STATISTICS, where @@userstat is on.
 func (in *Inspector) loadUserstat(ctx context.Context, c *useCache) error {
 	var on sql.NullInt64
-	if err := in.q.QueryRowxContext(ctx, "SELECT /* janitor */ @@userstat").Scan(&on); err != nil {
+	if err := in.scalar(ctx, "SELECT /* janitor */ @@userstat", &on); err != nil {
 		return fmt.Errorf("read @@userstat: %w", err)
 	}
 	if on.Int64 != 1 {
@@ -411,6 +417,8 @@ func (in *Inspector) loadUserstat(ctx context.Context, c *useCache) error {
 }
 
 func queryEach(ctx context.Context, in *Inspector, q string, each func(*sqlx.Rows) error) error {
+	ctx, cancel := in.ctx(ctx)
+	defer cancel()
 	rows, err := in.q.QueryxContext(ctx, q)
 	if err != nil {
 		return err
