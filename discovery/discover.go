@@ -84,6 +84,8 @@ type Inspector struct {
 	routinesErr error
 	// usage caches scheduled events and table grants for this Inspector's life.
 	usage usageCache
+	// uses caches the statement statistics (reads by name) for this Inspector's life.
+	uses useCache
 	// refs caches MERGE and connection-engine tables for this Inspector's life.
 	refs refCache
 	// refWidth is how many characters the foreign-key view's REF_NAME holds.

@@ -197,6 +197,7 @@ func (in *Inspector) gather(ctx context.Context, t *Table) {
 		ev.OrphansCleaned = in.server.CleansOrphans()
 	}
 	in.gatherUsage(ctx, t) // events and table grants: events.go
+	in.recentReads(ctx, t) // reads by name: recentuse.go
 }
 
 // hiddenSchemas records, as unreadable evidence, the schemas a partial revoke hides

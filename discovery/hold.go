@@ -140,6 +140,10 @@ type HoldEvidence struct {
 	Accesses []string
 	// Unobservable says which kinds of access the server cannot show ("" when all can).
 	Unobservable string
+	// AskedFor are statements that asked for the table by its original name since the
+	// hold began (they failed with 1146): someone needs it back, and an execute run
+	// restores it. They are in Accesses too.
+	AskedFor []string
 }
 
 // gatherHold reads a held table's hold record and the evidence of access since.
@@ -162,13 +166,25 @@ func (in *Inspector) gatherHold(ctx context.Context, t *Table) {
 	if t.UpdatedAt != nil && (b == nil || b.UpdateTime == nil || t.UpdatedAt.After(*b.UpdateTime)) && t.UpdatedAt.After(h.HeldAt.Add(-time.Second)) {
 		ev.Accesses = append(ev.Accesses, "written at "+t.UpdatedAt.Format(time.DateTime)+" UTC (UPDATE_TIME)")
 	}
+	// The application asks for the original name, not the hold name: statements naming
+	// it since the hold began (recentuse.go).
+	var unobs []string
+	asked, others, why, err := in.heldNameUses(ctx, &h, h.HeldAt)
+	if err != nil {
+		t.Evidence.unreadable("statements naming its original name (performance_schema statement digests and history)", err)
+		return
+	}
+	ev.AskedFor = asked
+	ev.Accesses = append(append(ev.Accesses, asked...), others...)
+	if why != "" {
+		unobs = append(unobs, why)
+	}
 	c, err := in.ReadTableCounters(ctx, t.Schema, t.Name)
 	if err != nil {
 		t.Evidence.unreadable("performance_schema table I/O and lock counters", err)
 		return
 	}
 	started := in.server.Started(t.Evidence.Now)
-	var unobs []string
 	if c.IOWhy != "" {
 		unobs = append(unobs, c.IOWhy)
 	} else {

@@ -129,6 +129,8 @@ type Evidence struct {
 	ServerUptime int64
 	// Hold is the evidence of access to a held table.
 	Hold HoldEvidence
+	// Reads is the evidence of recent reads of a table not held (recent_read).
+	Reads Reads
 	// Unreadable lists evidence that could not be read, as "what: error".
 	Unreadable []string
 }

@@ -27,6 +27,8 @@ type Janitor struct {
 	// ClockShift is added to the server's clock when judging whether a hold has ended
 	// (policies.Context.ClockShift): tests only.
 	ClockShift time.Duration
+	// holdsOnly limits discovery to janitor's hold names (WatchHolds).
+	holdsOnly bool
 }
 
 // Hooks let callers observe a run without the janitor package knowing about metrics.
@@ -43,6 +45,9 @@ type Hooks struct {
 	// PurgeBatch is told before each purge batch, with the rows purged so far: the
 	// progress of a long purge.
 	PurgeBatch func(shard, schema, table string, purged int64)
+	// HoldRestored is told of each held table an execute run restored because a
+	// statement asked for it by its original name during the hold.
+	HoldRestored func(shard, tool string)
 	// ReplicaBlocked is told when a replica's applier was found waiting for a metadata
 	// lock and drops on the shard stopped.
 	ReplicaBlocked func(shard, replica string)
@@ -251,6 +256,9 @@ func (j *Janitor) discover(ctx context.Context, sc ShardConfig, s *report.Shard,
 	if err != nil {
 		return err
 	}
+	if j.holdsOnly {
+		names = holdNames(names)
+	}
 	var over []discovery.Name
 	if limit := j.cfg.Discovery.MaxInspect; limit > 0 && len(names) > limit {
 		// Start at a random candidate: a fixed start would let the same share, if it is
@@ -264,6 +272,12 @@ func (j *Janitor) discover(ctx context.Context, sc ShardConfig, s *report.Shard,
 	tables, err := in.InspectAll(ctx, names)
 	if err != nil {
 		return err
+	}
+	if len(tables) > 0 {
+		if why := in.ReadVisibility(ctx); why != "" {
+			s.ReadsInvisible = why
+			j.log.Warn(why, "shard", sc.Name)
+		}
 	}
 	pc := policies.Context{VitessTableGC: sc.VitessTableGC, ClockShift: j.ClockShift, Shard: sc.Name}
 	verdicts := holdGroups(tables, func(t *discovery.Table) policies.Verdict { return policies.Evaluate(j.cfg.Policy, pc, t) })

@@ -85,7 +85,14 @@ func (j *Janitor) Restore(ctx context.Context, shard, schema, table string) ([]R
 		return nil, fmt.Errorf("%s was held more than once: %s; restore one by its hold name",
 			dbconn.QualifiedName(schema, table), strings.Join(names, ", "))
 	}
-	target := picked[0]
+	return r.restoreGroup(ctx, schema, picked[0], holds)
+}
+
+// restoreGroup renames target, and the tables of its migration held with it (from
+// holds, the schema's hold records), back to their original names in one statement,
+// then gives each its comment back with the restore marker. `janitor restore` and an
+// execute run restoring a table someone asked for (holdwatch.go) both come here.
+func (r *shardRun) restoreGroup(ctx context.Context, schema string, target discovery.Hold, holds []discovery.Hold) ([]Restored, error) {
 	group := []discovery.Hold{target}
 	if target.Group != "" {
 		for _, h := range holds {

@@ -96,6 +96,7 @@ func (j *Janitor) runShard(ctx context.Context, g *gates, sc ShardConfig, s *rep
 		}
 	}
 	j.planHolds(cands, s, execute)
+	j.planRestores(cands, s, execute)
 	r := &shardRun{j: j, sc: sc, s: s, log: j.log.With("shard", sc.Name), budget: newBudget(j.cfg.Execute, g)}
 	defer r.close()
 	if execute && hasDrops(cands) {
@@ -207,6 +208,8 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 		r.stopAt(cands, 0, d.stop)
 		return nil
 	}
+	// An application failing on a held name comes before any drop (holdwatch.go).
+	r.restoreAsked(ctx, cands)
 	ex := r.j.cfg.Execute
 	r.budget.start(time.Now())
 	for i, c := range cands {

@@ -43,7 +43,9 @@ type Metrics struct {
 	// replicaBlocks counts shards stopped because a replica's applier waited for a
 	// metadata lock: replication there stalled.
 	replicaBlocks *prometheus.CounterVec
-	runDuration   prometheus.Gauge
+	// holdRestored counts held tables restored because someone asked for them.
+	holdRestored *prometheus.CounterVec
+	runDuration  prometheus.Gauge
 	// lastSuccess has no labels but is a vector, so that it exports nothing until a run
 	// succeeds: a failed one-shot run then pushes no sample, and the Pushgateway keeps
 	// the last successful run's time stamp.
@@ -133,6 +135,8 @@ func New() *Metrics {
 			Help: "Leftovers skipped in the latest run, by reason code (a bounded set)."}, []string{"shard", "reason"}),
 		throttleWait: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "janitor_throttle_wait_seconds_total",
 			Help: "Seconds drops waited for an unhealthy signal."}, []string{"shard", "signal"}),
+		holdRestored: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "janitor_hold_restored_total",
+			Help: "Held tables an execute run renamed back to their original name because a statement asked for that name during the hold (an application failed on it with 1146)."}, []string{"shard"}),
 		replicaBlocks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "janitor_replica_applier_blocked_total",
 			Help: "Times drops on a shard stopped because a replica's applier waited for a table metadata lock (replication there stalled behind a reader)."}, []string{"shard"}),
 		runDuration: prometheus.NewGauge(prometheus.GaugeOpts{Name: "janitor_run_duration_seconds",
@@ -150,7 +154,7 @@ func New() *Metrics {
 		Help: "Bytes of the tables under janitor's hold (renamed, not yet dropped), per shard, as of the latest run."}, []string{"shard"})
 	m.heldTables = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_held_tables",
 		Help: "Tables under janitor's hold (renamed, not yet dropped), per shard, as of the latest run."}, []string{"shard"})
-	m.reg.MustRegister(m.reclaimable, m.reclaimed, m.dropped, m.droppedBy, m.notVisited, m.skipped, m.throttleWait, m.replicaBlocks, m.runDuration, m.lastSuccess,
+	m.reg.MustRegister(m.reclaimable, m.reclaimed, m.dropped, m.droppedBy, m.notVisited, m.skipped, m.throttleWait, m.replicaBlocks, m.holdRestored, m.runDuration, m.lastSuccess,
 		m.shardErrors, m.shardUp, m.jobFailures, m.heldBytes, m.heldTables, m.blocked, build)
 	return m
 }
@@ -175,6 +179,12 @@ func (m *Metrics) Dropped(shard, tool string, bytes int64) {
 // ThrottleWait counts time spent waiting on a signal; it fits janitor.Hooks.ThrottleWait.
 func (m *Metrics) ThrottleWait(shard, signal string, d time.Duration) {
 	m.throttleWait.WithLabelValues(shard, signal).Add(d.Seconds())
+}
+
+// HoldRestored counts one held table restored because it was asked for; it fits
+// janitor.Hooks.HoldRestored.
+func (m *Metrics) HoldRestored(shard, _ string) {
+	m.holdRestored.WithLabelValues(shard).Inc()
 }
 
 // ReplicaBlocked counts one shard stopped by a replica's applier waiting for a metadata
@@ -246,16 +256,25 @@ func (m *Metrics) Observe(r *report.Report, d time.Duration) {
 // Init exports a zero for each shard's counters (drops, bytes reclaimed, errors) and
 // for drops by every tool that can be dropped, so that Prometheus sees the first drop or
 // error as an increase rather than as a series appearing, which increase() does not
-// count. Four series per shard, eight per group for the tools.
+// count. Five series per shard, eight per group for the tools.
 func (m *Metrics) Init(shards []string) {
 	for _, s := range shards {
 		m.reclaimed.WithLabelValues(s)
 		m.shardErrors.WithLabelValues(s)
 		m.replicaBlocks.WithLabelValues(s)
+		m.holdRestored.WithLabelValues(s)
 		m.dropped.WithLabelValues(s)
 	}
 	for _, tool := range discovery.DroppableTools {
 		m.droppedBy.WithLabelValues(string(tool))
+	}
+}
+
+// InitHolds exports a zero janitor_hold_restored_total for each shard, alone: what
+// `janitor holds` pushes to its own group.
+func (m *Metrics) InitHolds(shards []string) {
+	for _, s := range shards {
+		m.holdRestored.WithLabelValues(s)
 	}
 }
 
@@ -309,6 +328,7 @@ func (m *Metrics) resumable() map[string]carrier {
 		"janitor_throttle_wait_seconds_total":   addTo(m.throttleWait),
 		"janitor_shard_errors_total":            addTo(m.shardErrors),
 		"janitor_replica_applier_blocked_total": addTo(m.replicaBlocks),
+		"janitor_hold_restored_total":           addTo(m.holdRestored),
 		"janitor_reclaimable_bytes":             setIn(m.reclaimable),
 		"janitor_shard_up":                      setIn(m.shardUp),
 		"janitor_held_bytes":                    setIn(m.heldBytes),

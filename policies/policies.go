@@ -155,6 +155,7 @@ const (
 	CodeAgeUnknown         Code = "age_unknown"
 	CodeTooYoung           Code = "too_young"
 	CodeRecentWrite        Code = "recent_write"
+	CodeRecentRead         Code = "recent_read"
 	// Codes of janitor's own holds (execute.hold).
 	CodeHoldRecordMissing  Code = "hold_record_missing"
 	CodeHeld               Code = "held"
@@ -168,7 +169,7 @@ const (
 var Codes = []Code{CodeDead, CodeKeptByConfig, CodeRestored, CodeNotATable, CodeControlTable, CodeCutOverSentry, CodeEvidenceUnreadable,
 	CodeSessionsHidden, CodeInUse, CodeLockHeld, CodeBinlogClient, CodeTriggerWrites, CodeRoutineReference, CodeLiveMigration, CodeLiveHeartbeat,
 	CodeDDLRunning, CodeViewReference, CodeForeignKey, CodeMergeReference, CodeLinkReference, CodeEventReference, CodeTableGrant, CodeBaseMissing, CodeLookAlike, CodeAmbiguousTool, CodeVitessManaged,
-	CodeVitessNotDue, CodeAgeUnknown, CodeTooYoung, CodeRecentWrite, CodeHoldRecordMissing, CodeHeld, CodeAccessedDuringHold,
+	CodeVitessNotDue, CodeAgeUnknown, CodeTooYoung, CodeRecentWrite, CodeRecentRead, CodeHoldRecordMissing, CodeHeld, CodeAccessedDuringHold,
 	CodeNotInspected}
 
 // Verdict is the policy's answer for one table.
@@ -355,6 +356,26 @@ var rules = []rule{
 	{CodeTableGrant, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		return "granted on the table itself to " + strings.Join(t.Evidence.TableGrants, "; ") +
 			": someone was meant to use it; a grant outlives DROP and RENAME, so if it is stale, REVOKE it", len(t.Evidence.TableGrants) > 0
+	}},
+	// A table someone read recently is in use, whatever its name says. Only a read with a
+	// time is "recent" (a statement digest's LAST_SEEN); a counter that counts since the
+	// server started says only "since then", which is recent when the start is.
+	{CodeRecentRead, func(c Config, _ Context, t *discovery.Table) (string, bool) {
+		r := t.Evidence.Reads
+		if c.MinAge == 0 || t.Tool == discovery.ToolJanitor {
+			return "", false
+		}
+		if r.Last != nil {
+			if ago := t.Evidence.Now.Sub(*r.Last); ago < c.MinAge {
+				return fmt.Sprintf("a statement used it by name %s ago, within policy.min_age %s: %s", human.Duration(ago), human.Duration(c.MinAge), r.LastWhat), true
+			}
+		}
+		if r.Count > 0 && r.CountSince != nil {
+			if ago := t.Evidence.Now.Sub(*r.CountSince); ago < c.MinAge {
+				return fmt.Sprintf("read %d times since the server started %s ago (%s), within policy.min_age %s", r.Count, human.Duration(ago), r.CountWhat, human.Duration(c.MinAge)), true
+			}
+		}
+		return "", false
 	}},
 	{CodeLookAlike, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		// A table with the tool's trace was kept by an earlier rule (its triggers).

@@ -34,6 +34,10 @@ const (
 	// OutcomeHeld: renamed to a hold name (execute.hold); a later run drops it once the
 	// hold has ended and nothing touched it.
 	OutcomeHeld = "held"
+	// OutcomeRestored: a held table someone asked for by its original name during the
+	// hold, renamed back to it by this run (OriginalTable), its comment marked so that
+	// later runs keep it (reason_code restored).
+	OutcomeRestored = "restored"
 )
 
 // Report covers every shard of one invocation.
@@ -139,6 +143,11 @@ type Shard struct {
 	// looked at (a configured schema the server does not have). They do not change
 	// the exit status.
 	Warnings []string `json:"warnings,omitempty"`
+	// ReadsInvisible is not "" when the shard's server keeps no statement statistics
+	// (MariaDB with performance_schema off): janitor cannot see a statement asking for
+	// a held table by its original name, and the hold is only a scream test. It says
+	// why and the fix.
+	ReadsInvisible string `json:"reads_invisible,omitempty"`
 	// ThrottleWaitSeconds is time spent waiting for health, by signal.
 	ThrottleWaitSeconds map[string]float64 `json:"throttle_wait_seconds,omitempty"`
 }
@@ -171,7 +180,9 @@ type Table struct {
 }
 
 // Held reports whether the table is under janitor's hold and not dropped.
-func (t Table) Held() bool { return t.HeldUntil != nil && t.Outcome != OutcomeDropped }
+func (t Table) Held() bool {
+	return t.HeldUntil != nil && t.Outcome != OutcomeDropped && t.Outcome != OutcomeRestored
+}
 
 // Finish sorts tables and sums the drop verdicts (and, in a run, the bytes freed).
 func (r *Report) Finish() {
@@ -305,6 +316,9 @@ func writeText(w io.Writer, r *Report) error {
 		if s.Blocked != "" {
 			fmt.Fprintf(b, "  stopped early: %s\n", Printable(s.Blocked))
 		}
+		if s.ReadsInvisible != "" {
+			fmt.Fprintf(b, "  reads invisible: %s\n", Printable(s.ReadsInvisible))
+		}
 		if len(s.Tables) == 0 {
 			continue
 		}
@@ -354,7 +368,7 @@ func shardSummary(r *Report, s Shard) string {
 	}
 	if len(outcomes) > 0 {
 		var parts []string
-		for _, o := range []string{OutcomeDropped, OutcomeHeld, OutcomePlanned, OutcomeDeferred, OutcomeFailed, OutcomeSkipped} {
+		for _, o := range []string{OutcomeDropped, OutcomeHeld, OutcomeRestored, OutcomePlanned, OutcomeDeferred, OutcomeFailed, OutcomeSkipped} {
 			if outcomes[o] > 0 {
 				parts = append(parts, fmt.Sprintf("%d %s", outcomes[o], o))
 			}
@@ -401,6 +415,9 @@ func writeMarkdown(w io.Writer, r *Report) error {
 		}
 		for _, w := range s.Warnings {
 			status += " ⚠️ " + mdCell(w)
+		}
+		if s.ReadsInvisible != "" {
+			status += " 👁 " + mdCell(s.ReadsInvisible)
 		}
 		drop := 0
 		for _, t := range s.Tables {

@@ -4,6 +4,7 @@
 #   scripts/bench.sh incident   the 2023-11-07 query vs `janitor report` on 10,000 tables
 #   scripts/bench.sh references what listing MERGE tables adds to `janitor report` on 10,000 tables
 #   scripts/bench.sh usage      what reading every event and table grant costs, at 10 and 1,000 tables
+#   scripts/bench.sh readsources what reading the sources of reads by name costs on 10,000 tables
 #   scripts/bench.sh drops      sysbench oltp_read_write while `run --execute` holds ~480 MB
 #                               (execute.hold's default: comment + RENAME), then a later run
 #                               drops it; then a large table with strategy drop vs purge
@@ -34,6 +35,7 @@ case "${1:-incident}" in
 incident) go test -tags bench -count=1 -timeout 60m -run TestIncidentQueryVersusReport -v ./bench ;;
 references) go test -tags bench -count=1 -timeout 60m -run TestReferenceListingCost -v ./bench ;;
 usage) go test -tags bench -count=1 -timeout 60m -run TestEventAndGrantReadCost -v ./bench ;;
+readsources) go test -tags bench -count=1 -timeout 60m -run TestReadSourceCost -v ./bench ;;
 drops)
 	# sysbench 1.0 from Debian; its MySQL driver is MariaDB Connector/C, which speaks
 	# MySQL 9.7's caching_sha2_password (root@127.0.0.1 on the mysql flavor) too.
@@ -49,5 +51,5 @@ fklocks)
 	go test -tags bench -count=1 -timeout 60m -run TestLiveParentStallUnderLoad -v ./bench
 	;;
 fleet) go test -tags bench -count=1 -timeout 60m -run TestFleet -v ./bench ;;
-*) echo "usage: scripts/bench.sh [--flavor mariadb|mariadb-11.8|mysql] incident|references|usage|drops|fklocks|fleet" >&2; exit 2 ;;
+*) echo "usage: scripts/bench.sh [--flavor mariadb|mariadb-11.8|mysql] incident|references|usage|readsources|drops|fklocks|fleet" >&2; exit 2 ;;
 esac

@@ -117,8 +117,8 @@ func Build(r *report.Report) Message {
 	// Shards that need attention first, then by bytes.
 	shards := append([]report.Shard(nil), r.Shards...)
 	sort.SliceStable(shards, func(i, j int) bool {
-		ai := shards[i].Error != "" || shards[i].Blocked != "" || len(shards[i].Warnings) > 0
-		aj := shards[j].Error != "" || shards[j].Blocked != "" || len(shards[j].Warnings) > 0
+		ai := shards[i].Error != "" || shards[i].Blocked != "" || len(shards[i].Warnings) > 0 || restored(shards[i]) || shards[i].ReadsInvisible != ""
+		aj := shards[j].Error != "" || shards[j].Blocked != "" || len(shards[j].Warnings) > 0 || restored(shards[j]) || shards[j].ReadsInvisible != ""
 		if ai != aj {
 			return ai
 		}
@@ -142,6 +142,16 @@ func Build(r *report.Report) Message {
 			Text: fmt.Sprintf("…and %d more shard(s) (%s reclaimable) not shown: see the JSON report", len(rest), human.Bytes(bytes))}}})
 	}
 	return msg
+}
+
+// restored reports whether a run restored a held table on the shard.
+func restored(s report.Shard) bool {
+	for _, t := range s.Tables {
+		if t.Outcome == report.OutcomeRestored {
+			return true
+		}
+	}
+	return false
 }
 
 func shardText(s report.Shard) string {
@@ -198,8 +208,18 @@ func shardText(s report.Shard) string {
 	if s.Blocked != "" {
 		fmt.Fprintf(&b, "\n:double_vertical_bar: %s", escape(s.Blocked))
 	}
+	// A restore means an application failed on a held name: first, with the names.
+	for _, t := range s.Tables {
+		if t.Outcome == report.OutcomeRestored {
+			fmt.Fprintf(&b, "\n:rotating_light: restored `%s` to `%s`: asked for by its original name during the hold",
+				strings.ReplaceAll(escape(t.Schema+"."+t.Table), "`", "'"), strings.ReplaceAll(escape(t.Schema+"."+t.OriginalTable), "`", "'"))
+		}
+	}
 	for _, w := range s.Warnings {
 		fmt.Fprintf(&b, "\n:warning: %s", escape(w))
+	}
+	if s.ReadsInvisible != "" {
+		fmt.Fprintf(&b, "\n:see_no_evil: %s", escape(s.ReadsInvisible))
 	}
 	if len(s.ThrottleWaitSeconds) > 0 {
 		var parts []string

@@ -174,3 +174,36 @@ func TestHeldTablesShown(t *testing.T) {
 		t.Errorf("shard text:\n%s", text)
 	}
 }
+
+// TestRestoredAndInvisibleShown: a held table restored because it was asked for is
+// named first, with its original name, and is no longer counted as held; a shard whose
+// reads are invisible says so; both put the shard first.
+func TestRestoredAndInvisibleShown(t *testing.T) {
+	until := time.Date(2026, 12, 9, 3, 0, 0, 0, time.UTC)
+	r := &report.Report{Mode: report.ModeExecute, Shards: []report.Shard{
+		{Name: "big", ReclaimableBytes: 1 << 40},
+		{Name: "s1", Tables: []report.Table{
+			{Schema: "app", Table: "_janitor_hold_0123456789abcdef_20261209030000_", Tool: "janitor", Verdict: "skip", ReasonCode: "accessed_during_hold",
+				Outcome: report.OutcomeRestored, HeldUntil: &until, OriginalTable: "__a_old"},
+		}},
+		{Name: "s2", ReadsInvisible: "reads by name are invisible here (…): the hold is only a scream test"},
+	}}
+	r.Finish()
+	text := shardText(r.Shards[1])
+	if !strings.Contains(text, ":rotating_light: restored `app._janitor_hold_0123456789abcdef_20261209030000_` to `app.__a_old`") || strings.Contains(text, "held (") {
+		t.Errorf("shard text:\n%s", text)
+	}
+	if text := shardText(r.Shards[2]); !strings.Contains(text, ":see_no_evil: reads by name are invisible here") {
+		t.Errorf("shard text:\n%s", text)
+	}
+	msg := Build(r)
+	var order []string
+	for _, b := range msg.Blocks {
+		if b.Text != nil && strings.HasPrefix(b.Text.Text, "*") && !strings.HasPrefix(b.Text.Text, "**") {
+			order = append(order, strings.SplitN(strings.TrimPrefix(b.Text.Text, "*"), "*", 2)[0])
+		}
+	}
+	if len(order) < 3 || order[len(order)-1] != "big" {
+		t.Errorf("shard order %v: want the restore and the invisible reads before the biggest shard", order)
+	}
+}

@@ -25,6 +25,7 @@ const usage = `usage:
   janitor report [flags]   inventory leftovers, drop nothing
   janitor run    [flags]   plan drops (dry run), or drop with --execute
   janitor serve  [flags]   run on a schedule, serve /metrics
+  janitor holds  [flags]   restore held tables asked for by their original name (--execute); every few minutes
   janitor restore --config FILE --shard NAME SCHEMA.TABLE   undo a hold (execute.hold): rename a held table back
   janitor version
   janitor completion bash|zsh|fish   print a shell completion script
@@ -63,7 +64,7 @@ var flagDefs = map[string]flagDef{
 		stringFlag(func(o *options) *string { return &o.config }, "")},
 	"output": {"output", "FORMAT", "report format: text, json or markdown (default text)",
 		stringFlag(func(o *options) *string { return &o.output }, "text")},
-	"execute": {"execute", "", "really drop (default: print the plan)",
+	"execute": {"execute", "", "act: run drops (and holds), holds restores (default: print the plan)",
 		boolFlag(func(o *options) *bool { return &o.execute })},
 	// pt-online-schema-change and gh-ost users type it: the default, said out loud.
 	"dry-run": {"dry-run", "", "print the plan, drop nothing (the default; contradicts --execute)",
@@ -95,6 +96,8 @@ var commands = map[string]command{
 		[]string{"config", "execute", "dry-run", "output", "shard", "partition", "notify", "no-notify", "log-level", "log-format"}},
 	"serve": {"run on the schedule in serve.interval and serve /metrics, /healthz and /readyz",
 		[]string{"config", "no-notify", "log-level", "log-format"}},
+	"holds": {"look at janitor's holds only: with --execute, restore each held table a statement asked for by its original name (light: run it every few minutes)",
+		[]string{"config", "execute", "output", "shard", "notify", "no-notify", "log-level", "log-format"}},
 }
 
 // commandHelp prints a command's usage and flags, in the double-dash form.
@@ -213,7 +216,7 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer, code *int) *cobra.Co
 		Short: "print a command's help",
 		Args:  cobra.ArbitraryArgs,
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
-			return []cobra.Completion{"report", "run", "serve", "restore", "version", "completion"}, cobra.ShellCompDirectiveNoFileComp
+			return []cobra.Completion{"report", "run", "serve", "holds", "restore", "version", "completion"}, cobra.ShellCompDirectiveNoFileComp
 		},
 		Run: func(c *cobra.Command, args []string) {
 			if len(args) == 0 {
@@ -229,7 +232,7 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer, code *int) *cobra.Co
 			help(sub, stdout)
 		},
 	})
-	for _, name := range []string{"report", "run", "serve"} {
+	for _, name := range []string{"report", "run", "serve", "holds"} {
 		root.AddCommand(jobCommand(ctx, name, stdout, stderr, code))
 	}
 	root.AddCommand(restoreCommand(ctx, stdout, stderr, code), &cobra.Command{
@@ -275,7 +278,7 @@ func flagError(cmd string, err error) error {
 	if name != "" {
 		if _, known := flagDefs[name]; known && cmd != "restore" && !slices.Contains(commands[cmd].flags, name) {
 			var by []string
-			for _, c := range []string{"report", "run", "serve"} {
+			for _, c := range []string{"report", "run", "serve", "holds"} {
 				if slices.Contains(commands[c].flags, name) {
 					by = append(by, c)
 				}
@@ -294,7 +297,7 @@ func noArgs(c *cobra.Command, args []string) error {
 	return nil
 }
 
-// jobCommand is report, run or serve.
+// jobCommand is report, run, serve or holds.
 func jobCommand(ctx context.Context, name string, stdout, stderr io.Writer, code *int) *cobra.Command {
 	o := &options{}
 	c := &cobra.Command{

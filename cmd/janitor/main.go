@@ -4,6 +4,7 @@
 //	janitor report [--config FILE] [--output text|json|markdown] [--shard NAME]
 //	janitor run    [--config FILE] [--execute | --dry-run] [--output ...] [--shard NAME]
 //	janitor serve  [--config FILE]
+//	janitor holds  [--config FILE] [--execute] [--output ...] [--shard NAME]
 //	janitor restore --config FILE --shard NAME SCHEMA.TABLE
 //	janitor version | completion bash|zsh|fish | help [COMMAND]
 //
@@ -124,6 +125,8 @@ func runCommand(ctx context.Context, cmd string, o *options, stdout, stderr io.W
 			mode = report.ModeExecute
 		}
 		return app.once(ctx, mode, o.output)
+	case "holds":
+		return app.holds(ctx, o.execute, o.output)
 	default:
 		return app.serve(ctx)
 	}

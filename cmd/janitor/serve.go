@@ -49,7 +49,7 @@ func (a *app) job(ctx context.Context, m *metrics.Metrics, mode string) *report.
 // runHooks are a run's hooks: its metrics, and, under serve (w not nil), a tick of the
 // schedule loop's watch at each sign of progress.
 func runHooks(m *metrics.Metrics, w *loopWatch) janitor.Hooks {
-	h := janitor.Hooks{ThrottleWait: m.ThrottleWait, Dropped: m.Dropped, ReplicaBlocked: m.ReplicaBlocked}
+	h := janitor.Hooks{ThrottleWait: m.ThrottleWait, Dropped: m.Dropped, ReplicaBlocked: m.ReplicaBlocked, HoldRestored: m.HoldRestored}
 	if w == nil {
 		return h
 	}

@@ -1,0 +1,716 @@
+package discovery
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Reads by name. The evidence rules look at what is on the server now (sessions,
+// triggers, bodies); a read that ran and ended leaves none of it. The server's
+// statement statistics keep some of it, and janitor reads them twice:
+//
+//   - before holding or dropping (recent_read): a leftover whose rows were read within
+//     policy.min_age is in use. Only a source with a time can say "within": the
+//     statement digests' LAST_SEEN. performance_schema's per-table counters and
+//     MariaDB's userstat count since the server started (or since someone truncated
+//     or flushed them), so a count above zero says "read since then" and is recent
+//     only when "then" is within policy.min_age;
+//   - during a hold (accessed_during_hold, and the automatic restore): the application
+//     asks for the ORIGINAL name, and every such statement fails with 1146. The hold
+//     name's counters never see it. The digests do (their text names the original name,
+//     SUM_ERRORS counts the failure, LAST_SEEN dates it), and so does a failed
+//     statement still in performance_schema's statement history, whose message names
+//     the table ("Table 'shop._orders_old' doesn't exist") even when its text was built
+//     at run time (CONCAT + PREPARE inside a procedure). MySQL also counts 1146 per
+//     account (events_errors_summary_by_account_by_error), with no table: one raised
+//     since the hold began by an account other than janitor's keeps the table,
+//     unattributed.
+//
+// Everything is read once per Inspector (one query per source and shard, whatever the
+// number of candidates) and matched in memory: a digest's text quotes every identifier,
+// so its names are indexed, not searched.
+
+// NameUse is what the statement statistics say about statements naming one table.
+type NameUse struct {
+	// Last is the latest time a statement naming it ran (nil: none seen).
+	Last *time.Time
+	// What describes the latest one ("SELECT … (digest, 12 runs, 12 failed)").
+	What []string
+	// Failed counts statements naming it that failed with 1146 (it did not exist).
+	Failed int64
+}
+
+// Reads is the evidence of recent reads of a table that is not held.
+type Reads struct {
+	// Last is the latest read with a time (statement digests); nil when none.
+	Last *time.Time
+	// LastWhat says which statement.
+	LastWhat string
+	// Count is how many reads the counters saw since CountSince (0: none).
+	Count int64
+	// CountSince is when those counters started counting (the server's start).
+	CountSince *time.Time
+	// CountWhat names the counters.
+	CountWhat string
+}
+
+// errAccount is one account's 1146 errors (MySQL's error summary).
+type errAccount struct {
+	account string
+	raised  int64
+	last    time.Time
+}
+
+type digestRow struct {
+	schema string
+	text   string
+	count  int64
+	errors int64
+	last   time.Time
+}
+
+type digestRef struct {
+	digest int
+	qual   string // lower-cased qualifying schema, "" when unqualified
+}
+
+type failedStmt struct {
+	at   *time.Time
+	text string
+}
+
+// useCache holds, for one Inspector's life, what the statement statistics say.
+type useCache struct {
+	read bool
+	// digestWhy says why statement digests are not read ("" when they are);
+	// digestPartial, why some may be missing.
+	digestWhy, digestPartial string
+	digests                  []digestRow
+	byName                   map[string][]digestRef
+	// failed maps "schema.table" (lower-cased) to failed statements in the history.
+	failed     map[string][]failedStmt
+	historyWhy string
+	errs       []errAccount
+	errsWhy    string
+	// only, when set, limits the digests read to those that may name it (or failed).
+	only string
+	// counts maps schema and table to reads counted since countsSince.
+	counts      map[[2]string]int64
+	countsWhat  string
+	countsSince time.Time
+	countsWhy   string
+	err         error
+}
+
+// loadUses reads every source once per Inspector; a source a flavor or configuration
+// lacks is a reason in the cache, a failed read is c.err.
+//
+// name is the table name the caller looks for. Outside an inventory (a re-check before
+// one DROP or hold, or a purge batch's) only digests that may name it, or that failed,
+// are read: the digest table holds up to 10,000 statements, and a re-check runs per
+// statement janitor sends.
+func (in *Inspector) loadUses(ctx context.Context, name string) *useCache {
+	c := &in.uses
+	if c.read && name != "" && c.only != "" && c.only != name && c.err == nil && c.digestWhy == "" {
+		// Another table on the same Inspector: its digests, read again for it.
+		c.only = name
+		if in.inventory {
+			c.only = ""
+		}
+		if err := in.readDigests(ctx, c); err != nil {
+			c.err = err
+		}
+		return c
+	}
+	if c.read {
+		return c
+	}
+	c.read = true
+	if !in.inventory {
+		c.only = name
+	}
+	// Each query gets its own discovery.query_timeout (scalar, queryAll, queryEach).
+	var pfs sql.NullInt64
+	if err := in.scalar(ctx, "SELECT /* janitor */ @@performance_schema", &pfs); err != nil {
+		c.err = fmt.Errorf("read @@performance_schema: %w", err)
+		return c
+	}
+	if pfs.Int64 != 1 {
+		c.digestWhy = "performance_schema is off"
+		c.historyWhy, c.errsWhy, c.countsWhy = c.digestWhy, c.digestWhy, c.digestWhy
+	} else {
+		if err := in.loadDigests(ctx, c); err != nil {
+			c.err = err
+			return c
+		}
+		if err := in.loadHistory(ctx, c); err != nil {
+			c.err = err
+			return c
+		}
+		if err := in.loadErrorSummary(ctx, c); err != nil {
+			c.err = err
+			return c
+		}
+		if err := in.loadCounters(ctx, c); err != nil {
+			c.err = err
+			return c
+		}
+	}
+	if c.counts == nil && in.server.Flavor == FlavorMariaDB {
+		if err := in.loadUserstat(ctx, c); err != nil {
+			c.err = err
+		}
+	}
+	return c
+}
+
+// scalar reads one row under discovery.query_timeout.
+func (in *Inspector) scalar(ctx context.Context, query string, dest ...any) error {
+	qctx, cancel := in.ctx(ctx)
+	defer cancel()
+	return in.q.QueryRowxContext(qctx, query).Scan(dest...)
+}
+
+func consumers(ctx context.Context, in *Inspector) (map[string]bool, error) {
+	ctx, cancel := in.ctx(ctx)
+	defer cancel()
+	on := map[string]bool{}
+	rows, err := in.q.QueryxContext(ctx, "SELECT /* janitor */ NAME, ENABLED FROM performance_schema.setup_consumers")
+	if err != nil {
+		return nil, fmt.Errorf("read performance_schema.setup_consumers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, en string
+		if err := rows.Scan(&name, &en); err != nil {
+			return nil, fmt.Errorf("read performance_schema.setup_consumers: %w", err)
+		}
+		on[name] = en == "YES"
+	}
+	return on, rows.Err()
+}
+
+// loadDigests reads every statement digest. At most performance_schema_digests_size
+// rows (10,000 by default), each text at most max_digest_length (1,024) bytes.
+func (in *Inspector) loadDigests(ctx context.Context, c *useCache) error {
+	on, err := consumers(ctx, in)
+	if err != nil {
+		return err
+	}
+	if !on["global_instrumentation"] || !on["statements_digest"] {
+		c.digestWhy = "performance_schema's statements_digest (or global_instrumentation) consumer is disabled"
+		return nil
+	}
+	var name string
+	var lost int64
+	err = in.scalar(ctx, "SHOW /* janitor */ GLOBAL STATUS LIKE 'Performance_schema_digest_lost'", &name, &lost)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read Performance_schema_digest_lost: %w", err)
+	}
+	if lost > 0 {
+		c.digestPartial = fmt.Sprintf("performance_schema's digest table filled up (Performance_schema_digest_lost %d): statements new since then are not told apart", lost)
+	}
+	return in.readDigests(ctx, c)
+}
+
+// readDigests reads the digests (those that may name c.only, or failed, when set) and
+// indexes them by the names they hold.
+func (in *Inspector) readDigests(ctx context.Context, c *useCache) error {
+	where, args := "", []any(nil)
+	if c.only != "" {
+		where, args = " AND (SUM_ERRORS > 0 OR DIGEST_TEXT LIKE ?)", []any{"%" + escapeLike("`"+strings.ReplaceAll(c.only, "`", "``")+"`") + "%"}
+	}
+	rows, err := queryAll(ctx, in, `SELECT /* janitor */ COALESCE(SCHEMA_NAME, ''), DIGEST_TEXT, COUNT_STAR, SUM_ERRORS, UNIX_TIMESTAMP(LAST_SEEN)
+		FROM performance_schema.events_statements_summary_by_digest WHERE DIGEST_TEXT IS NOT NULL`+where, args,
+		func(r *sqlx.Rows) (d digestRow, err error) {
+			var last float64
+			err = r.Scan(&d.schema, &d.text, &d.count, &d.errors, &last)
+			d.last = unixTime(last)
+			return d, err
+		})
+	if err != nil {
+		return fmt.Errorf("read performance_schema.events_statements_summary_by_digest: %w", err)
+	}
+	c.digests = rows
+	c.byName = map[string][]digestRef{}
+	for i, d := range rows {
+		if !readsData(d.text) {
+			continue
+		}
+		for _, id := range digestIdents(d.text) {
+			c.byName[strings.ToLower(id.name)] = append(c.byName[strings.ToLower(id.name)], digestRef{digest: i, qual: strings.ToLower(id.qual)})
+		}
+	}
+	return nil
+}
+
+func unixTime(f float64) time.Time {
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)).UTC()
+}
+
+// loadHistory reads the failed statements (1146) still in performance_schema's
+// statement tables: each session's current statement, its last ten
+// (events_statements_history, on by default on MySQL) and, where a DBA enabled it, the
+// long history. Their message names the missing table, whatever built the statement.
+func (in *Inspector) loadHistory(ctx context.Context, c *useCache) error {
+	on, err := consumers(ctx, in)
+	if err != nil {
+		return err
+	}
+	var tables []string
+	for _, t := range []string{"events_statements_current", "events_statements_history", "events_statements_history_long"} {
+		if on[t] {
+			tables = append(tables, t)
+		}
+	}
+	if len(tables) == 0 || !on["global_instrumentation"] {
+		c.historyWhy = "performance_schema's statement history consumers are disabled"
+		return nil
+	}
+	// The pfs timer of this statement is "now" on the same clock as TIMER_END.
+	var parts []string
+	for _, t := range tables {
+		parts = append(parts, "SELECT MESSAGE_TEXT, SQL_TEXT, TIMER_END FROM performance_schema."+t+" WHERE MYSQL_ERRNO = 1146")
+	}
+	q := `SELECT /* janitor */ h.MESSAGE_TEXT, COALESCE(h.SQL_TEXT, ''), h.TIMER_END,
+		(SELECT c.TIMER_START FROM performance_schema.events_statements_current c WHERE c.THREAD_ID =
+			(SELECT t.THREAD_ID FROM performance_schema.threads t WHERE t.PROCESSLIST_ID = CONNECTION_ID()) LIMIT 1),
+		UTC_TIMESTAMP(6)
+		FROM (` + strings.Join(parts, " UNION ALL ") + `) h`
+	type hrow struct {
+		msg, text  string
+		end, nowT  sql.NullInt64
+		serverTime time.Time
+	}
+	rows, err := queryAll(ctx, in, q, nil, func(r *sqlx.Rows) (h hrow, err error) {
+		var msg sql.NullString
+		err = r.Scan(&msg, &h.text, &h.end, &h.nowT, &h.serverTime)
+		h.msg = msg.String
+		return h, err
+	})
+	if err != nil {
+		return fmt.Errorf("read performance_schema's statement history: %w", err)
+	}
+	c.failed = map[string][]failedStmt{}
+	for _, h := range rows {
+		if strings.Contains(h.text, "/* janitor */") {
+			continue
+		}
+		name, ok := missingTable(h.msg)
+		if !ok {
+			continue
+		}
+		f := failedStmt{text: h.text}
+		if h.end.Valid && h.nowT.Valid && h.nowT.Int64 >= h.end.Int64 {
+			at := h.serverTime.UTC().Add(-time.Duration((h.nowT.Int64 - h.end.Int64) / 1000))
+			f.at = &at
+		}
+		key := strings.ToLower(name)
+		c.failed[key] = append(c.failed[key], f)
+	}
+	return nil
+}
+
+// missingTable reads the table out of error 1146's message, "Table 'db.t' doesn't exist".
+func missingTable(msg string) (string, bool) {
+	rest, ok := strings.CutPrefix(msg, "Table '")
+	if !ok {
+		return "", false
+	}
+	i := strings.LastIndex(rest, "' doesn't exist")
+	if i < 0 {
+		return "", false
+	}
+	return rest[:i], true
+}
+
+// loadErrorSummary reads, on MySQL, how many 1146 errors each account raised and when
+// last. MariaDB has no error summary.
+func (in *Inspector) loadErrorSummary(ctx context.Context, c *useCache) error {
+	if in.server.Flavor == FlavorMariaDB {
+		c.errsWhy = "MariaDB keeps no error summary"
+		return nil
+	}
+	rows, err := queryAll(ctx, in, `SELECT /* janitor */ CONCAT(COALESCE(USER, ''), '@', COALESCE(HOST, '')), SUM_ERROR_RAISED, UNIX_TIMESTAMP(LAST_SEEN)
+		FROM performance_schema.events_errors_summary_by_account_by_error
+		WHERE ERROR_NUMBER = 1146 AND SUM_ERROR_RAISED > 0 AND LAST_SEEN IS NOT NULL
+			AND NOT (USER <=> SUBSTRING_INDEX(CURRENT_USER(), '@', 1))`, nil,
+		func(r *sqlx.Rows) (e errAccount, err error) {
+			var last float64
+			err = r.Scan(&e.account, &e.raised, &last)
+			e.last = unixTime(last)
+			return e, err
+		})
+	if err != nil {
+		return fmt.Errorf("read performance_schema.events_errors_summary_by_account_by_error: %w", err)
+	}
+	c.errs = rows
+	return nil
+}
+
+// loadCounters reads the per-table read counts of performance_schema: rows fetched
+// (table I/O) and read locks (table lock: one per statement that opened the table to
+// read, rows or not). Both count since the server started.
+func (in *Inspector) loadCounters(ctx context.Context, c *useCache) error {
+	c.countsSince = in.server.Started(in.nowOr())
+	c.countsWhat = "performance_schema table I/O COUNT_FETCH and table lock COUNT_READ"
+	out := map[[2]string]int64{}
+	for _, q := range []string{
+		"SELECT /* janitor */ OBJECT_SCHEMA, OBJECT_NAME, COUNT_FETCH FROM performance_schema.table_io_waits_summary_by_table WHERE OBJECT_TYPE = 'TABLE' AND COUNT_FETCH > 0",
+		"SELECT /* janitor */ OBJECT_SCHEMA, OBJECT_NAME, COUNT_READ FROM performance_schema.table_lock_waits_summary_by_table WHERE OBJECT_TYPE = 'TABLE' AND COUNT_READ > 0",
+	} {
+		err := queryEach(ctx, in, q, func(r *sqlx.Rows) error {
+			var s, t string
+			var n int64
+			if err := r.Scan(&s, &t, &n); err != nil {
+				return err
+			}
+			out[[2]string{s, t}] += n
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read performance_schema's table counters: %w", err)
+		}
+	}
+	c.counts = out
+	return nil
+}
+
+// loadUserstat reads MariaDB's userstat TABLE_STATISTICS, where @@userstat is on.
+func (in *Inspector) loadUserstat(ctx context.Context, c *useCache) error {
+	var on sql.NullInt64
+	if err := in.scalar(ctx, "SELECT /* janitor */ @@userstat", &on); err != nil {
+		return fmt.Errorf("read @@userstat: %w", err)
+	}
+	if on.Int64 != 1 {
+		c.countsWhy = "performance_schema and userstat are off"
+		return nil
+	}
+	c.countsSince = in.server.Started(in.nowOr())
+	c.countsWhat = "userstat TABLE_STATISTICS ROWS_READ"
+	c.countsWhy = ""
+	out := map[[2]string]int64{}
+	err := queryEach(ctx, in, "SELECT /* janitor */ TABLE_SCHEMA, TABLE_NAME, ROWS_READ FROM information_schema.TABLE_STATISTICS WHERE ROWS_READ > 0",
+		func(r *sqlx.Rows) error {
+			var s, t string
+			var n int64
+			if err := r.Scan(&s, &t, &n); err != nil {
+				return err
+			}
+			out[[2]string{s, t}] += n
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("read information_schema.TABLE_STATISTICS: %w", err)
+	}
+	c.counts = out
+	return nil
+}
+
+func queryEach(ctx context.Context, in *Inspector, q string, each func(*sqlx.Rows) error) error {
+	ctx, cancel := in.ctx(ctx)
+	defer cancel()
+	rows, err := in.q.QueryxContext(ctx, q)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := each(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func (in *Inspector) nowOr() time.Time {
+	if !in.now.IsZero() {
+		return in.now
+	}
+	return time.Now().UTC()
+}
+
+// ReadVisibility says per shard what janitor can see of reads by name: "" when a
+// source of reads with a time exists (statement digests), else why not and what the
+// hold then is. Discovery must have run (it reads the sources once).
+func (in *Inspector) ReadVisibility(ctx context.Context) string {
+	c := in.loadUses(ctx, "")
+	switch {
+	case c.err != nil:
+		return "the sources of reads by name could not be read (" + c.err.Error() + ")"
+	case c.digestWhy == "":
+		return ""
+	}
+	counters := "no table read counter either (" + c.countsWhy + ")"
+	if c.countsWhy == "" {
+		counters = "only " + c.countsWhat + ", which count since the server started and do not see a statement that fails"
+	}
+	return "reads by name are invisible here (statement digests: " + c.digestWhy + "; " + counters + "): a statement that asks for a " +
+		"held table by its original name fails with 1146 and janitor does not see it, so the hold is only a scream test " +
+		"until someone runs `janitor restore`; fix: performance_schema = ON in the server's configuration (a restart)"
+}
+
+// recentReads fills t.Evidence.Reads from the statement digests and table counters.
+func (in *Inspector) recentReads(ctx context.Context, t *Table) {
+	if t.Orphan || t.Tool == ToolJanitor {
+		return
+	}
+	c := in.loadUses(ctx, t.Name)
+	if c.err != nil {
+		t.Evidence.unreadable("reads by name (performance_schema statement digests and table counters)", c.err)
+		return
+	}
+	r := &t.Evidence.Reads
+	if c.digestWhy == "" {
+		if d, ok := c.latestDigest(t.Schema, t.Name, time.Time{}); ok {
+			l := d.last
+			r.Last, r.LastWhat = &l, fmt.Sprintf("%s (statement digest, %d runs)", shorten(d.text), d.count)
+		}
+	}
+	// janitor reads a gh-ost changelog's heartbeat itself, which its counters count: the
+	// heartbeat, not the counters, says whether its migration lives.
+	if c.counts != nil && t.Role != RoleChangelog {
+		if n := c.counts[[2]string{t.Schema, t.Name}]; n > 0 {
+			s := c.countsSince
+			r.Count, r.CountSince, r.CountWhat = n, &s, c.countsWhat
+		}
+	}
+}
+
+// latestDigest returns the latest digest (after since) that reads schema.table.
+func (c *useCache) latestDigest(schema, table string, since time.Time) (digestRow, bool) {
+	var best digestRow
+	found := false
+	ls := strings.ToLower(schema)
+	for _, ref := range c.byName[strings.ToLower(table)] {
+		d := c.digests[ref.digest]
+		if ref.qual != ls && (ref.qual != "" || !strings.EqualFold(d.schema, schema)) {
+			continue
+		}
+		if !d.last.After(since) {
+			continue
+		}
+		if !found || d.last.After(best.last) {
+			best, found = d, true
+		}
+	}
+	return best, found
+}
+
+// heldNameUses reads the statements that asked for a held table by its original name
+// since the hold began. asked are those attributed to the name (they restore the
+// table); others are 1146 errors no source attributes (they keep it, no more).
+func (in *Inspector) heldNameUses(ctx context.Context, h *Hold, since time.Time) (asked, others []string, unobservable string, err error) {
+	c := in.loadUses(ctx, h.Table)
+	if c.err != nil {
+		return nil, nil, "", c.err
+	}
+	var unobs []string
+	if c.digestWhy == "" {
+		var hits []digestRow
+		ls := strings.ToLower(h.Schema)
+		seen := map[int]bool{}
+		for _, ref := range c.byName[strings.ToLower(h.Table)] {
+			d := c.digests[ref.digest]
+			if seen[ref.digest] || ref.qual != ls && (ref.qual != "" || !strings.EqualFold(d.schema, h.Schema)) || !d.since(since) {
+				continue
+			}
+			seen[ref.digest] = true
+			hits = append(hits, d)
+		}
+		sort.Slice(hits, func(i, j int) bool { return hits[i].last.After(hits[j].last) })
+		for _, d := range hits {
+			asked = append(asked, fmt.Sprintf("asked for by its original name: %s, last at %s UTC (statement digest: %d runs, %d failed, in all)",
+				shorten(d.text), d.last.Format(time.DateTime), d.count, d.errors))
+		}
+		dyn, err := in.dynamicCalls(ctx, c, h, since)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		asked = append(asked, dyn...)
+		if c.digestPartial != "" {
+			unobs = append(unobs, c.digestPartial)
+		}
+	} else {
+		unobs = append(unobs, "statements naming its original name cannot be observed: "+c.digestWhy)
+	}
+	if c.historyWhy == "" {
+		for _, f := range c.failed[strings.ToLower(h.Schema+"."+h.Table)] {
+			if f.at != nil && !f.at.After(since) {
+				continue
+			}
+			when := ""
+			if f.at != nil {
+				when = " at " + f.at.Format(time.DateTime) + " UTC"
+			}
+			asked = append(asked, fmt.Sprintf("asked for by its original name and failed with 1146%s: %s (performance_schema statement history)", when, shorten(f.text)))
+		}
+	}
+	for _, e := range c.errs {
+		if e.last.After(since) && !c.explained(e) {
+			others = append(others, fmt.Sprintf("account %s got error 1146 (no such table), last at %s UTC, after the hold began (%d in all); no statement statistics say which table: it may have asked for this one by a name built at run time",
+				e.account, e.last.Format(time.DateTime), e.raised))
+		}
+	}
+	return asked, others, strings.Join(unobs, "; "), nil
+}
+
+// since reports whether a digest ran after t. MariaDB keeps LAST_SEEN in whole seconds
+// (measured on 11.8): a digest of the second t falls in is after t only when one of
+// its runs failed, which a statement naming a table that exists before the hold does
+// not (the setup of a leftover just before its hold is not a use).
+func (d digestRow) since(t time.Time) bool {
+	if d.last.After(t) && !d.last.Equal(t.Truncate(time.Second)) {
+		return true
+	}
+	return d.last.Equal(t.Truncate(time.Second)) && d.errors > 0
+}
+
+// dynamicCalls finds procedures that build their SQL at run time (PREPARE from a
+// string) and failed since the hold began: CALL digests with errors whose procedure,
+// in the held table's schema or naming that schema, has PREPARE in its body. Which
+// table the failed statement asked for is not kept anywhere janitor can read once the
+// session ended, so such a failure is read as a request for each held table of the
+// schema: a restore costs disk, a wrong drop an outage.
+func (in *Inspector) dynamicCalls(ctx context.Context, c *useCache, h *Hold, since time.Time) ([]string, error) {
+	var out []string
+	for _, d := range c.digests {
+		f := strings.Fields(d.text)
+		if len(f) == 0 || !strings.EqualFold(f[0], "CALL") || d.errors == 0 || !d.since(since) {
+			continue
+		}
+		ids := digestIdents(d.text)
+		if len(ids) == 0 {
+			continue
+		}
+		schema, name := ids[0].name, ids[0].name
+		if len(ids) > 1 && ids[1].qual == ids[0].name {
+			name = ids[1].name
+		} else {
+			schema = d.schema
+		}
+		rs, err := in.allRoutines(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read the procedures that failed since the hold began: %w", err)
+		}
+		for _, r := range rs {
+			if !strings.EqualFold(r.Schema, schema) || !strings.EqualFold(r.Name, name) || !strings.Contains(strings.ToUpper(r.Body.String), "PREPARE") {
+				continue
+			}
+			if !strings.EqualFold(r.Schema, h.Schema) && !strings.Contains(strings.ToLower(r.Body.String), strings.ToLower(h.Schema)) {
+				continue
+			}
+			out = append(out, fmt.Sprintf("procedure %s, which builds its SQL at run time (PREPARE), failed since the hold began, last at %s UTC (statement digest: %d calls, %d failed, in all): it may ask for the original name",
+				r.Schema+"."+r.Name, d.last.Format(time.DateTime), d.count, d.errors))
+		}
+	}
+	return out, nil
+}
+
+// explained reports whether an account's latest 1146 is a statement that names its
+// tables: a digest that failed within a second of it (the error summary keeps whole seconds, rounded)
+// and is not a CALL or EXECUTE, whose SQL the digest does not show. Such an error is
+// attributed by the digest (to this held table, or to another name) and keeps nothing
+// by itself; any other, such as a procedure building its SQL at run time, is not.
+func (c *useCache) explained(e errAccount) bool {
+	if c.digestWhy != "" {
+		return false
+	}
+	for _, d := range c.digests {
+		if d.errors == 0 || d.last.Before(e.last.Add(-time.Second)) || !d.last.Before(e.last.Add(time.Second)) {
+			continue
+		}
+		f := strings.Fields(d.text)
+		if len(f) > 0 && (strings.EqualFold(f[0], "CALL") || strings.EqualFold(f[0], "EXECUTE")) {
+			return false
+		}
+		if len(digestIdents(d.text)) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// shorten cuts a statement for a reason.
+func shorten(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > 160 {
+		return string(r[:160]) + "…"
+	}
+	return s
+}
+
+// ddlWords start statements that are not a use of a table's data: definitions,
+// maintenance and metadata reads. Tools and janitor name a leftover in these (a
+// cut-over's RENAME, CREATE … LIKE, janitor's own comment change) without reading it.
+var ddlWords = map[string]bool{"CREATE": true, "DROP": true, "RENAME": true, "ALTER": true, "TRUNCATE": true,
+	"OPTIMIZE": true, "ANALYZE": true, "CHECK": true, "REPAIR": true, "SHOW": true, "DESCRIBE": true, "DESC": true,
+	"GRANT": true, "REVOKE": true, "FLUSH": true}
+
+// readsData reports whether a digest is a statement that uses a table's data: anything
+// but a definition, maintenance or metadata statement, unless it selects (CREATE …
+// SELECT reads), and never one naming a hold name (janitor's own renames).
+func readsData(digest string) bool {
+	if strings.Contains(digest, holdPrefix) || ownHeartbeatRead(digest) {
+		return false
+	}
+	f := strings.Fields(digest)
+	if len(f) == 0 {
+		return false
+	}
+	return !ddlWords[strings.ToUpper(f[0])] || strings.Contains(strings.ToUpper(digest), "SELECT")
+}
+
+// ownHeartbeatRead reports whether a digest is janitor's own read of a gh-ost
+// heartbeat (evidence.go, heartbeat): SELECT TIMESTAMPDIFF(MICROSECOND,
+// MAX(last_update), NOW(6)) / 1e6 FROM changelog WHERE hint = 'heartbeat'.
+func ownHeartbeatRead(digest string) bool {
+	u := strings.ToUpper(strings.Join(strings.Fields(strings.NewReplacer("`", "", "(", " ( ", ")", " ) ", ",", " , ").Replace(digest)), " "))
+	return strings.HasPrefix(u, "SELECT TIMESTAMPDIFF ( MICROSECOND , MAX ( LAST_UPDATE ) , NOW ( ") && strings.Contains(u, " WHERE HINT = ?")
+}
+
+type ident struct{ name, qual string }
+
+// digestIdents lists the identifiers of a digest text, each with the identifier that
+// qualifies it ("`s` . `t`"): performance_schema quotes every identifier in backticks
+// (a backtick inside doubled), with spaces around the dot.
+func digestIdents(text string) []ident {
+	var out []ident
+	var prevEnd = -1
+	var prev string
+	for i := 0; i < len(text); i++ {
+		if text[i] != '`' {
+			continue
+		}
+		var b strings.Builder
+		j := i + 1
+		for ; j < len(text); j++ {
+			if text[j] == '`' {
+				if j+1 < len(text) && text[j+1] == '`' {
+					b.WriteByte('`')
+					j++
+					continue
+				}
+				break
+			}
+			b.WriteByte(text[j])
+		}
+		id := ident{name: b.String()}
+		if prevEnd >= 0 && strings.TrimSpace(text[prevEnd:i]) == "." {
+			id.qual = prev
+		}
+		out = append(out, id)
+		prev, prevEnd = id.name, j+1
+		i = j
+	}
+	return out
+}

@@ -1,0 +1,49 @@
+package discovery
+
+import "testing"
+
+// TestDigestIdents: a digest quotes every identifier; a qualified name is `s` . `t`, and
+// a backtick inside a name is doubled.
+func TestDigestIdents(t *testing.T) {
+	got := digestIdents("SELECT `id` FROM `shop` . `_orders_old` JOIN `we``ird` . `t` ON `t` . `x` = ?")
+	want := []ident{{"id", ""}, {"shop", ""}, {"_orders_old", "shop"}, {"we`ird", ""}, {"t", "we`ird"}, {"t", ""}, {"x", "t"}}
+	if len(got) != len(want) {
+		t.Fatalf("%v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("%d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// TestReadsData: definitions, maintenance, metadata reads, janitor's renames to hold
+// names and its own heartbeat read are no use of a table's data; CREATE … SELECT is.
+func TestReadsData(t *testing.T) {
+	for digest, want := range map[string]bool{
+		"SELECT * FROM `s` . `_t_old` WHERE `id` = ?": true,
+		"INSERT INTO `_t_old` VALUES (?)":             true,
+		"CALL `p` ( )":                                true,
+		"RENAME TABLE `s` . `_t_old` TO `s` . `_janitor_hold_0123456789abcdef_20261207000000_`": false,
+		"ALTER TABLE `s` . `_t_old` COMMENT = ? , ALGORITHM = INSTANT":                          false,
+		"CREATE TABLE `_t_new` LIKE `t`":                                                        false,
+		"CREATE TABLE `x` AS SELECT * FROM `_t_old`":                                            true,
+		"SHOW CREATE TABLE `_t_old`":                                                            false,
+		"SELECT `TIMESTAMPDIFF` ( MICROSECOND , MAX ( `last_update` ) , NOW ( ? ) ) / ? FROM `s` . `_t_ghc` WHERE `hint` = ?": false,
+		"SELECT TIMESTAMPDIFF ( MICROSECOND , MAX ( `last_update` ) , NOW ( ? ) ) / ? FROM `s` . `_t_ghc` WHERE `hint` = ?":   false,
+	} {
+		if got := readsData(digest); got != want {
+			t.Errorf("readsData(%q) = %t, want %t", digest, got, want)
+		}
+	}
+}
+
+// TestMissingTable reads the table out of error 1146's message.
+func TestMissingTable(t *testing.T) {
+	if n, ok := missingTable("Table 'shop._orders_old' doesn't exist"); !ok || n != "shop._orders_old" {
+		t.Errorf("%q %t", n, ok)
+	}
+	if _, ok := missingTable("Unknown column 'x'"); ok {
+		t.Error("matched another error")
+	}
+}
