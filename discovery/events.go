@@ -34,13 +34,6 @@ type event struct {
 	Body                 sql.NullString
 }
 
-// gatherUsage fills the evidence read in this file. gather calls it last, after
-// gatherHold, so that a held table is also looked for under its name before the hold.
-func (in *Inspector) gatherUsage(ctx context.Context, t *Table) {
-	t.Evidence.Events = in.eventsNaming(ctx, t)
-	t.Evidence.TableGrants = in.tableGrants(ctx, t)
-}
-
 // allEvents reads every scheduled event (storedObjectsWhere), once per Inspector, from
 // information_schema.EVENTS. That view shows an event only to an account holding EVENT
 // on its schema, and shows nothing, with no error, to one without (measured on MariaDB
