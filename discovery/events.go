@@ -84,9 +84,6 @@ var errEventMangled = errors.New("MySQL prints event bodies with a backtick-hold
 // needs no search here: the routine keeps it (routine_reference). SQL an event builds
 // at run time (PREPARE from a string) is not seen, as for routines.
 func (in *Inspector) eventsNaming(ctx context.Context, t *Table) []string {
-	if t.Orphan {
-		return nil
-	}
 	evs, err := in.allEvents(ctx)
 	if err != nil {
 		t.Evidence.unreadable("scheduled events", err)
@@ -206,9 +203,6 @@ func (in *Inspector) allTableGrants(ctx context.Context) ([]tableGrant, error) {
 // lower_case_table_names=0 a grant on a name differing in case keeps the table a run
 // longer, which costs only disk.
 func (in *Inspector) tableGrants(ctx context.Context, t *Table) []string {
-	if t.Orphan {
-		return nil
-	}
 	gs, err := in.allTableGrants(ctx)
 	if err != nil {
 		t.Evidence.unreadable("table grants", err)

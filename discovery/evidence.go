@@ -175,6 +175,10 @@ type EvidenceKind struct {
 	// sentence lists them in its own order, older than this table.
 	Dead     string
 	DeadRank int
+	// ByName: the kind is a reference to the table by its name, in another object's
+	// definition or body. It is not read for a crashed ALTER's #sql table, which
+	// nothing names.
+	ByName bool
 	// field is the list a listing kind fills with what read finds; nil for the others,
 	// which gather themselves.
 	field  func(*Evidence) *[]string
@@ -192,6 +196,9 @@ func (k EvidenceKind) Found(ev *Evidence) *[]string {
 }
 
 func (k EvidenceKind) gatherInto(ctx context.Context, in *Inspector, t *Table, b *batch) {
+	if k.ByName && t.Orphan {
+		return
+	}
 	if k.read != nil {
 		*k.field(&t.Evidence) = k.read(in, ctx, t, b)
 		return
@@ -212,18 +219,18 @@ func unbatched(read func(*Inspector, context.Context, *Table) []string) func(*In
 var evidenceKinds = []EvidenceKind{
 	{Name: "ToolTriggers", Code: "live_migration",
 		field: func(e *Evidence) *[]string { return &e.ToolTriggers }, read: (*Inspector).toolTriggers},
-	{Name: "WritingTriggers", Code: "trigger_writes", Replica: "trigger", Dead: "trigger", DeadRank: 1,
+	{Name: "WritingTriggers", ByName: true, Code: "trigger_writes", Replica: "trigger", Dead: "trigger", DeadRank: 1,
 		field: func(e *Evidence) *[]string { return &e.WritingTriggers }, read: unbatched((*Inspector).writingTriggers)},
-	{Name: "Routines", Code: "routine_reference", Replica: "stored",
+	{Name: "Routines", ByName: true, Code: "routine_reference", Replica: "stored",
 		field: func(e *Evidence) *[]string { return &e.Routines }, read: unbatched((*Inspector).routinesMentioning)},
-	{Name: "Views", Code: "view_reference", Replica: "view", Dead: "view", DeadRank: 3,
+	{Name: "Views", ByName: true, Code: "view_reference", Replica: "view", Dead: "view", DeadRank: 3,
 		field: func(e *Evidence) *[]string { return &e.Views }, read: unbatched((*Inspector).views)},
 	{Name: "ForeignKeys", Code: "foreign_key", Replica: "foreign key", Dead: "foreign key", DeadRank: 4,
 		field: func(e *Evidence) *[]string { return &e.ForeignKeys }, read: (*Inspector).foreignKeys},
 	// Its Dead word names the link tables too.
-	{Name: "MergeTables", Code: "merge_reference", Replica: "MERGE table", Dead: "MERGE or connection table", DeadRank: 5,
+	{Name: "MergeTables", ByName: true, Code: "merge_reference", Replica: "MERGE table", Dead: "MERGE or connection table", DeadRank: 5,
 		field: func(e *Evidence) *[]string { return &e.MergeTables }, read: unbatched((*Inspector).mergeReferences)},
-	{Name: "LinkTables", Code: "link_reference", Replica: "linked table",
+	{Name: "LinkTables", ByName: true, Code: "link_reference", Replica: "linked table",
 		field: func(e *Evidence) *[]string { return &e.LinkTables }, read: unbatched((*Inspector).linkReferences)},
 	{Name: "Changelog", Code: "live_heartbeat", gather: (*Inspector).changelog},
 	// No rule weighs a checkpoint alone: it tells tools apart (resolve).
@@ -247,9 +254,9 @@ var evidenceKinds = []EvidenceKind{
 	}},
 	// Events and table grants (events.go) last, after the hold: a held table is also
 	// looked for under its name before the hold (usageNames).
-	{Name: "Events", Code: "event_reference", Replica: "event", Dead: "event", DeadRank: 2,
+	{Name: "Events", ByName: true, Code: "event_reference", Replica: "event", Dead: "event", DeadRank: 2,
 		field: func(e *Evidence) *[]string { return &e.Events }, read: unbatched((*Inspector).eventsNaming)},
-	{Name: "TableGrants", Code: "table_grant", Replica: "table grant to", Dead: "table grant", DeadRank: 6,
+	{Name: "TableGrants", ByName: true, Code: "table_grant", Replica: "table grant to", Dead: "table grant", DeadRank: 6,
 		field: func(e *Evidence) *[]string { return &e.TableGrants }, read: unbatched((*Inspector).tableGrants)},
 }
 
@@ -415,9 +422,6 @@ func (in *Inspector) allRoutines(ctx context.Context) ([]routine, error) {
 
 // routinesMentioning finds stored routines whose body names this table.
 func (in *Inspector) routinesMentioning(ctx context.Context, t *Table) []string {
-	if t.Orphan {
-		return nil
-	}
 	rts, err := in.allRoutines(ctx)
 	if err != nil {
 		t.Evidence.unreadable("stored routines", err)
@@ -440,9 +444,6 @@ func (in *Inspector) routinesMentioning(ctx context.Context, t *Table) []string 
 // triggers on this table itself: dropping a table a trigger writes into breaks every
 // write to the trigger's table.
 func (in *Inspector) writingTriggers(ctx context.Context, t *Table) []string {
-	if t.Orphan {
-		return nil
-	}
 	trs := in.triggersFor(ctx, t)
 	var out []string
 	for _, tr := range trs {
@@ -588,9 +589,6 @@ var plainWord = regexp.MustCompile(`^[` + identChars + `]+$`)
 // view of the data dictionary, read whole in one query. This runs once per Inspector: once per shard
 // for a report, and once per DROP for the re-check, which uses a fresh Inspector.
 func (in *Inspector) views(ctx context.Context, t *Table) []string {
-	if t.Orphan {
-		return nil
-	}
 	if in.viewDefs == nil {
 		defs, err := in.readViews(ctx)
 		if err != nil {
