@@ -68,7 +68,10 @@ type Name struct {
 	Orphan bool
 }
 
-// Inspector looks at one server.
+// Inspector looks at one server. It caches what it reads of the whole server (views,
+// triggers, routines, events, grants, MERGE and link tables) for its life, which the
+// dropper keeps to one re-check. It holds nothing of one inventory: what InspectAll reads
+// once for all its candidates lives in a batch (below), which Inspect never has.
 type Inspector struct {
 	q      Querier
 	server Server
@@ -90,26 +93,64 @@ type Inspector struct {
 	refs refCache
 	// refWidth is how many characters the foreign-key view's REF_NAME holds.
 	refWidth int
-	// sizes holds tablespace sizes read ahead by PrefetchSizes, by tablespace name.
-	sizes map[string]tablespaceSize
-	// inventory is true while InspectAll runs: name lookups then use schemaNames.
-	inventory bool
-	// schemaNames caches, during InspectAll, each schema's table names; on MySQL only
-	// those of asked that exist (prefetchNames).
-	schemaNames map[string]map[string]bool
-	asked       map[string]map[string]bool
-	// meta holds, during InspectAll on MySQL, the candidates' metadata by schema and
-	// table (prefetchMeta).
-	meta map[string]map[string]metaRow
-	// now is, during InspectAll, the server's clock read for the first candidate.
-	now time.Time
-	// fkPre and sessPre hold, during InspectAll on MySQL, the foreign keys referencing
-	// each candidate and the sessions naming it (prefetchEvidence); a candidate
-	// missing from them is looked up alone.
-	fkPre   map[*Table][]fkRow
-	sessPre map[*Table][]string
 	// binlog caches the binary log clients that may be a tool, for this Inspector's life.
 	binlog binlogCache
+}
+
+// batch is what InspectAll reads once for a shard's inventory and answers its
+// candidates' lookups from. It lives only inside InspectAll, which passes it down every
+// per-candidate read; Inspect, the pre-DROP re-check, has none and passes nil, so each
+// of its reads goes to the server: the type, not a comment, keeps the re-check fresh.
+// A nil *batch answers nothing.
+type batch struct {
+	// now is the server's clock, read for the first candidate.
+	now time.Time
+	// names caches each schema's table names, listed on first use (tableExists); on
+	// MySQL only those of asked, read together (prefetchNames).
+	names map[string]map[string]bool
+	asked map[string]map[string]bool
+	// meta holds, on MySQL, the candidates' metadata by schema and table (prefetchMeta).
+	meta map[string]map[string]metaRow
+	// sizes holds the candidates' tablespace sizes, by tablespace name (prefetchSizes).
+	sizes map[string]tablespaceSize
+	// fkPre and sessPre hold, on MySQL, the foreign keys referencing each candidate and
+	// the sessions naming it (prefetchEvidence).
+	fkPre   map[*Table][]fkRow
+	sessPre map[*Table][]string
+}
+
+// A candidate missing from a batch's maps is looked up alone, as Inspect looks it up.
+
+func (b *batch) metaOf(schema, table string) (metaRow, bool) {
+	if b == nil {
+		return metaRow{}, false
+	}
+	m, ok := b.meta[schema][table]
+	return m, ok
+}
+
+func (b *batch) sizeOf(space string) (tablespaceSize, bool) {
+	if b == nil {
+		return tablespaceSize{}, false
+	}
+	ts, ok := b.sizes[space]
+	return ts, ok
+}
+
+func (b *batch) foreignKeysOf(t *Table) ([]fkRow, bool) {
+	if b == nil {
+		return nil, false
+	}
+	keys, ok := b.fkPre[t]
+	return keys, ok
+}
+
+func (b *batch) sessionsOf(t *Table) ([]string, bool) {
+	if b == nil {
+		return nil, false
+	}
+	s, ok := b.sessPre[t]
+	return s, ok
 }
 
 // spaceSum adds up tablespace files.
@@ -297,14 +338,14 @@ var ErrGone = errors.New("table no longer exists")
 
 // Inspect gathers every fact about one candidate. Facts that cannot be read are recorded
 // in Evidence.Unreadable, so the policy can refuse to drop on missing evidence rather
-// than on an error path. It reads sizes by name (no prefetch): it is the pre-DROP
-// re-check's view.
+// than on an error path. It has no batch: every fact is read afresh, by name. It is the
+// pre-DROP re-check's view.
 func (in *Inspector) Inspect(ctx context.Context, n Name) (*Table, error) {
-	t, err := in.open(ctx, n)
+	t, err := in.open(ctx, n, nil)
 	if err != nil {
 		return nil, err
 	}
-	in.finish(ctx, t)
+	in.finish(ctx, t, nil)
 	return t, nil
 }
 
@@ -314,14 +355,11 @@ func (in *Inspector) Inspect(ctx context.Context, n Name) (*Table, error) {
 // after a restart: read first, most leftovers would have no size. Candidates that
 // vanished meanwhile are left out.
 func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, error) {
-	in.inventory, in.schemaNames = true, map[string]map[string]bool{}
-	defer func() {
-		in.inventory, in.schemaNames, in.asked, in.meta, in.now, in.fkPre, in.sessPre = false, nil, nil, nil, time.Time{}, nil, nil
-	}()
-	if err := in.prefetchMeta(ctx, names); err != nil {
+	b := &batch{names: map[string]map[string]bool{}}
+	if err := in.prefetchMeta(ctx, b, names); err != nil {
 		return nil, err
 	}
-	if err := in.prefetchNames(ctx, names); err != nil {
+	if err := in.prefetchNames(ctx, b, names); err != nil {
 		return nil, err
 	}
 	var tables []*Table
@@ -330,7 +368,7 @@ func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, er
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		t, err := in.open(ctx, n)
+		t, err := in.open(ctx, n, b)
 		if errors.Is(err, ErrGone) {
 			continue
 		}
@@ -340,15 +378,15 @@ func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, er
 		tables = append(tables, t)
 		found = append(found, n)
 	}
-	if err := in.PrefetchSizes(ctx, found); err != nil {
+	if err := in.prefetchSizes(ctx, b, found); err != nil {
 		return nil, err
 	}
-	in.prefetchEvidence(ctx, tables)
+	in.prefetchEvidence(ctx, b, tables)
 	for _, t := range tables {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		in.finish(ctx, t)
+		in.finish(ctx, t, b)
 	}
 	return tables, nil
 }
@@ -374,20 +412,21 @@ func Uninspected(n Name) *Table {
 	return t
 }
 
-// open classifies a candidate and reads its metadata, which opens the table.
-func (in *Inspector) open(ctx context.Context, n Name) (*Table, error) {
+// open classifies a candidate and reads its metadata, which opens the table. b is
+// InspectAll's batch, nil for Inspect.
+func (in *Inspector) open(ctx context.Context, n Name, b *batch) (*Table, error) {
 	t := &Table{Schema: n.Schema, Name: n.Table, Orphan: n.Orphan}
 	t.Readings = Classify(n.Table)
 	if len(t.Readings) == 0 {
 		return nil, fmt.Errorf("%s: no rule matches", dbconn.QualifiedName(n.Schema, n.Table))
 	}
-	if err := in.readNow(ctx, &t.Evidence); err != nil {
+	if err := in.readNow(ctx, &t.Evidence, b); err != nil {
 		return nil, err
 	}
 	if n.Orphan {
 		// Asked afresh (the pre-DROP re-check comes here too): a #sql table the server
 		// lists is a user's, whatever its tablespace looks like (tool_orphan.go).
-		user, err := in.tableExists(ctx, n.Schema, n.Table)
+		user, err := in.tableExists(ctx, b, n.Schema, n.Table)
 		switch {
 		case err != nil:
 			t.Evidence.unreadable("whether information_schema.TABLES lists it (a user's table named like a crashed ALTER's)", err)
@@ -397,22 +436,22 @@ func (in *Inspector) open(ctx context.Context, n Name) (*Table, error) {
 	}
 	if t.Orphan {
 		t.Type, t.Engine = "BASE TABLE", "InnoDB"
-	} else if err := in.readMeta(ctx, t); err != nil {
+	} else if err := in.readMeta(ctx, t, b); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
 // finish reads the size and the evidence of an opened candidate.
-func (in *Inspector) finish(ctx context.Context, t *Table) {
-	in.readSize(ctx, t)
-	in.resolve(ctx, t)
-	in.gather(ctx, t)
+func (in *Inspector) finish(ctx context.Context, t *Table, b *batch) {
+	in.readSize(ctx, t, b)
+	in.resolve(ctx, t, b)
+	in.gather(ctx, t, b)
 }
 
-func (in *Inspector) readNow(ctx context.Context, ev *Evidence) error {
-	if in.inventory && !in.now.IsZero() {
-		ev.Now = in.now
+func (in *Inspector) readNow(ctx context.Context, ev *Evidence, b *batch) error {
+	if b != nil && !b.now.IsZero() {
+		ev.Now = b.now
 		return nil
 	}
 	qctx, cancel := in.ctx(ctx)
@@ -420,10 +459,10 @@ func (in *Inspector) readNow(ctx context.Context, ev *Evidence) error {
 	if err := in.q.QueryRowxContext(qctx, "SELECT /* janitor */ UTC_TIMESTAMP(6)").Scan(&ev.Now); err != nil {
 		return fmt.Errorf("read server time: %w", err)
 	}
-	if in.inventory {
+	if b != nil {
 		// One reading for the inventory: a candidate's age is then measured from
 		// before its inspection, which errs young. The pre-DROP re-check reads afresh.
-		in.now = ev.Now
+		b.now = ev.Now
 	}
 	return nil
 }
@@ -460,8 +499,8 @@ func (m metaRow) apply(t *Table) {
 
 // readMeta looks the table up by schema and name: the server opens this one table only.
 // During an inventory on MySQL the rows prefetchMeta read are used instead.
-func (in *Inspector) readMeta(ctx context.Context, t *Table) error {
-	if m, ok := in.meta[t.Schema][t.Name]; ok && in.inventory {
+func (in *Inspector) readMeta(ctx context.Context, t *Table, b *batch) error {
+	if m, ok := b.metaOf(t.Schema, t.Name); ok {
 		m.apply(t)
 		return nil
 	}
@@ -486,14 +525,14 @@ func (in *Inspector) readMeta(ctx context.Context, t *Table) error {
 // of about 500 names took 0.04-0.08 s at 10,100 tables). tableExists answers
 // the names asked from it and looks any other up alone. Not on MariaDB, where an IN
 // list on TABLE_NAME opens the tables' definitions.
-func (in *Inspector) prefetchNames(ctx context.Context, names []Name) error {
+func (in *Inspector) prefetchNames(ctx context.Context, b *batch, names []Name) error {
 	if in.server.Flavor != FlavorMySQL8 {
 		return nil
 	}
-	in.asked = map[string]map[string]bool{}
+	b.asked = map[string]map[string]bool{}
 	for _, n := range names {
-		if in.asked[n.Schema] == nil {
-			in.asked[n.Schema] = map[string]bool{}
+		if b.asked[n.Schema] == nil {
+			b.asked[n.Schema] = map[string]bool{}
 		}
 		for _, r := range Classify(n.Table) {
 			if r.Base == "" {
@@ -512,18 +551,18 @@ func (in *Inspector) prefetchNames(ctx context.Context, names []Name) error {
 			}
 			for _, name := range asks {
 				if couldName(name) {
-					in.asked[n.Schema][name] = true
+					b.asked[n.Schema][name] = true
 				}
 			}
 		}
 	}
-	for schema := range in.asked {
-		in.schemaNames[schema] = map[string]bool{}
+	for schema := range b.asked {
+		b.names[schema] = map[string]bool{}
 	}
-	return inSchemas(ctx, in, in.asked, "", func(r *sqlx.Rows) (st schemaTable, _ struct{}, err error) {
+	return inSchemas(ctx, in, b.asked, "", func(r *sqlx.Rows) (st schemaTable, _ struct{}, err error) {
 		err = r.Scan(&st.schema, &st.table)
 		return st, struct{}{}, err
-	}, func(st schemaTable, _ struct{}) { in.schemaNames[st.schema][st.table] = true })
+	}, func(st schemaTable, _ struct{}) { b.names[st.schema][st.table] = true })
 }
 
 type schemaTable struct{ schema, table string }
@@ -603,7 +642,7 @@ func inView[T any](ctx context.Context, in *Inspector, view, cond string, want m
 // per-schema queries 37-41 ms, in one 14-20 ms). Not on MariaDB, whose information_schema
 // opens only the one table of an equality on TABLE_NAME; an IN list there opens them
 // all. A candidate missing from the rows is looked up alone by readMeta.
-func (in *Inspector) prefetchMeta(ctx context.Context, names []Name) error {
+func (in *Inspector) prefetchMeta(ctx context.Context, b *batch, names []Name) error {
 	if in.server.Flavor != FlavorMySQL8 {
 		return nil
 	}
@@ -617,14 +656,14 @@ func (in *Inspector) prefetchMeta(ctx context.Context, names []Name) error {
 		}
 		want[n.Schema][n.Table] = true
 	}
-	in.meta = map[string]map[string]metaRow{}
+	b.meta = map[string]map[string]metaRow{}
 	for s := range want {
-		in.meta[s] = map[string]metaRow{}
+		b.meta[s] = map[string]metaRow{}
 	}
 	return inSchemas(ctx, in, want, ", "+metaColumns, func(r *sqlx.Rows) (st schemaTable, m metaRow, err error) {
 		err = r.Scan(append([]any{&st.schema, &st.table}, m.dest()...)...)
 		return st, m, err
-	}, func(st schemaTable, m metaRow) { in.meta[st.schema][st.table] = m })
+	}, func(st schemaTable, m metaRow) { b.meta[st.schema][st.table] = m })
 }
 
 // readSize reads the bytes a DROP would free from the tablespace files, not from the
@@ -632,7 +671,7 @@ func (in *Inspector) prefetchMeta(ctx context.Context, names []Name) error {
 // the table's own tablespace (or its partitions') and those of its FULLTEXT indexes'
 // auxiliary tables, which the DROP frees with it. On MySQL a file the tablespace view
 // cannot size (scanFiles) makes the whole SizeTablespaceEstimate.
-func (in *Inspector) readSize(ctx context.Context, t *Table) {
+func (in *Inspector) readSize(ctx context.Context, t *Table, b *batch) {
 	if !strings.EqualFold(t.Engine, "InnoDB") {
 		if t.Type == "BASE TABLE" {
 			// MyISAM and Aria compute these from the files themselves.
@@ -647,7 +686,7 @@ func (in *Inspector) readSize(ctx context.Context, t *Table) {
 		t.Evidence.unreadable("tablespace name", err)
 		return
 	}
-	ts, ok := in.sizes[name]
+	ts, ok := b.sizeOf(name)
 	if !ok {
 		ts, err = in.readTablespaces(ctx, t, name)
 		if err != nil {
@@ -794,17 +833,17 @@ type idRow struct {
 	id   uint64
 }
 
-// prefetchBatch bounds the IN list of one PrefetchSizes query.
+// prefetchBatch bounds the IN list of one prefetchSizes query.
 const prefetchBatch = 200
 
-// PrefetchSizes reads the tablespace sizes of many candidates with one read of the
+// prefetchSizes reads the tablespace sizes of many candidates with one read of the
 // InnoDB dictionary per batch. Each lookup by name scans the same in-memory dictionary
 // (about 30 ms at 10,000 tables), so for an inventory one filtered scan replaces one
 // scan per candidate. FULLTEXT auxiliary tablespaces are read once per schema, and their
 // owners by table id in one more read. It opens no table (on MySQL no file either: see
-// spaceRows). Inspect falls back to a per-table lookup for any name not prefetched; the
-// pre-DROP re-check always looks up fresh.
-func (in *Inspector) PrefetchSizes(ctx context.Context, names []Name) error {
+// spaceRows). readSize falls back to a per-table lookup for any name not prefetched;
+// Inspect, having no batch, always does.
+func (in *Inspector) prefetchSizes(ctx context.Context, b *batch, names []Name) error {
 	d := in.server.Flavor.dialect()
 	sizes := map[string]tablespaceSize{}
 	var spaces []string
@@ -865,7 +904,7 @@ func (in *Inspector) PrefetchSizes(ctx context.Context, names []Name) error {
 			sizes[sp] = ts
 		}
 	}
-	in.sizes = sizes
+	b.sizes = sizes
 	return nil
 }
 
@@ -1047,14 +1086,14 @@ func (in *Inspector) readSpace(ctx context.Context, t *Table) {
 // nothing), and every lookup in that schema is answered from the list: 160 lookups
 // took 0.2 s at 10,000 tables on MySQL 9.7. On MySQL the names the evidence may ask
 // about are looked up together instead (prefetchNames). The pre-DROP re-check
-// (Inspect) always looks up fresh.
-func (in *Inspector) tableExists(ctx context.Context, schema, table string) (bool, error) {
-	if in.inventory && in.asked != nil {
-		if in.asked[schema][table] {
-			return in.schemaNames[schema][table], nil
+// (Inspect), having no batch, always looks up fresh.
+func (in *Inspector) tableExists(ctx context.Context, b *batch, schema, table string) (bool, error) {
+	if b != nil && b.asked != nil {
+		if b.asked[schema][table] {
+			return b.names[schema][table], nil
 		}
-	} else if in.inventory {
-		names, ok := in.schemaNames[schema]
+	} else if b != nil {
+		names, ok := b.names[schema]
 		if !ok {
 			list, err := queryAll(ctx, in, `SELECT /* janitor */ TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?`,
 				[]any{schema}, scanString)
@@ -1065,7 +1104,7 @@ func (in *Inspector) tableExists(ctx context.Context, schema, table string) (boo
 			for _, n := range list {
 				names[n] = true
 			}
-			in.schemaNames[schema] = names
+			b.names[schema] = names
 		}
 		return names[table], nil
 	}

@@ -34,13 +34,6 @@ type event struct {
 	Body                 sql.NullString
 }
 
-// gatherUsage fills the evidence read in this file. gather calls it last, after
-// gatherHold, so that a held table is also looked for under its name before the hold.
-func (in *Inspector) gatherUsage(ctx context.Context, t *Table) {
-	t.Evidence.Events = in.eventsNaming(ctx, t)
-	t.Evidence.TableGrants = in.tableGrants(ctx, t)
-}
-
 // allEvents reads every scheduled event (storedObjectsWhere), once per Inspector, from
 // information_schema.EVENTS. That view shows an event only to an account holding EVENT
 // on its schema, and shows nothing, with no error, to one without (measured on MariaDB
@@ -91,9 +84,6 @@ var errEventMangled = errors.New("MySQL prints event bodies with a backtick-hold
 // needs no search here: the routine keeps it (routine_reference). SQL an event builds
 // at run time (PREPARE from a string) is not seen, as for routines.
 func (in *Inspector) eventsNaming(ctx context.Context, t *Table) []string {
-	if t.Orphan {
-		return nil
-	}
 	evs, err := in.allEvents(ctx)
 	if err != nil {
 		t.Evidence.unreadable("scheduled events", err)
@@ -213,9 +203,6 @@ func (in *Inspector) allTableGrants(ctx context.Context) ([]tableGrant, error) {
 // lower_case_table_names=0 a grant on a name differing in case keeps the table a run
 // longer, which costs only disk.
 func (in *Inspector) tableGrants(ctx context.Context, t *Table) []string {
-	if t.Orphan {
-		return nil
-	}
 	gs, err := in.allTableGrants(ctx)
 	if err != nil {
 		t.Evidence.unreadable("table grants", err)

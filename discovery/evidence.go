@@ -22,7 +22,7 @@ import (
 // a tool's own traces decide (its spec's triggers, checkpoint, locks, changelog), and
 // traces of several tools leave it ambiguous; then Options.ToolsInUse, when exactly
 // one of the tools is listed; otherwise the tool is ambiguous.
-func (in *Inspector) resolve(ctx context.Context, t *Table) {
+func (in *Inspector) resolve(ctx context.Context, t *Table, b *batch) {
 	readings := t.Readings
 	// A tool's fixed control table (a First rule: _spirit_x_gho is Spirit's) is that
 	// tool's whatever another rule reads into the name: its reading has no base, so the
@@ -39,14 +39,14 @@ func (in *Inspector) resolve(ctx context.Context, t *Table) {
 			if r.Base == "" {
 				continue
 			}
-			ok, err := in.tableExists(ctx, t.Schema, r.Base)
+			ok, err := in.tableExists(ctx, b, t.Schema, r.Base)
 			if err != nil {
 				t.Evidence.unreadable("base table of the "+string(r.Tool)+" reading", err)
 			}
 			// A reading with its tool's traces stays though its base is missing: a tool
 			// that cuts long names (gh-ost) leaves a base that never exists, and setting
 			// its reading aside would leave its liveness evidence unread.
-			if ok || in.tracedReading(ctx, t, r) {
+			if ok || in.tracedReading(ctx, t, r, b) {
 				withBase = append(withBase, r)
 			}
 		}
@@ -68,7 +68,7 @@ func (in *Inspector) resolve(ctx context.Context, t *Table) {
 	// liveness evidence unread (gh-ost's heartbeat is read only for gh-ost's reading).
 	var traced []Match
 	for _, r := range readings {
-		if !slices.ContainsFunc(traced, func(m Match) bool { return m.Tool == r.Tool }) && in.tracedReading(ctx, t, r) {
+		if !slices.ContainsFunc(traced, func(m Match) bool { return m.Tool == r.Tool }) && in.tracedReading(ctx, t, r, b) {
 			traced = append(traced, r)
 		}
 	}
@@ -101,15 +101,15 @@ func (in *Inspector) resolve(ctx context.Context, t *Table) {
 }
 
 // tracedReading reports whether the traces of r's tool are on the server for r's base.
-func (in *Inspector) tracedReading(ctx context.Context, t *Table, r Match) bool {
+func (in *Inspector) tracedReading(ctx context.Context, t *Table, r Match, b *batch) bool {
 	s := SpecOf(r.Tool)
-	return s != nil && r.Base != "" && in.traced(ctx, t, s, r)
+	return s != nil && r.Base != "" && in.traced(ctx, t, s, r, b)
 }
 
 // traced reports whether the tool's traces of a migration of r's base are on the
 // server: its triggers on the base, its checkpoint table, a named lock it holds, its
 // changelog (which, for a changelog's own name, is the table itself).
-func (in *Inspector) traced(ctx context.Context, t *Table, s *ToolSpec, r Match) bool {
+func (in *Inspector) traced(ctx context.Context, t *Table, s *ToolSpec, r Match, b *batch) bool {
 	base := r.Base
 	if s.Triggers != nil && len(in.triggersNamed(ctx, t, base, s.Triggers(t.Schema, base))) > 0 {
 		return true
@@ -122,7 +122,7 @@ func (in *Inspector) traced(ctx context.Context, t *Table, s *ToolSpec, r Match)
 		tables = append(tables, s.Changelog(&Table{Schema: t.Schema, Name: t.Name, Tool: r.Tool, Role: r.Role, Base: base}))
 	}
 	for _, name := range tables {
-		ok, err := in.tableExists(ctx, t.Schema, name)
+		ok, err := in.tableExists(ctx, b, t.Schema, name)
 		if err != nil {
 			// A lookup that failed is no proof of absence: the table is then skipped.
 			t.Evidence.unreadable(s.Name+" trace "+name, err)
@@ -134,9 +134,10 @@ func (in *Inspector) traced(ctx context.Context, t *Table, s *ToolSpec, r Match)
 	return s.Locks != nil && len(in.locksHeld(ctx, t, s.Locks(t.Schema, base))) > 0
 }
 
-// gather reads the evidence the policies weigh. Each read failure is recorded, never
-// turned into a fact.
-func (in *Inspector) gather(ctx context.Context, t *Table) {
+// gather reads the evidence the policies weigh: the table's own facts, then each kind
+// of EvidenceKinds in its order. Each read failure is recorded, never turned into a
+// fact. b is InspectAll's batch, nil for a fresh look.
+func (in *Inspector) gather(ctx context.Context, t *Table, b *batch) {
 	ev := &t.Evidence
 	ev.SeesAllSessions = in.server.SeesAllSessions
 	ev.ServerUptime = in.server.Uptime
@@ -144,60 +145,181 @@ func (in *Inspector) gather(ctx context.Context, t *Table) {
 		in.hiddenSchemas(t)
 	}
 	if t.Base != "" {
-		ok, err := in.tableExists(ctx, t.Schema, t.Base)
+		ok, err := in.tableExists(ctx, b, t.Schema, t.Base)
 		if err != nil {
 			ev.unreadable("base table", err)
 		}
 		ev.BaseExists = ok
 	}
-	// The traces of t's tool, or of every tool an ambiguous name fits.
-	tools := tracedTools(t)
-	for _, tr := range tools {
+	for _, k := range evidenceKinds {
+		k.gatherInto(ctx, in, t, b)
+	}
+}
+
+// EvidenceKind is one kind of evidence of life janitor reads of a candidate. The kinds
+// form one table, EvidenceKinds: gather reads each in the table's order (which is also
+// the order their unreadable entries are listed in), a replica is asked those with a
+// Replica word before a DROP (References), and a dead table's reason names those with
+// a Dead word (policies).
+type EvidenceKind struct {
+	// Name is the Evidence field the kind fills.
+	Name string
+	// Code is the policy code of the rule that keeps a table on this evidence; "" when
+	// no rule weighs it alone.
+	Code string
+	// Replica is the word a replica's finding of this kind is listed under; "" when
+	// replicas are not asked (the dropper reads their sessions and locks itself).
+	Replica string
+	// Dead is the word for this kind in a dead table's reason ("no trigger, … uses
+	// it"); "" when the reason does not list it. DeadRank orders the words there: the
+	// sentence lists them in its own order, older than this table.
+	Dead     string
+	DeadRank int
+	// ByName: the kind is a reference to the table by its name, in another object's
+	// definition or body. It is not read for a crashed ALTER's #sql table, which
+	// nothing names.
+	ByName bool
+	// field is the list a listing kind fills with what read finds; nil for the others,
+	// which gather themselves.
+	field  func(*Evidence) *[]string
+	read   func(in *Inspector, ctx context.Context, t *Table, b *batch) []string
+	gather func(in *Inspector, ctx context.Context, t *Table, b *batch)
+}
+
+// Found is the list of what a listing kind found in ev; nil for a kind that lists
+// nothing (a heartbeat, a hold).
+func (k EvidenceKind) Found(ev *Evidence) *[]string {
+	if k.field == nil {
+		return nil
+	}
+	return k.field(ev)
+}
+
+func (k EvidenceKind) gatherInto(ctx context.Context, in *Inspector, t *Table, b *batch) {
+	if k.ByName && t.Orphan {
+		return
+	}
+	if k.read != nil {
+		*k.field(&t.Evidence) = k.read(in, ctx, t, b)
+		return
+	}
+	k.gather(in, ctx, t, b)
+}
+
+// EvidenceKinds returns the table of evidence kinds, in gather's order.
+func EvidenceKinds() []EvidenceKind { return slices.Clone(evidenceKinds) }
+
+// unbatched adapts a read that no batch answers: the whole-server objects it searches
+// are read once per Inspector.
+func unbatched(read func(*Inspector, context.Context, *Table) []string) func(*Inspector, context.Context, *Table, *batch) []string {
+	return func(in *Inspector, ctx context.Context, t *Table, _ *batch) []string { return read(in, ctx, t) }
+}
+
+// evidenceKinds: see EvidenceKind. The order is gather's.
+var evidenceKinds = []EvidenceKind{
+	{Name: "ToolTriggers", Code: "live_migration",
+		field: func(e *Evidence) *[]string { return &e.ToolTriggers }, read: (*Inspector).toolTriggers},
+	{Name: "WritingTriggers", ByName: true, Code: "trigger_writes", Replica: "trigger", Dead: "trigger", DeadRank: 1,
+		field: func(e *Evidence) *[]string { return &e.WritingTriggers }, read: unbatched((*Inspector).writingTriggers)},
+	{Name: "Routines", ByName: true, Code: "routine_reference", Replica: "stored",
+		field: func(e *Evidence) *[]string { return &e.Routines }, read: unbatched((*Inspector).routinesMentioning)},
+	{Name: "Views", ByName: true, Code: "view_reference", Replica: "view", Dead: "view", DeadRank: 3,
+		field: func(e *Evidence) *[]string { return &e.Views }, read: unbatched((*Inspector).views)},
+	{Name: "ForeignKeys", Code: "foreign_key", Replica: "foreign key", Dead: "foreign key", DeadRank: 4,
+		field: func(e *Evidence) *[]string { return &e.ForeignKeys }, read: (*Inspector).foreignKeys},
+	// Its Dead word names the link tables too.
+	{Name: "MergeTables", ByName: true, Code: "merge_reference", Replica: "MERGE table", Dead: "MERGE or connection table", DeadRank: 5,
+		field: func(e *Evidence) *[]string { return &e.MergeTables }, read: unbatched((*Inspector).mergeReferences)},
+	{Name: "LinkTables", ByName: true, Code: "link_reference", Replica: "linked table",
+		field: func(e *Evidence) *[]string { return &e.LinkTables }, read: unbatched((*Inspector).linkReferences)},
+	{Name: "Changelog", Code: "live_heartbeat", gather: (*Inspector).changelog},
+	// No rule weighs a checkpoint alone: it tells tools apart (resolve).
+	{Name: "CheckpointExists", gather: (*Inspector).checkpoints},
+	{Name: "LocksHeld", Code: "lock_held", Dead: "lock", DeadRank: 7,
+		field: func(e *Evidence) *[]string { return &e.LocksHeld }, read: unbatched((*Inspector).toolLocks)},
+	{Name: "Sessions", Code: "in_use", Dead: "session", DeadRank: 8,
+		field: func(e *Evidence) *[]string { return &e.Sessions }, read: (*Inspector).sessions},
+	{Name: "BinlogClients", Code: "binlog_client",
+		field: func(e *Evidence) *[]string { return &e.BinlogClients }, read: unbatched((*Inspector).binlogEvidence)},
+	{Name: "Hold", Code: "accessed_during_hold", gather: func(in *Inspector, ctx context.Context, t *Table, b *batch) {
+		if t.Tool == ToolJanitor {
+			in.gatherHold(ctx, t, b)
+		}
+	}},
+	{Name: "DDLRunning", Code: "ddl_running", gather: func(in *Inspector, ctx context.Context, t *Table, _ *batch) {
+		if t.Orphan {
+			t.Evidence.DDLRunning = in.ddlRunning(ctx, t)
+			t.Evidence.OrphansCleaned = in.server.CleansOrphans()
+		}
+	}},
+	// Events and table grants (events.go) last, after the hold: a held table is also
+	// looked for under its name before the hold (usageNames).
+	{Name: "Events", ByName: true, Code: "event_reference", Replica: "event", Dead: "event", DeadRank: 2,
+		field: func(e *Evidence) *[]string { return &e.Events }, read: unbatched((*Inspector).eventsNaming)},
+	{Name: "TableGrants", ByName: true, Code: "table_grant", Replica: "table grant to", Dead: "table grant", DeadRank: 6,
+		field: func(e *Evidence) *[]string { return &e.TableGrants }, read: unbatched((*Inspector).tableGrants)},
+	// Reads by name (recentuse.go) last: statement digests and table read counters.
+	{Name: "Reads", Code: "recent_read", gather: (*Inspector).recentReads},
+}
+
+// toolTriggers lists the triggers of t's tool on its base, or of every tool an
+// ambiguous name fits.
+func (in *Inspector) toolTriggers(ctx context.Context, t *Table, _ *batch) []string {
+	var out []string
+	for _, tr := range tracedTools(t) {
 		if tr.spec.Triggers != nil {
-			ev.ToolTriggers = append(ev.ToolTriggers, in.triggersNamed(ctx, t, tr.base, tr.spec.Triggers(t.Schema, tr.base))...)
+			out = append(out, in.triggersNamed(ctx, t, tr.base, tr.spec.Triggers(t.Schema, tr.base))...)
 		}
 	}
-	ev.WritingTriggers = in.writingTriggers(ctx, t)
-	ev.Routines = in.routinesMentioning(ctx, t)
-	ev.Views = in.views(ctx, t)
-	ev.ForeignKeys = in.foreignKeys(ctx, t)
-	ev.MergeTables = in.mergeReferences(ctx, t)
-	ev.LinkTables = in.linkReferences(ctx, t)
+	return out
+}
+
+// changelog reads the heartbeat of t's tool's changelog (gh-ost's).
+func (in *Inspector) changelog(ctx context.Context, t *Table, b *batch) {
 	if s := SpecOf(t.Tool); s != nil && s.Changelog != nil {
-		in.heartbeat(ctx, t, s.Changelog(t))
+		in.heartbeat(ctx, t, s.Changelog(t), b)
 	}
-	var locks []string
-	for _, tr := range tools {
+}
+
+// checkpoints looks for the checkpoint table of t's tool (Spirit's), or of every tool an
+// ambiguous name fits.
+func (in *Inspector) checkpoints(ctx context.Context, t *Table, b *batch) {
+	ev := &t.Evidence
+	for _, tr := range tracedTools(t) {
 		if tr.spec.Checkpoint != nil {
 			cp := tr.spec.Checkpoint(tr.base)
-			ok, err := in.tableExists(ctx, t.Schema, cp)
+			ok, err := in.tableExists(ctx, b, t.Schema, cp)
 			if err != nil {
 				ev.unreadable(string(tr.spec.Tool)+" checkpoint", err)
 			}
 			ev.CheckpointExists = ev.CheckpointExists || ok && t.Name != cp
 		}
+	}
+}
+
+// toolLocks lists the named locks t's tool holds while it migrates t's base (or those
+// of every tool an ambiguous name fits).
+func (in *Inspector) toolLocks(ctx context.Context, t *Table) []string {
+	var locks []string
+	for _, tr := range tracedTools(t) {
 		if tr.spec.Locks != nil {
 			locks = append(locks, tr.spec.Locks(t.Schema, tr.base)...)
 		}
 	}
-	ev.LocksHeld = in.locksHeld(ctx, t, locks)
-	ev.Sessions = in.sessions(ctx, t)
-	if StreamsBinlog(t) {
-		clients, err := in.binlogClients(ctx)
-		if err != nil {
-			ev.unreadable("binary log clients", err)
-		}
-		ev.BinlogClients = clients
+	return in.locksHeld(ctx, t, locks)
+}
+
+// binlogEvidence lists, for a tool that streams the binary log, its clients that may
+// be the tool.
+func (in *Inspector) binlogEvidence(ctx context.Context, t *Table) []string {
+	if !StreamsBinlog(t) {
+		return nil
 	}
-	if t.Tool == ToolJanitor {
-		in.gatherHold(ctx, t)
+	clients, err := in.binlogClients(ctx)
+	if err != nil {
+		t.Evidence.unreadable("binary log clients", err)
 	}
-	if t.Orphan {
-		ev.DDLRunning = in.ddlRunning(ctx, t)
-		ev.OrphansCleaned = in.server.CleansOrphans()
-	}
-	in.gatherUsage(ctx, t) // events and table grants: events.go
-	in.recentReads(ctx, t) // reads by name: recentuse.go
+	return clients
 }
 
 // hiddenSchemas records, as unreadable evidence, the schemas a partial revoke hides
@@ -302,9 +424,6 @@ func (in *Inspector) allRoutines(ctx context.Context) ([]routine, error) {
 
 // routinesMentioning finds stored routines whose body names this table.
 func (in *Inspector) routinesMentioning(ctx context.Context, t *Table) []string {
-	if t.Orphan {
-		return nil
-	}
 	rts, err := in.allRoutines(ctx)
 	if err != nil {
 		t.Evidence.unreadable("stored routines", err)
@@ -327,9 +446,6 @@ func (in *Inspector) routinesMentioning(ctx context.Context, t *Table) []string 
 // triggers on this table itself: dropping a table a trigger writes into breaks every
 // write to the trigger's table.
 func (in *Inspector) writingTriggers(ctx context.Context, t *Table) []string {
-	if t.Orphan {
-		return nil
-	}
 	trs := in.triggersFor(ctx, t)
 	var out []string
 	for _, tr := range trs {
@@ -475,9 +591,6 @@ var plainWord = regexp.MustCompile(`^[` + identChars + `]+$`)
 // view of the data dictionary, read whole in one query. This runs once per Inspector: once per shard
 // for a report, and once per DROP for the re-check, which uses a fresh Inspector.
 func (in *Inspector) views(ctx context.Context, t *Table) []string {
-	if t.Orphan {
-		return nil
-	}
 	if in.viewDefs == nil {
 		defs, err := in.readViews(ctx)
 		if err != nil {
@@ -587,7 +700,7 @@ func anySlice(ss []string) []any {
 // foreignKeys reads the InnoDB dictionary, which answers from memory and opens no table.
 // A name janitor cannot spell as the view does makes the evidence unreadable: a lookup
 // by a wrong spelling finds no key and would read as "not referenced".
-func (in *Inspector) foreignKeys(ctx context.Context, t *Table) []string {
+func (in *Inspector) foreignKeys(ctx context.Context, t *Table, b *batch) []string {
 	d := in.server.Flavor.dialect()
 	name, cut, width, err := in.refName(ctx, t)
 	if err != nil {
@@ -596,8 +709,8 @@ func (in *Inspector) foreignKeys(ctx context.Context, t *Table) []string {
 	}
 	// The view's collation folds case, so keys referencing a table whose name differs
 	// only in case are found too: they keep this one, for the same reason.
-	keys, ok := in.fkPre[t]
-	if !ok || !in.inventory {
+	keys, ok := b.foreignKeysOf(t)
+	if !ok {
 		keys, err = queryAll(ctx, in, "SELECT /* janitor */ ID, FOR_NAME, REF_NAME FROM "+d.foreign+" WHERE REF_NAME = ?", []any{name},
 			func(r *sqlx.Rows) (k fkRow, err error) { return k, r.Scan(&k.id, &k.from, &k.to) })
 		if err != nil {
@@ -676,18 +789,18 @@ const evidenceBatch = 100
 // of server time, plus a round trip apiece). Each row says which candidates it belongs
 // to by the same comparison the single lookup makes (matchColumn). A batch that fails is
 // left to the single lookups.
-func (in *Inspector) prefetchEvidence(ctx context.Context, tables []*Table) {
+func (in *Inspector) prefetchEvidence(ctx context.Context, b *batch, tables []*Table) {
 	if in.server.Flavor != FlavorMySQL8 {
 		return
 	}
 	d := in.server.Flavor.dialect()
-	in.fkPre, in.sessPre = map[*Table][]fkRow{}, map[*Table][]string{}
+	b.fkPre, b.sessPre = map[*Table][]fkRow{}, map[*Table][]string{}
 	for start := 0; start < len(tables); start += evidenceBatch {
-		batch := tables[start:min(start+evidenceBatch, len(tables))]
+		cands := tables[start:min(start+evidenceBatch, len(tables))]
 		var named []*Table
 		var conds []string
 		var args []any
-		for _, t := range batch {
+		for _, t := range cands {
 			name, _, _, err := in.refName(ctx, t)
 			if err != nil {
 				continue // foreignKeys reports it
@@ -706,17 +819,17 @@ func (in *Inspector) prefetchEvidence(ctx context.Context, tables []*Table) {
 				func(r *sqlx.Rows) (v row, err error) { return v, r.Scan(&v.id, &v.from, &v.to, &v.m) })
 			if err == nil {
 				for _, t := range named {
-					in.fkPre[t] = nil
+					b.fkPre[t] = nil
 				}
 				for _, r := range rows {
 					for _, i := range matched(r.m, len(named)) {
-						in.fkPre[named[i]] = append(in.fkPre[named[i]], r.fkRow)
+						b.fkPre[named[i]] = append(b.fkPre[named[i]], r.fkRow)
 					}
 				}
 			}
 		}
 		conds, args = nil, nil
-		for _, t := range batch {
+		for _, t := range cands {
 			conds = append(conds, "INFO LIKE ? OR INFO LIKE ?")
 			args = append(args, "%"+escapeLike(t.Name)+"%", "%"+escapeLike(dbconn.QuoteIdent(t.Name))+"%")
 		}
@@ -735,12 +848,12 @@ func (in *Inspector) prefetchEvidence(ctx context.Context, tables []*Table) {
 		if err != nil {
 			continue
 		}
-		for _, t := range batch {
-			in.sessPre[t] = nil
+		for _, t := range cands {
+			b.sessPre[t] = nil
 		}
 		for _, r := range rows {
-			for _, i := range matched(r.m, len(batch)) {
-				in.sessPre[batch[i]] = append(in.sessPre[batch[i]], r.session)
+			for _, i := range matched(r.m, len(cands)) {
+				b.sessPre[cands[i]] = append(b.sessPre[cands[i]], r.session)
 			}
 		}
 	}
@@ -786,9 +899,9 @@ func decodeDict(encoded bool, s string) string {
 
 // heartbeat reads gh-ost's changelog: a live gh-ost refreshes hint='heartbeat' every
 // 100 ms. The age is computed by the server against its own clock.
-func (in *Inspector) heartbeat(ctx context.Context, t *Table, cl string) {
+func (in *Inspector) heartbeat(ctx context.Context, t *Table, cl string, b *batch) {
 	ev := &t.Evidence
-	ok, err := in.tableExists(ctx, t.Schema, cl)
+	ok, err := in.tableExists(ctx, b, t.Schema, cl)
 	if err != nil {
 		ev.unreadable("gh-ost changelog", err)
 		return
@@ -873,8 +986,8 @@ func (in *Inspector) locksHeld(ctx context.Context, t *Table, names []string) []
 
 // sessions lists other sessions whose statement names this table: bare, or quoted — a
 // name with a backtick appears in a statement only quoted, with the backtick doubled.
-func (in *Inspector) sessions(ctx context.Context, t *Table) []string {
-	if pre, ok := in.sessPre[t]; ok && in.inventory {
+func (in *Inspector) sessions(ctx context.Context, t *Table, b *batch) []string {
+	if pre, ok := b.sessionsOf(t); ok {
 		return pre
 	}
 	out, err := queryAll(ctx, in, `SELECT /* janitor */ ID, USER, COMMAND, TIME FROM information_schema.PROCESSLIST

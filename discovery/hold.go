@@ -147,7 +147,7 @@ type HoldEvidence struct {
 }
 
 // gatherHold reads a held table's hold record and the evidence of access since.
-func (in *Inspector) gatherHold(ctx context.Context, t *Table) {
+func (in *Inspector) gatherHold(ctx context.Context, t *Table, inv *batch) {
 	h, ok := ParseHold(t.Comment)
 	if !ok {
 		return
@@ -169,7 +169,7 @@ func (in *Inspector) gatherHold(ctx context.Context, t *Table) {
 	// The application asks for the original name, not the hold name: statements naming
 	// it since the hold began (recentuse.go).
 	var unobs []string
-	asked, others, why, err := in.heldNameUses(ctx, &h, h.HeldAt)
+	asked, others, why, err := in.heldNameUses(ctx, &h, h.HeldAt, inv)
 	if err != nil {
 		t.Evidence.unreadable("statements naming its original name (performance_schema statement digests and history)", err)
 		return

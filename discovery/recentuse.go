@@ -108,6 +108,9 @@ type useCache struct {
 	countsSince time.Time
 	countsWhy   string
 	err         error
+	// now is the inventory's server clock (the batch's), when an inventory read the
+	// sources: the counters' window is measured from it.
+	now time.Time
 }
 
 // loadUses reads every source once per Inspector; a source a flavor or configuration
@@ -117,12 +120,16 @@ type useCache struct {
 // one DROP or hold, or a purge batch's) only digests that may name it, or that failed,
 // are read: the digest table holds up to 10,000 statements, and a re-check runs per
 // statement janitor sends.
-func (in *Inspector) loadUses(ctx context.Context, name string) *useCache {
+func (in *Inspector) loadUses(ctx context.Context, name string, b *batch) *useCache {
 	c := &in.uses
+	inventory := b != nil
+	if inventory {
+		c.now = b.now
+	}
 	if c.read && name != "" && c.only != "" && c.only != name && c.err == nil && c.digestWhy == "" {
 		// Another table on the same Inspector: its digests, read again for it.
 		c.only = name
-		if in.inventory {
+		if inventory {
 			c.only = ""
 		}
 		if err := in.readDigests(ctx, c); err != nil {
@@ -134,7 +141,7 @@ func (in *Inspector) loadUses(ctx context.Context, name string) *useCache {
 		return c
 	}
 	c.read = true
-	if !in.inventory {
+	if !inventory {
 		c.only = name
 	}
 	// Each query gets its own discovery.query_timeout (scalar, queryAll, queryEach).
@@ -361,7 +368,7 @@ func (in *Inspector) loadErrorSummary(ctx context.Context, c *useCache) error {
 // (table I/O) and read locks (table lock: one per statement that opened the table to
 // read, rows or not). Both count since the server started.
 func (in *Inspector) loadCounters(ctx context.Context, c *useCache) error {
-	c.countsSince = in.server.Started(in.nowOr())
+	c.countsSince = in.server.Started(c.nowOr())
 	c.countsWhat = "performance_schema table I/O COUNT_FETCH and table lock COUNT_READ"
 	out := map[[2]string]int64{}
 	for _, q := range []string{
@@ -395,7 +402,7 @@ func (in *Inspector) loadUserstat(ctx context.Context, c *useCache) error {
 		c.countsWhy = "performance_schema and userstat are off"
 		return nil
 	}
-	c.countsSince = in.server.Started(in.nowOr())
+	c.countsSince = in.server.Started(c.nowOr())
 	c.countsWhat = "userstat TABLE_STATISTICS ROWS_READ"
 	c.countsWhy = ""
 	out := map[[2]string]int64{}
@@ -432,9 +439,9 @@ func queryEach(ctx context.Context, in *Inspector, q string, each func(*sqlx.Row
 	return rows.Err()
 }
 
-func (in *Inspector) nowOr() time.Time {
-	if !in.now.IsZero() {
-		return in.now
+func (c *useCache) nowOr() time.Time {
+	if !c.now.IsZero() {
+		return c.now
 	}
 	return time.Now().UTC()
 }
@@ -443,7 +450,7 @@ func (in *Inspector) nowOr() time.Time {
 // source of reads with a time exists (statement digests), else why not and what the
 // hold then is. Discovery must have run (it reads the sources once).
 func (in *Inspector) ReadVisibility(ctx context.Context) string {
-	c := in.loadUses(ctx, "")
+	c := in.loadUses(ctx, "", nil)
 	switch {
 	case c.err != nil:
 		return "the sources of reads by name could not be read (" + c.err.Error() + ")"
@@ -460,11 +467,11 @@ func (in *Inspector) ReadVisibility(ctx context.Context) string {
 }
 
 // recentReads fills t.Evidence.Reads from the statement digests and table counters.
-func (in *Inspector) recentReads(ctx context.Context, t *Table) {
+func (in *Inspector) recentReads(ctx context.Context, t *Table, b *batch) {
 	if t.Orphan || t.Tool == ToolJanitor {
 		return
 	}
-	c := in.loadUses(ctx, t.Name)
+	c := in.loadUses(ctx, t.Name, b)
 	if c.err != nil {
 		t.Evidence.unreadable("reads by name (performance_schema statement digests and table counters)", c.err)
 		return
@@ -509,8 +516,8 @@ func (c *useCache) latestDigest(schema, table string, since time.Time) (digestRo
 // heldNameUses reads the statements that asked for a held table by its original name
 // since the hold began. asked are those attributed to the name (they restore the
 // table); others are 1146 errors no source attributes (they keep it, no more).
-func (in *Inspector) heldNameUses(ctx context.Context, h *Hold, since time.Time) (asked, others []string, unobservable string, err error) {
-	c := in.loadUses(ctx, h.Table)
+func (in *Inspector) heldNameUses(ctx context.Context, h *Hold, since time.Time, b *batch) (asked, others []string, unobservable string, err error) {
+	c := in.loadUses(ctx, h.Table, b)
 	if c.err != nil {
 		return nil, nil, "", c.err
 	}

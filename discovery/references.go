@@ -124,7 +124,7 @@ func (in *Inspector) tablesOfEngines(ctx context.Context, engines []string) ([]r
 // regard to case: with lower_case_table_names=0 that may keep a table another one's
 // MERGE names, which costs only disk.
 func (in *Inspector) mergeReferences(ctx context.Context, t *Table) []string {
-	if t.Orphan || !needsMerge(t) {
+	if !needsMerge(t) {
 		return nil
 	}
 	c := &in.refs
@@ -153,9 +153,6 @@ func (in *Inspector) mergeReferences(ctx context.Context, t *Table) []string {
 // them all from another server), so a definition that names t's table name anywhere, as
 // a whole word, keeps it.
 func (in *Inspector) linkReferences(ctx context.Context, t *Table) []string {
-	if t.Orphan {
-		return nil
-	}
 	loaded, err := in.loadedLinkEngines(ctx)
 	if err != nil {
 		t.Evidence.unreadable("loaded engines", err)

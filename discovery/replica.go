@@ -5,10 +5,10 @@ import (
 	"errors"
 )
 
-// References reads, on this Inspector's server, what names the table n there: triggers,
-// stored routines, views, foreign keys, MERGE and link tables, scheduled events and
-// grants on the table — the evidence the
-// primary's re-check reads, asked of another server. The dropper asks it of each
+// References reads, on this Inspector's server, what names the table n there: the
+// evidence kinds with a Replica word (triggers, stored routines, views, foreign keys,
+// MERGE and link tables, scheduled events and grants on the table) that the primary's
+// re-check reads, asked of another server. The dropper asks it of each
 // replica before a DROP: a replica often holds objects the primary lacks (a reporting
 // schema created with sql_log_bin=0, a replica-only child table), and the replicated
 // DROP then breaks them there — a foreign key from a replica-only child makes the
@@ -24,7 +24,7 @@ func (in *Inspector) References(ctx context.Context, n Name) (refs, unreadable [
 		// replicated by name: nothing on another server names it.
 		return nil, nil, false, nil
 	}
-	if err := in.readMeta(ctx, t); err != nil {
+	if err := in.readMeta(ctx, t, nil); err != nil {
 		if errors.Is(err, ErrGone) {
 			return nil, nil, true, nil
 		}
@@ -34,18 +34,14 @@ func (in *Inspector) References(ctx context.Context, n Name) (refs, unreadable [
 	// The replica's own account: its partial revokes hide its schemas, whatever the
 	// primary's account sees.
 	in.hiddenSchemas(t)
-	add := func(kind string, names []string) {
-		for _, s := range names {
-			refs = append(refs, kind+" "+s)
+	// The kinds a replica is asked (EvidenceKind.Replica), as the primary reads them.
+	for _, k := range evidenceKinds {
+		if k.Replica == "" {
+			continue
+		}
+		for _, s := range k.read(in, ctx, t, nil) {
+			refs = append(refs, k.Replica+" "+s)
 		}
 	}
-	add("trigger", in.writingTriggers(ctx, t))
-	add("stored", in.routinesMentioning(ctx, t))
-	add("view", in.views(ctx, t))
-	add("foreign key", in.foreignKeys(ctx, t))
-	add("MERGE table", in.mergeReferences(ctx, t))
-	add("linked table", in.linkReferences(ctx, t))
-	add("event", in.eventsNaming(ctx, t))
-	add("table grant to", in.tableGrants(ctx, t))
 	return refs, ev.Unreadable, false, nil
 }

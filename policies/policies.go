@@ -4,8 +4,10 @@
 package policies
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -482,7 +484,7 @@ func deadReason(c Config, t *discovery.Table) string {
 	if t.Base != "" {
 		parts = append(parts, "base "+t.Base+" exists")
 	}
-	parts = append(parts, "no trigger, event, view, foreign key, MERGE or connection table, table grant, lock or session uses it")
+	parts = append(parts, "no "+usesWords+" uses it")
 	if s := discovery.SpecOf(t.Tool); s != nil && s.StreamsBinlog {
 		parts = append(parts, "no binary log client may be "+s.Name)
 	}
@@ -491,6 +493,24 @@ func deadReason(c Config, t *discovery.Table) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// usesWords lists the evidence kinds' words for the dead reason ("trigger, event, …,
+// lock or session"), from discovery's table of kinds in their DeadRank order: a kind
+// added there is named here.
+var usesWords = func() string {
+	kinds := discovery.EvidenceKinds()
+	slices.SortStableFunc(kinds, func(a, b discovery.EvidenceKind) int { return cmp.Compare(a.DeadRank, b.DeadRank) })
+	var words []string
+	for _, k := range kinds {
+		if k.Dead != "" {
+			words = append(words, k.Dead)
+		}
+	}
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}()
 
 // toolName is how messages name t's tool.
 func toolName(t *discovery.Table) string {
