@@ -86,30 +86,9 @@ func readFilters(ctx context.Context, q sqlx.QueryerContext) ([]replicaFilters, 
 }
 
 func readFiltersWith(ctx context.Context, q sqlx.QueryerContext, stmt string) ([]replicaFilters, error) {
-	rows, err := q.QueryxContext(ctx, stmt)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", strings.TrimPrefix(stmt, "SHOW /* janitor */ "), err)
-	}
-	defer rows.Close()
 	var out []replicaFilters
-	for rows.Next() {
-		m := map[string]any{}
-		if err := rows.MapScan(m); err != nil {
-			return nil, err
-		}
-		str := func(k string) string {
-			switch v := m[k].(type) {
-			case []byte:
-				return string(v)
-			case string:
-				return v
-			case nil:
-				return ""
-			default:
-				return fmt.Sprint(v)
-			}
-		}
-		f := replicaFilters{channel: str("Connection_name") + str("Channel_Name"), sourceID: str("Master_Server_Id") + str("Source_Server_Id")}
+	err := showRows(ctx, q, stmt, func(str func(keys ...string) string) error {
+		f := replicaFilters{channel: str("Connection_name", "Channel_Name"), sourceID: str("Master_Server_Id", "Source_Server_Id")}
 		for col, field := range filterColumns {
 			*field(&f) = splitFilter(str(col))
 		}
@@ -119,8 +98,9 @@ func readFiltersWith(ctx context.Context, q sqlx.QueryerContext, stmt string) ([
 			}
 		}
 		out = append(out, f)
-	}
-	return out, rows.Err()
+		return nil
+	})
+	return out, err
 }
 
 // splitFilter splits a Replicate_* column: a comma-separated list.

@@ -93,39 +93,17 @@ func readAttached(ctx context.Context, q sqlx.QueryerContext) ([]attachedReplica
 }
 
 func readRegistry(ctx context.Context, q sqlx.QueryerContext, stmt string) ([]attachedReplica, error) {
-	rows, err := q.QueryxContext(ctx, stmt)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", strings.TrimPrefix(stmt, "SHOW /* janitor */ "), err)
-	}
-	defer rows.Close()
 	var out []attachedReplica
-	for rows.Next() {
-		m := map[string]any{}
-		if err := rows.MapScan(m); err != nil {
-			return nil, err
-		}
-		str := func(keys ...string) string {
-			for _, k := range keys {
-				switch v := m[k].(type) {
-				case []byte:
-					return string(v)
-				case string:
-					return v
-				case nil:
-				default:
-					return fmt.Sprint(v)
-				}
-			}
-			return ""
-		}
+	err := showRows(ctx, q, stmt, func(str func(keys ...string) string) error {
 		id, err := strconv.ParseUint(str("Server_Id", "Server_id"), 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("%s: a row without a server_id: %v", stmt, m)
+			return fmt.Errorf("%s: a row without a server_id (%q)", stmt, str("Server_Id", "Server_id"))
 		}
 		port, _ := strconv.Atoi(str("Port"))
 		out = append(out, attachedReplica{serverID: id, uuid: str("Replica_UUID", "Slave_UUID"), host: str("Host"), port: port})
-	}
-	return out, rows.Err()
+		return nil
+	})
+	return out, err
 }
 
 // ignoredReplica reports whether a's server_id, or its MySQL server_uuid, is in the
