@@ -113,14 +113,7 @@ func (r *shardRun) restoreHeld(ctx context.Context, t *discovery.Table) ([]Resto
 func (j *Janitor) WatchHolds(ctx context.Context, execute bool) *report.Report {
 	w := *j
 	w.holdsOnly = true
-	mode := report.ModeDryRun
-	if execute {
-		mode = report.ModeExecute
-	}
-	g := w.newGates(execute)
-	return w.eachShard(ctx, mode, g, func(ctx context.Context, sc ShardConfig, s *report.Shard) error {
-		return w.watchShard(ctx, g, sc, s, execute)
-	})
+	return w.eachShardRun(ctx, execute, w.watchShard)
 }
 
 func (j *Janitor) watchShard(ctx context.Context, g *gates, sc ShardConfig, s *report.Shard, execute bool) error {

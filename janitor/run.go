@@ -28,13 +28,19 @@ const DropLockName = "janitor.dropper"
 
 // Run plans (execute=false) or performs (execute=true) the drops on every shard.
 func (j *Janitor) Run(ctx context.Context, execute bool) *report.Report {
+	return j.eachShardRun(ctx, execute, j.runShard)
+}
+
+// eachShardRun runs shard on every shard under one set of gates, in the mode execute
+// says: a dry run or an execute run.
+func (j *Janitor) eachShardRun(ctx context.Context, execute bool, shard func(context.Context, *gates, ShardConfig, *report.Shard, bool) error) *report.Report {
 	mode := report.ModeDryRun
 	if execute {
 		mode = report.ModeExecute
 	}
 	g := j.newGates(execute)
 	return j.eachShard(ctx, mode, g, func(ctx context.Context, sc ShardConfig, s *report.Shard) error {
-		return j.runShard(ctx, g, sc, s, execute)
+		return shard(ctx, g, sc, s, execute)
 	})
 }
 
