@@ -98,11 +98,27 @@ func (in *Inspector) mayMigrate(ctx context.Context, user string) string {
 		}
 		for _, l := range lines {
 			if why := grantMayMigrate(l); why != "" {
-				return g + " " + why
+				return g + " " + why + "; " + replicaOnly(g, l)
 			}
 		}
 	}
 	return ""
+}
+
+// replicaOnly tells the DBA how to make grantee, whose SHOW GRANTS line is line, an
+// account janitor can tell is a replica. A replica's IO thread needs REPLICATION SLAVE
+// and nothing else on either flavor; a replication account with ALL is common, and
+// without this the DBA is left to guess why every gh-ost leftover stays.
+func replicaOnly(grantee, line string) string {
+	const is = "if this client is a replica (or another client that is not the tool), "
+	switch why := grantMayMigrate(line); {
+	case strings.HasPrefix(why, "has a role"):
+		return is + "revoke the role from the account (" + strings.TrimSpace(line) + ")"
+	case strings.HasPrefix(why, "may act as"):
+		return is + "revoke the proxy grant from the account (" + strings.TrimSpace(line) + ")"
+	}
+	return is + "make its account replication-only: REVOKE ALL PRIVILEGES, GRANT OPTION FROM " + grantee +
+		"; GRANT REPLICATION SLAVE ON *.* TO " + grantee
 }
 
 // grantMayMigrate says why one SHOW GRANTS line lets its account run an online schema

@@ -274,6 +274,41 @@ func TestBinlogClientKeepsGhostTables(t *testing.T) {
 	verdicts("the client is gone", dead)
 }
 
+// TestBroadReplicationAccountSaysWhatToDo: a replica whose replication account has ALL
+// (common in practice) cannot be told from gh-ost, so it keeps gh-ost's leftovers
+// (binlog_client). The reason gives the statements that make the account
+// replication-only, and once the DBA runs them, with the client still connected, the
+// leftovers are dead again.
+func TestBroadReplicationAccountSaysWhatToDo(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
+		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')")
+	user := fmt.Sprintf("jrall_%d", time.Now().UnixNano()%1_000_000)
+	grantee := "'" + user + "'@'127.0.0.1'"
+	testdb.Exec(t, db, "CREATE USER "+grantee+" IDENTIFIED BY 'repl-secret'", "GRANT ALL PRIVILEGES ON *.* TO "+grantee)
+	t.Cleanup(func() { _, _ = db.Exec("DROP USER IF EXISTS " + grantee) })
+	binlogClient(t, db, user, "repl-secret")
+	cfg := config(t, s)
+	fix := "REVOKE ALL PRIVILEGES, GRANT OPTION FROM " + grantee + "; GRANT REPLICATION SLAVE ON *.* TO " + grantee
+	got := outcomes(janitor.New(cfg, nil).Report(context.Background()))
+	for _, name := range []string{"_orders_gho", "_orders_ghc"} {
+		if row := got[name]; row.ReasonCode != string(policies.CodeBinlogClient) || !strings.Contains(row.Reason, fix) {
+			t.Errorf("%s: %s (%s); want binlog_client with %q", name, row.ReasonCode, row.Reason, fix)
+		}
+	}
+	// The DBA runs what the reason says; the replica streams on.
+	testdb.Exec(t, db, strings.Split(fix, "; ")...)
+	got = outcomes(janitor.New(cfg, nil).Report(context.Background()))
+	for _, name := range []string{"_orders_gho", "_orders_ghc"} {
+		if row := got[name]; row.ReasonCode != string(policies.CodeDead) {
+			t.Errorf("after the fix: %s: %s (%s); want dead", name, row.ReasonCode, row.Reason)
+		}
+	}
+}
+
 // endDumps ends user's Binlog Dump sessions and waits until they are gone.
 func endDumps(t *testing.T, db *sqlx.DB, user string) {
 	t.Helper()
