@@ -130,8 +130,10 @@ func grantMayMigrate(line string) string {
 	if !ok {
 		return "" // REVOKE lines (partial revokes) only take away
 	}
+	// A role grant names the role first, quoted; a privilege is a bare word. Told
+	// before looking for " ON ", which a role's name may hold (`mig ON x`).
 	privs, _, ok := strings.Cut(rest, " ON ")
-	if !ok {
+	if !ok || strings.HasPrefix(rest, "`") || strings.HasPrefix(rest, "'") || strings.HasPrefix(rest, `"`) {
 		return "has a role, which may let it alter tables"
 	}
 	if strings.HasPrefix(privs, "PROXY") {

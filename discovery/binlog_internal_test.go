@@ -24,6 +24,9 @@ func TestGrantMayMigrate(t *testing.T) {
 		{"GRANT DROP ON `a`.* TO `x`@`%`", true},
 		{"GRANT `migrator`@`%` TO `ghost`@`%`", true},
 		{"GRANT `migrator` TO `ghost`@`%`", true},
+		{"GRANT `mig ON x`@`%` TO `ghost`@`%`", true},
+		{"GRANT `mig ON x` TO `ghost`@`%`", true},
+		{"GRANT 'mig ON x'@'%' TO 'ghost'@'%'", true},
 		{"GRANT PROXY ON ''@'' TO 'ghost'@'%'", true},
 	} {
 		if got := grantMayMigrate(c.line) != ""; got != c.may {

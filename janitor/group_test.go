@@ -13,6 +13,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/internal/testdb"
 	"github.com/janitorhq/janitor/janitor"
 	"github.com/janitorhq/janitor/policies"
@@ -305,6 +306,36 @@ func TestBroadReplicationAccountSaysWhatToDo(t *testing.T) {
 	for _, name := range []string{"_orders_gho", "_orders_ghc"} {
 		if row := got[name]; row.ReasonCode != string(policies.CodeDead) {
 			t.Errorf("after the fix: %s: %s (%s); want dead", name, row.ReasonCode, row.Reason)
+		}
+	}
+}
+
+// TestBinlogClientWithARoleNamedLikeAGrant: an account whose only way to alter tables
+// is a role is not a replica, whatever the role is called. A role named `mig ON x` made
+// its SHOW GRANTS line read as a privilege list ("`mig"), and the client as a replica.
+func TestBinlogClientWithARoleNamedLikeAGrant(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
+		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')")
+	suffix := time.Now().UnixNano() % 1_000_000
+	user, role := fmt.Sprintf("jrole_%d", suffix), fmt.Sprintf("mig ON x%d", suffix)
+	grantee := "'" + user + "'@'127.0.0.1'"
+	defaultRole := "SET DEFAULT ROLE ALL TO " + grantee // MySQL
+	if testdb.Flavor(t) != "mysql" {
+		defaultRole = "SET DEFAULT ROLE `" + role + "` FOR " + grantee
+	}
+	testdb.Exec(t, db, "CREATE ROLE `"+role+"`", "GRANT CREATE, ALTER, DROP ON "+dbconn.QuoteIdent(s)+".* TO `"+role+"`",
+		"CREATE USER "+grantee+" IDENTIFIED BY 'repl-secret'", "GRANT REPLICATION SLAVE ON *.* TO "+grantee,
+		"GRANT `"+role+"` TO "+grantee, defaultRole)
+	t.Cleanup(func() { _, _ = db.Exec("DROP USER IF EXISTS " + grantee); _, _ = db.Exec("DROP ROLE IF EXISTS `" + role + "`") })
+	binlogClient(t, db, user, "repl-secret")
+	got := outcomes(janitor.New(config(t, s), nil).Report(context.Background()))
+	for _, name := range []string{"_orders_gho", "_orders_ghc"} {
+		if row := got[name]; row.ReasonCode != string(policies.CodeBinlogClient) || !strings.Contains(row.Reason, "role") {
+			t.Errorf("%s: %s (%s); want binlog_client: the client's account has a role", name, row.ReasonCode, row.Reason)
 		}
 	}
 }
