@@ -330,7 +330,10 @@ func TestBinlogClientWithARoleNamedLikeAGrant(t *testing.T) {
 	testdb.Exec(t, db, "CREATE ROLE `"+role+"`", "GRANT CREATE, ALTER, DROP ON "+dbconn.QuoteIdent(s)+".* TO `"+role+"`",
 		"CREATE USER "+grantee+" IDENTIFIED BY 'repl-secret'", "GRANT REPLICATION SLAVE ON *.* TO "+grantee,
 		"GRANT `"+role+"` TO "+grantee, defaultRole)
-	t.Cleanup(func() { _, _ = db.Exec("DROP USER IF EXISTS " + grantee); _, _ = db.Exec("DROP ROLE IF EXISTS `" + role + "`") })
+	t.Cleanup(func() {
+		_, _ = db.Exec("DROP USER IF EXISTS " + grantee)
+		_, _ = db.Exec("DROP ROLE IF EXISTS `" + role + "`")
+	})
 	binlogClient(t, db, user, "repl-secret")
 	got := outcomes(janitor.New(config(t, s), nil).Report(context.Background()))
 	for _, name := range []string{"_orders_gho", "_orders_ghc"} {
