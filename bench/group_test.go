@@ -52,7 +52,7 @@ func TestGroupRecheckCost(t *testing.T) {
 		do   func(*discovery.Inspector) (int, error)
 	}{
 		{"binary log clients (processlist, USER_PRIVILEGES, SHOW GRANTS FOR)", func(in *discovery.Inspector) (int, error) {
-			cl, err := in.BinlogClients(ctx)
+			cl, err := in.BinlogClients(ctx, s)
 			return len(cl), err
 		}},
 		{"siblings by name (`TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME LIKE ?`)", func(in *discovery.Inspector) (int, error) {

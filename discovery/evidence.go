@@ -180,7 +180,7 @@ func (in *Inspector) gather(ctx context.Context, t *Table) {
 	ev.LocksHeld = in.locksHeld(ctx, t, locks)
 	ev.Sessions = in.sessions(ctx, t)
 	if StreamsBinlog(t) {
-		clients, err := in.binlogClients(ctx)
+		clients, err := in.binlogClients(ctx, t.Schema)
 		if err != nil {
 			ev.unreadable("binary log clients", err)
 		}

@@ -343,6 +343,46 @@ func TestBinlogClientWithARoleNamedLikeAGrant(t *testing.T) {
 	}
 }
 
+// TestBinlogClientOfAnotherSchema: a change data capture client such as Maxwell streams
+// with ALL on its own schema only. gh-ost refuses to start without ALL (or ALTER,
+// CREATE, DROP, ...) on the migrated schema or *.*, so such a client cannot be the tool
+// of another schema's migration and keeps nothing there; it kept every gh-ost leftover
+// on the server for as long as it ran. A grant whose schema pattern covers the
+// leftover's schema (wildcards) still keeps them.
+func TestBinlogClientOfAnotherSchema(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
+		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')")
+	suffix := time.Now().UnixNano() % 1_000_000
+	cfg := config(t, s)
+	for _, c := range []struct {
+		name, schema string
+		want         policies.Code
+	}{
+		{"own schema", fmt.Sprintf("maxwell_%d", suffix), policies.CodeDead},
+		{"a pattern that covers the leftovers' schema", s[:4] + "%", policies.CodeBinlogClient},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			user := fmt.Sprintf("jcdc_%d_%d", suffix, len(c.schema))
+			grantee := "'" + user + "'@'127.0.0.1'"
+			testdb.Exec(t, db, "CREATE USER "+grantee+" IDENTIFIED BY 'cdc-secret'",
+				"GRANT SELECT, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO "+grantee,
+				"GRANT ALL PRIVILEGES ON "+dbconn.QuoteIdent(c.schema)+".* TO "+grantee)
+			t.Cleanup(func() { _, _ = db.Exec("DROP USER IF EXISTS " + grantee) })
+			binlogClient(t, db, user, "cdc-secret")
+			got := outcomes(janitor.New(cfg, nil).Report(context.Background()))
+			for _, name := range []string{"_orders_gho", "_orders_ghc"} {
+				if row := got[name]; row.ReasonCode != string(c.want) {
+					t.Errorf("%s with ALL ON %s.*: %s (%s); want %s", name, c.schema, row.ReasonCode, row.Reason, c.want)
+				}
+			}
+		})
+	}
+}
+
 // endDumps ends user's Binlog Dump sessions and waits until they are gone.
 func endDumps(t *testing.T, db *sqlx.DB, user string) {
 	t.Helper()
