@@ -98,12 +98,70 @@ func (in *Inspector) readBinlogClients(ctx context.Context) ([]binlogClient, map
 		return nil, nil, fmt.Errorf("list binary log clients: %w", err)
 	}
 	acc := map[string]access{}
+	if len(dumps) == 0 {
+		return nil, acc, nil
+	}
+	mandatory, why := in.mandatoryRoles(ctx)
 	for _, d := range dumps {
 		if _, ok := acc[d.user]; !ok {
-			acc[d.user] = in.mayMigrate(ctx, d.user)
+			if why != "" {
+				acc[d.user] = access{why: why}
+				continue
+			}
+			acc[d.user] = in.mayMigrate(ctx, d.user, mandatory)
 		}
 	}
 	return dumps, acc, nil
+}
+
+// mandatoryRoles returns MySQL's mandatory roles as grantees ('name'@'host'): every
+// account has them and may activate them (all of them at login under
+// activate_all_roles_on_login), yet SHOW GRANTS FOR an account does not list them
+// (checked on 9.7.4), so their grants are read as each account's own. why is set when
+// janitor cannot read them, which keeps every client. MariaDB has no such roles.
+func (in *Inspector) mandatoryRoles(ctx context.Context) (grantees []string, why string) {
+	if in.server.Flavor != FlavorMySQL8 {
+		return nil, ""
+	}
+	v, err := queryAll(ctx, in, "SELECT /* janitor */ @@GLOBAL.mandatory_roles", nil, scanString)
+	if err != nil || len(v) != 1 {
+		return nil, fmt.Sprintf("janitor cannot read mandatory_roles, which every account has (%v)", err)
+	}
+	for rest := strings.TrimSpace(v[0]); rest != ""; {
+		var item string
+		item, rest, _ = cutOutside(rest, ",")
+		name, host, _ := cutOutside(strings.TrimSpace(item), "@")
+		n, ok1 := unquoteName(name)
+		h, ok2 := unquoteName(host)
+		if !ok1 || !ok2 || n == "" {
+			return nil, fmt.Sprintf("janitor cannot read mandatory_roles %q, which every account has", v[0])
+		}
+		if host == "" {
+			h = "%"
+		}
+		grantees = append(grantees, sqlString(n)+"@"+sqlString(h))
+		rest = strings.TrimSpace(rest)
+	}
+	return grantees, ""
+}
+
+// unquoteName reads a name as mandatory_roles writes it: bare, or quoted with `, ' or "
+// (the quote doubled inside).
+func unquoteName(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" || !strings.ContainsAny(s[:1], "`'\"") {
+		return s, !strings.ContainsAny(s, "`'\"\\ ")
+	}
+	q := s[:1]
+	if len(s) < 2 || !strings.HasSuffix(s, q) {
+		return "", false
+	}
+	return strings.ReplaceAll(s[1:len(s)-1], q+q, q), true
+}
+
+// sqlString quotes s as a string literal under janitor's sql_mode (backslash escapes on).
+func sqlString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `''`).Replace(s) + "'"
 }
 
 // mayMigrate reads what an account streaming the binary log may do (access): one of its
@@ -112,7 +170,7 @@ func (in *Inspector) readBinlogClients(ctx context.Context) ([]binlogClient, map
 // grants (other accounts' grants need SELECT ON *.*, which janitor's checks require
 // anyway). The grants come from the server's in-memory grant tables
 // (information_schema.USER_PRIVILEGES and SHOW GRANTS): no table is opened.
-func (in *Inspector) mayMigrate(ctx context.Context, user string) access {
+func (in *Inspector) mayMigrate(ctx context.Context, user string, mandatory []string) access {
 	grantees, err := queryAll(ctx, in, "SELECT /* janitor */ DISTINCT GRANTEE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE LIKE ?",
 		[]any{escapeLike("'"+strings.ReplaceAll(user, "'", "''")+"'@") + "%"}, scanString)
 	if err != nil {
@@ -122,7 +180,7 @@ func (in *Inspector) mayMigrate(ctx context.Context, user string) access {
 		return access{why: "janitor cannot see its account's grants (an anonymous, proxied or external account, or janitor lacks SELECT ON *.*)"}
 	}
 	var a access
-	for _, g := range grantees {
+	for i, g := range append(grantees, mandatory...) {
 		lines, err := queryAll(ctx, in, "SHOW /* janitor */ GRANTS FOR "+g, nil, scanString)
 		if err != nil {
 			return access{why: fmt.Sprintf("cannot read the grants of %s (%v)", g, err)}
@@ -132,7 +190,12 @@ func (in *Inspector) mayMigrate(ctx context.Context, user string) access {
 			if why == "" {
 				continue
 			}
-			why = g + " " + why + "; " + replicaOnly(g, l)
+			if i >= len(grantees) {
+				why = g + ", a role in mandatory_roles (every account has it), " + why +
+					"; if this client is a replica (or another client that is not the tool), take the role out of mandatory_roles or take those privileges from it"
+			} else {
+				why = g + " " + why + "; " + replicaOnly(g, l)
+			}
 			if schema == "" {
 				return access{why: why}
 			}

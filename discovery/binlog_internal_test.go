@@ -82,3 +82,27 @@ func TestSchemaPatternCovers(t *testing.T) {
 		}
 	}
 }
+
+// TestUnquoteName reads role names as mandatory_roles writes them; what it cannot read
+// is refused (and then every binary log client is kept).
+func TestUnquoteName(t *testing.T) {
+	for _, c := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"r1", "r1", true},
+		{"`my role`", "my role", true},
+		{"`a``b`", "a`b", true},
+		{"'r'", "r", true},
+		{"\"r\"", "r", true},
+		{"", "", true},
+		{"`open", "", false},
+		{"a b", "", false},
+		{"a'b", "", false},
+	} {
+		got, ok := unquoteName(c.in)
+		if ok != c.ok || ok && got != c.want {
+			t.Errorf("%q: %q %v; want %q %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+}

@@ -383,6 +383,52 @@ func TestBinlogClientOfAnotherSchema(t *testing.T) {
 	}
 }
 
+// TestBinlogClientWithAMandatoryRole (MySQL): every account has the roles in
+// mandatory_roles and may activate them, yet SHOW GRANTS FOR an account does not list
+// them. A replication-only account on a server whose mandatory role may alter tables in
+// the leftovers' schema may be the tool; one whose mandatory role may alter tables only
+// elsewhere is not.
+func TestBinlogClientWithAMandatoryRole(t *testing.T) {
+	testdb.SkipUnless(t, "mandatory_roles is MySQL's", "mysql")
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
+		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')")
+	var was string
+	if err := db.Get(&was, "SELECT @@GLOBAL.mandatory_roles"); err != nil {
+		t.Fatal(err)
+	}
+	suffix := time.Now().UnixNano() % 1_000_000
+	user, role := fmt.Sprintf("jmand_%d", suffix), fmt.Sprintf("jmand role %d", suffix)
+	grantee := "'" + user + "'@'127.0.0.1'"
+	testdb.Exec(t, db, "CREATE ROLE `"+role+"`", "CREATE USER "+grantee+" IDENTIFIED BY 'repl-secret'", "GRANT REPLICATION SLAVE ON *.* TO "+grantee)
+	t.Cleanup(func() {
+		_, _ = db.Exec("SET GLOBAL mandatory_roles = ?", was)
+		_, _ = db.Exec("DROP USER IF EXISTS " + grantee)
+		_, _ = db.Exec("DROP ROLE IF EXISTS `" + role + "`")
+	})
+	binlogClient(t, db, user, "repl-secret")
+	cfg := config(t, s)
+	for _, c := range []struct {
+		schema string
+		want   policies.Code
+	}{
+		{s, policies.CodeBinlogClient},
+		{fmt.Sprintf("elsewhere_%d", suffix), policies.CodeDead},
+	} {
+		testdb.Exec(t, db, "REVOKE ALL PRIVILEGES, GRANT OPTION FROM `"+role+"`", "GRANT CREATE, ALTER, DROP ON "+dbconn.QuoteIdent(c.schema)+".* TO `"+role+"`",
+			"SET GLOBAL mandatory_roles = '`"+role+"`@`%`'")
+		got := outcomes(janitor.New(cfg, nil).Report(context.Background()))
+		for _, name := range []string{"_orders_gho", "_orders_ghc"} {
+			if row := got[name]; row.ReasonCode != string(c.want) {
+				t.Errorf("mandatory role with ALTER ON %s.*: %s: %s (%s); want %s", c.schema, name, row.ReasonCode, row.Reason, c.want)
+			}
+		}
+	}
+}
+
 // endDumps ends user's Binlog Dump sessions and waits until they are gone.
 func endDumps(t *testing.T, db *sqlx.DB, user string) {
 	t.Helper()
