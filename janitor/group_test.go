@@ -551,3 +551,26 @@ func TestHeldPartnerRecheckSeesItsMigration(t *testing.T) {
 		t.Errorf("execute: held _orders_gho: %s (%s); want skipped by the re-check: its changelog is in use", o.Outcome, o.Reason)
 	}
 }
+
+// TestPausedGhostRevertKeepsItsDel: gh-ost v1.1.7+ `--revert --old-table=_orders_del`
+// applies into the _del table of a finished migration as its ghost table (its
+// GetGhostTableName returns OldTableName) and makes no _gho, with the changelog
+// _orders_ghc. Paused, it writes status rows and no heartbeat: the _del it works in is
+// an original table by its name (discovery.InFlight says an earlier run's), yet its own
+// changelog evidence keeps it. Guards the revert against a change that would stop
+// reading a _del's changelog.
+func TestPausedGhostRevertKeepsItsDel(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_orders_del")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
+		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')",
+		"INSERT INTO "+q(s, "_orders_ghc")+" (hint, value) VALUES ('copy iteration 3 at 1796000000', 'throttled, commanded by user')")
+	r := janitor.New(config(t, s), nil).Run(context.Background(), true)
+	for _, name := range []string{"_orders_del", "_orders_ghc"} {
+		if row := outcomes(r)[name]; row.Outcome != report.OutcomeSkipped || row.ReasonCode != string(policies.CodeLiveHeartbeat) || !exists(t, db, s, name) {
+			t.Errorf("%s: %s %s (%s); want kept live_heartbeat: a paused revert works in it", name, row.Outcome, row.ReasonCode, row.Reason)
+		}
+	}
+}
