@@ -315,7 +315,7 @@ func (in *Inspector) binlogEvidence(ctx context.Context, t *Table) []string {
 	if !StreamsBinlog(t) {
 		return nil
 	}
-	clients, err := in.binlogClients(ctx)
+	clients, err := in.binlogClients(ctx, t.Schema)
 	if err != nil {
 		t.Evidence.unreadable("binary log clients", err)
 	}

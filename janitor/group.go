@@ -68,7 +68,7 @@ func (r *shardRun) binlogClients(ctx context.Context, in *discovery.Inspector, p
 		}
 		return decision{}, false
 	}
-	clients, err := in.BinlogClients(ctx)
+	clients, err := in.BinlogClients(ctx, probe.Schema)
 	if d, stop := keep("the primary", clients, err); stop {
 		return d, nil
 	}
@@ -77,7 +77,7 @@ func (r *shardRun) binlogClients(ctx context.Context, in *discovery.Inspector, p
 		if err != nil {
 			return decision{}, err
 		}
-		clients, err := discovery.NewInspector(db, v.server, r.j.discoveryOptions(), r.log).BinlogClients(ctx)
+		clients, err := discovery.NewInspector(db, v.server, r.j.discoveryOptions(), r.log).BinlogClients(ctx, probe.Schema)
 		if d, stop := keep("replica "+rd.name, clients, err); stop {
 			return d, nil
 		}

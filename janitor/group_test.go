@@ -13,6 +13,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/internal/testdb"
 	"github.com/janitorhq/janitor/janitor"
 	"github.com/janitorhq/janitor/policies"
@@ -274,6 +275,160 @@ func TestBinlogClientKeepsGhostTables(t *testing.T) {
 	verdicts("the client is gone", dead)
 }
 
+// TestBroadReplicationAccountSaysWhatToDo: a replica whose replication account has ALL
+// (common in practice) cannot be told from gh-ost, so it keeps gh-ost's leftovers
+// (binlog_client). The reason gives the statements that make the account
+// replication-only, and once the DBA runs them, with the client still connected, the
+// leftovers are dead again.
+func TestBroadReplicationAccountSaysWhatToDo(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
+		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')")
+	user := fmt.Sprintf("jrall_%d", time.Now().UnixNano()%1_000_000)
+	grantee := "'" + user + "'@'127.0.0.1'"
+	testdb.Exec(t, db, "CREATE USER "+grantee+" IDENTIFIED BY 'repl-secret'", "GRANT ALL PRIVILEGES ON *.* TO "+grantee)
+	t.Cleanup(func() { _, _ = db.Exec("DROP USER IF EXISTS " + grantee) })
+	binlogClient(t, db, user, "repl-secret")
+	cfg := config(t, s)
+	fix := "REVOKE ALL PRIVILEGES, GRANT OPTION FROM " + grantee + "; GRANT REPLICATION SLAVE ON *.* TO " + grantee
+	got := outcomes(janitor.New(cfg, nil).Report(context.Background()))
+	for _, name := range []string{"_orders_gho", "_orders_ghc"} {
+		if row := got[name]; row.ReasonCode != string(policies.CodeBinlogClient) || !strings.Contains(row.Reason, fix) {
+			t.Errorf("%s: %s (%s); want binlog_client with %q", name, row.ReasonCode, row.Reason, fix)
+		}
+	}
+	// The DBA runs what the reason says; the replica streams on.
+	testdb.Exec(t, db, strings.Split(fix, "; ")...)
+	got = outcomes(janitor.New(cfg, nil).Report(context.Background()))
+	for _, name := range []string{"_orders_gho", "_orders_ghc"} {
+		if row := got[name]; row.ReasonCode != string(policies.CodeDead) {
+			t.Errorf("after the fix: %s: %s (%s); want dead", name, row.ReasonCode, row.Reason)
+		}
+	}
+}
+
+// TestBinlogClientWithARoleNamedLikeAGrant: an account whose only way to alter tables
+// is a role is not a replica, whatever the role is called. A role named `mig ON x` made
+// its SHOW GRANTS line read as a privilege list ("`mig"), and the client as a replica.
+func TestBinlogClientWithARoleNamedLikeAGrant(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
+		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')")
+	suffix := time.Now().UnixNano() % 1_000_000
+	user, role := fmt.Sprintf("jrole_%d", suffix), fmt.Sprintf("mig ON x%d", suffix)
+	grantee := "'" + user + "'@'127.0.0.1'"
+	defaultRole := "SET DEFAULT ROLE ALL TO " + grantee // MySQL
+	if testdb.Flavor(t) != "mysql" {
+		defaultRole = "SET DEFAULT ROLE `" + role + "` FOR " + grantee
+	}
+	testdb.Exec(t, db, "CREATE ROLE `"+role+"`", "GRANT CREATE, ALTER, DROP ON "+dbconn.QuoteIdent(s)+".* TO `"+role+"`",
+		"CREATE USER "+grantee+" IDENTIFIED BY 'repl-secret'", "GRANT REPLICATION SLAVE ON *.* TO "+grantee,
+		"GRANT `"+role+"` TO "+grantee, defaultRole)
+	t.Cleanup(func() {
+		_, _ = db.Exec("DROP USER IF EXISTS " + grantee)
+		_, _ = db.Exec("DROP ROLE IF EXISTS `" + role + "`")
+	})
+	binlogClient(t, db, user, "repl-secret")
+	got := outcomes(janitor.New(config(t, s), nil).Report(context.Background()))
+	for _, name := range []string{"_orders_gho", "_orders_ghc"} {
+		if row := got[name]; row.ReasonCode != string(policies.CodeBinlogClient) || !strings.Contains(row.Reason, "role") {
+			t.Errorf("%s: %s (%s); want binlog_client: the client's account has a role", name, row.ReasonCode, row.Reason)
+		}
+	}
+}
+
+// TestBinlogClientOfAnotherSchema: a change data capture client such as Maxwell streams
+// with ALL on its own schema only. gh-ost refuses to start without ALL (or ALTER,
+// CREATE, DROP, ...) on the migrated schema or *.*, so such a client cannot be the tool
+// of another schema's migration and keeps nothing there; it kept every gh-ost leftover
+// on the server for as long as it ran. A grant whose schema pattern covers the
+// leftover's schema (wildcards) still keeps them.
+func TestBinlogClientOfAnotherSchema(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
+		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')")
+	suffix := time.Now().UnixNano() % 1_000_000
+	cfg := config(t, s)
+	for _, c := range []struct {
+		name, schema string
+		want         policies.Code
+	}{
+		{"own schema", fmt.Sprintf("maxwell_%d", suffix), policies.CodeDead},
+		{"a pattern that covers the leftovers' schema", s[:4] + "%", policies.CodeBinlogClient},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			user := fmt.Sprintf("jcdc_%d_%d", suffix, len(c.schema))
+			grantee := "'" + user + "'@'127.0.0.1'"
+			testdb.Exec(t, db, "CREATE USER "+grantee+" IDENTIFIED BY 'cdc-secret'",
+				"GRANT SELECT, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO "+grantee,
+				"GRANT ALL PRIVILEGES ON "+dbconn.QuoteIdent(c.schema)+".* TO "+grantee)
+			t.Cleanup(func() { _, _ = db.Exec("DROP USER IF EXISTS " + grantee) })
+			binlogClient(t, db, user, "cdc-secret")
+			got := outcomes(janitor.New(cfg, nil).Report(context.Background()))
+			for _, name := range []string{"_orders_gho", "_orders_ghc"} {
+				if row := got[name]; row.ReasonCode != string(c.want) {
+					t.Errorf("%s with ALL ON %s.*: %s (%s); want %s", name, c.schema, row.ReasonCode, row.Reason, c.want)
+				}
+			}
+		})
+	}
+}
+
+// TestBinlogClientWithAMandatoryRole (MySQL): every account has the roles in
+// mandatory_roles and may activate them, yet SHOW GRANTS FOR an account does not list
+// them. A replication-only account on a server whose mandatory role may alter tables in
+// the leftovers' schema may be the tool; one whose mandatory role may alter tables only
+// elsewhere is not.
+func TestBinlogClientWithAMandatoryRole(t *testing.T) {
+	testdb.SkipUnless(t, "mandatory_roles is MySQL's", "mysql")
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
+		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')")
+	var was string
+	if err := db.Get(&was, "SELECT @@GLOBAL.mandatory_roles"); err != nil {
+		t.Fatal(err)
+	}
+	suffix := time.Now().UnixNano() % 1_000_000
+	user, role := fmt.Sprintf("jmand_%d", suffix), fmt.Sprintf("jmand role %d", suffix)
+	grantee := "'" + user + "'@'127.0.0.1'"
+	testdb.Exec(t, db, "CREATE ROLE `"+role+"`", "CREATE USER "+grantee+" IDENTIFIED BY 'repl-secret'", "GRANT REPLICATION SLAVE ON *.* TO "+grantee)
+	t.Cleanup(func() {
+		_, _ = db.Exec("SET GLOBAL mandatory_roles = ?", was)
+		_, _ = db.Exec("DROP USER IF EXISTS " + grantee)
+		_, _ = db.Exec("DROP ROLE IF EXISTS `" + role + "`")
+	})
+	binlogClient(t, db, user, "repl-secret")
+	cfg := config(t, s)
+	for _, c := range []struct {
+		schema string
+		want   policies.Code
+	}{
+		{s, policies.CodeBinlogClient},
+		{fmt.Sprintf("elsewhere_%d", suffix), policies.CodeDead},
+	} {
+		testdb.Exec(t, db, "REVOKE ALL PRIVILEGES, GRANT OPTION FROM `"+role+"`", "GRANT CREATE, ALTER, DROP ON "+dbconn.QuoteIdent(c.schema)+".* TO `"+role+"`",
+			"SET GLOBAL mandatory_roles = '`"+role+"`@`%`'")
+		got := outcomes(janitor.New(cfg, nil).Report(context.Background()))
+		for _, name := range []string{"_orders_gho", "_orders_ghc"} {
+			if row := got[name]; row.ReasonCode != string(c.want) {
+				t.Errorf("mandatory role with ALTER ON %s.*: %s: %s (%s); want %s", c.schema, name, row.ReasonCode, row.Reason, c.want)
+			}
+		}
+	}
+}
+
 // endDumps ends user's Binlog Dump sessions and waits until they are gone.
 func endDumps(t *testing.T, db *sqlx.DB, user string) {
 	t.Helper()
@@ -358,5 +513,72 @@ func TestHeldPartnerOfALiveMigrationStays(t *testing.T) {
 	r = j.Run(context.Background(), true)
 	if o := outcomes(r)[hold]; o.Outcome != report.OutcomeSkipped || !exists(t, db, s, hold) {
 		t.Errorf("execute: held _orders_gho: %s (%s); want kept: its migration writes its changelog", o.Outcome, o.Reason)
+	}
+}
+
+// TestHeldPartnerRecheckSeesItsMigration: the pre-DROP re-check of a held table whose
+// hold has ended looks at the migration its hold record names. _orders_gho was held
+// apart from its changelog (a view kept the changelog, which is no sign of life); at the
+// next run's inventory the migration shows no life, and then, before the held table's
+// DROP, someone starts using the changelog. The re-check (janitor/group.go, the hold
+// record's tool, role and base) must find it on the sibling, which the held table's own
+// evidence, under its hold name, cannot show.
+func TestHeldPartnerRecheckSeesItsMigration(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
+		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')",
+		"CREATE VIEW "+q(s, "v_ghc")+" AS SELECT id FROM "+q(s, "_orders_ghc"))
+	cfg := holdConfig(t, s)
+	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["_orders_gho"]; o.Outcome != report.OutcomeHeld {
+		t.Fatalf("_orders_gho: %s (%s); want held alone, as before the group verdict", o.Outcome, o.Reason)
+	}
+	hold := heldName(t, db, s, "_orders_gho")
+	// A dead leftover the next run holds before it drops the held table (names sort
+	// byte-wise: "__" before "_j"): its hold is when the changelog comes into use.
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__items_old")+" LIKE "+q(s, "items"))
+	j := janitor.New(cfg, nil)
+	j.ClockShift = testHold + time.Minute
+	if o := outcomes(j.Report(context.Background()))[hold]; o.Verdict != string(policies.Drop) {
+		t.Fatalf("report: held _orders_gho: %s %s (%s); want drop at the inventory, or the test shows nothing", o.Verdict, o.ReasonCode, o.Reason)
+	}
+	started := false
+	j.Hooks.AfterHoldRename = func(_, schema, _ string) {
+		if !started {
+			started = true
+			sessionOn(t, db, schema, "_orders_ghc")
+		}
+	}
+	r := j.Run(context.Background(), true)
+	if !started {
+		t.Fatalf("the hook did not run: %+v", outcomes(r))
+	}
+	if o := outcomes(r)[hold]; o.Outcome != report.OutcomeSkipped || !strings.Contains(o.Reason, "_orders_ghc") || !exists(t, db, s, hold) {
+		t.Errorf("execute: held _orders_gho: %s (%s); want skipped by the re-check: its changelog is in use", o.Outcome, o.Reason)
+	}
+}
+
+// TestPausedGhostRevertKeepsItsDel: gh-ost v1.1.7+ `--revert --old-table=_orders_del`
+// applies into the _del table of a finished migration as its ghost table (its
+// GetGhostTableName returns OldTableName) and makes no _gho, with the changelog
+// _orders_ghc. Paused, it writes status rows and no heartbeat: the _del it works in is
+// an original table by its name (discovery.InFlight says an earlier run's), yet its own
+// changelog evidence keeps it. Guards the revert against a change that would stop
+// reading a _del's changelog.
+func TestPausedGhostRevertKeepsItsDel(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db,
+		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
+		"CREATE TABLE "+q(s, "_orders_del")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
+		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')",
+		"INSERT INTO "+q(s, "_orders_ghc")+" (hint, value) VALUES ('copy iteration 3 at 1796000000', 'throttled, commanded by user')")
+	r := janitor.New(config(t, s), nil).Run(context.Background(), true)
+	for _, name := range []string{"_orders_del", "_orders_ghc"} {
+		if row := outcomes(r)[name]; row.Outcome != report.OutcomeSkipped || row.ReasonCode != string(policies.CodeLiveHeartbeat) || !exists(t, db, s, name) {
+			t.Errorf("%s: %s %s (%s); want kept live_heartbeat: a paused revert works in it", name, row.Outcome, row.ReasonCode, row.Reason)
+		}
 	}
 }

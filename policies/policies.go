@@ -263,7 +263,7 @@ var rules = []rule{
 	{CodeBinlogClient, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		// Whatever its heartbeat says: a paused gh-ost beats no more but stays connected.
 		return fmt.Sprintf("%s streams the binary log while it migrates, and a binary log client that is not a replica is connected: %s; "+
-			"it may be the tool, paused or postponing its cut-over (if it is not, give it an account that cannot create, alter or drop tables)",
+			"it may be the tool, paused or postponing its cut-over (if it is not, each client above says how to make its account one janitor can tell from the tool)",
 			toolName(t), strings.Join(t.Evidence.BinlogClients, "; ")), len(t.Evidence.BinlogClients) > 0
 	}},
 	// janitor holds no crashed ALTER's #sql table (those are dropped at once, never
