@@ -123,9 +123,11 @@ func readRestrictions(ctx context.Context, q Querier) ([]Restriction, error) {
 			out = append(out, Restriction{Line: line})
 			continue
 		}
-		// No view, trigger, routine or event lives in these two (storedObjectsWhere):
-		// a revoke there hides no evidence.
-		if len(r.Privileges) > 0 && !strings.EqualFold(r.Schema, "information_schema") && !strings.EqualFold(r.Schema, "performance_schema") {
+		// No view, trigger, routine or event lives in information_schema
+		// (storedObjectsWhere): a revoke there hides no evidence. performance_schema
+		// does hold evidence: the statement digests that show reads by name, and the
+		// metadata locks (recentuse.go, the dropper's lock checks).
+		if len(r.Privileges) > 0 && !strings.EqualFold(r.Schema, "information_schema") {
 			out = append(out, r)
 		}
 	}
