@@ -198,9 +198,15 @@ func (in *Inspector) ListNames(ctx context.Context) ([]Name, error) {
 	for _, o := range orphans {
 		// MySQL's tablespace view spells a user's #sql… table as it spells an ALTER's
 		// (plain): one the listing above shows is the user's, already in out.
-		if !listed(all, o) {
-			out = append(out, o)
+		if listed(all, o) {
+			continue
 		}
+		if other, err := in.otherSplit(ctx, o); err != nil {
+			return nil, fmt.Errorf("list #sql orphans: %w", err)
+		} else if other != "" {
+			continue // a user's table with a slash in its name, not a crashed ALTER's (otherSplit)
+		}
+		out = append(out, o)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Schema != out[j].Schema {
@@ -267,6 +273,32 @@ func listed(names []Name, o Name) bool {
 		}
 	}
 	return false
+}
+
+// otherSplit returns the user's table, as schema.table, that o's tablespace name
+// (schema/table, spelled plain on MySQL 8) belongs to when it is cut at another slash
+// than the last; "" when none is listed. A crashed ALTER's own name holds no slash, but
+// a user's table or schema may: `x/#sql-ib1` in s has the tablespace s/x/#sql-ib1. Names
+// with one slash, and flavors that encode it (@002f), ask nothing.
+func (in *Inspector) otherSplit(ctx context.Context, o Name) (string, error) {
+	if in.server.Flavor.dialect().tablespacesEncoded {
+		return "", nil
+	}
+	full := o.Schema + "/" + o.Table
+	for i := 0; i < len(o.Schema); i++ {
+		if full[i] != '/' {
+			continue
+		}
+		schema, table := full[:i], full[i+1:]
+		ok, err := in.tableExists(ctx, schema, table)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return dbconn.QualifiedName(schema, table), nil
+		}
+	}
+	return "", nil
 }
 
 func (in *Inspector) excluded(schema string) bool {
@@ -391,6 +423,14 @@ func (in *Inspector) open(ctx context.Context, n Name) (*Table, error) {
 			t.Evidence.unreadable("whether information_schema.TABLES lists it (a user's table named like a crashed ALTER's)", err)
 		case user:
 			t.Orphan = false
+		default:
+			// MySQL spells a slash in a name plain in the tablespace view: s/x/#sql-ib1 may
+			// be a user's table `x/#sql-ib1` in s, not #sql-ib1 in a schema "s/x".
+			if other, err := in.otherSplit(ctx, n); err != nil {
+				t.Evidence.unreadable("whether information_schema.TABLES lists it (a user's table named like a crashed ALTER's)", err)
+			} else if other != "" {
+				return nil, fmt.Errorf("%s is the tablespace of the user's table %s, no crashed ALTER's: %w", n.Schema+"/"+n.Table, other, ErrGone)
+			}
 		}
 	}
 	if t.Orphan {
