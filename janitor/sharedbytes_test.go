@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/janitorhq/janitor/discovery"
 	"github.com/janitorhq/janitor/internal/testdb"
@@ -100,5 +101,47 @@ func TestSharedTablespaceFreesNothingEndToEnd(t *testing.T) {
 	}
 	if v := counter(t, m, "janitor_reclaimed_bytes_total"); v != float64(freed) {
 		t.Errorf("janitor_reclaimed_bytes_total = %v; want only __items_old's %d", v, freed)
+	}
+}
+
+// TestSharedTablespacePurgedWhenLarge: large_table.strategy purge empties a table over
+// threshold_bytes in batches before its DROP, to spread the DROP's work. A table in a
+// shared tablespace frees 0 bytes on disk, but its DROP still walks and frees all its
+// pages: its size against the threshold is its data, not what the file system gets back.
+// Before the fix its 0 bytes kept it under any threshold, and it was dropped whole
+// (MariaDB's system_tablespace always, MySQL since shared_tablespace counted 0).
+func TestSharedTablespacePurgedWhenLarge(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	row := "(id INT PRIMARY KEY, v VARCHAR(200))"
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" "+row)
+	var perTable int
+	if err := db.Get(&perTable, "SELECT @@GLOBAL.innodb_file_per_table"); err != nil {
+		t.Fatal(err)
+	}
+	testdb.Exec(t, db, "SET GLOBAL innodb_file_per_table = OFF")
+	t.Cleanup(func() { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL innodb_file_per_table = %d", perTable)) })
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "__orders_old")+" "+row)
+	testdb.Exec(t, db, "SET GLOBAL innodb_file_per_table = ON")
+	testdb.Exec(t, db, "INSERT INTO "+q(s, "__orders_old")+" SELECT seq, REPEAT('x', 200) FROM "+testdb.Seq(t, s, 3000),
+		"ANALYZE TABLE "+q(s, "__orders_old"))
+	cfg := config(t, s)
+	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", ThresholdBytes: 64 << 10, BatchRows: 1000, BatchMinRows: 1000, BatchPause: time.Millisecond}
+	j := janitor.New(cfg, nil)
+	var batches int
+	j.Hooks.PurgeBatch = func(string, string, string, int64) { batches++ }
+	r := j.Run(context.Background(), true)
+	o := outcomes(r)["__orders_old"]
+	switch {
+	case o.Outcome == report.OutcomeDropped && o.FreedBytes != 0:
+		t.Errorf("dropped, freed %d; want 0 (%s)", o.FreedBytes, o.SizeSource)
+	case o.Outcome != report.OutcomeDropped:
+		// Seen once in four on MariaDB 10.11: the replica's applier still held the
+		// table's metadata lock from the last batch when the DROP's guard looked, and the
+		// table waits for the next run. The guard's business; the purge is this test's.
+		t.Logf("%s (%s), freed %d", o.Outcome, o.Reason, o.FreedBytes)
+	}
+	if batches == 0 {
+		t.Errorf("dropped whole: 3,000 rows (%s) in a shared tablespace were not purged first (threshold 64 KiB)", o.SizeSource)
 	}
 }
