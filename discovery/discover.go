@@ -1049,27 +1049,42 @@ func (in *Inspector) ftsUnknownMySQL(ctx context.Context, named map[string]map[s
 // exact name janitor asked for (tested for every class of character). A table with none
 // lives in a shared one, the system tablespace or a general tablespace, and its DROP
 // frees nothing on disk (measured on 9.7.4: ibdata1 and a general tablespace's file keep
-// their size and their allocated blocks). A partitioned table cannot live in a shared
-// tablespace there: one without partition tablespaces keeps the statistics' estimate.
+// their size and their allocated blocks). The same holds for a partitioned table's
+// partitions: a general tablespace refuses them (error 1478), but the system tablespace
+// takes them all when the table is created with file_per_table off (measured on 9.7.4:
+// INNODB_TABLES gives each partition SPACE 0, PARTITIONS names innodb_system), and a
+// partitioned table with no partition tablespace frees nothing either.
+//
+// On MariaDB a partitioned table is found by its partitions' names (t#P#p…), every one
+// of which must be in the system tablespace.
 func (in *Inspector) readSpace(ctx context.Context, t *Table) {
 	if in.server.Flavor == FlavorMySQL8 {
-		if t.partitioned {
-			t.Bytes, t.SizeSource = t.statBytes, SizeEstimate
-			return
-		}
 		t.Bytes, t.SizeSource = 0, SizeSharedTablespace
 		return
 	}
 	name, err := in.tableName(t.Schema, t.Name, t.Orphan)
 	if err == nil {
+		d := in.server.Flavor.dialect()
+		where, args := "NAME = ?", []any{name}
+		if t.partitioned {
+			where, args = "NAME LIKE ?", []any{escapeLike(name) + escapeLike(d.partitionSep) + "%"}
+		}
 		var rows []idRow
-		rows, err = queryAll(ctx, in, "SELECT /* janitor */ NAME, SPACE FROM "+in.server.Flavor.dialect().tables+" WHERE NAME = ?",
-			[]any{name}, func(r *sqlx.Rows) (v idRow, err error) { return v, r.Scan(&v.name, &v.id) })
+		rows, err = queryAll(ctx, in, "SELECT /* janitor */ NAME, SPACE FROM "+d.tables+" WHERE "+where,
+			args, func(r *sqlx.Rows) (v idRow, err error) { return v, r.Scan(&v.name, &v.id) })
+		system, seen := err == nil, 0
 		for _, r := range rows {
-			if err == nil && r.name == name && r.id == 0 { // exactly: the collation folds case
-				t.Bytes, t.SizeSource = 0, SizeSystemTablespace
-				return
+			// Exactly: the collation folds case.
+			own, part := spaceOf(name, r.name, d.partitionSep)
+			if t.partitioned && !part || !t.partitioned && !own {
+				continue
 			}
+			seen++
+			system = system && r.id == 0
+		}
+		if system && seen > 0 {
+			t.Bytes, t.SizeSource = 0, SizeSystemTablespace
+			return
 		}
 	}
 	t.Bytes, t.SizeSource = t.statBytes, SizeEstimate
