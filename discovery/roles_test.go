@@ -1,12 +1,16 @@
 package discovery_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/discovery"
 	"github.com/janitorhq/janitor/internal/testdb"
 	"github.com/janitorhq/janitor/policies"
 )
@@ -45,5 +49,38 @@ func TestPartialRevokeThroughRoles(t *testing.T) {
 	tb, v = verdictOf(t, inspector(t, testdb.Open(t, both), shop), shop, "__orders_old")
 	if v.Code != policies.CodeViewReference || !strings.Contains(strings.Join(tb.Evidence.Views, " "), "reads_old") {
 		t.Errorf("own ALL ON *.* and a role with a revoke: %s %s (%s); want view_reference (the account sees the view)", v.Action, v.Code, v.Reason)
+	}
+}
+
+// TestRevokeMessageGrantLiftsIt: the GRANT a hidden schema's message gives must lift the
+// revoke when a DBA runs it as printed, for a schema whose name holds a backslash and
+// wildcards (shop\_%, a literal name under partial_revokes: a GRANT on `shop\\_%` would
+// name another schema and leave the revoke), a backtick and a dot.
+func TestRevokeMessageGrantLiftsIt(t *testing.T) {
+	testdb.SkipUnless(t, "partial revokes are MySQL's; MariaDB has none", "mysql")
+	db := testdb.Primary(t)
+	rdb := testdb.Open(t, testdb.ReplicaDSN(t))
+	partialRevokes(t, db, rdb)
+	for _, schema := range []string{`shop\_%`, "a`b.c"} {
+		dsn, account := userDSN(t, db, "SELECT, SHOW VIEW, TRIGGER, EVENT, PROCESS ON *.*")
+		testdb.Exec(t, db, "REVOKE SHOW VIEW ON "+dbconn.QuoteIdent(schema)+".* FROM "+account)
+		u := testdb.Open(t, dsn)
+		srv, err := discovery.ReadServer(context.Background(), u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hidden := srv.HiddenEvidence()
+		m := regexp.MustCompile("(GRANT [^;]*?) lifts it").FindStringSubmatch(fmt.Sprint(hidden))
+		if m == nil {
+			t.Errorf("%q: %v; want a GRANT that lifts the revoke", schema, hidden)
+			continue
+		}
+		testdb.Exec(t, db, m[1])
+		if srv, err = discovery.ReadServer(context.Background(), u); err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.HiddenEvidence(); err != nil {
+			t.Errorf("%q: after %q, as printed: %v", schema, m[1], err)
+		}
 	}
 }
