@@ -241,9 +241,15 @@ func (in *Inspector) ListNames(ctx context.Context) ([]Name, error) {
 	for _, o := range orphans {
 		// MySQL's tablespace view spells a user's #sql… table as it spells an ALTER's
 		// (plain): one the listing above shows is the user's, already in out.
-		if !listed(all, o) {
-			out = append(out, o)
+		if listed(all, o) {
+			continue
 		}
+		if other, err := in.otherSplit(ctx, o); err != nil {
+			return nil, fmt.Errorf("list #sql orphans: %w", err)
+		} else if other != "" {
+			continue // a user's table with a slash in its name, not a crashed ALTER's (otherSplit)
+		}
+		out = append(out, o)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Schema != out[j].Schema {
@@ -310,6 +316,32 @@ func listed(names []Name, o Name) bool {
 		}
 	}
 	return false
+}
+
+// otherSplit returns the user's table, as schema.table, that o's tablespace name
+// (schema/table, spelled plain on MySQL 8) belongs to when it is cut at another slash
+// than the last; "" when none is listed. A crashed ALTER's own name holds no slash, but
+// a user's table or schema may: `x/#sql-ib1` in s has the tablespace s/x/#sql-ib1. Names
+// with one slash, and flavors that encode it (@002f), ask nothing.
+func (in *Inspector) otherSplit(ctx context.Context, o Name) (string, error) {
+	if in.server.Flavor.dialect().tablespacesEncoded {
+		return "", nil
+	}
+	full := o.Schema + "/" + o.Table
+	for i := 0; i < len(o.Schema); i++ {
+		if full[i] != '/' {
+			continue
+		}
+		schema, table := full[:i], full[i+1:]
+		ok, err := in.tableExists(ctx, schema, table)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return dbconn.QualifiedName(schema, table), nil
+		}
+	}
+	return "", nil
 }
 
 func (in *Inspector) excluded(schema string) bool {
@@ -432,6 +464,14 @@ func (in *Inspector) open(ctx context.Context, n Name, b *batch) (*Table, error)
 			t.Evidence.unreadable("whether information_schema.TABLES lists it (a user's table named like a crashed ALTER's)", err)
 		case user:
 			t.Orphan = false
+		default:
+			// MySQL spells a slash in a name plain in the tablespace view: s/x/#sql-ib1 may
+			// be a user's table `x/#sql-ib1` in s, not #sql-ib1 in a schema "s/x".
+			if other, err := in.otherSplit(ctx, n); err != nil {
+				t.Evidence.unreadable("whether information_schema.TABLES lists it (a user's table named like a crashed ALTER's)", err)
+			} else if other != "" {
+				return nil, fmt.Errorf("%s is the tablespace of the user's table %s, no crashed ALTER's: %w", n.Schema+"/"+n.Table, other, ErrGone)
+			}
 		}
 	}
 	if t.Orphan {
@@ -1050,27 +1090,42 @@ func (in *Inspector) ftsUnknownMySQL(ctx context.Context, named map[string]map[s
 // exact name janitor asked for (tested for every class of character). A table with none
 // lives in a shared one, the system tablespace or a general tablespace, and its DROP
 // frees nothing on disk (measured on 9.7.4: ibdata1 and a general tablespace's file keep
-// their size and their allocated blocks). A partitioned table cannot live in a shared
-// tablespace there: one without partition tablespaces keeps the statistics' estimate.
+// their size and their allocated blocks). The same holds for a partitioned table's
+// partitions: a general tablespace refuses them (error 1478), but the system tablespace
+// takes them all when the table is created with file_per_table off (measured on 9.7.4:
+// INNODB_TABLES gives each partition SPACE 0, PARTITIONS names innodb_system), and a
+// partitioned table with no partition tablespace frees nothing either.
+//
+// On MariaDB a partitioned table is found by its partitions' names (t#P#p…), every one
+// of which must be in the system tablespace.
 func (in *Inspector) readSpace(ctx context.Context, t *Table) {
 	if in.server.Flavor == FlavorMySQL8 {
-		if t.partitioned {
-			t.Bytes, t.SizeSource = t.statBytes, SizeEstimate
-			return
-		}
 		t.Bytes, t.SizeSource = 0, SizeSharedTablespace
 		return
 	}
 	name, err := in.tableName(t.Schema, t.Name, t.Orphan)
 	if err == nil {
+		d := in.server.Flavor.dialect()
+		where, args := "NAME = ?", []any{name}
+		if t.partitioned {
+			where, args = "NAME LIKE ?", []any{escapeLike(name) + escapeLike(d.partitionSep) + "%"}
+		}
 		var rows []idRow
-		rows, err = queryAll(ctx, in, "SELECT /* janitor */ NAME, SPACE FROM "+in.server.Flavor.dialect().tables+" WHERE NAME = ?",
-			[]any{name}, func(r *sqlx.Rows) (v idRow, err error) { return v, r.Scan(&v.name, &v.id) })
+		rows, err = queryAll(ctx, in, "SELECT /* janitor */ NAME, SPACE FROM "+d.tables+" WHERE "+where,
+			args, func(r *sqlx.Rows) (v idRow, err error) { return v, r.Scan(&v.name, &v.id) })
+		system, seen := err == nil, 0
 		for _, r := range rows {
-			if err == nil && r.name == name && r.id == 0 { // exactly: the collation folds case
-				t.Bytes, t.SizeSource = 0, SizeSystemTablespace
-				return
+			// Exactly: the collation folds case.
+			own, part := spaceOf(name, r.name, d.partitionSep)
+			if t.partitioned && !part || !t.partitioned && !own {
+				continue
 			}
+			seen++
+			system = system && r.id == 0
+		}
+		if system && seen > 0 {
+			t.Bytes, t.SizeSource = 0, SizeSystemTablespace
+			return
 		}
 	}
 	t.Bytes, t.SizeSource = t.statBytes, SizeEstimate

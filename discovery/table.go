@@ -73,6 +73,18 @@ type Table struct {
 	compressed bool
 }
 
+// DataBytes is the table's size as its DROP must walk it: Bytes, but for a table in a
+// shared tablespace the statistics' data and index length. Such a table frees 0 bytes
+// on disk (Bytes), yet its DROP still frees every page it holds inside that
+// tablespace: execute.large_table's threshold weighs this, not what the file system
+// gets back.
+func (t *Table) DataBytes() int64 {
+	if t.SizeSource == SizeSystemTablespace || t.SizeSource == SizeSharedTablespace {
+		return max(t.Bytes, t.statBytes)
+	}
+	return t.Bytes
+}
+
 // Evidence is every fact the policies weigh.
 type Evidence struct {
 	// Now is the server's clock (UTC): ages are measured on the server's time base.

@@ -286,7 +286,14 @@ func (r *shardRun) replicaReaders(ctx context.Context, schema, table string) ([]
 // drop; evidence a replica cannot show is one too.
 func (r *shardRun) replicaReferences(ctx context.Context, t *discovery.Table) ([]string, error) {
 	return r.onEachReplica(ctx, func(qctx context.Context, rd replicaDB, db *sqlx.DB, v *replicaView) ([]string, error) {
-		in := discovery.NewInspector(db, v.server, r.j.discoveryOptions(), r.log)
+		// The account's grants afresh, not the run's first look (v.server): a partial
+		// revoke or a lost privilege since then hides that replica's objects from every
+		// new session of the pool.
+		srv, err := discovery.ReadServer(qctx, db)
+		if err != nil {
+			return nil, r.replicaUnreadable(ctx, rd.name, v.account, err)
+		}
+		in := discovery.NewInspector(db, srv, r.j.discoveryOptions(), r.log)
 		refs, unreadable, gone, err := in.References(qctx, discovery.Name{Schema: t.Schema, Table: t.Name, Orphan: t.Orphan})
 		switch {
 		case err != nil:

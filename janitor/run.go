@@ -508,7 +508,9 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate) (decision, error) {
 	}
 	fresh := g.fresh
 	lt := r.j.cfg.Execute.LargeTable
-	if lt.Strategy == "purge" && fresh.Bytes > lt.ThresholdBytes && !fresh.Orphan {
+	// Its data, not the bytes the file system gets back: a large table in a shared
+	// tablespace frees 0 on disk, and its DROP still walks every page (DataBytes).
+	if lt.Strategy == "purge" && fresh.DataBytes() > lt.ThresholdBytes && !fresh.Orphan {
 		// The purge deletes what the DROP would: the guard above looked at the replicas
 		// too, or a table read on a replica, or on one janitor cannot see into, would be
 		// emptied and only then refused its DROP.

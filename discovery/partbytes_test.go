@@ -1,0 +1,64 @@
+package discovery_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/internal/testdb"
+)
+
+// TestPartitionedSystemTablespaceBytes: issue 18 §4's sibling. A partitioned table
+// created with innodb_file_per_table=OFF puts every partition in the system tablespace
+// (measured on 9.7.4: INNODB_TABLES gives each partition SPACE 0, and PARTITIONS names
+// innodb_system), and its DROP frees nothing on disk. MySQL reported the statistics'
+// estimate for it, on the belief that a partitioned table cannot live in a shared
+// tablespace (only a general one refuses it, error 1478). Both paths: the inventory and
+// the pre-DROP re-check.
+func TestPartitionedSystemTablespaceBytes(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)")
+	var perTable int
+	if err := db.Get(&perTable, "SELECT @@GLOBAL.innodb_file_per_table"); err != nil {
+		t.Fatal(err)
+	}
+	testdb.Exec(t, db, "SET GLOBAL innodb_file_per_table = OFF")
+	t.Cleanup(func() { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL innodb_file_per_table = %d", perTable)) })
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY, v VARCHAR(200)) PARTITION BY HASH (id) PARTITIONS 3")
+	testdb.Exec(t, db, "SET GLOBAL innodb_file_per_table = ON")
+	fill(t, db, q(s, "__orders_old"), 20000, "REPEAT('x', 200)")
+	want := discovery.SizeSystemTablespace
+	if testdb.IsMySQL(t) {
+		want = discovery.SizeSharedTablespace
+	}
+	in := inspector(t, db, s)
+	names, err := in.ListNames(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := in.InspectAll(context.Background(), names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []*discovery.Table
+	for _, tb := range tables {
+		if tb.Name == "__orders_old" {
+			got = append(got, tb)
+		}
+	}
+	tb, err := in.Inspect(context.Background(), discovery.Name{Schema: s, Table: "__orders_old"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, tb)
+	if len(got) != 2 {
+		t.Fatalf("__orders_old not in the inventory (%d names)", len(names))
+	}
+	for i, tb := range got {
+		if tb.Bytes != 0 || tb.SizeSource != want {
+			t.Errorf("%s: %d bytes (%s); want 0 (%s): every partition is in ibdata1", []string{"inventory", "re-check"}[i], tb.Bytes, tb.SizeSource, want)
+		}
+	}
+}
