@@ -333,7 +333,7 @@ func (in *Inspector) otherSplit(ctx context.Context, o Name) (string, error) {
 			continue
 		}
 		schema, table := full[:i], full[i+1:]
-		ok, err := in.tableExists(ctx, schema, table)
+		ok, err := in.tableExists(ctx, nil, schema, table)
 		if err != nil {
 			return "", err
 		}
