@@ -477,6 +477,13 @@ func (in *Inspector) recentReads(ctx context.Context, t *Table, b *batch) {
 		return
 	}
 	r := &t.Evidence.Reads
+	// janitor reads a gh-ost changelog itself, by name, every run (its heartbeat and
+	// status rows: evidence.go): neither its digests nor its counters tell another
+	// reader from janitor, and the changelog's rows, not its reads, say whether its
+	// migration lives.
+	if t.Role == RoleChangelog {
+		return
+	}
 	if c.digestWhy == "" {
 		if d, ok := c.latestDigest(t.Schema, t.Name, time.Time{}); ok {
 			l := d.last
@@ -485,7 +492,7 @@ func (in *Inspector) recentReads(ctx context.Context, t *Table, b *batch) {
 	}
 	// janitor reads a gh-ost changelog's heartbeat itself, which its counters count: the
 	// heartbeat, not the counters, says whether its migration lives.
-	if c.counts != nil && t.Role != RoleChangelog {
+	if c.counts != nil {
 		if n := c.counts[[2]string{t.Schema, t.Name}]; n > 0 {
 			s := c.countsSince
 			r.Count, r.CountSince, r.CountWhat = n, &s, c.countsWhat
@@ -667,7 +674,7 @@ var ddlWords = map[string]bool{"CREATE": true, "DROP": true, "RENAME": true, "AL
 // but a definition, maintenance or metadata statement, unless it selects (CREATE …
 // SELECT reads), and never one naming a hold name (janitor's own renames).
 func readsData(digest string) bool {
-	if strings.Contains(digest, holdPrefix) || ownHeartbeatRead(digest) {
+	if strings.Contains(digest, holdPrefix) || ownHeartbeatRead(digest) || ownPurgeStatement(digest) {
 		return false
 	}
 	f := strings.Fields(digest)
@@ -683,6 +690,30 @@ func readsData(digest string) bool {
 func ownHeartbeatRead(digest string) bool {
 	u := strings.ToUpper(strings.Join(strings.Fields(strings.NewReplacer("`", "", "(", " ( ", ")", " ) ", ",", " , ").Replace(digest)), " "))
 	return strings.HasPrefix(u, "SELECT TIMESTAMPDIFF ( MICROSECOND , MAX ( LAST_UPDATE ) , NOW ( ") && strings.Contains(u, " WHERE HINT = ?")
+}
+
+// ownPurgeStatement reports whether a digest has the shape of janitor's own purge of a
+// large table (janitor/purge.go): SELECT 1 FROM t LIMIT 0, which takes the table's lock,
+// and DELETE FROM t LIMIT n. Counted as reads, they kept every purged table for a day
+// (recent_read) at the re-check before its DROP. Only these exact shapes: one table,
+// no WHERE, no column.
+func ownPurgeStatement(digest string) bool {
+	f := strings.Fields(digest)
+	table := func(fs []string) bool {
+		// `t`, or `s` . `t`
+		return len(fs) == 1 && strings.HasPrefix(fs[0], "`") ||
+			len(fs) == 3 && strings.HasPrefix(fs[0], "`") && fs[1] == "." && strings.HasPrefix(fs[2], "`")
+	}
+	n := len(f)
+	switch {
+	case n >= 5 && strings.EqualFold(f[0], "SELECT") && f[1] == "?" && strings.EqualFold(f[2], "FROM") &&
+		strings.EqualFold(f[n-2], "LIMIT") && f[n-1] == "?":
+		return table(f[3 : n-2])
+	case n >= 4 && strings.EqualFold(f[0], "DELETE") && strings.EqualFold(f[1], "FROM") &&
+		strings.EqualFold(f[n-2], "LIMIT") && f[n-1] == "?":
+		return table(f[2 : n-2])
+	}
+	return false
 }
 
 type ident struct{ name, qual string }

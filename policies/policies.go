@@ -368,7 +368,8 @@ var rules = []rule{
 			return "", false
 		}
 		if r.Last != nil {
-			if ago := t.Evidence.Now.Sub(*r.Last); ago < c.MinAge {
+			// A digest seen after the inventory read the server's clock is "0s ago".
+			if ago := max(t.Evidence.Now.Sub(*r.Last), 0); ago < c.MinAge {
 				return fmt.Sprintf("a statement used it by name %s ago, within policy.min_age %s: %s", human.Duration(ago), human.Duration(c.MinAge), r.LastWhat), true
 			}
 		}
