@@ -444,7 +444,10 @@ func TestDropUnderLoad(t *testing.T) {
 		dropStmts = digests(t, db, schema)
 		jN, jTotal, jTop = janitorStmts(t, db)
 	}
-	time.Sleep(2 * time.Second)
+	// The load alone again: the machine's own load drifts over a run (other jobs), and
+	// a phase is compared with the baselines before and after it.
+	time.Sleep(17 * time.Second)
+	postFrom, postTo := time.Now().Add(-15*time.Second), time.Now()
 	cancel()
 	<-l.done
 	after := du(t, db, schema)
@@ -453,6 +456,7 @@ func TestDropUnderLoad(t *testing.T) {
 		t.Fatalf("run failed: hold %+v\ndrop %+v", holdRep.Shards, dropRep.Shards)
 	}
 	bt, bp, bpx, bn := l.window(baseFrom, baseTo)
+	at, ap, apx, an := l.window(postFrom, postTo)
 	// Widen each phase's window by a second either side so a short phase is seen.
 	ht, hp, hpx, hn := l.window(holdFrom.Add(-time.Second), holdTo.Add(time.Second))
 	dt, dp, dpx, dn := l.window(dropFrom.Add(-time.Second), dropTo.Add(time.Second))
@@ -489,6 +493,9 @@ func TestDropUnderLoad(t *testing.T) {
 		float64(before-after)/float64(*dropRep.ReclaimedBytes),
 		hsN, hsTot.Round(time.Millisecond), hsMax.Round(time.Millisecond), drN, drTot.Round(time.Millisecond), drMax.Round(time.Millisecond),
 		stmts.String())
+	t.Logf("\nbaseline after the drop phase, sysbench alone 15 s: %d seconds sampled, tps %.0f, p99 median %.1f ms, worst %.1f ms; "+
+		"ratios to it: hold tps %.2f, p99 median %.2f; drop tps %.2f, p99 median %.2f; load average %s",
+		an, at, ap, apx, ht/at, hp/ap, dt/at, dp/ap, loadavg())
 	t.Logf("\ndrop phase, sysbench p99 of the 1 s windows that overlap a DROP statement: %d windows, median %.1f ms (%.2f× baseline), worst %.1f ms; "+
 		"of the others (pauses, checks, watching the replica): %d windows, median %.1f ms (%.2f×), worst %.1f ms",
 		inN, inMed, inMed/bp, inMax, outN, outMed, outMed/bp, outMax)
@@ -533,6 +540,15 @@ func prepare(t *testing.T, db *sqlx.DB, schema string) {
 	if out, err := exec.Command("sysbench", sysbenchArgs(t, "prepare")...).CombinedOutput(); err != nil {
 		t.Fatalf("sysbench prepare: %v\n%s", err, out)
 	}
+}
+
+// loadavg is the machine's 1, 5 and 15 minute load averages, read at the end of a run.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
 }
 
 func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
