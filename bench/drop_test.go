@@ -273,6 +273,93 @@ func digests(t *testing.T, db *sqlx.DB, schema string) []stmtStats {
 	return out
 }
 
+// janitorStmts reads, from the statement digests since digestsOn, the statements janitor
+// sent (their sample text carries "/* janitor */"; digest text drops comments), the
+// slowest total first: where janitor's own time on the primary goes. MySQL only: MariaDB's
+// digest summary has no sample text.
+func janitorStmts(t *testing.T, db *sqlx.DB) (count int64, total time.Duration, top []string) {
+	var rows []struct {
+		Text  string `db:"txt"`
+		Count int64  `db:"n"`
+		Sum   int64  `db:"sum_ps"`
+		Max   int64  `db:"max_ps"`
+	}
+	err := db.Select(&rows, `SELECT /* janitor-bench */ LEFT(DIGEST_TEXT, 110) AS txt, CAST(COUNT_STAR AS SIGNED) AS n,
+		CAST(SUM_TIMER_WAIT AS SIGNED) AS sum_ps, CAST(MAX_TIMER_WAIT AS SIGNED) AS max_ps
+		FROM performance_schema.events_statements_summary_by_digest
+		WHERE QUERY_SAMPLE_TEXT LIKE '%/* janitor */%' ORDER BY SUM_TIMER_WAIT DESC`)
+	if err != nil {
+		t.Logf("janitor's statements from the digests: %v", err)
+		return 0, 0, nil
+	}
+	for i, r := range rows {
+		count, total = count+r.Count, total+time.Duration(r.Sum/1000)
+		if i < 8 {
+			top = append(top, fmt.Sprintf("| %s | %d | %s | %s |", strings.ReplaceAll(r.Text, "|", `\|`), r.Count,
+				time.Duration(r.Sum/1000).Round(time.Microsecond), time.Duration(r.Max/1000).Round(time.Microsecond)))
+		}
+	}
+	return count, total, top
+}
+
+// pairs returns, per table, the span from a record with message from to the next with
+// message to.
+func (l *logRecorder) pairs(from, to string) [][2]time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	open := map[string]time.Time{}
+	var out [][2]time.Time
+	for _, r := range l.recs {
+		switch r.msg {
+		case from:
+			open[r.attrs["table"]] = r.at
+		case to:
+			if at, ok := open[r.attrs["table"]]; ok {
+				out = append(out, [2]time.Time{at, r.at})
+				delete(open, r.attrs["table"])
+			}
+		}
+	}
+	return out
+}
+
+// split divides the 1 s samples in [from, to] between those whose second (the second
+// before the sample was printed) overlaps one of spans and the others, and gives the
+// median and worst p99 of each: whether the latency the load saw in a phase sits in the
+// seconds of a statement or in the seconds between.
+func (l *load) split(from, to time.Time, spans [][2]time.Time) (inMed, inMax float64, inN int, outMed, outMax float64, outN int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var in, out []float64
+	for _, s := range l.samples {
+		if !s.at.After(from) || s.at.After(to) {
+			continue
+		}
+		hit := false
+		for _, sp := range spans {
+			if sp[0].Before(s.at) && sp[1].After(s.at.Add(-time.Second)) {
+				hit = true
+				break
+			}
+		}
+		if hit {
+			in = append(in, s.p99)
+		} else {
+			out = append(out, s.p99)
+		}
+	}
+	med := func(v []float64) (float64, float64) {
+		if len(v) == 0 {
+			return 0, 0
+		}
+		sort.Float64s(v)
+		return v[len(v)/2], v[len(v)-1]
+	}
+	inMed, inMax = med(in)
+	outMed, outMax = med(out)
+	return inMed, inMax, len(in), outMed, outMax, len(out)
+}
+
 // TestDropUnderLoad: sysbench oltp_read_write on the primary; janitor run --execute with
 // the default hold renames several hundred MB of leftovers to hold names (a comment change
 // and a RENAME each), then a later run — its clock moved past the hold's end — drops them.
@@ -350,10 +437,17 @@ func TestDropUnderLoad(t *testing.T) {
 	dropTo := time.Now()
 	lagDrop := maxLag()
 	var dropStmts []stmtStats
+	var jN int64
+	var jTotal time.Duration
+	var jTop []string
 	if dropPFS {
 		dropStmts = digests(t, db, schema)
+		jN, jTotal, jTop = janitorStmts(t, db)
 	}
-	time.Sleep(2 * time.Second)
+	// The load alone again: the machine's own load drifts over a run (other jobs), and
+	// a phase is compared with the baselines before and after it.
+	time.Sleep(17 * time.Second)
+	postFrom, postTo := time.Now().Add(-15*time.Second), time.Now()
 	cancel()
 	<-l.done
 	after := du(t, db, schema)
@@ -362,11 +456,13 @@ func TestDropUnderLoad(t *testing.T) {
 		t.Fatalf("run failed: hold %+v\ndrop %+v", holdRep.Shards, dropRep.Shards)
 	}
 	bt, bp, bpx, bn := l.window(baseFrom, baseTo)
+	at, ap, apx, an := l.window(postFrom, postTo)
 	// Widen each phase's window by a second either side so a short phase is seen.
 	ht, hp, hpx, hn := l.window(holdFrom.Add(-time.Second), holdTo.Add(time.Second))
 	dt, dp, dpx, dn := l.window(dropFrom.Add(-time.Second), dropTo.Add(time.Second))
 	hsN, hsTot, hsMax := holdLog.spans("holding", "held")
 	drN, drTot, drMax := dropLog.elapsed("dropped")
+	inMed, inMax, inN, outMed, outMax, outN := l.split(dropFrom.Add(-time.Second), dropTo.Add(time.Second), dropLog.pairs("dropping", "dropped"))
 	var stmts strings.Builder
 	for _, p := range []struct {
 		phase string
@@ -397,6 +493,16 @@ func TestDropUnderLoad(t *testing.T) {
 		float64(before-after)/float64(*dropRep.ReclaimedBytes),
 		hsN, hsTot.Round(time.Millisecond), hsMax.Round(time.Millisecond), drN, drTot.Round(time.Millisecond), drMax.Round(time.Millisecond),
 		stmts.String())
+	t.Logf("\nbaseline after the drop phase, sysbench alone 15 s: %d seconds sampled, tps %.0f, p99 median %.1f ms, worst %.1f ms; "+
+		"ratios to it: hold tps %.2f, p99 median %.2f; drop tps %.2f, p99 median %.2f; load average %s",
+		an, at, ap, apx, ht/at, hp/ap, dt/at, dp/ap, loadavg())
+	t.Logf("\ndrop phase, sysbench p99 of the 1 s windows that overlap a DROP statement: %d windows, median %.1f ms (%.2f× baseline), worst %.1f ms; "+
+		"of the others (pauses, checks, watching the replica): %d windows, median %.1f ms (%.2f×), worst %.1f ms",
+		inN, inMed, inMed/bp, inMax, outN, outMed, outMed/bp, outMax)
+	if jN > 0 {
+		t.Logf("\njanitor's statements on the primary in the drop phase (digests whose sample carries /* janitor */): %d, %s in all; the slowest in total:\n\n"+
+			"| digest | count | total | worst |\n|---|---:|---:|---:|\n%s", jN, jTotal.Round(time.Millisecond), strings.Join(jTop, "\n"))
+	}
 
 	held := 0
 	for _, tb := range holdRep.Shards[0].Tables {
@@ -434,6 +540,15 @@ func prepare(t *testing.T, db *sqlx.DB, schema string) {
 	if out, err := exec.Command("sysbench", sysbenchArgs(t, "prepare")...).CombinedOutput(); err != nil {
 		t.Fatalf("sysbench prepare: %v\n%s", err, out)
 	}
+}
+
+// loadavg is the machine's 1, 5 and 15 minute load averages, read at the end of a run.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
 }
 
 func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
