@@ -206,9 +206,13 @@ func binlogClientOf(t *testing.T, db *sqlx.DB, dsn, root, user, password string)
 		if _, err := os.Stat(filepath.Join(root, "usr/bin", client)); err != nil {
 			client = "mariadb-binlog"
 		}
+		if client == "mariadb-binlog" {
+			// MariaDB 11.4+'s client requires TLS by default; the sandbox replica serves none.
+			args = append([]string{"--skip-ssl"}, args...)
+		}
 		cmd = exec.Command("chroot", append([]string{root, client}, args...)...)
 	} else {
-		cmd = exec.Command("mysqlbinlog", args...)
+		cmd = exec.Command("mysqlbinlog", append([]string{"--skip-ssl"}, args...)...)
 	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

@@ -226,9 +226,14 @@ func TestUnregisteredBinlogReaderBlocks(t *testing.T) {
 	args := []string{"--no-defaults", "--read-from-remote-server", "-h" + host, "-P" + port, "-u" + cfg.User, "-p" + cfg.Passwd, "--stop-never", first}
 	ctx, cancel := context.WithCancel(context.Background())
 	var cmd *exec.Cmd
-	if testdb.IsMySQL(t) {
-		cmd = exec.CommandContext(ctx, "chroot", append([]string{os.Getenv("JANITOR_TEST_PRIMARY_FSROOT"), "mysqlbinlog"}, args...)...)
-	} else {
+	switch root := os.Getenv("JANITOR_TEST_PRIMARY_FSROOT"); {
+	case testdb.IsMySQL(t):
+		cmd = exec.CommandContext(ctx, "chroot", append([]string{root, "mysqlbinlog"}, args...)...)
+	case root != "":
+		// MariaDB 11.8 in its chroot: the host's 10.11 client does not know its version,
+		// and 11.4+'s own requires TLS by default.
+		cmd = exec.CommandContext(ctx, "chroot", append([]string{root, "mariadb-binlog", "--no-defaults", "--skip-ssl"}, args[1:]...)...) // --no-defaults comes first
+	default:
 		cmd = exec.CommandContext(ctx, "mariadb-binlog", args...)
 	}
 	if err := cmd.Start(); err != nil {
