@@ -319,3 +319,56 @@ func TestStopCodes(t *testing.T) {
 		t.Errorf("blocked codes no test produces: %v (add a scenario, or name the test in stopCodeTests)", missing)
 	}
 }
+
+// TestHoldCommentLostConnectionRetries: the connection lost while the hold's comment ALTER
+// waits (here: ended by the server, as a restart or a network cut would) is a lost
+// connection, not a failed table: janitor reconnects, goes through the guard again and
+// holds the table. It reported the table failed (the run exited 1) and left the hold
+// record in the comment of a table still under its own name.
+func TestHoldCommentLostConnectionRetries(t *testing.T) {
+	ctx := context.Background()
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	oneLeftover(t, db, s)
+	cfg := config(t, s)
+	cfg.Execute.Hold = janitor.Defaults().Execute.Hold
+	cfg.Execute.LockWaitTimeout = 20 * time.Second // the test ends the session long before
+	// Another session holds the table's metadata lock, so the comment ALTER waits for it.
+	holder, err := db.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = holder.Close() })
+	testdb.Exec(t, holder, "BEGIN", "SELECT 1 FROM "+q(s, "__orders_old")+" LIMIT 0")
+	killed := make(chan error, 1)
+	go func() {
+		killed <- func() error {
+			deadline := time.Now().Add(15 * time.Second)
+			for time.Now().Before(deadline) {
+				var id int64
+				err := db.GetContext(ctx, &id, `SELECT ID FROM information_schema.PROCESSLIST
+					WHERE INFO LIKE 'ALTER /* janitor */ TABLE%' AND STATE LIKE 'Waiting for table metadata lock%' LIMIT 1`)
+				if err == nil {
+					if _, err := db.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", id)); err != nil {
+						return err
+					}
+					_, err := holder.ExecContext(ctx, "ROLLBACK")
+					return err
+				}
+				<-time.After(20 * time.Millisecond) // polling, with a deadline
+			}
+			return fmt.Errorf("the comment ALTER never waited for the metadata lock")
+		}()
+	}()
+	r := janitor.New(cfg, nil).Run(ctx, true)
+	if err := <-killed; err != nil {
+		t.Fatal(err)
+	}
+	o := outcomes(r)["__orders_old"]
+	if o.Outcome != report.OutcomeHeld || r.Failed() {
+		t.Errorf("__orders_old: %q (%s), failed run %v; want held after a reconnect", o.Outcome, o.Reason, r.Failed())
+	}
+	if exists(t, db, s, "__orders_old") {
+		t.Error("__orders_old is still under its own name")
+	}
+}

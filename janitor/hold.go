@@ -176,7 +176,12 @@ func (r *shardRun) applyHold(ctx context.Context, fresh *discovery.Table) (decis
 	holdName := dbconn.QualifiedName(fresh.Schema, h.HoldName)
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.j.cfg.Execute.LockWaitTimeout+r.j.cfg.Execute.DropTimeout)
 	defer cancel()
-	if d := r.holdStatementFailed(setComment(dctx, r.conn, srv, name, text), "record the hold in the comment"); !d.proceed {
+	if err := setComment(dctx, r.conn, srv, name, text); connectionLost(err) {
+		// Not a failed table: dropWithRetry reconnects, and the guard clears it again.
+		// The record may be in the comment already; under the table's own name it is
+		// inert, and the next hold rewrites it.
+		return decision{}, err
+	} else if d := r.holdStatementFailed(err, "record the hold in the comment"); !d.proceed {
 		return d, nil
 	}
 	r.log.InfoContext(ctx, "holding", "table", name, "hold_name", h.HoldName, "until", until, "tool", fresh.Tool, "role", fresh.Role)
