@@ -372,3 +372,50 @@ func TestHoldCommentLostConnectionRetries(t *testing.T) {
 		t.Error("__orders_old is still under its own name")
 	}
 }
+
+// TestPausesStopAtTheBudget: execute.pause_between_drops and a purge's batch_pause are
+// cut by the budget like every other wait before a statement: the run stops at
+// execute.max_duration with run_limit, not a whole pause later. Both paused in full.
+func TestPausesStopAtTheBudget(t *testing.T) {
+	const pause = time.Minute
+	t.Run("pause_between_drops", func(t *testing.T) {
+		db, s := twoLeftovers(t)
+		cfg := config(t, s)
+		cfg.Execute.PauseBetweenDrops = pause
+		cfg.Execute.MaxDuration = 3 * time.Second
+		start := time.Now()
+		r := janitor.New(cfg, nil).Run(context.Background(), true)
+		took := time.Since(start)
+		o := outcomes(r)
+		if o["__a_old"].Outcome != report.OutcomeDropped {
+			t.Fatalf("__a_old: %q (%s); the first table must be dropped for the pause to happen", o["__a_old"].Outcome, o["__a_old"].Reason)
+		}
+		if sh := r.Shards[0]; sh.BlockedCode != report.BlockedRunLimit || o["__b_old"].Outcome != report.OutcomeDeferred || !exists(t, db, s, "__b_old") {
+			t.Errorf("blocked_code %q (%s), __b_old %q; want run_limit, deferred and in place", sh.BlockedCode, sh.Blocked, o["__b_old"].Outcome)
+		}
+		if took > 20*time.Second {
+			t.Errorf("the run took %s: pause_between_drops %s outlasted execute.max_duration 3s", took.Round(time.Millisecond), pause)
+		}
+	})
+	t.Run("batch_pause", func(t *testing.T) {
+		ctx, db, _, s, cfg, _ := purgeShard(t, time.Minute)
+		cfg.Execute.LargeTable.BatchPause = pause
+		cfg.Execute.MaxDuration = 3 * time.Second
+		start := time.Now()
+		r := janitor.New(cfg, nil).Run(ctx, true)
+		took := time.Since(start)
+		if sh := r.Shards[0]; sh.BlockedCode != report.BlockedRunLimit || !strings.Contains(sh.Blocked, "during a purge") {
+			t.Errorf("blocked_code %q (%s); want run_limit during a purge", sh.BlockedCode, sh.Blocked)
+		}
+		var n int
+		if err := db.GetContext(ctx, &n, "SELECT COUNT(*) FROM "+q(s, "__a_old")); err != nil {
+			t.Fatalf("__a_old is gone: %v", err)
+		}
+		if n == 0 || n >= 2000 {
+			t.Errorf("%d rows left of 2000; want the purge stopped part-way", n)
+		}
+		if took > 20*time.Second {
+			t.Errorf("the run took %s: batch_pause %s outlasted execute.max_duration 3s", took.Round(time.Millisecond), pause)
+		}
+	})
+}

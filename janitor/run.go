@@ -214,7 +214,9 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 			return nil
 		}
 		if r.budget.tables > 0 && ex.PauseBetweenDrops > 0 {
-			if !sleep(ctx, ex.PauseBetweenDrops) {
+			// Cut to what the budget leaves: the guard of the next table then stops with
+			// the budget's code at once, instead of a pause past the deadline.
+			if !sleep(ctx, r.budget.cap(time.Now(), ex.PauseBetweenDrops)) {
 				r.stopAt(cands, i, &errStop{code: report.BlockedSignal, why: "stopped by signal before this table"})
 				return nil
 			}
