@@ -1,0 +1,240 @@
+package janitor_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/internal/testdb"
+	"github.com/janitorhq/janitor/janitor"
+	"github.com/janitorhq/janitor/report"
+)
+
+// TestDropKilledIsSentAgainAfterTheGuard: a DROP whose session ends while it waits for a
+// metadata lock did not happen: janitor reconnects, the re-check finds the table still
+// there, and the DROP goes out again only through the guard; the table is reported
+// dropped once, not "confirmed gone".
+func TestDropKilledIsSentAgainAfterTheGuard(t *testing.T) {
+	ctx := context.Background()
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	oneLeftover(t, db, s)
+	cfg := config(t, s)
+	cfg.Execute.LockWaitTimeout = 20 * time.Second // the test ends the session long before
+	holder, err := db.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = holder.Close() })
+	testdb.Exec(t, holder, "BEGIN", "SELECT 1 FROM "+q(s, "__orders_old")+" LIMIT 0")
+	killed := make(chan error, 1)
+	go func() { killed <- killWaiting(ctx, db, holder, "DROP /* janitor */ TABLE") }()
+	var drops int
+	j := janitor.New(cfg, nil)
+	j.Hooks.BeforeDrop = func(string, string, string) { drops++ }
+	r := j.Run(ctx, true)
+	if err := <-killed; err != nil {
+		t.Fatal(err)
+	}
+	o := outcomes(r)["__orders_old"]
+	if o.Outcome != report.OutcomeDropped || strings.Contains(o.Reason, "confirmed") || r.Failed() {
+		t.Errorf("__orders_old: %q (%s), failed %v; want dropped by the second DROP", o.Outcome, o.Reason, r.Failed())
+	}
+	if exists(t, db, s, "__orders_old") {
+		t.Error("__orders_old still exists")
+	}
+	if drops != 2 {
+		t.Errorf("%d DROPs cleared by the guard, want 2 (the killed one, and one after the reconnect)", drops)
+	}
+}
+
+// killWaiting ends the session whose statement starting with prefix waits for a metadata
+// lock that holder's transaction holds, then ends that transaction.
+func killWaiting(ctx context.Context, db *sqlx.DB, holder *sqlx.Conn, prefix string) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		var id int64
+		err := db.GetContext(ctx, &id, `SELECT ID FROM information_schema.PROCESSLIST
+			WHERE INFO LIKE CONCAT(?, '%') AND STATE LIKE 'Waiting for table metadata lock%' LIMIT 1`, prefix)
+		if err == nil {
+			if _, err := db.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", id)); err != nil {
+				return err
+			}
+			_, err := holder.ExecContext(ctx, "ROLLBACK")
+			return err
+		}
+		<-time.After(20 * time.Millisecond) // polling, with a deadline
+	}
+	return fmt.Errorf("%q never waited for the metadata lock", prefix)
+}
+
+// TestAnswerLost: the connection is cut after a statement went out and before its
+// answer came back (a network cut: the server took the statement), at each statement
+// that changes a table. The table's outcome is what the server did, read again on a new
+// connection through the guard; a DROP or RENAME the server took is not sent again.
+func TestAnswerLost(t *testing.T) {
+	for _, tc := range []struct {
+		name, stmt string
+		hold       bool
+		want       string // the outcome
+		reason     string // in the outcome's reason
+		drops      int    // DROPs cleared by the guard
+	}{
+		{"hold comment", "ALTER /* janitor */ TABLE", true, report.OutcomeHeld, "held as", 0},
+		{"hold rename", "RENAME /* janitor */ TABLE", true, report.OutcomeHeld, "held (confirmed after the connection was lost", 0},
+		{"drop", "DROP /* janitor */ TABLE", false, report.OutcomeDropped, "dropped (confirmed gone after the connection was lost)", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := testdb.Primary(t)
+			s := testdb.Schema(t, db)
+			oneLeftover(t, db, s)
+			cfg := config(t, s)
+			if tc.hold {
+				cfg.Execute.Hold = janitor.Defaults().Execute.Hold
+			}
+			p := cutProxy(t, cfg.Shards[0].DSN, tc.stmt)
+			cfg.Shards[0].DSN = p.dsn
+			var drops int
+			j := janitor.New(cfg, nil)
+			j.Hooks.BeforeDrop = func(string, string, string) { drops++ }
+			r := j.Run(ctx, true)
+			o := outcomes(r)["__orders_old"]
+			if !p.cut.Load() {
+				t.Fatal("the proxy cut no connection")
+			}
+			if o.Outcome != tc.want || !strings.Contains(o.Reason, tc.reason) || r.Failed() {
+				t.Errorf("__orders_old: %q (%s), failed %v; want %q, %q", o.Outcome, o.Reason, r.Failed(), tc.want, tc.reason)
+			}
+			if exists(t, db, s, "__orders_old") {
+				t.Error("__orders_old is still under its name")
+			}
+			if drops != tc.drops {
+				t.Errorf("%d DROPs sent, want %d", drops, tc.drops)
+			}
+			if !tc.hold {
+				return
+			}
+			// One hold, its record whole: the original comment kept, not a record
+			// written by the attempt whose answer was lost.
+			var comments []string
+			if err := db.Select(&comments, "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME <> 'orders'", s); err != nil {
+				t.Fatal(err)
+			}
+			if len(comments) != 1 {
+				t.Fatalf("tables left beside orders: %q; want the one hold", comments)
+			}
+			if h, ok := discovery.ParseHold(comments[0]); !ok || h.Table != "__orders_old" || h.Comment != "" {
+				t.Errorf("hold record %q: want one for __orders_old with the original (empty) comment", comments[0])
+			}
+		})
+	}
+}
+
+// TestPurgeBatchAnswerLost: the connection cut after a purge batch's DELETE went out (its
+// transaction never commits): janitor reconnects, the guard clears the table again, and
+// the purge goes on to the DROP.
+func TestPurgeBatchAnswerLost(t *testing.T) {
+	ctx, db, _, s, cfg, _ := purgeShard(t, 10*time.Second)
+	p := cutProxy(t, cfg.Shards[0].DSN, "DELETE /* janitor purge */")
+	cfg.Shards[0].DSN = p.dsn
+	var drops int
+	j := janitor.New(cfg, nil)
+	j.Hooks.BeforeDrop = func(string, string, string) { drops++ }
+	r := j.Run(ctx, true)
+	if !p.cut.Load() {
+		t.Fatal("the proxy cut no connection")
+	}
+	if o := outcomes(r)["__a_old"]; o.Outcome != report.OutcomeDropped || r.Failed() || drops != 1 {
+		t.Errorf("__a_old: %q (%s), failed %v, %d DROPs; want dropped by one DROP", o.Outcome, o.Reason, r.Failed(), drops)
+	}
+	if exists(t, db, s, "__a_old") {
+		t.Error("__a_old still exists")
+	}
+}
+
+// proxy forwards connections to a server; the first time a client sends a packet
+// holding stmt, the server's answer to it is swallowed and both sides of that connection
+// closed.
+type proxy struct {
+	dsn string
+	cut atomic.Bool
+}
+
+func cutProxy(t *testing.T, dsn, stmt string) *proxy {
+	t.Helper()
+	mc, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	upstream := mc.Addr
+	mc.Addr = ln.Addr().String()
+	p := &proxy{dsn: mc.FormatDSN()}
+	var armed atomic.Bool
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", upstream)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			var cutThis atomic.Bool
+			go func() {
+				defer u.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 && strings.Contains(string(buf[:n]), stmt) && armed.CompareAndSwap(false, true) {
+						cutThis.Store(true)
+					}
+					if n > 0 {
+						if _, werr := u.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+			go func() {
+				defer c.Close()
+				defer u.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := u.Read(buf)
+					if n > 0 && cutThis.Load() {
+						p.cut.Store(true)
+						return
+					}
+					if n > 0 {
+						if _, werr := c.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return p
+}
