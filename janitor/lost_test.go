@@ -101,6 +101,9 @@ func TestAnswerLost(t *testing.T) {
 			if tc.hold {
 				cfg.Execute.Hold = janitor.Defaults().Execute.Hold
 			}
+			// MariaDB renews CREATE_TIME on a comment change: a change in another second
+			// than the table's creation must not read, on the retry, as a replaced table.
+			olderThanASecond(t, db, s, "__orders_old")
 			p := cutProxy(t, cfg.Shards[0].DSN, tc.stmt)
 			cfg.Shards[0].DSN = p.dsn
 			var drops int
@@ -237,4 +240,47 @@ func cutProxy(t *testing.T, dsn, stmt string) *proxy {
 		}
 	}()
 	return p
+}
+
+// TestPurgeMarkAnswerLost: the connection cut after the comment change that records, in a
+// held table's hold record, that its purge begins. It reported the table failed (the run
+// exited 1); now janitor reconnects, goes through the guard again, and purges and drops it.
+func TestPurgeMarkAnswerLost(t *testing.T) {
+	db, s, cfg, hold := heldLargeTable(t)
+	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", ThresholdBytes: 0, BatchRows: 500, BatchPause: time.Millisecond}
+	p := cutProxy(t, cfg.Shards[0].DSN, "ALTER /* janitor */ TABLE")
+	cfg.Shards[0].DSN = p.dsn
+	olderThanASecond(t, db, s, hold)
+	j := janitor.New(cfg, nil)
+	j.ClockShift = testHold + time.Minute
+	r := j.Run(context.Background(), true)
+	if !p.cut.Load() {
+		t.Fatal("the proxy cut no connection")
+	}
+	if o := outcomes(r)[hold]; o.Outcome != report.OutcomeDropped || r.Failed() {
+		t.Errorf("%s: %q (%s), failed %v; want dropped after a reconnect", hold, o.Outcome, o.Reason, r.Failed())
+	}
+	if exists(t, db, s, hold) {
+		t.Errorf("%s still exists", hold)
+	}
+}
+
+// olderThanASecond waits until the table's CREATE_TIME is more than a second behind the
+// server's clock, so that a statement that renews it shows a different one.
+func olderThanASecond(t *testing.T, db *sqlx.DB, schema, table string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var secs int
+		if err := db.Get(&secs, "SELECT TIMESTAMPDIFF(SECOND, CREATE_TIME, NOW()) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", schema, table); err != nil {
+			t.Fatal(err)
+		}
+		if secs >= 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s.%s: CREATE_TIME %d s old after 10 s", schema, table, secs)
+		}
+		<-time.After(100 * time.Millisecond) // polling the server's clock, with a deadline
+	}
 }

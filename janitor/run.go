@@ -477,15 +477,18 @@ func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (decision, er
 // execute.large_table.strategy purge, the purge and the guard again, then the DROP.
 func (r *shardRun) dropOne(ctx context.Context, c candidate) (decision, error) {
 	t := c.table
-	if r.inFlight != nil {
+	if err := r.adoptOwnComment(ctx, t); err != nil {
+		return decision{}, err
+	}
+	if f := r.inFlight; f != nil && f.drop {
 		// The connection died after the DROP went out: the re-check says whether it
 		// took effect (the table is gone: dropped). If the table is still there, the
 		// DROP did not happen, and the work starts over under the guard.
 		if _, d, err := r.recheck(ctx, t, false); err != nil || !d.proceed {
 			return d, err
 		}
-		r.inFlight = nil
 	}
+	r.inFlight = nil
 	g, err := r.guard(ctx, t, guardOpts{})
 	if err != nil || !g.proceed {
 		return g.decision, err
@@ -496,8 +499,8 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate) (decision, error) {
 		// The purge deletes what the DROP would: the guard above looked at the replicas
 		// too, or a table read on a replica, or on one janitor cannot see into, would be
 		// emptied and only then refused its DROP.
-		if d := r.markPurge(ctx, t, fresh); !d.proceed {
-			return d, nil
+		if d, err := r.markPurge(ctx, t, fresh); err != nil || !d.proceed {
+			return d, err
 		}
 		if d, err := r.purge(ctx, fresh); err != nil || !d.proceed {
 			return d, err
