@@ -170,6 +170,8 @@ func TestPurgeBatchAnswerLost(t *testing.T) {
 type proxy struct {
 	dsn string
 	cut atomic.Bool
+	// before, when set, runs when the statement is seen, before it goes on to the server.
+	before func()
 }
 
 func cutProxy(t *testing.T, dsn, stmt string) *proxy {
@@ -206,6 +208,9 @@ func cutProxy(t *testing.T, dsn, stmt string) *proxy {
 					n, err := c.Read(buf)
 					if n > 0 && strings.Contains(string(buf[:n]), stmt) && armed.CompareAndSwap(false, true) {
 						cutThis.Store(true)
+						if p.before != nil {
+							p.before()
+						}
 					}
 					if n > 0 {
 						if _, werr := u.Write(buf[:n]); werr != nil {
@@ -282,5 +287,58 @@ func olderThanASecond(t *testing.T, db *sqlx.DB, schema, table string) {
 			t.Fatalf("%s.%s: CREATE_TIME %d s old after 10 s", schema, table, secs)
 		}
 		<-time.After(100 * time.Millisecond) // polling the server's clock, with a deadline
+	}
+}
+
+// TestAnswerLostPastTheDeadline: a DROP or RENAME sent before execute.deadline whose
+// answer is lost after it: the reconnect that learns what the server did is not cut by
+// the budget (no statement follows it; the guard of the next one stops at the deadline).
+// The reconnect was cut at once, and the table reported deferred though the server had
+// dropped or renamed it (a hold with no held row, no Held hook).
+func TestAnswerLostPastTheDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		name, stmt string
+		hold       bool
+		want       string
+	}{
+		{"drop", "DROP /* janitor */ TABLE", false, report.OutcomeDropped},
+		{"hold rename", "RENAME /* janitor */ TABLE", true, report.OutcomeHeld},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := testdb.Primary(t)
+			s := testdb.Schema(t, db)
+			oneLeftover(t, db, s)
+			cfg := config(t, s)
+			if tc.hold {
+				cfg.Execute.Hold = janitor.Defaults().Execute.Hold
+			}
+			cfg.Execute.Deadline = 5 * time.Second // past discovery on a busy machine
+			p := cutProxy(t, cfg.Shards[0].DSN, tc.stmt)
+			cfg.Shards[0].DSN = p.dsn
+			deadline := time.Now().Add(cfg.Execute.Deadline)
+			p.before = func() {
+				for time.Now().Before(deadline.Add(100 * time.Millisecond)) {
+					<-time.After(10 * time.Millisecond) // polling the clock: the deadline is the condition
+				}
+			}
+			var held int
+			j := janitor.New(cfg, nil)
+			j.Hooks.Held = func(string, string, int64) { held++ }
+			r := j.Run(ctx, true)
+			if !p.cut.Load() {
+				t.Fatal("the proxy cut no connection (the deadline came before the statement?)")
+			}
+			o := outcomes(r)["__orders_old"]
+			if o.Outcome != tc.want || !strings.Contains(o.Reason, "confirmed") || r.Failed() {
+				t.Errorf("__orders_old: %q (%s), failed %v; want %q, confirmed after the reconnect", o.Outcome, o.Reason, r.Failed(), tc.want)
+			}
+			if exists(t, db, s, "__orders_old") {
+				t.Error("__orders_old is still under its name")
+			}
+			if tc.hold && held != 1 {
+				t.Errorf("Held told %d times, want 1", held)
+			}
+		})
 	}
 }

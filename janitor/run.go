@@ -448,8 +448,16 @@ func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (decision, er
 		}
 		r.log.WarnContext(ctx, "connection lost; reconnecting", "table", c.table.Schema+"."+c.table.Name, "err", err)
 		// The wait starts now, not when work on the table began: a DROP that ran long
-		// before the connection was lost must still get its reconnect. The budget cuts it.
-		deadline := time.Now().Add(r.budget.cap(time.Now(), maxWait))
+		// before the connection was lost must still get its reconnect. The budget cuts it,
+		// unless a DROP or RENAME (or comment change) is in flight: the reconnect is then
+		// how janitor learns what the server did, and sends nothing (the guard of any
+		// statement after it stops at the budget). Cut, it reported deferred a table the
+		// server had dropped or renamed.
+		wait := maxWait
+		if r.inFlight == nil {
+			wait = r.budget.cap(time.Now(), maxWait)
+		}
+		deadline := time.Now().Add(wait)
 		for {
 			if now := time.Now(); now.After(deadline) {
 				if s := r.budget.stop(now); s != nil {
