@@ -137,9 +137,10 @@ type inFlight struct {
 }
 
 // send sends one statement that changes a table, on the dropping connection. It is the
-// one place that keeps the in-flight marker: set before the statement goes out, cleared
+// one place that sets the in-flight marker: set before the statement goes out, cleared
 // when the server answers with a refusal; kept when the server took it, or when the
-// connection was lost without an answer, until the next table begins.
+// connection was lost without an answer, until the next table begins (or markPurge has
+// adopted the comment change it marks).
 func (r *shardRun) send(ctx context.Context, f *inFlight, stmt string, args ...any) error {
 	r.inFlight = f
 	_, err := r.conn.ExecContext(ctx, stmt, args...)

@@ -189,7 +189,9 @@ func (r *shardRun) applyHold(ctx context.Context, fresh *discovery.Table) (decis
 		return d, nil
 	}
 	r.log.InfoContext(ctx, "holding", "table", name, "hold_name", h.HoldName, "until", until, "tool", fresh.Tool, "role", fresh.Role)
-	if err := r.send(dctx, &inFlight{hold: h}, "RENAME /* janitor */ TABLE "+name+" TO "+holdName); err != nil {
+	// The comment goes with the RENAME's marker: a RENAME lost before it took effect
+	// leaves the table under its name with the record, and a renewed CREATE_TIME.
+	if err := r.send(dctx, &inFlight{hold: h, comment: text}, "RENAME /* janitor */ TABLE "+name+" TO "+holdName); err != nil {
 		if connectionLost(err) {
 			return decision{}, err
 		}
@@ -402,5 +404,7 @@ func (r *shardRun) markPurge(ctx context.Context, cand, fresh *discovery.Table) 
 	c := created.Time.UTC()
 	fresh.CreatedAt, cand.CreatedAt = &c, &c
 	fresh.Hold, cand.Hold = &h, &h
+	// Known and adopted: a connection lost later in the purge has no statement in flight.
+	r.inFlight = nil
 	return proceed(), nil
 }

@@ -342,3 +342,49 @@ func TestAnswerLostPastTheDeadline(t *testing.T) {
 		})
 	}
 }
+
+// TestHoldRenameKilled: the hold's RENAME ended while it waits for a metadata lock, after
+// the comment change that wrote the hold record (which renewed CREATE_TIME) took effect.
+// The retry knows the record as its own and holds the table; it skipped it as replaced.
+func TestHoldRenameKilled(t *testing.T) {
+	ctx := context.Background()
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	oneLeftover(t, db, s)
+	cfg := config(t, s)
+	cfg.Execute.Hold = janitor.Defaults().Execute.Hold
+	cfg.Execute.LockWaitTimeout = 20 * time.Second // the test ends the session long before
+	olderThanASecond(t, db, s, "__orders_old")
+	holder, err := db.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = holder.Close() })
+	p := cutProxy(t, cfg.Shards[0].DSN, "RENAME /* janitor */ TABLE")
+	cfg.Shards[0].DSN = p.dsn
+	killed := make(chan error, 1)
+	p.before = func() {
+		// Between the comment change and the RENAME: a session takes the table's
+		// metadata lock, so the RENAME waits, and the test ends the RENAME's session.
+		if _, err := holder.ExecContext(ctx, "BEGIN"); err != nil {
+			killed <- err
+			return
+		}
+		if _, err := holder.ExecContext(ctx, "SELECT 1 FROM "+q(s, "__orders_old")+" LIMIT 0"); err != nil {
+			killed <- err
+			return
+		}
+		go func() { killed <- killWaiting(ctx, db, holder, "RENAME /* janitor */ TABLE") }()
+	}
+	r := janitor.New(cfg, nil).Run(ctx, true)
+	if err := <-killed; err != nil {
+		t.Fatal(err)
+	}
+	o := outcomes(r)["__orders_old"]
+	if o.Outcome != report.OutcomeHeld || r.Failed() {
+		t.Errorf("__orders_old: %q (%s), failed %v; want held after the reconnect", o.Outcome, o.Reason, r.Failed())
+	}
+	if exists(t, db, s, "__orders_old") {
+		t.Error("__orders_old is still under its name")
+	}
+}
