@@ -68,6 +68,21 @@ func killWaiting(ctx context.Context, db *sqlx.DB, holder *sqlx.Conn, prefix str
 			if _, err := db.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", id)); err != nil {
 				return err
 			}
+			// KILL only flags the session: release the lock once it is gone, or the
+			// statement could get the lock first and take effect.
+			for {
+				var n int
+				if err := db.GetContext(ctx, &n, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?", id); err != nil {
+					return err
+				}
+				if n == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("session %d still there after KILL", id)
+				}
+				<-time.After(10 * time.Millisecond) // polling, with a deadline
+			}
 			_, err := holder.ExecContext(ctx, "ROLLBACK")
 			return err
 		}
