@@ -11,10 +11,16 @@ import (
 // budget is one shard run's limits in one value: execute.deadline (from the run's
 // start, shared by every shard), execute.max_duration (from the shard's first
 // statement), execute.max_tables_per_run and execute.max_bytes_per_run. The guard asks it
-// before every statement, and every wait janitor makes for a table (the throttle, a
-// reconnect, a replica applying a purge batch) is capped by what it leaves, so no wait
-// carries a statement past a limit. Each limit maps to its blocked code here and nowhere
-// else.
+// before every statement, and every wait janitor makes before a statement (the throttle,
+// a reconnect, a replica applying a purge batch, pause_between_drops, batch_pause) is
+// capped by what it leaves, so no wait carries a statement past a limit. Waits after a
+// statement, which send nothing, are not: the reconnect after a connection lost with a
+// statement in flight, and takeLock waiting for this run's own statement that outlived
+// its connection (the deadline lets a statement in flight finish, as SIGTERM does, and
+// these learn what it did); watchAppliers following a DROP or RENAME to the replicas
+// for up to max_replica_lag (cut at the deadline, it would miss the stall that statement
+// causes there, and the shard would not be blocked for it). Each limit maps to its
+// blocked code here and nowhere else.
 type budget struct {
 	ex       ExecuteConfig
 	deadline time.Time // execute.deadline as an instant; zero: none

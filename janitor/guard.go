@@ -125,20 +125,25 @@ func (r *shardRun) waitHealthy(ctx context.Context) (bool, decision) {
 	return true, stopWith(report.BlockedThrottle, b.Error())
 }
 
-// inFlight marks the statement that changes a table (a DROP, a hold's RENAME) as sent
-// and not refused: after a lost connection it tells what the table's absence means.
+// inFlight marks the statement that changes a table (a DROP, a hold's RENAME, a comment
+// change) as sent and not refused: after a lost connection it tells what the table's
+// absence, or its state, means.
 type inFlight struct {
 	drop bool            // a DROP: the table gone means dropped
 	hold *discovery.Hold // a hold's RENAME: the hold name present means held
+	// comment: a comment change (the hold record, the purge mark), this comment found
+	// on the table means it took effect, and renewed CREATE_TIME (adoptOwnComment).
+	comment string
 }
 
 // send sends one statement that changes a table, on the dropping connection. It is the
-// one place that keeps the in-flight marker: set before the statement goes out, cleared
+// one place that sets the in-flight marker: set before the statement goes out, cleared
 // when the server answers with a refusal; kept when the server took it, or when the
-// connection was lost without an answer, until the next table begins.
-func (r *shardRun) send(ctx context.Context, f *inFlight, stmt string) error {
+// connection was lost without an answer, until the next table begins (or markPurge has
+// adopted the comment change it marks).
+func (r *shardRun) send(ctx context.Context, f *inFlight, stmt string, args ...any) error {
 	r.inFlight = f
-	_, err := r.conn.ExecContext(ctx, stmt)
+	_, err := r.conn.ExecContext(ctx, stmt, args...)
 	if err != nil && !connectionLost(err) {
 		r.inFlight = nil
 	}

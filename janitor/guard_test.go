@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -260,6 +259,37 @@ func TestStopCodes(t *testing.T) {
 			}
 			return r
 		}},
+		{report.BlockedReplicaUnreadable, func(t *testing.T) *report.Report {
+			// A replica whose sessions janitor may see but cannot read for another reason
+			// than grants, while the throttle reads its lag. MariaDB: its sessions refuse
+			// any SELECT that examines more than one row (max_join_size), which the
+			// process-list query does and the server and lag reads do not. MySQL, whose
+			// optimizer estimates the lag signal's replication-status join above the
+			// process-list queries: its SELECTs return no rows (sql_select_limit), which
+			// SHOW REPLICA STATUS ignores, so the server's own description is missing.
+			// The DROP must not go out on a guess.
+			limit, says := "max_join_size=1", "MAX_JOIN_SIZE"
+			if testdb.IsMySQL(t) {
+				limit, says = "sql_select_limit=0", "no rows"
+			}
+			db := testdb.Primary(t)
+			s := testdb.Schema(t, db)
+			oneLeftover(t, db, s)
+			cfg := config(t, s)
+			sep := "?"
+			if strings.Contains(cfg.Shards[0].Replicas[0].DSN, "?") {
+				sep = "&"
+			}
+			cfg.Shards[0].Replicas[0].DSN += sep + limit
+			r := janitor.New(cfg, nil).Run(context.Background(), true)
+			if !exists(t, db, s, "__orders_old") {
+				t.Error("__orders_old was dropped though the replica's sessions could not be read")
+			}
+			if b := r.Shards[0].Blocked; !strings.Contains(b, "sandbox-replica") || !strings.Contains(b, says) {
+				t.Errorf("blocked %q: want the replica and the server's error named", b)
+			}
+			return r
+		}},
 	}
 	produced := map[string]bool{}
 	for code := range stopCodeTests {
@@ -289,10 +319,107 @@ func TestStopCodes(t *testing.T) {
 			missing = append(missing, code)
 		}
 	}
-	// Not produced by a test yet: a replica whose sessions cannot be read for another
-	// reason than grants (a timeout) cannot be set up on the sandbox without a fault
-	// injector.
-	if want := []string{report.BlockedReplicaUnreadable}; !slices.Equal(missing, want) {
-		t.Errorf("blocked codes no test produces: %v; want exactly %v (update stopCodeTests or this list)", missing, want)
+	if len(missing) > 0 {
+		t.Errorf("blocked codes no test produces: %v (add a scenario, or name the test in stopCodeTests)", missing)
 	}
+}
+
+// TestHoldCommentLostConnectionRetries: the connection lost while the hold's comment ALTER
+// waits (here: ended by the server, as a restart or a network cut would) is a lost
+// connection, not a failed table: janitor reconnects, goes through the guard again and
+// holds the table. It reported the table failed (the run exited 1) and left the hold
+// record in the comment of a table still under its own name.
+func TestHoldCommentLostConnectionRetries(t *testing.T) {
+	ctx := context.Background()
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	oneLeftover(t, db, s)
+	cfg := config(t, s)
+	cfg.Execute.Hold = janitor.Defaults().Execute.Hold
+	cfg.Execute.LockWaitTimeout = 20 * time.Second // the test ends the session long before
+	// Another session holds the table's metadata lock, so the comment ALTER waits for it.
+	holder, err := db.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = holder.Close() })
+	testdb.Exec(t, holder, "BEGIN", "SELECT 1 FROM "+q(s, "__orders_old")+" LIMIT 0")
+	killed := make(chan error, 1)
+	go func() {
+		killed <- func() error {
+			deadline := time.Now().Add(15 * time.Second)
+			for time.Now().Before(deadline) {
+				var id int64
+				err := db.GetContext(ctx, &id, `SELECT ID FROM information_schema.PROCESSLIST
+					WHERE INFO LIKE 'ALTER /* janitor */ TABLE%' AND STATE LIKE 'Waiting for table metadata lock%' LIMIT 1`)
+				if err == nil {
+					if _, err := db.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", id)); err != nil {
+						return err
+					}
+					_, err := holder.ExecContext(ctx, "ROLLBACK")
+					return err
+				}
+				<-time.After(20 * time.Millisecond) // polling, with a deadline
+			}
+			return fmt.Errorf("the comment ALTER never waited for the metadata lock")
+		}()
+	}()
+	r := janitor.New(cfg, nil).Run(ctx, true)
+	if err := <-killed; err != nil {
+		t.Fatal(err)
+	}
+	o := outcomes(r)["__orders_old"]
+	if o.Outcome != report.OutcomeHeld || r.Failed() {
+		t.Errorf("__orders_old: %q (%s), failed run %v; want held after a reconnect", o.Outcome, o.Reason, r.Failed())
+	}
+	if exists(t, db, s, "__orders_old") {
+		t.Error("__orders_old is still under its own name")
+	}
+}
+
+// TestPausesStopAtTheBudget: execute.pause_between_drops and a purge's batch_pause are
+// cut by the budget like every other wait before a statement: the run stops at
+// execute.max_duration with run_limit, not a whole pause later. Both paused in full.
+func TestPausesStopAtTheBudget(t *testing.T) {
+	const pause = time.Minute
+	t.Run("pause_between_drops", func(t *testing.T) {
+		db, s := twoLeftovers(t)
+		cfg := config(t, s)
+		cfg.Execute.PauseBetweenDrops = pause
+		cfg.Execute.MaxDuration = 3 * time.Second
+		start := time.Now()
+		r := janitor.New(cfg, nil).Run(context.Background(), true)
+		took := time.Since(start)
+		o := outcomes(r)
+		if o["__a_old"].Outcome != report.OutcomeDropped {
+			t.Fatalf("__a_old: %q (%s); the first table must be dropped for the pause to happen", o["__a_old"].Outcome, o["__a_old"].Reason)
+		}
+		if sh := r.Shards[0]; sh.BlockedCode != report.BlockedRunLimit || o["__b_old"].Outcome != report.OutcomeDeferred || !exists(t, db, s, "__b_old") {
+			t.Errorf("blocked_code %q (%s), __b_old %q; want run_limit, deferred and in place", sh.BlockedCode, sh.Blocked, o["__b_old"].Outcome)
+		}
+		if took > 20*time.Second {
+			t.Errorf("the run took %s: pause_between_drops %s outlasted execute.max_duration 3s", took.Round(time.Millisecond), pause)
+		}
+	})
+	t.Run("batch_pause", func(t *testing.T) {
+		ctx, db, _, s, cfg, _ := purgeShard(t, time.Minute)
+		cfg.Execute.LargeTable.BatchPause = pause
+		cfg.Execute.MaxDuration = 3 * time.Second
+		start := time.Now()
+		r := janitor.New(cfg, nil).Run(ctx, true)
+		took := time.Since(start)
+		if sh := r.Shards[0]; sh.BlockedCode != report.BlockedRunLimit || !strings.Contains(sh.Blocked, "during a purge") {
+			t.Errorf("blocked_code %q (%s); want run_limit during a purge", sh.BlockedCode, sh.Blocked)
+		}
+		var n int
+		if err := db.GetContext(ctx, &n, "SELECT COUNT(*) FROM "+q(s, "__a_old")); err != nil {
+			t.Fatalf("__a_old is gone: %v", err)
+		}
+		if n == 0 || n >= 2000 {
+			t.Errorf("%d rows left of 2000; want the purge stopped part-way", n)
+		}
+		if took > 20*time.Second {
+			t.Errorf("the run took %s: batch_pause %s outlasted execute.max_duration 3s", took.Round(time.Millisecond), pause)
+		}
+	})
 }

@@ -3,6 +3,7 @@ package janitor
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -129,6 +130,9 @@ func (r *shardRun) holdOne(ctx context.Context, c candidate) (decision, error) {
 			return leave(r.heldOutcome(f.hold, "held (confirmed after the connection was lost; no access baseline recorded)")), nil
 		}
 	}
+	if err := r.adoptOwnComment(ctx, t); err != nil {
+		return decision{}, err
+	}
 	r.inFlight = nil
 	g, err := r.guard(ctx, t, guardOpts{})
 	if err != nil || !g.proceed {
@@ -176,11 +180,18 @@ func (r *shardRun) applyHold(ctx context.Context, fresh *discovery.Table) (decis
 	holdName := dbconn.QualifiedName(fresh.Schema, h.HoldName)
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.j.cfg.Execute.LockWaitTimeout+r.j.cfg.Execute.DropTimeout)
 	defer cancel()
-	if d := r.holdStatementFailed(setComment(dctx, r.conn, srv, name, text), "record the hold in the comment"); !d.proceed {
+	if err := r.send(dctx, &inFlight{comment: text}, commentStmt(srv, name), text); connectionLost(err) {
+		// Not a failed table: dropWithRetry reconnects, and the guard clears it again
+		// (adoptOwnComment first). The record may be in the comment already; under the
+		// table's own name it is inert, and the next hold rewrites it.
+		return decision{}, err
+	} else if d := r.holdStatementFailed(err, "record the hold in the comment"); !d.proceed {
 		return d, nil
 	}
 	r.log.InfoContext(ctx, "holding", "table", name, "hold_name", h.HoldName, "until", until, "tool", fresh.Tool, "role", fresh.Role)
-	if err := r.send(dctx, &inFlight{hold: h}, "RENAME /* janitor */ TABLE "+name+" TO "+holdName); err != nil {
+	// The comment goes with the RENAME's marker: a RENAME lost before it took effect
+	// leaves the table under its name with the record, and a renewed CREATE_TIME.
+	if err := r.send(dctx, &inFlight{hold: h, comment: text}, "RENAME /* janitor */ TABLE "+name+" TO "+holdName); err != nil {
 		if connectionLost(err) {
 			return decision{}, err
 		}
@@ -236,12 +247,48 @@ const (
 // and change it in place (no rebuild: the .ibd file keeps its inode) with INPLACE and
 // LOCK=NONE. A server that would copy the table refuses instead of copying.
 func setComment(ctx context.Context, conn sqlx.ExecerContext, srv discovery.Server, name, comment string) error {
+	_, err := conn.ExecContext(ctx, commentStmt(srv, name), comment)
+	return err
+}
+
+// commentStmt is setComment's statement, the comment its one argument.
+func commentStmt(srv discovery.Server, name string) string {
 	clause := "ALGORITHM=INSTANT"
 	if srv.Flavor != discovery.FlavorMariaDB {
 		clause = "ALGORITHM=INPLACE, LOCK=NONE"
 	}
-	_, err := conn.ExecContext(ctx, "ALTER /* janitor */ TABLE "+name+" COMMENT = ?, "+clause, comment)
-	return err
+	return "ALTER /* janitor */ TABLE " + name + " COMMENT = ?, " + clause
+}
+
+// adoptOwnComment runs first when a table's work starts over after a lost connection.
+// A comment change janitor sent on the table (a hold record, a purge mark) may have taken
+// effect without its answer arriving, and it renews CREATE_TIME (MariaDB and MySQL 9.7
+// both): the re-check would read the table as replaced by another. The comment janitor
+// wrote, found exactly, proves the table is the one it changed (as markPurge's own
+// check does): its new CREATE_TIME, and hold record, become the candidate's.
+func (r *shardRun) adoptOwnComment(ctx context.Context, t *discovery.Table) error {
+	f := r.inFlight
+	if f == nil || f.comment == "" {
+		return nil
+	}
+	var created sql.NullTime
+	var comment string
+	err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ CREATE_TIME, TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+		t.Schema, t.Name).Scan(&created, &comment)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil // gone: the re-check says so
+	case err != nil:
+		return fmt.Errorf("read %s after a lost connection: %w", dbconn.QualifiedName(t.Schema, t.Name), err)
+	case comment != f.comment || !created.Valid:
+		return nil // not changed by janitor: the re-check judges it as it is
+	}
+	c := created.Time.UTC()
+	t.CreatedAt = &c
+	if h, ok := discovery.ParseHold(comment); ok && t.JanitorHold() != nil {
+		t.Hold = &h
+	}
+	return nil
 }
 
 // recordBaseline reads the held table's access counters and adds them to its hold record.
@@ -318,36 +365,46 @@ func tableExists(ctx context.Context, q sqlx.QueryerContext, schema, table strin
 // purge's own DELETEs are not read as access by a later run if the purge is cut short.
 // The comment change renews CREATE_TIME on MariaDB, so the table's identity (CREATE_TIME,
 // checked by every purge batch and re-check) is read again, together with the comment
-// that proves it is still the table just marked.
-func (r *shardRun) markPurge(ctx context.Context, cand, fresh *discovery.Table) decision {
+// that proves it is still the table just marked. A lost connection is an error, for
+// dropWithRetry to reconnect and start the table over under the guard.
+func (r *shardRun) markPurge(ctx context.Context, cand, fresh *discovery.Table) (decision, error) {
 	held := fresh.JanitorHold()
 	if held == nil || held.PurgeStarted != nil {
-		return proceed()
+		return proceed(), nil
 	}
 	h := *held
 	var now time.Time
-	if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ UTC_TIMESTAMP(6)").Scan(&now); err != nil {
-		return leave(outcome{report.OutcomeDeferred, "read server time: " + err.Error(), 0})
+	if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ UTC_TIMESTAMP(6)").Scan(&now); connectionLost(err) {
+		return decision{}, err
+	} else if err != nil {
+		return leave(outcome{report.OutcomeDeferred, "read server time: " + err.Error(), 0}), nil
 	}
 	now = now.UTC()
 	h.PurgeStarted = &now
 	text, err := h.CommentText()
 	if err != nil {
-		return leave(outcome{report.OutcomeSkipped, "cannot record the purge in the hold record: " + err.Error(), 0})
+		return leave(outcome{report.OutcomeSkipped, "cannot record the purge in the hold record: " + err.Error(), 0}), nil
 	}
 	name := dbconn.QualifiedName(fresh.Schema, fresh.Name)
-	if d := r.holdStatementFailed(setComment(ctx, r.conn, r.server, name, text), "record the purge in the comment"); !d.proceed {
-		return d
+	if err := r.send(ctx, &inFlight{comment: text}, commentStmt(r.server, name), text); connectionLost(err) {
+		return decision{}, err
+	} else if d := r.holdStatementFailed(err, "record the purge in the comment"); !d.proceed {
+		return d, nil
 	}
 	var created sql.NullTime
 	var comment string
 	err = r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ CREATE_TIME, TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
 		fresh.Schema, fresh.Name).Scan(&created, &comment)
+	if connectionLost(err) {
+		return decision{}, err
+	}
 	if err != nil || comment != text || !created.Valid {
-		return leave(outcome{report.OutcomeSkipped, fmt.Sprintf("the table changed while janitor recorded its purge (comment or CREATE_TIME: %v)", err), 0})
+		return leave(outcome{report.OutcomeSkipped, fmt.Sprintf("the table changed while janitor recorded its purge (comment or CREATE_TIME: %v)", err), 0}), nil
 	}
 	c := created.Time.UTC()
 	fresh.CreatedAt, cand.CreatedAt = &c, &c
 	fresh.Hold, cand.Hold = &h, &h
-	return proceed()
+	// Known and adopted: a connection lost later in the purge has no statement in flight.
+	r.inFlight = nil
+	return proceed(), nil
 }

@@ -112,7 +112,8 @@ func (r *shardRun) purge(ctx context.Context, t *discovery.Table) (decision, err
 		if n == 0 {
 			break
 		}
-		if !sleep(ctx, lt.BatchPause) {
+		// Cut like every wait: the next batch's guard stops with the budget's code.
+		if !sleep(ctx, r.budget.cap(time.Now(), lt.BatchPause)) {
 			return leave(outcome{report.OutcomeDeferred, fmt.Sprintf("stopped by signal while purging (%d rows purged)", total), 0}), nil
 		}
 	}

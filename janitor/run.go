@@ -232,7 +232,9 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 			return nil
 		}
 		if r.budget.tables > 0 && ex.PauseBetweenDrops > 0 {
-			if !sleep(ctx, ex.PauseBetweenDrops) {
+			// Cut to what the budget leaves: the guard of the next table then stops with
+			// the budget's code at once, instead of a pause past the deadline.
+			if !sleep(ctx, r.budget.cap(time.Now(), ex.PauseBetweenDrops)) {
 				r.stopAt(cands, i, &errStop{code: report.BlockedSignal, why: "stopped by signal before this table"})
 				return nil
 			}
@@ -464,8 +466,16 @@ func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (decision, er
 		}
 		r.log.WarnContext(ctx, "connection lost; reconnecting", "table", c.table.Schema+"."+c.table.Name, "err", err)
 		// The wait starts now, not when work on the table began: a DROP that ran long
-		// before the connection was lost must still get its reconnect. The budget cuts it.
-		deadline := time.Now().Add(r.budget.cap(time.Now(), maxWait))
+		// before the connection was lost must still get its reconnect. The budget cuts it,
+		// unless a DROP or RENAME (or comment change) is in flight: the reconnect is then
+		// how janitor learns what the server did, and sends nothing (the guard of any
+		// statement after it stops at the budget). Cut, it reported deferred a table the
+		// server had dropped or renamed.
+		wait := maxWait
+		if r.inFlight == nil {
+			wait = r.budget.cap(time.Now(), maxWait)
+		}
+		deadline := time.Now().Add(wait)
 		for {
 			if now := time.Now(); now.After(deadline) {
 				if s := r.budget.stop(now); s != nil {
@@ -493,15 +503,18 @@ func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (decision, er
 // execute.large_table.strategy purge, the purge and the guard again, then the DROP.
 func (r *shardRun) dropOne(ctx context.Context, c candidate) (decision, error) {
 	t := c.table
-	if r.inFlight != nil {
+	if err := r.adoptOwnComment(ctx, t); err != nil {
+		return decision{}, err
+	}
+	if f := r.inFlight; f != nil && f.drop {
 		// The connection died after the DROP went out: the re-check says whether it
 		// took effect (the table is gone: dropped). If the table is still there, the
 		// DROP did not happen, and the work starts over under the guard.
 		if _, d, err := r.recheck(ctx, t, false); err != nil || !d.proceed {
 			return d, err
 		}
-		r.inFlight = nil
 	}
+	r.inFlight = nil
 	g, err := r.guard(ctx, t, guardOpts{})
 	if err != nil || !g.proceed {
 		return g.decision, err
@@ -514,8 +527,8 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate) (decision, error) {
 		// The purge deletes what the DROP would: the guard above looked at the replicas
 		// too, or a table read on a replica, or on one janitor cannot see into, would be
 		// emptied and only then refused its DROP.
-		if d := r.markPurge(ctx, t, fresh); !d.proceed {
-			return d, nil
+		if d, err := r.markPurge(ctx, t, fresh); err != nil || !d.proceed {
+			return d, err
 		}
 		if d, err := r.purge(ctx, fresh); err != nil || !d.proceed {
 			return d, err
