@@ -108,6 +108,9 @@ type Inspector struct {
 	// missing from them is looked up alone.
 	fkPre   map[*Table][]fkRow
 	sessPre map[*Table][]string
+	// useWant are, during InspectAll, the names whose reads by name it looks up: every
+	// candidate and every held table's original name (recentuse.go reads only theirs).
+	useWant []useKey
 	// binlog caches the binary log clients that may be a tool, for this Inspector's life.
 	binlog binlogCache
 }
@@ -316,7 +319,7 @@ func (in *Inspector) Inspect(ctx context.Context, n Name) (*Table, error) {
 func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, error) {
 	in.inventory, in.schemaNames = true, map[string]map[string]bool{}
 	defer func() {
-		in.inventory, in.schemaNames, in.asked, in.meta, in.now, in.fkPre, in.sessPre = false, nil, nil, nil, time.Time{}, nil, nil
+		in.inventory, in.schemaNames, in.asked, in.meta, in.now, in.fkPre, in.sessPre, in.useWant = false, nil, nil, nil, time.Time{}, nil, nil, nil
 	}()
 	if err := in.prefetchMeta(ctx, names); err != nil {
 		return nil, err
@@ -344,6 +347,12 @@ func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, er
 		return nil, err
 	}
 	in.prefetchEvidence(ctx, tables)
+	for _, t := range tables {
+		in.useWant = append(in.useWant, useKey{t.Schema, t.Name})
+		if h, ok := ParseHold(t.Comment); ok {
+			in.useWant = append(in.useWant, useKey{h.Schema, h.Table})
+		}
+	}
 	for _, t := range tables {
 		if err := ctx.Err(); err != nil {
 			return nil, err

@@ -1,0 +1,95 @@
+package discovery
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/internal/testdb"
+	"github.com/jmoiron/sqlx"
+)
+
+// hostileNames are table names a digest filter may mishandle: LIKE's wildcards and
+// escape, the digest's backtick quoting, case, characters the server's collation and
+// Go's lower-casing fold differently (the Kelvin sign and the dotted capital I
+// lower-case to k and i in Go).
+var hostileNames = []string{"we`ird", "50%_off", "a_b", "axb", `back\slash`, "Ünïcødé", "ünïcødé2", "\u212Aelvin", "kelvin",
+	"\u0130x", "ix", "sp ace", "dot.ted", "quote'd", `dq"x`, "MiXeD", "_orders_old"}
+
+// TestDigestFilterKeepsMatches: the digests read with the server-side filter of an
+// inventory (digestFilter) hold every digest the in-memory matcher finds in all of
+// them, for every hostile name; and the filter leaves out digests that name none.
+func TestDigestFilterKeepsMatches(t *testing.T) {
+	db := testdb.Primary(t)
+	var pfs int
+	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
+		t.Fatal(err)
+	}
+	if pfs != 1 {
+		t.Skip("performance_schema is off: no statement digests to filter (the suite runs MySQL and MariaDB 11.8 with it on)")
+	}
+	s := testdb.Schema(t, db)
+	for _, n := range hostileNames {
+		testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, n)+" (id INT PRIMARY KEY)")
+	}
+	testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, "unrelated")+" (id INT PRIMARY KEY)")
+	ctx := context.Background()
+	for _, n := range append(slices.Clone(hostileNames), "unrelated") {
+		var ids []int
+		if err := db.SelectContext(ctx, &ids, "SELECT id FROM "+dbconn.QualifiedName(s, n)+" WHERE id = 7"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(where string, args []any) []digestRow {
+		t.Helper()
+		rows, err := queryAll(ctx, NewInspector(db, Server{}, Options{}, nil), `SELECT COALESCE(SCHEMA_NAME, ''), DIGEST_TEXT, COUNT_STAR, SUM_ERRORS, UNIX_TIMESTAMP(LAST_SEEN)
+			FROM performance_schema.events_statements_summary_by_digest WHERE DIGEST_TEXT IS NOT NULL`+where, args,
+			func(r *sqlx.Rows) (d digestRow, err error) {
+				var last float64
+				err = r.Scan(&d.schema, &d.text, &d.count, &d.errors, &last)
+				return d, err
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rows
+	}
+	var want []useKey
+	for _, n := range hostileNames {
+		want = append(want, useKey{s, n})
+	}
+	where, args := digestFilter(want)
+	if where == "" {
+		t.Fatal("no filter for a few names")
+	}
+	all, filtered := read("", nil), read(where, args)
+	matches := func(rows []digestRow, name string) []string {
+		c := &useCache{digests: rows, byName: indexDigests(rows)}
+		var out []string
+		for _, ref := range c.refs(name) {
+			d := rows[ref.digest]
+			if ref.names(d, strings.ToLower(s), s) {
+				out = append(out, d.text)
+			}
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	for _, n := range hostileNames {
+		every, kept := matches(all, n), matches(filtered, n)
+		if len(every) == 0 {
+			t.Errorf("%q: no digest names it in the unfiltered read: the test reads nothing", n)
+		}
+		for _, d := range every {
+			if !slices.Contains(kept, d) {
+				t.Errorf("%q: the filter lost %q (pattern %q)", n, d, digestPattern(n))
+			}
+		}
+	}
+	if m := matches(filtered, "unrelated"); len(m) > 0 {
+		t.Errorf("the filter kept a digest naming no wanted table: %q", m)
+	}
+	t.Logf("%d digests in all, %d after the filter", len(all), len(filtered))
+}
