@@ -2,9 +2,12 @@ package discovery
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/internal/testdb"
@@ -92,4 +95,71 @@ func TestDigestFilterKeepsMatches(t *testing.T) {
 		t.Errorf("the filter kept a digest naming no wanted table: %q", m)
 	}
 	t.Logf("%d digests in all, %d after the filter", len(all), len(filtered))
+}
+
+// TestReadSourcesReadTheCandidatesRows: an inventory reads the per-table counters and
+// the digests of its candidates (and the failed digests), not one row per table of the
+// server. Counted by the server: the rows janitor's reads of the sources sent, from
+// their digests' SUM_ROWS_SENT, before and after one inventory of one leftover among
+// 150 tables that were all read (each has counter rows and a digest of its own).
+func TestReadSourcesReadTheCandidatesRows(t *testing.T) {
+	db := testdb.Primary(t)
+	var pfs int
+	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
+		t.Fatal(err)
+	}
+	if pfs != 1 {
+		t.Skip("performance_schema is off: no sources to read (the suite runs MySQL and MariaDB 11.8 with it on)")
+	}
+	ctx := context.Background()
+	s := testdb.Schema(t, db)
+	const tables = 150
+	for i := range tables {
+		n := dbconn.QualifiedName(s, fmt.Sprintf("t%03d", i))
+		testdb.Exec(t, db, "CREATE TABLE "+n+" (id INT PRIMARY KEY)", "INSERT INTO "+n+" VALUES (1)")
+		var ids []int
+		if err := db.SelectContext(ctx, &ids, fmt.Sprintf("SELECT id FROM %s WHERE id = %d", n, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, "_t000_old")+" (id INT PRIMARY KEY)")
+	// The digests of janitor's reads of the sources: performance_schema drops the
+	// comment, and quotes the columns.
+	sent := func() (rows, runs int64) {
+		t.Helper()
+		var n, r sql.NullInt64
+		if err := db.QueryRowxContext(ctx, `SELECT SUM(SUM_ROWS_SENT), SUM(COUNT_STAR) FROM performance_schema.events_statements_summary_by_digest
+			WHERE DIGEST_TEXT LIKE 'SELECT `+"`OBJECT_SCHEMA` , `OBJECT_NAME` , `COUNT_%"+`'
+				OR DIGEST_TEXT LIKE 'SELECT COALESCE ( %SCHEMA_NAME% , ? ) , `+"`DIGEST_TEXT`"+`%'`).Scan(&n, &r); err != nil {
+			t.Fatal(err)
+		}
+		return n.Int64, r.Int64
+	}
+	srv, err := ReadServer(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := NewInspector(db, srv, Options{Schemas: []string{s}, QueryTimeout: 30 * time.Second}, nil)
+	before, runsBefore := sent()
+	if _, err := in.InspectAll(ctx, []Name{{Schema: s, Table: "_t000_old"}}); err != nil {
+		t.Fatal(err)
+	}
+	after, runsAfter := sent()
+	got := after - before
+	if runsAfter-runsBefore < 3 {
+		t.Fatalf("%d reads of the digests and counters seen, want 3: the test no longer finds janitor's reads by their digests", runsAfter-runsBefore)
+	}
+	var digests, failed int64
+	if err := db.GetContext(ctx, &digests, "SELECT COUNT(*) FROM performance_schema.events_statements_summary_by_digest"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.GetContext(ctx, &failed, "SELECT COUNT(*) FROM performance_schema.events_statements_summary_by_digest WHERE SUM_ERRORS > 0"); err != nil {
+		t.Fatal(err)
+	}
+	// One candidate: its digests (none: it was never read) and the failed ones, however
+	// many the server holds, plus a margin for the statements of this test.
+	if limit := failed + 20; got > limit {
+		t.Errorf("one inventory of one candidate read %d rows of the sources (digests %d, of which failed %d; %d tables read): want at most %d", got, digests, failed, tables, limit)
+	}
+	t.Logf("%d rows of the sources read, %d digests on the server (%d failed)", got, digests, failed)
 }
