@@ -90,9 +90,10 @@ func (ref digestRef) names(d digestRow, ls, schema string) bool {
 }
 
 // refs lists the digests that name table. MySQL 9.7 writes a backtick inside a name
-// as it is, not doubled (measured: `we`ird`), so a digest naming such a table cannot
-// be parsed: for those names every digest that holds the quoted name, raw or doubled,
-// names it, in any schema. A wrong match keeps a table; a missed one drops it.
+// as it is, not doubled (measured: `we`ird`; MariaDB 11.8 doubles it), so a digest
+// naming such a table cannot be parsed: for those names every digest that holds the
+// quoted name, raw or doubled, names it, in any schema. A wrong match keeps a table; a
+// missed one drops it.
 func (c *useCache) refs(table string) []digestRef {
 	lt := strings.ToLower(table)
 	out := c.byName[lt]
