@@ -21,9 +21,10 @@ import (
 var hostileNames = []string{"we`ird", "50%_off", "a_b", "axb", `back\slash`, "Ünïcødé", "ünïcødé2", "\u212Aelvin", "kelvin",
 	"\u0130x", "ix", "sp ace", "dot.ted", "quote'd", `dq"x`, "MiXeD", "_orders_old"}
 
-// TestDigestFilterKeepsMatches: the digests read with the server-side filter of an
-// inventory (digestFilter) hold every digest the in-memory matcher finds in all of
-// them, for every hostile name; and the filter leaves out digests that name none.
+// TestDigestFilterKeepsMatches: the digests read with the server-side filter of a
+// re-check (digestFilter; an inventory of many names reads them all) hold every digest
+// the in-memory matcher finds in all of them, for every hostile name; and the filter
+// leaves out digests that name none.
 func TestDigestFilterKeepsMatches(t *testing.T) {
 	db := testdb.Primary(t)
 	var pfs int
@@ -63,7 +64,7 @@ func TestDigestFilterKeepsMatches(t *testing.T) {
 	for _, n := range hostileNames {
 		want = append(want, useKey{s, n})
 	}
-	where, args := digestFilter(want)
+	where, args := digestFilter(want, len(want))
 	if where == "" {
 		t.Fatal("no filter for a few names")
 	}
