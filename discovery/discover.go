@@ -117,6 +117,9 @@ type batch struct {
 	// the sessions naming it (prefetchEvidence).
 	fkPre   map[*Table][]fkRow
 	sessPre map[*Table][]string
+	// useWant are the names whose reads by name the inventory looks up: every
+	// candidate and every held table's original name (recentuse.go reads only theirs).
+	useWant []useKey
 }
 
 // A candidate missing from a batch's maps is looked up alone, as Inspect looks it up.
@@ -414,6 +417,12 @@ func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, er
 		return nil, err
 	}
 	in.prefetchEvidence(ctx, b, tables)
+	for _, t := range tables {
+		b.useWant = append(b.useWant, useKey{t.Schema, t.Name})
+		if h, ok := ParseHold(t.Comment); ok {
+			b.useWant = append(b.useWant, useKey{h.Schema, h.Table})
+		}
+	}
 	for _, t := range tables {
 		if err := ctx.Err(); err != nil {
 			return nil, err

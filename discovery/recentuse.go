@@ -80,6 +80,36 @@ type digestRow struct {
 type digestRef struct {
 	digest int
 	qual   string // lower-cased qualifying schema, "" when unqualified
+	// anySchema: the name was found by its text, not parsed, and its schema is unknown.
+	anySchema bool
+}
+
+// names reports whether ref's digest names schema.table (ls: schema lower-cased).
+func (ref digestRef) names(d digestRow, ls, schema string) bool {
+	return ref.anySchema || ref.qual == ls || ref.qual == "" && strings.EqualFold(d.schema, schema)
+}
+
+// refs lists the digests that name table. MySQL 9.7 writes a backtick inside a name
+// as it is, not doubled (measured: `we`ird`; MariaDB 11.8 doubles it), so a digest
+// naming such a table cannot be parsed: for those names every digest that holds the
+// quoted name, raw or doubled, names it, in any schema. A wrong match keeps a table; a
+// missed one drops it.
+func (c *useCache) refs(table string) []digestRef {
+	lt := strings.ToLower(table)
+	out := c.byName[lt]
+	if !strings.Contains(table, "`") {
+		return out
+	}
+	raw, doubled := "`"+lt+"`", "`"+strings.ReplaceAll(lt, "`", "``")+"`"
+	for i, d := range c.digests {
+		if !readsData(d.text) {
+			continue
+		}
+		if l := strings.ToLower(d.text); strings.Contains(l, raw) || strings.Contains(l, doubled) {
+			out = append(out, digestRef{digest: i, anySchema: true})
+		}
+	}
+	return out
 }
 
 type failedStmt struct {
@@ -87,9 +117,19 @@ type failedStmt struct {
 	text string
 }
 
-// useCache holds, for one Inspector's life, what the statement statistics say.
+// useKey is a table whose reads by name a lookup wants: a candidate, or a held table's
+// original name.
+type useKey struct{ schema, table string }
+
+// useCache holds, for one Inspector's life, what the statement statistics say about the
+// names it was asked for (want): only their rows are read, plus every digest with an
+// error (a CALL, an EXECUTE, an error summary's statement need those whatever they name).
 type useCache struct {
 	read bool
+	pfs  bool
+	// want are the names read so far; covered indexes them ("schema\x00table", as listed).
+	want    []useKey
+	covered map[useKey]bool
 	// digestWhy says why statement digests are not read ("" when they are);
 	// digestPartial, why some may be missing.
 	digestWhy, digestPartial string
@@ -98,12 +138,14 @@ type useCache struct {
 	// failed maps "schema.table" (lower-cased) to failed statements in the history.
 	failed     map[string][]failedStmt
 	historyWhy string
-	errs       []errAccount
-	errsWhy    string
-	// only, when set, limits the digests read to those that may name it (or failed).
-	only string
-	// counts maps schema and table to reads counted since countsSince.
+	// errs is read at the first held table only: nothing else needs it.
+	errsRead bool
+	errs     []errAccount
+	errsWhy  string
+	// counts maps schema and table to reads counted since countsSince; countsFrom
+	// says which source fills it ("" when none).
 	counts      map[[2]string]int64
+	countsFrom  string
 	countsWhat  string
 	countsSince time.Time
 	countsWhy   string
@@ -116,43 +158,59 @@ type useCache struct {
 // loadUses reads every source once per Inspector; a source a flavor or configuration
 // lacks is a reason in the cache, a failed read is c.err.
 //
-// name is the table name the caller looks for. Outside an inventory (a re-check before
-// one DROP or hold, or a purge batch's) only digests that may name it, or that failed,
-// are read: the digest table holds up to 10,000 statements, and a re-check runs per
-// statement janitor sends.
-func (in *Inspector) loadUses(ctx context.Context, name string, b *batch) *useCache {
+// want are the tables the caller looks for. Only their digests (and the digests with
+// errors) and their counter rows are read: the digest table holds up to 10,000
+// statements of up to 1 KB each, and the counters a row per table of the server, which
+// cost more than the 2023 incident's query at 10,000 tables (docs/benchmarks.md). An
+// inventory asks for all its candidates and held tables' original names at once
+// (InspectAll); a re-check outside one asks for its table alone, and a later name on
+// the same Inspector reads that name's rows afresh.
+func (in *Inspector) loadUses(ctx context.Context, b *batch, want ...useKey) *useCache {
 	c := &in.uses
+	// An inventory (b: InspectAll's batch) reads for all its names at once, by its clock.
 	inventory := b != nil
 	if inventory {
 		c.now = b.now
-	}
-	if c.read && name != "" && c.only != "" && c.only != name && c.err == nil && c.digestWhy == "" {
-		// Another table on the same Inspector: its digests, read again for it.
-		c.only = name
-		if inventory {
-			c.only = ""
+		if len(b.useWant) > 0 {
+			want = append(append([]useKey(nil), b.useWant...), want...)
 		}
-		if err := in.readDigests(ctx, c); err != nil {
+	}
+	if c.read {
+		if c.err != nil {
+			return c
+		}
+		var missing []useKey
+		for _, k := range want {
+			if !c.covered[k] {
+				missing = append(missing, k)
+			}
+		}
+		if len(missing) == 0 {
+			return c
+		}
+		if inventory {
+			c.setWant(append(c.want, missing...))
+		} else {
+			c.setWant(want)
+		}
+		if err := in.readByName(ctx, c); err != nil {
 			c.err = err
 		}
 		return c
 	}
-	if c.read {
-		return c
-	}
 	c.read = true
-	if !inventory {
-		c.only = name
-	}
+	c.setWant(want)
 	// Each query gets its own discovery.query_timeout (scalar, queryAll, queryEach).
 	var pfs sql.NullInt64
 	if err := in.scalar(ctx, "SELECT /* janitor */ @@performance_schema", &pfs); err != nil {
 		c.err = fmt.Errorf("read @@performance_schema: %w", err)
 		return c
 	}
-	if pfs.Int64 != 1 {
+	c.pfs = pfs.Int64 == 1
+	if !c.pfs {
 		c.digestWhy = "performance_schema is off"
 		c.historyWhy, c.errsWhy, c.countsWhy = c.digestWhy, c.digestWhy, c.digestWhy
+		c.errsRead = true
 	} else {
 		if err := in.loadDigests(ctx, c); err != nil {
 			c.err = err
@@ -162,10 +220,7 @@ func (in *Inspector) loadUses(ctx context.Context, name string, b *batch) *useCa
 			c.err = err
 			return c
 		}
-		if err := in.loadErrorSummary(ctx, c); err != nil {
-			c.err = err
-			return c
-		}
+		c.countsFrom = "performance_schema"
 		if err := in.loadCounters(ctx, c); err != nil {
 			c.err = err
 			return c
@@ -177,6 +232,42 @@ func (in *Inspector) loadUses(ctx context.Context, name string, b *batch) *useCa
 		}
 	}
 	return c
+}
+
+// setWant replaces the names the cache reads.
+func (c *useCache) setWant(want []useKey) {
+	c.want, c.covered = nil, map[useKey]bool{}
+	for _, k := range want {
+		if !c.covered[k] {
+			c.covered[k] = true
+			c.want = append(c.want, k)
+		}
+	}
+}
+
+// readByName reads again the sources that are filtered by name, for c.want.
+func (in *Inspector) readByName(ctx context.Context, c *useCache) error {
+	if c.digestWhy == "" {
+		if err := in.readDigests(ctx, c); err != nil {
+			return err
+		}
+	}
+	switch c.countsFrom {
+	case "performance_schema":
+		return in.loadCounters(ctx, c)
+	case "userstat":
+		return in.readUserstat(ctx, c)
+	}
+	return nil
+}
+
+// loadErrors reads MySQL's error summary once, at the first held table that needs it.
+func (in *Inspector) loadErrors(ctx context.Context, c *useCache) error {
+	if c.errsRead {
+		return nil
+	}
+	c.errsRead = true
+	return in.loadErrorSummary(ctx, c)
 }
 
 // scalar reads one row under discovery.query_timeout.
@@ -228,13 +319,71 @@ func (in *Inspector) loadDigests(ctx context.Context, c *useCache) error {
 	return in.readDigests(ctx, c)
 }
 
-// readDigests reads the digests (those that may name c.only, or failed, when set) and
-// indexes them by the names they hold.
-func (in *Inspector) readDigests(ctx context.Context, c *useCache) error {
-	where, args := "", []any(nil)
-	if c.only != "" {
-		where, args = " AND (SUM_ERRORS > 0 OR DIGEST_TEXT LIKE ?)", []any{"%" + escapeLike("`"+strings.ReplaceAll(c.only, "`", "``")+"`") + "%"}
+// maxDigestPatterns bounds the LIKE patterns of one digest read. Each is matched
+// against every digest's text on the server, which costs more than sending the text:
+// on MySQL 9.7 with 10,000 digests, reading them all took 0.3-0.5 s, one pattern
+// 0.2-0.3 s, 100 patterns 1.5-2.1 s (docs/benchmarks.md). A re-check (one name) filters;
+// an inventory of more names reads every digest, once.
+const maxDigestPatterns = 4
+
+// digestFilter is the WHERE clause that keeps the digests that may name one of want,
+// and every digest with an error. A digest quotes every identifier in backticks, a
+// backtick inside doubled (digestIdents), so a digest the in-memory matcher finds
+// holds "`name`" verbatim; LIKE compares under the column's case-insensitive
+// collation, as the matcher compares lower-cased names, and may keep more, never fewer.
+func digestFilter(want []useKey, max int) (string, []any) {
+	seen := map[string]bool{}
+	var likes []string
+	var args []any
+	for _, k := range want {
+		l := strings.ToLower(k.table)
+		if seen[l] {
+			continue
+		}
+		seen[l] = true
+		likes = append(likes, "DIGEST_TEXT LIKE ?")
+		args = append(args, digestPattern(k.table))
 	}
+	if len(likes) > max {
+		return "", nil
+	}
+	return " AND (SUM_ERRORS > 0" + orJoin(likes) + ")", args
+}
+
+// digestPattern is the LIKE pattern of a digest that quotes name. The matcher compares
+// names lower-cased rune by rune (strings.ToLower), which the server's collations do
+// not all mirror: a character outside ASCII, and k and i (the Kelvin sign and the
+// dotted capital I lower-case to them), match any one character, so the pattern keeps
+// every digest the matcher may find, and some more.
+func digestPattern(name string) string {
+	var b strings.Builder
+	b.WriteString("%`")
+	for _, r := range name {
+		switch {
+		case r >= 0x80 || r == 'k' || r == 'K' || r == 'i' || r == 'I':
+			b.WriteByte('_')
+		case r == '`':
+			// Doubled on some servers, as it is on MySQL 9.7 (refs).
+			b.WriteByte('%')
+		default:
+			b.WriteString(escapeLike(string(r)))
+		}
+	}
+	b.WriteString("`%")
+	return b.String()
+}
+
+func orJoin(clauses []string) string {
+	if len(clauses) == 0 {
+		return ""
+	}
+	return " OR " + strings.Join(clauses, " OR ")
+}
+
+// readDigests reads the digests that may name c.want, or failed, and indexes them by
+// the names they hold.
+func (in *Inspector) readDigests(ctx context.Context, c *useCache) error {
+	where, args := digestFilter(c.want, maxDigestPatterns)
 	rows, err := queryAll(ctx, in, `SELECT /* janitor */ COALESCE(SCHEMA_NAME, ''), DIGEST_TEXT, COUNT_STAR, SUM_ERRORS, UNIX_TIMESTAMP(LAST_SEEN)
 		FROM performance_schema.events_statements_summary_by_digest WHERE DIGEST_TEXT IS NOT NULL`+where, args,
 		func(r *sqlx.Rows) (d digestRow, err error) {
@@ -247,16 +396,22 @@ func (in *Inspector) readDigests(ctx context.Context, c *useCache) error {
 		return fmt.Errorf("read performance_schema.events_statements_summary_by_digest: %w", err)
 	}
 	c.digests = rows
-	c.byName = map[string][]digestRef{}
+	c.byName = indexDigests(rows)
+	return nil
+}
+
+// indexDigests indexes the digests that use data by the names they hold.
+func indexDigests(rows []digestRow) map[string][]digestRef {
+	byName := map[string][]digestRef{}
 	for i, d := range rows {
 		if !readsData(d.text) {
 			continue
 		}
 		for _, id := range digestIdents(d.text) {
-			c.byName[strings.ToLower(id.name)] = append(c.byName[strings.ToLower(id.name)], digestRef{digest: i, qual: strings.ToLower(id.qual)})
+			byName[strings.ToLower(id.name)] = append(byName[strings.ToLower(id.name)], digestRef{digest: i, qual: strings.ToLower(id.qual)})
 		}
 	}
-	return nil
+	return byName
 }
 
 func unixTime(f float64) time.Time {
@@ -364,18 +519,41 @@ func (in *Inspector) loadErrorSummary(ctx context.Context, c *useCache) error {
 	return nil
 }
 
-// loadCounters reads the per-table read counts of performance_schema: rows fetched
-// (table I/O) and read locks (table lock: one per statement that opened the table to
-// read, rows or not). Both count since the server started.
+// counterBatch is how many tables one counter query names.
+const counterBatch = 500
+
+// loadCounters reads the per-table read counts of performance_schema for c.want: rows
+// fetched (table I/O) and read locks (table lock: one per statement that opened the
+// table to read, rows or not). Both count since the server started. Both tables have
+// an index on (OBJECT_TYPE, OBJECT_SCHEMA, OBJECT_NAME) on MySQL 8 and later, which
+// the name list uses: the candidates' rows are read, not the server's 10,000.
 func (in *Inspector) loadCounters(ctx context.Context, c *useCache) error {
 	c.countsSince = in.server.Started(c.nowOr())
 	c.countsWhat = "performance_schema table I/O COUNT_FETCH and table lock COUNT_READ"
 	out := map[[2]string]int64{}
 	for _, q := range []string{
-		"SELECT /* janitor */ OBJECT_SCHEMA, OBJECT_NAME, COUNT_FETCH FROM performance_schema.table_io_waits_summary_by_table WHERE OBJECT_TYPE = 'TABLE' AND COUNT_FETCH > 0",
-		"SELECT /* janitor */ OBJECT_SCHEMA, OBJECT_NAME, COUNT_READ FROM performance_schema.table_lock_waits_summary_by_table WHERE OBJECT_TYPE = 'TABLE' AND COUNT_READ > 0",
+		"SELECT /* janitor */ OBJECT_SCHEMA, OBJECT_NAME, COUNT_FETCH FROM performance_schema.table_io_waits_summary_by_table WHERE OBJECT_TYPE = 'TABLE' AND COUNT_FETCH > 0 AND (OBJECT_SCHEMA, OBJECT_NAME) IN ",
+		"SELECT /* janitor */ OBJECT_SCHEMA, OBJECT_NAME, COUNT_READ FROM performance_schema.table_lock_waits_summary_by_table WHERE OBJECT_TYPE = 'TABLE' AND COUNT_READ > 0 AND (OBJECT_SCHEMA, OBJECT_NAME) IN ",
 	} {
-		err := queryEach(ctx, in, q, func(r *sqlx.Rows) error {
+		if err := countByName(ctx, in, q, c.want, out); err != nil {
+			return fmt.Errorf("read performance_schema's table counters: %w", err)
+		}
+	}
+	c.counts = out
+	return nil
+}
+
+// countByName runs q, which ends in "IN ", for want in batches and adds its rows up.
+func countByName(ctx context.Context, in *Inspector, q string, want []useKey, out map[[2]string]int64) error {
+	for len(want) > 0 {
+		batch := want[:min(len(want), counterBatch)]
+		want = want[len(batch):]
+		args := make([]any, 0, 2*len(batch))
+		for _, k := range batch {
+			args = append(args, k.schema, k.table)
+		}
+		list := "(" + strings.TrimSuffix(strings.Repeat("(?, ?), ", len(batch)), ", ") + ")"
+		err := queryEach(ctx, in, q+list, args, func(r *sqlx.Rows) error {
 			var s, t string
 			var n int64
 			if err := r.Scan(&s, &t, &n); err != nil {
@@ -385,10 +563,9 @@ func (in *Inspector) loadCounters(ctx context.Context, c *useCache) error {
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("read performance_schema's table counters: %w", err)
+			return err
 		}
 	}
-	c.counts = out
 	return nil
 }
 
@@ -402,20 +579,18 @@ func (in *Inspector) loadUserstat(ctx context.Context, c *useCache) error {
 		c.countsWhy = "performance_schema and userstat are off"
 		return nil
 	}
+	c.countsFrom = "userstat"
+	return in.readUserstat(ctx, c)
+}
+
+// readUserstat reads userstat's rows of c.want. information_schema.TABLE_STATISTICS
+// has no index: the filter saves the transfer, not the server's walk.
+func (in *Inspector) readUserstat(ctx context.Context, c *useCache) error {
 	c.countsSince = in.server.Started(c.nowOr())
 	c.countsWhat = "userstat TABLE_STATISTICS ROWS_READ"
 	c.countsWhy = ""
 	out := map[[2]string]int64{}
-	err := queryEach(ctx, in, "SELECT /* janitor */ TABLE_SCHEMA, TABLE_NAME, ROWS_READ FROM information_schema.TABLE_STATISTICS WHERE ROWS_READ > 0",
-		func(r *sqlx.Rows) error {
-			var s, t string
-			var n int64
-			if err := r.Scan(&s, &t, &n); err != nil {
-				return err
-			}
-			out[[2]string{s, t}] += n
-			return nil
-		})
+	err := countByName(ctx, in, "SELECT /* janitor */ TABLE_SCHEMA, TABLE_NAME, ROWS_READ FROM information_schema.TABLE_STATISTICS WHERE ROWS_READ > 0 AND (TABLE_SCHEMA, TABLE_NAME) IN ", c.want, out)
 	if err != nil {
 		return fmt.Errorf("read information_schema.TABLE_STATISTICS: %w", err)
 	}
@@ -423,10 +598,10 @@ func (in *Inspector) loadUserstat(ctx context.Context, c *useCache) error {
 	return nil
 }
 
-func queryEach(ctx context.Context, in *Inspector, q string, each func(*sqlx.Rows) error) error {
+func queryEach(ctx context.Context, in *Inspector, q string, args []any, each func(*sqlx.Rows) error) error {
 	ctx, cancel := in.ctx(ctx)
 	defer cancel()
-	rows, err := in.q.QueryxContext(ctx, q)
+	rows, err := in.q.QueryxContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
@@ -450,7 +625,7 @@ func (c *useCache) nowOr() time.Time {
 // source of reads with a time exists (statement digests), else why not and what the
 // hold then is. Discovery must have run (it reads the sources once).
 func (in *Inspector) ReadVisibility(ctx context.Context) string {
-	c := in.loadUses(ctx, "", nil)
+	c := in.loadUses(ctx, nil)
 	switch {
 	case c.err != nil:
 		return "the sources of reads by name could not be read (" + c.err.Error() + ")"
@@ -471,7 +646,7 @@ func (in *Inspector) recentReads(ctx context.Context, t *Table, b *batch) {
 	if t.Orphan || t.Tool == ToolJanitor {
 		return
 	}
-	c := in.loadUses(ctx, t.Name, b)
+	c := in.loadUses(ctx, b, useKey{t.Schema, t.Name})
 	if c.err != nil {
 		t.Evidence.unreadable("reads by name (performance_schema statement digests and table counters)", c.err)
 		return
@@ -490,8 +665,6 @@ func (in *Inspector) recentReads(ctx context.Context, t *Table, b *batch) {
 			r.Last, r.LastWhat = &l, fmt.Sprintf("%s (statement digest, %d runs)", shorten(d.text), d.count)
 		}
 	}
-	// janitor reads a gh-ost changelog's heartbeat itself, which its counters count: the
-	// heartbeat, not the counters, says whether its migration lives.
 	if c.counts != nil {
 		if n := c.counts[[2]string{t.Schema, t.Name}]; n > 0 {
 			s := c.countsSince
@@ -505,9 +678,9 @@ func (c *useCache) latestDigest(schema, table string, since time.Time) (digestRo
 	var best digestRow
 	found := false
 	ls := strings.ToLower(schema)
-	for _, ref := range c.byName[strings.ToLower(table)] {
+	for _, ref := range c.refs(table) {
 		d := c.digests[ref.digest]
-		if ref.qual != ls && (ref.qual != "" || !strings.EqualFold(d.schema, schema)) {
+		if !ref.names(d, ls, schema) {
 			continue
 		}
 		if !d.last.After(since) {
@@ -524,18 +697,21 @@ func (c *useCache) latestDigest(schema, table string, since time.Time) (digestRo
 // since the hold began. asked are those attributed to the name (they restore the
 // table); others are 1146 errors no source attributes (they keep it, no more).
 func (in *Inspector) heldNameUses(ctx context.Context, h *Hold, since time.Time, b *batch) (asked, others []string, unobservable string, err error) {
-	c := in.loadUses(ctx, h.Table, b)
+	c := in.loadUses(ctx, b, useKey{h.Schema, h.Table})
 	if c.err != nil {
 		return nil, nil, "", c.err
+	}
+	if err := in.loadErrors(ctx, c); err != nil {
+		return nil, nil, "", err
 	}
 	var unobs []string
 	if c.digestWhy == "" {
 		var hits []digestRow
 		ls := strings.ToLower(h.Schema)
 		seen := map[int]bool{}
-		for _, ref := range c.byName[strings.ToLower(h.Table)] {
+		for _, ref := range c.refs(h.Table) {
 			d := c.digests[ref.digest]
-			if seen[ref.digest] || ref.qual != ls && (ref.qual != "" || !strings.EqualFold(d.schema, h.Schema)) || !d.since(since) {
+			if seen[ref.digest] || !ref.names(d, ls, h.Schema) || !d.since(since) {
 				continue
 			}
 			seen[ref.digest] = true

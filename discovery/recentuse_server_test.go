@@ -1,0 +1,181 @@
+package discovery
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/internal/testdb"
+	"github.com/jmoiron/sqlx"
+)
+
+// hostileNames are table names a digest filter may mishandle: LIKE's wildcards and
+// escape, the digest's backtick quoting, case, characters the server's collation and
+// Go's lower-casing fold differently (the Kelvin sign and the dotted capital I
+// lower-case to k and i in Go).
+var hostileNames = []string{"we`ird", "50%_off", "a_b", "axb", `back\slash`, "Ünïcødé", "ünïcødé2", "\u212Aelvin", "kelvin",
+	"\u0130x", "ix", "sp ace", "dot.ted", "quote'd", `dq"x`, "MiXeD", "_orders_old"}
+
+// TestDigestFilterKeepsMatches: the digests read with the server-side filter of a
+// re-check (digestFilter; an inventory of many names reads them all) hold every digest
+// the in-memory matcher finds in all of them, for every hostile name; and the filter
+// leaves out digests that name none.
+func TestDigestFilterKeepsMatches(t *testing.T) {
+	db := testdb.Primary(t)
+	var pfs int
+	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
+		t.Fatal(err)
+	}
+	if pfs != 1 {
+		t.Skip("performance_schema is off: no statement digests to filter (the suite runs MySQL and MariaDB 11.8 with it on)")
+	}
+	roomForDigests(t, db)
+	s := testdb.Schema(t, db)
+	for _, n := range hostileNames {
+		testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, n)+" (id INT PRIMARY KEY)")
+	}
+	testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, "unrelated")+" (id INT PRIMARY KEY)")
+	ctx := context.Background()
+	for _, n := range append(slices.Clone(hostileNames), "unrelated") {
+		var ids []int
+		if err := db.SelectContext(ctx, &ids, "SELECT id FROM "+dbconn.QualifiedName(s, n)+" WHERE id = 7"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(where string, args []any) []digestRow {
+		t.Helper()
+		rows, err := queryAll(ctx, NewInspector(db, Server{}, Options{}, nil), `SELECT COALESCE(SCHEMA_NAME, ''), DIGEST_TEXT, COUNT_STAR, SUM_ERRORS, UNIX_TIMESTAMP(LAST_SEEN)
+			FROM performance_schema.events_statements_summary_by_digest WHERE DIGEST_TEXT IS NOT NULL`+where, args,
+			func(r *sqlx.Rows) (d digestRow, err error) {
+				var last float64
+				err = r.Scan(&d.schema, &d.text, &d.count, &d.errors, &last)
+				return d, err
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rows
+	}
+	var want []useKey
+	for _, n := range hostileNames {
+		want = append(want, useKey{s, n})
+	}
+	where, args := digestFilter(want, len(want))
+	if where == "" {
+		t.Fatal("no filter for a few names")
+	}
+	all, filtered := read("", nil), read(where, args)
+	matches := func(rows []digestRow, name string) []string {
+		c := &useCache{digests: rows, byName: indexDigests(rows)}
+		var out []string
+		for _, ref := range c.refs(name) {
+			d := rows[ref.digest]
+			if ref.names(d, strings.ToLower(s), s) {
+				out = append(out, d.text)
+			}
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	for _, n := range hostileNames {
+		every, kept := matches(all, n), matches(filtered, n)
+		if len(every) == 0 {
+			t.Errorf("%q: no digest names it in the unfiltered read: the test reads nothing", n)
+		}
+		for _, d := range every {
+			if !slices.Contains(kept, d) {
+				t.Errorf("%q: the filter lost %q (pattern %q)", n, d, digestPattern(n))
+			}
+		}
+	}
+	if m := matches(filtered, "unrelated"); len(m) > 0 {
+		t.Errorf("the filter kept a digest naming no wanted table: %q", m)
+	}
+	t.Logf("%d digests in all, %d after the filter", len(all), len(filtered))
+}
+
+// TestReadSourcesReadTheCandidatesRows: an inventory reads the per-table counters and
+// the digests of its candidates (and the failed digests), not one row per table of the
+// server. Counted by the server: the rows janitor's reads of the sources sent, from
+// their digests' SUM_ROWS_SENT, before and after one inventory of one leftover among
+// 150 tables that were all read (each has counter rows and a digest of its own).
+func TestReadSourcesReadTheCandidatesRows(t *testing.T) {
+	db := testdb.Primary(t)
+	var pfs int
+	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
+		t.Fatal(err)
+	}
+	if pfs != 1 {
+		t.Skip("performance_schema is off: no sources to read (the suite runs MySQL and MariaDB 11.8 with it on)")
+	}
+	ctx := context.Background()
+	roomForDigests(t, db)
+	s := testdb.Schema(t, db)
+	const tables = 150
+	for i := range tables {
+		n := dbconn.QualifiedName(s, fmt.Sprintf("t%03d", i))
+		testdb.Exec(t, db, "CREATE TABLE "+n+" (id INT PRIMARY KEY)", "INSERT INTO "+n+" VALUES (1)")
+		var ids []int
+		if err := db.SelectContext(ctx, &ids, fmt.Sprintf("SELECT id FROM %s WHERE id = %d", n, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, "_t000_old")+" (id INT PRIMARY KEY)")
+	// The digests of janitor's reads of the sources: performance_schema drops the
+	// comment, and quotes the columns.
+	sent := func() (rows, runs int64) {
+		t.Helper()
+		var n, r sql.NullInt64
+		if err := db.QueryRowxContext(ctx, `SELECT SUM(SUM_ROWS_SENT), SUM(COUNT_STAR) FROM performance_schema.events_statements_summary_by_digest
+			WHERE DIGEST_TEXT LIKE 'SELECT `+"`OBJECT_SCHEMA` , `OBJECT_NAME` , `COUNT_%"+`'
+				OR DIGEST_TEXT LIKE 'SELECT COALESCE ( %SCHEMA_NAME% , ? ) , `+"`DIGEST_TEXT`"+`%'`).Scan(&n, &r); err != nil {
+			t.Fatal(err)
+		}
+		return n.Int64, r.Int64
+	}
+	srv, err := ReadServer(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := NewInspector(db, srv, Options{Schemas: []string{s}, QueryTimeout: 30 * time.Second}, nil)
+	before, runsBefore := sent()
+	if _, err := in.InspectAll(ctx, []Name{{Schema: s, Table: "_t000_old"}}); err != nil {
+		t.Fatal(err)
+	}
+	after, runsAfter := sent()
+	got := after - before
+	if runsAfter-runsBefore < 3 {
+		t.Fatalf("%d reads of the digests and counters seen, want 3: the test no longer finds janitor's reads by their digests", runsAfter-runsBefore)
+	}
+	var digests, failed int64
+	if err := db.GetContext(ctx, &digests, "SELECT COUNT(*) FROM performance_schema.events_statements_summary_by_digest"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.GetContext(ctx, &failed, "SELECT COUNT(*) FROM performance_schema.events_statements_summary_by_digest WHERE SUM_ERRORS > 0"); err != nil {
+		t.Fatal(err)
+	}
+	// One candidate: its digests (none: it was never read) and the failed ones, however
+	// many the server holds, plus a margin for the statements of this test.
+	if limit := failed + 20; got > limit {
+		t.Errorf("one inventory of one candidate read %d rows of the sources (digests %d, of which failed %d; %d tables read): want at most %d", got, digests, failed, tables, limit)
+	}
+	t.Logf("%d rows of the sources read, %d digests on the server (%d failed)", got, digests, failed)
+}
+
+// roomForDigests empties performance_schema's digest table when it is nearly full (a
+// bench fills it on the same sandbox): new statements would get no digest of their own.
+func roomForDigests(t *testing.T, db *sqlx.DB) {
+	t.Helper()
+	var n, size int64
+	if err := db.QueryRowx("SELECT (SELECT COUNT(*) FROM performance_schema.events_statements_summary_by_digest), @@performance_schema_digests_size").Scan(&n, &size); err != nil {
+		t.Fatal(err)
+	}
+	if n >= size-500 {
+		testdb.Exec(t, db, "TRUNCATE performance_schema.events_statements_summary_by_digest")
+	}
+}
