@@ -489,11 +489,12 @@ func TestReplicaBinlogClientKeepsGhostTables(t *testing.T) {
 	}
 }
 
-// TestHeldPartnerOfALiveMigrationStays: a ghost table held apart from its changelog (a
-// view kept the changelog, which is no sign of life) is not dropped when its hold ends
-// while the changelog shows the migration alive again: status rows, its gh-ost resumed
-// after a pause. Report and execute keep it.
-func TestHeldPartnerOfALiveMigrationStays(t *testing.T) {
+// ghostHeldApart is a shard where a first run held _orders_gho apart from its
+// changelog _orders_ghc (a view kept the changelog, which is no sign of life; its
+// heartbeat is two days old), as janitor did before the group verdict: the primary, the
+// schema, the hold configuration and the ghost table's hold name.
+func ghostHeldApart(t *testing.T) (*sqlx.DB, string, janitor.Config, string) {
+	t.Helper()
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
 	testdb.Exec(t, db,
@@ -502,11 +503,18 @@ func TestHeldPartnerOfALiveMigrationStays(t *testing.T) {
 		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')",
 		"CREATE VIEW "+q(s, "v_ghc")+" AS SELECT id FROM "+q(s, "_orders_ghc"))
 	cfg := holdConfig(t, s)
-	r := janitor.New(cfg, nil).Run(context.Background(), true)
-	if o := outcomes(r)["_orders_gho"]; o.Outcome != report.OutcomeHeld {
+	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["_orders_gho"]; o.Outcome != report.OutcomeHeld {
 		t.Fatalf("_orders_gho: %s (%s); want held alone, as before the group verdict", o.Outcome, o.Reason)
 	}
-	hold := heldName(t, db, s, "_orders_gho")
+	return db, s, cfg, heldName(t, db, s, "_orders_gho")
+}
+
+// TestHeldPartnerOfALiveMigrationStays: a ghost table held apart from its changelog (a
+// view kept the changelog, which is no sign of life) is not dropped when its hold ends
+// while the changelog shows the migration alive again: status rows, its gh-ost resumed
+// after a pause. Report and execute keep it.
+func TestHeldPartnerOfALiveMigrationStays(t *testing.T) {
+	db, s, cfg, hold := ghostHeldApart(t)
 	testdb.Exec(t, db, "INSERT INTO "+q(s, "_orders_ghc")+" (hint, value) VALUES ('copy iteration 9 at 1796000000', 'State: migrating')")
 	j := janitor.New(cfg, nil)
 	j.ClockShift = testHold + time.Minute
@@ -514,7 +522,7 @@ func TestHeldPartnerOfALiveMigrationStays(t *testing.T) {
 	if o := outcomes(rep)[hold]; o.ReasonCode != string(policies.CodeLiveHeartbeat) || !strings.Contains(o.Reason, "_orders_ghc") {
 		t.Errorf("report: held _orders_gho: %s %s (%s); want kept live_heartbeat with _orders_ghc", o.Verdict, o.ReasonCode, o.Reason)
 	}
-	r = j.Run(context.Background(), true)
+	r := j.Run(context.Background(), true)
 	if o := outcomes(r)[hold]; o.Outcome != report.OutcomeSkipped || !exists(t, db, s, hold) {
 		t.Errorf("execute: held _orders_gho: %s (%s); want kept: its migration writes its changelog", o.Outcome, o.Reason)
 	}
@@ -528,18 +536,7 @@ func TestHeldPartnerOfALiveMigrationStays(t *testing.T) {
 // record's tool, role and base) must find it on the sibling, which the held table's own
 // evidence, under its hold name, cannot show.
 func TestHeldPartnerRecheckSeesItsMigration(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db,
-		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
-		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')",
-		"CREATE VIEW "+q(s, "v_ghc")+" AS SELECT id FROM "+q(s, "_orders_ghc"))
-	cfg := holdConfig(t, s)
-	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["_orders_gho"]; o.Outcome != report.OutcomeHeld {
-		t.Fatalf("_orders_gho: %s (%s); want held alone, as before the group verdict", o.Outcome, o.Reason)
-	}
-	hold := heldName(t, db, s, "_orders_gho")
+	db, s, cfg, hold := ghostHeldApart(t)
 	// A dead leftover the next run holds before it drops the held table (names sort
 	// byte-wise: "__" before "_j"): its hold is when the changelog comes into use.
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__items_old")+" LIKE "+q(s, "items"))
