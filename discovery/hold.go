@@ -154,7 +154,7 @@ func (in *Inspector) gatherHold(ctx context.Context, t *Table, inv *batch) {
 	}
 	t.Hold = &h
 	ev := &t.Evidence.Hold
-	if h.PurgeStarted != nil {
+	if t.HoldState() == HoldPurging {
 		// The hold ended with no access seen, and janitor's own DELETEs since cannot be
 		// told from anyone else's use.
 		ev.Unobservable = "janitor began purging it at " + h.PurgeStarted.Format(time.DateTime) +

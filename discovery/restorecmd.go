@@ -10,7 +10,7 @@ func RestoreCommand(shard, schema, table string) string {
 // JanitorHold is the hold record of a table janitor holds (a hold name whose comment
 // carries the record); nil for every other table, a hold name without a record included.
 func (t *Table) JanitorHold() *Hold {
-	if t == nil || t.Tool != ToolJanitor {
+	if !t.HoldState().UnderHold() {
 		return nil
 	}
 	return t.Hold

@@ -22,6 +22,9 @@ type holdState struct {
 	until map[string]time.Time
 	// last is the record of the hold the last holdOne made.
 	last *discovery.Hold
+	// state is the hold state of the table the dropper works on, as discovery read it
+	// and janitor's statements since moved it (step).
+	state discovery.HoldState
 }
 
 // holdsTable reports whether a candidate gets a hold rather than an immediate DROP. Vitess
@@ -54,7 +57,8 @@ func (r *shardRun) dropOrHold(ctx context.Context, c candidate) (decision, error
 	return r.dropOne(ctx, c)
 }
 
-// held fills a report row from a hold just made; it reports whether out is one.
+// held fills a report row from a hold just made (its hold_state came with each move:
+// moved); it reports whether out is one.
 func (r *shardRun) held(row *report.Table, out outcome) bool {
 	h := r.holds.last
 	if out.outcome != report.OutcomeHeld || h == nil {
@@ -62,14 +66,53 @@ func (r *shardRun) held(row *report.Table, out outcome) bool {
 	}
 	u := h.Until
 	row.HeldUntil, row.OriginalTable, row.HoldName = &u, h.Table, h.HoldName
-	if r.j.Hooks.Held != nil {
-		r.j.Hooks.Held(r.sc.Name, row.Tool, row.Bytes)
-	}
 	return true
+}
+
+// moved tells of a hold state change a statement of janitor's made: the report row's
+// hold_state (row may be nil: `janitor restore` has no report), and Hooks.HoldMoved. A
+// move the lifecycle does not allow is a bug, logged and not told: every move a
+// consumer is told of is one of discovery.HoldState's.
+func (r *shardRun) moved(ctx context.Context, row *report.Table, m discovery.HoldMove) {
+	if !m.From.CanMove(m.To) {
+		r.log.ErrorContext(ctx, "a hold state change the lifecycle does not allow (a bug): not told",
+			"table", dbconn.QualifiedName(m.Schema, m.HoldName), "original", m.Original, "from", m.From, "to", m.To)
+		return
+	}
+	m.Shard = r.sc.Name
+	if row != nil {
+		row.HoldState = m.To.String()
+	}
+	if hook := r.j.Hooks.HoldMoved; hook != nil {
+		hook(m)
+	}
+}
+
+// step tells of a move of the table the dropper works on, whose record is h, from the
+// state it was last known in to to.
+func (r *shardRun) step(ctx context.Context, row *report.Table, h *discovery.Hold, to discovery.HoldState) {
+	r.moved(ctx, row, holdMove(h, r.holds.state, to))
+	r.holds.state = to
+}
+
+// holdMove is the move of the table h records from one state to another.
+func holdMove(h *discovery.Hold, from, to discovery.HoldState) discovery.HoldMove {
+	return discovery.HoldMove{Schema: h.Schema, Original: h.Table, HoldName: h.HoldName, Tool: h.Tool, From: from, To: to}
+}
+
+// row is the report row of a candidate; nil without a report.
+func (r *shardRun) row(c candidate) *report.Table {
+	if r.s == nil {
+		return nil
+	}
+	return &r.s.Tables[c.row]
 }
 
 // holdRow fills the hold columns of a report row for a table janitor holds.
 func holdRow(row *report.Table, t *discovery.Table) {
+	if st := t.HoldState(); st != discovery.HoldNone {
+		row.HoldState = st.String()
+	}
 	h := t.JanitorHold()
 	if h == nil {
 		return
@@ -127,6 +170,10 @@ func (r *shardRun) holdOne(ctx context.Context, c candidate) (decision, error) {
 			return decision{}, err
 		} else if ok {
 			r.holds.last = f.hold
+			if !r.holds.state.UnderHold() {
+				// The RENAME's answer was lost: its move was not told.
+				r.step(ctx, r.row(c), f.hold, discovery.HoldRenamed)
+			}
 			return leave(r.heldOutcome(f.hold, "held (confirmed after the connection was lost; no access baseline recorded)")), nil
 		}
 	}
@@ -138,13 +185,13 @@ func (r *shardRun) holdOne(ctx context.Context, c candidate) (decision, error) {
 	if err != nil || !g.proceed {
 		return g.decision, err
 	}
-	return r.applyHold(ctx, g.fresh)
+	return r.applyHold(ctx, r.row(c), g.fresh)
 }
 
 // applyHold holds a table the guard cleared. The hold record goes into the table's
 // comment before the RENAME, so a hold name never exists without it; the access baseline
 // is added after the RENAME, when the table can no longer be reached by its old name.
-func (r *shardRun) applyHold(ctx context.Context, fresh *discovery.Table) (decision, error) {
+func (r *shardRun) applyHold(ctx context.Context, row *report.Table, fresh *discovery.Table) (decision, error) {
 	srv, err := discovery.ReadServer(ctx, r.conn)
 	if err != nil {
 		return decision{}, err
@@ -188,6 +235,7 @@ func (r *shardRun) applyHold(ctx context.Context, fresh *discovery.Table) (decis
 	} else if d := r.holdStatementFailed(err, "record the hold in the comment"); !d.proceed {
 		return d, nil
 	}
+	r.step(ctx, row, h, discovery.HoldRecorded)
 	r.log.InfoContext(ctx, "holding", "table", name, "hold_name", h.HoldName, "until", until, "tool", fresh.Tool, "role", fresh.Role)
 	// The comment goes with the RENAME's marker: a RENAME lost before it took effect
 	// leaves the table under its name with the record, and a renewed CREATE_TIME.
@@ -203,8 +251,14 @@ func (r *shardRun) applyHold(ctx context.Context, fresh *discovery.Table) (decis
 		hook(r.sc.Name, fresh.Schema, h.HoldName)
 	}
 	r.holds.last = h
+	r.step(ctx, row, h, discovery.HoldRenamed)
 	note := ""
-	if err := r.recordBaseline(dctx, srv, h, holdName); err != nil {
+	err = r.recordBaseline(dctx, srv, h, holdName)
+	if h.State() == discovery.HoldHeld {
+		// Written, whatever came after (recordBaseline's correction of the lock count).
+		r.step(ctx, row, h, discovery.HoldHeld)
+	}
+	if err != nil {
 		if connectionLost(err) {
 			return decision{}, err
 		}
@@ -285,7 +339,7 @@ func (r *shardRun) adoptOwnComment(ctx context.Context, t *discovery.Table) erro
 	}
 	c := created.Time.UTC()
 	t.CreatedAt = &c
-	if h, ok := discovery.ParseHold(comment); ok && t.JanitorHold() != nil {
+	if h, ok := discovery.ParseHold(comment); ok && t.HoldState().UnderHold() {
 		t.Hold = &h
 	}
 	return nil
@@ -367,12 +421,16 @@ func tableExists(ctx context.Context, q sqlx.QueryerContext, schema, table strin
 // checked by every purge batch and re-check) is read again, together with the comment
 // that proves it is still the table just marked. A lost connection is an error, for
 // dropWithRetry to reconnect and start the table over under the guard.
-func (r *shardRun) markPurge(ctx context.Context, cand, fresh *discovery.Table) (decision, error) {
-	held := fresh.JanitorHold()
-	if held == nil || held.PurgeStarted != nil {
-		return proceed(), nil
+func (r *shardRun) markPurge(ctx context.Context, row *report.Table, cand, fresh *discovery.Table) (decision, error) {
+	st := fresh.HoldState()
+	if st == discovery.HoldPurging && r.holds.state != discovery.HoldPurging {
+		// Marked before a lost connection, and adopted (adoptOwnComment): not told yet.
+		r.step(ctx, row, fresh.Hold, discovery.HoldPurging)
 	}
-	h := *held
+	if !st.CanMove(discovery.HoldPurging) {
+		return proceed(), nil // not held, or marked already
+	}
+	h := *fresh.Hold
 	var now time.Time
 	if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ UTC_TIMESTAMP(6)").Scan(&now); connectionLost(err) {
 		return decision{}, err
@@ -404,6 +462,7 @@ func (r *shardRun) markPurge(ctx context.Context, cand, fresh *discovery.Table) 
 	c := created.Time.UTC()
 	fresh.CreatedAt, cand.CreatedAt = &c, &c
 	fresh.Hold, cand.Hold = &h, &h
+	r.step(ctx, row, &h, discovery.HoldPurging)
 	// Known and adopted: a connection lost later in the purge has no statement in flight.
 	r.inFlight = nil
 	return proceed(), nil

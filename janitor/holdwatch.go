@@ -19,7 +19,8 @@ import (
 // (discovery's HoldEvidence.AskedFor: a statement digest or a failed statement naming
 // the original name since the hold began) is not only kept: an execute run renames it
 // back before it does anything else on the shard, as `janitor restore` would, and the
-// report, the log, Slack and janitor_hold_restored_total say so. An access by the hold
+// report, the log, Slack and janitor_hold_restored_total (Hooks.HoldMoved: the RENAME
+// back) say so. An access by the hold
 // name, or a 1146 no statistic attributes to a table, keeps the table
 // (accessed_during_hold) and alerts, without a restore: whoever reads the hold name
 // found it there, and an unattributed error may be another table's.
@@ -70,7 +71,7 @@ func (r *shardRun) restoreAsked(ctx context.Context, cands []candidate) {
 				if rw.Schema != res.Schema || rw.Table != res.HoldName {
 					continue
 				}
-				rw.Outcome, rw.OriginalTable = report.OutcomeRestored, res.Table
+				rw.Outcome, rw.OriginalTable, rw.HoldState = report.OutcomeRestored, res.Table, res.State.String()
 				why := strings.Join(t.Evidence.Hold.AskedFor, "; ")
 				if rw.Table != t.Name {
 					why = "held with " + t.Name + " (was " + t.Hold.Table + "), which was asked for by its original name"
@@ -78,9 +79,6 @@ func (r *shardRun) restoreAsked(ctx context.Context, cands []candidate) {
 				rw.Reason = fmt.Sprintf("restored to %s (held until %s UTC): %s", res.Table, res.Until.Format(time.DateTime), why)
 				if !res.Marked {
 					rw.Reason += "; " + res.Note + "; to keep it, add to policy.keep: " + res.KeepEntry
-				}
-				if r.j.Hooks.HoldRestored != nil {
-					r.j.Hooks.HoldRestored(r.sc.Name, rw.Tool)
 				}
 			}
 			r.log.WarnContext(ctx, "restored a held table: a statement asked for it by its original name during the hold",

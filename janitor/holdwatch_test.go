@@ -17,6 +17,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/discovery"
 	"github.com/janitorhq/janitor/internal/testdb"
 	"github.com/janitorhq/janitor/janitor"
 	"github.com/janitorhq/janitor/policies"
@@ -117,7 +118,11 @@ func TestHeldTableAskedForIsRestored(t *testing.T) {
 
 	var restoredHook atomic.Int64
 	j := janitor.New(cfg, nil)
-	j.Hooks.HoldRestored = func(string, string) { restoredHook.Add(1) }
+	j.Hooks.HoldMoved = func(mv discovery.HoldMove) {
+		if mv.RenamedBack() {
+			restoredHook.Add(1)
+		}
+	}
 	after := outcomes(j.Run(context.Background(), true))
 	for name, hold := range held {
 		o := after[hold]
@@ -126,7 +131,7 @@ func TestHeldTableAskedForIsRestored(t *testing.T) {
 		}
 	}
 	if n := restoredHook.Load(); n != 2 {
-		t.Errorf("HoldRestored told of %d restores, want 2", n)
+		t.Errorf("HoldMoved told of %d RENAMEs back, want 2", n)
 	}
 	// The application works again.
 	okReader, okProc := reader.ok.Load(), proc.ok.Load()

@@ -37,17 +37,18 @@ type Hooks struct {
 	ThrottleWait func(shard, signal string, d time.Duration)
 	// Dropped is told of each table dropped.
 	Dropped func(shard, tool string, bytes int64)
-	// Held is told of each table renamed to a hold name.
-	Held func(shard, tool string, bytes int64)
+	// HoldMoved is told of every change of a table's hold state janitor makes (the
+	// lifecycle in discovery.HoldState): the hold record written, the RENAME to the hold
+	// name, the baseline, the purge mark, the DROP of a held table, a restore's RENAME
+	// back and its comment. Metrics (janitor_hold_restored_total: a RENAME back) and
+	// serve's progress watch follow it; the report's hold_state is set with it.
+	HoldMoved func(discovery.HoldMove)
 	// AfterHoldRename, when set, runs after a hold's rename and before anything else:
 	// tests kill the process there.
 	AfterHoldRename func(shard, schema, holdName string)
 	// PurgeBatch is told before each purge batch, with the rows purged so far: the
 	// progress of a long purge.
 	PurgeBatch func(shard, schema, table string, purged int64)
-	// HoldRestored is told of each held table an execute run restored because a
-	// statement asked for it by its original name during the hold.
-	HoldRestored func(shard, tool string)
 	// ReplicaBlocked is told when a replica's applier was found waiting for a metadata
 	// lock and drops on the shard stopped.
 	ReplicaBlocked func(shard, replica string)

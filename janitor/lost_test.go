@@ -340,7 +340,11 @@ func TestAnswerLostPastTheDeadline(t *testing.T) {
 			}
 			var held int
 			j := janitor.New(cfg, nil)
-			j.Hooks.Held = func(string, string, int64) { held++ }
+			j.Hooks.HoldMoved = func(mv discovery.HoldMove) {
+				if mv.To == discovery.HoldRenamed {
+					held++
+				}
+			}
 			r := j.Run(ctx, true)
 			if !p.cut.Load() {
 				t.Fatal("the proxy cut no connection (the deadline came before the statement?)")
@@ -353,7 +357,7 @@ func TestAnswerLostPastTheDeadline(t *testing.T) {
 				t.Error("__orders_old is still under its name")
 			}
 			if tc.hold && held != 1 {
-				t.Errorf("Held told %d times, want 1", held)
+				t.Errorf("HoldMoved told of %d RENAMEs to the hold name, want 1", held)
 			}
 		})
 	}

@@ -28,6 +28,9 @@ type Restored struct {
 	Marked    bool
 	KeepEntry string
 	Note      string
+	// State is the table's hold state after the restore, from its comment as read back:
+	// restored (marked), none (its own comment alone) or recorded (still the record).
+	State discovery.HoldState
 }
 
 // ErrNotHeld: nothing janitor holds answers to the name given to Restore.
@@ -126,10 +129,13 @@ func (r *shardRun) restoreGroup(ctx context.Context, schema string, target disco
 	if _, err := r.conn.ExecContext(ctx, "RENAME /* janitor */ TABLE "+strings.Join(pairs, ", ")); err != nil {
 		return nil, fmt.Errorf("rename back: %w", err)
 	}
+	for _, h := range group {
+		r.moved(ctx, nil, holdMove(&h, h.State(), discovery.HoldRecorded))
+	}
 	out := make([]Restored, 0, len(group))
 	for _, h := range group {
 		res := Restored{Schema: schema, HoldName: h.HoldName, Table: h.Table, Until: h.Until}
-		r.restoreComment(ctx, &res, h.Comment)
+		r.restoreComment(ctx, &res, h)
 		out = append(out, res)
 	}
 	return out, nil
@@ -139,10 +145,17 @@ func (r *shardRun) restoreGroup(ctx context.Context, schema string, target disco
 // at its end so that later runs keep it: a restored leftover still has a leftover's name
 // and nothing else on the server says a person wants it. Where the marker does not fit
 // (the comment is near the server's limit) the table gets its comment alone and res says
-// which policy.keep entry keeps it instead.
-func (r *shardRun) restoreComment(ctx context.Context, res *Restored, original string) {
+// which policy.keep entry keeps it instead. h is the table's hold record.
+func (r *shardRun) restoreComment(ctx context.Context, res *Restored, h discovery.Hold) {
+	original := h.Comment
 	name := dbconn.QualifiedName(res.Schema, res.Table)
 	res.KeepEntry = policies.KeepEntryFor(res.Schema, res.Table)
+	res.State = discovery.HoldRecorded
+	defer func() {
+		if res.State != discovery.HoldRecorded {
+			r.moved(ctx, nil, holdMove(&h, discovery.HoldRecorded, res.State))
+		}
+	}()
 	var now time.Time
 	err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ UTC_TIMESTAMP()").Scan(&now)
 	if err != nil {
@@ -164,8 +177,10 @@ func (r *shardRun) restoreComment(ctx context.Context, res *Restored, original s
 	err = r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
 		res.Schema, res.Table).Scan(&got)
 	_, marked := discovery.ParseRestored(got)
+	res.State = discovery.HoldStateOf(res.Table, got)
 	switch {
 	case err != nil:
+		res.State = discovery.HoldStateOf(res.Table, text) // as written
 		res.Note = "cannot read its comment back (" + err.Error() + "), so cannot tell whether later runs will keep it"
 	case !fits:
 		res.Note = fmt.Sprintf("its comment is too long for the restore marker (%d characters of %d)", len([]rune(original)), discovery.MaxCommentLength)
@@ -191,9 +206,10 @@ func (r *shardRun) finishInterrupted(ctx context.Context, schema, table string, 
 	err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
 		schema, table).Scan(&comment)
 	if err == nil {
-		if h, ok := discovery.ParseHold(comment); ok && h.Table == table {
+		if discovery.HoldStateOf(table, comment) == discovery.HoldRecorded {
+			h, _ := discovery.ParseHold(comment)
 			res := Restored{Schema: schema, HoldName: h.HoldName, Table: table, Until: h.Until}
-			r.restoreComment(ctx, &res, h.Comment)
+			r.restoreComment(ctx, &res, h)
 			if !res.CommentRestored {
 				return nil, fmt.Errorf("put back the comment of %s: %s", dbconn.QualifiedName(schema, table), res.Note)
 			}
@@ -229,10 +245,10 @@ func (r *shardRun) listHolds(ctx context.Context, schema string) ([]discovery.Ho
 		if err := rows.Scan(&name, &comment); err != nil {
 			return nil, err
 		}
-		h, ok := discovery.ParseHold(comment)
-		if !discovery.IsHoldName(name) || !ok {
+		if !discovery.HoldStateOf(name, comment).UnderHold() {
 			continue
 		}
+		h, _ := discovery.ParseHold(comment)
 		h.HoldName = name // the name is the truth; the record was written before the RENAME
 		out = append(out, h)
 	}

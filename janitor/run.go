@@ -260,6 +260,9 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 			if r.j.Hooks.Dropped != nil {
 				r.j.Hooks.Dropped(r.sc.Name, row.Tool, out.freed)
 			}
+			if r.holds.state.UnderHold() {
+				r.step(ctx, row, c.table.Hold, discovery.HoldDropped)
+			}
 		}
 		if held || out.outcome == report.OutcomeDropped {
 			// The DROP, or the hold's RENAME, replicates and waits for readers' metadata
@@ -453,6 +456,7 @@ func (r *shardRun) dropWithRetry(ctx context.Context, c candidate) (decision, er
 	maxWait := r.j.cfg.ThrottleFor(r.sc).MaxWait
 	backoff := 500 * time.Millisecond
 	r.inFlight = nil
+	r.holds.state = c.table.HoldState()
 	for losses := 1; ; losses++ {
 		d, err := stopOf(r.dropOrHold(ctx, c))
 		if err == nil || !connectionLost(err) {
@@ -527,7 +531,7 @@ func (r *shardRun) dropOne(ctx context.Context, c candidate) (decision, error) {
 		// The purge deletes what the DROP would: the guard above looked at the replicas
 		// too, or a table read on a replica, or on one janitor cannot see into, would be
 		// emptied and only then refused its DROP.
-		if d, err := r.markPurge(ctx, t, fresh); err != nil || !d.proceed {
+		if d, err := r.markPurge(ctx, r.row(c), t, fresh); err != nil || !d.proceed {
 			return d, err
 		}
 		if d, err := r.purge(ctx, fresh); err != nil || !d.proceed {

@@ -181,10 +181,14 @@ func (m *Metrics) ThrottleWait(shard, signal string, d time.Duration) {
 	m.throttleWait.WithLabelValues(shard, signal).Add(d.Seconds())
 }
 
-// HoldRestored counts one held table restored because it was asked for; it fits
-// janitor.Hooks.HoldRestored.
-func (m *Metrics) HoldRestored(shard, _ string) {
-	m.holdRestored.WithLabelValues(shard).Inc()
+// HoldMoved follows the hold lifecycle; it fits janitor.Hooks.HoldMoved. A restore's
+// RENAME back counts in janitor_hold_restored_total: the runs that restore are the
+// execute runs (`janitor run --execute`, `janitor holds --execute`) restoring a table
+// asked for by its original name; `janitor restore`, a person's command, has no metrics.
+func (m *Metrics) HoldMoved(mv discovery.HoldMove) {
+	if mv.RenamedBack() {
+		m.holdRestored.WithLabelValues(mv.Shard).Inc()
+	}
 }
 
 // ReplicaBlocked counts one shard stopped by a replica's applier waiting for a metadata

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/version"
 
+	"github.com/janitorhq/janitor/discovery"
 	"github.com/janitorhq/janitor/internal/testprom"
 	"github.com/janitorhq/janitor/report"
 )
@@ -91,6 +92,32 @@ func TestDropsCountedOnceThroughHooks(t *testing.T) {
 	m.ThrottleWait("s1", "replica_lag:r1", 1500*time.Millisecond)
 	if v := testutil.ToFloat64(m.throttleWait.WithLabelValues("s1", "replica_lag:r1")); v != 1.5 {
 		t.Errorf("throttle wait = %v", v)
+	}
+}
+
+// TestHoldRestoredFromTheHoldHook: janitor_hold_restored_total counts a restore's RENAME
+// back, from whichever held state, as Hooks.HoldMoved tells it; no other move counts.
+func TestHoldRestoredFromTheHoldHook(t *testing.T) {
+	m := New()
+	move := func(from, to discovery.HoldState) {
+		m.HoldMoved(discovery.HoldMove{Shard: "s1", Schema: "shop", Original: "__orders_old", HoldName: "_janitor_hold_0123456789abcdef_20261208000000_",
+			Tool: discovery.ToolPTOSC, From: from, To: to})
+	}
+	// A hold, a purge, a DROP and a restore's comment: none is a restore's RENAME.
+	move(discovery.HoldNone, discovery.HoldRecorded)
+	move(discovery.HoldRecorded, discovery.HoldRenamed)
+	move(discovery.HoldRenamed, discovery.HoldHeld)
+	move(discovery.HoldHeld, discovery.HoldPurging)
+	move(discovery.HoldPurging, discovery.HoldDropped)
+	move(discovery.HoldRecorded, discovery.HoldRestored)
+	if v := testutil.ToFloat64(m.holdRestored.WithLabelValues("s1")); v != 0 {
+		t.Errorf("janitor_hold_restored_total = %v after a hold, a purge, a DROP and a comment, want 0", v)
+	}
+	for _, from := range []discovery.HoldState{discovery.HoldRenamed, discovery.HoldHeld, discovery.HoldPurging} {
+		move(from, discovery.HoldRecorded)
+	}
+	if v := testutil.ToFloat64(m.holdRestored.WithLabelValues("s1")); v != 3 {
+		t.Errorf("janitor_hold_restored_total = %v after three RENAMEs back, want 3", v)
 	}
 }
 

@@ -246,7 +246,7 @@ var rules = []rule{
 	}},
 	{CodeHoldRecordMissing, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		return "has a janitor hold name but no hold record in its comment: its original name is unknown; look at it and rename or drop it by hand",
-			t.Tool == discovery.ToolJanitor && t.Hold == nil
+			t.HoldState() == discovery.HoldUnrecorded
 	}},
 	{CodeEvidenceUnreadable, func(_ Config, _ Context, t *discovery.Table) (string, bool) {
 		return "could not read all evidence: " + strings.Join(t.Evidence.Unreadable, "; "), len(t.Evidence.Unreadable) > 0

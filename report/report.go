@@ -177,6 +177,10 @@ type Table struct {
 	HeldUntil     *time.Time `json:"held_until,omitempty"`
 	OriginalTable string     `json:"original_table,omitempty"`
 	HoldName      string     `json:"hold_name,omitempty"`
+	// HoldState is where the table stands in janitor's hold lifecycle after this run
+	// (discovery.HoldState's names: recorded, renamed, held, purging, dropped, restored,
+	// unrecorded); empty for a table no hold has touched.
+	HoldState string `json:"hold_state,omitempty"`
 }
 
 // Held reports whether the table is under janitor's hold and not dropped.

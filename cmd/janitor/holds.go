@@ -32,7 +32,7 @@ func (a *app) holds(ctx context.Context, execute bool, format string) int {
 		cancel()
 	}
 	j := janitor.New(a.cfg, a.log)
-	j.Hooks.HoldRestored = m.HoldRestored
+	j.Hooks.HoldMoved = m.HoldMoved
 	r := j.WatchHolds(ctx, execute)
 	if restoredAny(r) {
 		a.postSlack(ctx, r)

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/janitorhq/janitor/discovery"
 	"github.com/janitorhq/janitor/metrics"
 )
 
@@ -20,7 +21,9 @@ func TestEveryProgressHookTicksTheWatch(t *testing.T) {
 		fire func()
 	}{
 		{"Dropped", h.Dropped != nil, func() { h.Dropped("s1", "pt-osc", 1) }},
-		{"Held", h.Held != nil, func() { h.Held("s1", "pt-osc", 1) }},
+		{"HoldMoved", h.HoldMoved != nil, func() {
+			h.HoldMoved(discovery.HoldMove{Shard: "s1", Tool: "pt-osc", From: discovery.HoldRecorded, To: discovery.HoldRenamed})
+		}},
 		{"ThrottleWait", h.ThrottleWait != nil, func() { h.ThrottleWait("s1", "threads_running", time.Second) }},
 		{"PurgeBatch", h.PurgeBatch != nil, func() { h.PurgeBatch("s1", "shop", "__orders_old", 0) }},
 	} {
@@ -35,7 +38,7 @@ func TestEveryProgressHookTicksTheWatch(t *testing.T) {
 			t.Errorf("Hooks.%s: the watch has been quiet for %s since, want a tick", c.name, q)
 		}
 	}
-	if h := runHooks(metrics.New(), nil); h.Held != nil {
-		t.Error("outside serve, nothing watches holds")
+	if h := runHooks(metrics.New(), nil); h.PurgeBatch != nil {
+		t.Error("outside serve, nothing watches progress")
 	}
 }

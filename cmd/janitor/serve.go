@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
 
+	"github.com/janitorhq/janitor/discovery"
 	"github.com/janitorhq/janitor/internal/httpclient"
 	"github.com/janitorhq/janitor/janitor"
 	"github.com/janitorhq/janitor/metrics"
@@ -49,7 +50,7 @@ func (a *app) job(ctx context.Context, m *metrics.Metrics, mode string) *report.
 // runHooks are a run's hooks: its metrics, and, under serve (w not nil), a tick of the
 // schedule loop's watch at each sign of progress.
 func runHooks(m *metrics.Metrics, w *loopWatch) janitor.Hooks {
-	h := janitor.Hooks{ThrottleWait: m.ThrottleWait, Dropped: m.Dropped, ReplicaBlocked: m.ReplicaBlocked, HoldRestored: m.HoldRestored}
+	h := janitor.Hooks{ThrottleWait: m.ThrottleWait, Dropped: m.Dropped, ReplicaBlocked: m.ReplicaBlocked, HoldMoved: m.HoldMoved}
 	if w == nil {
 		return h
 	}
@@ -57,7 +58,7 @@ func runHooks(m *metrics.Metrics, w *loopWatch) janitor.Hooks {
 	// move. Holds are the default: a run of holds alone must not look stuck.
 	h.ThrottleWait = func(shard, signal string, d time.Duration) { m.ThrottleWait(shard, signal, d); w.tick() }
 	h.Dropped = func(shard, tool string, bytes int64) { m.Dropped(shard, tool, bytes); w.tick() }
-	h.Held = func(string, string, int64) { w.tick() }
+	h.HoldMoved = func(mv discovery.HoldMove) { m.HoldMoved(mv); w.tick() }
 	h.PurgeBatch = func(string, string, string, int64) { w.tick() }
 	return h
 }
