@@ -131,7 +131,7 @@ func holdGroups(tables []*discovery.Table, eval func(*discovery.Table) policies.
 	vs := make([]policies.Verdict, len(tables))
 	kept := map[string]int{}
 	key := func(t *discovery.Table) string {
-		if t.Hold == nil || t.Hold.Group == "" {
+		if h := t.JanitorHold(); h == nil || h.Group == "" {
 			return ""
 		}
 		return t.Schema + "\x00" + t.Hold.Group + "\x00" + t.Hold.Until.UTC().Format(time.RFC3339)

@@ -28,7 +28,7 @@ import (
 // asked reports whether a candidate is a held table someone asked for by its name.
 func asked(c candidate) bool {
 	t := c.table
-	return t.Tool == discovery.ToolJanitor && t.Hold != nil && c.verdict.Code == policies.CodeAccessedDuringHold &&
+	return t.HoldState().UnderHold() && c.verdict.Code == policies.CodeAccessedDuringHold &&
 		len(t.Evidence.Hold.AskedFor) > 0
 }
 
