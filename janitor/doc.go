@@ -32,6 +32,20 @@
 // connection, it says whether a table found gone was dropped by janitor and whether a
 // hold name found present is janitor's hold.
 //
+// # Holds
+//
+// A hold (execute.hold) moves a table through the states of discovery.HoldState, each
+// read from the server alone (the table's name and comment): none → recorded (applyHold
+// writes the hold record into the comment) → renamed (the RENAME to the hold name) →
+// held (the access baseline added to the record); once the hold ended untouched, →
+// purging (markPurge) → dropped (the DROP), or held → dropped; a restore (restore.go,
+// `janitor restore` or an execute run restoring a table asked for: holdwatch.go) →
+// recorded (one RENAME back for the migration's tables) → restored (the comment with
+// the restore marker). Every move a statement makes is told to Hooks.HoldMoved (moved
+// and step, hold.go); a move the lifecycle does not allow would be a bug, logged and
+// not told. Metrics and serve's watch follow that hook, and the report row's hold_state
+// is set with it.
+//
 // The budget is one value per shard run: execute.deadline (from the run's start),
 // execute.max_duration (from the shard's first statement), execute.max_tables_per_run
 // and execute.max_bytes_per_run. It caps every wait made for a table — the throttle, a
