@@ -15,6 +15,9 @@ import "fmt"
 //	held      ──ALTER COMMENT (baseline rewritten)─────▶ held
 //	renamed, held ──ALTER COMMENT (purge_started)──────▶ purging    (hold ended untouched)
 //	renamed, held, purging ──DROP──────────────────────▶ dropped    (hold ended untouched)
+//	recorded  ──DROP───────────────────────────────────▶ dropped    (a leftover whose hold was
+//	                                                                 cut short, dropped at once:
+//	                                                                 execute.hold 0s)
 //	renamed, held, purging ──RENAME back───────────────▶ recorded   (restore)
 //	recorded  ──ALTER COMMENT (own comment + marker)───▶ restored   (restore)
 //	recorded  ──ALTER COMMENT (own comment, no room
@@ -74,7 +77,7 @@ func (s HoldState) UnderHold() bool {
 // holdMoves are the moves janitor's statements make (the table in HoldState's doc).
 var holdMoves = map[HoldState][]HoldState{
 	HoldNone:     {HoldRecorded},
-	HoldRecorded: {HoldRecorded, HoldRenamed, HoldRestored, HoldNone},
+	HoldRecorded: {HoldRecorded, HoldRenamed, HoldRestored, HoldNone, HoldDropped},
 	HoldRenamed:  {HoldHeld, HoldPurging, HoldDropped, HoldRecorded},
 	HoldHeld:     {HoldHeld, HoldPurging, HoldDropped, HoldRecorded},
 	HoldPurging:  {HoldDropped, HoldRecorded},

@@ -111,6 +111,7 @@ func TestHoldMoves(t *testing.T) {
 		{HoldPurging, HoldRecorded}:  "restore: RENAME back",
 		{HoldRecorded, HoldRestored}: "restore: the comment with the marker",
 		{HoldRecorded, HoldNone}:     "restore: the comment alone (no room for the marker)",
+		{HoldRecorded, HoldDropped}:  "DROP of a leftover whose hold was cut short (execute.hold 0s)",
 	}
 	var states []HoldState
 	for s := HoldNone; s <= HoldUnrecorded; s++ {

@@ -100,6 +100,16 @@ func holdMove(h *discovery.Hold, from, to discovery.HoldState) discovery.HoldMov
 	return discovery.HoldMove{Schema: h.Schema, Original: h.Table, HoldName: h.HoldName, Tool: h.Tool, From: from, To: to}
 }
 
+// recordOf is the hold record of a table in a state that has one: the record discovery
+// parsed (a held table's, updated by markPurge), else its comment's (recorded).
+func recordOf(t *discovery.Table) *discovery.Hold {
+	if t.Hold != nil {
+		return t.Hold
+	}
+	h, _ := discovery.ParseHold(t.Comment)
+	return &h
+}
+
 // row is the report row of a candidate; nil without a report.
 func (r *shardRun) row(c candidate) *report.Table {
 	if r.s == nil {
@@ -131,10 +141,11 @@ func holdGroups(tables []*discovery.Table, eval func(*discovery.Table) policies.
 	vs := make([]policies.Verdict, len(tables))
 	kept := map[string]int{}
 	key := func(t *discovery.Table) string {
-		if h := t.JanitorHold(); h == nil || h.Group == "" {
+		h := t.JanitorHold()
+		if h == nil || h.Group == "" {
 			return ""
 		}
-		return t.Schema + "\x00" + t.Hold.Group + "\x00" + t.Hold.Until.UTC().Format(time.RFC3339)
+		return t.Schema + "\x00" + h.Group + "\x00" + h.Until.UTC().Format(time.RFC3339)
 	}
 	for i, t := range tables {
 		vs[i] = eval(t)

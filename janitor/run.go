@@ -260,8 +260,8 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 			if r.j.Hooks.Dropped != nil {
 				r.j.Hooks.Dropped(r.sc.Name, row.Tool, out.freed)
 			}
-			if r.holds.state.UnderHold() {
-				r.step(ctx, row, c.table.Hold, discovery.HoldDropped)
+			if r.holds.state.CanMove(discovery.HoldDropped) {
+				r.step(ctx, row, recordOf(c.table), discovery.HoldDropped)
 			}
 		}
 		if held || out.outcome == report.OutcomeDropped {
