@@ -134,20 +134,9 @@ func TableLocks(ctx context.Context, q sqlx.QueryerContext, src Source, tables [
 		conds = append(conds, fmt.Sprintf("(%s = ? AND %s = ?)", col[0], col[1]))
 		args = append(args, t[0], t[1])
 	}
-	rows, err := q.QueryxContext(ctx, fmt.Sprintf(tableLockQueries[src], strings.Join(conds, " OR ")), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Lock
-	for rows.Next() {
-		var l Lock
-		if err := rows.Scan(&l.ID, &l.User, &l.Command, &l.Secs, &l.State, &l.Thread, &l.Schema, &l.Table, &l.Mode, &l.TrxSecs); err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	return scanRows(ctx, q, fmt.Sprintf(tableLockQueries[src], strings.Join(conds, " OR ")), args, func(l *Lock) []any {
+		return []any{&l.ID, &l.User, &l.Command, &l.Secs, &l.State, &l.Thread, &l.Schema, &l.Table, &l.Mode, &l.TrxSecs}
+	})
 }
 
 // holderQueries name, per source, the sessions holding or waiting for one table's
@@ -167,24 +156,13 @@ var holderQueries = map[Source]string{
 // metadata lock of schema.table, as src lists them. A MariaDB server thread holds some
 // for a moment with ID 0.
 func Holders(ctx context.Context, q sqlx.QueryerContext, src Source, schema, table string) ([]Session, error) {
-	rows, err := q.QueryxContext(ctx, holderQueries[src], schema, table)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Session
-	for rows.Next() {
-		var s Session
+	return scanRows(ctx, q, holderQueries[src], []any{schema, table}, func(s *Session) []any {
 		dest := []any{&s.ID, &s.User, &s.Command, &s.Secs, &s.State}
 		if src == PerfSchema {
 			dest = append(dest, &s.Thread)
 		}
-		if err := rows.Scan(dest...); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+		return dest
+	})
 }
 
 // backupQueries name, per source, the sessions holding a lock that blocks every DDL on
@@ -211,24 +189,13 @@ var backupQueries = map[Source]string{
 // BackupLocks lists the sessions (janitor's own excepted) holding a lock that blocks
 // every DDL on the server (backupQueries), each with the lock's mode.
 func BackupLocks(ctx context.Context, q sqlx.QueryerContext, src Source) ([]Lock, error) {
-	rows, err := q.QueryxContext(ctx, backupQueries[src])
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Lock
-	for rows.Next() {
-		var l Lock
+	return scanRows(ctx, q, backupQueries[src], nil, func(l *Lock) []any {
 		dest := []any{&l.ID, &l.User, &l.Command, &l.Secs, &l.State, &l.Mode}
 		if src == PerfSchema {
 			dest = append(dest, &l.Thread)
 		}
-		if err := rows.Scan(dest...); err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
+		return dest
+	})
 }
 
 // LockOwners lists, on MySQL, the sessions performance_schema lists any metadata lock
@@ -258,18 +225,25 @@ var unlistedQuery = `SELECT /* janitor */ p.ID, COALESCE(p.USER, ''), COALESCE(p
 // reads is not taken for one. A transaction that has read nothing yet (START
 // TRANSACTION WITH CONSISTENT SNAPSHOT) is counted too, on the safe side.
 func UnlistedTransactions(ctx context.Context, q sqlx.QueryerContext) ([]Session, error) {
-	rows, err := q.QueryxContext(ctx, unlistedQuery)
+	return scanRows(ctx, q, unlistedQuery, nil, func(s *Session) []any {
+		return []any{&s.ID, &s.User, &s.Command, &s.Secs, &s.State, &s.TrxSecs}
+	})
+}
+
+// scanRows runs query and scans each row into a T through the fields dest names.
+func scanRows[T any](ctx context.Context, q sqlx.QueryerContext, query string, args []any, dest func(*T) []any) ([]T, error) {
+	rows, err := q.QueryxContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Session
+	var out []T
 	for rows.Next() {
-		var s Session
-		if err := rows.Scan(&s.ID, &s.User, &s.Command, &s.Secs, &s.State, &s.TrxSecs); err != nil {
+		var v T
+		if err := rows.Scan(dest(&v)...); err != nil {
 			return nil, err
 		}
-		out = append(out, s)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }

@@ -133,20 +133,9 @@ var sessionsQuery = `SELECT /* janitor */ p.ID, p.USER, p.COMMAND, p.TIME, COALE
 // Sessions lists the server's sessions that run a statement or hold a transaction open,
 // and its appliers: one query.
 func Sessions(ctx context.Context, q sqlx.QueryerContext) ([]Session, error) {
-	rows, err := q.QueryxContext(ctx, sessionsQuery)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Session
-	for rows.Next() {
-		var s Session
-		if err := rows.Scan(&s.ID, &s.User, &s.Command, &s.Secs, &s.State, &s.Info, &s.TrxSecs, &s.AutocommitRO); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return scanRows(ctx, q, sessionsQuery, nil, func(s *Session) []any {
+		return []any{&s.ID, &s.User, &s.Command, &s.Secs, &s.State, &s.Info, &s.TrxSecs, &s.AutocommitRO}
+	})
 }
 
 // waitingApplierQuery finds one applier that waits for a lock (WaitsForLock).
