@@ -2,12 +2,14 @@ package janitor
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/discovery"
 	"github.com/janitorhq/janitor/replica"
 	"github.com/janitorhq/janitor/report"
 )
@@ -15,7 +17,9 @@ import (
 // A replica's appliers, as the dropper sees them: before a statement, one waiting for
 // another session's lock stops the shard (readersOn finds it); after it, watchAppliers
 // follows the statement to every replica until it is applied, and a stopped or blocked
-// applier met on the way stops the shard too. What an applier is, and its wait states,
+// applier met on the way stops the shard too. waitApplied waits until every replica has
+// applied a GTID position (gtidPosition): after each purge batch, and for a replica that
+// may only lag behind a table's creation (filters.go). What an applier is, and its wait states,
 // are package replica's (Session.Applier, replica.WaitStates).
 
 // applierBlocked stops the shard's drops: a replica's applier waits for a metadata
@@ -125,4 +129,87 @@ func (r *shardRun) appliedOn(ctx context.Context, rd replicaDB, schema, table, a
 		}
 	}
 	return !has, nil
+}
+
+// gtidPosition reads on the dropping connection what the replicas must have applied to
+// have applied what the primary has written, in the form their wait function
+// (waitApplied) takes: on MariaDB the GTID variable mariadbVar (@@last_gtid for the
+// session's last transaction, @@GLOBAL.gtid_binlog_pos for all); on MySQL, whose session
+// does not expose its last GTID to SQL, the primary's whole executed set. "" when the
+// primary logs no GTIDs (MariaDB without a binary log, MySQL with gtid_mode not ON).
+// tag is the queries' comment; what names the MariaDB read in its error.
+func (r *shardRun) gtidPosition(ctx context.Context, tag, mariadbVar, what string) (string, error) {
+	if r.server.Flavor == discovery.FlavorMariaDB {
+		var pos sql.NullString
+		if err := r.conn.QueryRowxContext(ctx, "SELECT /* "+tag+" */ "+mariadbVar).Scan(&pos); err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+		return pos.String, nil
+	}
+	var mode, set sql.NullString
+	if err := r.conn.QueryRowxContext(ctx, "SELECT /* "+tag+" */ @@GLOBAL.gtid_mode, @@GLOBAL.gtid_executed").Scan(&mode, &set); err != nil {
+		return "", fmt.Errorf("read the primary's executed GTIDs: %w", err)
+	}
+	if !strings.EqualFold(mode.String, "ON") {
+		return "", nil
+	}
+	return set.String, nil
+}
+
+// waitApplied waits until every configured replica has applied pos, asking each with
+// the server's own wait function (MariaDB MASTER_GTID_WAIT, MySQL
+// WAIT_FOR_EXECUTED_GTID_SET) in short steps, so that a stop signal, or a wait past the
+// deadline, is seen within a step. The wait is not a failure: past the deadline it is a
+// stop, and the shard is deferred as when the throttle blocks. A replica that cannot be
+// asked is waited for too (fail closed), and named. nil: applied.
+func (r *shardRun) waitApplied(ctx context.Context, pos string, deadline time.Time) *errStop {
+	tc := r.j.cfg.ThrottleFor(r.sc)
+	q := "SELECT /* janitor purge */ MASTER_GTID_WAIT(?, ?)"
+	if r.server.Flavor != discovery.FlavorMariaDB {
+		q = "SELECT /* janitor purge */ WAIT_FOR_EXECUTED_GTID_SET(?, ?)"
+	}
+	// A step stays well under the replica connection's read timeout (signal_timeout).
+	step := max(100*time.Millisecond, min(time.Second, tc.SignalTimeout/2))
+	started := time.Now()
+	signal := &errStop{code: report.BlockedSignal, why: "stopped by signal while waiting for the replicas"}
+	for _, rd := range r.replicas {
+		warned := false
+		for {
+			res, err := r.waitStep(ctx, rd, q, pos, step, tc.SignalTimeout)
+			if err == nil && res.Valid && res.Int64 == 0 {
+				break
+			}
+			if ctx.Err() != nil {
+				return signal
+			}
+			if !time.Now().Before(deadline) {
+				return r.behindStop(ctx, &behind{replica: rd.name, pos: pos, waited: time.Since(started), err: err})
+			}
+			if err != nil || !res.Valid {
+				// An error or a NULL answers at once: do not spin on it, nor log it each time.
+				if !warned {
+					r.log.WarnContext(ctx, "cannot ask a replica whether it applied the purge batch; waiting", "replica", rd.name, "err", err)
+					warned = true
+				}
+				if !sleep(ctx, tc.CheckInterval) {
+					return signal
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// waitStep asks one replica to wait up to step for pos: 0 when applied, else a timeout
+// (MariaDB -1, MySQL 1) or NULL.
+func (r *shardRun) waitStep(ctx context.Context, rd replicaDB, q, pos string, step, timeout time.Duration) (sql.NullInt64, error) {
+	var res sql.NullInt64
+	qctx, cancel := context.WithTimeout(ctx, step+timeout)
+	defer cancel()
+	db, err := rd.db.Get(qctx)
+	if err != nil {
+		return res, err
+	}
+	err = db.QueryRowxContext(qctx, q, pos, step.Seconds()).Scan(&res)
+	return res, err
 }

@@ -2,7 +2,6 @@ package janitor
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -280,21 +279,7 @@ func (r *shardRun) replicaStatements(ctx context.Context, t *discovery.Table) ([
 // primaryPosition is the primary's executed GTID set now, in the form the replicas'
 // wait functions take; "" when it logs no GTIDs.
 func (r *shardRun) primaryPosition(ctx context.Context) (string, error) {
-	if r.server.Flavor == discovery.FlavorMariaDB {
-		var pos sql.NullString
-		if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ @@GLOBAL.gtid_binlog_pos").Scan(&pos); err != nil {
-			return "", fmt.Errorf("read the primary's GTID position: %w", err)
-		}
-		return pos.String, nil
-	}
-	var mode, set sql.NullString
-	if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ @@GLOBAL.gtid_mode, @@GLOBAL.gtid_executed").Scan(&mode, &set); err != nil {
-		return "", fmt.Errorf("read the primary's executed GTIDs: %w", err)
-	}
-	if !strings.EqualFold(mode.String, "ON") {
-		return "", nil
-	}
-	return set.String, nil
+	return r.gtidPosition(ctx, "janitor", "@@GLOBAL.gtid_binlog_pos", "read the primary's GTID position")
 }
 
 // statementsOnReplicas is one look at every configured replica's filters and tables.
