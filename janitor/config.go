@@ -71,7 +71,9 @@ type ShardConfig struct {
 	// IgnoreReplicas names, by server_id (or, on MySQL, server_uuid), the servers fed by
 	// this shard's binary log that janitor must not look at: a binlog reader that is not
 	// a replica (a CDC connector, gh-ost's own reader) or a replica deliberately left
-	// out. Any other attached server not in replicas blocks drops on the shard.
+	// out; on Aurora, a reader instance by its identifier (SERVER_ID in
+	// replica_host_status). Any other attached server not in replicas blocks drops on
+	// the shard.
 	IgnoreReplicas []string `mapstructure:"ignore_replicas"`
 	// Source names where the shard came from when not the shards list (a shards_dir
 	// file), for errors.
@@ -299,15 +301,21 @@ func (s ShardConfig) Validate(key string) error {
 // uuidPattern is a server_uuid as MySQL writes it.
 var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
-// validateIgnoreReplicas: an entry that is not a server_id or a server_uuid (a host
-// name, say) would match nothing and leave the shard blocked with no hint why.
+// auroraInstancePattern is an Aurora DB instance identifier, as replica_host_status's
+// SERVER_ID gives it: a letter, then letters, digits and single hyphens, at most 63,
+// not ending in a hyphen. A host:port or a dotted host name is not one.
+var auroraInstancePattern = regexp.MustCompile(`^[a-zA-Z](?:-?[a-zA-Z0-9]){0,62}$`)
+
+// validateIgnoreReplicas: an entry that is not a server_id, a server_uuid or an Aurora
+// instance identifier (a host:port, say) would match nothing and leave the shard
+// blocked with no hint why.
 func validateIgnoreReplicas(key string, ids []string) error {
 	var errs []error
 	for i, e := range ids {
-		if n, err := strconv.ParseUint(e, 10, 32); (err == nil && n > 0) || uuidPattern.MatchString(e) {
+		if n, err := strconv.ParseUint(e, 10, 32); (err == nil && n > 0) || uuidPattern.MatchString(e) || (auroraInstancePattern.MatchString(e) && len(e) <= 63) {
 			continue
 		}
-		errs = append(errs, fmt.Errorf("%s.ignore_replicas[%d]: %q is not a server_id (1 to 4294967295) or a server_uuid: write the replica's @@server_id (the Server_Id column of SHOW REPLICAS, MariaDB SHOW SLAVE HOSTS, on its primary); janitor matches attached replicas by id, not by address", key, i, e))
+		errs = append(errs, fmt.Errorf("%s.ignore_replicas[%d]: %q is not a server_id (1 to 4294967295), a server_uuid or an Aurora instance identifier: write the replica's @@server_id (the Server_Id column of SHOW REPLICAS, MariaDB SHOW SLAVE HOSTS, on its primary), or an Aurora reader's SERVER_ID in replica_host_status; janitor matches attached replicas by id, not by address", key, i, e))
 	}
 	return errors.Join(errs...)
 }

@@ -52,4 +52,36 @@
 // reconnect, the replicas applying a purge batch — and maps each limit to its blocked
 // code: run_limit for the two time limits; none for the two quotas, which defer the
 // rest of the shard without blocking it.
+//
+// # Replicas
+//
+// A replica answers the dropper's questions in one place. Package replica reads and
+// parses what a server says about replication, on any connection: its channels
+// (replica.ReadStatuses, moved out of throttle, whose ReplicaLag signal now calls it),
+// its sessions and which are appliers — what an applier is and its wait states are Go
+// lists the SQL predicates are built from, so they are written once — who holds a
+// table's metadata lock or a backup lock and where that is listed (replica.LockSource),
+// and Aurora's replica_host_status. It decides nothing. Package throttle keeps only
+// signals; janitor does not import it for replica status.
+//
+// In this package the decisions about replicas are split by concern:
+//
+//   - replicas.go: the handle, replicaView — a configured replica's pool, janitor's
+//     account there, its server (flavor, server_id), checked once a run for PROCESS and
+//     a lock source — and onEachReplica, the one loop that asks every configured replica
+//     under throttle.signal_timeout and stops at the first that cannot answer;
+//   - readers.go: the sessions that read the table (statements, metadata-lock holders,
+//     backup locks, MySQL's locks performance_schema cannot list);
+//   - replicarefs.go: what names the table on a replica; filters.go: what its
+//     replication filters do with janitor's statements; fklocks.go: who holds the live
+//     tables its DDL locks through foreign keys, on the primary and the replicas;
+//   - appliers.go: an applier waiting for a lock or stopped, watchAppliers after a
+//     statement, and waitApplied (applied through a GTID position) for purge batches
+//     and lagging replicas;
+//   - topology.go: every replica the primary feeds, listed or not (SHOW REPLICAS, the
+//     binlog dump sessions, and on Aurora replica_host_status), matched to shards[].replicas
+//     or shards[].ignore_replicas.
+//
+// Every finding either defers the table with a reason or stops the shard with a code
+// (replica_*); evidence a replica cannot show stops it too.
 package janitor

@@ -2,7 +2,6 @@ package janitor
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/replica"
 	"github.com/janitorhq/janitor/report"
 )
 
@@ -62,32 +62,12 @@ var filterColumns = map[string]func(f *replicaFilters) *[]string{
 // refuses the table.
 var unsupportedFilterColumns = []string{"Replicate_Rewrite_DB", "Replicate_Do_Domain_Ids", "Replicate_Ignore_Domain_Ids"}
 
-// replicaStatusStatements are tried in order, as the throttle does: MariaDB's SHOW ALL
-// SLAVES STATUS shows every named connection, each with its own filters.
-var replicaStatusStatements = []string{
-	"SHOW /* janitor */ ALL SLAVES STATUS",
-	"SHOW /* janitor */ REPLICA STATUS",
-	"SHOW /* janitor */ SLAVE STATUS",
-}
-
-// readFilters reads the filters of every replication channel of a replica.
+// readFilters reads the filters of every replication channel of a replica, from the
+// same statement as its status (replica.StatusStatements: MariaDB's SHOW ALL SLAVES
+// STATUS shows every named connection, each with its own filters).
 func readFilters(ctx context.Context, q sqlx.QueryerContext) ([]replicaFilters, error) {
-	var err error
-	for _, stmt := range replicaStatusStatements {
-		var out []replicaFilters
-		if out, err = readFiltersWith(ctx, q, stmt); err == nil {
-			return out, nil
-		}
-		if !dbconn.IsError(err, 1064) { // only a statement the server does not know moves on
-			return nil, err
-		}
-	}
-	return nil, err
-}
-
-func readFiltersWith(ctx context.Context, q sqlx.QueryerContext, stmt string) ([]replicaFilters, error) {
 	var out []replicaFilters
-	err := showRows(ctx, q, stmt, func(str func(keys ...string) string) error {
+	_, err := replica.ShowAny(ctx, q, replica.StatusStatements, func(str func(keys ...string) string) error {
 		f := replicaFilters{channel: str("Connection_name", "Channel_Name"), sourceID: str("Master_Server_Id", "Source_Server_Id")}
 		for col, field := range filterColumns {
 			*field(&f) = splitFilter(str(col))
@@ -100,7 +80,10 @@ func readFiltersWith(ctx context.Context, q sqlx.QueryerContext, stmt string) ([
 		out = append(out, f)
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // splitFilter splits a Replicate_* column: a comma-separated list.
@@ -296,35 +279,21 @@ func (r *shardRun) replicaStatements(ctx context.Context, t *discovery.Table) ([
 // primaryPosition is the primary's executed GTID set now, in the form the replicas'
 // wait functions take; "" when it logs no GTIDs.
 func (r *shardRun) primaryPosition(ctx context.Context) (string, error) {
-	if r.server.Flavor == discovery.FlavorMariaDB {
-		var pos sql.NullString
-		if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ @@GLOBAL.gtid_binlog_pos").Scan(&pos); err != nil {
-			return "", fmt.Errorf("read the primary's GTID position: %w", err)
-		}
-		return pos.String, nil
-	}
-	var mode, set sql.NullString
-	if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ @@GLOBAL.gtid_mode, @@GLOBAL.gtid_executed").Scan(&mode, &set); err != nil {
-		return "", fmt.Errorf("read the primary's executed GTIDs: %w", err)
-	}
-	if !strings.EqualFold(mode.String, "ON") {
-		return "", nil
-	}
-	return set.String, nil
+	return r.gtidPosition(ctx, "janitor", "@@GLOBAL.gtid_binlog_pos", "read the primary's GTID position")
 }
 
 // statementsOnReplicas is one look at every configured replica's filters and tables.
 func (r *shardRun) statementsOnReplicas(ctx context.Context, t *discovery.Table, stmts []plannedStatement) ([]string, error) {
-	return r.onEachReplica(ctx, func(qctx context.Context, rd replicaDB, db *sqlx.DB, v *replicaView) ([]string, error) {
-		filters, err := readFilters(qctx, db)
+	return r.onEachReplica(ctx, func(qctx context.Context, v *replicaView) ([]string, error) {
+		filters, err := readFilters(qctx, v.db)
 		if err != nil {
-			return nil, r.replicaUnreadable(ctx, rd.name, v.account, err)
+			return nil, r.replicaUnreadable(ctx, v, err)
 		}
-		has, err := tableExists(qctx, db, t.Schema, t.Name)
+		has, err := tableExists(qctx, v.db, t.Schema, t.Name)
 		if err != nil {
-			return nil, r.replicaUnreadable(ctx, rd.name, v.account, err)
+			return nil, r.replicaUnreadable(ctx, v, err)
 		}
-		if line := statementsOn(rd.name, filters, stmts, t, has, v.server.LowerCaseTableNames != 0, r.server.ServerID); line != "" {
+		if line := statementsOn(v.name, filters, stmts, t, has, v.server.LowerCaseTableNames != 0, r.server.ServerID); line != "" {
 			return []string{line}, nil
 		}
 		return nil, nil

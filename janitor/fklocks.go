@@ -12,6 +12,7 @@ import (
 
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/replica"
 	"github.com/janitorhq/janitor/report"
 )
 
@@ -69,12 +70,7 @@ func (r *shardRun) fkTables(ctx context.Context, t *discovery.Table) ([]discover
 
 // fkHolder is a session holding (or waiting for) a metadata lock on a table the
 // statement would lock through a foreign key.
-type fkHolder struct {
-	replicaSession
-	thread       string
-	schema, name string
-	mode         string
-}
+type fkHolder struct{ replica.Lock }
 
 // reader tells a session that would stall the statement from one that is about to let
 // go: one that has held the lock for more than a second as far as the server tells —
@@ -87,59 +83,29 @@ type fkHolder struct {
 // fkLockWait (on a replica, the applier for the same moment), which also bounds what no
 // check can see: a reader that arrives after it.
 func (h fkHolder) reader() bool {
-	return h.secs.Int64 >= 2 || h.trxSecs.Int64 >= 2
-}
-
-// fkHolderQueries name, per metadata-lock source, the sessions holding or waiting for a
-// metadata lock on any of a list of tables ((schema = ? AND name = ?) pairs appended),
-// with the age of their open transaction.
-var fkHolderQueries = map[string]string{
-	mdlPlugin: `SELECT /* janitor */ m.THREAD_ID, COALESCE(p.USER, ''), COALESCE(p.COMMAND, ''), p.TIME, COALESCE(p.STATE, ''), '',
-		m.TABLE_SCHEMA, m.TABLE_NAME, m.LOCK_MODE,
-		(SELECT TIMESTAMPDIFF(SECOND, x.trx_started, NOW()) FROM information_schema.INNODB_TRX x WHERE x.trx_mysql_thread_id = m.THREAD_ID LIMIT 1)
-		FROM information_schema.METADATA_LOCK_INFO m LEFT JOIN information_schema.PROCESSLIST p ON p.ID = m.THREAD_ID
-		WHERE m.LOCK_TYPE = 'Table metadata lock' AND m.THREAD_ID <> CONNECTION_ID() AND (%s)`,
-	mdlPerfSchm: `SELECT /* janitor */ t.PROCESSLIST_ID, COALESCE(t.PROCESSLIST_USER, ''), COALESCE(t.PROCESSLIST_COMMAND, ''), t.PROCESSLIST_TIME,
-		COALESCE(t.PROCESSLIST_STATE, ''), t.NAME, m.OBJECT_SCHEMA, m.OBJECT_NAME, m.LOCK_TYPE,
-		(SELECT TIMESTAMPDIFF(SECOND, x.trx_started, NOW()) FROM information_schema.INNODB_TRX x WHERE x.trx_mysql_thread_id = t.PROCESSLIST_ID LIMIT 1)
-		FROM performance_schema.metadata_locks m JOIN performance_schema.threads t ON t.THREAD_ID = m.OWNER_THREAD_ID
-		WHERE m.OBJECT_TYPE = 'TABLE' AND t.PROCESSLIST_ID IS NOT NULL AND t.PROCESSLIST_ID <> CONNECTION_ID() AND (%s)`,
+	return h.Secs.Int64 >= 2 || h.TrxSecs.Int64 >= 2
 }
 
 // fkHolders lists, on one server, the sessions that hold or wait for a metadata lock on
 // any of tables and would stall a statement that locks them (fkHolder.reader). The
 // replication threads' own locks are the applying of earlier events, not readers.
-func fkHolders(ctx context.Context, q sqlx.QueryerContext, src string, tables []discovery.FKTable) ([]fkHolder, error) {
-	if len(tables) == 0 {
-		return nil, nil
+func fkHolders(ctx context.Context, q sqlx.QueryerContext, src replica.Source, tables []discovery.FKTable) ([]fkHolder, error) {
+	names := make([][2]string, len(tables))
+	for i, t := range tables {
+		names[i] = [2]string{t.Schema, t.Table}
 	}
-	col := map[string][2]string{mdlPlugin: {"m.TABLE_SCHEMA", "m.TABLE_NAME"}, mdlPerfSchm: {"m.OBJECT_SCHEMA", "m.OBJECT_NAME"}}[src]
-	var conds []string
-	var args []any
-	for _, t := range tables {
-		conds = append(conds, fmt.Sprintf("(%s = ? AND %s = ?)", col[0], col[1]))
-		args = append(args, t.Schema, t.Table)
-	}
-	rows, err := q.QueryxContext(ctx, fmt.Sprintf(fkHolderQueries[src], strings.Join(conds, " OR ")), args...)
+	locks, err := replica.TableLocks(ctx, q, src, names)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var out []fkHolder
-	for rows.Next() {
-		var h fkHolder
-		if err := rows.Scan(&h.id, &h.user, &h.cmd, &h.secs, &h.state, &h.thread, &h.schema, &h.name, &h.mode, &h.trxSecs); err != nil {
-			return nil, err
-		}
+	for _, l := range locks {
 		// The collations may fold case: only the tables asked about count.
-		if !fkListed(tables, h.schema, h.name) || h.applier() || strings.Contains(h.thread, "/replica_") || strings.Contains(h.thread, "/slave_") {
-			continue
-		}
-		if h.reader() {
+		if h := (fkHolder{l}); fkListed(tables, l.Schema, l.Table) && !l.Applier() && h.reader() {
 			out = append(out, h)
 		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func fkListed(tables []discovery.FKTable, schema, name string) bool {
@@ -163,11 +129,11 @@ func fkRole(tables []discovery.FKTable, schema, name string) string {
 
 // describe is one holder for a reason: the live table, the session and its age.
 func (h fkHolder) describe(where string, tables []discovery.FKTable) string {
-	s := h.replicaSession
-	if s.trxSecs.Valid {
-		s.autocommitR = sql.NullInt64{} // its age is the point here
+	s := h.Session
+	if s.TrxSecs.Valid {
+		s.AutocommitRO = sql.NullInt64{} // its age is the point here
 	}
-	return fmt.Sprintf("%s: %s holds a metadata lock (%s) on live table %s", where, s, h.mode, fkRole(tables, h.schema, h.name))
+	return fmt.Sprintf("%s: %s holds a metadata lock (%s) on live table %s", where, s, h.Mode, fkRole(tables, h.Schema, h.Table))
 }
 
 // primaryFKReaders looks on the primary, on the dropping connection, for sessions that
@@ -179,13 +145,13 @@ func (r *shardRun) primaryFKReaders(ctx context.Context, tables []discovery.FKTa
 	where := "primary " + r.sc.Name
 	qctx, cancel := context.WithTimeout(ctx, r.j.cfg.ThrottleFor(r.sc).SignalTimeout)
 	defer cancel()
-	src, missing, fix, err := primaryLockSource(qctx, r.conn, r.server.Flavor)
+	src, missing, err := replica.LockSource(qctx, r.conn, r.server.Flavor)
 	if err != nil {
 		return nil, fmt.Errorf("read the primary's metadata-lock source: %w", err)
 	}
-	if src == mdlNone {
+	if src == replica.None {
 		return []string{fmt.Sprintf("%s cannot say who holds the metadata locks of the live tables its DDL would lock (%s): %s; %s",
-			where, fkNames(tables), missing, fix)}, nil
+			where, fkNames(tables), missing.What, missing.Fix)}, nil
 	}
 	holders, err := fkHolders(qctx, r.conn, src, tables)
 	if err != nil {
@@ -195,8 +161,8 @@ func (r *shardRun) primaryFKReaders(ctx context.Context, tables []discovery.FKTa
 	for _, h := range holders {
 		out = append(out, h.describe(where, tables))
 	}
-	if src == mdlPerfSchm {
-		unlisted, err := unlistedTransactions(qctx, r.conn)
+	if src == replica.PerfSchema {
+		unlisted, err := replica.UnlistedTransactions(qctx, r.conn)
 		if err == nil && len(unlisted) > 0 {
 			// INNODB_TRX answers from a cache the server refreshes at most every 100 ms:
 			// a transaction that has just ended may still be in it. Only those seen
@@ -204,10 +170,10 @@ func (r *shardRun) primaryFKReaders(ctx context.Context, tables []discovery.FKTa
 			if !sleep(qctx, 200*time.Millisecond) {
 				return nil, fmt.Errorf("read the primary's open transactions: %w", qctx.Err())
 			}
-			var again []replicaSession
-			if again, err = unlistedTransactions(qctx, r.conn); err == nil {
-				unlisted = slices.DeleteFunc(again, func(s replicaSession) bool {
-					return !slices.ContainsFunc(unlisted, func(o replicaSession) bool { return o.id == s.id })
+			var again []replica.Session
+			if again, err = replica.UnlistedTransactions(qctx, r.conn); err == nil {
+				unlisted = slices.DeleteFunc(again, func(s replica.Session) bool {
+					return !slices.ContainsFunc(unlisted, func(o replica.Session) bool { return o.ID == s.ID })
 				})
 			}
 		}
@@ -219,83 +185,15 @@ func (r *shardRun) primaryFKReaders(ctx context.Context, tables []discovery.FKTa
 				where, s, fkNames(tables)))
 		}
 	}
-	rows, err := r.conn.QueryxContext(qctx, backupQueries[src])
+	locks, err := replica.BackupLocks(qctx, r.conn, src)
 	if err != nil {
 		return nil, fmt.Errorf("read the primary's backup locks: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var s replicaSession
-		var mode, thread string
-		dest := []any{&s.id, &s.user, &s.cmd, &s.secs, &s.state, &mode}
-		if src == mdlPerfSchm {
-			dest = append(dest, &thread)
-		}
-		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("read the primary's backup locks: %w", err)
-		}
+	for _, l := range locks {
 		out = append(out, fmt.Sprintf("%s: %s holds a backup lock (%s: a backup, or FLUSH TABLES WITH READ LOCK) that the DDL would wait for while holding the locks of %s",
-			where, s, mode, fkNames(tables)))
+			where, l.Session, l.Mode, fkNames(tables)))
 	}
-	return out, rows.Err()
-}
-
-// unlistedTransactions finds, on MySQL, the sessions in a transaction open for more than
-// a second (the server shows 2 s) that hold no metadata lock performance_schema lists:
-// it records a lock only if the MDL instrument was on when the lock was taken, so a
-// transaction that read a live table before the instrument was switched on at runtime
-// holds a lock no query shows (as locksUnlisted says of a replica). One query, so that a
-// transaction ending between two reads is not taken for one. A transaction that has read
-// nothing yet (START TRANSACTION WITH CONSISTENT SNAPSHOT) is counted too, on the safe side.
-func unlistedTransactions(ctx context.Context, q sqlx.QueryerContext) ([]replicaSession, error) {
-	rows, err := q.QueryxContext(ctx, `SELECT /* janitor */ p.ID, COALESCE(p.USER, ''), COALESCE(p.COMMAND, ''), p.TIME, COALESCE(p.STATE, ''),
-		TIMESTAMPDIFF(SECOND, x.trx_started, NOW())
-		FROM information_schema.INNODB_TRX x JOIN information_schema.PROCESSLIST p ON p.ID = x.trx_mysql_thread_id
-		WHERE p.ID <> CONNECTION_ID() AND p.USER <> 'system user' AND x.trx_started <= NOW() - INTERVAL 2 SECOND
-		AND NOT EXISTS (SELECT 1 FROM performance_schema.metadata_locks m JOIN performance_schema.threads t ON t.THREAD_ID = m.OWNER_THREAD_ID
-			WHERE t.PROCESSLIST_ID = x.trx_mysql_thread_id)`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []replicaSession
-	for rows.Next() {
-		var s replicaSession
-		if err := rows.Scan(&s.id, &s.user, &s.cmd, &s.secs, &s.state, &s.trxSecs); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
-}
-
-// primaryLockSource says where the primary lists metadata locks, as lockSource does
-// for a replica; missing and fix say why not.
-func primaryLockSource(ctx context.Context, q sqlx.QueryerContext, f discovery.Flavor) (src, missing, fix string, err error) {
-	if f == discovery.FlavorMariaDB {
-		var n int
-		if err := q.QueryRowxContext(ctx, `SELECT /* janitor */ COUNT(*) FROM information_schema.PLUGINS
-			WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'`).Scan(&n); err != nil {
-			return mdlNone, "", "", err
-		}
-		if n == 0 {
-			return mdlNone, "the metadata_lock_info plugin is not loaded", "INSTALL SONAME 'metadata_lock_info' there", nil
-		}
-		return mdlPlugin, "", "", nil
-	}
-	var st perfSchemaLocks
-	err = q.QueryRowxContext(ctx, `SELECT /* janitor */ @@performance_schema, @@performance_schema_max_metadata_locks,
-		(SELECT ENABLED FROM performance_schema.setup_instruments WHERE NAME = 'wait/lock/metadata/sql/mdl'),
-		(SELECT ENABLED FROM performance_schema.setup_consumers WHERE NAME = 'global_instrumentation'),
-		(SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Performance_schema_metadata_lock_lost')`).
-		Scan(&st.on, &st.maxLocks, &st.instrument, &st.consumer, &st.lost)
-	if err != nil {
-		return mdlNone, "", "", err
-	}
-	if missing, fix := st.missing(); missing != "" {
-		return mdlNone, missing, fix, nil
-	}
-	return mdlPerfSchm, "", "", nil
+	return out, nil
 }
 
 // replicaFKReaders looks, on every replica whose DDL locks them, for sessions that
@@ -303,32 +201,32 @@ func primaryLockSource(ctx context.Context, q sqlx.QueryerContext, f discovery.F
 // foreign key: the tables read on the primary, and those the replica's own copy of the
 // table has keys to (a replica may hold keys the primary lacks).
 func (r *shardRun) replicaFKReaders(ctx context.Context, t *discovery.Table, tables []discovery.FKTable) ([]string, error) {
-	return r.onEachReplica(ctx, func(qctx context.Context, rd replicaDB, db *sqlx.DB, v *replicaView) ([]string, error) {
+	return r.onEachReplica(ctx, func(qctx context.Context, v *replicaView) ([]string, error) {
 		if !locksFKTables(v.flavor) {
 			return nil, nil
 		}
-		src, err := r.lockSource(qctx, rd.name, db, v)
+		src, err := r.lockSource(qctx, v)
 		if err != nil {
 			return nil, err
 		}
 		set := tables
-		in := discovery.NewInspector(db, v.server, r.j.discoveryOptions(), r.log)
+		in := discovery.NewInspector(v.db, v.server, r.j.discoveryOptions(), r.log)
 		own, err := in.ForeignKeyTables(qctx, discovery.Name{Schema: t.Schema, Table: t.Name, Orphan: t.Orphan})
 		if err != nil {
-			return []string{fmt.Sprintf("replica %s: cannot tell which tables the replicated DDL would lock there through foreign keys: %v", rd.name, err)}, nil
+			return []string{fmt.Sprintf("replica %s: cannot tell which tables the replicated DDL would lock there through foreign keys: %v", v.name, err)}, nil
 		}
 		for _, o := range own {
 			if !fkListed(set, o.Schema, o.Table) {
 				set = append(set[:len(set):len(set)], o)
 			}
 		}
-		holders, err := fkHolders(qctx, db, src, set)
+		holders, err := fkHolders(qctx, v.db, src, set)
 		if err != nil {
-			return nil, r.replicaUnreadable(ctx, rd.name, v.account, err)
+			return nil, r.replicaUnreadable(ctx, v, err)
 		}
 		var out []string
 		for _, h := range holders {
-			out = append(out, h.describe("replica "+rd.name, set))
+			out = append(out, h.describe("replica "+v.name, set))
 		}
 		return out, nil
 	})

@@ -73,11 +73,11 @@ func (r *shardRun) binlogClients(ctx context.Context, in *discovery.Inspector, p
 		return d, nil
 	}
 	for _, rd := range r.replicas {
-		db, v, err := r.replicaView(ctx, rd)
+		v, err := r.replicaView(ctx, rd)
 		if err != nil {
 			return decision{}, err
 		}
-		clients, err := discovery.NewInspector(db, v.server, r.j.discoveryOptions(), r.log).BinlogClients(ctx, probe.Schema)
+		clients, err := discovery.NewInspector(v.db, v.server, r.j.discoveryOptions(), r.log).BinlogClients(ctx, probe.Schema)
 		if d, stop := keep("replica "+rd.name, clients, err); stop {
 			return d, nil
 		}

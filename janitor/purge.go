@@ -140,21 +140,7 @@ func purgeStop(s *errStop, total int64) *errStop {
 // GTID to SQL, the primary's whole executed set, which contains it. "" when the primary
 // logs no GTIDs (MariaDB without a binary log, MySQL with gtid_mode not ON).
 func (r *shardRun) batchPosition(ctx context.Context) (string, error) {
-	if r.server.Flavor == discovery.FlavorMariaDB {
-		var pos sql.NullString
-		if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor purge */ @@last_gtid").Scan(&pos); err != nil {
-			return "", fmt.Errorf("read the batch's GTID: %w", err)
-		}
-		return pos.String, nil
-	}
-	var mode, set sql.NullString
-	if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor purge */ @@GLOBAL.gtid_mode, @@GLOBAL.gtid_executed").Scan(&mode, &set); err != nil {
-		return "", fmt.Errorf("read the primary's executed GTIDs: %w", err)
-	}
-	if !strings.EqualFold(mode.String, "ON") {
-		return "", nil
-	}
-	return set.String, nil
+	return r.gtidPosition(ctx, "janitor purge", "@@last_gtid", "read the batch's GTID")
 }
 
 // behind says that a replica did not apply a purge batch by the deadline.
@@ -169,50 +155,6 @@ func (e *behind) String() string {
 		return fmt.Sprintf("replica %s: cannot tell whether it applied the last batch (%s) after %s: %v", e.replica, clip(e.pos), e.waited.Round(time.Second), e.err)
 	}
 	return fmt.Sprintf("replica %s: has not applied the last batch (%s) after %s", e.replica, clip(e.pos), e.waited.Round(time.Second))
-}
-
-// waitApplied waits until every configured replica has applied pos, asking each with
-// the server's own wait function (MariaDB MASTER_GTID_WAIT, MySQL
-// WAIT_FOR_EXECUTED_GTID_SET) in short steps, so that a stop signal, or a wait past the
-// deadline, is seen within a step. The wait is not a failure: past the deadline it is a
-// stop, and the shard is deferred as when the throttle blocks. A replica that cannot be
-// asked is waited for too (fail closed), and named. nil: applied.
-func (r *shardRun) waitApplied(ctx context.Context, pos string, deadline time.Time) *errStop {
-	tc := r.j.cfg.ThrottleFor(r.sc)
-	q := "SELECT /* janitor purge */ MASTER_GTID_WAIT(?, ?)"
-	if r.server.Flavor != discovery.FlavorMariaDB {
-		q = "SELECT /* janitor purge */ WAIT_FOR_EXECUTED_GTID_SET(?, ?)"
-	}
-	// A step stays well under the replica connection's read timeout (signal_timeout).
-	step := max(100*time.Millisecond, min(time.Second, tc.SignalTimeout/2))
-	started := time.Now()
-	signal := &errStop{code: report.BlockedSignal, why: "stopped by signal while waiting for the replicas"}
-	for _, rd := range r.replicas {
-		warned := false
-		for {
-			res, err := r.waitStep(ctx, rd, q, pos, step, tc.SignalTimeout)
-			if err == nil && res.Valid && res.Int64 == 0 {
-				break
-			}
-			if ctx.Err() != nil {
-				return signal
-			}
-			if !time.Now().Before(deadline) {
-				return r.behindStop(ctx, &behind{replica: rd.name, pos: pos, waited: time.Since(started), err: err})
-			}
-			if err != nil || !res.Valid {
-				// An error or a NULL answers at once: do not spin on it, nor log it each time.
-				if !warned {
-					r.log.WarnContext(ctx, "cannot ask a replica whether it applied the purge batch; waiting", "replica", rd.name, "err", err)
-					warned = true
-				}
-				if !sleep(ctx, tc.CheckInterval) {
-					return signal
-				}
-			}
-		}
-	}
-	return nil
 }
 
 // behindStop is the stop of a replica that did not apply a purge batch in time, with its
@@ -237,20 +179,6 @@ func (r *shardRun) behindStop(ctx context.Context, b *behind) *errStop {
 		code = report.BlockedThrottle
 	}
 	return &errStop{code: code, why: why}
-}
-
-// waitStep asks one replica to wait up to step for pos: 0 when applied, else a timeout
-// (MariaDB -1, MySQL 1) or NULL.
-func (r *shardRun) waitStep(ctx context.Context, rd replicaDB, q, pos string, step, timeout time.Duration) (sql.NullInt64, error) {
-	var res sql.NullInt64
-	qctx, cancel := context.WithTimeout(ctx, step+timeout)
-	defer cancel()
-	db, err := rd.db.Get(qctx)
-	if err != nil {
-		return res, err
-	}
-	err = db.QueryRowxContext(qctx, q, pos, step.Seconds()).Scan(&res)
-	return res, err
 }
 
 // purgeBatch deletes up to rows rows in one transaction. Reading the table first takes

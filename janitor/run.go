@@ -17,6 +17,7 @@ import (
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/discovery"
 	"github.com/janitorhq/janitor/policies"
+	"github.com/janitorhq/janitor/replica"
 	"github.com/janitorhq/janitor/report"
 	"github.com/janitorhq/janitor/throttle"
 )
@@ -151,13 +152,17 @@ func (r *shardRun) prepareAndExecute(ctx context.Context, cands []candidate, exe
 		// would report: deferred, with the reason and the fix; a throttle signal only
 		// delays them, so they stay planned.
 		refusal := ""
-		if srv, err := discovery.ReadServer(ctx, db); err == nil && srv.ReadOnly {
+		srv, err := discovery.ReadServer(ctx, db)
+		if err == nil {
+			r.server = srv // checkTopology below asks an Aurora primary for its readers
+		}
+		if err == nil && srv.ReadOnly {
 			refusal = "server is read-only: --execute refuses to drop here"
 		} else if why, err := replicates(ctx, db); err == nil && why != "" {
 			refusal = "--execute refuses to drop here: " + why
 		}
 		for _, rd := range r.replicas {
-			if _, _, err := r.replicaView(ctx, rd); err != nil && refusal == "" {
+			if _, err := r.replicaView(ctx, rd); err != nil && refusal == "" {
 				refusal = "an execute run would not drop here: " + err.Error()
 			}
 		}
@@ -415,9 +420,9 @@ func discard(conn *sqlx.Conn) {
 // DROP, diverge from its primary, and leave the primary's table in place. It fails
 // closed: replication status janitor may not read proves nothing.
 func replicates(ctx context.Context, q sqlx.QueryerContext) (string, error) {
-	// MariaDB's SHOW SLAVE STATUS shows the default connection only; ReadReplicaStatuses
-	// asks SHOW ALL SLAVES STATUS first, so a multi-source replica is seen too.
-	sts, err := throttle.ReadReplicaStatuses(ctx, q)
+	// MariaDB's SHOW SLAVE STATUS shows the default connection only; ReadStatuses asks
+	// SHOW ALL SLAVES STATUS first, so a multi-source replica is seen too.
+	sts, err := replica.ReadStatuses(ctx, q)
 	if err != nil {
 		return replicaStatusError(err)
 	}

@@ -8,10 +8,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/replica"
 	"github.com/janitorhq/janitor/report"
 )
 
@@ -66,11 +68,17 @@ var replicaRegistryStatements = []string{"SHOW /* janitor */ REPLICAS", "SHOW /*
 // its binlog dump sessions.
 func readAttached(ctx context.Context, q sqlx.QueryerContext) ([]attachedReplica, []dumpSession, error) {
 	var regs []attachedReplica
-	var err error
-	for _, stmt := range replicaRegistryStatements {
-		if regs, err = readRegistry(ctx, q, stmt); err == nil || !dbconn.IsError(err, 1064) {
-			break
+	stmt, err := replica.ShowAny(ctx, q, replicaRegistryStatements, func(str func(keys ...string) string) error {
+		id, err := strconv.ParseUint(str("Server_Id", "Server_id"), 10, 64)
+		if err != nil {
+			return noServerID(str("Server_Id", "Server_id"))
 		}
+		port, _ := strconv.Atoi(str("Port"))
+		regs = append(regs, attachedReplica{serverID: id, uuid: str("Replica_UUID", "Slave_UUID"), host: str("Host"), port: port})
+		return nil
+	})
+	if bad := noServerID(""); errors.As(err, &bad) {
+		return nil, nil, fmt.Errorf("%s: %w", stmt, err)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -92,19 +100,10 @@ func readAttached(ctx context.Context, q sqlx.QueryerContext) ([]attachedReplica
 	return regs, dumps, rows.Err()
 }
 
-func readRegistry(ctx context.Context, q sqlx.QueryerContext, stmt string) ([]attachedReplica, error) {
-	var out []attachedReplica
-	err := showRows(ctx, q, stmt, func(str func(keys ...string) string) error {
-		id, err := strconv.ParseUint(str("Server_Id", "Server_id"), 10, 64)
-		if err != nil {
-			return fmt.Errorf("%s: a row without a server_id (%q)", stmt, str("Server_Id", "Server_id"))
-		}
-		port, _ := strconv.Atoi(str("Port"))
-		out = append(out, attachedReplica{serverID: id, uuid: str("Replica_UUID", "Slave_UUID"), host: str("Host"), port: port})
-		return nil
-	})
-	return out, err
-}
+// noServerID is a registry row without a server_id, which nothing can match.
+type noServerID string
+
+func (e noServerID) Error() string { return fmt.Sprintf("a row without a server_id (%q)", string(e)) }
 
 // ignoredReplica reports whether a's server_id, or its MySQL server_uuid, is in the
 // shard's ignore_replicas.
@@ -124,7 +123,7 @@ func (r *shardRun) checkTopology(ctx context.Context, q sqlx.QueryerContext) err
 	known := map[uint64]string{} // server_id → configured replica name
 	uuids := map[uint64]string{}
 	for _, rd := range r.replicas {
-		_, v, err := r.replicaView(ctx, rd)
+		v, err := r.replicaView(ctx, rd)
 		if err != nil {
 			return err
 		}
@@ -176,18 +175,24 @@ func (r *shardRun) checkTopology(ctx context.Context, q sqlx.QueryerContext) err
 		return r.topologyUnreadable(ctx, "the primary", err)
 	}
 	check("the primary", regs, dumps)
-	for _, rd := range r.replicas {
-		db, _, err := r.replicaView(ctx, rd)
+	if r.server.Aurora {
+		// Aurora's readers share the writer's storage: they read no binary log, so
+		// neither list above shows them. replica_host_status does.
+		rows, now, err := replica.ReadHostStatus(ctx, q)
 		if err != nil {
-			return err
+			return r.topologyUnreadable(ctx, "the primary", err)
 		}
-		qctx, cancel := context.WithTimeout(ctx, r.j.cfg.ThrottleFor(r.sc).SignalTimeout)
-		regs, dumps, err := readAttached(qctx, db)
-		cancel()
+		unchecked = append(unchecked, r.sc.uncheckedAurora(rows, now)...)
+	}
+	if _, err := r.onEachReplica(ctx, func(qctx context.Context, v *replicaView) ([]string, error) {
+		regs, dumps, err := readAttached(qctx, v.db)
 		if err != nil {
-			return r.topologyUnreadable(ctx, "replica "+rd.name, err)
+			return nil, r.topologyUnreadable(ctx, "replica "+v.name, err)
 		}
-		check("replica "+rd.name, regs, dumps)
+		check("replica "+v.name, regs, dumps)
+		return nil, nil
+	}); err != nil {
+		return err
 	}
 	if len(unchecked) == 0 {
 		return nil
@@ -198,6 +203,47 @@ func (r *shardRun) checkTopology(ctx context.Context, q sqlx.QueryerContext) err
 		strings.Join(unchecked, "; "))
 	r.log.WarnContext(ctx, "unchecked replicas attached: nothing is dropped or held on this shard", "replicas", strings.Join(unchecked, "; "))
 	return &errStop{code: report.BlockedReplicaUnchecked, why: why}
+}
+
+// uncheckedAurora names the live readers of an Aurora cluster (replica.LiveReaders of
+// its writer's replica_host_status rows) that are neither a configured replica nor in
+// ignore_replicas. A reader is matched by its instance identifier (SERVER_ID there):
+// to a configured replica of that name, or whose host's first label is it (an instance
+// endpoint, <instance>.<cluster hash>.<region>.rds.amazonaws.com); to an
+// ignore_replicas entry equal to it. Case does not matter: AWS keeps identifiers in
+// lower case.
+func (s ShardConfig) uncheckedAurora(rows []replica.HostStatus, now time.Time) []string {
+	var out []string
+	for _, id := range replica.LiveReaders(rows, now) {
+		if s.configuredInstance(id) {
+			continue
+		}
+		if slices.ContainsFunc(s.IgnoreReplicas, func(e string) bool { return strings.EqualFold(e, id) }) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("Aurora reader %s (in replica_host_status on the primary: list it in shards[].replicas by its instance endpoint, or its instance identifier in shards[].ignore_replicas)", id))
+	}
+	return out
+}
+
+// configuredInstance reports whether a configured replica is the Aurora instance id: by
+// its name, or by the first label of its DSN's or addr's host.
+func (s ShardConfig) configuredInstance(id string) bool {
+	for _, rc := range s.Replicas {
+		addr := rc.Addr
+		if cfg, err := dbconn.ParseDSN(rc.DSN); err == nil && rc.DSN != "" {
+			addr = cfg.Addr
+		}
+		host := addr
+		if h, _, err := net.SplitHostPort(addr); err == nil {
+			host = h
+		}
+		label, _, _ := strings.Cut(host, ".")
+		if strings.EqualFold(rc.Name, id) || (label != "" && strings.EqualFold(label, id)) {
+			return true
+		}
+	}
+	return false
 }
 
 // topologyUnreadable is the *errStop of a server whose replicas cannot be listed: an

@@ -90,8 +90,9 @@ const (
 	// metadata_lock_info plugin, MySQL without performance_schema's MDL instrument).
 	BlockedReplicaLockSource = "replica_lock_source"
 	// A server the shard's binary log reaches (an attached replica, or one fed by a
-	// replica in turn) is neither in shards[].replicas nor in shards[].ignore_replicas,
-	// or reads the binary log without registering: janitor cannot look at it.
+	// replica in turn), or a live reader of an Aurora primary, is neither in
+	// shards[].replicas nor in shards[].ignore_replicas, or reads the binary log without
+	// registering: janitor cannot look at it.
 	BlockedReplicaUnchecked = "replica_unchecked"
 	// A replica's sessions or metadata locks could not be read for another reason.
 	BlockedReplicaUnreadable = "replica_unreadable"

@@ -5,13 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
+
+	"github.com/janitorhq/janitor/replica"
 )
 
 // Opener returns a connection pool to a server, opening it on first use. Signals open
@@ -81,13 +81,13 @@ func (r *ReplicaLag) Check(ctx context.Context) Reading {
 	}
 	// The form this server answered last time is asked alone; after a failure, or the
 	// first time, every form is tried again (the replica may have been replaced).
-	stmts := statusStatements
+	stmts := replica.StatusStatements
 	r.mu.Lock()
 	if r.stmt != "" {
 		stmts = []string{r.stmt}
 	}
 	r.mu.Unlock()
-	sts, stmt, err := readReplicaStatuses(ctx, db, stmts)
+	sts, stmt, err := replica.ReadStatusesWith(ctx, db, stmts)
 	r.mu.Lock()
 	r.stmt = stmt
 	r.mu.Unlock()
@@ -96,7 +96,7 @@ func (r *ReplicaLag) Check(ctx context.Context) Reading {
 	}
 	// Only MySQL leaves SHOW ALL SLAVES STATUS unanswered, and only MySQL (8.0 and later)
 	// keeps the applier's and receiver's timestamps in performance_schema.
-	if stmt != statusStatements[0] && len(sts) > 0 {
+	if stmt != replica.StatusStatements[0] && len(sts) > 0 {
 		if err := readApplierTimes(ctx, db, sts); err != nil {
 			return Reading{Err: err}
 		}
@@ -123,7 +123,7 @@ const applierTimesQuery = `SELECT /* janitor */ c.CHANNEL_NAME, c.HEARTBEAT_INTE
 
 // readApplierTimes fills the performance_schema fields of sts, matched by channel. With
 // performance_schema off the tables are empty and sts keeps Seconds_Behind_Source alone.
-func readApplierTimes(ctx context.Context, q sqlx.QueryerContext, sts []ReplicaStatus) error {
+func readApplierTimes(ctx context.Context, q sqlx.QueryerContext, sts []replica.Status) error {
 	rows, err := q.QueryxContext(ctx, applierTimesQuery)
 	if err != nil {
 		return fmt.Errorf("read applier times from performance_schema: %w", err)
@@ -156,115 +156,10 @@ func readApplierTimes(ctx context.Context, q sqlx.QueryerContext, sts []ReplicaS
 
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 
-// ReplicaStatus is one channel of SHOW REPLICA STATUS, with MySQL's and MariaDB's old and
-// new column names folded together.
-type ReplicaStatus struct {
-	// Channel is the channel (MySQL) or connection (MariaDB) name; "" for the default.
-	Channel    string
-	IORunning  string
-	SQLRunning string
-	// Lag is nil when Seconds_Behind_Master is NULL.
-	Lag       *int64
-	LastError string
-
-	// From performance_schema, MySQL 8.0 and later only (nil or 0 elsewhere). Seconds_Behind_Source
-	// is 0 whenever the applier is idle, even when the receiver has heard nothing for minutes
-	// (a stalled network): these catch what it misses.
-	//
-	// Applying is how long ago the oldest transaction a worker is applying now was committed
-	// on the original source.
-	Applying *time.Duration
-	// Silent is how long the receiver has heard nothing from its source: no transaction
-	// queued and no heartbeat. Heartbeat is the period the source sends heartbeats at when
-	// it has nothing else to send; 0 turns the silence rule off.
-	Silent    *time.Duration
-	Heartbeat time.Duration
-}
-
-// statusStatements are tried in order: MariaDB's SHOW ALL SLAVES STATUS is the only form
-// that shows every named connection (its SHOW SLAVE STATUS shows the default one only);
-// SHOW REPLICA STATUS (MySQL 8.0.22+, MariaDB 10.5+, the only form MySQL 8.4 knows) and
-// SHOW SLAVE STATUS show every channel on MySQL.
-var statusStatements = []string{
-	"SHOW /* janitor */ ALL SLAVES STATUS",
-	"SHOW /* janitor */ REPLICA STATUS",
-	"SHOW /* janitor */ SLAVE STATUS",
-}
-
-// ReadReplicaStatuses returns every replication channel of a server: none on a server
-// that replicates from nobody.
-func ReadReplicaStatuses(ctx context.Context, q sqlx.QueryerContext) ([]ReplicaStatus, error) {
-	sts, _, err := readReplicaStatuses(ctx, q, statusStatements)
-	return sts, err
-}
-
-// readReplicaStatuses tries stmts in order and returns the statuses and the statement
-// that answered ("" on error).
-func readReplicaStatuses(ctx context.Context, q sqlx.QueryerContext, stmts []string) ([]ReplicaStatus, string, error) {
-	var err error
-	for _, stmt := range stmts {
-		var sts []ReplicaStatus
-		if sts, err = readStatuses(ctx, q, stmt); err == nil {
-			return sts, stmt, nil
-		}
-		// Only a statement the server does not know moves on to the next form: any other
-		// failure (a timeout) must not fall back to a form that shows fewer channels.
-		var me *mysql.MySQLError
-		if !errors.As(err, &me) || me.Number != 1064 {
-			break
-		}
-	}
-	return nil, "", err
-}
-
-func readStatuses(ctx context.Context, db sqlx.QueryerContext, q string) ([]ReplicaStatus, error) {
-	rows, err := db.QueryxContext(ctx, q)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", strings.TrimPrefix(q, "SHOW /* janitor */ "), err)
-	}
-	defer rows.Close()
-	var out []ReplicaStatus
-	for rows.Next() {
-		m := map[string]any{}
-		if err := rows.MapScan(m); err != nil {
-			return nil, err
-		}
-		get := func(keys ...string) (string, bool) {
-			for _, k := range keys {
-				if v, ok := m[k]; ok {
-					if v == nil {
-						return "", false
-					}
-					if b, ok := v.([]byte); ok {
-						return string(b), true
-					}
-					return fmt.Sprint(v), true
-				}
-			}
-			return "", false
-		}
-		var st ReplicaStatus
-		st.Channel, _ = get("Connection_name", "Channel_Name", "Channel_name")
-		st.IORunning, _ = get("Replica_IO_Running", "Slave_IO_Running")
-		st.SQLRunning, _ = get("Replica_SQL_Running", "Slave_SQL_Running")
-		if s, ok := get("Seconds_Behind_Source", "Seconds_Behind_Master"); ok {
-			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-				st.Lag = &n
-			}
-		}
-		st.LastError, _ = get("Last_SQL_Error", "Last_IO_Error")
-		if st.LastError == "" {
-			st.LastError, _ = get("Last_IO_Error")
-		}
-		out = append(out, st)
-	}
-	return out, rows.Err()
-}
-
 // EvaluateReplicaStatuses judges a replica by all its channels: healthy only when every
 // channel is. It is a pure function so the rules are tested without a broken replica at
 // hand.
-func EvaluateReplicaStatuses(sts []ReplicaStatus, max time.Duration) Reading {
+func EvaluateReplicaStatuses(sts []replica.Status, max time.Duration) Reading {
 	if len(sts) == 0 {
 		return Reading{Value: "not replicating (no replica status): cannot measure lag"}
 	}
@@ -323,48 +218,30 @@ var _ Signal = (*AuroraLag)(nil)
 // Name implements Signal.
 func (a *AuroraLag) Name() string { return "aurora_replica_lag" }
 
-// AuroraReplica is one row of information_schema.replica_host_status.
-type AuroraReplica struct {
-	ServerID   string          `db:"SERVER_ID"`
-	SessionID  string          `db:"SESSION_ID"`
-	LagMillis  sql.NullFloat64 `db:"REPLICA_LAG_IN_MILLISECONDS"`
-	LastUpdate time.Time       `db:"LAST_UPDATE_TIMESTAMP"`
-}
-
 // Check implements Signal.
 func (a *AuroraLag) Check(ctx context.Context) Reading {
 	db, err := a.DB.Get(ctx)
 	if err != nil {
 		return Reading{Err: err}
 	}
-	var rows []AuroraReplica
-	var now time.Time
-	if err := db.QueryRowxContext(ctx, "SELECT /* janitor */ UTC_TIMESTAMP(6)").Scan(&now); err != nil {
-		return Reading{Err: err}
-	}
-	err = db.SelectContext(ctx, &rows, `SELECT /* janitor */ SERVER_ID, SESSION_ID, REPLICA_LAG_IN_MILLISECONDS,
-		LAST_UPDATE_TIMESTAMP FROM information_schema.replica_host_status`)
+	rows, now, err := replica.ReadHostStatus(ctx, db)
 	if err != nil {
-		return Reading{Err: fmt.Errorf("read replica_host_status: %w", err)}
+		return Reading{Err: err}
 	}
 	return EvaluateAuroraMin(rows, now, a.Max, a.Readers, a.MinReaders)
 }
 
-// auroraStale: a reader row not refreshed for this long is not a live reader's. Aurora
-// keeps rows of readers that left the cluster, so an unlisted stale row is such a
-// ghost; a listed reader with only a stale row is down or stuck.
-const auroraStale = 5 * time.Minute
-
 // EvaluateAurora judges replica_host_status rows. The writer's row has SESSION_ID
-// 'MASTER_SESSION_ID'. A reader row without a lag value is unhealthy, and so is a
+// 'MASTER_SESSION_ID'. A row not refreshed within replica.AuroraStale is a departed
+// reader's. A reader row without a lag value is unhealthy, and so is a
 // reader in expected without a fresh row.
-func EvaluateAurora(rows []AuroraReplica, now time.Time, max time.Duration, expected []string) Reading {
+func EvaluateAurora(rows []replica.HostStatus, now time.Time, max time.Duration, expected []string) Reading {
 	return EvaluateAuroraMin(rows, now, max, expected, 0)
 }
 
 // EvaluateAuroraMin is EvaluateAurora that also wants at least minReaders fresh reader
 // rows.
-func EvaluateAuroraMin(rows []AuroraReplica, now time.Time, max time.Duration, expected []string, minReaders int) Reading {
+func EvaluateAuroraMin(rows []replica.HostStatus, now time.Time, max time.Duration, expected []string, minReaders int) Reading {
 	var worst time.Duration
 	worstID := ""
 	readers := 0
@@ -372,14 +249,14 @@ func EvaluateAuroraMin(rows []AuroraReplica, now time.Time, max time.Duration, e
 	lastSeen := map[string]time.Time{}
 	writer := ""
 	for _, r := range rows {
-		if r.SessionID == "MASTER_SESSION_ID" {
+		if r.SessionID == replica.WriterSession {
 			writer = r.ServerID
 			continue
 		}
 		if r.LastUpdate.After(lastSeen[r.ServerID]) {
 			lastSeen[r.ServerID] = r.LastUpdate
 		}
-		if now.Sub(r.LastUpdate) > auroraStale {
+		if now.Sub(r.LastUpdate) > replica.AuroraStale {
 			continue
 		}
 		fresh[r.ServerID] = true

@@ -19,40 +19,41 @@ import (
 
 	"github.com/janitorhq/janitor/internal/testdb"
 	"github.com/janitorhq/janitor/internal/testprom"
+	"github.com/janitorhq/janitor/replica"
 )
 
 func i64(n int64) *int64 { return &n }
 
 func TestEvaluateReplicaStatuses(t *testing.T) {
-	ok := func(ch string, lag int64) ReplicaStatus {
-		return ReplicaStatus{Channel: ch, IORunning: "Yes", SQLRunning: "Yes", Lag: i64(lag)}
+	ok := func(ch string, lag int64) replica.Status {
+		return replica.Status{Channel: ch, IORunning: "Yes", SQLRunning: "Yes", Lag: i64(lag)}
 	}
 	cases := []struct {
 		name    string
-		sts     []ReplicaStatus
+		sts     []replica.Status
 		healthy bool
 		value   string
 	}{
-		{"caught up", []ReplicaStatus{ok("", 0)}, true, "lag 0s"},
-		{"at limit", []ReplicaStatus{ok("", 5)}, true, "lag 5s"},
-		{"lagging", []ReplicaStatus{ok("", 6)}, false, "lag 6s"},
-		{"NULL lag is not zero", []ReplicaStatus{{IORunning: "Yes", SQLRunning: "Yes"}}, false, "NULL"},
-		{"SQL thread stopped", []ReplicaStatus{{IORunning: "Yes", SQLRunning: "No", Lag: i64(0)}}, false, "SQL No"},
-		{"IO connecting", []ReplicaStatus{{IORunning: "Connecting", SQLRunning: "Yes", Lag: i64(0)}}, false, "IO Connecting"},
-		{"broken with error", []ReplicaStatus{{IORunning: "Yes", SQLRunning: "No", LastError: "Duplicate entry"}}, false, "Duplicate entry"},
+		{"caught up", []replica.Status{ok("", 0)}, true, "lag 0s"},
+		{"at limit", []replica.Status{ok("", 5)}, true, "lag 5s"},
+		{"lagging", []replica.Status{ok("", 6)}, false, "lag 6s"},
+		{"NULL lag is not zero", []replica.Status{{IORunning: "Yes", SQLRunning: "Yes"}}, false, "NULL"},
+		{"SQL thread stopped", []replica.Status{{IORunning: "Yes", SQLRunning: "No", Lag: i64(0)}}, false, "SQL No"},
+		{"IO connecting", []replica.Status{{IORunning: "Connecting", SQLRunning: "Yes", Lag: i64(0)}}, false, "IO Connecting"},
+		{"broken with error", []replica.Status{{IORunning: "Yes", SQLRunning: "No", LastError: "Duplicate entry"}}, false, "Duplicate entry"},
 		{"not a replica", nil, false, "not replicating"},
 		// Multi-source: every channel counts, not the first (a review found only the
 		// first was read).
-		{"second channel stopped", []ReplicaStatus{ok("a", 0), {Channel: "b", IORunning: "Yes", SQLRunning: "No"}}, false, `channel "b": replication stopped`},
-		{"second channel lagging", []ReplicaStatus{ok("a", 0), ok("b", 900)}, false, `channel "b": lag 15m0s`},
-		{"all channels fine", []ReplicaStatus{ok("a", 1), ok("b", 2)}, true, `channel "b": lag 2s`},
+		{"second channel stopped", []replica.Status{ok("a", 0), {Channel: "b", IORunning: "Yes", SQLRunning: "No"}}, false, `channel "b": replication stopped`},
+		{"second channel lagging", []replica.Status{ok("a", 0), ok("b", 900)}, false, `channel "b": lag 15m0s`},
+		{"all channels fine", []replica.Status{ok("a", 1), ok("b", 2)}, true, `channel "b": lag 2s`},
 		// MySQL's performance_schema timestamps beside Seconds_Behind_Source.
-		{"applying an old transaction", []ReplicaStatus{withPS(ok("", 0), dur(9*time.Second), nil, 0)}, false, "lag 9s (applying"},
-		{"applying a fresh transaction", []ReplicaStatus{withPS(ok("", 1), dur(time.Second/2), nil, 0)}, true, "lag 1s (max"},
-		{"receiver silent past two heartbeats", []ReplicaStatus{withPS(ok("", 0), nil, dur(70*time.Second), 30*time.Second)}, false, "lag 40s (receiver heard nothing"},
-		{"receiver silent within two heartbeats", []ReplicaStatus{withPS(ok("", 0), nil, dur(50*time.Second), 30*time.Second)}, true, "lag 0s"},
-		{"no heartbeat promised", []ReplicaStatus{withPS(ok("", 0), nil, dur(time.Hour), 0)}, true, "lag 0s"},
-		{"never heard yet", []ReplicaStatus{withPS(ok("", 0), nil, nil, 30*time.Second)}, true, "lag 0s"},
+		{"applying an old transaction", []replica.Status{withPS(ok("", 0), dur(9*time.Second), nil, 0)}, false, "lag 9s (applying"},
+		{"applying a fresh transaction", []replica.Status{withPS(ok("", 1), dur(time.Second/2), nil, 0)}, true, "lag 1s (max"},
+		{"receiver silent past two heartbeats", []replica.Status{withPS(ok("", 0), nil, dur(70*time.Second), 30*time.Second)}, false, "lag 40s (receiver heard nothing"},
+		{"receiver silent within two heartbeats", []replica.Status{withPS(ok("", 0), nil, dur(50*time.Second), 30*time.Second)}, true, "lag 0s"},
+		{"no heartbeat promised", []replica.Status{withPS(ok("", 0), nil, dur(time.Hour), 0)}, true, "lag 0s"},
+		{"never heard yet", []replica.Status{withPS(ok("", 0), nil, nil, 30*time.Second)}, true, "lag 0s"},
 	}
 	for _, c := range cases {
 		r := EvaluateReplicaStatuses(c.sts, 5*time.Second)
@@ -64,7 +65,7 @@ func TestEvaluateReplicaStatuses(t *testing.T) {
 
 func dur(d time.Duration) *time.Duration { return &d }
 
-func withPS(st ReplicaStatus, applying, silent *time.Duration, heartbeat time.Duration) ReplicaStatus {
+func withPS(st replica.Status, applying, silent *time.Duration, heartbeat time.Duration) replica.Status {
 	st.Applying, st.Silent, st.Heartbeat = applying, silent, heartbeat
 	return st
 }
@@ -72,31 +73,31 @@ func withPS(st ReplicaStatus, applying, silent *time.Duration, heartbeat time.Du
 // TestEvaluateAurora runs on canned replica_host_status rows: no Aurora runs here.
 func TestEvaluateAurora(t *testing.T) {
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-	row := func(id, session string, lag float64, valid bool, age time.Duration) AuroraReplica {
-		return AuroraReplica{ServerID: id, SessionID: session, LagMillis: sql.NullFloat64{Float64: lag, Valid: valid}, LastUpdate: now.Add(-age)}
+	row := func(id, session string, lag float64, valid bool, age time.Duration) replica.HostStatus {
+		return replica.HostStatus{ServerID: id, SessionID: session, LagMillis: sql.NullFloat64{Float64: lag, Valid: valid}, LastUpdate: now.Add(-age)}
 	}
 	writer := row("writer-1", "MASTER_SESSION_ID", 0, true, 0)
 	cases := []struct {
 		name     string
-		rows     []AuroraReplica
+		rows     []replica.HostStatus
 		expected []string
 		healthy  bool
 		value    string
 	}{
-		{"readers in sync", []AuroraReplica{writer, row("r1", "a", 15, true, time.Second), row("r2", "b", 20, true, time.Second)}, nil, true, "r2"},
-		{"one reader lagging", []AuroraReplica{writer, row("r1", "a", 15, true, time.Second), row("r2", "b", 9000, true, time.Second)}, nil, false, "r2 lag 9s"},
-		{"reader without lag", []AuroraReplica{writer, row("r1", "a", 0, false, time.Second)}, nil, false, "no lag"},
-		{"departed reader ignored", []AuroraReplica{writer, row("gone", "c", 999999, true, time.Hour), row("r1", "a", 10, true, 0)}, nil, true, "r1"},
-		{"writer only", []AuroraReplica{writer}, nil, true, "no readers"},
+		{"readers in sync", []replica.HostStatus{writer, row("r1", "a", 15, true, time.Second), row("r2", "b", 20, true, time.Second)}, nil, true, "r2"},
+		{"one reader lagging", []replica.HostStatus{writer, row("r1", "a", 15, true, time.Second), row("r2", "b", 9000, true, time.Second)}, nil, false, "r2 lag 9s"},
+		{"reader without lag", []replica.HostStatus{writer, row("r1", "a", 0, false, time.Second)}, nil, false, "no lag"},
+		{"departed reader ignored", []replica.HostStatus{writer, row("gone", "c", 999999, true, time.Hour), row("r1", "a", 10, true, 0)}, nil, true, "r1"},
+		{"writer only", []replica.HostStatus{writer}, nil, true, "no readers"},
 		// The writer's own row never counts, whatever it says.
-		{"writer row lag ignored", []AuroraReplica{row("writer-1", "MASTER_SESSION_ID", 1e9, true, 0), row("r1", "a", 1, true, 0)}, nil, true, "r1"},
+		{"writer row lag ignored", []replica.HostStatus{row("writer-1", "MASTER_SESSION_ID", 1e9, true, 0), row("r1", "a", 1, true, 0)}, nil, true, "r1"},
 		// A review: a stuck or missing reader must hold drops when the cluster is known to
 		// have it; without the list, a lone stuck reader's stale row reads as "no readers".
-		{"expected reader stuck", []AuroraReplica{writer, row("r1", "a", 900000, true, 6*time.Minute)}, []string{"r1"}, false, "r1 has not reported for 6m0s"},
-		{"expected reader missing", []AuroraReplica{writer, row("r1", "a", 10, true, 0)}, []string{"r1", "r2"}, false, "r2 is not in replica_host_status"},
-		{"expected readers fine", []AuroraReplica{writer, row("r1", "a", 10, true, 0), row("r2", "b", 20, true, 0)}, []string{"r1", "r2"}, true, "r2"},
-		{"listed reader promoted to writer", []AuroraReplica{row("r1", "MASTER_SESSION_ID", 0, true, 0), row("writer-1", "b", 10, true, 0)}, []string{"r1"}, true, "writer-1"},
-		{"stuck reader unlisted", []AuroraReplica{writer, row("r1", "a", 900000, true, 6*time.Minute)}, nil, true, "list aurora_readers"},
+		{"expected reader stuck", []replica.HostStatus{writer, row("r1", "a", 900000, true, 6*time.Minute)}, []string{"r1"}, false, "r1 has not reported for 6m0s"},
+		{"expected reader missing", []replica.HostStatus{writer, row("r1", "a", 10, true, 0)}, []string{"r1", "r2"}, false, "r2 is not in replica_host_status"},
+		{"expected readers fine", []replica.HostStatus{writer, row("r1", "a", 10, true, 0), row("r2", "b", 20, true, 0)}, []string{"r1", "r2"}, true, "r2"},
+		{"listed reader promoted to writer", []replica.HostStatus{row("r1", "MASTER_SESSION_ID", 0, true, 0), row("writer-1", "b", 10, true, 0)}, []string{"r1"}, true, "writer-1"},
+		{"stuck reader unlisted", []replica.HostStatus{writer, row("r1", "a", 900000, true, 6*time.Minute)}, nil, true, "list aurora_readers"},
 	}
 	for _, c := range cases {
 		r := EvaluateAurora(c.rows, now, 5*time.Second, c.expected)
@@ -110,20 +111,20 @@ func TestEvaluateAurora(t *testing.T) {
 // naming instances (auto-scaling replaces them); a stale row does not count.
 func TestEvaluateAuroraMinReaders(t *testing.T) {
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-	row := func(id, session string, age time.Duration) AuroraReplica {
-		return AuroraReplica{ServerID: id, SessionID: session, LagMillis: sql.NullFloat64{Float64: 10, Valid: true}, LastUpdate: now.Add(-age)}
+	row := func(id, session string, age time.Duration) replica.HostStatus {
+		return replica.HostStatus{ServerID: id, SessionID: session, LagMillis: sql.NullFloat64{Float64: 10, Valid: true}, LastUpdate: now.Add(-age)}
 	}
 	writer := row("w", "MASTER_SESSION_ID", 0)
 	for _, c := range []struct {
-		rows    []AuroraReplica
+		rows    []replica.HostStatus
 		min     int
 		healthy bool
 		value   string
 	}{
-		{[]AuroraReplica{writer, row("r1", "a", 0), row("r2", "b", 0)}, 2, true, "worst reader"},
-		{[]AuroraReplica{writer, row("r1", "a", 0), row("r2", "b", 6*time.Minute)}, 2, false, "1 readers report fresh rows, min_readers is 2"},
-		{[]AuroraReplica{writer}, 1, false, "0 readers"},
-		{[]AuroraReplica{writer}, 0, true, "no readers"},
+		{[]replica.HostStatus{writer, row("r1", "a", 0), row("r2", "b", 0)}, 2, true, "worst reader"},
+		{[]replica.HostStatus{writer, row("r1", "a", 0), row("r2", "b", 6*time.Minute)}, 2, false, "1 readers report fresh rows, min_readers is 2"},
+		{[]replica.HostStatus{writer}, 1, false, "0 readers"},
+		{[]replica.HostStatus{writer}, 0, true, "no readers"},
 	} {
 		r := EvaluateAuroraMin(c.rows, now, 5*time.Second, nil, c.min)
 		if r.Healthy != c.healthy || !strings.Contains(r.Value, c.value) {
@@ -311,31 +312,31 @@ func TestReplicaLagSeesEveryConnection(t *testing.T) {
 // the same source cannot do: the source lets one connection per replica server_uuid.)
 func TestReplicaLagSeesAStalledReceiver(t *testing.T) {
 	testdb.SkipUnless(t, "performance_schema's receiver timestamps are MySQL's", "mysql")
-	replica := testdb.Open(t, testdb.ReplicaDSN(t))
+	rdb := testdb.Open(t, testdb.ReplicaDSN(t))
 	var srcPort int
 	var heartbeat float64
-	if err := replica.QueryRowx("SELECT PORT, HEARTBEAT_INTERVAL FROM performance_schema.replication_connection_configuration WHERE CHANNEL_NAME = ''").Scan(&srcPort, &heartbeat); err != nil {
+	if err := rdb.QueryRowx("SELECT PORT, HEARTBEAT_INTERVAL FROM performance_schema.replication_connection_configuration WHERE CHANNEL_NAME = ''").Scan(&srcPort, &heartbeat); err != nil {
 		t.Fatal(err)
 	}
 	p := newStallProxy(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(srcPort)))
 	_, port, _ := net.SplitHostPort(p.addr())
-	testdb.Exec(t, replica, "STOP REPLICA", "CHANGE REPLICATION SOURCE TO SOURCE_PORT="+port+", SOURCE_HEARTBEAT_PERIOD=1", "START REPLICA")
+	testdb.Exec(t, rdb, "STOP REPLICA", "CHANGE REPLICATION SOURCE TO SOURCE_PORT="+port+", SOURCE_HEARTBEAT_PERIOD=1", "START REPLICA")
 	t.Cleanup(func() {
-		testdb.Exec(t, replica, "STOP REPLICA",
+		testdb.Exec(t, rdb, "STOP REPLICA",
 			fmt.Sprintf("CHANGE REPLICATION SOURCE TO SOURCE_PORT=%d, SOURCE_HEARTBEAT_PERIOD=%g", srcPort, heartbeat), "START REPLICA")
 	})
-	lag := &ReplicaLag{Replica: "sandbox-replica", Max: time.Second, DB: NewLazyDB(func(context.Context) (*sqlx.DB, error) { return replica, nil })}
+	lag := &ReplicaLag{Replica: "sandbox-replica", Max: time.Second, DB: NewLazyDB(func(context.Context) (*sqlx.DB, error) { return rdb, nil })}
 	// The receiver must have heard its source through the proxy before the pause: on a
 	// fresh replica with no transaction queued yet, no time stamp exists to measure the
 	// silence from (the clean-clone CI run paused before the first heartbeat).
 	var since float64
-	if err := replica.Get(&since, "SELECT UNIX_TIMESTAMP(NOW(6))"); err != nil {
+	if err := rdb.Get(&since, "SELECT UNIX_TIMESTAMP(NOW(6))"); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var heard sql.NullFloat64
-		if err := replica.Get(&heard, "SELECT UNIX_TIMESTAMP(LAST_HEARTBEAT_TIMESTAMP) FROM performance_schema.replication_connection_status WHERE CHANNEL_NAME = ''"); err != nil {
+		if err := rdb.Get(&heard, "SELECT UNIX_TIMESTAMP(LAST_HEARTBEAT_TIMESTAMP) FROM performance_schema.replication_connection_status WHERE CHANNEL_NAME = ''"); err != nil {
 			t.Fatal(err)
 		}
 		if heard.Valid && heard.Float64 >= since {
@@ -374,7 +375,7 @@ func TestReplicaLagSeesAStalledReceiver(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // polling the replica, with a deadline
 	}
 	// Seconds_Behind_Source alone saw nothing wrong: the reason the check exists.
-	sts, err := ReadReplicaStatuses(context.Background(), replica)
+	sts, err := replica.ReadStatuses(context.Background(), rdb)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package janitor
+package replica
 
 import (
 	"database/sql"
