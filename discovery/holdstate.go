@@ -15,9 +15,7 @@ import "fmt"
 //	held      ──ALTER COMMENT (baseline rewritten)─────▶ held
 //	renamed, held ──ALTER COMMENT (purge_started)──────▶ purging    (hold ended untouched)
 //	renamed, held, purging ──DROP──────────────────────▶ dropped    (hold ended untouched)
-//	recorded  ──DROP───────────────────────────────────▶ dropped    (a leftover whose hold was
-//	                                                                 cut short, dropped at once:
-//	                                                                 execute.hold 0s)
+//	recorded  ──DROP───────────────────────────────────▶ dropped    (a hold cut short; execute.hold 0s since)
 //	renamed, held, purging ──RENAME back───────────────▶ recorded   (restore)
 //	recorded  ──ALTER COMMENT (own comment + marker)───▶ restored   (restore)
 //	recorded  ──ALTER COMMENT (own comment, no room
