@@ -4,6 +4,10 @@
 //
 // A signal that cannot be read is unhealthy: janitor waits rather than guess (fail
 // closed). A NULL Seconds_Behind_Master is "replication broken", never 0.
+//
+// It keeps only signals: what a server says about replication (SHOW REPLICA STATUS,
+// replica_host_status) is read by package replica, which the dropper uses too; the
+// signals judge it.
 package throttle
 
 import (
