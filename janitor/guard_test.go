@@ -242,22 +242,7 @@ func TestStopCodes(t *testing.T) {
 				sep = "&"
 			}
 			cfg.Shards[0].Replicas[0].DSN += sep + limit
-			var lockErr error
-			j := janitor.New(cfg, nil)
-			j.Hooks.PurgeBatch = func(_, _, _ string, purged int64) {
-				if purged == 0 {
-					_, lockErr = lock.ExecContext(ctx, "LOCK TABLES "+q(s, "__a_old")+" READ")
-				}
-			}
-			r := j.Run(ctx, true)
-			if _, err := lock.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
-				t.Fatal(err)
-			}
-			testdb.WaitReplica(t, db, replica)
-			if lockErr != nil {
-				t.Fatalf("lock the table on the replica: %v", lockErr)
-			}
-			return r
+			return purgeUnderReplicaLock(ctx, t, db, replica, s, cfg, lock)
 		}},
 		{report.BlockedReplicaUnreadable, func(t *testing.T) *report.Report {
 			// A replica whose sessions janitor may see but cannot read for another reason
@@ -337,39 +322,12 @@ func TestStopCodes(t *testing.T) {
 // record in the comment of a table still under its own name.
 func TestHoldCommentLostConnectionRetries(t *testing.T) {
 	ctx := context.Background()
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	oneLeftover(t, db, s)
-	cfg := config(t, s)
-	cfg.Execute.Hold = janitor.Defaults().Execute.Hold
+	db, s, cfg := leftoverShard(t, true)
 	cfg.Execute.LockWaitTimeout = 20 * time.Second // the test ends the session long before
 	// Another session holds the table's metadata lock, so the comment ALTER waits for it.
-	holder, err := db.Connx(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = holder.Close() })
-	testdb.Exec(t, holder, "BEGIN", "SELECT 1 FROM "+q(s, "__orders_old")+" LIMIT 0")
+	holder := mdlHolder(ctx, t, db, s, "__orders_old")
 	killed := make(chan error, 1)
-	go func() {
-		killed <- func() error {
-			deadline := time.Now().Add(15 * time.Second)
-			for time.Now().Before(deadline) {
-				var id int64
-				err := db.GetContext(ctx, &id, `SELECT ID FROM information_schema.PROCESSLIST
-					WHERE INFO LIKE 'ALTER /* janitor */ TABLE%' AND STATE LIKE 'Waiting for table metadata lock%' LIMIT 1`)
-				if err == nil {
-					if _, err := db.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", id)); err != nil {
-						return err
-					}
-					_, err := holder.ExecContext(ctx, "ROLLBACK")
-					return err
-				}
-				<-time.After(20 * time.Millisecond) // polling, with a deadline
-			}
-			return fmt.Errorf("the comment ALTER never waited for the metadata lock")
-		}()
-	}()
+	go func() { killed <- killWaiting(ctx, db, holder, "ALTER /* janitor */ TABLE") }()
 	r := janitor.New(cfg, nil).Run(ctx, true)
 	if err := <-killed; err != nil {
 		t.Fatal(err)

@@ -1,12 +1,17 @@
 package janitor_test
 
 import (
+	"context"
+	"fmt"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/janitorhq/janitor/internal/testdb"
+	"github.com/janitorhq/janitor/janitor"
 	"github.com/janitorhq/janitor/policies"
 	"github.com/janitorhq/janitor/report"
 )
@@ -58,4 +63,168 @@ func wantGhostCodes(t *testing.T, got map[string]report.Table, what string, code
 			t.Errorf("%s: %s: %s (%s); want %s with %q", what, name, row.ReasonCode, row.Reason, code, has)
 		}
 	}
+}
+
+// oldLeftovers creates, for each base, the table base and a dead pt-osc copy of it,
+// __base_old.
+func oldLeftovers(t *testing.T, db *sqlx.DB, s string, bases ...string) {
+	t.Helper()
+	for _, b := range bases {
+		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+b+"_old")+" (id INT PRIMARY KEY)")
+	}
+}
+
+// largeLeftover creates base (id, v VARCHAR(width)) and its dead copy __base_old holding
+// rows rows of width bytes each.
+func largeLeftover(t *testing.T, db *sqlx.DB, s, base string, rows, width int) {
+	t.Helper()
+	old := "__" + base + "_old"
+	testdb.Exec(t, db, fmt.Sprintf("CREATE TABLE %s (id INT PRIMARY KEY, v VARCHAR(%d))", q(s, base), width),
+		"CREATE TABLE "+q(s, old)+" LIKE "+q(s, base),
+		fmt.Sprintf("INSERT INTO %s SELECT seq, REPEAT('x', %d) FROM %s", q(s, old), width, testdb.Seq(t, s, rows)))
+}
+
+// purgeAll is the large-table strategy that purges every table in batches of 500 rows,
+// pause apart.
+func purgeAll(pause time.Duration) janitor.LargeTableConfig {
+	return janitor.LargeTableConfig{Strategy: "purge", ThresholdBytes: 0, BatchRows: 500, BatchPause: pause}
+}
+
+// replicatedLeftover returns the primary, the replica and a schema with oneLeftover that
+// the replica has applied.
+func replicatedLeftover(t *testing.T) (db, replica *sqlx.DB, s string) {
+	t.Helper()
+	db = testdb.Primary(t)
+	replica = testdb.Open(t, testdb.ReplicaDSN(t))
+	s = testdb.Schema(t, db)
+	oneLeftover(t, db, s)
+	testdb.WaitReplica(t, db, replica)
+	return db, replica, s
+}
+
+// setGlobalInt sets the global variable name to v on db until the test ends.
+func setGlobalInt(t *testing.T, db *sqlx.DB, name string, v int) {
+	t.Helper()
+	var was int
+	if err := db.Get(&was, "SELECT @@GLOBAL."+name); err != nil {
+		t.Fatal(err)
+	}
+	testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL %s = %d", name, v))
+	t.Cleanup(func() { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL %s = %d", name, was)) })
+}
+
+// afterFirstDrop runs execute on cfg's shard, whose leftovers are __a_old and another that
+// sorts after it, with changed called after each DROP, and returns the outcomes; it fails
+// the test unless __a_old was dropped (changed then ran before the other's re-check).
+func afterFirstDrop(t *testing.T, cfg janitor.Config, changed func()) map[string]report.Table {
+	t.Helper()
+	j := janitor.New(cfg, nil)
+	j.Hooks.Dropped = func(string, string, int64) { changed() }
+	got := outcomes(j.Run(context.Background(), true))
+	if got["__a_old"].Outcome != report.OutcomeDropped {
+		t.Fatalf("__a_old: %s (%s)", got["__a_old"].Outcome, got["__a_old"].Reason)
+	}
+	return got
+}
+
+// serve listens on a local port until the test ends, hands each connection it accepts to
+// handle, and returns its address.
+func serve(t *testing.T, handle func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			handle(c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// afterFirstBatch runs execute with cfg, calling act once, after the first purge batch
+// that purged rows, and returns the report; it fails the test if act never ran.
+func afterFirstBatch(t *testing.T, cfg janitor.Config, act func()) *report.Report {
+	t.Helper()
+	j := janitor.New(cfg, nil)
+	acted := false
+	j.Hooks.PurgeBatch = func(_, _, _ string, purged int64) {
+		if purged > 0 && !acted {
+			acted = true
+			act()
+		}
+	}
+	r := j.Run(context.Background(), true)
+	if !acted {
+		t.Fatalf("the purge never reached a second batch: %+v", outcomes(r))
+	}
+	return r
+}
+
+// wantKept fails the test unless table's outcome in got is outcome, with a reason that
+// contains has, and table is still in schema s; why says what keeping it shows.
+func wantKept(t *testing.T, db *sqlx.DB, s string, got map[string]report.Table, table, outcome, has, why string) {
+	t.Helper()
+	if o := got[table]; o.Outcome != outcome || !strings.Contains(o.Reason, has) {
+		t.Errorf("%s: %s (%s), want %s with %q: %s", table, o.Outcome, o.Reason, outcome, has, why)
+	}
+	if !exists(t, db, s, table) {
+		t.Errorf("%s is gone: %s", table, why)
+	}
+}
+
+// purgeUnderReplicaLock runs execute on purgeShard's shard with __a_old locked on the
+// replica (through lock) from after janitor's look at the replica's sessions, before the
+// first batch, until the run ends; then it waits until the replica has caught up.
+func purgeUnderReplicaLock(ctx context.Context, t *testing.T, db, replica *sqlx.DB, s string, cfg janitor.Config, lock *sqlx.Conn) *report.Report {
+	t.Helper()
+	var lockErr error
+	j := janitor.New(cfg, nil)
+	j.Hooks.PurgeBatch = func(_, _, _ string, purged int64) {
+		if purged == 0 {
+			_, lockErr = lock.ExecContext(ctx, "LOCK TABLES "+q(s, "__a_old")+" READ")
+		}
+	}
+	r := j.Run(ctx, true)
+	if _, err := lock.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
+		t.Fatal(err)
+	}
+	testdb.WaitReplica(t, db, replica)
+	if lockErr != nil {
+		t.Fatalf("lock the table on the replica: %v", lockErr)
+	}
+	return r
+}
+
+// leftoverShard returns the primary, a schema with oneLeftover and its configuration,
+// with janitor's default hold when hold (else none: the DROP at once).
+func leftoverShard(t *testing.T, hold bool) (*sqlx.DB, string, janitor.Config) {
+	t.Helper()
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	oneLeftover(t, db, s)
+	cfg := config(t, s)
+	if hold {
+		cfg.Execute.Hold = janitor.Defaults().Execute.Hold
+	}
+	return db, s, cfg
+}
+
+// mdlHolder returns a session of db whose open transaction holds table's metadata lock;
+// it ends with the test.
+func mdlHolder(ctx context.Context, t *testing.T, db *sqlx.DB, s, table string) *sqlx.Conn {
+	t.Helper()
+	holder, err := db.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = holder.Close() })
+	testdb.Exec(t, holder, "BEGIN", "SELECT 1 FROM "+q(s, table)+" LIMIT 0")
+	return holder
 }

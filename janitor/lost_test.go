@@ -24,17 +24,9 @@ import (
 // dropped once, not "confirmed gone".
 func TestDropKilledIsSentAgainAfterTheGuard(t *testing.T) {
 	ctx := context.Background()
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	oneLeftover(t, db, s)
-	cfg := config(t, s)
+	db, s, cfg := leftoverShard(t, false)
 	cfg.Execute.LockWaitTimeout = 20 * time.Second // the test ends the session long before
-	holder, err := db.Connx(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = holder.Close() })
-	testdb.Exec(t, holder, "BEGIN", "SELECT 1 FROM "+q(s, "__orders_old")+" LIMIT 0")
+	holder := mdlHolder(ctx, t, db, s, "__orders_old")
 	killed := make(chan error, 1)
 	go func() { killed <- killWaiting(ctx, db, holder, "DROP /* janitor */ TABLE") }()
 	var drops int
@@ -109,13 +101,7 @@ func TestAnswerLost(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			db := testdb.Primary(t)
-			s := testdb.Schema(t, db)
-			oneLeftover(t, db, s)
-			cfg := config(t, s)
-			if tc.hold {
-				cfg.Execute.Hold = janitor.Defaults().Execute.Hold
-			}
+			db, s, cfg := leftoverShard(t, tc.hold)
 			// MariaDB renews CREATE_TIME on a comment change: a change in another second
 			// than the table's creation must not read, on the retry, as a replaced table.
 			olderThanASecond(t, db, s, "__orders_old")
@@ -322,13 +308,7 @@ func TestAnswerLostPastTheDeadline(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			db := testdb.Primary(t)
-			s := testdb.Schema(t, db)
-			oneLeftover(t, db, s)
-			cfg := config(t, s)
-			if tc.hold {
-				cfg.Execute.Hold = janitor.Defaults().Execute.Hold
-			}
+			db, s, cfg := leftoverShard(t, tc.hold)
 			cfg.Execute.Deadline = 5 * time.Second // past discovery on a busy machine
 			p := cutProxy(t, cfg.Shards[0].DSN, tc.stmt)
 			cfg.Shards[0].DSN = p.dsn
@@ -364,11 +344,7 @@ func TestAnswerLostPastTheDeadline(t *testing.T) {
 // The retry knows the record as its own and holds the table; it skipped it as replaced.
 func TestHoldRenameKilled(t *testing.T) {
 	ctx := context.Background()
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	oneLeftover(t, db, s)
-	cfg := config(t, s)
-	cfg.Execute.Hold = janitor.Defaults().Execute.Hold
+	db, s, cfg := leftoverShard(t, true)
 	cfg.Execute.LockWaitTimeout = 20 * time.Second // the test ends the session long before
 	olderThanASecond(t, db, s, "__orders_old")
 	holder, err := db.Connx(ctx)

@@ -188,11 +188,7 @@ func TestRunDropsExactlyTheDead(t *testing.T) {
 }
 
 func TestStoppedReplicaBlocksDrops(t *testing.T) {
-	db := testdb.Primary(t)
-	replica := testdb.Open(t, testdb.ReplicaDSN(t))
-	s := testdb.Schema(t, db)
-	oneLeftover(t, db, s)
-	testdb.WaitReplica(t, db, replica)
+	db, replica, s := replicatedLeftover(t)
 	testdb.StopReplicaSQL(t, replica)
 	cfg := config(t, s)
 	cfg.Throttle.MaxWait = 500 * time.Millisecond
@@ -376,12 +372,7 @@ func TestWaitingDropQueuesQueriesAtMostLockWaitTimeout(t *testing.T) {
 				t.Errorf("the application's query waited %s, longer than lock_wait_timeout %s", queued, cfg.Execute.LockWaitTimeout)
 			}
 			r := <-done
-			if o := outcomes(r)["__orders_old"]; o.Outcome != report.OutcomeDeferred || !strings.Contains(o.Reason, "lock_wait_timeout") {
-				t.Errorf("outcome %q (%s), want deferred on the lock", o.Outcome, o.Reason)
-			}
-			if !exists(t, db, s, "__orders_old") {
-				t.Error("dropped or renamed despite the reader")
-			}
+			wantKept(t, db, s, outcomes(r), "__orders_old", report.OutcomeDeferred, "lock_wait_timeout", "deferred on the reader's lock")
 		})
 	}
 }
@@ -444,11 +435,7 @@ func runBesideAnotherJanitor(t *testing.T) *report.Report {
 // primary. It returns the replica, the schema of its leftover (__orders_old) and the report.
 func runOnReplica(t *testing.T) (*sqlx.DB, string, *report.Report) {
 	t.Helper()
-	db := testdb.Primary(t)
-	replica := testdb.Open(t, testdb.ReplicaDSN(t))
-	s := testdb.Schema(t, db)
-	oneLeftover(t, db, s)
-	testdb.WaitReplica(t, db, replica)
+	_, replica, s := replicatedLeftover(t)
 	cfg := config(t, s)
 	cfg.Shards[0].DSN = testdb.ReplicaDSN(t)
 	cfg.Shards[0].Replicas = nil
@@ -470,24 +457,13 @@ func TestSecondJanitorStandsAside(t *testing.T) {
 func TestRecheckCatchesANewMigration(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__a_old")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "b")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "lhmn_b")+" (id INT PRIMARY KEY)")
-	j := janitor.New(config(t, s), nil)
-	j.Hooks.Dropped = func(_, _ string, _ int64) {
+	oldLeftovers(t, db, s, "a")
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "b")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "lhmn_b")+" (id INT PRIMARY KEY)")
+	got := afterFirstDrop(t, config(t, s), func() {
 		testdb.Exec(t, db, "CREATE TRIGGER "+q(s, "lhmt_ins_b")+" AFTER INSERT ON "+q(s, "b")+
 			" FOR EACH ROW REPLACE INTO "+q(s, "lhmn_b")+" (id) VALUES (NEW.id)")
-	}
-	r := j.Run(context.Background(), true)
-	got := outcomes(r)
-	if got["__a_old"].Outcome != report.OutcomeDropped {
-		t.Fatalf("__a_old: %q (%s)", got["__a_old"].Outcome, got["__a_old"].Reason)
-	}
-	if o := got["lhmn_b"]; o.Outcome != report.OutcomeSkipped || !strings.Contains(o.Reason, "re-check") {
-		t.Errorf("lhmn_b: %q (%s), want skipped by the re-check", o.Outcome, o.Reason)
-	}
-	if !exists(t, db, s, "lhmn_b") {
-		t.Error("lhmn_b dropped under a live migration")
-	}
+	})
+	wantKept(t, db, s, got, "lhmn_b", report.OutcomeSkipped, "re-check", "the re-check sees the live migration")
 }
 
 func TestUnreachableShardDoesNotStopOthers(t *testing.T) {
@@ -559,9 +535,7 @@ func TestReportOpensNoTablespaceFileOnMySQL(t *testing.T) {
 func TestSizesAfterRestart(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY, v VARCHAR(200))",
-		"CREATE TABLE "+q(s, "__orders_old")+" LIKE "+q(s, "orders"),
-		"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, REPEAT('x', 200) FROM "+testdb.Seq(t, s, 20000))
+	largeLeftover(t, db, s, "orders", 20000, 200)
 	want := "tablespace"
 	if testdb.IsMySQL(t) {
 		// The statistics are recomputed in the background: make them current.
@@ -591,24 +565,13 @@ func TestSlowShardTimesOut(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
 	oneLeftover(t, db, s)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	var held []net.Conn
 	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c) // accept, then say nothing: a wedged server
-			mu.Unlock()
-		}
-	}()
+	addr := serve(t, func(c net.Conn) {
+		mu.Lock()
+		held = append(held, c) // accept, then say nothing: a wedged server
+		mu.Unlock()
+	})
 	defer func() {
 		mu.Lock()
 		for _, c := range held {
@@ -618,7 +581,7 @@ func TestSlowShardTimesOut(t *testing.T) {
 	}()
 	cfg := config(t, s)
 	cfg.Discovery.ConnectTimeout = time.Second
-	cfg.Shards = append(cfg.Shards, janitor.ShardConfig{Name: "wedged", DSN: "janitor:pw@tcp(" + ln.Addr().String() + ")/"})
+	cfg.Shards = append(cfg.Shards, janitor.ShardConfig{Name: "wedged", DSN: "janitor:pw@tcp(" + addr + ")/"})
 	start := time.Now()
 	r := janitor.New(cfg, nil).Report(context.Background())
 	if el := time.Since(start); el > 15*time.Second {
@@ -670,34 +633,20 @@ func TestGhostPairDropsTogether(t *testing.T) {
 func TestFailoverStopsTheRun(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__a_old")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "b")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__b_old")+" (id INT PRIMARY KEY)")
+	oldLeftovers(t, db, s, "a", "b")
 	var id int
 	if err := db.Get(&id, "SELECT @@server_id"); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL server_id = %d", id)) })
-	j := janitor.New(config(t, s), nil)
-	j.Hooks.Dropped = func(string, string, int64) { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL server_id = %d", id+100)) }
-	r := j.Run(context.Background(), true)
-	got := outcomes(r)
-	if got["__a_old"].Outcome != report.OutcomeDropped {
-		t.Fatalf("__a_old: %s (%s)", got["__a_old"].Outcome, got["__a_old"].Reason)
-	}
-	if o := got["__b_old"]; o.Outcome != report.OutcomeDeferred || !strings.Contains(o.Reason, "different server") {
-		t.Errorf("__b_old: %s (%s), want deferred: a different server answers", o.Outcome, o.Reason)
-	}
-	if !exists(t, db, s, "__b_old") {
-		t.Error("dropped on a server it had not inspected")
-	}
+	got := afterFirstDrop(t, config(t, s), func() { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL server_id = %d", id+100)) })
+	wantKept(t, db, s, got, "__b_old", report.OutcomeDeferred, "different server", "a different server answers, one janitor has not inspected")
 }
 
 func TestRunLimits(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
-	for _, b := range []string{"a", "b", "c"} {
-		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+b+"_old")+" (id INT PRIMARY KEY)")
-	}
+	oldLeftovers(t, db, s, "a", "b", "c")
 	cfg := config(t, s)
 	cfg.Execute.MaxTablesPerRun = 2
 	r := janitor.New(cfg, nil).Run(context.Background(), true)
@@ -720,11 +669,9 @@ func TestRunLimits(t *testing.T) {
 func TestPurgeStrategy(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY, v VARCHAR(100))",
-		"CREATE TABLE "+q(s, "__orders_old")+" LIKE "+q(s, "orders"),
-		"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 3000))
+	largeLeftover(t, db, s, "orders", 3000, 100)
 	cfg := config(t, s)
-	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", ThresholdBytes: 0, BatchRows: 500, BatchPause: time.Millisecond}
+	cfg.Execute.LargeTable = purgeAll(time.Millisecond)
 	r := janitor.New(cfg, nil).Run(context.Background(), true)
 	if o := outcomes(r)["__orders_old"]; o.Outcome != report.OutcomeDropped || o.FreedBytes <= 0 {
 		t.Fatalf("%s (%s), freed %d", o.Outcome, o.Reason, o.FreedBytes)
@@ -740,40 +687,29 @@ func TestPurgeStrategy(t *testing.T) {
 // TestShardConcurrencyIsBounded: with discovery.concurrency 2, no more than two shards
 // are being connected to at once.
 func TestShardConcurrencyIsBounded(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	var mu sync.Mutex
 	open, most := 0, 0
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
+	addr := serve(t, func(c net.Conn) {
+		mu.Lock()
+		open++
+		most = max(most, open)
+		mu.Unlock()
+		go func() {
+			// Hold the connection a moment, so that unbounded shards would overlap,
+			// then hang up. The count drops before the client can see the hang-up
+			// and start the next shard, so it cannot over-count.
+			time.Sleep(200 * time.Millisecond)
 			mu.Lock()
-			open++
-			most = max(most, open)
+			open--
 			mu.Unlock()
-			go func() {
-				// Hold the connection a moment, so that unbounded shards would overlap,
-				// then hang up. The count drops before the client can see the hang-up
-				// and start the next shard, so it cannot over-count.
-				time.Sleep(200 * time.Millisecond)
-				mu.Lock()
-				open--
-				mu.Unlock()
-				c.Close()
-			}()
-		}
-	}()
+			c.Close()
+		}()
+	})
 	cfg := janitor.Defaults()
 	cfg.Discovery.Concurrency = 2
 	cfg.Discovery.ConnectTimeout = 10 * time.Second
 	for i := 0; i < 6; i++ {
-		cfg.Shards = append(cfg.Shards, janitor.ShardConfig{Name: fmt.Sprintf("s%d", i), DSN: "u:p@tcp(" + ln.Addr().String() + ")/"})
+		cfg.Shards = append(cfg.Shards, janitor.ShardConfig{Name: fmt.Sprintf("s%d", i), DSN: "u:p@tcp(" + addr + ")/"})
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -928,27 +864,16 @@ func TestMaxInspectCapsOpensPerRun(t *testing.T) {
 func TestPurgeStopsWhenTheTableIsReplaced(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY, v VARCHAR(100))",
-		"CREATE TABLE "+q(s, "__orders_old")+" LIKE "+q(s, "orders"),
-		"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 3000))
+	largeLeftover(t, db, s, "orders", 3000, 100)
 	clockPast(t, db, s, "__orders_old")
 	cfg := config(t, s)
-	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", ThresholdBytes: 0, BatchRows: 500, BatchPause: time.Millisecond}
-	j := janitor.New(cfg, nil)
-	replaced := false
-	j.Hooks.PurgeBatch = func(_, _, _ string, purged int64) {
-		if purged > 0 && !replaced {
-			replaced = true
-			testdb.Exec(t, db, "DROP TABLE "+q(s, "__orders_old"),
-				"CREATE TABLE "+q(s, "__orders_old")+" LIKE "+q(s, "orders"),
-				"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, 'live' FROM "+testdb.Seq(t, s, 1000))
-		}
-	}
-	r := j.Run(context.Background(), true)
+	cfg.Execute.LargeTable = purgeAll(time.Millisecond)
+	r := afterFirstBatch(t, cfg, func() {
+		testdb.Exec(t, db, "DROP TABLE "+q(s, "__orders_old"),
+			"CREATE TABLE "+q(s, "__orders_old")+" LIKE "+q(s, "orders"),
+			"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, 'live' FROM "+testdb.Seq(t, s, 1000))
+	})
 	o := outcomes(r)["__orders_old"]
-	if !replaced {
-		t.Fatalf("the purge never reached a second batch: %s (%s)", o.Outcome, o.Reason)
-	}
 	if o.Outcome != report.OutcomeSkipped || !strings.Contains(o.Reason, "replaced during the purge") {
 		t.Errorf("%s (%s), want skipped: the table was replaced", o.Outcome, o.Reason)
 	}
@@ -984,41 +909,20 @@ func clockPast(t *testing.T, db *sqlx.DB, schema, table string) {
 func TestReplacedTableIsNotDropped(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__a_old")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "b")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__b_old")+" (id INT PRIMARY KEY)")
+	oldLeftovers(t, db, s, "a", "b")
 	clockPast(t, db, s, "__b_old")
-	j := janitor.New(config(t, s), nil)
-	j.Hooks.Dropped = func(_, _ string, _ int64) {
+	got := afterFirstDrop(t, config(t, s), func() {
 		testdb.Exec(t, db, "DROP TABLE IF EXISTS "+q(s, "__b_old"), "CREATE TABLE "+q(s, "__b_old")+" (id INT PRIMARY KEY)")
-	}
-	r := j.Run(context.Background(), true)
-	got := outcomes(r)
-	if got["__a_old"].Outcome != report.OutcomeDropped {
-		t.Fatalf("__a_old: %s (%s)", got["__a_old"].Outcome, got["__a_old"].Reason)
-	}
-	if o := got["__b_old"]; o.Outcome != report.OutcomeSkipped || !strings.Contains(o.Reason, "replaced since it was inspected") {
-		t.Errorf("__b_old: %s (%s), want skipped: replaced", o.Outcome, o.Reason)
-	}
-	if !exists(t, db, s, "__b_old") {
-		t.Error("the replacement was dropped")
-	}
+	})
+	wantKept(t, db, s, got, "__b_old", report.OutcomeSkipped, "replaced since it was inspected", "the replacement is another table")
 }
 
 // TestWritableReplicaRefuses: a replica left writable (read_only=0, a common slip) and
 // configured as a shard's primary must not take a DROP: it would diverge from its
 // primary, which keeps the table.
 func TestWritableReplicaRefuses(t *testing.T) {
-	db := testdb.Primary(t)
-	replica := testdb.Open(t, testdb.ReplicaDSN(t))
-	s := testdb.Schema(t, db)
-	oneLeftover(t, db, s)
-	testdb.WaitReplica(t, db, replica)
-	var ro int
-	if err := replica.Get(&ro, "SELECT @@GLOBAL.read_only"); err != nil {
-		t.Fatal(err)
-	}
-	testdb.Exec(t, replica, "SET GLOBAL read_only = 0")
-	t.Cleanup(func() { testdb.Exec(t, replica, fmt.Sprintf("SET GLOBAL read_only = %d", ro)) })
+	_, replica, s := replicatedLeftover(t)
+	setGlobalInt(t, replica, "read_only", 0)
 	cfg := config(t, s)
 	cfg.Shards[0].DSN, cfg.Shards[0].Replicas = testdb.ReplicaDSN(t), nil
 	r := janitor.New(cfg, nil).Run(context.Background(), true)
@@ -1040,9 +944,7 @@ func TestWritableReplicaRefuses(t *testing.T) {
 func TestShardTimeoutBoundsDiscoveryOnly(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
-	for _, b := range []string{"a", "b", "c"} {
-		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+b+"_old")+" (id INT PRIMARY KEY)")
-	}
+	oldLeftovers(t, db, s, "a", "b", "c")
 	cfg := config(t, s)
 	cfg.Discovery.ShardTimeout = time.Second
 	cfg.Execute.PauseBetweenDrops = 700 * time.Millisecond // three drops outlast the shard timeout
@@ -1062,26 +964,13 @@ func TestPurgeBlockedDefersTheShard(t *testing.T) {
 	replica := testdb.Open(t, testdb.ReplicaDSN(t))
 	s := testdb.Schema(t, db)
 	for _, b := range []string{"a", "b"} {
-		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY, v VARCHAR(100))",
-			"CREATE TABLE "+q(s, "__"+b+"_old")+" LIKE "+q(s, b),
-			"INSERT INTO "+q(s, "__"+b+"_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 3000))
+		largeLeftover(t, db, s, b, 3000, 100)
 	}
 	testdb.WaitReplica(t, db, replica)
 	cfg := config(t, s)
 	cfg.Throttle.MaxWait = 500 * time.Millisecond
-	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", ThresholdBytes: 0, BatchRows: 500, BatchPause: time.Millisecond}
-	j := janitor.New(cfg, nil)
-	stopped := false
-	j.Hooks.PurgeBatch = func(_, _, _ string, purged int64) {
-		if purged > 0 && !stopped {
-			stopped = true
-			testdb.StopReplicaSQL(t, replica)
-		}
-	}
-	r := j.Run(context.Background(), true)
-	if !stopped {
-		t.Fatal("the purge never reached a second batch")
-	}
+	cfg.Execute.LargeTable = purgeAll(time.Millisecond)
+	r := afterFirstBatch(t, cfg, func() { testdb.StopReplicaSQL(t, replica) })
 	for _, b := range []string{"a", "b"} {
 		if o := outcomes(r)["__"+b+"_old"]; o.Outcome != report.OutcomeDeferred || !exists(t, db, s, "__"+b+"_old") {
 			t.Errorf("__%s_old: %s (%s), want deferred and kept", b, o.Outcome, o.Reason)
@@ -1097,13 +986,11 @@ func TestPurgeBlockedDefersTheShard(t *testing.T) {
 func TestMaxDurationStopsAPurge(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY, v VARCHAR(100))",
-		"CREATE TABLE "+q(s, "__a_old")+" LIKE "+q(s, "a"),
-		"INSERT INTO "+q(s, "__a_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 3000))
+	largeLeftover(t, db, s, "a", 3000, 100)
 	cfg := config(t, s)
 	cfg.Execute.MaxDuration = 200 * time.Millisecond
 	// Six batches 100 ms apart outlast the window.
-	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", ThresholdBytes: 0, BatchRows: 500, BatchPause: 100 * time.Millisecond}
+	cfg.Execute.LargeTable = purgeAll(100 * time.Millisecond)
 	r := janitor.New(cfg, nil).Run(context.Background(), true)
 	o := outcomes(r)["__a_old"]
 	if o.Outcome != report.OutcomeDeferred || !strings.Contains(o.Reason, "max_duration") || !exists(t, db, s, "__a_old") {
@@ -1129,12 +1016,7 @@ func TestForeignKeyChecksOffKeepsAReferencedAccentedLeftover(t *testing.T) {
 		"CREATE TABLE "+q(s, "thé")+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+q(s, "_thé_old")+" (id INT PRIMARY KEY)",
 	)
-	var was int
-	if err := db.Get(&was, "SELECT @@GLOBAL.foreign_key_checks"); err != nil {
-		t.Fatal(err)
-	}
-	testdb.Exec(t, db, "SET GLOBAL foreign_key_checks = 0")
-	t.Cleanup(func() { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL foreign_key_checks = %d", was)) })
+	setGlobalInt(t, db, "foreign_key_checks", 0)
 	cfg := config(t, s)
 	cfg.Discovery.ToolsInUse = []string{"pt-osc"}
 	r := janitor.New(cfg, nil).Run(context.Background(), true)
@@ -1261,22 +1143,7 @@ func TestPurgeWaitsForTheReplicaToApplyEachBatch(t *testing.T) {
 // a purge.
 func TestPurgeNotAppliedBlocksTheShard(t *testing.T) {
 	ctx, db, replica, s, cfg, lock := purgeShard(t, 3*time.Second)
-	var lockErr error
-	j := janitor.New(cfg, nil)
-	j.Hooks.PurgeBatch = func(_, _, _ string, purged int64) {
-		if purged == 0 {
-			// After janitor's look at the replica's sessions, before the first batch.
-			_, lockErr = lock.ExecContext(ctx, "LOCK TABLES "+q(s, "__a_old")+" READ")
-		}
-	}
-	r := j.Run(ctx, true)
-	if _, err := lock.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
-		t.Fatal(err)
-	}
-	testdb.WaitReplica(t, db, replica)
-	if lockErr != nil {
-		t.Fatalf("lock the table on the replica: %v", lockErr)
-	}
+	r := purgeUnderReplicaLock(ctx, t, db, replica, s, cfg, lock)
 	if sh := r.Shards[0]; sh.BlockedCode != report.BlockedReplicaApply {
 		t.Errorf("blocked_code %q (%s), want %q", sh.BlockedCode, sh.Blocked, report.BlockedReplicaApply)
 	}
@@ -1291,9 +1158,7 @@ func purgeShard(t *testing.T, maxWait time.Duration) (context.Context, *sqlx.DB,
 	db := testdb.Primary(t)
 	replica := testdb.Open(t, testdb.ReplicaDSN(t))
 	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY, v VARCHAR(100))",
-		"CREATE TABLE "+q(s, "__a_old")+" LIKE "+q(s, "a"),
-		"INSERT INTO "+q(s, "__a_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 2000))
+	largeLeftover(t, db, s, "a", 2000, 100)
 	testdb.WaitReplica(t, db, replica)
 	cfg := config(t, s)
 	cfg.Throttle.MaxReplicaLag = time.Minute
