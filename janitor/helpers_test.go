@@ -10,6 +10,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/internal/testdb"
 	"github.com/janitorhq/janitor/janitor"
 	"github.com/janitorhq/janitor/policies"
@@ -227,4 +228,49 @@ func mdlHolder(ctx context.Context, t *testing.T, db *sqlx.DB, s, table string) 
 	t.Cleanup(func() { _ = holder.Close() })
 	testdb.Exec(t, holder, "BEGIN", "SELECT 1 FROM "+q(s, table)+" LIMIT 0")
 	return holder
+}
+
+// pfsOn says whether db runs with performance_schema on.
+func pfsOn(t *testing.T, db *sqlx.DB) bool {
+	t.Helper()
+	var pfs int
+	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
+		t.Fatal(err)
+	}
+	return pfs == 1
+}
+
+// digestShard returns the primary, skipping the test without statement digests
+// (requireDigests), and a new schema with oldLeftovers of bases.
+func digestShard(t *testing.T, bases ...string) (*sqlx.DB, string) {
+	t.Helper()
+	db := testdb.Primary(t)
+	requireDigests(t, db)
+	s := testdb.Schema(t, db)
+	oldLeftovers(t, db, s, bases...)
+	return db, s
+}
+
+// askByName reads table by its name in schema s as an application account would, and
+// fails the test if it answers (the table is held under another name).
+func askByName(t *testing.T, s, table string) {
+	t.Helper()
+	appDSN, _ := account(t, []string{"SELECT ON " + dbconn.QuoteIdent(s) + ".*"})
+	app := testdb.Open(t, appDSN)
+	var n int
+	if err := app.Get(&n, "SELECT COUNT(*) FROM "+q(s, table)); err == nil {
+		t.Fatal("the held name answered")
+	}
+}
+
+// wantItemsRecentRead fails the test unless __items_old, read a moment ago, is
+// recent_read by source, and __notes_old, never read, is not.
+func wantItemsRecentRead(t *testing.T, o map[string]report.Table, source string) {
+	t.Helper()
+	if o["__items_old"].ReasonCode != string(policies.CodeRecentRead) || !strings.Contains(o["__items_old"].Reason, source) {
+		t.Errorf("__items_old read a moment ago: %+v, want %s from %s", o["__items_old"], policies.CodeRecentRead, source)
+	}
+	if o["__notes_old"].ReasonCode == string(policies.CodeRecentRead) {
+		t.Errorf("__notes_old never read: %+v", o["__notes_old"])
+	}
 }

@@ -610,11 +610,7 @@ func TestKeepByConfig(t *testing.T) {
 // started without them (MariaDB's default: start it with JANITOR_SANDBOX_PFS=ON).
 func requirePFS(t *testing.T, db *sqlx.DB) {
 	t.Helper()
-	var pfs int
-	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
-		t.Fatal(err)
-	}
-	if pfs != 1 {
+	if !pfsOn(t, db) {
 		t.Skip("performance_schema is off: start the sandbox with JANITOR_SANDBOX_PFS=ON scripts/sandbox.sh up")
 	}
 }

@@ -1182,11 +1182,7 @@ func purgeShard(t *testing.T, maxWait time.Duration) (context.Context, *sqlx.DB,
 // the statement statistics (discovery/recentuse.go): 0 with performance_schema off.
 func pfsTables(t *testing.T, db *sqlx.DB) int64 {
 	t.Helper()
-	var pfs int
-	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
-		t.Fatal(err)
-	}
-	if pfs == 1 {
+	if pfsOn(t, db) {
 		return 10
 	}
 	return 0
