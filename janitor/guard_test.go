@@ -328,17 +328,7 @@ func TestHoldCommentLostConnectionRetries(t *testing.T) {
 	holder := mdlHolder(ctx, t, db, s, "__orders_old")
 	killed := make(chan error, 1)
 	go func() { killed <- killWaiting(ctx, db, holder, "ALTER /* janitor */ TABLE") }()
-	r := janitor.New(cfg, nil).Run(ctx, true)
-	if err := <-killed; err != nil {
-		t.Fatal(err)
-	}
-	o := outcomes(r)["__orders_old"]
-	if o.Outcome != report.OutcomeHeld || r.Failed() {
-		t.Errorf("__orders_old: %q (%s), failed run %v; want held after a reconnect", o.Outcome, o.Reason, r.Failed())
-	}
-	if exists(t, db, s, "__orders_old") {
-		t.Error("__orders_old is still under its own name")
-	}
+	heldAfterKill(ctx, t, db, s, cfg, killed)
 }
 
 // TestPausesStopAtTheBudget: execute.pause_between_drops and a purge's batch_pause are

@@ -274,3 +274,52 @@ func wantItemsRecentRead(t *testing.T, o map[string]report.Table, source string)
 		t.Errorf("__notes_old never read: %+v", o["__notes_old"])
 	}
 }
+
+// heldAfterKill runs execute with cfg while the test ends janitor's session (killed
+// reports how that went), and fails the test unless __orders_old was held after the
+// reconnect and the run did not fail.
+func heldAfterKill(ctx context.Context, t *testing.T, db *sqlx.DB, s string, cfg janitor.Config, killed <-chan error) {
+	t.Helper()
+	r := janitor.New(cfg, nil).Run(ctx, true)
+	if err := <-killed; err != nil {
+		t.Fatal(err)
+	}
+	o := outcomes(r)["__orders_old"]
+	if o.Outcome != report.OutcomeHeld || r.Failed() {
+		t.Errorf("__orders_old: %q (%s), failed run %v; want held after the reconnect", o.Outcome, o.Reason, r.Failed())
+	}
+	if exists(t, db, s, "__orders_old") {
+		t.Error("__orders_old is still under its own name")
+	}
+}
+
+// inSystemTablespace runs create (a CREATE TABLE) with innodb_file_per_table off, so the
+// table lives in the system tablespace, and turns it on again; the test's end restores
+// the setting it found.
+func inSystemTablespace(t *testing.T, db *sqlx.DB, create string) {
+	t.Helper()
+	setGlobalInt(t, db, "innodb_file_per_table", 0)
+	testdb.Exec(t, db, create)
+	testdb.Exec(t, db, "SET GLOBAL innodb_file_per_table = ON")
+}
+
+// wantHeld runs execute with cfg and fails the test at once unless table was held; what
+// names the run.
+func wantHeld(t *testing.T, cfg janitor.Config, table, what string) {
+	t.Helper()
+	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))[table]; o.Outcome != report.OutcomeHeld {
+		t.Fatalf("%s: %s: %+v, want held", what, table, o)
+	}
+}
+
+// heldLeftover returns the primary, a schema with oneLeftover, the hold configuration and
+// the hold name of __orders_old, which a first run held.
+func heldLeftover(t *testing.T) (*sqlx.DB, string, janitor.Config, string) {
+	t.Helper()
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	oneLeftover(t, db, s)
+	cfg := holdConfig(t, s)
+	wantHeld(t, cfg, "__orders_old", "first run")
+	return db, s, cfg, heldName(t, db, s, "__orders_old")
+}

@@ -196,17 +196,10 @@ func TestRecentReadKeeps(t *testing.T) {
 // log must say per shard that reads are invisible and the hold is only a scream test,
 // with the fix.
 func TestHoldReadsInvisible(t *testing.T) {
-	db := testdb.Primary(t)
-	if pfsOn(t, db) {
+	if pfsOn(t, testdb.Primary(t)) {
 		t.Skip("performance_schema is on: statement digests are read (TestHeldTableAskedForIsRestored)")
 	}
-	s := testdb.Schema(t, db)
-	oneLeftover(t, db, s)
-	cfg := holdConfig(t, s)
-	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__orders_old"]; o.Outcome != report.OutcomeHeld {
-		t.Fatalf("__orders_old: %+v, want held", o)
-	}
-	hold := heldName(t, db, s, "__orders_old")
+	db, s, cfg, hold := heldLeftover(t)
 	askByName(t, s, "__orders_old")
 	var logs strings.Builder
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -368,17 +368,7 @@ func TestHoldRenameKilled(t *testing.T) {
 		}
 		go func() { killed <- killWaiting(ctx, db, holder, "RENAME /* janitor */ TABLE") }()
 	}
-	r := janitor.New(cfg, nil).Run(ctx, true)
-	if err := <-killed; err != nil {
-		t.Fatal(err)
-	}
-	o := outcomes(r)["__orders_old"]
-	if o.Outcome != report.OutcomeHeld || r.Failed() {
-		t.Errorf("__orders_old: %q (%s), failed %v; want held after the reconnect", o.Outcome, o.Reason, r.Failed())
-	}
-	if exists(t, db, s, "__orders_old") {
-		t.Error("__orders_old is still under its name")
-	}
+	heldAfterKill(ctx, t, db, s, cfg, killed)
 }
 
 // replicaQuiet waits until the replica has applied everything and no session there holds

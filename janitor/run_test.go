@@ -612,9 +612,7 @@ func oneLeftover(t *testing.T, db *sqlx.DB, schema string) {
 func TestGhostPairDropsTogether(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "users")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "_users_gho")+" LIKE "+q(s, "users"), ghostChangelog(s, "_users_ghc"),
-		"INSERT INTO "+q(s, "_users_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')")
+	testdb.Exec(t, db, deadGhost(s, "users")...)
 	// UPDATE_TIME lives in memory: a restart makes the seeding's writes look old.
 	restartPrimary(t, db)
 	cfg := config(t, s)
