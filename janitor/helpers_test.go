@@ -217,17 +217,20 @@ func leftoverShard(t *testing.T, hold bool) (*sqlx.DB, string, janitor.Config) {
 	return db, s, cfg
 }
 
-// mdlHolder returns a session of db whose open transaction holds table's metadata lock;
-// it ends with the test.
-func mdlHolder(ctx context.Context, t *testing.T, db *sqlx.DB, s, table string) *sqlx.Conn {
+// killWhenWaiting has a session of db hold __orders_old's metadata lock in s, and ends
+// the session of janitor's statement starting with prefix once it waits for that lock
+// (killWaiting); the channel tells how that went.
+func killWhenWaiting(ctx context.Context, t *testing.T, db *sqlx.DB, s, prefix string) <-chan error {
 	t.Helper()
 	holder, err := db.Connx(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = holder.Close() })
-	testdb.Exec(t, holder, "BEGIN", "SELECT 1 FROM "+q(s, table)+" LIMIT 0")
-	return holder
+	testdb.Exec(t, holder, "BEGIN", "SELECT 1 FROM "+q(s, "__orders_old")+" LIMIT 0")
+	killed := make(chan error, 1)
+	go func() { killed <- killWaiting(ctx, db, holder, prefix) }()
+	return killed
 }
 
 // pfsOn says whether db runs with performance_schema on.
@@ -322,4 +325,37 @@ func heldLeftover(t *testing.T) (*sqlx.DB, string, janitor.Config, string) {
 	cfg := holdConfig(t, s)
 	wantHeld(t, cfg, "__orders_old", "first run")
 	return db, s, cfg, heldName(t, db, s, "__orders_old")
+}
+
+// createdAgo waits until table's CREATE_TIME is at least secs seconds behind the server's
+// clock (CREATE_TIME has one-second resolution), failing the test after 10 s.
+func createdAgo(t *testing.T, db *sqlx.DB, schema, table string, secs int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var ago int
+		if err := db.Get(&ago, "SELECT TIMESTAMPDIFF(SECOND, CREATE_TIME, NOW()) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", schema, table); err != nil {
+			t.Fatal(err)
+		}
+		if ago >= secs {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s.%s: CREATE_TIME %d s old after 10 s, want %d", schema, table, ago, secs)
+		}
+		<-time.After(50 * time.Millisecond) // polling the server's clock, with a deadline
+	}
+}
+
+// wantPurgedPartWay fails the test unless purgeShard's __a_old is still there with part
+// of its 2,000 rows: the purge stopped part-way.
+func wantPurgedPartWay(ctx context.Context, t *testing.T, db *sqlx.DB, s string) {
+	t.Helper()
+	var n int
+	if err := db.GetContext(ctx, &n, "SELECT COUNT(*) FROM "+q(s, "__a_old")); err != nil {
+		t.Fatalf("__a_old is gone (dropped after the deadline?): %v", err)
+	}
+	if n == 0 || n >= 2000 {
+		t.Errorf("%d rows left of 2000; want the purge stopped part-way", n)
+	}
 }

@@ -26,9 +26,7 @@ func TestDropKilledIsSentAgainAfterTheGuard(t *testing.T) {
 	ctx := context.Background()
 	db, s, cfg := leftoverShard(t, false)
 	cfg.Execute.LockWaitTimeout = 20 * time.Second // the test ends the session long before
-	holder := mdlHolder(ctx, t, db, s, "__orders_old")
-	killed := make(chan error, 1)
-	go func() { killed <- killWaiting(ctx, db, holder, "DROP /* janitor */ TABLE") }()
+	killed := killWhenWaiting(ctx, t, db, s, "DROP /* janitor */ TABLE")
 	var drops int
 	j := janitor.New(cfg, nil)
 	j.Hooks.BeforeDrop = func(string, string, string) { drops++ }
@@ -112,9 +110,7 @@ func TestAnswerLost(t *testing.T) {
 			j.Hooks.BeforeDrop = func(string, string, string) { drops++ }
 			r := j.Run(ctx, true)
 			o := outcomes(r)["__orders_old"]
-			if !p.cut.Load() {
-				t.Fatal("the proxy cut no connection")
-			}
+			p.wantCut(t)
 			if o.Outcome != tc.want || !strings.Contains(o.Reason, tc.reason) || r.Failed() {
 				t.Errorf("__orders_old: %q (%s), failed %v; want %q, %q", o.Outcome, o.Reason, r.Failed(), tc.want, tc.reason)
 			}
@@ -154,9 +150,7 @@ func TestPurgeBatchAnswerLost(t *testing.T) {
 	j := janitor.New(cfg, nil)
 	j.Hooks.BeforeDrop = func(string, string, string) { drops++ }
 	r := j.Run(ctx, true)
-	if !p.cut.Load() {
-		t.Fatal("the proxy cut no connection")
-	}
+	p.wantCut(t)
 	if o := outcomes(r)["__a_old"]; o.Outcome != report.OutcomeDropped || r.Failed() || drops != 1 {
 		t.Errorf("__a_old: %q (%s), failed %v, %d DROPs; want dropped by one DROP", o.Outcome, o.Reason, r.Failed(), drops)
 	}
@@ -173,6 +167,15 @@ type proxy struct {
 	cut atomic.Bool
 	// before, when set, runs when the statement is seen, before it goes on to the server.
 	before func()
+}
+
+// wantCut fails the test at once unless the proxy cut a connection (if the deadline came
+// before the statement, it cut none).
+func (p *proxy) wantCut(t *testing.T) {
+	t.Helper()
+	if !p.cut.Load() {
+		t.Fatal("the proxy cut no connection")
+	}
 }
 
 func cutProxy(t *testing.T, dsn, stmt string) *proxy {
@@ -261,9 +264,7 @@ func TestPurgeMarkAnswerLost(t *testing.T) {
 	j := janitor.New(cfg, nil)
 	j.ClockShift = testHold + time.Minute
 	r := j.Run(context.Background(), true)
-	if !p.cut.Load() {
-		t.Fatal("the proxy cut no connection")
-	}
+	p.wantCut(t)
 	if o := outcomes(r)[hold]; o.Outcome != report.OutcomeDropped || r.Failed() {
 		t.Errorf("%s: %q (%s), failed %v; want dropped after a reconnect", hold, o.Outcome, o.Reason, r.Failed())
 	}
@@ -276,20 +277,7 @@ func TestPurgeMarkAnswerLost(t *testing.T) {
 // server's clock, so that a statement that renews it shows a different one.
 func olderThanASecond(t *testing.T, db *sqlx.DB, schema, table string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var secs int
-		if err := db.Get(&secs, "SELECT TIMESTAMPDIFF(SECOND, CREATE_TIME, NOW()) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", schema, table); err != nil {
-			t.Fatal(err)
-		}
-		if secs >= 2 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s.%s: CREATE_TIME %d s old after 10 s", schema, table, secs)
-		}
-		<-time.After(100 * time.Millisecond) // polling the server's clock, with a deadline
-	}
+	createdAgo(t, db, schema, table, 2)
 }
 
 // TestAnswerLostPastTheDeadline: a DROP or RENAME sent before execute.deadline whose
@@ -322,9 +310,7 @@ func TestAnswerLostPastTheDeadline(t *testing.T) {
 			j := janitor.New(cfg, nil)
 			j.Hooks.Held = func(string, string, int64) { held++ }
 			r := j.Run(ctx, true)
-			if !p.cut.Load() {
-				t.Fatal("the proxy cut no connection (the deadline came before the statement?)")
-			}
+			p.wantCut(t)
 			o := outcomes(r)["__orders_old"]
 			if o.Outcome != tc.want || !strings.Contains(o.Reason, "confirmed") || r.Failed() {
 				t.Errorf("__orders_old: %q (%s), failed %v; want %q, confirmed after the reconnect", o.Outcome, o.Reason, r.Failed(), tc.want)
