@@ -66,10 +66,7 @@ func TestListNamesOpensNothing(t *testing.T) {
 	testdb.Exec(t, c, "FLUSH TABLES")
 	in := inspector(t, c, s)
 	ot, otd := sessionStatus(t, c, "Opened_tables"), sessionStatus(t, c, "Opened_table_definitions")
-	names, err := in.ListNames(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := listNames(t, in)
 	dot, dotd := sessionStatus(t, c, "Opened_tables")-ot, sessionStatus(t, c, "Opened_table_definitions")-otd
 	if len(names) != 3 {
 		t.Errorf("names = %+v, want the 3 leftovers", names)
@@ -99,10 +96,7 @@ func TestInspectOpensAConstantPerCandidate(t *testing.T) {
 	c := conn(t, db)
 	testdb.Exec(t, c, "FLUSH TABLES")
 	in := inspector(t, c, s)
-	names, err := in.ListNames(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := listNames(t, in)
 	before := sessionStatus(t, c, "Opened_table_definitions") + sessionStatus(t, c, "Opened_tables")
 	for _, n := range names {
 		if _, err := in.Inspect(context.Background(), n); err != nil {
@@ -199,10 +193,7 @@ func TestInspectTools(t *testing.T) {
 		"CREATE TRIGGER "+q(other, "mirror")+" AFTER INSERT ON "+q(other, "events")+
 			" FOR EACH ROW INSERT IGNORE INTO "+s+".__sessions_old (id) VALUES (NEW.id)")
 	in := inspector(t, db, s)
-	names, err := in.ListNames(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := listNames(t, in)
 	got := map[string]*discovery.Table{}
 	for _, n := range names {
 		tb, err := in.Inspect(context.Background(), n)
@@ -488,10 +479,7 @@ func TestPartitionedLeftoverSizes(t *testing.T) {
 		"CREATE TABLE "+q(s, "__events_old")+" (id INT PRIMARY KEY, v VARCHAR(200)) PARTITION BY HASH (id) PARTITIONS 4",
 		"INSERT INTO "+q(s, "__events_old")+" SELECT seq, REPEAT('x', 200) FROM "+testdb.Seq(t, s, 40000))
 	in := inspector(t, db, s)
-	names, err := in.ListNames(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := listNames(t, in)
 	tables, err := in.InspectAll(context.Background(), names)
 	if err != nil || len(tables) != 1 {
 		t.Fatalf("%d tables, %v", len(tables), err)
@@ -654,10 +642,7 @@ func TestUnfoundTablespaceOpensNothingOnMySQL(t *testing.T) {
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "__t000_old")+" (id INT PRIMARY KEY) TABLESPACE innodb_system")
 	c := conn(t, db)
 	in := inspector(t, c, s)
-	names, err := in.ListNames(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := listNames(t, in)
 	testdb.Exec(t, c, "FLUSH TABLES")
 	before := sessionStatus(t, c, "Opened_table_definitions")
 	tables, err := in.InspectAll(context.Background(), names)

@@ -49,10 +49,7 @@ func TestEventsKeepWhatTheyName(t *testing.T) {
 	s := testdb.Schema(t, db)
 	other := testdb.Schema(t, db)
 	weird := "we`ird.é"
-	stmts := []string{}
-	for _, base := range []string{"orders", "items", "disabled", weird, "free"} {
-		stmts = append(stmts, "CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+base+"_old")+" (id INT PRIMARY KEY)")
-	}
+	stmts := oldLeftovers(s, "orders", "items", "disabled", weird, "free")
 	stmts = append(stmts,
 		// As a DBA writes it, in the schema, bare.
 		"CREATE EVENT "+q(s, "weekly")+later+"DO INSERT INTO __orders_old SELECT * FROM orders",
@@ -126,10 +123,7 @@ func TestEventsHiddenWithoutEventPrivilege(t *testing.T) {
 func TestTableGrantKeepsIt(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
-	stmts := []string{}
-	for _, base := range []string{"orders", "items", "mine", "free"} {
-		stmts = append(stmts, "CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+base+"_old")+" (id INT PRIMARY KEY)")
-	}
+	stmts := oldLeftovers(s, "orders", "items", "mine", "free")
 	testdb.Exec(t, db, stmts...)
 	_, reporting := userDSN(t, db, "SELECT ON "+q(s, "__orders_old"), "SELECT (id) ON "+q(s, "__items_old"), "SELECT ON "+q(s, "free"))
 	self, account := userDSN(t, db, "SELECT, PROCESS, SHOW VIEW, TRIGGER, EVENT ON *.*", "DROP ON "+q(s, "__mine_old"))
@@ -227,10 +221,7 @@ func TestCommentAroundQualifierDot(t *testing.T) {
 	s := testdb.Schema(t, db)
 	other := testdb.Schema(t, db)
 	qs := dbconn.QuoteIdent(s)
-	stmts := []string{"CREATE TABLE " + q(other, "src") + " (id INT PRIMARY KEY)"}
-	for _, base := range []string{"dash", "hash", "trg", "proc"} {
-		stmts = append(stmts, "CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+base+"_old")+" (id INT PRIMARY KEY)")
-	}
+	stmts := append([]string{"CREATE TABLE " + q(other, "src") + " (id INT PRIMARY KEY)"}, oldLeftovers(s, "dash", "hash", "trg", "proc")...)
 	stmts = append(stmts,
 		"CREATE EVENT "+q(other, "dash")+later+"DO INSERT INTO "+qs+". -- the archive\n __dash_old VALUES (1)",
 		"CREATE EVENT "+q(other, "hash")+later+"DO INSERT INTO "+qs+" # the archive\n . `__hash_old` VALUES (1)",
@@ -238,16 +229,12 @@ func TestCommentAroundQualifierDot(t *testing.T) {
 		"CREATE PROCEDURE "+q(other, "proc")+"() DELETE FROM "+qs+" -- x\n.#y\n__proc_old")
 	testdb.Exec(t, db, stmts...)
 	in := inspector(t, db, s)
-	for table, code := range map[string]policies.Code{
+	wantCodes(t, in, s, map[string]policies.Code{
 		"__dash_old": policies.CodeEventReference,
 		"__hash_old": policies.CodeEventReference,
 		"__trg_old":  policies.CodeTriggerWrites,
 		"__proc_old": policies.CodeRoutineReference,
-	} {
-		if _, v := verdictOf(t, in, s, table); v.Code != code {
-			t.Errorf("%s: %s %s (%s); want skip %s", table, v.Action, v.Code, v.Reason, code)
-		}
-	}
+	})
 }
 
 // TestObjectsInSystemSchemasCount: the server lets a DBA put an event, a trigger or a
@@ -264,10 +251,7 @@ func TestObjectsInSystemSchemasCount(t *testing.T) {
 	t.Cleanup(func() {
 		testdb.Exec(t, db, "DROP EVENT IF EXISTS "+ev, "DROP TABLE IF EXISTS "+src, "DROP PROCEDURE IF EXISTS "+proc)
 	})
-	stmts := []string{}
-	for _, base := range []string{"ev", "trg", "proc"} {
-		stmts = append(stmts, "CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+base+"_old")+" (id INT PRIMARY KEY)")
-	}
+	stmts := oldLeftovers(s, "ev", "trg", "proc")
 	stmts = append(stmts,
 		"CREATE EVENT "+ev+later+"DO DELETE FROM "+q(s, "__ev_old")+" WHERE id < 10",
 		"CREATE TABLE "+src+" (id INT PRIMARY KEY)",
@@ -275,15 +259,11 @@ func TestObjectsInSystemSchemasCount(t *testing.T) {
 		"CREATE PROCEDURE "+proc+"() INSERT INTO "+q(s, "__proc_old")+" VALUES (1)")
 	testdb.Exec(t, db, stmts...)
 	in := inspector(t, db, s)
-	for table, code := range map[string]policies.Code{
+	wantCodes(t, in, s, map[string]policies.Code{
 		"__ev_old":   policies.CodeEventReference,
 		"__trg_old":  policies.CodeTriggerWrites,
 		"__proc_old": policies.CodeRoutineReference,
-	} {
-		if _, v := verdictOf(t, in, s, table); v.Code != code {
-			t.Errorf("%s: %s %s (%s); want skip %s", table, v.Action, v.Code, v.Reason, code)
-		}
-	}
+	})
 }
 
 // TestOwnPrivilegesNotBorrowedFromCaseTwin: janitor learns its global privileges from
@@ -336,12 +316,8 @@ func TestDoubleQuotedNamesThatAreNotPlainWords(t *testing.T) {
 		`CREATE TRIGGER "`+other+`"."trg" AFTER INSERT ON "`+other+`"."src" FOR EACH ROW INSERT INTO "`+s+`"."__orders_old" VALUES (NEW.id)`,
 		`CREATE PROCEDURE "`+s+`"."archive"() INSERT INTO "__my-items_old" SELECT * FROM "my-items"`)
 	in := inspector(t, db, s)
-	for table, code := range map[string]policies.Code{
+	wantCodes(t, in, s, map[string]policies.Code{
 		"__orders_old":   policies.CodeTriggerWrites,
 		"__my-items_old": policies.CodeRoutineReference,
-	} {
-		if _, v := verdictOf(t, in, s, table); v.Code != code {
-			t.Errorf("%s: %s %s (%s); want skip %s", table, v.Action, v.Code, v.Reason, code)
-		}
-	}
+	})
 }

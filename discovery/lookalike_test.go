@@ -28,10 +28,7 @@ func TestSlashedLookAlikeIsNoOrphan(t *testing.T) {
 	}
 	// Every schema in scope, the phantom's too: a fleet's default.
 	in := discovery.NewInspector(db, srv, discovery.Options{Schemas: []string{s, s + "/x"}, QueryTimeout: 30 * time.Second}, nil)
-	names, err := in.ListNames(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := listNames(t, in)
 	for _, n := range names {
 		if n.Orphan {
 			tb, err := in.Inspect(context.Background(), n)

@@ -44,10 +44,7 @@ func TestLookAlikeSQLNamesAreUsersTables(t *testing.T) {
 		fill(t, db, q(s, name), 50, "REPEAT('x', 200)")
 	}
 	in := inspector(t, db, s)
-	names, err := in.ListNames(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := listNames(t, in)
 	seen := map[string]int{}
 	for _, n := range names {
 		seen[n.Table]++
@@ -103,10 +100,7 @@ func TestRunningAlterIsStillAnOrphan(t *testing.T) {
 	fill(t, db, q(s, "big"), 60000, "REPEAT('x', 200)")
 	orphan := runningAlter(t, db, s, "big")
 	in := inspector(t, db, s)
-	names, err := in.ListNames(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := listNames(t, in)
 	var found *discovery.Name
 	for i, n := range names {
 		if n.Table == orphan {

@@ -71,10 +71,7 @@ func TestOakLeftovers(t *testing.T) {
 	testdb.Exec(t, db, stmts...)
 
 	in := inspector(t, db, s)
-	names, err := in.ListNames(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := listNames(t, in)
 	listed := map[string]bool{}
 	for _, n := range names {
 		listed[n.Table] = true

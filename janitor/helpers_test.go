@@ -103,17 +103,6 @@ func replicatedLeftover(t *testing.T) (db, replica *sqlx.DB, s string) {
 	return db, replica, s
 }
 
-// setGlobalInt sets the global variable name to v on db until the test ends.
-func setGlobalInt(t *testing.T, db *sqlx.DB, name string, v int) {
-	t.Helper()
-	var was int
-	if err := db.Get(&was, "SELECT @@GLOBAL."+name); err != nil {
-		t.Fatal(err)
-	}
-	testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL %s = %d", name, v))
-	t.Cleanup(func() { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL %s = %d", name, was)) })
-}
-
 // afterFirstDrop runs execute on cfg's shard, whose leftovers are __a_old and another that
 // sorts after it, with changed called after each DROP, and returns the outcomes; it fails
 // the test unless __a_old was dropped (changed then ran before the other's re-check).
@@ -294,16 +283,6 @@ func heldAfterKill(ctx context.Context, t *testing.T, db *sqlx.DB, s string, cfg
 	if exists(t, db, s, "__orders_old") {
 		t.Error("__orders_old is still under its own name")
 	}
-}
-
-// inSystemTablespace runs create (a CREATE TABLE) with innodb_file_per_table off, so the
-// table lives in the system tablespace, and turns it on again; the test's end restores
-// the setting it found.
-func inSystemTablespace(t *testing.T, db *sqlx.DB, create string) {
-	t.Helper()
-	setGlobalInt(t, db, "innodb_file_per_table", 0)
-	testdb.Exec(t, db, create)
-	testdb.Exec(t, db, "SET GLOBAL innodb_file_per_table = ON")
 }
 
 // wantHeld runs execute with cfg and fails the test at once unless table was held; what

@@ -261,7 +261,7 @@ func TestRecentReadUserstat(t *testing.T) {
 	if pfsOn(t, db) {
 		t.Skip("performance_schema is on: its counters are read instead")
 	}
-	setGlobalInt(t, db, "userstat", 1)
+	testdb.SetGlobal(t, db, "userstat", 1)
 	s := testdb.Schema(t, db)
 	oldLeftovers(t, db, s, "items", "notes")
 	testdb.Exec(t, db, "INSERT INTO "+q(s, "__items_old")+" VALUES (1), (2)")

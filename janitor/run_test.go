@@ -907,7 +907,7 @@ func TestReplacedTableIsNotDropped(t *testing.T) {
 // primary, which keeps the table.
 func TestWritableReplicaRefuses(t *testing.T) {
 	_, replica, s := replicatedLeftover(t)
-	setGlobalInt(t, replica, "read_only", 0)
+	testdb.SetGlobal(t, replica, "read_only", 0)
 	cfg := config(t, s)
 	cfg.Shards[0].DSN, cfg.Shards[0].Replicas = testdb.ReplicaDSN(t), nil
 	r := janitor.New(cfg, nil).Run(context.Background(), true)
@@ -1001,7 +1001,7 @@ func TestForeignKeyChecksOffKeepsAReferencedAccentedLeftover(t *testing.T) {
 		"CREATE TABLE "+q(s, "thé")+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+q(s, "_thé_old")+" (id INT PRIMARY KEY)",
 	)
-	setGlobalInt(t, db, "foreign_key_checks", 0)
+	testdb.SetGlobal(t, db, "foreign_key_checks", 0)
 	cfg := config(t, s)
 	cfg.Discovery.ToolsInUse = []string{"pt-osc"}
 	r := janitor.New(cfg, nil).Run(context.Background(), true)

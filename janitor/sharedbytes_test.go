@@ -37,7 +37,7 @@ func TestSharedTablespaceFreesNothingEndToEnd(t *testing.T) {
 	row := "(id INT PRIMARY KEY, v VARCHAR(200))"
 	seq := testdb.Seq(t, s, 20000)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" "+row, "CREATE TABLE "+q(s, "items")+" "+row, "CREATE TABLE "+q(s, "carts")+" "+row)
-	inSystemTablespace(t, db, "CREATE TABLE "+q(s, "__orders_old")+" "+row)
+	testdb.InSystemTablespace(t, db, "CREATE TABLE "+q(s, "__orders_old")+" "+row)
 	shared := []string{"__orders_old"}
 	if mysql {
 		testdb.Exec(t, db, "CREATE TABLE "+q(s, "__carts_old")+" "+row+" TABLESPACE `"+ts+"`")
@@ -107,7 +107,7 @@ func TestSharedTablespacePurgedWhenLarge(t *testing.T) {
 	s := testdb.Schema(t, db)
 	row := "(id INT PRIMARY KEY, v VARCHAR(200))"
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" "+row)
-	inSystemTablespace(t, db, "CREATE TABLE "+q(s, "__orders_old")+" "+row)
+	testdb.InSystemTablespace(t, db, "CREATE TABLE "+q(s, "__orders_old")+" "+row)
 	testdb.Exec(t, db, "INSERT INTO "+q(s, "__orders_old")+" SELECT seq, REPEAT('x', 200) FROM "+testdb.Seq(t, s, 3000),
 		"ANALYZE TABLE "+q(s, "__orders_old"))
 	cfg := config(t, s)
