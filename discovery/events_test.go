@@ -45,8 +45,7 @@ func userDSN(t *testing.T, db *sqlx.DB, grants ...string) (dsn, account string) 
 // odd names quoted, disabled or not, each keeps it; an event in another schema naming a
 // table of the same name bare names its own schema's table, and keeps nothing here.
 func TestEventsKeepWhatTheyName(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	other := testdb.Schema(t, db)
 	weird := "we`ird.é"
 	stmts := oldLeftovers(s, "orders", "items", "disabled", weird, "free")
@@ -95,8 +94,7 @@ func TestEventsKeepWhatTheyName(t *testing.T) {
 // TestEventsHiddenWithoutEventPrivilege: without EVENT the server shows no event and no
 // error; janitor must read that as unreadable and say what to grant, not as "no event".
 func TestEventsHiddenWithoutEventPrivilege(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)",
 		"CREATE EVENT "+q(s, "weekly")+later+"DO INSERT INTO __orders_old SELECT * FROM orders")
 	for _, grants := range [][]string{
@@ -121,8 +119,7 @@ func TestEventsHiddenWithoutEventPrivilege(t *testing.T) {
 // DBA keeping it for somebody; a grant to janitor's own account, or on the base table's
 // name, is not.
 func TestTableGrantKeepsIt(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	stmts := oldLeftovers(s, "orders", "items", "mine", "free")
 	testdb.Exec(t, db, stmts...)
 	_, reporting := userDSN(t, db, "SELECT ON "+q(s, "__orders_old"), "SELECT (id) ON "+q(s, "__items_old"), "SELECT ON "+q(s, "free"))
@@ -148,8 +145,7 @@ func TestTableGrantKeepsIt(t *testing.T) {
 // TestEventsAndGrantsOnReplica: a replica-only event or grant (written with
 // sql_log_bin=0: a reporting setup on the replica) is found by References there.
 func TestEventsAndGrantsOnReplica(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__items_old")+" (id INT PRIMARY KEY)")
 	rdb := testdb.Open(t, testdb.ReplicaDSN(t))
@@ -200,8 +196,7 @@ func TestEventsAndGrantsOnReplica(t *testing.T) {
 // 'JD_x'@'h' is another account than janitor's 'jd_x'@'h'; its grant on a leftover keeps
 // it. The views' collation folds case, so a SQL comparison would take it for janitor's.
 func TestTableGrantToCaseTwinOfJanitor(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)")
 	self, account := userDSN(t, db, "SELECT, PROCESS, SHOW VIEW, TRIGGER, EVENT ON *.*")
 	twin := strings.Replace(account, "'jd_", "'JD_", 1)
@@ -217,8 +212,7 @@ func TestTableGrantToCaseTwinOfJanitor(t *testing.T) {
 // comment may stand on either side of it: -- and # run to the end of the line. An event,
 // a trigger or a routine in another schema naming a leftover so still names it.
 func TestCommentAroundQualifierDot(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	other := testdb.Schema(t, db)
 	qs := dbconn.QuoteIdent(s)
 	stmts := append([]string{"CREATE TABLE " + q(other, "src") + " (id INT PRIMARY KEY)"}, oldLeftovers(s, "dash", "hash", "trg", "proc")...)
@@ -242,8 +236,7 @@ func TestCommentAroundQualifierDot(t *testing.T) {
 // leftover keeps it like one in any other schema. The server's own objects there (sys's
 // routines) name no user table and are passed over.
 func TestObjectsInSystemSchemasCount(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	sfx := hex.EncodeToString(b)
@@ -271,8 +264,7 @@ func TestObjectsInSystemSchemasCount(t *testing.T) {
 // holding EVENT ON *.* does not give janitor's 'jd_x' the right to see events: without
 // EVENT of its own the server hides them, and the evidence is unreadable, not absent.
 func TestOwnPrivilegesNotBorrowedFromCaseTwin(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)",
 		"CREATE EVENT "+q(s, "weekly")+later+"DO INSERT INTO __orders_old SELECT * FROM orders")
 	self, account := userDSN(t, db, "SELECT, PROCESS, SHOW VIEW, TRIGGER ON *.*")

@@ -6,6 +6,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/janitorhq/janitor/discovery"
+	"github.com/janitorhq/janitor/internal/testdb"
 	"github.com/janitorhq/janitor/policies"
 )
 
@@ -61,4 +62,12 @@ func mariaDBOnly(t *testing.T, db *sqlx.DB, why string) {
 	if srv.Flavor != discovery.FlavorMariaDB {
 		t.Skip(why)
 	}
+}
+
+// primarySchema returns the primary and a new schema on it, which the test's end drops:
+// the opening of most tests.
+func primarySchema(t *testing.T) (*sqlx.DB, string) {
+	t.Helper()
+	db := testdb.Primary(t)
+	return db, testdb.Schema(t, db)
 }

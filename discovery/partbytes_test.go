@@ -16,8 +16,7 @@ import (
 // tablespace (only a general one refuses it, error 1478). Both paths: the inventory and
 // the pre-DROP re-check.
 func TestPartitionedSystemTablespaceBytes(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)")
 	testdb.InSystemTablespace(t, db, "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY, v VARCHAR(200)) PARTITION BY HASH (id) PARTITIONS 3")
 	fill(t, db, q(s, "__orders_old"), 20000, "REPEAT('x', 200)")

@@ -32,8 +32,7 @@ func verdictOf(t *testing.T, in *discovery.Inspector, schema, table string) (*di
 // qualified, with a backtick, a dot and non-ASCII in its names, keeps it too; a MyISAM
 // leftover no MERGE table names is still dropped.
 func TestMergeTableKeepsItsUnion(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	other := testdb.Schema(t, db)
 	// In the schema, as the DBA did: the UNION names its tables bare.
 	inS := testdb.Open(t, testdb.WithDB(testdb.PrimaryDSN(t), s))
@@ -79,8 +78,7 @@ func TestMergeTableKeepsItsUnion(t *testing.T) {
 // is missing: SHOW CREATE TABLE fails with 1168) may name any MyISAM table, so MyISAM
 // candidates are kept as unreadable; InnoDB ones, which no MERGE table can open, are not.
 func TestBrokenMergeTableFailsClosed(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, testdb.Open(t, testdb.WithDB(testdb.PrimaryDSN(t), s)),
 		"CREATE TABLE "+q(s, "a")+" (id INT) ENGINE=MyISAM", "CREATE TABLE "+q(s, "__a_old")+" (id INT) ENGINE=MyISAM",
 		"CREATE TABLE "+q(s, "b")+" (id INT) ENGINE=InnoDB", "CREATE TABLE "+q(s, "__b_old")+" (id INT) ENGINE=InnoDB",

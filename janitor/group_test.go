@@ -141,8 +141,7 @@ func TestMigrationTablesShareOneVerdict(t *testing.T) {
 // but goes on writing status rows into its changelog. With min_age 0s (no recent-write
 // rule), a heartbeat twelve minutes old and a status row written now keep both tables.
 func TestPausedGhostStatusRowsKeepIt(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, append(ghostTables(s, "orders", "_orders_gho", "12 MINUTE"),
 		"INSERT INTO "+q(s, "_orders_ghc")+" (hint, value) VALUES ('copy iteration 7 at 1796000000', 'Copy: 70/500 14.0%; State: throttled, commanded by user')")...)
 	cfg := config(t, s)
@@ -493,8 +492,7 @@ func TestHeldPartnerRecheckSeesItsMigration(t *testing.T) {
 // changelog evidence keeps it. Guards the revert against a change that would stop
 // reading a _del's changelog.
 func TestPausedGhostRevertKeepsItsDel(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, append(ghostTables(s, "orders", "_orders_del", "2 DAY"),
 		"INSERT INTO "+q(s, "_orders_ghc")+" (hint, value) VALUES ('copy iteration 3 at 1796000000', 'throttled, commanded by user')")...)
 	r := janitor.New(config(t, s), nil).Run(context.Background(), true)

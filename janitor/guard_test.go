@@ -145,8 +145,7 @@ func TestQuotasSetNoBlockedCode(t *testing.T) {
 // twoLeftovers is a schema with two dead pt-osc leftovers, __a_old and __b_old.
 func twoLeftovers(t *testing.T) (*sqlx.DB, string) {
 	t.Helper()
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	for _, b := range []string{"a", "b"} {
 		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+b+"_old")+" (id INT PRIMARY KEY)")
 	}

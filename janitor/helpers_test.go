@@ -39,8 +39,7 @@ func deadGhost(s, base string) []string {
 // orders (deadGhost).
 func ghostShard(t *testing.T) (*sqlx.DB, string) {
 	t.Helper()
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, deadGhost(s, "orders")...)
 	return db, s
 }
@@ -196,8 +195,7 @@ func purgeUnderReplicaLock(ctx context.Context, t *testing.T, db, replica *sqlx.
 // with janitor's default hold when hold (else none: the DROP at once).
 func leftoverShard(t *testing.T, hold bool) (*sqlx.DB, string, janitor.Config) {
 	t.Helper()
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	oneLeftover(t, db, s)
 	cfg := config(t, s)
 	if hold {
@@ -298,8 +296,7 @@ func wantHeld(t *testing.T, cfg janitor.Config, table, what string) {
 // the hold name of __orders_old, which a first run held.
 func heldLeftover(t *testing.T) (*sqlx.DB, string, janitor.Config, string) {
 	t.Helper()
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	oneLeftover(t, db, s)
 	cfg := holdConfig(t, s)
 	wantHeld(t, cfg, "__orders_old", "first run")
@@ -337,4 +334,12 @@ func wantPurgedPartWay(ctx context.Context, t *testing.T, db *sqlx.DB, s string)
 	if n == 0 || n >= 2000 {
 		t.Errorf("%d rows left of 2000; want the purge stopped part-way", n)
 	}
+}
+
+// primarySchema returns the primary and a new schema on it, which the test's end drops:
+// the opening of most tests.
+func primarySchema(t *testing.T) (*sqlx.DB, string) {
+	t.Helper()
+	db := testdb.Primary(t)
+	return db, testdb.Schema(t, db)
 }

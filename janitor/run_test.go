@@ -285,8 +285,7 @@ func TestLagMakesDropsWait(t *testing.T) {
 }
 
 func TestLockedTableIsDeferred(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)", "INSERT INTO "+q(s, "__orders_old")+" VALUES (1)")
 	holder, err := db.Connx(context.Background())
@@ -378,8 +377,7 @@ func TestWaitingDropQueuesQueriesAtMostLockWaitTimeout(t *testing.T) {
 }
 
 func TestFailingPrometheusDefers(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	oneLeftover(t, db, s)
 	prom := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, `{"status":"error","errorType":"internal","error":"boom"}`, http.StatusInternalServerError)
@@ -416,8 +414,7 @@ func TestReadOnlyServerRefuses(t *testing.T) {
 // session holds DropLockName until the test ends.
 func runBesideAnotherJanitor(t *testing.T) *report.Report {
 	t.Helper()
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	oneLeftover(t, db, s)
 	other, err := db.Connx(context.Background())
 	if err != nil {
@@ -455,8 +452,7 @@ func TestSecondJanitorStandsAside(t *testing.T) {
 // TestRecheckCatchesANewMigration: a migration that starts between discovery and the
 // DROP (here: pt-osc triggers created after the first drop) saves the table.
 func TestRecheckCatchesANewMigration(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	oldLeftovers(t, db, s, "a")
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "b")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "lhmn_b")+" (id INT PRIMARY KEY)")
 	got := afterFirstDrop(t, config(t, s), func() {
@@ -467,8 +463,7 @@ func TestRecheckCatchesANewMigration(t *testing.T) {
 }
 
 func TestUnreachableShardDoesNotStopOthers(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	oneLeftover(t, db, s)
 	cfg := config(t, s)
 	cfg.Discovery.ConnectTimeout = time.Second
@@ -501,8 +496,7 @@ func TestUnreachableShardDoesNotStopOthers(t *testing.T) {
 // nor, through the views janitor reads, the leftover's.
 func TestReportOpensNoTablespaceFileOnMySQL(t *testing.T) {
 	testdb.SkipUnless(t, "INNODB_TABLESPACES opens every file on MySQL only", "mysql")
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	for i := 0; i < 200; i++ {
 		testdb.Exec(t, db, fmt.Sprintf("CREATE TABLE %s (id INT PRIMARY KEY)", q(s, fmt.Sprintf("t%03d", i))))
 	}
@@ -533,8 +527,7 @@ func TestReportOpensNoTablespaceFileOnMySQL(t *testing.T) {
 // InnoDB has not opened since the server started (and janitor opens none): the size is
 // then the statistics' estimate, and says so.
 func TestSizesAfterRestart(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	largeLeftover(t, db, s, "orders", 20000, 200)
 	want := "tablespace"
 	if testdb.IsMySQL(t) {
@@ -562,8 +555,7 @@ func restartPrimary(t *testing.T, db *sqlx.DB) {
 // TestSlowShardTimesOut: a server that accepts connections and never answers costs the
 // connect timeout, not the operating system's, and the other shards carry on.
 func TestSlowShardTimesOut(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	oneLeftover(t, db, s)
 	var held []net.Conn
 	var mu sync.Mutex
@@ -610,8 +602,7 @@ func oneLeftover(t *testing.T, db *sqlx.DB, schema string) {
 // TestGhostPairDropsTogether: with a real min_age, a dead gh-ost migration's ghost table
 // is old only by its changelog's heartbeat, so the changelog must go last.
 func TestGhostPairDropsTogether(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, deadGhost(s, "users")...)
 	// UPDATE_TIME lives in memory: a restart makes the seeding's writes look old.
 	restartPrimary(t, db)
@@ -629,8 +620,7 @@ func TestGhostPairDropsTogether(t *testing.T) {
 // primary's server_id changes, as after a failover to another host), janitor stops and
 // leaves the rest to a run that rediscovers.
 func TestFailoverStopsTheRun(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	oldLeftovers(t, db, s, "a", "b")
 	var id int
 	if err := db.Get(&id, "SELECT @@server_id"); err != nil {
@@ -642,8 +632,7 @@ func TestFailoverStopsTheRun(t *testing.T) {
 }
 
 func TestRunLimits(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	oldLeftovers(t, db, s, "a", "b", "c")
 	cfg := config(t, s)
 	cfg.Execute.MaxTablesPerRun = 2
@@ -665,8 +654,7 @@ func TestRunLimits(t *testing.T) {
 
 // TestPurgeStrategy: a table over the threshold is emptied in batches, then dropped.
 func TestPurgeStrategy(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	largeLeftover(t, db, s, "orders", 3000, 100)
 	cfg := config(t, s)
 	cfg.Execute.LargeTable = purgeAll(time.Millisecond)
@@ -732,8 +720,7 @@ func TestShardConcurrencyIsBounded(t *testing.T) {
 // reports less freeable memory than the floor: drops wait, then defer with the value.
 // With a floor below it, the same run drops.
 func TestFreeableMemoryGatesDrops(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	oneLeftover(t, db, s)
 	cfg := config(t, s)
 	cfg.Throttle.PrometheusURL = testprom.Start(t, "sandbox")
@@ -757,8 +744,7 @@ func TestFreeableMemoryGatesDrops(t *testing.T) {
 // TestToolsInUseLetsAmbiguousOldTablesGo: `_orders_old` with no trace is skipped as
 // ambiguous, and dropped (after the same re-check) once the fleet declares pt-osc.
 func TestToolsInUseLetsAmbiguousOldTablesGo(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "_orders_old")+" (id INT PRIMARY KEY)")
 	cfg := config(t, s)
 	r := janitor.New(cfg, nil).Run(context.Background(), true)
@@ -779,8 +765,7 @@ func TestToolsInUseLetsAmbiguousOldTablesGo(t *testing.T) {
 // opens only that many, reports the rest as not inspected (no bytes, no drop), and
 // later runs reach them.
 func TestMaxInspectCapsOpensPerRun(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	for _, b := range []string{"a", "b", "c", "d", "e"} {
 		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+b+"_old")+" (id INT PRIMARY KEY)")
 	}
@@ -860,8 +845,7 @@ func TestMaxInspectCapsOpensPerRun(t *testing.T) {
 // purged name mid-purge (gh-ost --initially-drop-ghost-table, Spirit). The next batch
 // must see a different table and touch none of its rows.
 func TestPurgeStopsWhenTheTableIsReplaced(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	largeLeftover(t, db, s, "orders", 3000, 100)
 	clockPast(t, db, s, "__orders_old")
 	cfg := config(t, s)
@@ -892,8 +876,7 @@ func clockPast(t *testing.T, db *sqlx.DB, schema, table string) {
 // TestReplacedTableIsNotDropped: a table dropped and recreated under the same name
 // between the inspection and its DROP is a different table; the re-check skips it.
 func TestReplacedTableIsNotDropped(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	oldLeftovers(t, db, s, "a", "b")
 	clockPast(t, db, s, "__b_old")
 	got := afterFirstDrop(t, config(t, s), func() {
@@ -927,8 +910,7 @@ func TestWritableReplicaRefuses(t *testing.T) {
 // drops short (the review found it did: with the defaults, one throttle episode deferred
 // the rest of every run); execute.max_duration is the drops' own window.
 func TestShardTimeoutBoundsDiscoveryOnly(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	oldLeftovers(t, db, s, "a", "b", "c")
 	cfg := config(t, s)
 	cfg.Discovery.ShardTimeout = time.Second
@@ -969,8 +951,7 @@ func TestPurgeBlockedDefersTheShard(t *testing.T) {
 // TestMaxDurationStopsAPurge: the drop window is checked between purge batches too, so
 // a purge that starts just before the window closes does not run on for hours.
 func TestMaxDurationStopsAPurge(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	largeLeftover(t, db, s, "a", 3000, 100)
 	cfg := config(t, s)
 	cfg.Execute.MaxDuration = 200 * time.Millisecond
@@ -989,8 +970,7 @@ func TestMaxDurationStopsAPurge(t *testing.T) {
 // refuse the DROP. The key is filed under the server's filename encoding (_caf@0p_old),
 // which janitor must spell as the server does to see it.
 func TestForeignKeyChecksOffKeepsAReferencedAccentedLeftover(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db,
 		"CREATE TABLE "+q(s, "café")+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+q(s, "_café_old")+" (id INT PRIMARY KEY)",

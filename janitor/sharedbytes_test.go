@@ -103,8 +103,7 @@ func TestSharedTablespaceFreesNothingEndToEnd(t *testing.T) {
 // Before the fix its 0 bytes kept it under any threshold, and it was dropped whole
 // (MariaDB's system_tablespace always, MySQL since shared_tablespace counted 0).
 func TestSharedTablespacePurgedWhenLarge(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	row := "(id INT PRIMARY KEY, v VARCHAR(200))"
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" "+row)
 	testdb.InSystemTablespace(t, db, "CREATE TABLE "+q(s, "__orders_old")+" "+row)
