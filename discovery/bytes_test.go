@@ -3,7 +3,6 @@ package discovery_test
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -58,14 +57,7 @@ func TestBytesADropFrees(t *testing.T) {
 	s := testdb.Schema(t, db)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)")
 	row := "(id INT PRIMARY KEY, v VARCHAR(200))"
-	var perTable int
-	if err := db.Get(&perTable, "SELECT @@GLOBAL.innodb_file_per_table"); err != nil {
-		t.Fatal(err)
-	}
-	testdb.Exec(t, db, "SET GLOBAL innodb_file_per_table = OFF")
-	t.Cleanup(func() { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL innodb_file_per_table = %d", perTable)) })
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "__orders_old")+" "+row)
-	testdb.Exec(t, db, "SET GLOBAL innodb_file_per_table = ON")
+	testdb.InSystemTablespace(t, db, "CREATE TABLE "+q(s, "__orders_old")+" "+row)
 	fill(t, db, q(s, "__orders_old"), 20000, "REPEAT('x', 200)")
 	compressed := "PAGE_COMPRESSED=1"
 	if mysql {
@@ -84,14 +76,7 @@ func TestBytesADropFrees(t *testing.T) {
 	for _, path := range []string{"inventory", "re-check"} {
 		got := map[string]*discovery.Table{}
 		if path == "inventory" {
-			names, err := in.ListNames(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			tables, err := in.InspectAll(t.Context(), names)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tables := inspectAll(t, in)
 			for _, tb := range tables {
 				got[tb.Name] = tb
 			}

@@ -11,26 +11,25 @@ func TestViewNames(t *testing.T) {
 	maria := NewInspector(nil, Server{Flavor: FlavorMariaDB}, Options{}, nil)
 	mysql := NewInspector(nil, Server{Flavor: FlavorMySQL8}, Options{}, nil)
 	folded := NewInspector(nil, Server{Flavor: FlavorMariaDB, LowerCaseTableNames: 1}, Options{}, nil)
-	check := func(what, got string, err error, want string) {
-		t.Helper()
-		if err != nil || got != want {
-			t.Errorf("%s = %q, %v; want %q", what, got, err, want)
+	for _, c := range []struct {
+		what          string
+		name          func(schema, table string, orphan bool) (string, error)
+		schema, table string
+		orphan        bool
+		want          string
+	}{
+		{"MariaDB tablespace", maria.spaceName, "shop", "_café_old", false, "shop/_caf@0p_old"},
+		{"MariaDB foreign key", maria.foreignName, "shop", "_we`ird_old", false, "shop/_we@0060ird_old"},
+		{"MySQL tablespace", mysql.spaceName, "shop", "_we`ird_old", false, "shop/_we`ird_old"},
+		{"MySQL foreign key", mysql.foreignName, "shop", "_café_old", false, "shop/_café_old"},
+		{"MySQL table", mysql.tableName, "shop", "_we`ird_old", false, "shop/_we@0060ird_old"},
+		{"orphan", maria.tableName, "my shop", "#sql-ib12-34", true, "my@0020shop/#sql-ib12-34"},
+		{"lower_case_table_names=1, ASCII", folded.spaceName, "Shop", "_Orders_old", false, "shop/_orders_old"},
+	} {
+		if got, err := c.name(c.schema, c.table, c.orphan); err != nil || got != c.want {
+			t.Errorf("%s = %q, %v; want %q", c.what, got, err, c.want)
 		}
 	}
-	n, err := maria.spaceName("shop", "_café_old", false)
-	check("MariaDB tablespace", n, err, "shop/_caf@0p_old")
-	n, err = maria.foreignName("shop", "_we`ird_old", false)
-	check("MariaDB foreign key", n, err, "shop/_we@0060ird_old")
-	n, err = mysql.spaceName("shop", "_we`ird_old", false)
-	check("MySQL tablespace", n, err, "shop/_we`ird_old")
-	n, err = mysql.foreignName("shop", "_café_old", false)
-	check("MySQL foreign key", n, err, "shop/_café_old")
-	n, err = mysql.tableName("shop", "_we`ird_old", false)
-	check("MySQL table", n, err, "shop/_we@0060ird_old")
-	n, err = maria.tableName("my shop", "#sql-ib12-34", true)
-	check("orphan", n, err, "my@0020shop/#sql-ib12-34")
-	n, err = folded.spaceName("Shop", "_Orders_old", false)
-	check("lower_case_table_names=1, ASCII", n, err, "shop/_orders_old")
 	if n, err := folded.spaceName("shop", "_Café_old", false); err == nil {
 		t.Errorf("lower_case_table_names=1, non-ASCII: %q, want an error", n)
 	}

@@ -80,11 +80,10 @@ type Inspector struct {
 	// viewDefs caches every view's definition for this Inspector's life.
 	viewDefs []viewDef
 	// triggers caches every trigger for this Inspector's life.
-	triggers []trigger
-	// routines caches every stored procedure and function for this Inspector's life;
-	// routinesErr, that some could not be read.
-	routines    []routine
-	routinesErr error
+	triggers memo[trigger]
+	// routines caches every stored procedure and function for this Inspector's life,
+	// or that some could not be read.
+	routines memo[routine]
 	// usage caches scheduled events and table grants for this Inspector's life.
 	usage usageCache
 	// uses caches the statement statistics (reads by name) for this Inspector's life.

@@ -54,8 +54,7 @@ func q(schema, table string) string { return dbconn.QualifiedName(schema, table)
 // TestListNamesOpensNothing: listing candidates reads names only. With 200 ordinary
 // tables and a few leftovers, the server opens no table and no table definition.
 func TestListNamesOpensNothing(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	for i := 0; i < 200; i++ {
 		testdb.Exec(t, db, fmt.Sprintf("CREATE TABLE %s (id INT PRIMARY KEY)", q(s, fmt.Sprintf("t%03d", i))))
 	}
@@ -66,10 +65,7 @@ func TestListNamesOpensNothing(t *testing.T) {
 	testdb.Exec(t, c, "FLUSH TABLES")
 	in := inspector(t, c, s)
 	ot, otd := sessionStatus(t, c, "Opened_tables"), sessionStatus(t, c, "Opened_table_definitions")
-	names, err := in.ListNames(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := listNames(t, in)
 	dot, dotd := sessionStatus(t, c, "Opened_tables")-ot, sessionStatus(t, c, "Opened_table_definitions")-otd
 	if len(names) != 3 {
 		t.Errorf("names = %+v, want the 3 leftovers", names)
@@ -88,8 +84,7 @@ func TestListNamesOpensNothing(t *testing.T) {
 // TestInspectOpensAConstantPerCandidate: inspecting a candidate opens a small, fixed
 // number of table definitions, whatever the number of tables on the server.
 func TestInspectOpensAConstantPerCandidate(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	for i := 0; i < 100; i++ {
 		testdb.Exec(t, db, fmt.Sprintf("CREATE TABLE %s (id INT PRIMARY KEY)", q(s, fmt.Sprintf("t%03d", i))))
 	}
@@ -99,10 +94,7 @@ func TestInspectOpensAConstantPerCandidate(t *testing.T) {
 	c := conn(t, db)
 	testdb.Exec(t, c, "FLUSH TABLES")
 	in := inspector(t, c, s)
-	names, err := in.ListNames(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := listNames(t, in)
 	before := sessionStatus(t, c, "Opened_table_definitions") + sessionStatus(t, c, "Opened_tables")
 	for _, n := range names {
 		if _, err := in.Inspect(context.Background(), n); err != nil {
@@ -150,8 +142,7 @@ func TestInspectOpensAConstantPerCandidate(t *testing.T) {
 }
 
 func TestInspectTools(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db,
 		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY, v VARCHAR(200))",
 		"INSERT INTO "+q(s, "orders")+" SELECT seq, REPEAT('x', 200) FROM "+testdb.Seq(t, s, 20000),
@@ -199,10 +190,7 @@ func TestInspectTools(t *testing.T) {
 		"CREATE TRIGGER "+q(other, "mirror")+" AFTER INSERT ON "+q(other, "events")+
 			" FOR EACH ROW INSERT IGNORE INTO "+s+".__sessions_old (id) VALUES (NEW.id)")
 	in := inspector(t, db, s)
-	names, err := in.ListNames(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := listNames(t, in)
 	got := map[string]*discovery.Table{}
 	for _, n := range names {
 		tb, err := in.Inspect(context.Background(), n)
@@ -307,8 +295,7 @@ func TestInspectTools(t *testing.T) {
 // TestInspectSeesSessionsAndLocks: a query running against a leftover, and a named lock
 // a migration holds, are evidence of life.
 func TestInspectSeesSessionsAndLocks(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+q(s, "_orders_del")+" (id INT PRIMARY KEY)", "INSERT INTO "+q(s, "_orders_del")+" VALUES (1)",
 		"CREATE TABLE "+q(s, "_orders_new")+" (id INT PRIMARY KEY)")
@@ -357,8 +344,7 @@ func TestInspectSeesSessionsAndLocks(t *testing.T) {
 // backtick the only way SQL can, quoted with the backtick doubled; the session is
 // evidence of life all the same (the plain name is not a substring of the statement).
 func TestInspectSeesSessionsOnQuotedNames(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	const base, old = "we`ird é", "__we`ird é_old"
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+q(s, old)+" (id INT PRIMARY KEY)", "INSERT INTO "+q(s, old)+" VALUES (1)")
@@ -433,8 +419,7 @@ func keys(m map[string]*discovery.Table) []string {
 // either it is ambiguous, unless the fleet declares exactly one of them; a trace still
 // beats the declaration.
 func TestToolsInUseSettlesAmbiguousNames(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db,
 		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "_orders_old")+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+q(s, "carts")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "_carts_new")+" (id INT PRIMARY KEY)",
@@ -482,16 +467,12 @@ func TestToolsInUseSettlesAmbiguousNames(t *testing.T) {
 // TestPartitionedLeftoverSizes: a partitioned leftover's bytes are the sum of its
 // partitions' tablespaces.
 func TestPartitionedLeftoverSizes(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "events")+" (id INT PRIMARY KEY, v VARCHAR(200))",
 		"CREATE TABLE "+q(s, "__events_old")+" (id INT PRIMARY KEY, v VARCHAR(200)) PARTITION BY HASH (id) PARTITIONS 4",
 		"INSERT INTO "+q(s, "__events_old")+" SELECT seq, REPEAT('x', 200) FROM "+testdb.Seq(t, s, 40000))
 	in := inspector(t, db, s)
-	names, err := in.ListNames(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := listNames(t, in)
 	tables, err := in.InspectAll(context.Background(), names)
 	if err != nil || len(tables) != 1 {
 		t.Fatalf("%d tables, %v", len(tables), err)
@@ -561,8 +542,7 @@ func TestRealPtoscOnAHostileSchemaName(t *testing.T) {
 // TestRoutinesThatNameALeftover: a stored procedure (in any schema) that writes into a
 // leftover keeps it: a trigger or an event may CALL it, which no trigger body shows.
 func TestRoutinesThatNameALeftover(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	other := testdb.Schema(t, db)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__items_old")+" (id INT PRIMARY KEY)",
@@ -593,8 +573,7 @@ func TestUninspectedRowsHaveAnAge(t *testing.T) {
 // TestRenameAndCreateTime pins what docs/non-goals.md says each server does to CREATE_TIME
 // on RENAME: MySQL keeps the original table's, MariaDB sets the time of the RENAME.
 func TestRenameAndCreateTime(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	conn, err := db.Connx(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -646,18 +625,14 @@ func TestRenameAndCreateTime(t *testing.T) {
 // INNODB_TABLES, which opens every table's definition on the server per query.
 func TestUnfoundTablespaceOpensNothingOnMySQL(t *testing.T) {
 	testdb.SkipUnless(t, "information_schema.INNODB_TABLES walks the whole dictionary on MySQL only", "mysql")
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	for i := 0; i < 100; i++ {
 		testdb.Exec(t, db, fmt.Sprintf("CREATE TABLE %s (id INT PRIMARY KEY)", q(s, fmt.Sprintf("t%03d", i))))
 	}
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "__t000_old")+" (id INT PRIMARY KEY) TABLESPACE innodb_system")
 	c := conn(t, db)
 	in := inspector(t, c, s)
-	names, err := in.ListNames(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := listNames(t, in)
 	testdb.Exec(t, c, "FLUSH TABLES")
 	before := sessionStatus(t, c, "Opened_table_definitions")
 	tables, err := in.InspectAll(context.Background(), names)
@@ -677,8 +652,7 @@ func TestUnfoundTablespaceOpensNothingOnMySQL(t *testing.T) {
 // (spirit_x, for gh-ost): the control reading has no base, and the base rule must not
 // set it aside. Control tables are never dropped.
 func TestControlReadingWinsOverBase(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "spirit_x")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "_spirit_x_gho")+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+q(s, "_spirit_y_gho")+" (id INT PRIMARY KEY)")
 	in := inspector(t, db, s)
@@ -695,8 +669,7 @@ func TestControlReadingWinsOverBase(t *testing.T) {
 // session (3057), so no lock of that name can be held, and the lookup is no unreadable
 // evidence. The name then settles through discovery.tools_in_use like any other.
 func TestSpiritLockNameMySQLCannotExpress(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	base := "x" + strings.Repeat("ü", 30)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "_"+base+"_old")+" (id INT PRIMARY KEY)")
 	srv, err := discovery.ReadServer(context.Background(), db)

@@ -23,10 +23,8 @@ import (
 
 // usageCache holds, for one Inspector's life, the events and table grants read.
 type usageCache struct {
-	events    []event
-	eventsErr error
-	grants    []tableGrant
-	grantsErr error
+	events memo[event]
+	grants memo[tableGrant]
 }
 
 type event struct {
@@ -44,33 +42,21 @@ type event struct {
 // later keep them in the data dictionary, which only this view shows. One source for
 // every flavor, the one that decodes the body's character set, is worth the grant.
 func (in *Inspector) allEvents(ctx context.Context) ([]event, error) {
-	c := &in.usage
-	if !in.server.SeesEvents {
-		return nil, errors.New("the account lacks the EVENT privilege, so the server hides scheduled events and their bodies (GRANT EVENT ON *.* to janitor's account)")
-	}
-	if c.events != nil || c.eventsErr != nil {
-		return c.events, c.eventsErr
-	}
-	where, args := storedObjectsWhere("EVENT_SCHEMA")
-	out, err := queryAll(ctx, in, `SELECT /* janitor */ EVENT_SCHEMA, EVENT_NAME, STATUS, EVENT_DEFINITION
-		FROM information_schema.EVENTS WHERE `+where, args,
-		func(r *sqlx.Rows) (e event, err error) { return e, r.Scan(&e.Schema, &e.Name, &e.Status, &e.Body) })
-	if err != nil {
-		c.eventsErr = fmt.Errorf("read scheduled events: %w", err)
-		return nil, c.eventsErr
-	}
-	for _, e := range out {
-		if !e.Body.Valid {
-			c.eventsErr = fmt.Errorf("the body of event %s is hidden from this account (GRANT EVENT ON *.* to janitor's account)",
+	return readStored(ctx, in, &in.usage.events, in.server.SeesEvents, storedKind[event]{
+		hidden:      "the account lacks the EVENT privilege, so the server hides scheduled events and their bodies (GRANT EVENT ON *.* to janitor's account)",
+		what:        "scheduled events",
+		view:        "EVENTS",
+		columns:     "EVENT_SCHEMA, EVENT_NAME, STATUS, EVENT_DEFINITION",
+		scan:        func(r *sqlx.Rows) (e event, err error) { return e, r.Scan(&e.Schema, &e.Name, &e.Status, &e.Body) },
+		keepReadErr: true,
+		bodyHidden: func(e event) error {
+			if e.Body.Valid {
+				return nil
+			}
+			return fmt.Errorf("the body of event %s is hidden from this account (GRANT EVENT ON *.* to janitor's account)",
 				dbconn.QualifiedName(e.Schema, e.Name))
-			return nil, c.eventsErr
-		}
-	}
-	if out == nil {
-		out = []event{}
-	}
-	c.events = out
-	return out, nil
+		},
+	})
 }
 
 // errEventMangled: see errMangled; MySQL 9.7.4 mangles event bodies the same way.
@@ -154,20 +140,23 @@ type tableGrant struct {
 // for an earlier table of that name. A grant on the original name (`orders`) applies,
 // after the cut-over, to the new table, not to the leftover.
 func (in *Inspector) allTableGrants(ctx context.Context) ([]tableGrant, error) {
-	c := &in.usage
 	if !in.server.SeesGrants {
 		return nil, errors.New("the account lacks SELECT ON *.*, so the server shows it only its own table grants (GRANT SELECT ON *.* to janitor's account)")
 	}
-	if c.grants != nil || c.grantsErr != nil {
-		return c.grants, c.grantsErr
-	}
+	return in.usage.grants.get(func() (bool, []tableGrant, error) {
+		gs, err := in.readTableGrants(ctx)
+		return true, gs, err
+	})
+}
+
+// readTableGrants reads what allTableGrants keeps.
+func (in *Inspector) readTableGrants(ctx context.Context) ([]tableGrant, error) {
 	var cur string
 	qctx, cancel := in.ctx(ctx)
 	err := in.q.QueryRowxContext(qctx, `SELECT /* janitor */ CURRENT_USER()`).Scan(&cur)
 	cancel()
 	if err != nil {
-		c.grantsErr = fmt.Errorf("read own account: %w", err)
-		return nil, c.grantsErr
+		return nil, fmt.Errorf("read own account: %w", err)
 	}
 	// Janitor's own grants are left out here, not in SQL: the views' collation folds
 	// case, and user names do not ('JANITOR'@'%' is another account than 'janitor'@'%').
@@ -180,22 +169,20 @@ func (in *Inspector) allTableGrants(ctx context.Context) ([]tableGrant, error) {
 	tables, err := queryAll(ctx, in, `SELECT /* janitor */ GRANTEE, TABLE_SCHEMA, TABLE_NAME, '', PRIVILEGE_TYPE
 		FROM information_schema.TABLE_PRIVILEGES `+where, args, scan)
 	if err != nil {
-		c.grantsErr = fmt.Errorf("read table grants: %w", err)
-		return nil, c.grantsErr
+		return nil, fmt.Errorf("read table grants: %w", err)
 	}
 	columns, err := queryAll(ctx, in, `SELECT /* janitor */ GRANTEE, TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, PRIVILEGE_TYPE
 		FROM information_schema.COLUMN_PRIVILEGES `+where, args, scan)
 	if err != nil {
-		c.grantsErr = fmt.Errorf("read column grants: %w", err)
-		return nil, c.grantsErr
+		return nil, fmt.Errorf("read column grants: %w", err)
 	}
-	c.grants = []tableGrant{}
+	var out []tableGrant
 	for _, g := range append(tables, columns...) {
 		if !isAccount(g.Grantee, cur) {
-			c.grants = append(c.grants, g)
+			out = append(out, g)
 		}
 	}
-	return c.grants, nil
+	return out, nil
 }
 
 // tableGrants lists, one entry per grantee, the grants on this table (or its columns)

@@ -45,14 +45,10 @@ func userDSN(t *testing.T, db *sqlx.DB, grants ...string) (dsn, account string) 
 // odd names quoted, disabled or not, each keeps it; an event in another schema naming a
 // table of the same name bare names its own schema's table, and keeps nothing here.
 func TestEventsKeepWhatTheyName(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	other := testdb.Schema(t, db)
 	weird := "we`ird.é"
-	stmts := []string{}
-	for _, base := range []string{"orders", "items", "disabled", weird, "free"} {
-		stmts = append(stmts, "CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+base+"_old")+" (id INT PRIMARY KEY)")
-	}
+	stmts := oldLeftovers(s, "orders", "items", "disabled", weird, "free")
 	stmts = append(stmts,
 		// As a DBA writes it, in the schema, bare.
 		"CREATE EVENT "+q(s, "weekly")+later+"DO INSERT INTO __orders_old SELECT * FROM orders",
@@ -98,8 +94,7 @@ func TestEventsKeepWhatTheyName(t *testing.T) {
 // TestEventsHiddenWithoutEventPrivilege: without EVENT the server shows no event and no
 // error; janitor must read that as unreadable and say what to grant, not as "no event".
 func TestEventsHiddenWithoutEventPrivilege(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)",
 		"CREATE EVENT "+q(s, "weekly")+later+"DO INSERT INTO __orders_old SELECT * FROM orders")
 	for _, grants := range [][]string{
@@ -124,12 +119,8 @@ func TestEventsHiddenWithoutEventPrivilege(t *testing.T) {
 // DBA keeping it for somebody; a grant to janitor's own account, or on the base table's
 // name, is not.
 func TestTableGrantKeepsIt(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	stmts := []string{}
-	for _, base := range []string{"orders", "items", "mine", "free"} {
-		stmts = append(stmts, "CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+base+"_old")+" (id INT PRIMARY KEY)")
-	}
+	db, s := primarySchema(t)
+	stmts := oldLeftovers(s, "orders", "items", "mine", "free")
 	testdb.Exec(t, db, stmts...)
 	_, reporting := userDSN(t, db, "SELECT ON "+q(s, "__orders_old"), "SELECT (id) ON "+q(s, "__items_old"), "SELECT ON "+q(s, "free"))
 	self, account := userDSN(t, db, "SELECT, PROCESS, SHOW VIEW, TRIGGER, EVENT ON *.*", "DROP ON "+q(s, "__mine_old"))
@@ -154,8 +145,7 @@ func TestTableGrantKeepsIt(t *testing.T) {
 // TestEventsAndGrantsOnReplica: a replica-only event or grant (written with
 // sql_log_bin=0: a reporting setup on the replica) is found by References there.
 func TestEventsAndGrantsOnReplica(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__items_old")+" (id INT PRIMARY KEY)")
 	rdb := testdb.Open(t, testdb.ReplicaDSN(t))
@@ -206,8 +196,7 @@ func TestEventsAndGrantsOnReplica(t *testing.T) {
 // 'JD_x'@'h' is another account than janitor's 'jd_x'@'h'; its grant on a leftover keeps
 // it. The views' collation folds case, so a SQL comparison would take it for janitor's.
 func TestTableGrantToCaseTwinOfJanitor(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)")
 	self, account := userDSN(t, db, "SELECT, PROCESS, SHOW VIEW, TRIGGER, EVENT ON *.*")
 	twin := strings.Replace(account, "'jd_", "'JD_", 1)
@@ -223,14 +212,10 @@ func TestTableGrantToCaseTwinOfJanitor(t *testing.T) {
 // comment may stand on either side of it: -- and # run to the end of the line. An event,
 // a trigger or a routine in another schema naming a leftover so still names it.
 func TestCommentAroundQualifierDot(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	other := testdb.Schema(t, db)
 	qs := dbconn.QuoteIdent(s)
-	stmts := []string{"CREATE TABLE " + q(other, "src") + " (id INT PRIMARY KEY)"}
-	for _, base := range []string{"dash", "hash", "trg", "proc"} {
-		stmts = append(stmts, "CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+base+"_old")+" (id INT PRIMARY KEY)")
-	}
+	stmts := append([]string{"CREATE TABLE " + q(other, "src") + " (id INT PRIMARY KEY)"}, oldLeftovers(s, "dash", "hash", "trg", "proc")...)
 	stmts = append(stmts,
 		"CREATE EVENT "+q(other, "dash")+later+"DO INSERT INTO "+qs+". -- the archive\n __dash_old VALUES (1)",
 		"CREATE EVENT "+q(other, "hash")+later+"DO INSERT INTO "+qs+" # the archive\n . `__hash_old` VALUES (1)",
@@ -238,16 +223,12 @@ func TestCommentAroundQualifierDot(t *testing.T) {
 		"CREATE PROCEDURE "+q(other, "proc")+"() DELETE FROM "+qs+" -- x\n.#y\n__proc_old")
 	testdb.Exec(t, db, stmts...)
 	in := inspector(t, db, s)
-	for table, code := range map[string]policies.Code{
+	wantCodes(t, in, s, map[string]policies.Code{
 		"__dash_old": policies.CodeEventReference,
 		"__hash_old": policies.CodeEventReference,
 		"__trg_old":  policies.CodeTriggerWrites,
 		"__proc_old": policies.CodeRoutineReference,
-	} {
-		if _, v := verdictOf(t, in, s, table); v.Code != code {
-			t.Errorf("%s: %s %s (%s); want skip %s", table, v.Action, v.Code, v.Reason, code)
-		}
-	}
+	})
 }
 
 // TestObjectsInSystemSchemasCount: the server lets a DBA put an event, a trigger or a
@@ -255,8 +236,7 @@ func TestCommentAroundQualifierDot(t *testing.T) {
 // leftover keeps it like one in any other schema. The server's own objects there (sys's
 // routines) name no user table and are passed over.
 func TestObjectsInSystemSchemasCount(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	sfx := hex.EncodeToString(b)
@@ -264,10 +244,7 @@ func TestObjectsInSystemSchemasCount(t *testing.T) {
 	t.Cleanup(func() {
 		testdb.Exec(t, db, "DROP EVENT IF EXISTS "+ev, "DROP TABLE IF EXISTS "+src, "DROP PROCEDURE IF EXISTS "+proc)
 	})
-	stmts := []string{}
-	for _, base := range []string{"ev", "trg", "proc"} {
-		stmts = append(stmts, "CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+base+"_old")+" (id INT PRIMARY KEY)")
-	}
+	stmts := oldLeftovers(s, "ev", "trg", "proc")
 	stmts = append(stmts,
 		"CREATE EVENT "+ev+later+"DO DELETE FROM "+q(s, "__ev_old")+" WHERE id < 10",
 		"CREATE TABLE "+src+" (id INT PRIMARY KEY)",
@@ -275,15 +252,11 @@ func TestObjectsInSystemSchemasCount(t *testing.T) {
 		"CREATE PROCEDURE "+proc+"() INSERT INTO "+q(s, "__proc_old")+" VALUES (1)")
 	testdb.Exec(t, db, stmts...)
 	in := inspector(t, db, s)
-	for table, code := range map[string]policies.Code{
+	wantCodes(t, in, s, map[string]policies.Code{
 		"__ev_old":   policies.CodeEventReference,
 		"__trg_old":  policies.CodeTriggerWrites,
 		"__proc_old": policies.CodeRoutineReference,
-	} {
-		if _, v := verdictOf(t, in, s, table); v.Code != code {
-			t.Errorf("%s: %s %s (%s); want skip %s", table, v.Action, v.Code, v.Reason, code)
-		}
-	}
+	})
 }
 
 // TestOwnPrivilegesNotBorrowedFromCaseTwin: janitor learns its global privileges from
@@ -291,8 +264,7 @@ func TestObjectsInSystemSchemasCount(t *testing.T) {
 // holding EVENT ON *.* does not give janitor's 'jd_x' the right to see events: without
 // EVENT of its own the server hides them, and the evidence is unreadable, not absent.
 func TestOwnPrivilegesNotBorrowedFromCaseTwin(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)",
 		"CREATE EVENT "+q(s, "weekly")+later+"DO INSERT INTO __orders_old SELECT * FROM orders")
 	self, account := userDSN(t, db, "SELECT, PROCESS, SHOW VIEW, TRIGGER ON *.*")
@@ -336,12 +308,8 @@ func TestDoubleQuotedNamesThatAreNotPlainWords(t *testing.T) {
 		`CREATE TRIGGER "`+other+`"."trg" AFTER INSERT ON "`+other+`"."src" FOR EACH ROW INSERT INTO "`+s+`"."__orders_old" VALUES (NEW.id)`,
 		`CREATE PROCEDURE "`+s+`"."archive"() INSERT INTO "__my-items_old" SELECT * FROM "my-items"`)
 	in := inspector(t, db, s)
-	for table, code := range map[string]policies.Code{
+	wantCodes(t, in, s, map[string]policies.Code{
 		"__orders_old":   policies.CodeTriggerWrites,
 		"__my-items_old": policies.CodeRoutineReference,
-	} {
-		if _, v := verdictOf(t, in, s, table); v.Code != code {
-			t.Errorf("%s: %s %s (%s); want skip %s", table, v.Action, v.Code, v.Reason, code)
-		}
-	}
+	})
 }

@@ -339,26 +339,15 @@ type trigger struct {
 // a trigger on any table, in any schema, that writes into a leftover is found, not only
 // those on its base table.
 func (in *Inspector) allTriggers(ctx context.Context) ([]trigger, error) {
-	if !in.server.SeesTriggers {
-		return nil, errors.New("the account lacks the TRIGGER privilege, so the server hides triggers (grant TRIGGER ON *.*)")
-	}
-	if in.triggers != nil {
-		return in.triggers, nil
-	}
-	where, args := storedObjectsWhere("TRIGGER_SCHEMA")
-	out, err := queryAll(ctx, in, `SELECT /* janitor */ TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_STATEMENT
-		FROM information_schema.TRIGGERS WHERE `+where, args,
-		func(r *sqlx.Rows) (tr trigger, err error) {
+	return readStored(ctx, in, &in.triggers, in.server.SeesTriggers, storedKind[trigger]{
+		hidden:  "the account lacks the TRIGGER privilege, so the server hides triggers (grant TRIGGER ON *.*)",
+		what:    "triggers",
+		view:    "TRIGGERS",
+		columns: "TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_STATEMENT",
+		scan: func(r *sqlx.Rows) (tr trigger, err error) {
 			return tr, r.Scan(&tr.Schema, &tr.Name, &tr.Table, &tr.Body)
-		})
-	if err != nil {
-		return nil, fmt.Errorf("read triggers: %w", err)
-	}
-	if out == nil {
-		out = []trigger{}
-	}
-	in.triggers = out
-	return out, nil
+		},
+	})
 }
 
 // triggersFor returns every trigger, or nil with the failure recorded as unreadable
@@ -392,34 +381,22 @@ type routine struct {
 // trigger's own body does not show. A body the account may not read (NULL without
 // global SELECT) makes the evidence unreadable rather than absent.
 func (in *Inspector) allRoutines(ctx context.Context) ([]routine, error) {
-	if !in.server.SeesRoutines {
-		return nil, errors.New("the account lacks SELECT ON *.*, so the server hides other definers' stored routines (grant SELECT ON *.*)")
-	}
-	if in.routines != nil || in.routinesErr != nil {
-		return in.routines, in.routinesErr
-	}
-	where, args := storedObjectsWhere("ROUTINE_SCHEMA")
-	out, err := queryAll(ctx, in, `SELECT /* janitor */ ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_TYPE, ROUTINE_DEFINITION
-		FROM information_schema.ROUTINES WHERE `+where, args,
-		func(r *sqlx.Rows) (rt routine, err error) {
+	return readStored(ctx, in, &in.routines, in.server.SeesRoutines, storedKind[routine]{
+		hidden:  "the account lacks SELECT ON *.*, so the server hides other definers' stored routines (grant SELECT ON *.*)",
+		what:    "stored routines",
+		view:    "ROUTINES",
+		columns: "ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_TYPE, ROUTINE_DEFINITION",
+		scan: func(r *sqlx.Rows) (rt routine, err error) {
 			return rt, r.Scan(&rt.Schema, &rt.Name, &rt.Type, &rt.Body)
-		})
-	if err != nil {
-		return nil, fmt.Errorf("read stored routines: %w", err)
-	}
-	for _, rt := range out {
-		if !rt.Body.Valid {
-			// Remembered, so that every candidate does not ask again.
-			in.routinesErr = fmt.Errorf("the body of %s %s is hidden from this account (grant SELECT ON *.*)",
+		},
+		bodyHidden: func(rt routine) error {
+			if rt.Body.Valid {
+				return nil
+			}
+			return fmt.Errorf("the body of %s %s is hidden from this account (grant SELECT ON *.*)",
 				strings.ToLower(rt.Type), dbconn.QualifiedName(rt.Schema, rt.Name))
-			return nil, in.routinesErr
-		}
-	}
-	if out == nil {
-		out = []routine{}
-	}
-	in.routines = out
-	return out, nil
+		},
+	})
 }
 
 // routinesMentioning finds stored routines whose body names this table.

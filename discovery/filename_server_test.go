@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/janitorhq/janitor/dbconn"
 	"github.com/janitorhq/janitor/internal/testdb"
 )
@@ -16,22 +18,29 @@ import (
 // errUnknownCharset is ER_UNKNOWN_CHARACTER_SET: MySQL has no filename charset in SQL.
 const errUnknownCharset = 1115
 
+// deepRecursion returns a session of the primary whose recursive CTEs may run to 100,000
+// rows, and a context that ends within timeout; both end with the test.
+func deepRecursion(t *testing.T, timeout time.Duration) (context.Context, *sqlx.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	c, err := testdb.Primary(t).Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	// Both bound recursive CTEs at 1000 rows by default, each with its own variable.
+	_, _ = c.ExecContext(ctx, "SET SESSION cte_max_recursion_depth = 100000")
+	_, _ = c.ExecContext(ctx, "SET SESSION max_recursive_iterations = 100000")
+	return ctx, c
+}
+
 // TestFilenameEncodingMatchesServer compares EncodeFilename and DecodeFilename with the
 // server's own filename character set for every character of the Basic Multilingual
 // Plane (surrogates aside): what CONVERT(... USING filename) writes, janitor writes, and
 // reads back. Run on every flavor the sandbox offers.
 func TestFilenameEncodingMatchesServer(t *testing.T) {
-	db := testdb.Primary(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	c, err := db.Connx(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	// Both bound recursive CTEs at 1000 rows by default, each with its own variable.
-	_, _ = c.ExecContext(ctx, "SET SESSION cte_max_recursion_depth = 100000")
-	_, _ = c.ExecContext(ctx, "SET SESSION max_recursive_iterations = 100000")
+	ctx, c := deepRecursion(t, 2*time.Minute)
 	rows, err := c.QueryxContext(ctx, `WITH RECURSIVE n(cp) AS (SELECT 1 UNION ALL SELECT cp + 1 FROM n WHERE cp < 65535)
 		SELECT cp, CONVERT(CONVERT(CHAR(cp USING ucs2) USING filename) USING binary) FROM n WHERE cp NOT BETWEEN 55296 AND 57343`)
 	if dbconn.IsError(err, errUnknownCharset) {
@@ -78,16 +87,7 @@ func TestFilenameEncodingMatchesServer(t *testing.T) {
 // TestFilenameDecodingMatchesServer reads every two-character code back as the server
 // does: @ and two characters it knows are one character, any other is not a letter.
 func TestFilenameDecodingMatchesServer(t *testing.T) {
-	db := testdb.Primary(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c, err := db.Connx(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_, _ = c.ExecContext(ctx, "SET SESSION cte_max_recursion_depth = 100000")
-	_, _ = c.ExecContext(ctx, "SET SESSION max_recursive_iterations = 100000")
+	ctx, c := deepRecursion(t, time.Minute)
 	rows, err := c.QueryxContext(ctx, `WITH RECURSIVE n(code) AS (SELECT 0 UNION ALL SELECT code + 1 FROM n WHERE code < 5993)
 		SELECT code, CONVERT(CONVERT(CONVERT(CONCAT('@', CHAR(48 + code DIV 80), CHAR(48 + code MOD 80)) USING binary)
 			USING filename) USING utf8mb4) FROM n`)

@@ -17,8 +17,7 @@ import (
 // key to a table that no longer exists (dropped under foreign_key_checks=0)
 // still names it; a table whose name differs only in case is another table's business.
 func TestForeignKeyTables(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	other := testdb.Schema(t, db)
 	odd := "cu`st/ö.mers"
 	conn, err := db.Connx(context.Background())

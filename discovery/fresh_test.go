@@ -13,8 +13,7 @@ import (
 // re-check's view, reads afresh even on the Inspector that made the inventory: a table
 // that grew since is sized as it is now.
 func TestInspectAfterInspectAllReadsAfresh(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	const name = "__grows_old"
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "grows")+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+q(s, name)+" (id INT PRIMARY KEY, pad VARCHAR(2000)) ENGINE=InnoDB")

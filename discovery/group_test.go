@@ -14,8 +14,7 @@ import (
 // quotes and a backtick. Decoys that an unescaped pattern would also match, and another
 // migration whose base only contains this one's, are not its tables.
 func TestSiblingsWithHostileNames(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	base := "o%r_d\\e'r`s"
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY)")
 	for _, n := range []string{"_" + base + "_gho", "_" + base + "_ghc", "_" + base + "_ghk",

@@ -18,8 +18,7 @@ import (
 // "s/x", dead, whose DROP fails; compared by the whole spelling it is the user's table.
 // MariaDB encodes the slash (@002f): no phantom there.
 func TestSlashedLookAlikeIsNoOrphan(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "x/#sql-ib4646")+" (id INT PRIMARY KEY, v VARCHAR(200))")
 	fill(t, db, q(s, "x/#sql-ib4646"), 50, "REPEAT('x', 200)")
 	srv, err := discovery.ReadServer(context.Background(), db)
@@ -28,10 +27,7 @@ func TestSlashedLookAlikeIsNoOrphan(t *testing.T) {
 	}
 	// Every schema in scope, the phantom's too: a fleet's default.
 	in := discovery.NewInspector(db, srv, discovery.Options{Schemas: []string{s, s + "/x"}, QueryTimeout: 30 * time.Second}, nil)
-	names, err := in.ListNames(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := listNames(t, in)
 	for _, n := range names {
 		if n.Orphan {
 			tb, err := in.Inspect(context.Background(), n)

@@ -28,8 +28,7 @@ var lookAlikes = []string{"#sql-1a2b_3", "#sql-ib4242", "#sql-ib12-34", "#sql2-5
 // such a table must be no orphan, in the listing or in the pre-DROP re-check, and is
 // kept as a look-alike, on every flavor (MySQL spells both kinds' tablespaces the same).
 func TestLookAlikeSQLNamesAreUsersTables(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	var lctn int
 	if err := db.Get(&lctn, "SELECT @@lower_case_table_names"); err != nil {
 		t.Fatal(err)
@@ -44,10 +43,7 @@ func TestLookAlikeSQLNamesAreUsersTables(t *testing.T) {
 		fill(t, db, q(s, name), 50, "REPEAT('x', 200)")
 	}
 	in := inspector(t, db, s)
-	names, err := in.ListNames(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := listNames(t, in)
 	seen := map[string]int{}
 	for _, n := range names {
 		seen[n.Table]++
@@ -97,16 +93,12 @@ func TestRunningAlterIsStillAnOrphan(t *testing.T) {
 	// dictionary transaction, so INNODB_TABLESPACES_BRIEF never shows it, and crash
 	// recovery rolls it back. MySQL has no orphan to find, only look-alikes.
 	testdb.Skip(t, "MySQL 8+ shows no ALTER's intermediate table in its tablespace list, running or crashed", "mysql")
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "big")+" (id INT PRIMARY KEY, v VARCHAR(200))")
 	fill(t, db, q(s, "big"), 60000, "REPEAT('x', 200)")
 	orphan := runningAlter(t, db, s, "big")
 	in := inspector(t, db, s)
-	names, err := in.ListNames(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := listNames(t, in)
 	var found *discovery.Name
 	for i, n := range names {
 		if n.Table == orphan {
@@ -225,8 +217,7 @@ func runningAlter(t *testing.T, db *sqlx.DB, schema, table string) string {
 // a real one (it drops those at once), so such a held table is kept when its hold ends,
 // with the restore command, whatever else its evidence says.
 func TestHeldLookAlikeIsNeverDropped(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	in := inspector(t, db, s)
 	now := time.Now().UTC()
 	// One untouched since its hold, one written: each is kept as a look-alike.

@@ -2,7 +2,6 @@ package discovery_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 
 	"github.com/janitorhq/janitor/discovery"
@@ -17,31 +16,16 @@ import (
 // tablespace (only a general one refuses it, error 1478). Both paths: the inventory and
 // the pre-DROP re-check.
 func TestPartitionedSystemTablespaceBytes(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)")
-	var perTable int
-	if err := db.Get(&perTable, "SELECT @@GLOBAL.innodb_file_per_table"); err != nil {
-		t.Fatal(err)
-	}
-	testdb.Exec(t, db, "SET GLOBAL innodb_file_per_table = OFF")
-	t.Cleanup(func() { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL innodb_file_per_table = %d", perTable)) })
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY, v VARCHAR(200)) PARTITION BY HASH (id) PARTITIONS 3")
-	testdb.Exec(t, db, "SET GLOBAL innodb_file_per_table = ON")
+	testdb.InSystemTablespace(t, db, "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY, v VARCHAR(200)) PARTITION BY HASH (id) PARTITIONS 3")
 	fill(t, db, q(s, "__orders_old"), 20000, "REPEAT('x', 200)")
 	want := discovery.SizeSystemTablespace
 	if testdb.IsMySQL(t) {
 		want = discovery.SizeSharedTablespace
 	}
 	in := inspector(t, db, s)
-	names, err := in.ListNames(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tables, err := in.InspectAll(context.Background(), names)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tables := inspectAll(t, in)
 	var got []*discovery.Table
 	for _, tb := range tables {
 		if tb.Name == "__orders_old" {
@@ -54,7 +38,7 @@ func TestPartitionedSystemTablespaceBytes(t *testing.T) {
 	}
 	got = append(got, tb)
 	if len(got) != 2 {
-		t.Fatalf("__orders_old not in the inventory (%d names)", len(names))
+		t.Fatalf("__orders_old not in the inventory (%d tables)", len(tables))
 	}
 	for i, tb := range got {
 		if tb.Bytes != 0 || tb.SizeSource != want {

@@ -21,20 +21,29 @@ import (
 var hostileNames = []string{"we`ird", "50%_off", "a_b", "axb", `back\slash`, "Ünïcødé", "ünïcødé2", "\u212Aelvin", "kelvin",
 	"\u0130x", "ix", "sp ace", "dot.ted", "quote'd", `dq"x`, "MiXeD", "_orders_old"}
 
-// TestDigestFilterKeepsMatches: the digests read with the server-side filter of a
-// re-check (digestFilter; an inventory of many names reads them all) hold every digest
-// the in-memory matcher finds in all of them, for every hostile name; and the filter
-// leaves out digests that name none.
-func TestDigestFilterKeepsMatches(t *testing.T) {
+// digestServer returns the primary with room for statement digests (roomForDigests),
+// skipping the test when performance_schema is off: then there is nothing, which is
+// what says.
+func digestServer(t *testing.T, nothing string) *sqlx.DB {
+	t.Helper()
 	db := testdb.Primary(t)
 	var pfs int
 	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
 		t.Fatal(err)
 	}
 	if pfs != 1 {
-		t.Skip("performance_schema is off: no statement digests to filter (the suite runs MySQL and MariaDB 11.8 with it on)")
+		t.Skip("performance_schema is off: " + nothing + " (the suite runs MySQL and MariaDB 11.8 with it on)")
 	}
 	roomForDigests(t, db)
+	return db
+}
+
+// TestDigestFilterKeepsMatches: the digests read with the server-side filter of a
+// re-check (digestFilter; an inventory of many names reads them all) hold every digest
+// the in-memory matcher finds in all of them, for every hostile name; and the filter
+// leaves out digests that name none.
+func TestDigestFilterKeepsMatches(t *testing.T) {
+	db := digestServer(t, "no statement digests to filter")
 	s := testdb.Schema(t, db)
 	for _, n := range hostileNames {
 		testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, n)+" (id INT PRIMARY KEY)")
@@ -105,16 +114,8 @@ func TestDigestFilterKeepsMatches(t *testing.T) {
 // their digests' SUM_ROWS_SENT, before and after one inventory of one leftover among
 // 150 tables that were all read (each has counter rows and a digest of its own).
 func TestReadSourcesReadTheCandidatesRows(t *testing.T) {
-	db := testdb.Primary(t)
-	var pfs int
-	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
-		t.Fatal(err)
-	}
-	if pfs != 1 {
-		t.Skip("performance_schema is off: no sources to read (the suite runs MySQL and MariaDB 11.8 with it on)")
-	}
+	db := digestServer(t, "no sources to read")
 	ctx := context.Background()
-	roomForDigests(t, db)
 	s := testdb.Schema(t, db)
 	const tables = 150
 	for i := range tables {

@@ -32,8 +32,7 @@ func verdictOf(t *testing.T, in *discovery.Inspector, schema, table string) (*di
 // qualified, with a backtick, a dot and non-ASCII in its names, keeps it too; a MyISAM
 // leftover no MERGE table names is still dropped.
 func TestMergeTableKeepsItsUnion(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	other := testdb.Schema(t, db)
 	// In the schema, as the DBA did: the UNION names its tables bare.
 	inS := testdb.Open(t, testdb.WithDB(testdb.PrimaryDSN(t), s))
@@ -79,8 +78,7 @@ func TestMergeTableKeepsItsUnion(t *testing.T) {
 // is missing: SHOW CREATE TABLE fails with 1168) may name any MyISAM table, so MyISAM
 // candidates are kept as unreadable; InnoDB ones, which no MERGE table can open, are not.
 func TestBrokenMergeTableFailsClosed(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, testdb.Open(t, testdb.WithDB(testdb.PrimaryDSN(t), s)),
 		"CREATE TABLE "+q(s, "a")+" (id INT) ENGINE=MyISAM", "CREATE TABLE "+q(s, "__a_old")+" (id INT) ENGINE=MyISAM",
 		"CREATE TABLE "+q(s, "b")+" (id INT) ENGINE=InnoDB", "CREATE TABLE "+q(s, "__b_old")+" (id INT) ENGINE=InnoDB",
@@ -121,13 +119,7 @@ func installEngine(t *testing.T, c *sqlx.Conn, engine, soname string) {
 // back at this server, or list local tables, keep the tables they name.
 func TestLinkTablesKeepWhatTheyName(t *testing.T) {
 	db := testdb.Primary(t)
-	srv, err := discovery.ReadServer(context.Background(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if srv.Flavor != discovery.FlavorMariaDB {
-		t.Skip("FEDERATED is disabled on MySQL by default; CONNECT and SPIDER are MariaDB's")
-	}
+	mariaDBOnly(t, db, "FEDERATED is disabled on MySQL by default; CONNECT and SPIDER are MariaDB's")
 	cfg, err := mysql.ParseDSN(testdb.PrimaryDSN(t))
 	if err != nil {
 		t.Fatal(err)
@@ -199,13 +191,7 @@ func TestLinkTablesKeepWhatTheyName(t *testing.T) {
 // reading information_schema.COLUMNS and opening every table, is not needed.
 func TestLeftoverNamedSequenceIsKept(t *testing.T) {
 	db := testdb.Primary(t)
-	srv, err := discovery.ReadServer(context.Background(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if srv.Flavor != discovery.FlavorMariaDB {
-		t.Skip("MySQL has no sequences")
-	}
+	mariaDBOnly(t, db, "MySQL has no sequences")
 	s := testdb.Schema(t, db)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE SEQUENCE "+q(s, "__orders_old"),
 		"CREATE TABLE "+q(s, "invoices")+" (id INT DEFAULT NEXT VALUE FOR "+q(s, "__orders_old")+", n INT DEFAULT nextval("+q(s, "__orders_old")+"))",
@@ -224,12 +210,7 @@ func TestLeftoverNamedSequenceIsKept(t *testing.T) {
 // bare but still quotes one that needs it, so `_a,b_old` does not read as two tables.
 func TestMergeUnionWithQuotingOff(t *testing.T) {
 	db := testdb.Primary(t)
-	var was int
-	if err := db.Get(&was, "SELECT @@GLOBAL.sql_quote_show_create"); err != nil {
-		t.Fatal(err)
-	}
-	testdb.Exec(t, db, "SET GLOBAL sql_quote_show_create = 0")
-	t.Cleanup(func() { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL sql_quote_show_create = %d", was)) })
+	testdb.SetGlobal(t, db, "sql_quote_show_create", 0)
 	s := testdb.Schema(t, db)
 	fresh := testdb.Open(t, testdb.PrimaryDSN(t)) // new sessions take the global default
 	testdb.Exec(t, fresh, "CREATE TABLE "+q(s, "a,b")+" (id INT) ENGINE=MyISAM", "CREATE TABLE "+q(s, "_a,b_old")+" (id INT) ENGINE=MyISAM",

@@ -75,36 +75,37 @@ func (in *Inspector) CheckSchemas(ctx context.Context) (SchemaCheck, error) {
 		}
 		return ""
 	}
-	for i, name := range in.opts.Schemas {
-		got, ok := resolve(name)
-		in.opts.Schemas[i] = got
-		if ok {
-			continue
+	// resolveAll respells each of names as the server does, in place, and hands each it
+	// does not show to missing, with the schema differing only in case if there is one.
+	resolveAll := func(names []string, missing func(name, twin string)) {
+		for i, name := range names {
+			got, ok := resolve(name)
+			names[i] = got
+			if !ok {
+				missing(name, caseTwin(name))
+			}
 		}
-		if twin := caseTwin(name); twin != "" {
+	}
+	resolveAll(in.opts.Schemas, func(name, twin string) {
+		if twin != "" {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("discovery.schemas: no schema %q on this server, but there is %q: schema names are case-sensitive here (lower_case_table_names=0); no table in %q is looked at until the name is fixed", name, twin, name))
-			continue
+			return
 		}
 		c.Warnings = append(c.Warnings, "discovery.schemas: "+in.missing(ctx, name)+"; no table in it is looked at")
-	}
+	})
 	var absentExcludes []string
-	for i, name := range in.opts.ExcludeSchemas {
-		got, ok := resolve(name)
-		in.opts.ExcludeSchemas[i] = got
-		if ok {
-			continue
-		}
-		if twin := caseTwin(name); twin != "" {
+	resolveAll(in.opts.ExcludeSchemas, func(name, twin string) {
+		if twin != "" {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("discovery.exclude_schemas: no schema %q on this server, but there is %q, which is NOT excluded: schema names are case-sensitive here (lower_case_table_names=0)", name, twin))
-			continue
+			return
 		}
 		why, absent := in.missingWhy(ctx, name)
 		if absent {
 			absentExcludes = append(absentExcludes, fmt.Sprintf("%q", name))
-			continue
+			return
 		}
 		c.Notes = append(c.Notes, "discovery.exclude_schemas: "+why+"; nothing to exclude")
-	}
+	})
 	// One line for all the entries that name no schema: a configuration shared by a fleet
 	// lists every shard's schemas, and a line each would bury the rest of the log.
 	if len(absentExcludes) > 0 {

@@ -49,8 +49,7 @@ func oakBase(db, table string) []string {
 // A base ending in _new reads as oak's once oak's base is the one that exists, and oak's
 // triggers decide when both bases exist.
 func TestOakLeftovers(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	var stmts []string
 	stmts = append(stmts, oakBase(s, "orders")...)
 	stmts = append(stmts, oakCopy(s, "orders")...)
@@ -71,10 +70,7 @@ func TestOakLeftovers(t *testing.T) {
 	testdb.Exec(t, db, stmts...)
 
 	in := inspector(t, db, s)
-	names, err := in.ListNames(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := listNames(t, in)
 	listed := map[string]bool{}
 	for _, n := range names {
 		listed[n.Table] = true
@@ -118,8 +114,7 @@ func TestOakLeftovers(t *testing.T) {
 // which leaves gh-ost's heartbeat unread and drops gh-ost's live copy; before oak was a
 // tool, the name was gh-ost's and the heartbeat kept it.
 func TestOakTraceDoesNotHideGhostHeartbeat(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db,
 		"CREATE TABLE "+q(s, "_arc_x")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__arc_x_gho")+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+q(s, "__arc_x_ghc")+` (id bigint auto_increment, last_update timestamp(6) not null default current_timestamp(6) on update current_timestamp(6),
@@ -149,8 +144,7 @@ func TestOakTraceDoesNotHideGhostHeartbeat(t *testing.T) {
 // set aside the gh-ost reading whose changelog beats on: before oak was a tool, the name
 // was gh-ost's alone and kept (base_missing, live_heartbeat).
 func TestOakBaseDoesNotHideCutGhostName(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	long := strings.Repeat("l", 54)
 	base := "_oak_" + long + "abc" // 62 characters: gh-ost cuts it to _oak_<long>
 	ghost, changelog := "__oak_"+long+"_gho", "__oak_"+long+"_ghc"

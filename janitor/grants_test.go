@@ -169,8 +169,7 @@ func TestExecuteWithLeastPrivilege(t *testing.T) {
 // TestExecuteWithoutReplicaMonitorRefuses: without SLAVE MONITOR janitor cannot tell a
 // writable replica from a primary, so it does not drop, and says which grant is missing.
 func TestExecuteWithoutReplicaMonitorRefuses(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	oneLeftover(t, db, s)
 	p, _ := account(t, []string{"SELECT, PROCESS, SHOW VIEW, TRIGGER, EVENT, DROP ON *.*"})
 	cfg := config(t, s)
@@ -188,8 +187,7 @@ func TestExecuteWithoutReplicaMonitorRefuses(t *testing.T) {
 // only its own sessions there, which would read as "nobody reads this table". Drops on
 // the shard are blocked, and the message names the grant.
 func TestExecuteWithoutProcessOnReplicaRefuses(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	oneLeftover(t, db, s)
 	_, r := account(t, []string{"SELECT, SHOW VIEW, TRIGGER, EVENT, " + monitorGrant(t) + " ON *.*"})
 	cfg := config(t, s)
@@ -223,8 +221,7 @@ func TestExecuteWithoutProcessOnReplicaRefuses(t *testing.T) {
 // TestHiddenRoutineBodiesMakeEvidenceUnreadable: without global SELECT the server hides
 // other definers' routines; janitor must not read "hidden" as "names nothing".
 func TestHiddenRoutineBodiesMakeEvidenceUnreadable(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	other := testdb.Schema(t, db)
 	oneLeftover(t, db, s)
 	testdb.Exec(t, db, "CREATE PROCEDURE "+q(other, "p")+"() SELECT 1")

@@ -79,17 +79,11 @@ func sessionOn(t *testing.T, db *sqlx.DB, schema, table string) {
 // table. In execute, a session starts reading a changelog after the inventory: the
 // re-check of its ghost table must see it on its sibling.
 func TestMigrationTablesShareOneVerdict(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := ghostShard(t)
+	// Another migration, dead: the group verdict keeps no more than its migration.
+	testdb.Exec(t, db, deadGhost(s, "users")...)
 	testdb.Exec(t, db,
-		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
 		"CREATE TABLE "+q(s, "_orders_20200102030405_del")+" LIKE "+q(s, "orders"),
-		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')",
-		// Another migration, dead: the group verdict keeps no more than its migration.
-		"CREATE TABLE "+q(s, "users")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "_users_gho")+" LIKE "+q(s, "users"), ghostChangelog(s, "_users_ghc"),
-		"INSERT INTO "+q(s, "_users_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')",
 		// pt-osc: triggers feed _items_new (live); __items_old is an earlier run's.
 		"CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+q(s, "_items_new")+" LIKE "+q(s, "items"), "CREATE TABLE "+q(s, "__items_old")+" LIKE "+q(s, "items"),
@@ -116,10 +110,7 @@ func TestMigrationTablesShareOneVerdict(t *testing.T) {
 
 	// Execute: the carts migration is dead at the inventory; once its first table is
 	// dropped, someone starts reading its changelog, before _carts_gho's re-check.
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "carts")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "_carts_gho")+" LIKE "+q(s, "carts"), ghostChangelog(s, "_carts_ghc"),
-		"CREATE TABLE "+q(s, "_carts_20200102030405_del")+" LIKE "+q(s, "carts"),
-		"INSERT INTO "+q(s, "_carts_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')")
+	testdb.Exec(t, db, append(deadGhost(s, "carts"), "CREATE TABLE "+q(s, "_carts_20200102030405_del")+" LIKE "+q(s, "carts"))...)
 	j := janitor.New(cfg, nil)
 	started := false
 	j.Hooks.BeforeDrop = func(_, schema, table string) {
@@ -150,13 +141,9 @@ func TestMigrationTablesShareOneVerdict(t *testing.T) {
 // but goes on writing status rows into its changelog. With min_age 0s (no recent-write
 // rule), a heartbeat twelve minutes old and a status row written now keep both tables.
 func TestPausedGhostStatusRowsKeepIt(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db,
-		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
-		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 12 MINUTE, 'heartbeat', 'then')",
-		"INSERT INTO "+q(s, "_orders_ghc")+" (hint, value) VALUES ('copy iteration 7 at 1796000000', 'Copy: 70/500 14.0%; State: throttled, commanded by user')")
+	db, s := primarySchema(t)
+	testdb.Exec(t, db, append(ghostTables(s, "orders", "_orders_gho", "12 MINUTE"),
+		"INSERT INTO "+q(s, "_orders_ghc")+" (hint, value) VALUES ('copy iteration 7 at 1796000000', 'Copy: 70/500 14.0%; State: throttled, commanded by user')")...)
 	cfg := config(t, s)
 	got := outcomes(janitor.New(cfg, nil).Report(context.Background()))
 	for _, name := range []string{"_orders_gho", "_orders_ghc"} {
@@ -242,13 +229,8 @@ func binlogClientOf(t *testing.T, db *sqlx.DB, dsn, root, user, password string)
 // replication-only account, and one made here, do not; pt-osc, which streams nothing,
 // is not kept by it.
 func TestBinlogClientKeepsGhostTables(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db,
-		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
-		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')",
-		"CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__items_old")+" LIKE "+q(s, "items"))
+	db, s := ghostShard(t)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__items_old")+" LIKE "+q(s, "items"))
 	cfg := config(t, s)
 	verdicts := func(what string, want map[string]policies.Code) {
 		t.Helper()
@@ -264,8 +246,7 @@ func TestBinlogClientKeepsGhostTables(t *testing.T) {
 
 	// A replication-only account: janitor can tell it is a replica.
 	user := fmt.Sprintf("jrepl_%d", time.Now().UnixNano()%1_000_000)
-	testdb.Exec(t, db, "CREATE USER '"+user+"'@'127.0.0.1' IDENTIFIED BY 'repl-secret'", "GRANT REPLICATION SLAVE ON *.* TO '"+user+"'@'127.0.0.1'")
-	t.Cleanup(func() { _, _ = db.Exec("DROP USER IF EXISTS '" + user + "'@'127.0.0.1'") })
+	testdb.Exec(t, db, "GRANT REPLICATION SLAVE ON *.* TO "+newUser(t, db, user, "repl-secret"))
 	t.Run("replication account", func(t *testing.T) {
 		binlogClient(t, db, user, "repl-secret")
 		verdicts("a replication-only account streams", dead)
@@ -285,66 +266,38 @@ func TestBinlogClientKeepsGhostTables(t *testing.T) {
 // replication-only, and once the DBA runs them, with the client still connected, the
 // leftovers are dead again.
 func TestBroadReplicationAccountSaysWhatToDo(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db,
-		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
-		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')")
+	db, s := ghostShard(t)
 	user := fmt.Sprintf("jrall_%d", time.Now().UnixNano()%1_000_000)
-	grantee := "'" + user + "'@'127.0.0.1'"
-	testdb.Exec(t, db, "CREATE USER "+grantee+" IDENTIFIED BY 'repl-secret'", "GRANT ALL PRIVILEGES ON *.* TO "+grantee)
-	t.Cleanup(func() { _, _ = db.Exec("DROP USER IF EXISTS " + grantee) })
+	grantee := newUser(t, db, user, "repl-secret")
+	testdb.Exec(t, db, "GRANT ALL PRIVILEGES ON *.* TO "+grantee)
 	binlogClient(t, db, user, "repl-secret")
 	cfg := config(t, s)
 	fix := "REVOKE ALL PRIVILEGES, GRANT OPTION FROM " + grantee + "; GRANT REPLICATION SLAVE ON *.* TO " + grantee
-	got := outcomes(janitor.New(cfg, nil).Report(context.Background()))
-	for _, name := range []string{"_orders_gho", "_orders_ghc"} {
-		if row := got[name]; row.ReasonCode != string(policies.CodeBinlogClient) || !strings.Contains(row.Reason, fix) {
-			t.Errorf("%s: %s (%s); want binlog_client with %q", name, row.ReasonCode, row.Reason, fix)
-		}
-	}
+	wantGhostCodes(t, outcomes(janitor.New(cfg, nil).Report(context.Background())), "the broad account streams", policies.CodeBinlogClient, fix)
 	// The DBA runs what the reason says; the replica streams on.
 	testdb.Exec(t, db, strings.Split(fix, "; ")...)
-	got = outcomes(janitor.New(cfg, nil).Report(context.Background()))
-	for _, name := range []string{"_orders_gho", "_orders_ghc"} {
-		if row := got[name]; row.ReasonCode != string(policies.CodeDead) {
-			t.Errorf("after the fix: %s: %s (%s); want dead", name, row.ReasonCode, row.Reason)
-		}
-	}
+	wantGhostCodes(t, outcomes(janitor.New(cfg, nil).Report(context.Background())), "after the fix", policies.CodeDead, "")
 }
 
 // TestBinlogClientWithARoleNamedLikeAGrant: an account whose only way to alter tables
 // is a role is not a replica, whatever the role is called. A role named `mig ON x` made
 // its SHOW GRANTS line read as a privilege list ("`mig"), and the client as a replica.
 func TestBinlogClientWithARoleNamedLikeAGrant(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db,
-		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
-		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')")
+	db, s := ghostShard(t)
 	suffix := time.Now().UnixNano() % 1_000_000
 	user, role := fmt.Sprintf("jrole_%d", suffix), fmt.Sprintf("mig ON x%d", suffix)
-	grantee := "'" + user + "'@'127.0.0.1'"
+	testdb.Exec(t, db, "CREATE ROLE `"+role+"`")
+	t.Cleanup(func() { _, _ = db.Exec("DROP ROLE IF EXISTS `" + role + "`") })
+	grantee := newUser(t, db, user, "repl-secret")
 	defaultRole := "SET DEFAULT ROLE ALL TO " + grantee // MySQL
 	if testdb.Flavor(t) != "mysql" {
 		defaultRole = "SET DEFAULT ROLE `" + role + "` FOR " + grantee
 	}
-	testdb.Exec(t, db, "CREATE ROLE `"+role+"`", "GRANT CREATE, ALTER, DROP ON "+dbconn.QuoteIdent(s)+".* TO `"+role+"`",
-		"CREATE USER "+grantee+" IDENTIFIED BY 'repl-secret'", "GRANT REPLICATION SLAVE ON *.* TO "+grantee,
-		"GRANT `"+role+"` TO "+grantee, defaultRole)
-	t.Cleanup(func() {
-		_, _ = db.Exec("DROP USER IF EXISTS " + grantee)
-		_, _ = db.Exec("DROP ROLE IF EXISTS `" + role + "`")
-	})
+	testdb.Exec(t, db, "GRANT CREATE, ALTER, DROP ON "+dbconn.QuoteIdent(s)+".* TO `"+role+"`",
+		"GRANT REPLICATION SLAVE ON *.* TO "+grantee, "GRANT `"+role+"` TO "+grantee, defaultRole)
 	binlogClient(t, db, user, "repl-secret")
 	got := outcomes(janitor.New(config(t, s), nil).Report(context.Background()))
-	for _, name := range []string{"_orders_gho", "_orders_ghc"} {
-		if row := got[name]; row.ReasonCode != string(policies.CodeBinlogClient) || !strings.Contains(row.Reason, "role") {
-			t.Errorf("%s: %s (%s); want binlog_client: the client's account has a role", name, row.ReasonCode, row.Reason)
-		}
-	}
+	wantGhostCodes(t, got, "the client's account has a role", policies.CodeBinlogClient, "role")
 }
 
 // TestBinlogClientOfAnotherSchema: a change data capture client such as Maxwell streams
@@ -354,12 +307,7 @@ func TestBinlogClientWithARoleNamedLikeAGrant(t *testing.T) {
 // on the server for as long as it ran. A grant whose schema pattern covers the
 // leftover's schema (wildcards) still keeps them.
 func TestBinlogClientOfAnotherSchema(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db,
-		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
-		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')")
+	db, s := ghostShard(t)
 	suffix := time.Now().UnixNano() % 1_000_000
 	cfg := config(t, s)
 	for _, c := range []struct {
@@ -371,18 +319,12 @@ func TestBinlogClientOfAnotherSchema(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			user := fmt.Sprintf("jcdc_%d_%d", suffix, len(c.schema))
-			grantee := "'" + user + "'@'127.0.0.1'"
-			testdb.Exec(t, db, "CREATE USER "+grantee+" IDENTIFIED BY 'cdc-secret'",
-				"GRANT SELECT, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO "+grantee,
+			grantee := newUser(t, db, user, "cdc-secret")
+			testdb.Exec(t, db, "GRANT SELECT, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO "+grantee,
 				"GRANT ALL PRIVILEGES ON "+dbconn.QuoteIdent(c.schema)+".* TO "+grantee)
-			t.Cleanup(func() { _, _ = db.Exec("DROP USER IF EXISTS " + grantee) })
 			binlogClient(t, db, user, "cdc-secret")
 			got := outcomes(janitor.New(cfg, nil).Report(context.Background()))
-			for _, name := range []string{"_orders_gho", "_orders_ghc"} {
-				if row := got[name]; row.ReasonCode != string(c.want) {
-					t.Errorf("%s with ALL ON %s.*: %s (%s); want %s", name, c.schema, row.ReasonCode, row.Reason, c.want)
-				}
-			}
+			wantGhostCodes(t, got, "with ALL ON "+c.schema+".*", c.want, "")
 		})
 	}
 }
@@ -394,25 +336,20 @@ func TestBinlogClientOfAnotherSchema(t *testing.T) {
 // elsewhere is not.
 func TestBinlogClientWithAMandatoryRole(t *testing.T) {
 	testdb.SkipUnless(t, "mandatory_roles is MySQL's", "mysql")
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db,
-		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
-		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')")
+	db, s := ghostShard(t)
 	var was string
 	if err := db.Get(&was, "SELECT @@GLOBAL.mandatory_roles"); err != nil {
 		t.Fatal(err)
 	}
 	suffix := time.Now().UnixNano() % 1_000_000
 	user, role := fmt.Sprintf("jmand_%d", suffix), fmt.Sprintf("jmand role %d", suffix)
-	grantee := "'" + user + "'@'127.0.0.1'"
-	testdb.Exec(t, db, "CREATE ROLE `"+role+"`", "CREATE USER "+grantee+" IDENTIFIED BY 'repl-secret'", "GRANT REPLICATION SLAVE ON *.* TO "+grantee)
+	testdb.Exec(t, db, "CREATE ROLE `"+role+"`")
 	t.Cleanup(func() {
+		// A role in mandatory_roles cannot be dropped.
 		_, _ = db.Exec("SET GLOBAL mandatory_roles = ?", was)
-		_, _ = db.Exec("DROP USER IF EXISTS " + grantee)
 		_, _ = db.Exec("DROP ROLE IF EXISTS `" + role + "`")
 	})
+	testdb.Exec(t, db, "GRANT REPLICATION SLAVE ON *.* TO "+newUser(t, db, user, "repl-secret"))
 	binlogClient(t, db, user, "repl-secret")
 	cfg := config(t, s)
 	for _, c := range []struct {
@@ -425,11 +362,7 @@ func TestBinlogClientWithAMandatoryRole(t *testing.T) {
 		testdb.Exec(t, db, "REVOKE ALL PRIVILEGES, GRANT OPTION FROM `"+role+"`", "GRANT CREATE, ALTER, DROP ON "+dbconn.QuoteIdent(c.schema)+".* TO `"+role+"`",
 			"SET GLOBAL mandatory_roles = '`"+role+"`@`%`'")
 		got := outcomes(janitor.New(cfg, nil).Report(context.Background()))
-		for _, name := range []string{"_orders_gho", "_orders_ghc"} {
-			if row := got[name]; row.ReasonCode != string(c.want) {
-				t.Errorf("mandatory role with ALTER ON %s.*: %s: %s (%s); want %s", c.schema, name, row.ReasonCode, row.Reason, c.want)
-			}
-		}
+		wantGhostCodes(t, got, "mandatory role with ALTER ON "+c.schema+".*", c.want, "")
 	}
 }
 
@@ -454,14 +387,9 @@ func endDumps(t *testing.T, db *sqlx.DB, user string) {
 // applies on the primary. A binary log client on the replica whose account may alter
 // tables keeps gh-ost's tables at the pre-DROP re-check, though the primary shows none.
 func TestReplicaBinlogClientKeepsGhostTables(t *testing.T) {
-	db := testdb.Primary(t)
 	replica := testdb.Open(t, testdb.ReplicaDSN(t))
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db,
-		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
-		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')",
-		"CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__items_old")+" LIKE "+q(s, "items"))
+	db, s := ghostShard(t)
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__items_old")+" LIKE "+q(s, "items"))
 	testdb.WaitReplica(t, db, replica)
 	cfg := config(t, s)
 	c, err := mysql.ParseDSN(testdb.ReplicaDSN(t))
@@ -495,13 +423,8 @@ func TestReplicaBinlogClientKeepsGhostTables(t *testing.T) {
 // schema, the hold configuration and the ghost table's hold name.
 func ghostHeldApart(t *testing.T) (*sqlx.DB, string, janitor.Config, string) {
 	t.Helper()
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db,
-		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "_orders_gho")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
-		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')",
-		"CREATE VIEW "+q(s, "v_ghc")+" AS SELECT id FROM "+q(s, "_orders_ghc"))
+	db, s := ghostShard(t)
+	testdb.Exec(t, db, "CREATE VIEW "+q(s, "v_ghc")+" AS SELECT id FROM "+q(s, "_orders_ghc"))
 	cfg := holdConfig(t, s)
 	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["_orders_gho"]; o.Outcome != report.OutcomeHeld {
 		t.Fatalf("_orders_gho: %s (%s); want held alone, as before the group verdict", o.Outcome, o.Reason)
@@ -569,13 +492,9 @@ func TestHeldPartnerRecheckSeesItsMigration(t *testing.T) {
 // changelog evidence keeps it. Guards the revert against a change that would stop
 // reading a _del's changelog.
 func TestPausedGhostRevertKeepsItsDel(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db,
-		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "_orders_del")+" LIKE "+q(s, "orders"), ghostChangelog(s, "_orders_ghc"),
-		"INSERT INTO "+q(s, "_orders_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')",
-		"INSERT INTO "+q(s, "_orders_ghc")+" (hint, value) VALUES ('copy iteration 3 at 1796000000', 'throttled, commanded by user')")
+	db, s := primarySchema(t)
+	testdb.Exec(t, db, append(ghostTables(s, "orders", "_orders_del", "2 DAY"),
+		"INSERT INTO "+q(s, "_orders_ghc")+" (hint, value) VALUES ('copy iteration 3 at 1796000000', 'throttled, commanded by user')")...)
 	r := janitor.New(config(t, s), nil).Run(context.Background(), true)
 	for _, name := range []string{"_orders_del", "_orders_ghc"} {
 		if row := outcomes(r)[name]; row.Outcome != report.OutcomeSkipped || row.ReasonCode != string(policies.CodeLiveHeartbeat) || !exists(t, db, s, name) {

@@ -104,13 +104,7 @@ func TestPurgeStopsAtTheDeadline(t *testing.T) {
 	if o := outcomes(r)["__a_old"]; o.Outcome != report.OutcomeDeferred {
 		t.Errorf("__a_old: %q (%s), want deferred", o.Outcome, o.Reason)
 	}
-	var n int
-	if err := db.GetContext(ctx, &n, "SELECT COUNT(*) FROM "+q(s, "__a_old")); err != nil {
-		t.Fatalf("__a_old is gone (dropped after the deadline?): %v", err)
-	}
-	if n == 0 || n >= 2000 {
-		t.Errorf("%d rows left of 2000; want the purge stopped part-way", n)
-	}
+	wantPurgedPartWay(ctx, t, db, s)
 	if late {
 		t.Error("a purge batch started more than a second after the deadline")
 	}
@@ -151,8 +145,7 @@ func TestQuotasSetNoBlockedCode(t *testing.T) {
 // twoLeftovers is a schema with two dead pt-osc leftovers, __a_old and __b_old.
 func twoLeftovers(t *testing.T) (*sqlx.DB, string) {
 	t.Helper()
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	for _, b := range []string{"a", "b"} {
 		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+b+"_old")+" (id INT PRIMARY KEY)")
 	}
@@ -242,22 +235,7 @@ func TestStopCodes(t *testing.T) {
 				sep = "&"
 			}
 			cfg.Shards[0].Replicas[0].DSN += sep + limit
-			var lockErr error
-			j := janitor.New(cfg, nil)
-			j.Hooks.PurgeBatch = func(_, _, _ string, purged int64) {
-				if purged == 0 {
-					_, lockErr = lock.ExecContext(ctx, "LOCK TABLES "+q(s, "__a_old")+" READ")
-				}
-			}
-			r := j.Run(ctx, true)
-			if _, err := lock.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
-				t.Fatal(err)
-			}
-			testdb.WaitReplica(t, db, replica)
-			if lockErr != nil {
-				t.Fatalf("lock the table on the replica: %v", lockErr)
-			}
-			return r
+			return purgeUnderReplicaLock(ctx, t, db, replica, s, cfg, lock)
 		}},
 		{report.BlockedReplicaUnreadable, func(t *testing.T) *report.Report {
 			// A replica whose sessions janitor may see but cannot read for another reason
@@ -337,50 +315,11 @@ func TestStopCodes(t *testing.T) {
 // record in the comment of a table still under its own name.
 func TestHoldCommentLostConnectionRetries(t *testing.T) {
 	ctx := context.Background()
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	oneLeftover(t, db, s)
-	cfg := config(t, s)
-	cfg.Execute.Hold = janitor.Defaults().Execute.Hold
+	db, s, cfg := leftoverShard(t, true)
 	cfg.Execute.LockWaitTimeout = 20 * time.Second // the test ends the session long before
 	// Another session holds the table's metadata lock, so the comment ALTER waits for it.
-	holder, err := db.Connx(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = holder.Close() })
-	testdb.Exec(t, holder, "BEGIN", "SELECT 1 FROM "+q(s, "__orders_old")+" LIMIT 0")
-	killed := make(chan error, 1)
-	go func() {
-		killed <- func() error {
-			deadline := time.Now().Add(15 * time.Second)
-			for time.Now().Before(deadline) {
-				var id int64
-				err := db.GetContext(ctx, &id, `SELECT ID FROM information_schema.PROCESSLIST
-					WHERE INFO LIKE 'ALTER /* janitor */ TABLE%' AND STATE LIKE 'Waiting for table metadata lock%' LIMIT 1`)
-				if err == nil {
-					if _, err := db.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", id)); err != nil {
-						return err
-					}
-					_, err := holder.ExecContext(ctx, "ROLLBACK")
-					return err
-				}
-				<-time.After(20 * time.Millisecond) // polling, with a deadline
-			}
-			return fmt.Errorf("the comment ALTER never waited for the metadata lock")
-		}()
-	}()
-	r := janitor.New(cfg, nil).Run(ctx, true)
-	if err := <-killed; err != nil {
-		t.Fatal(err)
-	}
-	o := outcomes(r)["__orders_old"]
-	if o.Outcome != report.OutcomeHeld || r.Failed() {
-		t.Errorf("__orders_old: %q (%s), failed run %v; want held after a reconnect", o.Outcome, o.Reason, r.Failed())
-	}
-	if exists(t, db, s, "__orders_old") {
-		t.Error("__orders_old is still under its own name")
-	}
+	killed := killWhenWaiting(ctx, t, db, s, "ALTER /* janitor */ TABLE")
+	heldAfterKill(ctx, t, db, s, cfg, killed)
 }
 
 // TestPausesStopAtTheBudget: execute.pause_between_drops and a purge's batch_pause are
@@ -417,13 +356,7 @@ func TestPausesStopAtTheBudget(t *testing.T) {
 		if sh := r.Shards[0]; sh.BlockedCode != report.BlockedRunLimit || !strings.Contains(sh.Blocked, "during a purge") {
 			t.Errorf("blocked_code %q (%s); want run_limit during a purge", sh.BlockedCode, sh.Blocked)
 		}
-		var n int
-		if err := db.GetContext(ctx, &n, "SELECT COUNT(*) FROM "+q(s, "__a_old")); err != nil {
-			t.Fatalf("__a_old is gone: %v", err)
-		}
-		if n == 0 || n >= 2000 {
-			t.Errorf("%d rows left of 2000; want the purge stopped part-way", n)
-		}
+		wantPurgedPartWay(ctx, t, db, s)
 		if took > 20*time.Second {
 			t.Errorf("the run took %s: batch_pause %s outlasted execute.max_duration 3s", took.Round(time.Millisecond), pause)
 		}

@@ -187,9 +187,7 @@ func TestHoldExpiryDrops(t *testing.T) {
 	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), false))["__orders_old"]; o.Outcome != report.OutcomePlanned || !strings.Contains(o.Reason, "holds it first") {
 		t.Errorf("dry run: %+v, want planned with the hold said", o)
 	}
-	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__orders_old"]; o.Outcome != report.OutcomeHeld {
-		t.Fatalf("first run: %+v", o)
-	}
+	wantHeld(t, cfg, "__orders_old", "first run")
 	hold := heldName(t, db, s, "__orders_old")
 	j := janitor.New(cfg, nil)
 	j.ClockShift = testHold + time.Minute
@@ -280,14 +278,7 @@ func TestHoldAccessKeeps(t *testing.T) {
 // the hold fails on the missing table, so the hold's access check sees nothing; the
 // event itself keeps the table once the hold ends.
 func TestHoldEventOnTheOriginalNameKeeps(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	oneLeftover(t, db, s)
-	cfg := holdConfig(t, s)
-	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__orders_old"]; o.Outcome != report.OutcomeHeld {
-		t.Fatalf("first run: %+v", o)
-	}
-	hold := heldName(t, db, s, "__orders_old")
+	db, s, cfg, hold := heldLeftover(t)
 	testdb.Exec(t, db, "CREATE EVENT "+q(s, "weekly")+" ON SCHEDULE EVERY 1 WEEK STARTS CURRENT_TIMESTAMP + INTERVAL 1 YEAR DO INSERT INTO __orders_old VALUES (1)")
 	j := janitor.New(cfg, nil)
 	j.ClockShift = testHold + time.Minute
@@ -305,9 +296,7 @@ func TestHoldEventOnTheOriginalNameKeeps(t *testing.T) {
 func TestHoldGroupsAMigration(t *testing.T) {
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "users")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "_users_gho")+" LIKE "+q(s, "users"), ghostChangelog(s, "_users_ghc"),
-		"INSERT INTO "+q(s, "_users_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')")
+	testdb.Exec(t, db, deadGhost(s, "users")...)
 	cfg := holdConfig(t, s)
 	r := janitor.New(cfg, nil).Run(context.Background(), true)
 	gho, ghc := outcomes(r)["_users_gho"], outcomes(r)["_users_ghc"]
@@ -449,17 +438,13 @@ func TestHoldWithLeastPrivilege(t *testing.T) {
 	p, rp := account(t, holdGrants(t))
 	cfg := holdConfig(t, s)
 	cfg.Shards[0].DSN, cfg.Shards[0].Replicas[0].DSN = p, rp
-	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__orders_old"]; o.Outcome != report.OutcomeHeld {
-		t.Fatalf("hold with the documented grants: %+v", o)
-	}
+	wantHeld(t, cfg, "__orders_old", "hold with the documented grants")
 	if done := restore(t, cfg, s, "__orders_old"); len(done) != 1 || !done[0].Marked {
 		t.Fatalf("restore with the documented grants: %+v", done)
 	}
 	// The DBA takes the restore's keep marker out of the comment: janitor may hold it again.
 	testdb.Exec(t, db, "ALTER TABLE "+q(s, "__orders_old")+" COMMENT = ''")
-	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__orders_old"]; o.Outcome != report.OutcomeHeld {
-		t.Fatalf("second hold: %+v", o)
-	}
+	wantHeld(t, cfg, "__orders_old", "second hold")
 	hold := heldName(t, db, s, "__orders_old")
 	j := janitor.New(cfg, nil)
 	j.ClockShift = testHold + time.Minute
@@ -526,9 +511,7 @@ func TestRestoreIsDurable(t *testing.T) {
 	oneLeftover(t, db, s)
 	testdb.Exec(t, db, "ALTER TABLE "+q(s, "__orders_old")+" COMMENT = 'app''s archive'")
 	cfg := holdConfig(t, s)
-	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__orders_old"]; o.Outcome != report.OutcomeHeld {
-		t.Fatalf("first run: %+v, want held", o)
-	}
+	wantHeld(t, cfg, "__orders_old", "first run")
 	done := restore(t, cfg, s, "__orders_old")
 	if len(done) != 1 || !done[0].Marked || done[0].Note != "" {
 		t.Fatalf("restore: %+v, want marked", done)
@@ -593,9 +576,7 @@ func TestKeepByConfig(t *testing.T) {
 	// Held before the entry was added: kept when the hold ends, under its hold name.
 	cfg = holdConfig(t, s)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "__items_old")+" (id INT PRIMARY KEY)")
-	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__items_old"]; o.Outcome != report.OutcomeHeld {
-		t.Fatalf("hold: %+v", o)
-	}
+	wantHeld(t, cfg, "__items_old", "hold")
 	hold := heldName(t, db, s, "__items_old")
 	cfg.Policy.Keep = []policies.KeepEntry{{Schema: s, AllTables: true}}
 	j := janitor.New(cfg, nil)
@@ -610,11 +591,7 @@ func TestKeepByConfig(t *testing.T) {
 // started without them (MariaDB's default: start it with JANITOR_SANDBOX_PFS=ON).
 func requirePFS(t *testing.T, db *sqlx.DB) {
 	t.Helper()
-	var pfs int
-	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
-		t.Fatal(err)
-	}
-	if pfs != 1 {
+	if !pfsOn(t, db) {
 		t.Skip("performance_schema is off: start the sandbox with JANITOR_SANDBOX_PFS=ON scripts/sandbox.sh up")
 	}
 }
@@ -877,9 +854,7 @@ func heldLargeTable(t *testing.T) (*sqlx.DB, string, janitor.Config, string) {
 	t.Helper()
 	db := testdb.Primary(t)
 	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY, v VARCHAR(100))",
-		"CREATE TABLE "+q(s, "__a_old")+" LIKE "+q(s, "a"),
-		"INSERT INTO "+q(s, "__a_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 3000))
+	largeLeftover(t, db, s, "a", 3000, 100)
 	cfg := holdConfig(t, s)
 	janitor.New(cfg, nil).Run(context.Background(), true)
 	return db, s, cfg, heldName(t, db, s, "__a_old")
@@ -893,11 +868,9 @@ func heldCountedTable(t *testing.T) (*sqlx.DB, string, janitor.Config, string) {
 	db := testdb.Primary(t)
 	requirePFS(t, db)
 	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__a_old")+" (id INT PRIMARY KEY)",
-		"INSERT INTO "+q(s, "__a_old")+" VALUES (1), (2)")
+	oldLeftovers(t, db, s, "a")
+	testdb.Exec(t, db, "INSERT INTO "+q(s, "__a_old")+" VALUES (1), (2)")
 	cfg := holdConfig(t, s)
-	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__a_old"]; o.Outcome != report.OutcomeHeld {
-		t.Fatalf("__a_old: %+v, want held", o)
-	}
+	wantHeld(t, cfg, "__a_old", "first run")
 	return db, s, cfg, heldName(t, db, s, "__a_old")
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -87,13 +86,9 @@ func runApplication(t *testing.T, dsn, stmt string, every time.Duration) *applic
 // and the application's reads must work again; after the hold's end they are kept,
 // not dropped.
 func TestHeldTableAskedForIsRestored(t *testing.T) {
-	db := testdb.Primary(t)
-	requireDigests(t, db)
-	s := testdb.Schema(t, db)
+	db, s := digestShard(t, "orders", "stats")
 	testdb.Exec(t, db,
-		"CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)",
 		"INSERT INTO "+q(s, "__orders_old")+" VALUES (1), (2)",
-		"CREATE TABLE "+q(s, "stats")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__stats_old")+" (id INT PRIMARY KEY)",
 		"INSERT INTO "+q(s, "__stats_old")+" VALUES (1)",
 		// The name is built at run time: no body search can find it.
 		"CREATE PROCEDURE "+q(s, "count_stats")+"() BEGIN SET @q = CONCAT('SELECT COUNT(*) INTO @n FROM ', '`', DATABASE(), '`.`__stats', '_old`'); "+
@@ -157,12 +152,7 @@ func TestHeldTableAskedForIsRestored(t *testing.T) {
 // statement by its original name, which fails) must restore the table; an untouched
 // twin is dropped at the hold's end.
 func TestWeeklyJobSeenDuringHold(t *testing.T) {
-	db := testdb.Primary(t)
-	requireDigests(t, db)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db,
-		"CREATE TABLE "+q(s, "ledger")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__ledger_old")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "audit")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__audit_old")+" (id INT PRIMARY KEY)")
+	db, s := digestShard(t, "ledger", "audit")
 	cfg := holdConfig(t, s)
 	cfg.Execute.Hold = 7 * 24 * time.Hour // the default's length
 	janitor.New(cfg, nil).Run(context.Background(), true)
@@ -191,12 +181,7 @@ func TestWeeklyJobSeenDuringHold(t *testing.T) {
 // policy.min_age is in use (recent_read), whatever its name and age say; one read
 // before that, or never, is not.
 func TestRecentReadKeeps(t *testing.T) {
-	db := testdb.Primary(t)
-	requireDigests(t, db)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db,
-		"CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__items_old")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "notes")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__notes_old")+" (id INT PRIMARY KEY)")
+	_, s := digestShard(t, "items", "notes")
 	appDSN, _ := account(t, []string{"SELECT ON " + dbconn.QuoteIdent(s) + ".*"})
 	app := testdb.Open(t, testdb.WithDB(appDSN, s))
 	var ids []int
@@ -207,13 +192,7 @@ func TestRecentReadKeeps(t *testing.T) {
 	cfg.Policy.MinAge = time.Hour
 	// Both tables are younger than min_age too: recent_read is a use, and comes first.
 	r := janitor.New(cfg, nil).Report(context.Background())
-	o := outcomes(r)
-	if o["__items_old"].ReasonCode != string(policies.CodeRecentRead) || !strings.Contains(o["__items_old"].Reason, "statement digest") {
-		t.Errorf("__items_old read a moment ago: %+v, want %s from the statement digest", o["__items_old"], policies.CodeRecentRead)
-	}
-	if o["__notes_old"].ReasonCode == string(policies.CodeRecentRead) {
-		t.Errorf("__notes_old never read: %+v", o["__notes_old"])
-	}
+	wantItemsRecentRead(t, outcomes(r), "statement digest")
 }
 
 // TestHoldReadsInvisible: on a server that keeps no statement statistics (MariaDB with
@@ -222,27 +201,11 @@ func TestRecentReadKeeps(t *testing.T) {
 // log must say per shard that reads are invisible and the hold is only a scream test,
 // with the fix.
 func TestHoldReadsInvisible(t *testing.T) {
-	db := testdb.Primary(t)
-	var pfs int
-	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
-		t.Fatal(err)
-	}
-	if pfs == 1 {
+	if pfsOn(t, testdb.Primary(t)) {
 		t.Skip("performance_schema is on: statement digests are read (TestHeldTableAskedForIsRestored)")
 	}
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)")
-	cfg := holdConfig(t, s)
-	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__orders_old"]; o.Outcome != report.OutcomeHeld {
-		t.Fatalf("__orders_old: %+v, want held", o)
-	}
-	hold := heldName(t, db, s, "__orders_old")
-	appDSN, _ := account(t, []string{"SELECT ON " + dbconn.QuoteIdent(s) + ".*"})
-	app := testdb.Open(t, appDSN)
-	var n int
-	if err := app.Get(&n, "SELECT COUNT(*) FROM "+q(s, "__orders_old")); err == nil {
-		t.Fatal("the held name answered")
-	}
+	db, s, cfg, hold := heldLeftover(t)
+	askByName(t, s, "__orders_old")
 	var logs strings.Builder
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	r := janitor.New(cfg, log).Run(context.Background(), true)
@@ -276,21 +239,11 @@ func TestHoldReadsInvisible(t *testing.T) {
 // held table asked for by its original name and nothing else: another held table,
 // even one whose hold has ended, stays held for the nightly run to drop.
 func TestWatchHoldsRestoresOnly(t *testing.T) {
-	db := testdb.Primary(t)
-	requireDigests(t, db)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db,
-		"CREATE TABLE "+q(s, "users")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__users_old")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "carts")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__carts_old")+" (id INT PRIMARY KEY)")
+	db, s := digestShard(t, "users", "carts")
 	cfg := holdConfig(t, s)
 	janitor.New(cfg, nil).Run(context.Background(), true)
 	usersHold, cartsHold := heldName(t, db, s, "__users_old"), heldName(t, db, s, "__carts_old")
-	appDSN, _ := account(t, []string{"SELECT ON " + dbconn.QuoteIdent(s) + ".*"})
-	app := testdb.Open(t, appDSN)
-	var n int
-	if err := app.Get(&n, "SELECT COUNT(*) FROM "+q(s, "__users_old")); err == nil {
-		t.Fatal("the held name answered")
-	}
+	askByName(t, s, "__users_old")
 	j := janitor.New(cfg, nil)
 	j.ClockShift = testHold + time.Minute
 	o := outcomes(j.WatchHolds(context.Background(), true))
@@ -310,24 +263,13 @@ func TestWatchHoldsRestoresOnly(t *testing.T) {
 func TestRecentReadUserstat(t *testing.T) {
 	testdb.SkipUnless(t, "userstat is MariaDB's", "mariadb", "mariadb-11.8")
 	db := testdb.Primary(t)
-	var pfs int
-	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
-		t.Fatal(err)
-	}
-	if pfs == 1 {
+	if pfsOn(t, db) {
 		t.Skip("performance_schema is on: its counters are read instead")
 	}
-	var was int
-	if err := db.Get(&was, "SELECT @@userstat"); err != nil {
-		t.Fatal(err)
-	}
-	testdb.Exec(t, db, "SET GLOBAL userstat = 1")
-	t.Cleanup(func() { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL userstat = %d", was)) })
+	testdb.SetGlobal(t, db, "userstat", 1)
 	s := testdb.Schema(t, db)
-	testdb.Exec(t, db,
-		"CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__items_old")+" (id INT PRIMARY KEY)",
-		"INSERT INTO "+q(s, "__items_old")+" VALUES (1), (2)",
-		"CREATE TABLE "+q(s, "notes")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__notes_old")+" (id INT PRIMARY KEY)")
+	oldLeftovers(t, db, s, "items", "notes")
+	testdb.Exec(t, db, "INSERT INTO "+q(s, "__items_old")+" VALUES (1), (2)")
 	var ids []int
 	if err := db.Select(&ids, "SELECT id FROM "+q(s, "__items_old")); err != nil || len(ids) != 2 {
 		t.Fatalf("read: %v %v", ids, err)
@@ -342,13 +284,7 @@ func TestRecentReadUserstat(t *testing.T) {
 	cfg := holdConfig(t, s)
 	cfg.Policy.MinAge = uptime + time.Hour // the server started within min_age
 	r := janitor.New(cfg, nil).Report(context.Background())
-	o := outcomes(r)
-	if o["__items_old"].ReasonCode != string(policies.CodeRecentRead) || !strings.Contains(o["__items_old"].Reason, "userstat") {
-		t.Errorf("__items_old read since the server started: %+v, want %s from userstat", o["__items_old"], policies.CodeRecentRead)
-	}
-	if o["__notes_old"].ReasonCode == string(policies.CodeRecentRead) {
-		t.Errorf("__notes_old never read: %+v", o["__notes_old"])
-	}
+	wantItemsRecentRead(t, outcomes(r), "userstat")
 	if inv := r.Shards[0].ReadsInvisible; !strings.Contains(inv, "userstat") || !strings.Contains(inv, "scream test") {
 		t.Errorf("reads_invisible %q: want the scream test, userstat named", inv)
 	}

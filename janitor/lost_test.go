@@ -24,19 +24,9 @@ import (
 // dropped once, not "confirmed gone".
 func TestDropKilledIsSentAgainAfterTheGuard(t *testing.T) {
 	ctx := context.Background()
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	oneLeftover(t, db, s)
-	cfg := config(t, s)
+	db, s, cfg := leftoverShard(t, false)
 	cfg.Execute.LockWaitTimeout = 20 * time.Second // the test ends the session long before
-	holder, err := db.Connx(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = holder.Close() })
-	testdb.Exec(t, holder, "BEGIN", "SELECT 1 FROM "+q(s, "__orders_old")+" LIMIT 0")
-	killed := make(chan error, 1)
-	go func() { killed <- killWaiting(ctx, db, holder, "DROP /* janitor */ TABLE") }()
+	killed := killWhenWaiting(ctx, t, db, s, "DROP /* janitor */ TABLE")
 	var drops int
 	j := janitor.New(cfg, nil)
 	j.Hooks.BeforeDrop = func(string, string, string) { drops++ }
@@ -109,13 +99,7 @@ func TestAnswerLost(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			db := testdb.Primary(t)
-			s := testdb.Schema(t, db)
-			oneLeftover(t, db, s)
-			cfg := config(t, s)
-			if tc.hold {
-				cfg.Execute.Hold = janitor.Defaults().Execute.Hold
-			}
+			db, s, cfg := leftoverShard(t, tc.hold)
 			// MariaDB renews CREATE_TIME on a comment change: a change in another second
 			// than the table's creation must not read, on the retry, as a replaced table.
 			olderThanASecond(t, db, s, "__orders_old")
@@ -126,9 +110,7 @@ func TestAnswerLost(t *testing.T) {
 			j.Hooks.BeforeDrop = func(string, string, string) { drops++ }
 			r := j.Run(ctx, true)
 			o := outcomes(r)["__orders_old"]
-			if !p.cut.Load() {
-				t.Fatal("the proxy cut no connection")
-			}
+			p.wantCut(t)
 			if o.Outcome != tc.want || !strings.Contains(o.Reason, tc.reason) || r.Failed() {
 				t.Errorf("__orders_old: %q (%s), failed %v; want %q, %q", o.Outcome, o.Reason, r.Failed(), tc.want, tc.reason)
 			}
@@ -168,9 +150,7 @@ func TestPurgeBatchAnswerLost(t *testing.T) {
 	j := janitor.New(cfg, nil)
 	j.Hooks.BeforeDrop = func(string, string, string) { drops++ }
 	r := j.Run(ctx, true)
-	if !p.cut.Load() {
-		t.Fatal("the proxy cut no connection")
-	}
+	p.wantCut(t)
 	if o := outcomes(r)["__a_old"]; o.Outcome != report.OutcomeDropped || r.Failed() || drops != 1 {
 		t.Errorf("__a_old: %q (%s), failed %v, %d DROPs; want dropped by one DROP", o.Outcome, o.Reason, r.Failed(), drops)
 	}
@@ -187,6 +167,15 @@ type proxy struct {
 	cut atomic.Bool
 	// before, when set, runs when the statement is seen, before it goes on to the server.
 	before func()
+}
+
+// wantCut fails the test at once unless the proxy cut a connection (if the deadline came
+// before the statement, it cut none).
+func (p *proxy) wantCut(t *testing.T) {
+	t.Helper()
+	if !p.cut.Load() {
+		t.Fatal("the proxy cut no connection")
+	}
 }
 
 func cutProxy(t *testing.T, dsn, stmt string) *proxy {
@@ -275,9 +264,7 @@ func TestPurgeMarkAnswerLost(t *testing.T) {
 	j := janitor.New(cfg, nil)
 	j.ClockShift = testHold + time.Minute
 	r := j.Run(context.Background(), true)
-	if !p.cut.Load() {
-		t.Fatal("the proxy cut no connection")
-	}
+	p.wantCut(t)
 	if o := outcomes(r)[hold]; o.Outcome != report.OutcomeDropped || r.Failed() {
 		t.Errorf("%s: %q (%s), failed %v; want dropped after a reconnect", hold, o.Outcome, o.Reason, r.Failed())
 	}
@@ -290,20 +277,7 @@ func TestPurgeMarkAnswerLost(t *testing.T) {
 // server's clock, so that a statement that renews it shows a different one.
 func olderThanASecond(t *testing.T, db *sqlx.DB, schema, table string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var secs int
-		if err := db.Get(&secs, "SELECT TIMESTAMPDIFF(SECOND, CREATE_TIME, NOW()) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", schema, table); err != nil {
-			t.Fatal(err)
-		}
-		if secs >= 2 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s.%s: CREATE_TIME %d s old after 10 s", schema, table, secs)
-		}
-		<-time.After(100 * time.Millisecond) // polling the server's clock, with a deadline
-	}
+	createdAgo(t, db, schema, table, 2)
 }
 
 // TestAnswerLostPastTheDeadline: a DROP or RENAME sent before execute.deadline whose
@@ -322,13 +296,7 @@ func TestAnswerLostPastTheDeadline(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			db := testdb.Primary(t)
-			s := testdb.Schema(t, db)
-			oneLeftover(t, db, s)
-			cfg := config(t, s)
-			if tc.hold {
-				cfg.Execute.Hold = janitor.Defaults().Execute.Hold
-			}
+			db, s, cfg := leftoverShard(t, tc.hold)
 			cfg.Execute.Deadline = 5 * time.Second // past discovery on a busy machine
 			p := cutProxy(t, cfg.Shards[0].DSN, tc.stmt)
 			cfg.Shards[0].DSN = p.dsn
@@ -346,9 +314,7 @@ func TestAnswerLostPastTheDeadline(t *testing.T) {
 				}
 			}
 			r := j.Run(ctx, true)
-			if !p.cut.Load() {
-				t.Fatal("the proxy cut no connection (the deadline came before the statement?)")
-			}
+			p.wantCut(t)
 			o := outcomes(r)["__orders_old"]
 			if o.Outcome != tc.want || !strings.Contains(o.Reason, "confirmed") || r.Failed() {
 				t.Errorf("__orders_old: %q (%s), failed %v; want %q, confirmed after the reconnect", o.Outcome, o.Reason, r.Failed(), tc.want)
@@ -368,11 +334,7 @@ func TestAnswerLostPastTheDeadline(t *testing.T) {
 // The retry knows the record as its own and holds the table; it skipped it as replaced.
 func TestHoldRenameKilled(t *testing.T) {
 	ctx := context.Background()
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	oneLeftover(t, db, s)
-	cfg := config(t, s)
-	cfg.Execute.Hold = janitor.Defaults().Execute.Hold
+	db, s, cfg := leftoverShard(t, true)
 	cfg.Execute.LockWaitTimeout = 20 * time.Second // the test ends the session long before
 	olderThanASecond(t, db, s, "__orders_old")
 	holder, err := db.Connx(ctx)
@@ -396,17 +358,7 @@ func TestHoldRenameKilled(t *testing.T) {
 		}
 		go func() { killed <- killWaiting(ctx, db, holder, "RENAME /* janitor */ TABLE") }()
 	}
-	r := janitor.New(cfg, nil).Run(ctx, true)
-	if err := <-killed; err != nil {
-		t.Fatal(err)
-	}
-	o := outcomes(r)["__orders_old"]
-	if o.Outcome != report.OutcomeHeld || r.Failed() {
-		t.Errorf("__orders_old: %q (%s), failed %v; want held after the reconnect", o.Outcome, o.Reason, r.Failed())
-	}
-	if exists(t, db, s, "__orders_old") {
-		t.Error("__orders_old is still under its name")
-	}
+	heldAfterKill(ctx, t, db, s, cfg, killed)
 }
 
 // replicaQuiet waits until the replica has applied everything and no session there holds

@@ -51,12 +51,7 @@ func benchReaders(b *testing.B, sessions int) {
 			testdb.Exec(b, conn, "BEGIN", "SELECT COUNT(*) FROM mysql.user")
 		}
 	}
-	cfg := Defaults()
-	cfg.Shards = []ShardConfig{{Name: "sandbox", DSN: testdb.PrimaryDSN(b), Replicas: []ReplicaConfig{{Name: "r", DSN: testdb.ReplicaDSN(b)}}}}
-	j := New(cfg, nil)
-	r := &shardRun{j: j, sc: cfg.Shards[0], log: j.log}
-	defer r.close()
-	r.replicas = j.replicaDBs(cfg.Shards[0], &r.closers)
+	r := sandboxRun(b, "r", nil)
 	if _, err := r.replicaReaders(ctx, "app", "__orders_old"); err != nil {
 		b.Fatal(err)
 	}

@@ -16,8 +16,7 @@ import (
 // still works (before the fix janitor dropped it and the query failed with 1168). A
 // MyISAM leftover no MERGE table names is dropped in the same run.
 func TestRunKeepsMergeTableUnion(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	const cols = "(id INT, msg VARCHAR(10)) ENGINE=MyISAM"
 	testdb.Exec(t, testdb.Open(t, testdb.WithDB(testdb.PrimaryDSN(t), s)),
 		"CREATE TABLE logs "+cols, "CREATE TABLE _logs_old "+cols, "INSERT INTO _logs_old VALUES (1, 'a'), (2, 'b')",
@@ -45,8 +44,7 @@ func TestRunKeepsMergeTableUnion(t *testing.T) {
 // TestRecheckCatchesANewMergeTable: a MERGE table created over a leftover between the
 // inspection and its DROP saves it: the pre-DROP re-check lists MERGE tables afresh.
 func TestRecheckCatchesANewMergeTable(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	const cols = "(id INT) ENGINE=MyISAM"
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" "+cols, "CREATE TABLE "+q(s, "__a_old")+" "+cols,
 		"CREATE TABLE "+q(s, "b")+" "+cols, "CREATE TABLE "+q(s, "__b_old")+" "+cols)

@@ -14,8 +14,7 @@ import (
 // the table exactly, even when its name holds "--shard SHARD": the reason's shard was
 // put in by rewriting that text wherever it stood, the table's name included.
 func TestHeldReasonNamesTheTableAsItIs(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	base, old := "x --shard SHARD", "__x --shard SHARD_old"
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, base)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, old)+" (id INT PRIMARY KEY)")
 	cfg := config(t, s)

@@ -188,11 +188,7 @@ func TestRunDropsExactlyTheDead(t *testing.T) {
 }
 
 func TestStoppedReplicaBlocksDrops(t *testing.T) {
-	db := testdb.Primary(t)
-	replica := testdb.Open(t, testdb.ReplicaDSN(t))
-	s := testdb.Schema(t, db)
-	oneLeftover(t, db, s)
-	testdb.WaitReplica(t, db, replica)
+	db, replica, s := replicatedLeftover(t)
 	testdb.StopReplicaSQL(t, replica)
 	cfg := config(t, s)
 	cfg.Throttle.MaxWait = 500 * time.Millisecond
@@ -289,8 +285,7 @@ func TestLagMakesDropsWait(t *testing.T) {
 }
 
 func TestLockedTableIsDeferred(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+q(s, "__orders_old")+" (id INT PRIMARY KEY)", "INSERT INTO "+q(s, "__orders_old")+" VALUES (1)")
 	holder, err := db.Connx(context.Background())
@@ -376,19 +371,13 @@ func TestWaitingDropQueuesQueriesAtMostLockWaitTimeout(t *testing.T) {
 				t.Errorf("the application's query waited %s, longer than lock_wait_timeout %s", queued, cfg.Execute.LockWaitTimeout)
 			}
 			r := <-done
-			if o := outcomes(r)["__orders_old"]; o.Outcome != report.OutcomeDeferred || !strings.Contains(o.Reason, "lock_wait_timeout") {
-				t.Errorf("outcome %q (%s), want deferred on the lock", o.Outcome, o.Reason)
-			}
-			if !exists(t, db, s, "__orders_old") {
-				t.Error("dropped or renamed despite the reader")
-			}
+			wantKept(t, db, s, outcomes(r), "__orders_old", report.OutcomeDeferred, "lock_wait_timeout", "deferred on the reader's lock")
 		})
 	}
 }
 
 func TestFailingPrometheusDefers(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	oneLeftover(t, db, s)
 	prom := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, `{"status":"error","errorType":"internal","error":"boom"}`, http.StatusInternalServerError)
@@ -425,8 +414,7 @@ func TestReadOnlyServerRefuses(t *testing.T) {
 // session holds DropLockName until the test ends.
 func runBesideAnotherJanitor(t *testing.T) *report.Report {
 	t.Helper()
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	oneLeftover(t, db, s)
 	other, err := db.Connx(context.Background())
 	if err != nil {
@@ -444,11 +432,7 @@ func runBesideAnotherJanitor(t *testing.T) *report.Report {
 // primary. It returns the replica, the schema of its leftover (__orders_old) and the report.
 func runOnReplica(t *testing.T) (*sqlx.DB, string, *report.Report) {
 	t.Helper()
-	db := testdb.Primary(t)
-	replica := testdb.Open(t, testdb.ReplicaDSN(t))
-	s := testdb.Schema(t, db)
-	oneLeftover(t, db, s)
-	testdb.WaitReplica(t, db, replica)
+	_, replica, s := replicatedLeftover(t)
 	cfg := config(t, s)
 	cfg.Shards[0].DSN = testdb.ReplicaDSN(t)
 	cfg.Shards[0].Replicas = nil
@@ -468,31 +452,18 @@ func TestSecondJanitorStandsAside(t *testing.T) {
 // TestRecheckCatchesANewMigration: a migration that starts between discovery and the
 // DROP (here: pt-osc triggers created after the first drop) saves the table.
 func TestRecheckCatchesANewMigration(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__a_old")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "b")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "lhmn_b")+" (id INT PRIMARY KEY)")
-	j := janitor.New(config(t, s), nil)
-	j.Hooks.Dropped = func(_, _ string, _ int64) {
+	db, s := primarySchema(t)
+	oldLeftovers(t, db, s, "a")
+	testdb.Exec(t, db, "CREATE TABLE "+q(s, "b")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "lhmn_b")+" (id INT PRIMARY KEY)")
+	got := afterFirstDrop(t, config(t, s), func() {
 		testdb.Exec(t, db, "CREATE TRIGGER "+q(s, "lhmt_ins_b")+" AFTER INSERT ON "+q(s, "b")+
 			" FOR EACH ROW REPLACE INTO "+q(s, "lhmn_b")+" (id) VALUES (NEW.id)")
-	}
-	r := j.Run(context.Background(), true)
-	got := outcomes(r)
-	if got["__a_old"].Outcome != report.OutcomeDropped {
-		t.Fatalf("__a_old: %q (%s)", got["__a_old"].Outcome, got["__a_old"].Reason)
-	}
-	if o := got["lhmn_b"]; o.Outcome != report.OutcomeSkipped || !strings.Contains(o.Reason, "re-check") {
-		t.Errorf("lhmn_b: %q (%s), want skipped by the re-check", o.Outcome, o.Reason)
-	}
-	if !exists(t, db, s, "lhmn_b") {
-		t.Error("lhmn_b dropped under a live migration")
-	}
+	})
+	wantKept(t, db, s, got, "lhmn_b", report.OutcomeSkipped, "re-check", "the re-check sees the live migration")
 }
 
 func TestUnreachableShardDoesNotStopOthers(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	oneLeftover(t, db, s)
 	cfg := config(t, s)
 	cfg.Discovery.ConnectTimeout = time.Second
@@ -525,8 +496,7 @@ func TestUnreachableShardDoesNotStopOthers(t *testing.T) {
 // nor, through the views janitor reads, the leftover's.
 func TestReportOpensNoTablespaceFileOnMySQL(t *testing.T) {
 	testdb.SkipUnless(t, "INNODB_TABLESPACES opens every file on MySQL only", "mysql")
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	for i := 0; i < 200; i++ {
 		testdb.Exec(t, db, fmt.Sprintf("CREATE TABLE %s (id INT PRIMARY KEY)", q(s, fmt.Sprintf("t%03d", i))))
 	}
@@ -557,11 +527,8 @@ func TestReportOpensNoTablespaceFileOnMySQL(t *testing.T) {
 // InnoDB has not opened since the server started (and janitor opens none): the size is
 // then the statistics' estimate, and says so.
 func TestSizesAfterRestart(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY, v VARCHAR(200))",
-		"CREATE TABLE "+q(s, "__orders_old")+" LIKE "+q(s, "orders"),
-		"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, REPEAT('x', 200) FROM "+testdb.Seq(t, s, 20000))
+	db, s := primarySchema(t)
+	largeLeftover(t, db, s, "orders", 20000, 200)
 	want := "tablespace"
 	if testdb.IsMySQL(t) {
 		// The statistics are recomputed in the background: make them current.
@@ -588,27 +555,15 @@ func restartPrimary(t *testing.T, db *sqlx.DB) {
 // TestSlowShardTimesOut: a server that accepts connections and never answers costs the
 // connect timeout, not the operating system's, and the other shards carry on.
 func TestSlowShardTimesOut(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	oneLeftover(t, db, s)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	var held []net.Conn
 	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c) // accept, then say nothing: a wedged server
-			mu.Unlock()
-		}
-	}()
+	addr := serve(t, func(c net.Conn) {
+		mu.Lock()
+		held = append(held, c) // accept, then say nothing: a wedged server
+		mu.Unlock()
+	})
 	defer func() {
 		mu.Lock()
 		for _, c := range held {
@@ -618,7 +573,7 @@ func TestSlowShardTimesOut(t *testing.T) {
 	}()
 	cfg := config(t, s)
 	cfg.Discovery.ConnectTimeout = time.Second
-	cfg.Shards = append(cfg.Shards, janitor.ShardConfig{Name: "wedged", DSN: "janitor:pw@tcp(" + ln.Addr().String() + ")/"})
+	cfg.Shards = append(cfg.Shards, janitor.ShardConfig{Name: "wedged", DSN: "janitor:pw@tcp(" + addr + ")/"})
 	start := time.Now()
 	r := janitor.New(cfg, nil).Report(context.Background())
 	if el := time.Since(start); el > 15*time.Second {
@@ -647,11 +602,8 @@ func oneLeftover(t *testing.T, db *sqlx.DB, schema string) {
 // TestGhostPairDropsTogether: with a real min_age, a dead gh-ost migration's ghost table
 // is old only by its changelog's heartbeat, so the changelog must go last.
 func TestGhostPairDropsTogether(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "users")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "_users_gho")+" LIKE "+q(s, "users"), ghostChangelog(s, "_users_ghc"),
-		"INSERT INTO "+q(s, "_users_ghc")+" (id, last_update, hint, value) VALUES (1, NOW() - INTERVAL 2 DAY, 'heartbeat', 'then')")
+	db, s := primarySchema(t)
+	testdb.Exec(t, db, deadGhost(s, "users")...)
 	// UPDATE_TIME lives in memory: a restart makes the seeding's writes look old.
 	restartPrimary(t, db)
 	cfg := config(t, s)
@@ -668,36 +620,20 @@ func TestGhostPairDropsTogether(t *testing.T) {
 // primary's server_id changes, as after a failover to another host), janitor stops and
 // leaves the rest to a run that rediscovers.
 func TestFailoverStopsTheRun(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__a_old")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "b")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__b_old")+" (id INT PRIMARY KEY)")
+	db, s := primarySchema(t)
+	oldLeftovers(t, db, s, "a", "b")
 	var id int
 	if err := db.Get(&id, "SELECT @@server_id"); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL server_id = %d", id)) })
-	j := janitor.New(config(t, s), nil)
-	j.Hooks.Dropped = func(string, string, int64) { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL server_id = %d", id+100)) }
-	r := j.Run(context.Background(), true)
-	got := outcomes(r)
-	if got["__a_old"].Outcome != report.OutcomeDropped {
-		t.Fatalf("__a_old: %s (%s)", got["__a_old"].Outcome, got["__a_old"].Reason)
-	}
-	if o := got["__b_old"]; o.Outcome != report.OutcomeDeferred || !strings.Contains(o.Reason, "different server") {
-		t.Errorf("__b_old: %s (%s), want deferred: a different server answers", o.Outcome, o.Reason)
-	}
-	if !exists(t, db, s, "__b_old") {
-		t.Error("dropped on a server it had not inspected")
-	}
+	got := afterFirstDrop(t, config(t, s), func() { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL server_id = %d", id+100)) })
+	wantKept(t, db, s, got, "__b_old", report.OutcomeDeferred, "different server", "a different server answers, one janitor has not inspected")
 }
 
 func TestRunLimits(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	for _, b := range []string{"a", "b", "c"} {
-		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+b+"_old")+" (id INT PRIMARY KEY)")
-	}
+	db, s := primarySchema(t)
+	oldLeftovers(t, db, s, "a", "b", "c")
 	cfg := config(t, s)
 	cfg.Execute.MaxTablesPerRun = 2
 	r := janitor.New(cfg, nil).Run(context.Background(), true)
@@ -718,13 +654,10 @@ func TestRunLimits(t *testing.T) {
 
 // TestPurgeStrategy: a table over the threshold is emptied in batches, then dropped.
 func TestPurgeStrategy(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY, v VARCHAR(100))",
-		"CREATE TABLE "+q(s, "__orders_old")+" LIKE "+q(s, "orders"),
-		"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 3000))
+	db, s := primarySchema(t)
+	largeLeftover(t, db, s, "orders", 3000, 100)
 	cfg := config(t, s)
-	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", ThresholdBytes: 0, BatchRows: 500, BatchPause: time.Millisecond}
+	cfg.Execute.LargeTable = purgeAll(time.Millisecond)
 	r := janitor.New(cfg, nil).Run(context.Background(), true)
 	if o := outcomes(r)["__orders_old"]; o.Outcome != report.OutcomeDropped || o.FreedBytes <= 0 {
 		t.Fatalf("%s (%s), freed %d", o.Outcome, o.Reason, o.FreedBytes)
@@ -740,40 +673,29 @@ func TestPurgeStrategy(t *testing.T) {
 // TestShardConcurrencyIsBounded: with discovery.concurrency 2, no more than two shards
 // are being connected to at once.
 func TestShardConcurrencyIsBounded(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	var mu sync.Mutex
 	open, most := 0, 0
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
+	addr := serve(t, func(c net.Conn) {
+		mu.Lock()
+		open++
+		most = max(most, open)
+		mu.Unlock()
+		go func() {
+			// Hold the connection a moment, so that unbounded shards would overlap,
+			// then hang up. The count drops before the client can see the hang-up
+			// and start the next shard, so it cannot over-count.
+			time.Sleep(200 * time.Millisecond)
 			mu.Lock()
-			open++
-			most = max(most, open)
+			open--
 			mu.Unlock()
-			go func() {
-				// Hold the connection a moment, so that unbounded shards would overlap,
-				// then hang up. The count drops before the client can see the hang-up
-				// and start the next shard, so it cannot over-count.
-				time.Sleep(200 * time.Millisecond)
-				mu.Lock()
-				open--
-				mu.Unlock()
-				c.Close()
-			}()
-		}
-	}()
+			c.Close()
+		}()
+	})
 	cfg := janitor.Defaults()
 	cfg.Discovery.Concurrency = 2
 	cfg.Discovery.ConnectTimeout = 10 * time.Second
 	for i := 0; i < 6; i++ {
-		cfg.Shards = append(cfg.Shards, janitor.ShardConfig{Name: fmt.Sprintf("s%d", i), DSN: "u:p@tcp(" + ln.Addr().String() + ")/"})
+		cfg.Shards = append(cfg.Shards, janitor.ShardConfig{Name: fmt.Sprintf("s%d", i), DSN: "u:p@tcp(" + addr + ")/"})
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -798,8 +720,7 @@ func TestShardConcurrencyIsBounded(t *testing.T) {
 // reports less freeable memory than the floor: drops wait, then defer with the value.
 // With a floor below it, the same run drops.
 func TestFreeableMemoryGatesDrops(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	oneLeftover(t, db, s)
 	cfg := config(t, s)
 	cfg.Throttle.PrometheusURL = testprom.Start(t, "sandbox")
@@ -823,8 +744,7 @@ func TestFreeableMemoryGatesDrops(t *testing.T) {
 // TestToolsInUseLetsAmbiguousOldTablesGo: `_orders_old` with no trace is skipped as
 // ambiguous, and dropped (after the same re-check) once the fleet declares pt-osc.
 func TestToolsInUseLetsAmbiguousOldTablesGo(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "_orders_old")+" (id INT PRIMARY KEY)")
 	cfg := config(t, s)
 	r := janitor.New(cfg, nil).Run(context.Background(), true)
@@ -845,8 +765,7 @@ func TestToolsInUseLetsAmbiguousOldTablesGo(t *testing.T) {
 // opens only that many, reports the rest as not inspected (no bytes, no drop), and
 // later runs reach them.
 func TestMaxInspectCapsOpensPerRun(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	for _, b := range []string{"a", "b", "c", "d", "e"} {
 		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+b+"_old")+" (id INT PRIMARY KEY)")
 	}
@@ -926,29 +845,17 @@ func TestMaxInspectCapsOpensPerRun(t *testing.T) {
 // purged name mid-purge (gh-ost --initially-drop-ghost-table, Spirit). The next batch
 // must see a different table and touch none of its rows.
 func TestPurgeStopsWhenTheTableIsReplaced(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY, v VARCHAR(100))",
-		"CREATE TABLE "+q(s, "__orders_old")+" LIKE "+q(s, "orders"),
-		"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 3000))
+	db, s := primarySchema(t)
+	largeLeftover(t, db, s, "orders", 3000, 100)
 	clockPast(t, db, s, "__orders_old")
 	cfg := config(t, s)
-	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", ThresholdBytes: 0, BatchRows: 500, BatchPause: time.Millisecond}
-	j := janitor.New(cfg, nil)
-	replaced := false
-	j.Hooks.PurgeBatch = func(_, _, _ string, purged int64) {
-		if purged > 0 && !replaced {
-			replaced = true
-			testdb.Exec(t, db, "DROP TABLE "+q(s, "__orders_old"),
-				"CREATE TABLE "+q(s, "__orders_old")+" LIKE "+q(s, "orders"),
-				"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, 'live' FROM "+testdb.Seq(t, s, 1000))
-		}
-	}
-	r := j.Run(context.Background(), true)
+	cfg.Execute.LargeTable = purgeAll(time.Millisecond)
+	r := afterFirstBatch(t, cfg, func() {
+		testdb.Exec(t, db, "DROP TABLE "+q(s, "__orders_old"),
+			"CREATE TABLE "+q(s, "__orders_old")+" LIKE "+q(s, "orders"),
+			"INSERT INTO "+q(s, "__orders_old")+" SELECT seq, 'live' FROM "+testdb.Seq(t, s, 1000))
+	})
 	o := outcomes(r)["__orders_old"]
-	if !replaced {
-		t.Fatalf("the purge never reached a second batch: %s (%s)", o.Outcome, o.Reason)
-	}
 	if o.Outcome != report.OutcomeSkipped || !strings.Contains(o.Reason, "replaced during the purge") {
 		t.Errorf("%s (%s), want skipped: the table was replaced", o.Outcome, o.Reason)
 	}
@@ -963,62 +870,27 @@ func TestPurgeStopsWhenTheTableIsReplaced(t *testing.T) {
 // could not be told apart (a real leftover is min_age old).
 func clockPast(t *testing.T, db *sqlx.DB, schema, table string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var later bool
-		if err := db.Get(&later, "SELECT NOW() > CREATE_TIME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", schema, table); err != nil {
-			t.Fatal(err)
-		}
-		if later {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the server clock did not move")
-		}
-		time.Sleep(50 * time.Millisecond) // polling the server's clock, with a deadline
-	}
+	createdAgo(t, db, schema, table, 1)
 }
 
 // TestReplacedTableIsNotDropped: a table dropped and recreated under the same name
 // between the inspection and its DROP is a different table; the re-check skips it.
 func TestReplacedTableIsNotDropped(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__a_old")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "b")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__b_old")+" (id INT PRIMARY KEY)")
+	db, s := primarySchema(t)
+	oldLeftovers(t, db, s, "a", "b")
 	clockPast(t, db, s, "__b_old")
-	j := janitor.New(config(t, s), nil)
-	j.Hooks.Dropped = func(_, _ string, _ int64) {
+	got := afterFirstDrop(t, config(t, s), func() {
 		testdb.Exec(t, db, "DROP TABLE IF EXISTS "+q(s, "__b_old"), "CREATE TABLE "+q(s, "__b_old")+" (id INT PRIMARY KEY)")
-	}
-	r := j.Run(context.Background(), true)
-	got := outcomes(r)
-	if got["__a_old"].Outcome != report.OutcomeDropped {
-		t.Fatalf("__a_old: %s (%s)", got["__a_old"].Outcome, got["__a_old"].Reason)
-	}
-	if o := got["__b_old"]; o.Outcome != report.OutcomeSkipped || !strings.Contains(o.Reason, "replaced since it was inspected") {
-		t.Errorf("__b_old: %s (%s), want skipped: replaced", o.Outcome, o.Reason)
-	}
-	if !exists(t, db, s, "__b_old") {
-		t.Error("the replacement was dropped")
-	}
+	})
+	wantKept(t, db, s, got, "__b_old", report.OutcomeSkipped, "replaced since it was inspected", "the replacement is another table")
 }
 
 // TestWritableReplicaRefuses: a replica left writable (read_only=0, a common slip) and
 // configured as a shard's primary must not take a DROP: it would diverge from its
 // primary, which keeps the table.
 func TestWritableReplicaRefuses(t *testing.T) {
-	db := testdb.Primary(t)
-	replica := testdb.Open(t, testdb.ReplicaDSN(t))
-	s := testdb.Schema(t, db)
-	oneLeftover(t, db, s)
-	testdb.WaitReplica(t, db, replica)
-	var ro int
-	if err := replica.Get(&ro, "SELECT @@GLOBAL.read_only"); err != nil {
-		t.Fatal(err)
-	}
-	testdb.Exec(t, replica, "SET GLOBAL read_only = 0")
-	t.Cleanup(func() { testdb.Exec(t, replica, fmt.Sprintf("SET GLOBAL read_only = %d", ro)) })
+	_, replica, s := replicatedLeftover(t)
+	testdb.SetGlobal(t, replica, "read_only", 0)
 	cfg := config(t, s)
 	cfg.Shards[0].DSN, cfg.Shards[0].Replicas = testdb.ReplicaDSN(t), nil
 	r := janitor.New(cfg, nil).Run(context.Background(), true)
@@ -1038,11 +910,8 @@ func TestWritableReplicaRefuses(t *testing.T) {
 // drops short (the review found it did: with the defaults, one throttle episode deferred
 // the rest of every run); execute.max_duration is the drops' own window.
 func TestShardTimeoutBoundsDiscoveryOnly(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	for _, b := range []string{"a", "b", "c"} {
-		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+b+"_old")+" (id INT PRIMARY KEY)")
-	}
+	db, s := primarySchema(t)
+	oldLeftovers(t, db, s, "a", "b", "c")
 	cfg := config(t, s)
 	cfg.Discovery.ShardTimeout = time.Second
 	cfg.Execute.PauseBetweenDrops = 700 * time.Millisecond // three drops outlast the shard timeout
@@ -1062,26 +931,13 @@ func TestPurgeBlockedDefersTheShard(t *testing.T) {
 	replica := testdb.Open(t, testdb.ReplicaDSN(t))
 	s := testdb.Schema(t, db)
 	for _, b := range []string{"a", "b"} {
-		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY, v VARCHAR(100))",
-			"CREATE TABLE "+q(s, "__"+b+"_old")+" LIKE "+q(s, b),
-			"INSERT INTO "+q(s, "__"+b+"_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 3000))
+		largeLeftover(t, db, s, b, 3000, 100)
 	}
 	testdb.WaitReplica(t, db, replica)
 	cfg := config(t, s)
 	cfg.Throttle.MaxWait = 500 * time.Millisecond
-	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", ThresholdBytes: 0, BatchRows: 500, BatchPause: time.Millisecond}
-	j := janitor.New(cfg, nil)
-	stopped := false
-	j.Hooks.PurgeBatch = func(_, _, _ string, purged int64) {
-		if purged > 0 && !stopped {
-			stopped = true
-			testdb.StopReplicaSQL(t, replica)
-		}
-	}
-	r := j.Run(context.Background(), true)
-	if !stopped {
-		t.Fatal("the purge never reached a second batch")
-	}
+	cfg.Execute.LargeTable = purgeAll(time.Millisecond)
+	r := afterFirstBatch(t, cfg, func() { testdb.StopReplicaSQL(t, replica) })
 	for _, b := range []string{"a", "b"} {
 		if o := outcomes(r)["__"+b+"_old"]; o.Outcome != report.OutcomeDeferred || !exists(t, db, s, "__"+b+"_old") {
 			t.Errorf("__%s_old: %s (%s), want deferred and kept", b, o.Outcome, o.Reason)
@@ -1095,15 +951,12 @@ func TestPurgeBlockedDefersTheShard(t *testing.T) {
 // TestMaxDurationStopsAPurge: the drop window is checked between purge batches too, so
 // a purge that starts just before the window closes does not run on for hours.
 func TestMaxDurationStopsAPurge(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY, v VARCHAR(100))",
-		"CREATE TABLE "+q(s, "__a_old")+" LIKE "+q(s, "a"),
-		"INSERT INTO "+q(s, "__a_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 3000))
+	db, s := primarySchema(t)
+	largeLeftover(t, db, s, "a", 3000, 100)
 	cfg := config(t, s)
 	cfg.Execute.MaxDuration = 200 * time.Millisecond
 	// Six batches 100 ms apart outlast the window.
-	cfg.Execute.LargeTable = janitor.LargeTableConfig{Strategy: "purge", ThresholdBytes: 0, BatchRows: 500, BatchPause: 100 * time.Millisecond}
+	cfg.Execute.LargeTable = purgeAll(100 * time.Millisecond)
 	r := janitor.New(cfg, nil).Run(context.Background(), true)
 	o := outcomes(r)["__a_old"]
 	if o.Outcome != report.OutcomeDeferred || !strings.Contains(o.Reason, "max_duration") || !exists(t, db, s, "__a_old") {
@@ -1117,8 +970,7 @@ func TestMaxDurationStopsAPurge(t *testing.T) {
 // refuse the DROP. The key is filed under the server's filename encoding (_caf@0p_old),
 // which janitor must spell as the server does to see it.
 func TestForeignKeyChecksOffKeepsAReferencedAccentedLeftover(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	testdb.Exec(t, db,
 		"CREATE TABLE "+q(s, "café")+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+q(s, "_café_old")+" (id INT PRIMARY KEY)",
@@ -1129,12 +981,7 @@ func TestForeignKeyChecksOffKeepsAReferencedAccentedLeftover(t *testing.T) {
 		"CREATE TABLE "+q(s, "thé")+" (id INT PRIMARY KEY)",
 		"CREATE TABLE "+q(s, "_thé_old")+" (id INT PRIMARY KEY)",
 	)
-	var was int
-	if err := db.Get(&was, "SELECT @@GLOBAL.foreign_key_checks"); err != nil {
-		t.Fatal(err)
-	}
-	testdb.Exec(t, db, "SET GLOBAL foreign_key_checks = 0")
-	t.Cleanup(func() { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL foreign_key_checks = %d", was)) })
+	testdb.SetGlobal(t, db, "foreign_key_checks", 0)
 	cfg := config(t, s)
 	cfg.Discovery.ToolsInUse = []string{"pt-osc"}
 	r := janitor.New(cfg, nil).Run(context.Background(), true)
@@ -1261,22 +1108,7 @@ func TestPurgeWaitsForTheReplicaToApplyEachBatch(t *testing.T) {
 // a purge.
 func TestPurgeNotAppliedBlocksTheShard(t *testing.T) {
 	ctx, db, replica, s, cfg, lock := purgeShard(t, 3*time.Second)
-	var lockErr error
-	j := janitor.New(cfg, nil)
-	j.Hooks.PurgeBatch = func(_, _, _ string, purged int64) {
-		if purged == 0 {
-			// After janitor's look at the replica's sessions, before the first batch.
-			_, lockErr = lock.ExecContext(ctx, "LOCK TABLES "+q(s, "__a_old")+" READ")
-		}
-	}
-	r := j.Run(ctx, true)
-	if _, err := lock.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
-		t.Fatal(err)
-	}
-	testdb.WaitReplica(t, db, replica)
-	if lockErr != nil {
-		t.Fatalf("lock the table on the replica: %v", lockErr)
-	}
+	r := purgeUnderReplicaLock(ctx, t, db, replica, s, cfg, lock)
 	if sh := r.Shards[0]; sh.BlockedCode != report.BlockedReplicaApply {
 		t.Errorf("blocked_code %q (%s), want %q", sh.BlockedCode, sh.Blocked, report.BlockedReplicaApply)
 	}
@@ -1291,9 +1123,7 @@ func purgeShard(t *testing.T, maxWait time.Duration) (context.Context, *sqlx.DB,
 	db := testdb.Primary(t)
 	replica := testdb.Open(t, testdb.ReplicaDSN(t))
 	s := testdb.Schema(t, db)
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "a")+" (id INT PRIMARY KEY, v VARCHAR(100))",
-		"CREATE TABLE "+q(s, "__a_old")+" LIKE "+q(s, "a"),
-		"INSERT INTO "+q(s, "__a_old")+" SELECT seq, REPEAT('x', 100) FROM "+testdb.Seq(t, s, 2000))
+	largeLeftover(t, db, s, "a", 2000, 100)
 	testdb.WaitReplica(t, db, replica)
 	cfg := config(t, s)
 	cfg.Throttle.MaxReplicaLag = time.Minute
@@ -1317,11 +1147,7 @@ func purgeShard(t *testing.T, maxWait time.Duration) (context.Context, *sqlx.DB,
 // the statement statistics (discovery/recentuse.go): 0 with performance_schema off.
 func pfsTables(t *testing.T, db *sqlx.DB) int64 {
 	t.Helper()
-	var pfs int
-	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
-		t.Fatal(err)
-	}
-	if pfs == 1 {
+	if pfsOn(t, db) {
 		return 10
 	}
 	return 0

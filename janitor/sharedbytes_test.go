@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"testing"
 	"time"
 
@@ -38,14 +37,7 @@ func TestSharedTablespaceFreesNothingEndToEnd(t *testing.T) {
 	row := "(id INT PRIMARY KEY, v VARCHAR(200))"
 	seq := testdb.Seq(t, s, 20000)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" "+row, "CREATE TABLE "+q(s, "items")+" "+row, "CREATE TABLE "+q(s, "carts")+" "+row)
-	var perTable int
-	if err := db.Get(&perTable, "SELECT @@GLOBAL.innodb_file_per_table"); err != nil {
-		t.Fatal(err)
-	}
-	testdb.Exec(t, db, "SET GLOBAL innodb_file_per_table = OFF")
-	t.Cleanup(func() { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL innodb_file_per_table = %d", perTable)) })
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "__orders_old")+" "+row)
-	testdb.Exec(t, db, "SET GLOBAL innodb_file_per_table = ON")
+	testdb.InSystemTablespace(t, db, "CREATE TABLE "+q(s, "__orders_old")+" "+row)
 	shared := []string{"__orders_old"}
 	if mysql {
 		testdb.Exec(t, db, "CREATE TABLE "+q(s, "__carts_old")+" "+row+" TABLESPACE `"+ts+"`")
@@ -111,18 +103,10 @@ func TestSharedTablespaceFreesNothingEndToEnd(t *testing.T) {
 // Before the fix its 0 bytes kept it under any threshold, and it was dropped whole
 // (MariaDB's system_tablespace always, MySQL since shared_tablespace counted 0).
 func TestSharedTablespacePurgedWhenLarge(t *testing.T) {
-	db := testdb.Primary(t)
-	s := testdb.Schema(t, db)
+	db, s := primarySchema(t)
 	row := "(id INT PRIMARY KEY, v VARCHAR(200))"
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" "+row)
-	var perTable int
-	if err := db.Get(&perTable, "SELECT @@GLOBAL.innodb_file_per_table"); err != nil {
-		t.Fatal(err)
-	}
-	testdb.Exec(t, db, "SET GLOBAL innodb_file_per_table = OFF")
-	t.Cleanup(func() { testdb.Exec(t, db, fmt.Sprintf("SET GLOBAL innodb_file_per_table = %d", perTable)) })
-	testdb.Exec(t, db, "CREATE TABLE "+q(s, "__orders_old")+" "+row)
-	testdb.Exec(t, db, "SET GLOBAL innodb_file_per_table = ON")
+	testdb.InSystemTablespace(t, db, "CREATE TABLE "+q(s, "__orders_old")+" "+row)
 	testdb.Exec(t, db, "INSERT INTO "+q(s, "__orders_old")+" SELECT seq, REPEAT('x', 200) FROM "+testdb.Seq(t, s, 3000),
 		"ANALYZE TABLE "+q(s, "__orders_old"))
 	cfg := config(t, s)

@@ -15,18 +15,13 @@ import (
 //	go test -run '^$' -bench ReplicaStatementChecks -benchtime 200x ./janitor
 func BenchmarkReplicaStatementChecks(b *testing.B) {
 	ctx := context.Background()
-	cfg := Defaults()
-	cfg.Shards = []ShardConfig{{Name: "sandbox", DSN: testdb.PrimaryDSN(b), Replicas: []ReplicaConfig{{Name: "r", DSN: testdb.ReplicaDSN(b)}}}}
-	j := New(cfg, nil)
-	r := &shardRun{j: j, sc: cfg.Shards[0], log: j.log}
-	defer r.close()
+	r := sandboxRun(b, "r", nil)
 	primary := testdb.Primary(b)
 	conn, err := primary.Connx(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer conn.Close()
-	r.replicas = j.replicaDBs(cfg.Shards[0], &r.closers)
 	if r.server, err = discovery.ReadServer(ctx, conn); err != nil {
 		b.Fatal(err)
 	}

@@ -34,13 +34,9 @@ func TestStallAfterAHoldSaysRename(t *testing.T) {
 	t.Cleanup(func() { _, _ = reader.ExecContext(context.Background(), "ROLLBACK") })
 	testdb.Exec(t, primary, "RENAME TABLE "+dbconn.QualifiedName(s, "__orders_old")+" TO "+dbconn.QualifiedName(s, "_janitor_hold_x"))
 
-	cfg := Defaults()
-	cfg.Shards = []ShardConfig{{Name: "sandbox", DSN: testdb.PrimaryDSN(t), Replicas: []ReplicaConfig{{Name: "sandbox-replica", DSN: testdb.ReplicaDSN(t)}}}}
-	cfg.Throttle.CheckInterval, cfg.Throttle.MaxReplicaLag = 50*time.Millisecond, 10*time.Second
-	j := New(cfg, nil)
-	r := &shardRun{j: j, sc: cfg.Shards[0], log: j.log}
-	defer r.close()
-	r.replicas = j.replicaDBs(cfg.Shards[0], &r.closers)
+	r := sandboxRun(t, "sandbox-replica", func(cfg *Config) {
+		cfg.Throttle.CheckInterval, cfg.Throttle.MaxReplicaLag = 50*time.Millisecond, 10*time.Second
+	})
 	err = r.watchAppliers(ctx, s, "__orders_old", true)
 	var stop *errStop
 	if !errors.As(err, &stop) || stop.code != report.BlockedReplicaApplier {
