@@ -120,6 +120,9 @@ type batch struct {
 	// useWant are the names whose reads by name the inventory looks up: every
 	// candidate and every held table's original name (recentuse.go reads only theirs).
 	useWant []useKey
+	// digests is the read of every statement digest started with the inventory
+	// (recentuse.go, digestPrefetch); nil when it is not.
+	digests *digestPrefetch
 }
 
 // A candidate missing from a batch's maps is looked up alone, as Inspect looks it up.
@@ -391,6 +394,8 @@ func (in *Inspector) Inspect(ctx context.Context, n Name) (*Table, error) {
 // vanished meanwhile are left out.
 func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, error) {
 	b := &batch{names: map[string]map[string]bool{}}
+	b.digests = in.startDigestPrefetch(ctx, names)
+	defer b.digests.stop()
 	if err := in.prefetchMeta(ctx, b, names); err != nil {
 		return nil, err
 	}

@@ -286,17 +286,27 @@ type TableCounters struct {
 func (in *Inspector) ReadTableCounters(ctx context.Context, schema, table string) (TableCounters, error) {
 	qctx, cancel := in.ctx(ctx)
 	defer cancel()
+	// The sources of reads by name, read first by the same look, know whether
+	// performance_schema is on (a startup setting).
+	if u := &in.uses; u.read && u.err == nil {
+		return tableCounters(qctx, in.q, u.pfs, schema, table)
+	}
 	return ReadTableCounters(qctx, in.q, schema, table)
 }
 
 // ReadTableCounters is Inspector.ReadTableCounters on any querier.
 func ReadTableCounters(ctx context.Context, q Querier, schema, table string) (TableCounters, error) {
-	var c TableCounters
 	var on sql.NullInt64
 	if err := q.QueryRowxContext(ctx, "SELECT /* janitor */ @@performance_schema").Scan(&on); err != nil {
-		return c, fmt.Errorf("read @@performance_schema: %w", err)
+		return TableCounters{}, fmt.Errorf("read @@performance_schema: %w", err)
 	}
-	if on.Int64 != 1 {
+	return tableCounters(ctx, q, on.Int64 == 1, schema, table)
+}
+
+// tableCounters reads the counters, pfs saying whether performance_schema is on.
+func tableCounters(ctx context.Context, q Querier, pfs bool, schema, table string) (TableCounters, error) {
+	var c TableCounters
+	if !pfs {
 		c.IOWhy = "performance_schema is off on this server: reads cannot be observed, only writes (UPDATE_TIME)"
 		c.LockWhy = c.IOWhy
 		return c, nil

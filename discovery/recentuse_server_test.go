@@ -179,3 +179,71 @@ func roomForDigests(t *testing.T, db *sqlx.DB) {
 		testdb.Exec(t, db, "TRUNCATE performance_schema.events_statements_summary_by_digest")
 	}
 }
+
+// TestInventoryReadsDigestsAlongside: on MySQL an inventory of more candidates than a
+// re-check's digest filter takes reads every statement digest on a second connection,
+// begun with the inventory, so the server's scan of the digest table overlaps the
+// candidates' metadata reads instead of following them (docs/benchmarks.md). Seen in
+// performance_schema's long statement history: the digest read starts before the
+// inventory's read of the candidates' tablespace sizes (information_schema.FILES), on
+// another thread, and the inventory's findings are those of a read after it.
+func TestInventoryReadsDigestsAlongside(t *testing.T) {
+	testdb.SkipUnless(t, "MariaDB reads its digests in milliseconds: no second connection", "mysql")
+	db := testdb.Primary(t)
+	ctx := context.Background()
+	roomForDigests(t, db)
+	s := testdb.Schema(t, db)
+	var names []Name
+	for i := range 6 {
+		base := fmt.Sprintf("t%d", i)
+		testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, base)+" (id INT PRIMARY KEY)",
+			"CREATE TABLE "+dbconn.QualifiedName(s, "_"+base+"_old")+" (id INT PRIMARY KEY)")
+		names = append(names, Name{Schema: s, Table: "_" + base + "_old"})
+	}
+	// One of them read: the inventory must find it by its digest.
+	var ids []int
+	if err := db.SelectContext(ctx, &ids, "SELECT id FROM "+dbconn.QualifiedName(s, "_t3_old")+" WHERE id = 3"); err != nil {
+		t.Fatal(err)
+	}
+	var was string
+	if err := db.GetContext(ctx, &was, "SELECT ENABLED FROM performance_schema.setup_consumers WHERE NAME = 'events_statements_history_long'"); err != nil {
+		t.Fatal(err)
+	}
+	testdb.Exec(t, db, "UPDATE performance_schema.setup_consumers SET ENABLED = 'YES' WHERE NAME = 'events_statements_history_long'",
+		"TRUNCATE performance_schema.events_statements_history_long")
+	t.Cleanup(func() {
+		testdb.Exec(t, db, "UPDATE performance_schema.setup_consumers SET ENABLED = '"+was+"' WHERE NAME = 'events_statements_history_long'")
+	})
+	srv, err := ReadServer(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := NewInspector(db, srv, Options{Schemas: []string{s}, QueryTimeout: 30 * time.Second}, nil).InspectAll(ctx, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range tables {
+		if read := tb.Evidence.Reads.Last != nil; read != (tb.Name == "_t3_old") {
+			t.Errorf("%s: read by name %t (%s), want %t", tb.Name, read, tb.Evidence.Reads.LastWhat, !read)
+		}
+	}
+	type stmt struct {
+		Thread int64 `db:"THREAD_ID"`
+		Start  int64 `db:"TIMER_START"`
+	}
+	first := func(like string) stmt {
+		t.Helper()
+		var st stmt
+		if err := db.GetContext(ctx, &st, `SELECT THREAD_ID, TIMER_START FROM performance_schema.events_statements_history_long
+			WHERE SQL_TEXT LIKE ? ORDER BY TIMER_START LIMIT 1`, like); err != nil {
+			t.Fatalf("janitor's %q in the statement history: %v", like, err)
+		}
+		return st
+	}
+	digests := first("SELECT /* janitor */ COALESCE(SCHEMA_NAME, ''), DIGEST_TEXT%")
+	sizes := first("SELECT /* janitor */ TABLESPACE_NAME, TOTAL_EXTENTS%FROM information_schema.FILES%")
+	if digests.Start >= sizes.Start || digests.Thread == sizes.Thread {
+		t.Errorf("the digest read began at %d on thread %d, the sizes read at %d on thread %d: want the digests first, alongside",
+			digests.Start, digests.Thread, sizes.Start, sizes.Thread)
+	}
+}
