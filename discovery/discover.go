@@ -95,6 +95,9 @@ type Inspector struct {
 	refWidth int
 	// binlog caches the binary log clients that may be a tool, for this Inspector's life.
 	binlog binlogCache
+	// counterSetup caches performance_schema's server-wide settings of the per-table
+	// counters (ReadTableCounters), for this Inspector's life.
+	counterSetup counterSetup
 }
 
 // batch is what InspectAll reads once for a shard's inventory and answers its

@@ -247,3 +247,71 @@ func TestInventoryReadsDigestsAlongside(t *testing.T) {
 			digests.Start, digests.Thread, sizes.Start, sizes.Thread)
 	}
 }
+
+// TestOneLookReadsServerSettingsOnce: what one look (an Inspector) reads of the server's
+// own settings is read once, however many tables it looks at: performance_schema's
+// session instrumentation (setup_actors) once per inventory of three held tables, not
+// once per held table; and the foreign-key view's REF_NAME width once per server, not
+// once per Inspector (each re-check before a DROP makes its own). Counted from the
+// statement digests of janitor's reads.
+func TestOneLookReadsServerSettingsOnce(t *testing.T) {
+	db := testdb.Primary(t)
+	var pfs int
+	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
+		t.Fatal(err)
+	}
+	if pfs != 1 {
+		t.Skip("performance_schema is off: no counters and no digests to count reads with")
+	}
+	ctx := context.Background()
+	roomForDigests(t, db)
+	s := testdb.Schema(t, db)
+	var names []Name
+	now := time.Now().UTC()
+	for i := range 3 {
+		orig := fmt.Sprintf("__t%d_old", i)
+		h := Hold{Schema: s, Table: orig, HeldAt: now.Add(-time.Hour), Until: now.Add(time.Hour), Tool: ToolPTOSC}
+		h.HoldName = HoldName(s, orig, h.HeldAt, h.Until)
+		text, err := h.CommentText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, h.HoldName)+" (id INT PRIMARY KEY) COMMENT '"+strings.NewReplacer(`\`, `\\`, "'", "''").Replace(text)+"'")
+		names = append(names, Name{Schema: s, Table: h.HoldName})
+	}
+	runs := func(like string) int64 {
+		t.Helper()
+		var n int64
+		if err := db.GetContext(ctx, &n, "SELECT COALESCE(SUM(COUNT_STAR), 0) FROM performance_schema.events_statements_summary_by_digest WHERE DIGEST_TEXT LIKE ?", like); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	const actors, width = "%FROM `performance_schema` . `setup_actors`%", "SELECT `CHARACTER_MAXIMUM_LENGTH` FROM%"
+	srv, err := ReadServer(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	look := func() (actorReads, widthReads int64) {
+		t.Helper()
+		a, w := runs(actors), runs(width)
+		tables, err := NewInspector(db, srv, Options{Schemas: []string{s}, QueryTimeout: 30 * time.Second}, nil).InspectAll(ctx, names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tb := range tables {
+			if tb.Hold == nil || len(tb.Evidence.Unreadable) > 0 {
+				t.Fatalf("%s: hold %v, unreadable %v", tb.Name, tb.Hold, tb.Evidence.Unreadable)
+			}
+		}
+		return runs(actors) - a, runs(width) - w
+	}
+	a1, w1 := look()
+	a2, w2 := look()
+	if a1 != 1 || a2 != 1 {
+		t.Errorf("an inventory of 3 held tables read setup_actors %d and %d times, want once each", a1, a2)
+	}
+	if w1 > 1 || w2 != 0 {
+		t.Errorf("two looks at the same server read REF_NAME's width %d and %d times, want at most once, then none", w1, w2)
+	}
+}
