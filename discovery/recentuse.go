@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -149,6 +150,9 @@ type useCache struct {
 	pre *digestPrefetch
 	// consumers are performance_schema's consumers and whether each is on.
 	consumers map[string]bool
+	// maxDigest is the bytes of a statement's tokens a digest keeps (max_digest_length,
+	// or performance_schema_max_digest_length when smaller).
+	maxDigest int
 	// counts maps schema and table to reads counted since countsSince; countsFrom
 	// says which source fills it ("" when none).
 	counts      map[[2]string]int64
@@ -211,12 +215,13 @@ func (in *Inspector) loadUses(ctx context.Context, b *batch, want ...useKey) *us
 	c.read = true
 	c.setWant(want)
 	// Each query gets its own discovery.query_timeout (scalar, queryAll, queryEach).
-	var pfs sql.NullInt64
-	if err := in.scalar(ctx, "SELECT /* janitor */ @@performance_schema", &pfs); err != nil {
+	var pfs, maxDigest sql.NullInt64
+	if err := in.scalar(ctx, "SELECT /* janitor */ @@performance_schema, LEAST(@@max_digest_length, @@performance_schema_max_digest_length)", &pfs, &maxDigest); err != nil {
 		c.err = fmt.Errorf("read @@performance_schema: %w", err)
 		return c
 	}
 	c.pfs = pfs.Int64 == 1
+	c.maxDigest = int(maxDigest.Int64)
 	if !c.pfs {
 		c.digestWhy = "performance_schema is off"
 		c.historyWhy, c.errsWhy, c.countsWhy = c.digestWhy, c.digestWhy, c.digestWhy
@@ -462,8 +467,8 @@ func orJoin(clauses []string) string {
 func (in *Inspector) readDigests(ctx context.Context, c *useCache) error {
 	if p := c.pre; p != nil {
 		c.pre = nil
-		if rows, ok := p.take(); ok {
-			c.digests, c.byName = rows, indexDigests(rows)
+		if p.take() {
+			c.digests, c.byName = p.rows, p.byName
 			return nil
 		}
 	}
@@ -505,6 +510,7 @@ type digestPrefetch struct {
 	done   chan struct{}
 	cancel context.CancelFunc
 	rows   []digestRow
+	byName map[string][]digestRef
 	err    error
 }
 
@@ -526,15 +532,20 @@ func (in *Inspector) startDigestPrefetch(ctx context.Context, names []Name) *dig
 	p := &digestPrefetch{done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(p.done)
-		p.rows, p.err = in.queryDigests(ctx, "", nil)
+		// Indexed here too: parsing 10,000 digest texts is janitor's own CPU time,
+		// overlapped as the server's scan is.
+		if p.rows, p.err = in.queryDigests(ctx, "", nil); p.err == nil {
+			p.byName = indexDigests(p.rows)
+		}
 	}()
 	return p
 }
 
-// take waits for the prefetch; ok false when it failed (the caller reads again).
-func (p *digestPrefetch) take() ([]digestRow, bool) {
+// take waits for the prefetch and reports whether it read the digests (false: the
+// caller reads them itself).
+func (p *digestPrefetch) take() bool {
 	<-p.done
-	return p.rows, p.err == nil
+	return p.err == nil
 }
 
 // stop ends the prefetch and waits for it, so that nothing of it outlives InspectAll.
@@ -872,6 +883,7 @@ func (in *Inspector) heldNameUses(ctx context.Context, h *Hold, since time.Time,
 			return nil, nil, "", err
 		}
 		asked = append(asked, dyn...)
+		asked = append(asked, c.cutDigests(h, since, seen)...)
 		if c.digestPartial != "" {
 			unobs = append(unobs, c.digestPartial)
 		}
@@ -897,6 +909,44 @@ func (in *Inspector) heldNameUses(ctx context.Context, h *Hold, since time.Time,
 		}
 	}
 	return asked, others, strings.Join(unobs, "; "), nil
+}
+
+// cutShare is how much of max_digest_length a digest's text must fill to be read as
+// cut. MySQL 9.7 marks no cut (measured: a SELECT of 120 columns of 20 characters,
+// the table named last, gave 971 characters for 1,024 bytes of tokens, ending in
+// "` ,"); the text of an identifier or a comma is about as long as its token, so a
+// digest whose text reaches 85 % of the limit may be one whose tokens filled it.
+const cutShare = 85
+
+// cut reports whether a digest's text may have been cut at max (bytes of tokens).
+func (d digestRow) cut(max int) bool {
+	return max > 0 && len(d.text)*100 >= max*cutShare
+}
+
+// cutDigests are the digests that may name a held table's original name after the cut
+// of their text at max_digest_length: failed since the hold began (a statement naming
+// a missing table fails whole, with 1146), not already found by name (seen), and of
+// the held table's schema, as their default schema or a name qualified by it in the
+// text left. Like a procedure that builds its SQL (dynamicCalls), one is read as a
+// request for the table: a restore costs disk, a wrong drop an outage.
+func (c *useCache) cutDigests(h *Hold, since time.Time, seen map[int]bool) []string {
+	var out []string
+	ls := strings.ToLower(h.Schema)
+	for i, d := range c.digests {
+		if seen[i] || d.errors == 0 || !d.since(since) || !d.cut(c.maxDigest) {
+			continue
+		}
+		named := strings.EqualFold(d.schema, h.Schema)
+		for _, id := range digestIdents(d.text) {
+			named = named || strings.ToLower(id.qual) == ls
+		}
+		if !named {
+			continue
+		}
+		out = append(out, fmt.Sprintf("a statement of its schema failed since the hold began, last at %s UTC, and its digest is cut at max_digest_length (%d bytes): it may name the original name after the cut: %s (statement digest: %d runs, %d failed, in all)",
+			d.last.Format(time.DateTime), c.maxDigest, shorten(d.text), d.count, d.errors))
+	}
+	return out
 }
 
 // since reports whether a digest ran after t. MariaDB keeps LAST_SEEN in whole seconds
@@ -998,18 +1048,46 @@ func readsData(digest string) bool {
 	if strings.Contains(digest, holdPrefix) || ownHeartbeatRead(digest) || ownPurgeStatement(digest) {
 		return false
 	}
-	f := strings.Fields(digest)
-	if len(f) == 0 {
+	first := firstWord(digest)
+	if first == "" {
 		return false
 	}
-	return !ddlWords[strings.ToUpper(f[0])] || strings.Contains(strings.ToUpper(digest), "SELECT")
+	return !ddlWords[strings.ToUpper(first)] || strings.Contains(strings.ToUpper(digest), "SELECT")
 }
+
+// firstWord is strings.Fields(s)[0] ("" when s has none), without splitting the rest:
+// an inventory looks at up to 10,000 digests of up to 1 KB each.
+func firstWord(s string) string {
+	s = strings.TrimLeftFunc(s, unicode.IsSpace)
+	if i := strings.IndexFunc(s, unicode.IsSpace); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// containsFold reports whether s holds sub (ASCII letters), whatever their case.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// heartbeatNormal spaces out a digest's punctuation and drops its quotes, for
+// ownHeartbeatRead.
+var heartbeatNormal = strings.NewReplacer("`", "", "(", " ( ", ")", " ) ", ",", " , ")
 
 // ownHeartbeatRead reports whether a digest is janitor's own read of a gh-ost
 // heartbeat (evidence.go, heartbeat): SELECT TIMESTAMPDIFF(MICROSECOND,
 // MAX(last_update), NOW(6)) / 1e6 FROM changelog WHERE hint = 'heartbeat'.
 func ownHeartbeatRead(digest string) bool {
-	u := strings.ToUpper(strings.Join(strings.Fields(strings.NewReplacer("`", "", "(", " ( ", ")", " ) ", ",", " , ").Replace(digest)), " "))
+	// Every digest of an inventory comes here: the cheap test first.
+	if !containsFold(digest, "TIMESTAMPDIFF") {
+		return false
+	}
+	u := strings.ToUpper(strings.Join(strings.Fields(heartbeatNormal.Replace(digest)), " "))
 	return strings.HasPrefix(u, "SELECT TIMESTAMPDIFF ( MICROSECOND , MAX ( LAST_UPDATE ) , NOW ( ") && strings.Contains(u, " WHERE HINT = ?")
 }
 
@@ -1019,6 +1097,10 @@ func ownHeartbeatRead(digest string) bool {
 // (recent_read) at the re-check before its DROP. Only these exact shapes: one table,
 // no WHERE, no column.
 func ownPurgeStatement(digest string) bool {
+	// Both shapes end in "LIMIT ?": the cheap test first.
+	if !strings.HasSuffix(strings.TrimRightFunc(digest, unicode.IsSpace), "?") {
+		return false
+	}
 	f := strings.Fields(digest)
 	table := func(fs []string) bool {
 		// `t`, or `s` . `t`
