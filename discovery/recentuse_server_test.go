@@ -26,14 +26,7 @@ var hostileNames = []string{"we`ird", "50%_off", "a_b", "axb", `back\slash`, "Ü
 // the in-memory matcher finds in all of them, for every hostile name; and the filter
 // leaves out digests that name none.
 func TestDigestFilterKeepsMatches(t *testing.T) {
-	db := testdb.Primary(t)
-	var pfs int
-	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
-		t.Fatal(err)
-	}
-	if pfs != 1 {
-		t.Skip("performance_schema is off: no statement digests to filter (the suite runs MySQL and MariaDB 11.8 with it on)")
-	}
+	db := pfsPrimary(t, "no statement digests to filter (the suite runs MySQL and MariaDB 11.8 with it on)")
 	roomForDigests(t, db)
 	s := testdb.Schema(t, db)
 	for _, n := range hostileNames {
@@ -105,14 +98,7 @@ func TestDigestFilterKeepsMatches(t *testing.T) {
 // their digests' SUM_ROWS_SENT, before and after one inventory of one leftover among
 // 150 tables that were all read (each has counter rows and a digest of its own).
 func TestReadSourcesReadTheCandidatesRows(t *testing.T) {
-	db := testdb.Primary(t)
-	var pfs int
-	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
-		t.Fatal(err)
-	}
-	if pfs != 1 {
-		t.Skip("performance_schema is off: no sources to read (the suite runs MySQL and MariaDB 11.8 with it on)")
-	}
+	db := pfsPrimary(t, "no sources to read (the suite runs MySQL and MariaDB 11.8 with it on)")
 	ctx := context.Background()
 	roomForDigests(t, db)
 	s := testdb.Schema(t, db)
@@ -165,6 +151,21 @@ func TestReadSourcesReadTheCandidatesRows(t *testing.T) {
 		t.Errorf("one inventory of one candidate read %d rows of the sources (digests %d, of which failed %d; %d tables read): want at most %d", got, digests, failed, tables, limit)
 	}
 	t.Logf("%d rows of the sources read, %d digests on the server (%d failed)", got, digests, failed)
+}
+
+// pfsPrimary is the primary, for a test that needs performance_schema on: skipped,
+// saying why, where it is off.
+func pfsPrimary(t *testing.T, why string) *sqlx.DB {
+	t.Helper()
+	db := testdb.Primary(t)
+	var pfs int
+	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
+		t.Fatal(err)
+	}
+	if pfs != 1 {
+		t.Skip("performance_schema is off: " + why)
+	}
+	return db
 }
 
 // roomForDigests empties performance_schema's digest table when it is nearly full (a
@@ -255,14 +256,7 @@ func TestInventoryReadsDigestsAlongside(t *testing.T) {
 // once per Inspector (each re-check before a DROP makes its own). Counted from the
 // statement digests of janitor's reads.
 func TestOneLookReadsServerSettingsOnce(t *testing.T) {
-	db := testdb.Primary(t)
-	var pfs int
-	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
-		t.Fatal(err)
-	}
-	if pfs != 1 {
-		t.Skip("performance_schema is off: no counters and no digests to count reads with")
-	}
+	db := pfsPrimary(t, "no counters and no digests to count reads with")
 	ctx := context.Background()
 	roomForDigests(t, db)
 	s := testdb.Schema(t, db)
