@@ -94,6 +94,9 @@ type Inspector struct {
 	refWidth int
 	// binlog caches the binary log clients that may be a tool, for this Inspector's life.
 	binlog binlogCache
+	// counterSetup caches performance_schema's server-wide settings of the per-table
+	// counters (ReadTableCounters), for this Inspector's life.
+	counterSetup counterSetup
 }
 
 // batch is what InspectAll reads once for a shard's inventory and answers its
@@ -119,6 +122,9 @@ type batch struct {
 	// useWant are the names whose reads by name the inventory looks up: every
 	// candidate and every held table's original name (recentuse.go reads only theirs).
 	useWant []useKey
+	// digests is the read of every statement digest started with the inventory
+	// (recentuse.go, digestPrefetch); nil when it is not.
+	digests *digestPrefetch
 }
 
 // A candidate missing from a batch's maps is looked up alone, as Inspect looks it up.
@@ -390,6 +396,8 @@ func (in *Inspector) Inspect(ctx context.Context, n Name) (*Table, error) {
 // vanished meanwhile are left out.
 func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, error) {
 	b := &batch{names: map[string]map[string]bool{}}
+	b.digests = in.startDigestPrefetch(ctx, names)
+	defer b.digests.stop()
 	if err := in.prefetchMeta(ctx, b, names); err != nil {
 		return nil, err
 	}

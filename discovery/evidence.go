@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -836,11 +837,26 @@ func (in *Inspector) prefetchEvidence(ctx context.Context, b *batch, tables []*T
 	}
 }
 
-// refNameWidth reads, once per Inspector, how many characters the foreign-key view's
-// REF_NAME holds.
+// refWidths caches REF_NAME's width per server and version, for the process's life:
+// the width is the server binary's definition of the view, the same until an upgrade
+// (a new version). Every re-check before a DROP or hold statement makes Inspectors of
+// its own, two of which read it (the foreign-key checks have theirs): 2 reads of
+// information_schema.COLUMNS per table on the drops benchmark (docs/benchmarks.md).
+var refWidths sync.Map
+
+// refNameWidth reads, once per server and version, how many characters the
+// foreign-key view's REF_NAME holds.
 func (in *Inspector) refNameWidth(ctx context.Context) (int, error) {
 	if in.refWidth > 0 {
 		return in.refWidth, nil
+	}
+	key := ""
+	if s := in.server; s.Hostname != "" && s.Version != "" {
+		key = s.Identity() + "/" + s.Version
+		if w, ok := refWidths.Load(key); ok {
+			in.refWidth = w.(int)
+			return in.refWidth, nil
+		}
 	}
 	view := strings.TrimPrefix(in.server.Flavor.dialect().foreign, "information_schema.")
 	ws, err := queryAll(ctx, in, `SELECT /* janitor */ CHARACTER_MAXIMUM_LENGTH FROM information_schema.COLUMNS
@@ -853,6 +869,9 @@ func (in *Inspector) refNameWidth(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("read the width of %s.REF_NAME: not found", view)
 	}
 	in.refWidth = int(ws[0].Int64)
+	if key != "" {
+		refWidths.Store(key, in.refWidth)
+	}
 	return in.refWidth, nil
 }
 

@@ -286,54 +286,117 @@ type TableCounters struct {
 func (in *Inspector) ReadTableCounters(ctx context.Context, schema, table string) (TableCounters, error) {
 	qctx, cancel := in.ctx(ctx)
 	defer cancel()
+	// The sources of reads by name, read first by the same look, know whether
+	// performance_schema is on (a startup setting); the server-wide settings are read
+	// once per look, not once per held table of an inventory.
+	if u := &in.uses; u.read && u.err == nil && u.pfs {
+		if !in.counterSetup.read {
+			st, err := readCounterSetup(qctx, in.q)
+			if err != nil {
+				return TableCounters{}, err
+			}
+			in.counterSetup = st
+		}
+		return tableCounters(qctx, in.q, in.counterSetup, schema, table)
+	}
 	return ReadTableCounters(qctx, in.q, schema, table)
 }
 
 // ReadTableCounters is Inspector.ReadTableCounters on any querier.
 func ReadTableCounters(ctx context.Context, q Querier, schema, table string) (TableCounters, error) {
-	var c TableCounters
 	var on sql.NullInt64
 	if err := q.QueryRowxContext(ctx, "SELECT /* janitor */ @@performance_schema").Scan(&on); err != nil {
-		return c, fmt.Errorf("read @@performance_schema: %w", err)
+		return TableCounters{}, fmt.Errorf("read @@performance_schema: %w", err)
 	}
-	if on.Int64 != 1 {
-		c.IOWhy = "performance_schema is off on this server: reads cannot be observed, only writes (UPDATE_TIME)"
-		c.LockWhy = c.IOWhy
-		return c, nil
+	st := counterSetup{read: true, off: on.Int64 != 1}
+	if !st.off {
+		var err error
+		if st, err = readCounterSetup(ctx, q); err != nil {
+			return TableCounters{}, err
+		}
 	}
-	var cons string
-	err := q.QueryRowxContext(ctx, "SELECT /* janitor */ ENABLED FROM performance_schema.setup_consumers WHERE NAME = 'global_instrumentation'").Scan(&cons)
+	return tableCounters(ctx, q, st, schema, table)
+}
+
+// counterSetup is what performance_schema's settings say of every table's counters.
+type counterSetup struct {
+	read bool
+	// off: performance_schema is off.
+	off bool
+	// global is setup_consumers' global_instrumentation ("YES" when on); enabled,
+	// setup_instruments' ENABLED of the table I/O and lock instruments.
+	global  string
+	enabled map[string]string
+	// catchAll, actorsOff and threadsOff: setup_actors' enabled catch-all rows and
+	// disabled rows, and the foreground sessions not instrumented now.
+	catchAll, actorsOff, threadsOff int
+}
+
+// readCounterSetup reads the server-wide settings of the counters, performance_schema on.
+func readCounterSetup(ctx context.Context, q Querier) (counterSetup, error) {
+	st := counterSetup{read: true, enabled: map[string]string{}}
+	err := q.QueryRowxContext(ctx, "SELECT /* janitor */ ENABLED FROM performance_schema.setup_consumers WHERE NAME = 'global_instrumentation'").Scan(&st.global)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return c, fmt.Errorf("read performance_schema.setup_consumers: %w", err)
+		return st, fmt.Errorf("read performance_schema.setup_consumers: %w", err)
 	}
-	if cons != "YES" {
-		c.IOWhy = "performance_schema's global_instrumentation consumer is disabled: reads cannot be observed, only writes (UPDATE_TIME)"
-		c.LockWhy = c.IOWhy
-		return c, nil
+	if st.global != "YES" {
+		return st, nil
 	}
-	enabled := map[string]string{}
 	rows, err := q.QueryxContext(ctx, "SELECT /* janitor */ NAME, ENABLED FROM performance_schema.setup_instruments WHERE NAME IN (?, ?)", ioInstrument, lockInstrument)
 	if err != nil {
-		return c, fmt.Errorf("read performance_schema.setup_instruments: %w", err)
+		return st, fmt.Errorf("read performance_schema.setup_instruments: %w", err)
 	}
 	for rows.Next() {
 		var name, en string
 		if err := rows.Scan(&name, &en); err != nil {
 			rows.Close()
-			return c, fmt.Errorf("read performance_schema.setup_instruments: %w", err)
+			return st, fmt.Errorf("read performance_schema.setup_instruments: %w", err)
 		}
-		enabled[name] = en
+		st.enabled[name] = en
 	}
 	if err := rows.Close(); err != nil {
-		return c, fmt.Errorf("read performance_schema.setup_instruments: %w", err)
+		return st, fmt.Errorf("read performance_schema.setup_instruments: %w", err)
 	}
 	if err := rows.Err(); err != nil {
-		return c, fmt.Errorf("read performance_schema.setup_instruments: %w", err)
+		return st, fmt.Errorf("read performance_schema.setup_instruments: %w", err)
 	}
-	if enabled[ioInstrument] != "YES" {
+	if st.enabled[ioInstrument] != "YES" && st.enabled[lockInstrument] != "YES" {
+		return st, nil
+	}
+	// setup_actors (and threads.INSTRUMENTED, which it sets when a session connects, and
+	// which can be changed afterwards) switch instrumentation off per session: a session
+	// not instrumented moves neither count, whatever it reads (measured on MySQL 9.7).
+	// Only a catch-all row enabled and no row disabled instruments every new session.
+	err = q.QueryRowxContext(ctx, `SELECT /* janitor */ COALESCE(SUM(HOST = '%' AND USER = '%' AND ENABLED = 'YES'), 0),
+		COALESCE(SUM(ENABLED <> 'YES'), 0) FROM performance_schema.setup_actors`).Scan(&st.catchAll, &st.actorsOff)
+	if err != nil {
+		return st, fmt.Errorf("read performance_schema.setup_actors: %w", err)
+	}
+	err = q.QueryRowxContext(ctx, `SELECT /* janitor */ COUNT(*) FROM performance_schema.threads
+		WHERE TYPE = 'FOREGROUND' AND INSTRUMENTED <> 'YES'`).Scan(&st.threadsOff)
+	if err != nil {
+		return st, fmt.Errorf("read performance_schema.threads: %w", err)
+	}
+	return st, nil
+}
+
+// tableCounters reads a table's counters under the settings st.
+func tableCounters(ctx context.Context, q Querier, st counterSetup, schema, table string) (TableCounters, error) {
+	var c TableCounters
+	if st.off {
+		c.IOWhy = "performance_schema is off on this server: reads cannot be observed, only writes (UPDATE_TIME)"
+		c.LockWhy = c.IOWhy
+		return c, nil
+	}
+	if st.global != "YES" {
+		c.IOWhy = "performance_schema's global_instrumentation consumer is disabled: reads cannot be observed, only writes (UPDATE_TIME)"
+		c.LockWhy = c.IOWhy
+		return c, nil
+	}
+	if st.enabled[ioInstrument] != "YES" {
 		c.IOWhy = "performance_schema's table I/O instrument (" + ioInstrument + ") is disabled: row reads cannot be observed"
 	}
-	if enabled[lockInstrument] != "YES" {
+	if st.enabled[lockInstrument] != "YES" {
 		c.LockWhy = "performance_schema's table lock instrument (" + lockInstrument + ") is disabled: statements that read no row " +
 			"(COUNT(*) or any read of an empty table, LIMIT 0, EXPLAIN, LOCK TABLES) cannot be observed"
 	}
@@ -348,7 +411,7 @@ func ReadTableCounters(ctx context.Context, q Querier, schema, table string) (Ta
 	// partial: they are still read (a count above the baseline is an access all the
 	// same), and the reason says that some reads may not be seen.
 	var rowsMatching, disabled int
-	err = q.QueryRowxContext(ctx, `SELECT /* janitor */ COUNT(*), COALESCE(SUM(ENABLED <> 'YES'), 0) FROM performance_schema.setup_objects
+	err := q.QueryRowxContext(ctx, `SELECT /* janitor */ COUNT(*), COALESCE(SUM(ENABLED <> 'YES'), 0) FROM performance_schema.setup_objects
 		WHERE OBJECT_TYPE = 'TABLE' AND OBJECT_SCHEMA IN (?, '%') AND OBJECT_NAME IN (?, '%')`, schema, table).Scan(&rowsMatching, &disabled)
 	if err != nil {
 		return c, fmt.Errorf("read performance_schema.setup_objects: %w", err)
@@ -357,24 +420,9 @@ func ReadTableCounters(ctx context.Context, q Querier, schema, table string) (Ta
 	if rowsMatching == 0 || disabled > 0 {
 		partial = append(partial, "performance_schema.setup_objects does not enable instrumentation of this table (OBJECT_TYPE 'TABLE'): reads may not be observed")
 	}
-	// setup_actors (and threads.INSTRUMENTED, which it sets when a session connects, and
-	// which can be changed afterwards) switch instrumentation off per session: a session
-	// not instrumented moves neither count, whatever it reads (measured on MySQL 9.7).
-	// Only a catch-all row enabled and no row disabled instruments every new session.
-	var catchAll, actorsOff, threadsOff int
-	err = q.QueryRowxContext(ctx, `SELECT /* janitor */ COALESCE(SUM(HOST = '%' AND USER = '%' AND ENABLED = 'YES'), 0),
-		COALESCE(SUM(ENABLED <> 'YES'), 0) FROM performance_schema.setup_actors`).Scan(&catchAll, &actorsOff)
-	if err != nil {
-		return c, fmt.Errorf("read performance_schema.setup_actors: %w", err)
-	}
-	err = q.QueryRowxContext(ctx, `SELECT /* janitor */ COUNT(*) FROM performance_schema.threads
-		WHERE TYPE = 'FOREGROUND' AND INSTRUMENTED <> 'YES'`).Scan(&threadsOff)
-	if err != nil {
-		return c, fmt.Errorf("read performance_schema.threads: %w", err)
-	}
-	if catchAll == 0 || actorsOff > 0 || threadsOff > 0 {
+	if st.catchAll == 0 || st.actorsOff > 0 || st.threadsOff > 0 {
 		partial = append(partial, fmt.Sprintf("performance_schema does not instrument every session (setup_actors: %d rows disabled, catch-all row enabled: %t; %d sessions now not instrumented): their reads are not observed",
-			actorsOff, catchAll > 0, threadsOff))
+			st.actorsOff, st.catchAll > 0, st.threadsOff))
 	}
 	c.Partial = strings.Join(partial, "; ")
 	if c.IOWhy == "" {

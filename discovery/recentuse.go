@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -138,10 +139,20 @@ type useCache struct {
 	// failed maps "schema.table" (lower-cased) to failed statements in the history.
 	failed     map[string][]failedStmt
 	historyWhy string
-	// errs is read at the first held table only: nothing else needs it.
+	// errs is read at the first held table only: nothing else needs it, and only when
+	// the gate (errsGate) says a 1146 may have been raised since that table's hold began.
 	errsRead bool
 	errs     []errAccount
 	errsWhy  string
+	// gate is the server's latest 1146, any account, read once (errsGate).
+	gate errGate
+	// pre is the inventory's prefetch of every digest, taken by the first read.
+	pre *digestPrefetch
+	// consumers are performance_schema's consumers and whether each is on.
+	consumers map[string]bool
+	// maxDigest is the bytes of a statement's tokens a digest keeps (max_digest_length,
+	// or performance_schema_max_digest_length when smaller).
+	maxDigest int
 	// counts maps schema and table to reads counted since countsSince; countsFrom
 	// says which source fills it ("" when none).
 	counts      map[[2]string]int64
@@ -171,6 +182,9 @@ func (in *Inspector) loadUses(ctx context.Context, b *batch, want ...useKey) *us
 	inventory := b != nil
 	if inventory {
 		c.now = b.now
+		if !c.read {
+			c.pre = b.digests
+		}
 		if len(b.useWant) > 0 {
 			want = append(append([]useKey(nil), b.useWant...), want...)
 		}
@@ -201,12 +215,13 @@ func (in *Inspector) loadUses(ctx context.Context, b *batch, want ...useKey) *us
 	c.read = true
 	c.setWant(want)
 	// Each query gets its own discovery.query_timeout (scalar, queryAll, queryEach).
-	var pfs sql.NullInt64
-	if err := in.scalar(ctx, "SELECT /* janitor */ @@performance_schema", &pfs); err != nil {
+	var pfs, maxDigest sql.NullInt64
+	if err := in.scalar(ctx, "SELECT /* janitor */ @@performance_schema, LEAST(@@max_digest_length, @@performance_schema_max_digest_length)", &pfs, &maxDigest); err != nil {
 		c.err = fmt.Errorf("read @@performance_schema: %w", err)
 		return c
 	}
 	c.pfs = pfs.Int64 == 1
+	c.maxDigest = int(maxDigest.Int64)
 	if !c.pfs {
 		c.digestWhy = "performance_schema is off"
 		c.historyWhy, c.errsWhy, c.countsWhy = c.digestWhy, c.digestWhy, c.digestWhy
@@ -261,13 +276,65 @@ func (in *Inspector) readByName(ctx context.Context, c *useCache) error {
 	return nil
 }
 
-// loadErrors reads MySQL's error summary once, at the first held table that needs it.
-func (in *Inspector) loadErrors(ctx context.Context, c *useCache) error {
+// loadErrors reads MySQL's error summary once, at the first held table that needs it:
+// one held since since. The summary by account is a full scan of one row per account
+// and error number (9,740 rows and up to 0.32 s on the drops benchmark's server,
+// docs/benchmarks.md), sent before every hold statement and DROP of a held table; the
+// server-wide count of 1146 is one row read by its key. When that row says no 1146 was
+// raised since since (a second's margin: both keep whole seconds), no account's row can
+// have one either and the scan would find nothing to keep the table for. A gate that
+// cannot be read, or says nothing, does not skip it.
+func (in *Inspector) loadErrors(ctx context.Context, c *useCache, since time.Time) error {
 	if c.errsRead {
+		return nil
+	}
+	if in.server.Flavor != FlavorMariaDB && in.errsGate(ctx, c).quietSince(since) {
 		return nil
 	}
 	c.errsRead = true
 	return in.loadErrorSummary(ctx, c)
+}
+
+// errGate is performance_schema's server-wide row for error 1146.
+type errGate struct {
+	read bool
+	// ok: the row was read and found; raised and last are its count and latest time
+	// (last zero when none was raised).
+	ok     bool
+	raised int64
+	last   time.Time
+}
+
+// quietSince reports whether the gate shows no 1146 raised after since: read, found,
+// and either none raised or the latest a second or more before since.
+func (g errGate) quietSince(since time.Time) bool {
+	return g.ok && (g.raised == 0 || g.last.IsZero() || !g.last.Add(time.Second).After(since))
+}
+
+// errsGate reads, once per Inspector, how many 1146 errors the server raised and when
+// last (events_errors_summary_global_by_error: every account's and thread's, janitor's
+// own included). A failed read is logged and leaves the gate shut: the scan runs.
+func (in *Inspector) errsGate(ctx context.Context, c *useCache) errGate {
+	if c.gate.read {
+		return c.gate
+	}
+	c.gate.read = true
+	var raised sql.NullInt64
+	var last sql.NullFloat64
+	err := in.scalar(ctx, `SELECT /* janitor */ SUM_ERROR_RAISED, UNIX_TIMESTAMP(LAST_SEEN)
+		FROM performance_schema.events_errors_summary_global_by_error WHERE ERROR_NUMBER = 1146`, &raised, &last)
+	if err != nil {
+		if !errors.Is(err, sql.ErrNoRows) {
+			in.log.DebugContext(ctx, "read the server's count of error 1146: reading every account's instead", "error", err)
+		}
+		return c.gate
+	}
+	c.gate.ok = raised.Valid
+	c.gate.raised = raised.Int64
+	if last.Valid {
+		c.gate.last = unixTime(last.Float64)
+	}
+	return c.gate
 }
 
 // scalar reads one row under discovery.query_timeout.
@@ -277,7 +344,20 @@ func (in *Inspector) scalar(ctx context.Context, query string, dest ...any) erro
 	return in.q.QueryRowxContext(qctx, query).Scan(dest...)
 }
 
+// consumers reads performance_schema's consumers once per Inspector: the digests and
+// the statement history both need them, within one look.
 func consumers(ctx context.Context, in *Inspector) (map[string]bool, error) {
+	if c := in.uses.consumers; c != nil {
+		return c, nil
+	}
+	on, err := readConsumers(ctx, in)
+	if err == nil {
+		in.uses.consumers = on
+	}
+	return on, err
+}
+
+func readConsumers(ctx context.Context, in *Inspector) (map[string]bool, error) {
 	ctx, cancel := in.ctx(ctx)
 	defer cancel()
 	on := map[string]bool{}
@@ -381,9 +461,29 @@ func orJoin(clauses []string) string {
 }
 
 // readDigests reads the digests that may name c.want, or failed, and indexes them by
-// the names they hold.
+// the names they hold. An inventory's first read takes the digests its prefetch read
+// (c.pre) when that read succeeded: every digest, a superset of the filtered read,
+// from which the matcher finds the same ones (the filter only ever keeps more).
 func (in *Inspector) readDigests(ctx context.Context, c *useCache) error {
+	if p := c.pre; p != nil {
+		c.pre = nil
+		if p.take() {
+			c.digests, c.byName = p.rows, p.byName
+			return nil
+		}
+	}
 	where, args := digestFilter(c.want, maxDigestPatterns)
+	rows, err := in.queryDigests(ctx, where, args)
+	if err != nil {
+		return err
+	}
+	c.digests = rows
+	c.byName = indexDigests(rows)
+	return nil
+}
+
+// queryDigests reads the statement digests, filtered by where (digestFilter).
+func (in *Inspector) queryDigests(ctx context.Context, where string, args []any) ([]digestRow, error) {
 	rows, err := queryAll(ctx, in, `SELECT /* janitor */ COALESCE(SCHEMA_NAME, ''), DIGEST_TEXT, COUNT_STAR, SUM_ERRORS, UNIX_TIMESTAMP(LAST_SEEN)
 		FROM performance_schema.events_statements_summary_by_digest WHERE DIGEST_TEXT IS NOT NULL`+where, args,
 		func(r *sqlx.Rows) (d digestRow, err error) {
@@ -393,11 +493,67 @@ func (in *Inspector) readDigests(ctx context.Context, c *useCache) error {
 			return d, err
 		})
 	if err != nil {
-		return fmt.Errorf("read performance_schema.events_statements_summary_by_digest: %w", err)
+		return nil, fmt.Errorf("read performance_schema.events_statements_summary_by_digest: %w", err)
 	}
-	c.digests = rows
-	c.byName = indexDigests(rows)
-	return nil
+	return rows, nil
+}
+
+// digestPrefetch is an inventory's read of every statement digest, sent on a second
+// connection of the shard's pool when InspectAll begins, so that on MySQL the server's
+// scan of the digest table (0.1-0.3 s at 10,000 digests, whatever the filter:
+// docs/benchmarks.md) runs while the first connection reads the candidates' metadata,
+// names, sizes and evidence. The server does the same work as before; the inventory
+// waits for the longer of the two instead of their sum. The digests are those of the
+// inventory's start rather than of its reads-by-name step, a fraction of a second
+// earlier; every DROP and hold statement re-reads them on its own re-check.
+type digestPrefetch struct {
+	done   chan struct{}
+	cancel context.CancelFunc
+	rows   []digestRow
+	byName map[string][]digestRef
+	err    error
+}
+
+// startDigestPrefetch starts the read where an inventory would read every digest: on
+// MySQL (MariaDB 11.8 reads them in milliseconds), with a pool to take the connection
+// from, and names more than a re-check's filter takes. nil when it does not.
+func (in *Inspector) startDigestPrefetch(ctx context.Context, names []Name) *digestPrefetch {
+	if _, pool := in.q.(*sqlx.DB); !pool || in.server.Flavor == FlavorMariaDB {
+		return nil
+	}
+	want := make([]useKey, 0, len(names))
+	for _, n := range names {
+		want = append(want, useKey{n.Schema, n.Table})
+	}
+	if where, _ := digestFilter(want, maxDigestPatterns); where != "" {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	p := &digestPrefetch{done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(p.done)
+		// Indexed here too: parsing 10,000 digest texts is janitor's own CPU time,
+		// overlapped as the server's scan is.
+		if p.rows, p.err = in.queryDigests(ctx, "", nil); p.err == nil {
+			p.byName = indexDigests(p.rows)
+		}
+	}()
+	return p
+}
+
+// take waits for the prefetch and reports whether it read the digests (false: the
+// caller reads them itself).
+func (p *digestPrefetch) take() bool {
+	<-p.done
+	return p.err == nil
+}
+
+// stop ends the prefetch and waits for it, so that nothing of it outlives InspectAll.
+func (p *digestPrefetch) stop() {
+	if p != nil {
+		p.cancel()
+		<-p.done
+	}
 }
 
 // indexDigests indexes the digests that use data by the names they hold.
@@ -701,7 +857,7 @@ func (in *Inspector) heldNameUses(ctx context.Context, h *Hold, since time.Time,
 	if c.err != nil {
 		return nil, nil, "", c.err
 	}
-	if err := in.loadErrors(ctx, c); err != nil {
+	if err := in.loadErrors(ctx, c, since); err != nil {
 		return nil, nil, "", err
 	}
 	var unobs []string
@@ -727,6 +883,7 @@ func (in *Inspector) heldNameUses(ctx context.Context, h *Hold, since time.Time,
 			return nil, nil, "", err
 		}
 		asked = append(asked, dyn...)
+		asked = append(asked, c.cutDigests(h, since, seen)...)
 		if c.digestPartial != "" {
 			unobs = append(unobs, c.digestPartial)
 		}
@@ -752,6 +909,44 @@ func (in *Inspector) heldNameUses(ctx context.Context, h *Hold, since time.Time,
 		}
 	}
 	return asked, others, strings.Join(unobs, "; "), nil
+}
+
+// cutShare is how much of max_digest_length a digest's text must fill to be read as
+// cut. MySQL 9.7 marks no cut (measured: a SELECT of 120 columns of 20 characters,
+// the table named last, gave 971 characters for 1,024 bytes of tokens, ending in
+// "` ,"); the text of an identifier or a comma is about as long as its token, so a
+// digest whose text reaches 85 % of the limit may be one whose tokens filled it.
+const cutShare = 85
+
+// cut reports whether a digest's text may have been cut at max (bytes of tokens).
+func (d digestRow) cut(max int) bool {
+	return max > 0 && len(d.text)*100 >= max*cutShare
+}
+
+// cutDigests are the digests that may name a held table's original name after the cut
+// of their text at max_digest_length: failed since the hold began (a statement naming
+// a missing table fails whole, with 1146), not already found by name (seen), and of
+// the held table's schema, as their default schema or a name qualified by it in the
+// text left. Like a procedure that builds its SQL (dynamicCalls), one is read as a
+// request for the table: a restore costs disk, a wrong drop an outage.
+func (c *useCache) cutDigests(h *Hold, since time.Time, seen map[int]bool) []string {
+	var out []string
+	ls := strings.ToLower(h.Schema)
+	for i, d := range c.digests {
+		if seen[i] || d.errors == 0 || !d.since(since) || !d.cut(c.maxDigest) {
+			continue
+		}
+		named := strings.EqualFold(d.schema, h.Schema)
+		for _, id := range digestIdents(d.text) {
+			named = named || strings.ToLower(id.qual) == ls
+		}
+		if !named {
+			continue
+		}
+		out = append(out, fmt.Sprintf("a statement of its schema failed since the hold began, last at %s UTC, and its digest is cut at max_digest_length (%d bytes): it may name the original name after the cut: %s (statement digest: %d runs, %d failed, in all)",
+			d.last.Format(time.DateTime), c.maxDigest, shorten(d.text), d.count, d.errors))
+	}
+	return out
 }
 
 // since reports whether a digest ran after t. MariaDB keeps LAST_SEEN in whole seconds
@@ -853,18 +1048,46 @@ func readsData(digest string) bool {
 	if strings.Contains(digest, holdPrefix) || ownHeartbeatRead(digest) || ownPurgeStatement(digest) {
 		return false
 	}
-	f := strings.Fields(digest)
-	if len(f) == 0 {
+	first := firstWord(digest)
+	if first == "" {
 		return false
 	}
-	return !ddlWords[strings.ToUpper(f[0])] || strings.Contains(strings.ToUpper(digest), "SELECT")
+	return !ddlWords[strings.ToUpper(first)] || strings.Contains(strings.ToUpper(digest), "SELECT")
 }
+
+// firstWord is strings.Fields(s)[0] ("" when s has none), without splitting the rest:
+// an inventory looks at up to 10,000 digests of up to 1 KB each.
+func firstWord(s string) string {
+	s = strings.TrimLeftFunc(s, unicode.IsSpace)
+	if i := strings.IndexFunc(s, unicode.IsSpace); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// containsFold reports whether s holds sub (ASCII letters), whatever their case.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// heartbeatNormal spaces out a digest's punctuation and drops its quotes, for
+// ownHeartbeatRead.
+var heartbeatNormal = strings.NewReplacer("`", "", "(", " ( ", ")", " ) ", ",", " , ")
 
 // ownHeartbeatRead reports whether a digest is janitor's own read of a gh-ost
 // heartbeat (evidence.go, heartbeat): SELECT TIMESTAMPDIFF(MICROSECOND,
 // MAX(last_update), NOW(6)) / 1e6 FROM changelog WHERE hint = 'heartbeat'.
 func ownHeartbeatRead(digest string) bool {
-	u := strings.ToUpper(strings.Join(strings.Fields(strings.NewReplacer("`", "", "(", " ( ", ")", " ) ", ",", " , ").Replace(digest)), " "))
+	// Every digest of an inventory comes here: the cheap test first.
+	if !containsFold(digest, "TIMESTAMPDIFF") {
+		return false
+	}
+	u := strings.ToUpper(strings.Join(strings.Fields(heartbeatNormal.Replace(digest)), " "))
 	return strings.HasPrefix(u, "SELECT TIMESTAMPDIFF ( MICROSECOND , MAX ( LAST_UPDATE ) , NOW ( ") && strings.Contains(u, " WHERE HINT = ?")
 }
 
@@ -874,6 +1097,10 @@ func ownHeartbeatRead(digest string) bool {
 // (recent_read) at the re-check before its DROP. Only these exact shapes: one table,
 // no WHERE, no column.
 func ownPurgeStatement(digest string) bool {
+	// Both shapes end in "LIMIT ?": the cheap test first.
+	if !strings.HasSuffix(strings.TrimRightFunc(digest, unicode.IsSpace), "?") {
+		return false
+	}
 	f := strings.Fields(digest)
 	table := func(fs []string) bool {
 		// `t`, or `s` . `t`

@@ -1,6 +1,9 @@
 package discovery
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestDigestIdents: a digest quotes every identifier; a qualified name is `s` . `t`, and
 // a backtick inside a name is doubled.
@@ -54,5 +57,29 @@ func TestMissingTable(t *testing.T) {
 	}
 	if _, ok := missingTable("Unknown column 'x'"); ok {
 		t.Error("matched another error")
+	}
+}
+
+// TestErrGateQuietSince: the error summary's gate skips the scan only when its row was
+// read and shows no 1146 after since, a second's margin included (both sources keep
+// whole seconds); a gate not read, or not found, never does.
+func TestErrGateQuietSince(t *testing.T) {
+	since := time.Date(2026, 12, 8, 1, 0, 10, 500_000_000, time.UTC)
+	for _, tc := range []struct {
+		name string
+		g    errGate
+		want bool
+	}{
+		{"not read", errGate{}, false},
+		{"read, no row", errGate{read: true}, false},
+		{"none raised", errGate{read: true, ok: true}, true},
+		{"raised long before", errGate{read: true, ok: true, raised: 3, last: since.Add(-time.Minute)}, true},
+		{"raised a second before", errGate{read: true, ok: true, raised: 3, last: since.Add(-time.Second)}, true},
+		{"raised in the same second", errGate{read: true, ok: true, raised: 3, last: since.Truncate(time.Second)}, false},
+		{"raised after", errGate{read: true, ok: true, raised: 3, last: since.Add(time.Second)}, false},
+	} {
+		if got := tc.g.quietSince(since); got != tc.want {
+			t.Errorf("%s: quietSince %t, want %t", tc.name, got, tc.want)
+		}
 	}
 }

@@ -26,14 +26,7 @@ var hostileNames = []string{"we`ird", "50%_off", "a_b", "axb", `back\slash`, "Ü
 // what says.
 func digestServer(t *testing.T, nothing string) *sqlx.DB {
 	t.Helper()
-	db := testdb.Primary(t)
-	var pfs int
-	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
-		t.Fatal(err)
-	}
-	if pfs != 1 {
-		t.Skip("performance_schema is off: " + nothing + " (the suite runs MySQL and MariaDB 11.8 with it on)")
-	}
+	db := pfsPrimary(t, nothing+" (the suite runs MySQL and MariaDB 11.8 with it on)")
 	roomForDigests(t, db)
 	return db
 }
@@ -168,6 +161,21 @@ func TestReadSourcesReadTheCandidatesRows(t *testing.T) {
 	t.Logf("%d rows of the sources read, %d digests on the server (%d failed)", got, digests, failed)
 }
 
+// pfsPrimary is the primary, for a test that needs performance_schema on: skipped,
+// saying why, where it is off.
+func pfsPrimary(t *testing.T, why string) *sqlx.DB {
+	t.Helper()
+	db := testdb.Primary(t)
+	var pfs int
+	if err := db.Get(&pfs, "SELECT @@performance_schema"); err != nil {
+		t.Fatal(err)
+	}
+	if pfs != 1 {
+		t.Skip("performance_schema is off: " + why)
+	}
+	return db
+}
+
 // roomForDigests empties performance_schema's digest table when it is nearly full (a
 // bench fills it on the same sandbox): new statements would get no digest of their own.
 func roomForDigests(t *testing.T, db *sqlx.DB) {
@@ -178,5 +186,141 @@ func roomForDigests(t *testing.T, db *sqlx.DB) {
 	}
 	if n >= size-500 {
 		testdb.Exec(t, db, "TRUNCATE performance_schema.events_statements_summary_by_digest")
+	}
+}
+
+// TestInventoryReadsDigestsAlongside: on MySQL an inventory of more candidates than a
+// re-check's digest filter takes reads every statement digest on a second connection,
+// begun with the inventory, so the server's scan of the digest table overlaps the
+// candidates' metadata reads instead of following them (docs/benchmarks.md). Seen in
+// performance_schema's long statement history: the digest read starts before the
+// inventory's read of the candidates' tablespace sizes (information_schema.FILES), on
+// another thread, and the inventory's findings are those of a read after it.
+func TestInventoryReadsDigestsAlongside(t *testing.T) {
+	testdb.SkipUnless(t, "MariaDB reads its digests in milliseconds: no second connection", "mysql")
+	db := testdb.Primary(t)
+	ctx := context.Background()
+	roomForDigests(t, db)
+	s := testdb.Schema(t, db)
+	var names []Name
+	for i := range 6 {
+		base := fmt.Sprintf("t%d", i)
+		testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, base)+" (id INT PRIMARY KEY)",
+			"CREATE TABLE "+dbconn.QualifiedName(s, "_"+base+"_old")+" (id INT PRIMARY KEY)")
+		names = append(names, Name{Schema: s, Table: "_" + base + "_old"})
+	}
+	// One of them read: the inventory must find it by its digest.
+	var ids []int
+	if err := db.SelectContext(ctx, &ids, "SELECT id FROM "+dbconn.QualifiedName(s, "_t3_old")+" WHERE id = 3"); err != nil {
+		t.Fatal(err)
+	}
+	var was string
+	if err := db.GetContext(ctx, &was, "SELECT ENABLED FROM performance_schema.setup_consumers WHERE NAME = 'events_statements_history_long'"); err != nil {
+		t.Fatal(err)
+	}
+	testdb.Exec(t, db, "UPDATE performance_schema.setup_consumers SET ENABLED = 'YES' WHERE NAME = 'events_statements_history_long'")
+	t.Cleanup(func() {
+		testdb.Exec(t, db, "UPDATE performance_schema.setup_consumers SET ENABLED = '"+was+"' WHERE NAME = 'events_statements_history_long'")
+	})
+	srv, err := ReadServer(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type stmt struct {
+		Thread int64 `db:"THREAD_ID"`
+		Start  int64 `db:"TIMER_START"`
+	}
+	first := func(like string) stmt {
+		t.Helper()
+		var st stmt
+		if err := db.GetContext(ctx, &st, `SELECT THREAD_ID, TIMER_START FROM performance_schema.events_statements_history_long
+			WHERE SQL_TEXT LIKE ? ORDER BY TIMER_START LIMIT 1`, like); err != nil {
+			t.Fatalf("janitor's %q in the statement history: %v", like, err)
+		}
+		return st
+	}
+	// The goroutine may be scheduled late on a busy machine (or under -race): three
+	// inventories, one of which must show the overlap. Read one after the other, the
+	// digests could never come first.
+	var seen []string
+	for range 3 {
+		testdb.Exec(t, db, "TRUNCATE performance_schema.events_statements_history_long")
+		tables, err := NewInspector(db, srv, Options{Schemas: []string{s}, QueryTimeout: 30 * time.Second}, nil).InspectAll(ctx, names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tb := range tables {
+			if read := tb.Evidence.Reads.Last != nil; read != (tb.Name == "_t3_old") {
+				t.Fatalf("%s: read by name %t (%s), want %t", tb.Name, read, tb.Evidence.Reads.LastWhat, !read)
+			}
+		}
+		digests := first("SELECT /* janitor */ COALESCE(SCHEMA_NAME, ''), DIGEST_TEXT%")
+		sizes := first("SELECT /* janitor */ TABLESPACE_NAME, TOTAL_EXTENTS%FROM information_schema.FILES%")
+		if digests.Start < sizes.Start && digests.Thread != sizes.Thread {
+			return
+		}
+		seen = append(seen, fmt.Sprintf("digests at %d on thread %d, sizes at %d on thread %d", digests.Start, digests.Thread, sizes.Start, sizes.Thread))
+	}
+	t.Errorf("the digest read never began before the sizes read, on another thread: %s", strings.Join(seen, "; "))
+}
+
+// TestOneLookReadsServerSettingsOnce: what one look (an Inspector) reads of the server's
+// own settings is read once, however many tables it looks at: performance_schema's
+// session instrumentation (setup_actors) once per inventory of three held tables, not
+// once per held table; and the foreign-key view's REF_NAME width once per server, not
+// once per Inspector (each re-check before a DROP makes its own). Counted from the
+// statement digests of janitor's reads.
+func TestOneLookReadsServerSettingsOnce(t *testing.T) {
+	db := pfsPrimary(t, "no counters and no digests to count reads with")
+	ctx := context.Background()
+	roomForDigests(t, db)
+	s := testdb.Schema(t, db)
+	var names []Name
+	now := time.Now().UTC()
+	for i := range 3 {
+		orig := fmt.Sprintf("__t%d_old", i)
+		h := Hold{Schema: s, Table: orig, HeldAt: now.Add(-time.Hour), Until: now.Add(time.Hour), Tool: ToolPTOSC}
+		h.HoldName = HoldName(s, orig, h.HeldAt, h.Until)
+		text, err := h.CommentText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, h.HoldName)+" (id INT PRIMARY KEY) COMMENT '"+strings.NewReplacer(`\`, `\\`, "'", "''").Replace(text)+"'")
+		names = append(names, Name{Schema: s, Table: h.HoldName})
+	}
+	runs := func(like string) int64 {
+		t.Helper()
+		var n int64
+		if err := db.GetContext(ctx, &n, "SELECT COALESCE(SUM(COUNT_STAR), 0) FROM performance_schema.events_statements_summary_by_digest WHERE DIGEST_TEXT LIKE ?", like); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	const actors, width = "%FROM `performance_schema` . `setup_actors`%", "SELECT `CHARACTER_MAXIMUM_LENGTH` FROM%"
+	srv, err := ReadServer(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	look := func() (actorReads, widthReads int64) {
+		t.Helper()
+		a, w := runs(actors), runs(width)
+		tables, err := NewInspector(db, srv, Options{Schemas: []string{s}, QueryTimeout: 30 * time.Second}, nil).InspectAll(ctx, names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tb := range tables {
+			if tb.Hold == nil || len(tb.Evidence.Unreadable) > 0 {
+				t.Fatalf("%s: hold %v, unreadable %v", tb.Name, tb.Hold, tb.Evidence.Unreadable)
+			}
+		}
+		return runs(actors) - a, runs(width) - w
+	}
+	a1, w1 := look()
+	a2, w2 := look()
+	if a1 != 1 || a2 != 1 {
+		t.Errorf("an inventory of 3 held tables read setup_actors %d and %d times, want once each", a1, a2)
+	}
+	if w1 > 1 || w2 != 0 {
+		t.Errorf("two looks at the same server read REF_NAME's width %d and %d times, want at most once, then none", w1, w2)
 	}
 }
