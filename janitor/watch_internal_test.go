@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/discovery"
 	"github.com/janitorhq/janitor/internal/testdb"
 	"github.com/janitorhq/janitor/report"
 )
@@ -41,7 +42,7 @@ func TestStallAfterAHoldSaysRename(t *testing.T) {
 	r := &shardRun{j: j, sc: cfg.Shards[0], log: j.log}
 	defer r.close()
 	r.replicas = j.replicaDBs(cfg.Shards[0], &r.closers)
-	err = r.watchAppliers(ctx, s, "__orders_old", true)
+	err = r.watchAppliers(ctx, s, "__orders_old", followed(&discovery.Table{Schema: s, Name: "__orders_old"}, true))
 	var stop *errStop
 	if !errors.As(err, &stop) || stop.code != report.BlockedReplicaApplier {
 		t.Fatalf("watch after the RENAME: %v; want the applier's wait", err)
