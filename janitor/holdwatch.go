@@ -94,13 +94,17 @@ func (r *shardRun) restoreAsked(ctx context.Context, cands []candidate) *errStop
 	return nil
 }
 
+// RestoreDeferredReason begins the report reason of a held table asked for by its
+// original name whose restore was deferred (its outcome is deferred).
+const RestoreDeferredReason = "restore deferred: "
+
 // restoreDeferred reports a restore the guard deferred: the table is still missing
 // under its original name, and an application may be failing on it.
 func (r *shardRun) restoreDeferred(ctx context.Context, c candidate, why string) {
 	t := c.table
 	row := &r.s.Tables[c.row]
 	row.Outcome = report.OutcomeDeferred
-	row.Reason = fmt.Sprintf("restore deferred: %s; asked for by its original name during the hold (%s), it stays held as %s, and the next `janitor holds --execute` tries again; to restore it by hand once that is gone: `janitor restore --shard %s %s`",
+	row.Reason = fmt.Sprintf(RestoreDeferredReason+"%s; asked for by its original name during the hold (%s), it stays held as %s, and the next `janitor holds --execute` tries again; to restore it by hand once that is gone: `janitor restore --shard %s %s`",
 		why, strings.Join(t.Evidence.Hold.AskedFor, "; "), t.Name, discovery.QuoteArg(r.sc.Name), discovery.QuoteArg(t.Schema+"."+t.Hold.Table))
 	r.log.WarnContext(ctx, "restore deferred: a held table asked for by its original name is still held", "table", dbconn.QualifiedName(t.Schema, t.Name),
 		"original", t.Hold.Table, "reason", why)
