@@ -76,8 +76,13 @@ func (r *shardRun) restoreAsked(ctx context.Context, cands []candidate) *errStop
 			continue
 		}
 		why := d.out.reason
-		if d.stop != nil {
+		switch {
+		case d.stop != nil:
 			why = d.stop.why
+		case d.out.outcome != report.OutcomeDeferred:
+			// Gone or no longer held since discovery: nothing left to restore.
+			row.Outcome, row.Reason = d.out.outcome, "not restored: "+why
+			continue
 		}
 		if len(restored) == 0 {
 			r.restoreDeferred(ctx, c, why)

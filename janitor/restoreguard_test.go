@@ -25,12 +25,30 @@ func heldFKChild(t *testing.T) (primary, replica *sqlx.DB, s, parent string, cfg
 	primary, replica, s, other, p := fkShard(t)
 	cfg = holdConfig(t, s)
 	cfg.Execute.LockWaitTimeout = 3 * time.Second
-	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__orders_old"]; o.Outcome != report.OutcomeHeld {
-		t.Fatalf("__orders_old: %+v, want held", o)
-	}
+	holdOrders(t, cfg)
 	hold = heldName(t, primary, s, "__orders_old")
 	testdb.WaitReplica(t, primary, replica)
 	return primary, replica, s, q(other, p), cfg, hold
+}
+
+// holdOrders holds __orders_old with a first run of cfg.
+func holdOrders(t *testing.T, cfg janitor.Config) {
+	t.Helper()
+	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__orders_old"]; o.Outcome != report.OutcomeHeld {
+		t.Fatalf("__orders_old: %+v, want held", o)
+	}
+}
+
+// heldOrders is oneLeftover's __orders_old held by a first run: the primary, the schema
+// and the hold configuration.
+func heldOrders(t *testing.T) (*sqlx.DB, string, janitor.Config) {
+	t.Helper()
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	oneLeftover(t, db, s)
+	cfg := holdConfig(t, s)
+	holdOrders(t, cfg)
+	return db, s, cfg
 }
 
 // replicaFlows checks that replication goes on and that a read of table on the replica
@@ -125,18 +143,12 @@ func TestRestoreAfterTheReaderEnds(t *testing.T) {
 
 // TestRestoreWaitsForAStoppedApplier: the throttle is part of a restore's guard. With the
 // replica's applier stopped, the restore is deferred with the throttle's reason and
-// nothing is renamed; once the applier runs again, it goes through. Before, the restore
-// renamed regardless, and the stopped replica kept the hold name.
+// nothing is renamed. Before, the restore renamed regardless, and the stopped replica
+// kept the hold name.
 func TestRestoreWaitsForAStoppedApplier(t *testing.T) {
-	db := testdb.Primary(t)
+	db, s, cfg := heldOrders(t)
 	replica := testdb.Open(t, testdb.ReplicaDSN(t))
-	s := testdb.Schema(t, db)
-	oneLeftover(t, db, s)
-	cfg := holdConfig(t, s)
 	cfg.Throttle.MaxWait = 500 * time.Millisecond
-	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__orders_old"]; o.Outcome != report.OutcomeHeld {
-		t.Fatalf("__orders_old: %+v, want held", o)
-	}
 	testdb.WaitReplica(t, db, replica)
 	testdb.StopReplicaSQL(t, replica)
 	_, err := janitor.New(cfg, nil).Restore(context.Background(), "sandbox", s, "__orders_old")
@@ -218,13 +230,7 @@ func TestYoungFKReaderOnReplicaDefersTheHold(t *testing.T) {
 // is deferred; the run drops the table.
 func TestRestoreWhileARunHoldsItsLock(t *testing.T) {
 	t.Run("run lock held", func(t *testing.T) {
-		db := testdb.Primary(t)
-		s := testdb.Schema(t, db)
-		oneLeftover(t, db, s)
-		cfg := holdConfig(t, s)
-		if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__orders_old"]; o.Outcome != report.OutcomeHeld {
-			t.Fatalf("__orders_old: %+v, want held", o)
-		}
+		db, s, cfg := heldOrders(t)
 		other, err := db.Connx(context.Background())
 		if err != nil {
 			t.Fatal(err)
