@@ -84,7 +84,7 @@ func (j *Janitor) Restore(ctx context.Context, shard, schema, table string) ([]R
 	}
 	switch {
 	case len(picked) == 0:
-		return r.finishInterrupted(ctx, schema, table, holds)
+		return restoreAnswer(r.finishInterrupted(ctx, schema, table, holds))
 	case len(picked) > 1:
 		var names []string
 		for _, h := range picked {
@@ -93,7 +93,13 @@ func (j *Janitor) Restore(ctx context.Context, shard, schema, table string) ([]R
 		return nil, fmt.Errorf("%s was held more than once: %s; restore one by its hold name",
 			dbconn.QualifiedName(schema, table), strings.Join(names, ", "))
 	}
-	out, d, err := r.restoreGroup(ctx, schema, picked[0], holds, nil)
+	return restoreAnswer(r.restoreGroup(ctx, schema, picked[0], holds, nil))
+}
+
+// restoreAnswer is `janitor restore`'s answer from what restoreGroup (or
+// finishInterrupted) did: the tables restored, or an error that says why not, wrapping
+// ErrRestoreDeferred when the guard held the restore back.
+func restoreAnswer(out []Restored, d decision, err error) ([]Restored, error) {
 	switch {
 	case err != nil:
 		return out, err
@@ -286,24 +292,34 @@ func groupNote(group []discovery.Hold) string {
 
 // finishInterrupted handles a name that no hold answers to: a table under its original
 // name whose comment is still a hold record (a hold interrupted before its RENAME, or
-// a restore before its comment) gets its comment back.
-func (r *shardRun) finishInterrupted(ctx context.Context, schema, table string, holds []discovery.Hold) ([]Restored, error) {
+// a restore before its comment) gets its comment back, under the table's lock and the
+// guard, as the comment change of a restore (it locks what the RENAME back would).
+func (r *shardRun) finishInterrupted(ctx context.Context, schema, table string, holds []discovery.Hold) ([]Restored, decision, error) {
 	var comment string
 	err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
 		schema, table).Scan(&comment)
-	if err == nil {
-		if discovery.HoldStateOf(table, comment) == discovery.HoldRecorded {
-			h, _ := discovery.ParseHold(comment)
-			res := Restored{Schema: schema, HoldName: h.HoldName, Table: table, Until: h.Until}
-			r.restoreComment(ctx, &res, h)
-			if !res.CommentRestored {
-				return nil, fmt.Errorf("put back the comment of %s: %s", dbconn.QualifiedName(schema, table), res.Note)
-			}
-			if res.Note == "" {
-				res.Note = "was already under its name (an interrupted hold or restore); its comment is back"
-			}
-			return []Restored{res}, nil
+	if err == nil && discovery.HoldStateOf(table, comment) == discovery.HoldRecorded {
+		h, _ := discovery.ParseHold(comment)
+		release, busy, err := r.lockTables(ctx, schema, table)
+		if err != nil {
+			return nil, decision{}, err
 		}
+		if busy != "" {
+			return nil, leave(outcome{report.OutcomeDeferred, busy, 0}), nil
+		}
+		defer release()
+		if d, err := r.guardRestore(ctx, schema, []discovery.Hold{h}, &discovery.Table{Schema: schema, Name: table}); err != nil || !d.proceed {
+			return nil, d, err
+		}
+		res := Restored{Schema: schema, HoldName: h.HoldName, Table: table, Until: h.Until}
+		r.restoreComment(ctx, &res, h)
+		if !res.CommentRestored {
+			return nil, decision{}, fmt.Errorf("put back the comment of %s: %s", dbconn.QualifiedName(schema, table), res.Note)
+		}
+		if res.Note == "" {
+			res.Note = "was already under its name (an interrupted hold or restore); its comment is back"
+		}
+		return []Restored{res}, proceed(), nil
 	}
 	var held []string
 	for _, h := range holds {
@@ -314,7 +330,7 @@ func (r *shardRun) finishInterrupted(ctx context.Context, schema, table string, 
 	if len(held) > 0 {
 		list = strings.Join(held, ", ")
 	}
-	return nil, fmt.Errorf("%s: %w (held in schema %q: %s)", dbconn.QualifiedName(schema, table), ErrNotHeld, schema, list)
+	return nil, decision{}, fmt.Errorf("%s: %w (held in schema %q: %s)", dbconn.QualifiedName(schema, table), ErrNotHeld, schema, list)
 }
 
 // listHolds reads every hold record in a schema.

@@ -695,7 +695,9 @@ func (r *shardRun) recheckRestore(ctx context.Context, t *discovery.Table) (*dis
 		return nil, leave(outcome{report.OutcomeSkipped, "no longer held: restored or dropped since it was listed", 0}), nil
 	case err != nil:
 		return nil, decision{}, err
-	case !fresh.HoldState().UnderHold():
+	case !fresh.HoldState().UnderHold() && fresh.HoldState() != discovery.HoldRecorded:
+		// Recorded: under its original name with the record still in its comment (an
+		// interrupted hold or restore), whose comment a restore puts back.
 		return nil, leave(outcome{report.OutcomeSkipped, "no longer held: its comment is not a hold record now", 0}), nil
 	case t.CreatedAt != nil && (fresh.CreatedAt == nil || !fresh.CreatedAt.Equal(*t.CreatedAt)):
 		return nil, leave(outcome{report.OutcomeSkipped, "re-check before the restore: the held table was replaced since it was inspected", 0}), nil
