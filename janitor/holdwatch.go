@@ -60,6 +60,12 @@ func (r *shardRun) restoreAsked(ctx context.Context, cands []candidate) *errStop
 		}
 		row := &r.s.Tables[c.row]
 		restored, d, err := r.restoreHeld(ctx, t)
+		if err == nil && !d.proceed && d.stop == nil && d.out.outcome != report.OutcomeDeferred {
+			// Gone or no longer held since discovery, or a check that leaves the table
+			// for a person (a replica that would not apply the RENAME back): not restored,
+			// and no later look will do better by itself.
+			err = errors.New(d.out.reason)
+		}
 		if err != nil {
 			row.Outcome = report.OutcomeFailed
 			row.Reason = fmt.Sprintf("asked for by its original name during the hold, and the automatic restore failed: %v; restore it by hand with `janitor restore --shard %s %s` (%s)",
@@ -76,13 +82,8 @@ func (r *shardRun) restoreAsked(ctx context.Context, cands []candidate) *errStop
 			continue
 		}
 		why := d.out.reason
-		switch {
-		case d.stop != nil:
+		if d.stop != nil {
 			why = d.stop.why
-		case d.out.outcome != report.OutcomeDeferred:
-			// Gone or no longer held since discovery: nothing left to restore.
-			row.Outcome, row.Reason = d.out.outcome, "not restored: "+why
-			continue
 		}
 		if len(restored) == 0 {
 			r.restoreDeferred(ctx, c, why)
