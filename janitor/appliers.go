@@ -51,17 +51,14 @@ func (r *shardRun) applierStopped(ctx context.Context, name string, st replica.S
 	return &errStop{code: report.BlockedReplicaApplier, why: why}
 }
 
-// watchAppliers follows a DROP of schema.table (or, held, a hold's RENAME of it) to every
-// replica, until each has applied it (the table is gone there) or the throttle's
+// watchAppliers follows a statement that takes schema.table's name away (a DROP, a hold's
+// RENAME, a restore's RENAME back of a hold name) to every replica, until each has
+// applied it (the name is gone there) or the throttle's
 // max_replica_lag has passed — a replica healthy by the throttle applies it within that;
 // a slower one is caught by the lag signal and by the next drop's look at its appliers.
 // An applier seen waiting for a metadata lock stops the shard (an *errStop), and the
-// reason says which of the two statements it followed.
-func (r *shardRun) watchAppliers(ctx context.Context, schema, table string, held bool) error {
-	after := "after dropping " + dbconn.QualifiedName(schema, table)
-	if held {
-		after = "after the hold's RENAME of " + dbconn.QualifiedName(schema, table)
-	}
+// reason says which statement it followed (after: "after dropping schema.table").
+func (r *shardRun) watchAppliers(ctx context.Context, schema, table, after string) error {
 	tc := r.j.cfg.ThrottleFor(r.sc)
 	deadline := time.Now().Add(tc.MaxReplicaLag)
 	pending := slices.Clone(r.replicas)

@@ -5,12 +5,15 @@
 // # The dropper
 //
 // Per shard, the candidates are worked one table at a time on one connection, which
-// holds the server-wide lock DropLockName (run.go). A table's work is a hold (hold.go:
-// the table's comment gets the hold record, then a RENAME to the hold name) or a DROP,
-// preceded for a large table by a purge in batches (purge.go).
+// holds the server-wide lock DropLockName (run.go), and the table's own lock while it
+// works on it (tablelock.go). A table's work is a hold (hold.go: the table's comment gets
+// the hold record, then a RENAME to the hold name) or a DROP, preceded for a large table
+// by a purge in batches (purge.go). A restore (restore.go) holds RestoreLockName instead,
+// and the locks of the tables it renames back, so a run never blocks it and neither
+// changes a table the other is working on.
 //
 // Every statement that changes a table — a DROP, a hold's comment change and RENAME, a
-// purge batch — is cleared by one step, the guard (guard.go), whose steps run in this
+// purge batch, a restore's RENAME back and comment change — is cleared by one step, the guard (guard.go), whose steps run in this
 // order:
 //
 //  1. the budget (budget.go): execute.deadline and execute.max_duration, and a stop signal;
@@ -18,6 +21,7 @@
 //     the budget leaves;
 //  3. the fresh re-check on the dropping connection: the same writable server, every piece
 //     of evidence gathered again, the policy, the same table (CREATE_TIME, tool, base);
+//     for a restore, the same writable server and the table still held (recheckRestore);
 //  4. preDropChecks (predrop.go): what only the replicas and the server's locks can tell.
 //
 // A purge batch takes steps 1 and 2 every time and steps 3 and 4 every

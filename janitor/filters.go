@@ -222,10 +222,19 @@ type plannedStatement struct {
 
 // plannedStatements are the statements janitor sends about t after preDropChecks: the
 // hold's comment ALTER, RENAME and baseline ALTER (on the hold name), or the DROP (and a
-// purge's DELETEs and comment ALTER, which change t alone as the DROP does). The hold
+// purge's DELETEs and comment ALTER, which change t alone as the DROP does), or, for a
+// restore (r.restoring), the RENAME back and the comment ALTER on the original name. The hold
 // name is a stand-in with the real one's shape: only its shape can matter to a filter.
 func (r *shardRun) plannedStatements(t *discovery.Table) []plannedStatement {
 	own := []qualifiedTable{{t.Schema, t.Name}}
+	if h := r.restoring; h != nil {
+		// A restore: the hold name back to the original name, then the comment ALTER on it.
+		orig := qualifiedTable{t.Schema, h.Table}
+		return []plannedStatement{
+			{"the restore's RENAME", []qualifiedTable{own[0], orig}},
+			{"the restore's comment ALTER", []qualifiedTable{orig}},
+		}
+	}
 	if !r.holdsTable(t) {
 		return []plannedStatement{{"DROP (and a purge's DELETEs)", own}}
 	}

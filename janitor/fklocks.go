@@ -72,24 +72,28 @@ func (r *shardRun) fkTables(ctx context.Context, t *discovery.Table) ([]discover
 // statement would lock through a foreign key.
 type fkHolder struct{ replica.Lock }
 
-// reader tells a session that would stall the statement from one that is about to let
-// go: one that has held the lock for more than a second as far as the server tells —
-// running a statement, or idle (in a transaction, LOCK TABLES, HANDLER), for that long,
-// or in a transaction open that long. The server counts whole seconds (a process list's
-// TIME, INNODB_TRX's trx_started), so a session two milliseconds old may show 1: 2 is
-// the first value that means a second has passed. A live table always has younger
-// holders: its ordinary traffic (under load a sysbench transaction shows 1 at times),
-// which deferring on would never drop. The statement waits for such a holder under
-// fkLockWait (on a replica, the applier for the same moment), which also bounds what no
-// check can see: a reader that arrives after it.
+// reader tells, on the primary, a session that would stall the statement from one that
+// is about to let go: one that has held the lock for more than a second as far as the
+// server tells — running a statement, or idle (in a transaction, LOCK TABLES, HANDLER),
+// for that long, or in a transaction open that long. The server counts whole seconds (a
+// process list's TIME, INNODB_TRX's trx_started), so a session two milliseconds old may
+// show 1: 2 is the first value that means a second has passed. A live table always has
+// younger holders: its ordinary traffic (under load a sysbench transaction shows 1 at
+// times), which deferring on would never drop. The rule is right on the primary only:
+// there the statement waits for such a holder under fkLockWait, so the damage a young
+// holder (or one that arrives after the check) can do is bounded by that second, after
+// which the statement gives up and the table is deferred. A replica's applier waits
+// without any limit, so there every holder counts, whatever its age (replicaFKReaders).
 func (h fkHolder) reader() bool {
 	return h.Secs.Int64 >= 2 || h.TrxSecs.Int64 >= 2
 }
 
 // fkHolders lists, on one server, the sessions that hold or wait for a metadata lock on
-// any of tables and would stall a statement that locks them (fkHolder.reader). The
-// replication threads' own locks are the applying of earlier events, not readers.
-func fkHolders(ctx context.Context, q sqlx.QueryerContext, src replica.Source, tables []discovery.FKTable) ([]fkHolder, error) {
+// any of tables and would stall a statement that locks them: on the primary those that
+// pass fkHolder.reader; with anyAge (a replica, whose applier waits without a limit)
+// every one. The replication threads' own locks are the applying of earlier events, not
+// readers.
+func fkHolders(ctx context.Context, q sqlx.QueryerContext, src replica.Source, tables []discovery.FKTable, anyAge bool) ([]fkHolder, error) {
 	names := make([][2]string, len(tables))
 	for i, t := range tables {
 		names[i] = [2]string{t.Schema, t.Table}
@@ -101,7 +105,7 @@ func fkHolders(ctx context.Context, q sqlx.QueryerContext, src replica.Source, t
 	var out []fkHolder
 	for _, l := range locks {
 		// The collations may fold case: only the tables asked about count.
-		if h := (fkHolder{l}); fkListed(tables, l.Schema, l.Table) && !l.Applier() && h.reader() {
+		if h := (fkHolder{l}); fkListed(tables, l.Schema, l.Table) && !l.Applier() && (anyAge || h.reader()) {
 			out = append(out, h)
 		}
 	}
@@ -153,7 +157,7 @@ func (r *shardRun) primaryFKReaders(ctx context.Context, tables []discovery.FKTa
 		return []string{fmt.Sprintf("%s cannot say who holds the metadata locks of the live tables its DDL would lock (%s): %s; %s",
 			where, fkNames(tables), missing.What, missing.Fix)}, nil
 	}
-	holders, err := fkHolders(qctx, r.conn, src, tables)
+	holders, err := fkHolders(qctx, r.conn, src, tables, false)
 	if err != nil {
 		return nil, fmt.Errorf("read the primary's metadata locks on %s: %w", fkNames(tables), err)
 	}
@@ -199,7 +203,9 @@ func (r *shardRun) primaryFKReaders(ctx context.Context, tables []discovery.FKTa
 // replicaFKReaders looks, on every replica whose DDL locks them, for sessions that
 // would stall the replicated statement's applier on a live table it locks through a
 // foreign key: the tables read on the primary, and those the replica's own copy of the
-// table has keys to (a replica may hold keys the primary lacks).
+// table has keys to (a replica may hold keys the primary lacks). Any holder counts,
+// however young: the applier waits for it without a limit, and a reader that started a
+// moment before the check may keep its transaction open for as long as it likes.
 func (r *shardRun) replicaFKReaders(ctx context.Context, t *discovery.Table, tables []discovery.FKTable) ([]string, error) {
 	return r.onEachReplica(ctx, func(qctx context.Context, v *replicaView) ([]string, error) {
 		if !locksFKTables(v.flavor) {
@@ -220,7 +226,7 @@ func (r *shardRun) replicaFKReaders(ctx context.Context, t *discovery.Table, tab
 				set = append(set[:len(set):len(set)], o)
 			}
 		}
-		holders, err := fkHolders(qctx, v.db, src, set)
+		holders, err := fkHolders(qctx, v.db, src, set, true)
 		if err != nil {
 			return nil, r.replicaUnreadable(ctx, v, err)
 		}

@@ -51,21 +51,11 @@ func fkShard(t *testing.T) (primary, replica *sqlx.DB, s, other, parent string) 
 // liveReader opens a session on db that reads table in a transaction it keeps open (a
 // report query's, as in issue 17), and waits until the server shows it idle for 2
 // seconds (more than one for sure: the server counts whole seconds); a session younger
-// than that is ordinary traffic, which the check lets the statement wait for under its
-// short lock wait.
+// than that is ordinary traffic, which the check on the primary lets the statement wait
+// for under its short lock wait.
 func liveReader(t *testing.T, db *sqlx.DB, table string) int64 {
 	t.Helper()
-	conn, err := db.Connx(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	var id int64
-	if err := conn.GetContext(context.Background(), &id, "SELECT CONNECTION_ID()"); err != nil {
-		t.Fatal(err)
-	}
-	testdb.Exec(t, conn, "START TRANSACTION", "SELECT COUNT(*) FROM "+table)
-	t.Cleanup(func() { _, _ = conn.ExecContext(context.Background(), "ROLLBACK") })
+	id, _ := openReader(t, db, table)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var secs int64
@@ -80,6 +70,39 @@ func liveReader(t *testing.T, db *sqlx.DB, table string) int64 {
 		}
 		time.Sleep(50 * time.Millisecond) // polling, with a deadline
 	}
+}
+
+// openReader opens a session on db that reads table in a transaction it keeps open, and
+// returns at once: its id, and end, which ends the transaction (also at cleanup) and
+// waits until INNODB_TRX, which answers from a cache the server renews at most every
+// 100 ms, no longer lists it: a check right after would count it as open still.
+func openReader(t *testing.T, db *sqlx.DB, table string) (id int64, end func()) {
+	t.Helper()
+	conn, err := db.Connx(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	if err := conn.GetContext(context.Background(), &id, "SELECT CONNECTION_ID()"); err != nil {
+		t.Fatal(err)
+	}
+	testdb.Exec(t, conn, "START TRANSACTION", "SELECT COUNT(*) FROM "+table)
+	end = func() {
+		_, _ = conn.ExecContext(context.Background(), "ROLLBACK")
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			var n int
+			err := db.Get(&n, "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = ?", id)
+			if err != nil || n == 0 || time.Now().After(deadline) {
+				return
+			}
+			// Polling, with a deadline, slower than the cache: read within 100 ms of the
+			// last read, the server does not renew it.
+			time.Sleep(150 * time.Millisecond)
+		}
+	}
+	t.Cleanup(end)
+	return id, end
 }
 
 // probe reads table on db over and over until stop is called, and then returns the

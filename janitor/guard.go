@@ -59,6 +59,9 @@ type guardOpts struct {
 	// purgeRecheckEvery, when recheck is set; every batch checks the table's identity
 	// itself, under its metadata lock.
 	batch, recheck bool
+	// restore: a restore's RENAME back of a held table (r.restoring says which), re-checked
+	// by recheckRestore instead of the policies.
+	restore bool
 }
 
 // guarded is the guard's answer: its decision, the table as the re-check read it (nil
@@ -70,9 +73,11 @@ type guarded struct {
 }
 
 // guard is the one step before every statement janitor sends for a table: a DROP, a
-// hold's comment change and RENAME, a purge batch. In order: the budget (execute.deadline,
+// hold's comment change and RENAME, a purge batch, a restore's RENAME back and comment
+// change (restore.go). In order: the budget (execute.deadline,
 // execute.max_duration, a stop signal); the throttle, its wait capped by the budget; the
-// fresh re-check on the dropping connection (recheck); the replica and lock checks
+// fresh re-check on the dropping connection (recheck, or recheckRestore); the replica
+// and lock checks
 // (preDropChecks). A check added to any step guards every kind of statement.
 func (r *shardRun) guard(ctx context.Context, t *discovery.Table, o guardOpts) (guarded, error) {
 	if ctx.Err() != nil {
@@ -89,7 +94,13 @@ func (r *shardRun) guard(ctx context.Context, t *discovery.Table, o guardOpts) (
 	if o.batch && !o.recheck {
 		return g, nil
 	}
-	fresh, d, err := r.recheck(ctx, t, o.purged)
+	var fresh *discovery.Table
+	var err error
+	if o.restore {
+		fresh, d, err = r.recheckRestore(ctx, t)
+	} else {
+		fresh, d, err = r.recheck(ctx, t, o.purged)
+	}
 	if d, err = stopOf(d, err); err != nil || !d.proceed {
 		return guarded{decision: d, throttled: throttled}, err
 	}

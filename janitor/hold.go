@@ -49,8 +49,18 @@ func (j *Janitor) planHolds(cands []candidate, s *report.Shard, execute bool) {
 	}
 }
 
-// dropOrHold is the one step dropWithRetry repeats: a hold's RENAME or a DROP.
+// dropOrHold is the one step dropWithRetry repeats: a hold's RENAME or a DROP, under
+// the table's lock (tablelock.go), so that a restore never renames it back between the
+// re-check and the statement.
 func (r *shardRun) dropOrHold(ctx context.Context, c candidate) (decision, error) {
+	release, busy, err := r.lockTables(ctx, c.table.Schema, c.table.Name)
+	if err != nil {
+		return decision{}, err
+	}
+	if busy != "" {
+		return leave(outcome{report.OutcomeDeferred, busy + " (a restore): the next run looks at it again", 0}), nil
+	}
+	defer release()
 	if r.holdsTable(c.table) {
 		return r.holdOne(ctx, c)
 	}

@@ -45,17 +45,27 @@ func (j *Janitor) planRestores(cands []candidate, s *report.Shard, execute bool)
 }
 
 // restoreAsked restores every held table someone asked for, with its migration's
-// partners, on the connection that holds the drop lock (so never racing a DROP). A
-// restore that fails is a failed table: the application is still broken.
-func (r *shardRun) restoreAsked(ctx context.Context, cands []candidate) {
+// partners. Each restore passes the guard (restoreGroup) under the tables' own locks, so
+// it never races a DROP. A restore that fails is a failed table: the application is
+// still broken. One the guard defers is a deferred table whose reason begins "restore
+// deferred" and names what it waits for; the next look (`janitor holds` within minutes)
+// tries again, and Hooks.RestoreDeferred is told. A stop (the budget, the throttle, an
+// applier blocked) ends the restores and is returned: the shard does no more this run.
+func (r *shardRun) restoreAsked(ctx context.Context, cands []candidate) *errStop {
 	done := map[string]bool{}
-	for _, c := range cands {
+	for i, c := range cands {
 		t := c.table
 		if !asked(c) || done[t.Schema+"\x00"+t.Name] {
 			continue
 		}
 		row := &r.s.Tables[c.row]
-		restored, err := r.restoreHeld(ctx, t)
+		restored, d, err := r.restoreHeld(ctx, t)
+		if err == nil && !d.proceed && d.stop == nil && d.out.outcome != report.OutcomeDeferred {
+			// Gone or no longer held since discovery, or a check that leaves the table
+			// for a person (a replica that would not apply the RENAME back): not restored,
+			// and no later look will do better by itself.
+			err = errors.New(d.out.reason)
+		}
 		if err != nil {
 			row.Outcome = report.OutcomeFailed
 			row.Reason = fmt.Sprintf("asked for by its original name during the hold, and the automatic restore failed: %v; restore it by hand with `janitor restore --shard %s %s` (%s)",
@@ -64,41 +74,87 @@ func (r *shardRun) restoreAsked(ctx context.Context, cands []candidate) {
 				"original", t.Hold.Table, "err", err)
 			continue
 		}
+		r.markRestored(ctx, t, restored)
 		for _, res := range restored {
 			done[res.Schema+"\x00"+res.HoldName] = true
-			for i := range r.s.Tables {
-				rw := &r.s.Tables[i]
-				if rw.Schema != res.Schema || rw.Table != res.HoldName {
-					continue
-				}
-				rw.Outcome, rw.OriginalTable, rw.HoldState = report.OutcomeRestored, res.Table, res.State.String()
-				why := strings.Join(t.Evidence.Hold.AskedFor, "; ")
-				if rw.Table != t.Name {
-					why = "held with " + t.Name + " (was " + t.Hold.Table + "), which was asked for by its original name"
-				}
-				rw.Reason = fmt.Sprintf("restored to %s (held until %s UTC): %s", res.Table, res.Until.Format(time.DateTime), why)
-				if !res.Marked {
-					rw.Reason += "; " + res.Note + "; to keep it, add to policy.keep: " + res.KeepEntry
+		}
+		if d.stop == nil && d.proceed {
+			continue
+		}
+		why := d.out.reason
+		if d.stop != nil {
+			why = d.stop.why
+		}
+		if len(restored) == 0 {
+			r.restoreDeferred(ctx, c, why)
+		}
+		if d.stop != nil {
+			for _, o := range cands[i+1:] {
+				if asked(o) && !done[o.table.Schema+"\x00"+o.table.Name] {
+					r.restoreDeferred(ctx, o, why)
 				}
 			}
-			r.log.WarnContext(ctx, "restored a held table: a statement asked for it by its original name during the hold",
-				"table", dbconn.QualifiedName(res.Schema, res.Table), "hold_name", res.HoldName, "evidence", strings.Join(t.Evidence.Hold.AskedFor, "; "))
+			return d.stop
 		}
+	}
+	return nil
+}
+
+// RestoreDeferredReason begins the report reason of a held table asked for by its
+// original name whose restore was deferred (its outcome is deferred).
+const RestoreDeferredReason = "restore deferred: "
+
+// restoreDeferred reports a restore the guard deferred: the table is still missing
+// under its original name, and an application may be failing on it.
+func (r *shardRun) restoreDeferred(ctx context.Context, c candidate, why string) {
+	t := c.table
+	row := &r.s.Tables[c.row]
+	row.Outcome = report.OutcomeDeferred
+	row.Reason = fmt.Sprintf(RestoreDeferredReason+"%s; asked for by its original name during the hold (%s), it stays held as %s, and the next `janitor holds --execute` tries again; to restore it by hand once that is gone: `janitor restore --shard %s %s`",
+		why, strings.Join(t.Evidence.Hold.AskedFor, "; "), t.Name, discovery.QuoteArg(r.sc.Name), discovery.QuoteArg(t.Schema+"."+t.Hold.Table))
+	r.log.WarnContext(ctx, "restore deferred: a held table asked for by its original name is still held", "table", dbconn.QualifiedName(t.Schema, t.Name),
+		"original", t.Hold.Table, "reason", why)
+	if h := r.j.Hooks.RestoreDeferred; h != nil {
+		h(r.sc.Name)
+	}
+}
+
+// markRestored fills the report rows of the tables a restore gave their names back; t
+// is the table that was asked for.
+func (r *shardRun) markRestored(ctx context.Context, t *discovery.Table, restored []Restored) {
+	for _, res := range restored {
+		for i := range r.s.Tables {
+			rw := &r.s.Tables[i]
+			if rw.Schema != res.Schema || rw.Table != res.HoldName {
+				continue
+			}
+			rw.Outcome, rw.OriginalTable, rw.HoldState = report.OutcomeRestored, res.Table, res.State.String()
+			why := strings.Join(t.Evidence.Hold.AskedFor, "; ")
+			if rw.Table != t.Name {
+				why = "held with " + t.Name + " (was " + t.Hold.Table + "), which was asked for by its original name"
+			}
+			rw.Reason = fmt.Sprintf("restored to %s (held until %s UTC): %s", res.Table, res.Until.Format(time.DateTime), why)
+			if !res.Marked {
+				rw.Reason += "; " + res.Note + "; to keep it, add to policy.keep: " + res.KeepEntry
+			}
+		}
+		r.log.WarnContext(ctx, "restored a held table: a statement asked for it by its original name during the hold",
+			"table", dbconn.QualifiedName(res.Schema, res.Table), "hold_name", res.HoldName, "evidence", strings.Join(t.Evidence.Hold.AskedFor, "; "))
 	}
 }
 
 // restoreHeld restores one held table (and its group) found by its hold name.
-func (r *shardRun) restoreHeld(ctx context.Context, t *discovery.Table) ([]Restored, error) {
+func (r *shardRun) restoreHeld(ctx context.Context, t *discovery.Table) ([]Restored, decision, error) {
 	holds, err := r.listHolds(ctx, t.Schema)
 	if err != nil {
-		return nil, err
+		return nil, decision{}, err
 	}
 	for _, h := range holds {
 		if h.HoldName == t.Name {
-			return r.restoreGroup(ctx, t.Schema, h, holds)
+			return r.restoreGroup(ctx, t.Schema, h, holds, t)
 		}
 	}
-	return nil, fmt.Errorf("%s is no longer held (restored or dropped since discovery)", dbconn.QualifiedName(t.Schema, t.Name))
+	return nil, leave(outcome{report.OutcomeSkipped, "no longer held (restored or dropped since discovery)", 0}), nil
 }
 
 // WatchHolds is the frequent, light look at janitor's holds (`janitor holds`): on every
@@ -140,23 +196,28 @@ func (j *Janitor) watchShard(ctx context.Context, g *gates, sc ShardConfig, s *r
 	if !execute || !restore {
 		return nil
 	}
-	r := &shardRun{j: j, sc: sc, s: s, log: j.log.With("shard", sc.Name), budget: newBudget(j.cfg.Execute, g)}
-	defer r.close()
-	db, err := j.openForDrops(ctx, sc.DSN)
-	if err != nil {
-		return err
+	// Its own lock, not the run's: a run holding janitor.dropper for hours must not keep
+	// the table missing (tablelock.go).
+	r, err := j.restoreRun(ctx, g, sc, s)
+	if r != nil {
+		defer r.close()
 	}
-	r.db = db
-	r.closers = append(r.closers, db.Close)
-	if err := r.connect(ctx, ""); err != nil {
+	if err != nil {
 		var stop *errStop
 		if errors.As(err, &stop) {
 			s.Blocked, s.BlockedCode = stop.why, stop.code
+			for _, c := range cands {
+				if asked(c) {
+					r.restoreDeferred(ctx, c, stop.why)
+				}
+			}
 			return nil
 		}
 		return err
 	}
-	r.restoreAsked(ctx, cands)
+	if stop := r.restoreAsked(ctx, cands); stop != nil {
+		s.Blocked, s.BlockedCode = stop.why, stop.code
+	}
 	return nil
 }
 

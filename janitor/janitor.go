@@ -43,6 +43,10 @@ type Hooks struct {
 	// back and its comment. Metrics (janitor_hold_restored_total: a RENAME back) and
 	// serve's progress watch follow it; the report's hold_state is set with it.
 	HoldMoved func(discovery.HoldMove)
+	// RestoreDeferred is told of each held table asked for by its original name whose
+	// restore the guard deferred (the report's reason says why): the table is still
+	// missing, so an application may still be failing (janitor_hold_restore_deferred_total).
+	RestoreDeferred func(shard string)
 	// AfterHoldRename, when set, runs after a hold's rename and before anything else:
 	// tests kill the process there.
 	AfterHoldRename func(shard, schema, holdName string)

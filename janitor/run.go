@@ -27,6 +27,13 @@ import (
 // that point at one server — never drop on one server at once.
 const DropLockName = "janitor.dropper"
 
+// RestoreLockName is the named lock a restore holds on a server (`janitor holds
+// --execute`, `janitor restore`): one restorer per server, apart from the run's
+// DropLockName, so that a run that holds its lock for hours (a long purge) never keeps a
+// table someone asked for missing. A restore sends no DROP; it and a run serialise on
+// the one table both would change through the per-table lock (tablelock.go).
+const RestoreLockName = "janitor.restorer"
+
 // Run plans (execute=false) or performs (execute=true) the drops on every shard.
 func (j *Janitor) Run(ctx context.Context, execute bool) *report.Report {
 	return j.eachShardRun(ctx, execute, j.runShard)
@@ -53,13 +60,16 @@ type candidate struct {
 
 // shardRun is one shard's drop session.
 type shardRun struct {
-	j      *Janitor
-	sc     ShardConfig
-	s      *report.Shard
-	log    *slog.Logger
-	db     *sqlx.DB
-	conn   *sqlx.Conn // holds DropLockName; every re-check and DROP runs here
-	connID int64      // conn's CONNECTION_ID(), to know our own session after a reconnect
+	j    *Janitor
+	sc   ShardConfig
+	s    *report.Shard
+	log  *slog.Logger
+	db   *sqlx.DB
+	conn *sqlx.Conn // holds lockName; every re-check and DROP runs here
+	// lockName is the server-wide lock conn holds: DropLockName for a run (the zero
+	// value), RestoreLockName for a restore.
+	lockName string
+	connID   int64 // conn's CONNECTION_ID(), to know our own session after a reconnect
 	// serverStarted is when the server started, as seen at connect: ids are only ours
 	// within one server lifetime.
 	serverStarted time.Time
@@ -75,6 +85,9 @@ type shardRun struct {
 	// not refuse (nil: none); only send sets it.
 	inFlight *inFlight
 	fk       fkState // what the last preDropChecks found of the table's foreign keys
+	// restoring is the hold record of the held table the guard is clearing for a restore
+	// (nil: a hold, a DROP or a purge): the statements it checks are the RENAME back.
+	restoring *discovery.Hold
 }
 
 func (j *Janitor) runShard(ctx context.Context, g *gates, sc ShardConfig, s *report.Shard, execute bool) error {
@@ -189,10 +202,18 @@ func (r *shardRun) prepareAndExecute(ctx context.Context, cands []candidate, exe
 	return r.execute(ctx, cands)
 }
 
+// serverLock is the name of the server-wide lock this run takes.
+func (r *shardRun) serverLock() string {
+	if r.lockName != "" {
+		return r.lockName
+	}
+	return DropLockName
+}
+
 func (r *shardRun) close() {
 	if r.conn != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, _ = r.conn.ExecContext(ctx, "DO /* janitor */ RELEASE_LOCK(?)", DropLockName)
+		_, _ = r.conn.ExecContext(ctx, "DO /* janitor */ RELEASE_LOCK(?)", r.serverLock())
 		cancel()
 		_ = r.conn.Close()
 	}
@@ -220,7 +241,10 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 		return nil
 	}
 	// An application failing on a held name comes before any drop (holdwatch.go).
-	r.restoreAsked(ctx, cands)
+	if s := r.restoreAsked(ctx, cands); s != nil {
+		r.stopAt(cands, 0, s)
+		return nil
+	}
 	ex := r.j.cfg.Execute
 	r.budget.start(time.Now())
 	for i, c := range cands {
@@ -273,7 +297,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 			// The DROP, or the hold's RENAME, replicates and waits for readers' metadata
 			// locks like any DDL: follow it to the replicas (the original name is gone
 			// there once applied).
-			if d, err := stopOf(decision{}, r.watchAppliers(ctx, c.table.Schema, c.table.Name, held)); err != nil {
+			if d, err := stopOf(decision{}, r.watchAppliers(ctx, c.table.Schema, c.table.Name, followed(c.table, held))); err != nil {
 				return err
 			} else if d.stop != nil {
 				r.stopAt(cands, i, d.stop)
@@ -305,7 +329,8 @@ func (r *shardRun) deferRest(cands []candidate, from int, why string) {
 }
 
 // connect takes a dedicated connection, checks that the server is a writable primary
-// (and, after a reconnect, the same server as before), and takes the drop lock.
+// (and, after a reconnect, the same server as before), and takes the run's server-wide
+// lock (serverLock).
 func (r *shardRun) connect(ctx context.Context, wantIdentity string) error {
 	if r.conn != nil {
 		discard(r.conn)
@@ -354,7 +379,7 @@ func (r *shardRun) connect(ctx context.Context, wantIdentity string) error {
 	return nil
 }
 
-// takeLock takes DropLockName on conn. When the session holding it is this run's own
+// takeLock takes the run's server-wide lock (serverLock) on conn. When the session holding it is this run's own
 // previous one — its connection was lost, but the server has not ended it — that
 // session is ended if idle, and waited for if it still runs a statement (a DROP that
 // outlived its client: waiting is how janitor learns it finished), up to the DROP's own
@@ -367,23 +392,24 @@ func (r *shardRun) takeLock(ctx context.Context, conn *sqlx.Conn, serverStarted 
 	if d := serverStarted.Sub(r.serverStarted); d > 5*time.Second || d < -5*time.Second {
 		ours = 0
 	}
+	name := r.serverLock()
 	for {
 		var got sql.NullInt64
-		if err := conn.QueryRowxContext(ctx, "SELECT /* janitor */ GET_LOCK(?, 0)", DropLockName).Scan(&got); err != nil {
-			return fmt.Errorf("take lock %s: %w", DropLockName, err)
+		if err := conn.QueryRowxContext(ctx, "SELECT /* janitor */ GET_LOCK(?, 0)", name).Scan(&got); err != nil {
+			return fmt.Errorf("take lock %s: %w", name, err)
 		}
 		if got.Int64 == 1 {
 			return nil
 		}
 		var holder sql.NullInt64
-		if err := conn.QueryRowxContext(ctx, "SELECT /* janitor */ IS_USED_LOCK(?)", DropLockName).Scan(&holder); err != nil {
-			return fmt.Errorf("read lock %s: %w", DropLockName, err)
+		if err := conn.QueryRowxContext(ctx, "SELECT /* janitor */ IS_USED_LOCK(?)", name).Scan(&holder); err != nil {
+			return fmt.Errorf("read lock %s: %w", name, err)
 		}
 		if !holder.Valid {
 			continue // released in between
 		}
 		if ours == 0 || holder.Int64 != ours {
-			return &errStop{code: report.BlockedLock, why: fmt.Sprintf("another janitor holds lock %q on this server: leaving this shard to it", DropLockName)}
+			return &errStop{code: report.BlockedLock, why: fmt.Sprintf("another janitor holds lock %q on this server: leaving this shard to it", name)}
 		}
 		var command, info sql.NullString
 		err := conn.QueryRowxContext(ctx, "SELECT /* janitor */ COMMAND, INFO FROM information_schema.PROCESSLIST WHERE ID = ?", holder.Int64).Scan(&command, &info)
@@ -409,7 +435,7 @@ func (r *shardRun) takeLock(ctx context.Context, conn *sqlx.Conn, serverStarted 
 }
 
 // discard ends conn's server session instead of returning it to the pool: a pooled
-// session would keep holding DropLockName.
+// session would keep holding the run's locks.
 func discard(conn *sqlx.Conn) {
 	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 	_ = conn.Close()
@@ -590,16 +616,9 @@ func (r *shardRun) applyDrop(ctx context.Context, c candidate, fresh *discovery.
 // are janitor's purge batches. When it decides to proceed, fresh is the table as it is
 // now. A table found gone after its DROP went out (r.inFlight) was dropped.
 func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, purged bool) (fresh *discovery.Table, d decision, err error) {
-	// The server may have changed under us (failover to a demoted primary).
-	srv, err := discovery.ReadServer(ctx, r.conn)
-	if err != nil {
-		return nil, decision{}, err
-	}
-	if srv.Identity() != r.server.Identity() {
-		return nil, stopWith(report.BlockedFailover, fmt.Sprintf("a different server answers now (%s, was %s): failover? re-discover on the next run", srv.Identity(), r.server.Identity())), nil
-	}
-	if srv.ReadOnly {
-		return nil, stopWith(report.BlockedReadOnly, "server became read-only: refusing to drop"), nil
+	srv, d, err := r.samePrimary(ctx)
+	if err != nil || !d.proceed {
+		return nil, d, err
 	}
 	// Fresh evidence, on this connection: a migration may have started since discovery.
 	in := discovery.NewInspector(r.conn, srv, r.j.discoveryOptions(), r.log)
@@ -644,6 +663,48 @@ func (r *shardRun) recheck(ctx context.Context, t *discovery.Table, purged bool)
 	return fresh, proceed(), nil
 }
 
+// samePrimary checks, on the dropping connection, that the server is still the writable
+// primary it was: it may have changed under us (failover to a demoted primary).
+func (r *shardRun) samePrimary(ctx context.Context) (discovery.Server, decision, error) {
+	srv, err := discovery.ReadServer(ctx, r.conn)
+	if err != nil {
+		return srv, decision{}, err
+	}
+	if srv.Identity() != r.server.Identity() {
+		return srv, stopWith(report.BlockedFailover, fmt.Sprintf("a different server answers now (%s, was %s): failover? re-discover on the next run", srv.Identity(), r.server.Identity())), nil
+	}
+	if srv.ReadOnly {
+		return srv, stopWith(report.BlockedReadOnly, "server became read-only: refusing to drop"), nil
+	}
+	return srv, proceed(), nil
+}
+
+// recheckRestore is a restore's fresh re-check, on the dropping connection: the server
+// is the writable primary it was, and t is still a table janitor holds, the same one
+// (CREATE_TIME) when t says which. No policy is asked: the table is restored because
+// someone asked for it, not because it is dead.
+func (r *shardRun) recheckRestore(ctx context.Context, t *discovery.Table) (*discovery.Table, decision, error) {
+	srv, d, err := r.samePrimary(ctx)
+	if err != nil || !d.proceed {
+		return nil, d, err
+	}
+	in := discovery.NewInspector(r.conn, srv, r.j.discoveryOptions(), r.log)
+	fresh, err := in.Inspect(ctx, discovery.Name{Schema: t.Schema, Table: t.Name})
+	switch {
+	case errors.Is(err, discovery.ErrGone):
+		return nil, leave(outcome{report.OutcomeSkipped, "no longer held: restored or dropped since it was listed", 0}), nil
+	case err != nil:
+		return nil, decision{}, err
+	case !fresh.HoldState().UnderHold() && fresh.HoldState() != discovery.HoldRecorded:
+		// Recorded: under its original name with the record still in its comment (an
+		// interrupted hold or restore), whose comment a restore puts back.
+		return nil, leave(outcome{report.OutcomeSkipped, "no longer held: its comment is not a hold record now", 0}), nil
+	case t.CreatedAt != nil && (fresh.CreatedAt == nil || !fresh.CreatedAt.Equal(*t.CreatedAt)):
+		return nil, leave(outcome{report.OutcomeSkipped, "re-check before the restore: the held table was replaced since it was inspected", 0}), nil
+	}
+	return fresh, proceed(), nil
+}
+
 // dropName is the name DROP TABLE takes. A crashed ALTER's #sql table has no .frm, so
 // the server only finds it under its raw file name with the #mysql50# prefix.
 func dropName(t *discovery.Table) string {
@@ -651,6 +712,14 @@ func dropName(t *discovery.Table) string {
 		return dbconn.QualifiedName(t.Schema, "#mysql50#"+t.Name)
 	}
 	return dbconn.QualifiedName(t.Schema, t.Name)
+}
+
+// followed names, for watchAppliers, the statement an execute run sent for t.
+func followed(t *discovery.Table, held bool) string {
+	if held {
+		return "after the hold's RENAME of " + dbconn.QualifiedName(t.Schema, t.Name)
+	}
+	return "after dropping " + dbconn.QualifiedName(t.Schema, t.Name)
 }
 
 // connectionLost reports whether err means the connection is gone (server restarted,

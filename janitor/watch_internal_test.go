@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/discovery"
 	"github.com/janitorhq/janitor/internal/testdb"
 	"github.com/janitorhq/janitor/report"
 )
@@ -37,7 +38,7 @@ func TestStallAfterAHoldSaysRename(t *testing.T) {
 	r := sandboxRun(t, "sandbox-replica", func(cfg *Config) {
 		cfg.Throttle.CheckInterval, cfg.Throttle.MaxReplicaLag = 50*time.Millisecond, 10*time.Second
 	})
-	err = r.watchAppliers(ctx, s, "__orders_old", true)
+	err = r.watchAppliers(ctx, s, "__orders_old", followed(&discovery.Table{Schema: s, Name: "__orders_old"}, true))
 	var stop *errStop
 	if !errors.As(err, &stop) || stop.code != report.BlockedReplicaApplier {
 		t.Fatalf("watch after the RENAME: %v; want the applier's wait", err)

@@ -45,7 +45,9 @@ type Metrics struct {
 	replicaBlocks *prometheus.CounterVec
 	// holdRestored counts held tables restored because someone asked for them.
 	holdRestored *prometheus.CounterVec
-	runDuration  prometheus.Gauge
+	// restoreDeferred counts restores of asked-for held tables that the guard deferred.
+	restoreDeferred *prometheus.CounterVec
+	runDuration     prometheus.Gauge
 	// lastSuccess has no labels but is a vector, so that it exports nothing until a run
 	// succeeds: a failed one-shot run then pushes no sample, and the Pushgateway keeps
 	// the last successful run's time stamp.
@@ -137,6 +139,8 @@ func New() *Metrics {
 			Help: "Seconds drops waited for an unhealthy signal."}, []string{"shard", "signal"}),
 		holdRestored: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "janitor_hold_restored_total",
 			Help: "Held tables an execute run renamed back to their original name because a statement asked for that name during the hold (an application failed on it with 1146)."}, []string{"shard"}),
+		restoreDeferred: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "janitor_hold_restore_deferred_total",
+			Help: "Restores of held tables asked for by their original name that an execute run deferred (a reader of a table the RENAME back would lock, the throttle, a replica, another janitor on the table): each time, the table was still missing and the application still failing."}, []string{"shard"}),
 		replicaBlocks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "janitor_replica_applier_blocked_total",
 			Help: "Times drops on a shard stopped because a replica's applier waited for a table metadata lock (replication there stalled behind a reader)."}, []string{"shard"}),
 		runDuration: prometheus.NewGauge(prometheus.GaugeOpts{Name: "janitor_run_duration_seconds",
@@ -154,7 +158,7 @@ func New() *Metrics {
 		Help: "Bytes of the tables under janitor's hold (renamed, not yet dropped), per shard, as of the latest run."}, []string{"shard"})
 	m.heldTables = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "janitor_held_tables",
 		Help: "Tables under janitor's hold (renamed, not yet dropped), per shard, as of the latest run."}, []string{"shard"})
-	m.reg.MustRegister(m.reclaimable, m.reclaimed, m.dropped, m.droppedBy, m.notVisited, m.skipped, m.throttleWait, m.replicaBlocks, m.holdRestored, m.runDuration, m.lastSuccess,
+	m.reg.MustRegister(m.reclaimable, m.reclaimed, m.dropped, m.droppedBy, m.notVisited, m.skipped, m.throttleWait, m.replicaBlocks, m.holdRestored, m.restoreDeferred, m.runDuration, m.lastSuccess,
 		m.shardErrors, m.shardUp, m.jobFailures, m.heldBytes, m.heldTables, m.blocked, build)
 	return m
 }
@@ -189,6 +193,12 @@ func (m *Metrics) HoldMoved(mv discovery.HoldMove) {
 	if mv.RenamedBack() {
 		m.holdRestored.WithLabelValues(mv.Shard).Inc()
 	}
+}
+
+// RestoreDeferred counts one restore of an asked-for held table that the guard
+// deferred; it fits janitor.Hooks.RestoreDeferred.
+func (m *Metrics) RestoreDeferred(shard string) {
+	m.restoreDeferred.WithLabelValues(shard).Inc()
 }
 
 // ReplicaBlocked counts one shard stopped by a replica's applier waiting for a metadata
@@ -267,6 +277,7 @@ func (m *Metrics) Init(shards []string) {
 		m.shardErrors.WithLabelValues(s)
 		m.replicaBlocks.WithLabelValues(s)
 		m.holdRestored.WithLabelValues(s)
+		m.restoreDeferred.WithLabelValues(s)
 		m.dropped.WithLabelValues(s)
 	}
 	for _, tool := range discovery.DroppableTools {
@@ -274,11 +285,13 @@ func (m *Metrics) Init(shards []string) {
 	}
 }
 
-// InitHolds exports a zero janitor_hold_restored_total for each shard, alone: what
-// `janitor holds` pushes to its own group.
+// InitHolds exports a zero janitor_hold_restored_total and
+// janitor_hold_restore_deferred_total for each shard, alone: what `janitor holds` pushes
+// to its own group.
 func (m *Metrics) InitHolds(shards []string) {
 	for _, s := range shards {
 		m.holdRestored.WithLabelValues(s)
+		m.restoreDeferred.WithLabelValues(s)
 	}
 }
 
@@ -333,6 +346,7 @@ func (m *Metrics) resumable() map[string]carrier {
 		"janitor_shard_errors_total":            addTo(m.shardErrors),
 		"janitor_replica_applier_blocked_total": addTo(m.replicaBlocks),
 		"janitor_hold_restored_total":           addTo(m.holdRestored),
+		"janitor_hold_restore_deferred_total":   addTo(m.restoreDeferred),
 		"janitor_reclaimable_bytes":             setIn(m.reclaimable),
 		"janitor_shard_up":                      setIn(m.shardUp),
 		"janitor_held_bytes":                    setIn(m.heldBytes),

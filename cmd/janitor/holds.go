@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/janitorhq/janitor/janitor"
@@ -15,9 +16,11 @@ import (
 // deploy/kustomize/components/holdwatch), apart from the nightly run: it lists names
 // and reads the statement statistics, and opens nothing else.
 //
-// Its metric, janitor_hold_restored_total, goes to a Pushgateway group of its own (job
-// metrics.job + "-holds"): a push replaces its whole group, and this run knows nothing
-// of the nightly run's figures. It posts to Slack only when it restored something.
+// Its metrics, janitor_hold_restored_total and janitor_hold_restore_deferred_total, go
+// to a Pushgateway group of its own (job metrics.job + "-holds"): a push replaces its
+// whole group, and this run knows nothing of the nightly run's figures. It posts to
+// Slack only when it restored something, or deferred a restore (the table is still
+// missing).
 func (a *app) holds(ctx context.Context, execute bool, format string) int {
 	m := metrics.New()
 	m.InitHolds(a.shardNames())
@@ -33,6 +36,7 @@ func (a *app) holds(ctx context.Context, execute bool, format string) int {
 	}
 	j := janitor.New(a.cfg, a.log)
 	j.Hooks.HoldMoved = m.HoldMoved
+	j.Hooks.RestoreDeferred = m.RestoreDeferred
 	r := j.WatchHolds(ctx, execute)
 	if restoredAny(r) {
 		a.postSlack(ctx, r)
@@ -61,10 +65,11 @@ func (a *app) holds(ctx context.Context, execute bool, format string) int {
 	return exitOK
 }
 
+// restoredAny reports whether a hold watch restored a table, or deferred a restore.
 func restoredAny(r *report.Report) bool {
 	for _, s := range r.Shards {
 		for _, t := range s.Tables {
-			if t.Outcome == report.OutcomeRestored {
+			if t.Outcome == report.OutcomeRestored || strings.HasPrefix(t.Reason, janitor.RestoreDeferredReason) {
 				return true
 			}
 		}

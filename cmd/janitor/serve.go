@@ -50,7 +50,7 @@ func (a *app) job(ctx context.Context, m *metrics.Metrics, mode string) *report.
 // runHooks are a run's hooks: its metrics, and, under serve (w not nil), a tick of the
 // schedule loop's watch at each sign of progress.
 func runHooks(m *metrics.Metrics, w *loopWatch) janitor.Hooks {
-	h := janitor.Hooks{ThrottleWait: m.ThrottleWait, Dropped: m.Dropped, ReplicaBlocked: m.ReplicaBlocked, HoldMoved: m.HoldMoved}
+	h := janitor.Hooks{ThrottleWait: m.ThrottleWait, Dropped: m.Dropped, ReplicaBlocked: m.ReplicaBlocked, HoldMoved: m.HoldMoved, RestoreDeferred: m.RestoreDeferred}
 	if w == nil {
 		return h
 	}
