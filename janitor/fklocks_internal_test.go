@@ -241,20 +241,7 @@ func TestPreDropChecksOnLiveFKTables(t *testing.T) {
 		t.Errorf("the statement's lock_wait_timeout is %d, want %d", lwt, want)
 	}
 	// The reader, over a second old (the server shows 2): deferred, named.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var secs int64
-		if err := db.Get(&secs, "SELECT TIME FROM information_schema.PROCESSLIST WHERE ID = ?", id); err != nil {
-			t.Fatal(err)
-		}
-		if secs >= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the reader never showed idle for two seconds")
-		}
-		time.Sleep(50 * time.Millisecond) // polling, with a deadline
-	}
+	testdb.WaitSessionAge(t, db, id, 2)
 	check("a reader of the child", mysql, "primary sandbox", fmt.Sprintf("session %d ", id), dbconn.QualifiedName(s, "ledger"), "foreign-key child")
 	testdb.Exec(t, reader, "ROLLBACK")
 	check("no reader", false)

@@ -56,20 +56,8 @@ func fkShard(t *testing.T) (primary, replica *sqlx.DB, s, other, parent string) 
 func liveReader(t *testing.T, db *sqlx.DB, table string) int64 {
 	t.Helper()
 	id, _ := openReader(t, db, table)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var secs int64
-		if err := db.Get(&secs, "SELECT TIME FROM information_schema.PROCESSLIST WHERE ID = ?", id); err != nil {
-			t.Fatal(err)
-		}
-		if secs >= 2 {
-			return id
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("session %d never showed idle for two seconds", id)
-		}
-		time.Sleep(50 * time.Millisecond) // polling, with a deadline
-	}
+	testdb.WaitSessionAge(t, db, id, 2)
+	return id
 }
 
 // openReader opens a session on db that reads table in a transaction it keeps open, and

@@ -171,10 +171,8 @@ func (j *Janitor) WatchHolds(ctx context.Context, execute bool) *report.Report {
 }
 
 func (j *Janitor) watchShard(ctx context.Context, g *gates, sc ShardConfig, s *report.Shard, execute bool) error {
-	var cands []candidate
-	if err := j.inventory(ctx, g, sc, s, func(t *discovery.Table, v policies.Verdict) {
-		cands = append(cands, candidate{table: t, verdict: v, row: len(s.Tables) - 1})
-	}); err != nil {
+	cands, err := j.candidates(ctx, g, sc, s)
+	if err != nil {
 		return err
 	}
 	var restore bool

@@ -215,6 +215,16 @@ func (j *Janitor) discoveryOptions() discovery.Options {
 	}
 }
 
+// candidates runs the inventory of one shard and returns what it kept, each with its
+// report row: what a run and a watch of holds both work from.
+func (j *Janitor) candidates(ctx context.Context, g *gates, sc ShardConfig, s *report.Shard) ([]candidate, error) {
+	var cands []candidate
+	err := j.inventory(ctx, g, sc, s, func(t *discovery.Table, v policies.Verdict) {
+		cands = append(cands, candidate{table: t, verdict: v, row: len(s.Tables) - 1})
+	})
+	return cands, err
+}
+
 // inventory fills s with every leftover on one shard and its verdict. When keep is not
 // nil, the inspected tables are passed to it too (the dropper needs them).
 func (j *Janitor) inventory(ctx context.Context, g *gates, sc ShardConfig, s *report.Shard, keep func(*discovery.Table, policies.Verdict)) error {

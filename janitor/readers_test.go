@@ -105,16 +105,7 @@ func TestOpenTransactionOnReplicaDefers(t *testing.T) {
 	testdb.Exec(t, reader, "START TRANSACTION", "SELECT COUNT(*) FROM "+q(s, old))
 	t.Cleanup(func() { _, _ = reader.ExecContext(context.Background(), "ROLLBACK") })
 
-	r := janitor.New(config(t, s), nil).Run(context.Background(), true)
-	o := outcomes(r)[old]
-	t.Logf("reason: %s", o.Reason)
-	if o.Outcome != report.OutcomeDeferred || !strings.Contains(o.Reason, "replica sandbox-replica") ||
-		!strings.Contains(o.Reason, fmt.Sprintf("session %d ", id)) || !strings.Contains(o.Reason, ") holds its metadata lock") {
-		t.Errorf("outcome %q (%s); want deferred naming sandbox-replica and session %d as the lock's holder", o.Outcome, o.Reason, id)
-	}
-	if !exists(t, primary, s, old) || !exists(t, replica, s, old) {
-		t.Errorf("the table was dropped")
-	}
+	r := deferredOnReplica(t, primary, replica, s, old, id, ") holds its metadata lock")
 	if r.Shards[0].Blocked != "" || r.Failed() {
 		t.Errorf("a reader defers one table, it does not block the shard: blocked %q error %q", r.Shards[0].Blocked, r.Shards[0].Error)
 	}
@@ -246,16 +237,25 @@ func TestRunningStatementOnReplicaDefers(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling, with a deadline
 	}
+	deferredOnReplica(t, primary, replica, s, old, id, "runs a statement naming it")
+}
+
+// deferredOnReplica runs janitor with drops on schema s and wants old deferred, on both
+// servers still, for session id on the replica, the reason saying what the session does
+// (why).
+func deferredOnReplica(t *testing.T, primary, replica *sqlx.DB, s, old string, id int64, why string) *report.Report {
+	t.Helper()
 	r := janitor.New(config(t, s), nil).Run(context.Background(), true)
 	o := outcomes(r)[old]
 	t.Logf("reason: %s", o.Reason)
 	if o.Outcome != report.OutcomeDeferred || !strings.Contains(o.Reason, "replica sandbox-replica") ||
-		!strings.Contains(o.Reason, fmt.Sprintf("session %d ", id)) || !strings.Contains(o.Reason, "runs a statement naming it") {
-		t.Errorf("outcome %q (%s); want deferred naming sandbox-replica and session %d", o.Outcome, o.Reason, id)
+		!strings.Contains(o.Reason, fmt.Sprintf("session %d ", id)) || !strings.Contains(o.Reason, why) {
+		t.Errorf("outcome %q (%s); want deferred naming sandbox-replica and session %d, which %s", o.Outcome, o.Reason, id, why)
 	}
 	if !exists(t, primary, s, old) || !exists(t, replica, s, old) {
 		t.Errorf("the table was dropped")
 	}
+	return r
 }
 
 // TestReaderAfterTheCheckBlocksTheShard: a reader that starts on the replica between the

@@ -91,10 +91,8 @@ type shardRun struct {
 }
 
 func (j *Janitor) runShard(ctx context.Context, g *gates, sc ShardConfig, s *report.Shard, execute bool) error {
-	var cands []candidate
-	if err := j.inventory(ctx, g, sc, s, func(t *discovery.Table, v policies.Verdict) {
-		cands = append(cands, candidate{table: t, verdict: v, row: len(s.Tables) - 1})
-	}); err != nil {
+	cands, err := j.candidates(ctx, g, sc, s)
+	if err != nil {
 		return err
 	}
 	// A migration's changelog and checkpoint carry evidence about its other tables (the
@@ -131,7 +129,7 @@ func (j *Janitor) runShard(ctx context.Context, g *gates, sc ShardConfig, s *rep
 			return nil
 		}
 	}
-	err := r.prepareAndExecute(ctx, cands, execute)
+	err = r.prepareAndExecute(ctx, cands, execute)
 	if err != nil && execute {
 		// Every drop not reached is accounted for, not left without an outcome.
 		r.deferRest(cands, 0, "not reached: the shard failed: "+err.Error())

@@ -264,3 +264,25 @@ func Seq(t testing.TB, schema string, n int) string {
 	return fmt.Sprintf("(SELECT %s + 1 AS seq FROM %s HAVING seq <= %d) AS seq_1_to_%d",
 		strings.Join(sum, " + "), strings.Join(from, " CROSS JOIN "), n, n)
 }
+
+// WaitSessionAge polls db's process list until session id has been in its current
+// state for at least secs seconds (the TIME column; the server counts whole seconds),
+// failing after 10 s more. Tests of age rules (a reader older than janitor's lock wait)
+// need the server to show the age, not the test's clock.
+func WaitSessionAge(t testing.TB, db sqlx.QueryerContext, id int64, secs int64) {
+	t.Helper()
+	deadline := time.Now().Add(time.Duration(secs)*time.Second + 10*time.Second)
+	for {
+		var age int64
+		if err := sqlx.GetContext(context.Background(), db, &age, "SELECT TIME FROM information_schema.PROCESSLIST WHERE ID = ?", id); err != nil {
+			t.Fatal(err)
+		}
+		if age >= secs {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session %d never showed %d seconds in its state", id, secs)
+		}
+		time.Sleep(50 * time.Millisecond) // polling, with a deadline
+	}
+}
