@@ -123,9 +123,10 @@ func (j *Janitor) watchShard(ctx context.Context, g *gates, sc ShardConfig, s *r
 	}); err != nil {
 		return err
 	}
-	var restore bool
+	var restore, record bool
 	for _, c := range cands {
 		row := &s.Tables[c.row]
+		record = record || toRecord(c)
 		switch {
 		case asked(c):
 			restore = true
@@ -139,7 +140,7 @@ func (j *Janitor) watchShard(ctx context.Context, g *gates, sc ShardConfig, s *r
 			row.Outcome = report.OutcomeSkipped
 		}
 	}
-	if !execute || !restore {
+	if !execute || !restore && !record {
 		return nil
 	}
 	r := &shardRun{j: j, sc: sc, s: s, log: j.log.With("shard", sc.Name), budget: newBudget(j.cfg.Execute, g)}
@@ -159,6 +160,69 @@ func (j *Janitor) watchShard(ctx context.Context, g *gates, sc ShardConfig, s *r
 		return err
 	}
 	r.restoreAsked(ctx, cands)
+	r.recordAccesses(ctx, cands)
+	return nil
+}
+
+// toRecord reports whether a candidate is a held table kept for an access during its
+// hold (not asked for: that one is restored) whose hold record does not say so yet.
+func toRecord(c candidate) bool {
+	t := c.table
+	return t.Tool == discovery.ToolJanitor && t.Hold != nil && t.Hold.Accessed == nil && t.Hold.PurgeStarted == nil &&
+		c.verdict.Code == policies.CodeAccessedDuringHold && !asked(c)
+}
+
+// maxRecordedWhat bounds the evidence a hold record keeps of an access: the record and
+// the table's own comment share the server's 2,048 characters.
+const maxRecordedWhat = 400
+
+// recordAccesses writes into the hold record of each held table kept for an access
+// during its hold that it was, so that no later run drops it: the evidence that kept
+// it may be gone by then (an account's 1146 in MySQL's error summary is only its
+// latest, a session's statement history only its last ten). Such a table stays until
+// someone restores or drops it by hand (docs/dropping.md). A record that cannot be
+// written is logged: this run keeps the table anyway, and the next one tries again.
+func (r *shardRun) recordAccesses(ctx context.Context, cands []candidate) {
+	for _, c := range cands {
+		if !toRecord(c) {
+			continue
+		}
+		t := c.table
+		if err := r.recordAccess(ctx, t); err != nil {
+			r.log.WarnContext(ctx, "could not record the access during the hold in the hold record", "table", dbconn.QualifiedName(t.Schema, t.Name), "err", err)
+		}
+	}
+}
+
+func (r *shardRun) recordAccess(ctx context.Context, t *discovery.Table) error {
+	var now time.Time
+	if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ UTC_TIMESTAMP(6)").Scan(&now); err != nil {
+		return err
+	}
+	h := *t.Hold
+	what := []rune(strings.Join(append(append([]string{}, t.Evidence.Hold.Accesses...), t.Evidence.Sessions...), "; "))
+	if len(what) > maxRecordedWhat {
+		what = append(what[:maxRecordedWhat], '…')
+	}
+	h.Accessed = &discovery.RecordedAccess{At: now.UTC(), What: string(what)}
+	if b := h.Baseline; b != nil && b.Lock != nil {
+		// The comment change takes one table lock (recordBaseline): not an access.
+		nb, own := *b, *b.Lock+1
+		nb.Lock = &own
+		h.Baseline = &nb
+	}
+	text, err := h.CommentText()
+	if err != nil {
+		// The table's own comment leaves no room for the evidence: the time alone.
+		h.Accessed.What = ""
+		if text, err = h.CommentText(); err != nil {
+			return err
+		}
+	}
+	if err := setComment(ctx, r.conn, r.server, dbconn.QualifiedName(t.Schema, t.Name), text); err != nil {
+		return err
+	}
+	t.Hold = &h
 	return nil
 }
 

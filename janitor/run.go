@@ -216,6 +216,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 	}
 	// An application failing on a held name comes before any drop (holdwatch.go).
 	r.restoreAsked(ctx, cands)
+	r.recordAccesses(ctx, cands)
 	ex := r.j.cfg.Execute
 	r.budget.start(time.Now())
 	for i, c := range cands {
