@@ -397,6 +397,20 @@ func (in *Inspector) loadDigests(ctx context.Context, c *useCache) error {
 		return fmt.Errorf("read Performance_schema_digest_lost: %w", err)
 	}
 	if lost > 0 {
+		// The counter never goes back, a TRUNCATE of the digest table included: a table
+		// with room now (its rows, the catch-all row of lost statements among them, fewer
+		// than its size) has lost nothing since it was last emptied, and that TRUNCATE's
+		// own loss is the one every reason already owns to (docs/dropping.md).
+		var rows, size sql.NullInt64
+		err := in.scalar(ctx, "SELECT /* janitor */ COUNT(*), @@performance_schema_digests_size FROM performance_schema.events_statements_summary_by_digest", &rows, &size)
+		if err != nil {
+			return fmt.Errorf("read the digest table's size: %w", err)
+		}
+		if size.Int64 > 0 && rows.Int64 < size.Int64 {
+			lost = 0
+		}
+	}
+	if lost > 0 {
 		c.digestPartial = fmt.Sprintf("performance_schema's digest table filled up (Performance_schema_digest_lost %d): statements new since then are not told apart", lost)
 	}
 	return in.readDigests(ctx, c)
@@ -1126,13 +1140,12 @@ func (d digestRow) asksFor(since time.Time) bool {
 	if commentOnly(d.text) {
 		return false
 	}
-	switch askRules[strings.ToUpper(firstWord(d.text))] {
-	case askNever:
-		return false
-	case askFailed:
-		return d.errors > 0 && d.since(since)
+	// A word not in the table is askRun, the zero rule.
+	rule := askRules[strings.ToUpper(firstWord(d.text))]
+	if rule == askRun {
+		return d.since(since)
 	}
-	return d.since(since)
+	return rule == askFailed && d.errors > 0 && d.since(since)
 }
 
 // firstWord is strings.Fields(s)[0] ("" when s has none), without splitting the rest:

@@ -306,3 +306,43 @@ func TestHeldAccountErrorKeptAndRecorded(t *testing.T) {
 		t.Errorf("held table kept for an access, after the account's next 1146 was attributed to another table: %+v, want kept by the recorded access", o)
 	}
 }
+
+// TestDigestLostThenTruncated: once the digest table filled up, the server's count of
+// lost digests stays above zero for good, a TRUNCATE of the table included; a table with
+// room again loses nothing, and a held table's reason no longer says that statements
+// are not told apart.
+func TestDigestLostThenTruncated(t *testing.T) {
+	db, _, cfg, hold := heldCountedTable(t)
+	requireDigests(t, db)
+	var size int
+	if err := db.Get(&size, "SELECT @@performance_schema_digests_size"); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Connx(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i <= size; i++ {
+		if _, err := conn.ExecContext(context.Background(), fmt.Sprintf("SELECT 1 AS jt_fill_%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = conn.Close()
+	t.Cleanup(func() { testdb.Exec(t, db, "TRUNCATE performance_schema.events_statements_summary_by_digest") })
+	var name string
+	var lost int64
+	if err := db.QueryRowx("SHOW GLOBAL STATUS LIKE 'Performance_schema_digest_lost'").Scan(&name, &lost); err != nil || lost == 0 {
+		t.Fatalf("the digest table did not fill up (lost %d, %v): the test tests nothing", lost, err)
+	}
+	j := janitor.New(cfg, nil)
+	j.ClockShift = testHold + time.Minute
+	if o := outcomes(j.Run(context.Background(), false))[hold]; !strings.Contains(o.Reason, "filled up") {
+		t.Fatalf("held table while the digest table is full: %+v, want its reason to say so", o)
+	}
+	testdb.Exec(t, db, "TRUNCATE performance_schema.events_statements_summary_by_digest")
+	j = janitor.New(cfg, nil)
+	j.ClockShift = testHold + time.Minute
+	if o := outcomes(j.Run(context.Background(), false))[hold]; strings.Contains(o.Reason, "filled up") || o.Outcome != report.OutcomePlanned {
+		t.Errorf("held table once the full digest table was emptied: %+v, want planned, its reason without the lost digests", o)
+	}
+}
