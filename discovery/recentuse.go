@@ -147,6 +147,9 @@ type useCache struct {
 	errsRead bool
 	errs     []errAccount
 	errsWhy  string
+	// missing are the names janitor holds or restored, read when an account's 1146
+	// needs them (missingNames).
+	missing map[string][]missingName
 	// gate is the server's latest 1146, any account, read once (errsGate).
 	gate errGate
 	// pre is the inventory's prefetch of every digest, taken by the first read.
@@ -924,7 +927,7 @@ func (in *Inspector) heldNameUses(ctx context.Context, h *Hold, since time.Time,
 		}
 	}
 	for _, e := range c.errs {
-		if e.last.After(since) && !c.explained(e, since) {
+		if e.last.After(since) && !in.explained(ctx, c, e, since) {
 			others = append(others, fmt.Sprintf("account %s got error 1146 (no such table), last at %s UTC, after the hold began (%d in all); no statement statistics say which table: it may have asked for this one by a name built at run time",
 				e.account, e.last.Format(time.DateTime), e.raised))
 		}
@@ -1023,30 +1026,101 @@ func (in *Inspector) dynamicCalls(ctx context.Context, c *useCache, h *Hold, sin
 }
 
 // explained reports whether an account's latest 1146 is a statement whose table is
-// known: a failed statement in the history that failed with 1146 (its message names
-// the table), since the hold began, raised by a session of the same account, within a
-// second of it (the error summary keeps whole seconds, rounded). Such an error is
-// attributed (to this held table, which it then asked for, or to another name) and
-// keeps nothing by itself. A digest cannot explain it: the digest table keeps no
-// account and no error number (another account's duplicate key at the same second
-// is a failed digest too), and a CALL's or EXECUTE's names no table. Anything else,
-// such as a procedure building its SQL at run time from an event, is unexplained and
-// keeps the held table.
-func (c *useCache) explained(e errAccount, since time.Time) bool {
-	if c.historyWhy != "" {
+// known, so that it keeps no hold by itself. Within a second of it (the error summary
+// keeps whole seconds, rounded), since the hold began:
+//
+//   - a statement in the history that failed with 1146, in a session of the same
+//     account (its message names the table: this one, then asked for, or another);
+//   - or a digest that failed and names a table janitor made missing: the original
+//     name of a table it holds on the server, or of one it restored after that digest
+//     last ran (missingNames). The name was not there, so the failure was a 1146, and
+//     the digest asked for that table, which is (or was) restored. The digest table
+//     keeps no account: another account's 1146 in the same second is hidden by it, a
+//     limit the restore it causes makes visible.
+//
+// Any other failed digest explains nothing: a duplicate key of another account's job in
+// the same second is a failed digest too, and a CALL's or EXECUTE's names no table.
+// Anything else, such as a procedure building its SQL at run time from an event, is
+// unexplained and keeps the held table; so does a list of names that cannot be read.
+func (in *Inspector) explained(ctx context.Context, c *useCache, e errAccount, since time.Time) bool {
+	near := func(t time.Time) bool {
+		return !t.Before(e.last.Add(-time.Second)) && t.Before(e.last.Add(time.Second))
+	}
+	if c.historyWhy == "" {
+		for _, fs := range c.failed {
+			for _, f := range fs {
+				if f.at != nil && f.account != "" && f.account == e.account && f.at.After(since) && near(*f.at) {
+					return true
+				}
+			}
+		}
+	}
+	if c.digestWhy != "" {
 		return false
 	}
-	for _, fs := range c.failed {
-		for _, f := range fs {
-			if f.at == nil || f.account == "" || f.account != e.account || !f.at.After(since) {
-				continue
-			}
-			if !f.at.Before(e.last.Add(-time.Second)) && f.at.Before(e.last.Add(time.Second)) {
-				return true
+	for _, d := range c.digests {
+		if d.errors == 0 || !d.since(since) || !near(d.last) {
+			continue
+		}
+		if f := firstWord(d.text); strings.EqualFold(f, "CALL") || strings.EqualFold(f, "EXECUTE") || ownStatement(d.text) {
+			continue
+		}
+		missing, err := in.missingNames(ctx, c)
+		if err != nil {
+			in.log.DebugContext(ctx, "read the names janitor holds or restored: an account's 1146 stays unexplained", "error", err)
+			return false
+		}
+		for _, id := range digestIdents(d.text) {
+			for _, m := range missing[strings.ToLower(id.name)] {
+				named := strings.ToLower(id.qual) == m.schema || id.qual == "" && strings.EqualFold(d.schema, m.schema)
+				// Whole seconds: a restore marker's time is truncated.
+				if named && (m.until.IsZero() || !d.last.After(m.until.Add(time.Second))) {
+					return true
+				}
 			}
 		}
 	}
 	return false
+}
+
+// missingName is a name janitor made missing: held (until zero) or held until a
+// restore at until.
+type missingName struct {
+	schema string
+	until  time.Time
+}
+
+// missingNames reads, once per Inspector, the original names of the tables janitor
+// holds on the server (their hold records) and of those it restored (their restore
+// marker): lower-cased name to lower-cased schema. Only an account's 1146 that the
+// history does not explain needs them.
+func (in *Inspector) missingNames(ctx context.Context, c *useCache) (map[string][]missingName, error) {
+	if c.missing != nil {
+		return c.missing, nil
+	}
+	type row struct{ schema, name, comment string }
+	rows, err := queryAll(ctx, in, `SELECT /* janitor */ TABLE_SCHEMA, TABLE_NAME, TABLE_COMMENT FROM information_schema.TABLES
+		WHERE TABLE_NAME LIKE '\_janitor\_hold\_%' OR TABLE_COMMENT LIKE '%`+restoredPrefix+`%'`, nil,
+		func(r *sqlx.Rows) (x row, err error) {
+			err = r.Scan(&x.schema, &x.name, &x.comment)
+			return x, err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("read the names janitor holds or restored: %w", err)
+	}
+	missing := map[string][]missingName{}
+	add := func(schema, name string, until time.Time) {
+		missing[strings.ToLower(name)] = append(missing[strings.ToLower(name)], missingName{strings.ToLower(schema), until})
+	}
+	for _, x := range rows {
+		if h, ok := ParseHold(x.comment); ok && IsHoldName(x.name) {
+			add(h.Schema, h.Table, time.Time{})
+		} else if at, ok := ParseRestored(x.comment); ok && !at.IsZero() {
+			add(x.schema, x.name, at)
+		}
+	}
+	c.missing = missing
+	return missing, nil
 }
 
 // shorten cuts a statement for a reason.
