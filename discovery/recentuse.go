@@ -1289,6 +1289,19 @@ func commentOnly(digest string) bool {
 // comment "/* janitor purge */" does not survive in a digest, an alias does.
 const purgeAlias = "janitor_purge"
 
+// PurgeLock is janitor's first statement of a purge batch (janitor/purge.go), on name
+// (quoted): it takes the table's lock and reads no row.
+func PurgeLock(name string) string {
+	return "SELECT /* janitor purge */ 1 AS " + purgeAlias + " FROM " + name + " LIMIT 0"
+}
+
+// PurgeDelete is a purge batch's DELETE of up to rows rows of name (quoted). MariaDB
+// 10.11 takes no alias in a single-table DELETE: the alias is a subquery's, which both
+// flavors evaluate once.
+func PurgeDelete(name string, rows int) string {
+	return fmt.Sprintf("DELETE /* janitor purge */ FROM %s WHERE (SELECT 1 AS %s) LIMIT %d", name, purgeAlias, rows)
+}
+
 // ownPurgeStatement reports whether a digest is janitor's own purge of a large table
 // (janitor/purge.go): SELECT 1 AS janitor_purge FROM t LIMIT 0, which takes the table's
 // lock, and DELETE FROM t WHERE (SELECT 1 AS janitor_purge) LIMIT n. Counted as reads,

@@ -264,10 +264,10 @@ func (r *shardRun) purgeBatch(ctx context.Context, t *discovery.Table, created t
 		return 0, "", err
 	}
 	defer func() { _ = tx.Rollback() }()
-	// Both statements carry the alias janitor_purge: the digest keeps it (not the
+	// Both statements carry an alias of janitor's: the digest keeps it (not the
 	// comment), and it tells them from an application's statements of the same shape
 	// (discovery's ownPurgeStatement), which are a use of the table.
-	if _, err := tx.ExecContext(ctx, "SELECT /* janitor purge */ 1 AS janitor_purge FROM "+name+" LIMIT 0"); err != nil {
+	if _, err := tx.ExecContext(ctx, discovery.PurgeLock(name)); err != nil {
 		if dbconn.IsError(err, dbconn.ErrNoSuchTable) {
 			return 0, "the table was dropped during the purge", nil
 		}
@@ -285,7 +285,7 @@ func (r *shardRun) purgeBatch(ctx context.Context, t *discovery.Table, created t
 		return 0, fmt.Sprintf("the table was replaced during the purge (CREATE_TIME %s, was %s)",
 			fmtTime(now), created.UTC().Format(time.DateTime)), nil
 	}
-	res, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE /* janitor purge */ FROM %s WHERE (SELECT 1 AS janitor_purge) LIMIT %d", name, rows))
+	res, err := tx.ExecContext(ctx, discovery.PurgeDelete(name, rows))
 	if err != nil {
 		return 0, "", err
 	}
