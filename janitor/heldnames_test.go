@@ -13,7 +13,6 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/janitorhq/janitor/dbconn"
-	"github.com/janitorhq/janitor/discovery"
 	"github.com/janitorhq/janitor/internal/testdb"
 	"github.com/janitorhq/janitor/janitor"
 	"github.com/janitorhq/janitor/policies"
@@ -363,35 +362,5 @@ func TestDigestLostThenTruncated(t *testing.T) {
 	j.ClockShift = testHold + time.Minute
 	if o := outcomes(j.Run(context.Background(), false))[hold]; strings.Contains(o.Reason, "filled up") || o.Outcome != report.OutcomePlanned {
 		t.Errorf("held table once the full digest table was emptied: %+v, want planned, its reason without the lost digests", o)
-	}
-}
-
-// TestPurgeShapedReadsAreRecent: before a hold, janitor's own purge statements on a
-// leftover are no read of it, and an application's statements of the same shape
-// (an existence probe, a retention batch) are: recent_read.
-func TestPurgeShapedReadsAreRecent(t *testing.T) {
-	db := testdb.Primary(t)
-	requireDigests(t, db)
-	s := testdb.Schema(t, db)
-	testdb.Exec(t, db,
-		"CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__items_old")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "notes")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__notes_old")+" (id INT PRIMARY KEY)",
-		discovery.PurgeLock(q(s, "__notes_old")), discovery.PurgeDelete(q(s, "__notes_old"), 1000))
-	appDSN, _ := account(t, []string{"SELECT ON " + dbconn.QuoteIdent(s) + ".*"})
-	app := testdb.Open(t, appDSN)
-	var one []int
-	if err := app.Select(&one, "SELECT 1 FROM "+q(s, "__items_old")+" LIMIT 1"); err != nil {
-		t.Fatal(err)
-	}
-	cfg := holdConfig(t, s)
-	cfg.Policy.MinAge = time.Hour
-	// On a server started within min_age the table counters make both recent too:
-	// the digest is what is under test.
-	o := outcomes(janitor.New(cfg, nil).Report(context.Background()))
-	if o["__items_old"].ReasonCode != string(policies.CodeRecentRead) || !strings.Contains(o["__items_old"].Reason, "statement digest") {
-		t.Errorf("__items_old probed a moment ago: %+v, want %s from the statement digest", o["__items_old"], policies.CodeRecentRead)
-	}
-	if strings.Contains(o["__notes_old"].Reason, "statement digest") {
-		t.Errorf("__notes_old only purged by janitor: %+v, want no read from a statement digest", o["__notes_old"])
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/janitorhq/janitor/dbconn"
+	"github.com/janitorhq/janitor/discovery"
 	"github.com/janitorhq/janitor/internal/testdb"
 	"github.com/janitorhq/janitor/janitor"
 	"github.com/janitorhq/janitor/policies"
@@ -184,18 +185,23 @@ func TestWeeklyJobSeenDuringHold(t *testing.T) {
 
 // TestRecentReadKeeps: before a hold, a leftover that a statement read within
 // policy.min_age is in use (recent_read), whatever its name and age say; one read
-// before that, or never, is not.
+// before that, or never, is not. An application's existence probe has the shape of
+// janitor's purge (SELECT 1 FROM t LIMIT n) and is a read; janitor's purge is not.
 func TestRecentReadKeeps(t *testing.T) {
 	db := testdb.Primary(t)
 	requireDigests(t, db)
 	s := testdb.Schema(t, db)
-	testdb.Exec(t, db,
-		"CREATE TABLE "+q(s, "items")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__items_old")+" (id INT PRIMARY KEY)",
-		"CREATE TABLE "+q(s, "notes")+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__notes_old")+" (id INT PRIMARY KEY)")
+	for _, b := range []string{"items", "notes", "probes", "purged"} {
+		testdb.Exec(t, db, "CREATE TABLE "+q(s, b)+" (id INT PRIMARY KEY)", "CREATE TABLE "+q(s, "__"+b+"_old")+" (id INT PRIMARY KEY)")
+	}
+	testdb.Exec(t, db, discovery.PurgeLock(q(s, "__purged_old")), discovery.PurgeDelete(q(s, "__purged_old"), 1000))
 	appDSN, _ := account(t, []string{"SELECT ON " + dbconn.QuoteIdent(s) + ".*"})
 	app := testdb.Open(t, testdb.WithDB(appDSN, s))
 	var ids []int
 	if err := app.Select(&ids, "SELECT id FROM __items_old WHERE id < 10"); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Select(&ids, "SELECT 1 FROM __probes_old LIMIT 1"); err != nil {
 		t.Fatal(err)
 	}
 	cfg := holdConfig(t, s)
@@ -208,6 +214,14 @@ func TestRecentReadKeeps(t *testing.T) {
 	}
 	if o["__notes_old"].ReasonCode == string(policies.CodeRecentRead) {
 		t.Errorf("__notes_old never read: %+v", o["__notes_old"])
+	}
+	if o["__probes_old"].ReasonCode != string(policies.CodeRecentRead) || !strings.Contains(o["__probes_old"].Reason, "statement digest") {
+		t.Errorf("__probes_old probed a moment ago: %+v, want %s from the statement digest", o["__probes_old"], policies.CodeRecentRead)
+	}
+	// On a server started within min_age its table counters make it recent: the
+	// digest is what is under test.
+	if strings.Contains(o["__purged_old"].Reason, "statement digest") {
+		t.Errorf("__purged_old only purged by janitor: %+v, want no read from a statement digest", o["__purged_old"])
 	}
 }
 
