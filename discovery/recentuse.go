@@ -33,7 +33,7 @@ import (
 //     at run time (CONCAT + PREPARE inside a procedure). MySQL also counts 1146 per
 //     account (events_errors_summary_by_account_by_error), with no table: one raised
 //     since the hold began by an account other than janitor's keeps the table,
-//     unattributed.
+//     unattributed, unless a source ties it to a table (explained).
 //
 // Everything is read once per Inspector (one query per source and shard, whatever the
 // number of candidates) and matched in memory: a digest's text quotes every identifier,
@@ -116,8 +116,8 @@ func (c *useCache) refs(table string) []digestRef {
 type failedStmt struct {
 	at   *time.Time
 	text string
-	// account is the session's user@host while it lives ("" once it ended), as the
-	// error summary by account writes it.
+	// account is the session's user@host while it lives, as the error summary by
+	// account writes it ("" once it ended, or for a thread of no user).
 	account string
 }
 
@@ -626,7 +626,8 @@ func (in *Inspector) loadHistory(ctx context.Context, c *useCache) error {
 	q := `SELECT /* janitor */ h.MESSAGE_TEXT, COALESCE(h.SQL_TEXT, ''), h.TIMER_END,
 		(SELECT c.TIMER_START FROM performance_schema.events_statements_current c WHERE c.THREAD_ID =
 			(SELECT t.THREAD_ID FROM performance_schema.threads t WHERE t.PROCESSLIST_ID = CONNECTION_ID()) LIMIT 1),
-		UTC_TIMESTAMP(6), COALESCE(CONCAT(COALESCE(th.PROCESSLIST_USER, ''), '@', COALESCE(th.PROCESSLIST_HOST, '')), '')
+		UTC_TIMESTAMP(6),
+		CASE WHEN th.PROCESSLIST_USER IS NULL THEN '' ELSE CONCAT(th.PROCESSLIST_USER, '@', COALESCE(th.PROCESSLIST_HOST, '')) END
 		FROM (` + strings.Join(parts, " UNION ALL ") + `) h LEFT JOIN performance_schema.threads th ON th.THREAD_ID = h.THREAD_ID`
 	type hrow struct {
 		msg, text, account string
