@@ -70,6 +70,17 @@ type Hold struct {
 	// ended untouched (execute.large_table.strategy purge): its own DELETEs move the
 	// counters from then on.
 	PurgeStarted *time.Time `json:"purge_started,omitempty"`
+	// Accessed is an access a run saw during the hold, recorded by an execute run so
+	// that every later run keeps the table: the sources that showed it move on (an
+	// account's latest 1146 is replaced by its next one, a session's history by its
+	// next statements, a digest by a TRUNCATE), and a kept hold must stay kept.
+	Accessed *RecordedAccess `json:"accessed,omitempty"`
+}
+
+// RecordedAccess is an access seen during a hold, as recorded in its hold record.
+type RecordedAccess struct {
+	At   time.Time `json:"at"`
+	What string    `json:"what,omitempty"`
 }
 
 // AccessBaseline is the table's access counters when the hold began.
@@ -160,6 +171,13 @@ func (in *Inspector) gatherHold(ctx context.Context, t *Table, inv *batch) {
 		ev.Unobservable = "janitor began purging it at " + h.PurgeStarted.Format(time.DateTime) +
 			" UTC, after its hold ended with no access seen: its own deletes hide any access since"
 		return
+	}
+	if a := h.Accessed; a != nil {
+		what := ""
+		if a.What != "" {
+			what = ": " + a.What
+		}
+		ev.Accesses = append(ev.Accesses, "access recorded in the hold record at "+a.At.Format(time.DateTime)+" UTC"+what)
 	}
 	b := h.Baseline
 	// Writes: UPDATE_TIME moves on a write (in memory: a restart clears it).

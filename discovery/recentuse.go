@@ -33,7 +33,7 @@ import (
 //     at run time (CONCAT + PREPARE inside a procedure). MySQL also counts 1146 per
 //     account (events_errors_summary_by_account_by_error), with no table: one raised
 //     since the hold began by an account other than janitor's keeps the table,
-//     unattributed.
+//     unattributed, unless a source ties it to a table (explained).
 //
 // Everything is read once per Inspector (one query per source and shard, whatever the
 // number of candidates) and matched in memory: a digest's text quotes every identifier,
@@ -103,7 +103,7 @@ func (c *useCache) refs(table string) []digestRef {
 	}
 	raw, doubled := "`"+lt+"`", "`"+strings.ReplaceAll(lt, "`", "``")+"`"
 	for i, d := range c.digests {
-		if !readsData(d.text) {
+		if ownStatement(d.text) {
 			continue
 		}
 		if l := strings.ToLower(d.text); strings.Contains(l, raw) || strings.Contains(l, doubled) {
@@ -116,6 +116,9 @@ func (c *useCache) refs(table string) []digestRef {
 type failedStmt struct {
 	at   *time.Time
 	text string
+	// account is the session's user@host while it lives, as the error summary by
+	// account writes it ("" once it ended, or for a thread of no user).
+	account string
 }
 
 // useKey is a table whose reads by name a lookup wants: a candidate, or a held table's
@@ -144,6 +147,9 @@ type useCache struct {
 	errsRead bool
 	errs     []errAccount
 	errsWhy  string
+	// missing are the names janitor holds or restored, read when an account's 1146
+	// needs them (missingNames).
+	missing map[string][]missingName
 	// gate is the server's latest 1146, any account, read once (errsGate).
 	gate errGate
 	// pre is the inventory's prefetch of every digest, taken by the first read.
@@ -394,6 +400,20 @@ func (in *Inspector) loadDigests(ctx context.Context, c *useCache) error {
 		return fmt.Errorf("read Performance_schema_digest_lost: %w", err)
 	}
 	if lost > 0 {
+		// The counter never goes back, a TRUNCATE of the digest table included: a table
+		// with room now (its rows, the catch-all row of lost statements among them, fewer
+		// than its size) has lost nothing since it was last emptied, and that TRUNCATE's
+		// own loss is the one every reason already owns to (docs/dropping.md).
+		var rows, size sql.NullInt64
+		err := in.scalar(ctx, "SELECT /* janitor */ COUNT(*), @@performance_schema_digests_size FROM performance_schema.events_statements_summary_by_digest", &rows, &size)
+		if err != nil {
+			return fmt.Errorf("read the digest table's size: %w", err)
+		}
+		if size.Int64 > 0 && rows.Int64 < size.Int64 {
+			lost = 0
+		}
+	}
+	if lost > 0 {
 		c.digestPartial = fmt.Sprintf("performance_schema's digest table filled up (Performance_schema_digest_lost %d): statements new since then are not told apart", lost)
 	}
 	return in.readDigests(ctx, c)
@@ -556,11 +576,13 @@ func (p *digestPrefetch) stop() {
 	}
 }
 
-// indexDigests indexes the digests that use data by the names they hold.
+// indexDigests indexes the digests by the names they hold, all but janitor's own
+// (ownStatement): which of them read data (readsData, before a hold) or ask for a held
+// table (asksFor, during one) each reader decides.
 func indexDigests(rows []digestRow) map[string][]digestRef {
 	byName := map[string][]digestRef{}
 	for i, d := range rows {
-		if !readsData(d.text) {
+		if ownStatement(d.text) {
 			continue
 		}
 		for _, id := range digestIdents(d.text) {
@@ -597,21 +619,24 @@ func (in *Inspector) loadHistory(ctx context.Context, c *useCache) error {
 	// The pfs timer of this statement is "now" on the same clock as TIMER_END.
 	var parts []string
 	for _, t := range tables {
-		parts = append(parts, "SELECT MESSAGE_TEXT, SQL_TEXT, TIMER_END FROM performance_schema."+t+" WHERE MYSQL_ERRNO = 1146")
+		parts = append(parts, "SELECT THREAD_ID, MESSAGE_TEXT, SQL_TEXT, TIMER_END FROM performance_schema."+t+" WHERE MYSQL_ERRNO = 1146")
 	}
+	// The session's account (threads, while it lives) ties a failed statement to an
+	// account's 1146 in the error summary (explained).
 	q := `SELECT /* janitor */ h.MESSAGE_TEXT, COALESCE(h.SQL_TEXT, ''), h.TIMER_END,
 		(SELECT c.TIMER_START FROM performance_schema.events_statements_current c WHERE c.THREAD_ID =
 			(SELECT t.THREAD_ID FROM performance_schema.threads t WHERE t.PROCESSLIST_ID = CONNECTION_ID()) LIMIT 1),
-		UTC_TIMESTAMP(6)
-		FROM (` + strings.Join(parts, " UNION ALL ") + `) h`
+		UTC_TIMESTAMP(6),
+		CASE WHEN th.PROCESSLIST_USER IS NULL THEN '' ELSE CONCAT(th.PROCESSLIST_USER, '@', COALESCE(th.PROCESSLIST_HOST, '')) END
+		FROM (` + strings.Join(parts, " UNION ALL ") + `) h LEFT JOIN performance_schema.threads th ON th.THREAD_ID = h.THREAD_ID`
 	type hrow struct {
-		msg, text  string
-		end, nowT  sql.NullInt64
-		serverTime time.Time
+		msg, text, account string
+		end, nowT          sql.NullInt64
+		serverTime         time.Time
 	}
 	rows, err := queryAll(ctx, in, q, nil, func(r *sqlx.Rows) (h hrow, err error) {
 		var msg sql.NullString
-		err = r.Scan(&msg, &h.text, &h.end, &h.nowT, &h.serverTime)
+		err = r.Scan(&msg, &h.text, &h.end, &h.nowT, &h.serverTime, &h.account)
 		h.msg = msg.String
 		return h, err
 	})
@@ -627,7 +652,7 @@ func (in *Inspector) loadHistory(ctx context.Context, c *useCache) error {
 		if !ok {
 			continue
 		}
-		f := failedStmt{text: h.text}
+		f := failedStmt{text: h.text, account: h.account}
 		if h.end.Valid && h.nowT.Valid && h.nowT.Int64 >= h.end.Int64 {
 			at := h.serverTime.UTC().Add(-time.Duration((h.nowT.Int64 - h.end.Int64) / 1000))
 			f.at = &at
@@ -836,7 +861,7 @@ func (c *useCache) latestDigest(schema, table string, since time.Time) (digestRo
 	ls := strings.ToLower(schema)
 	for _, ref := range c.refs(table) {
 		d := c.digests[ref.digest]
-		if !ref.names(d, ls, schema) {
+		if !ref.names(d, ls, schema) || !readsData(d.text) {
 			continue
 		}
 		if !d.last.After(since) {
@@ -867,7 +892,7 @@ func (in *Inspector) heldNameUses(ctx context.Context, h *Hold, since time.Time,
 		seen := map[int]bool{}
 		for _, ref := range c.refs(h.Table) {
 			d := c.digests[ref.digest]
-			if seen[ref.digest] || !ref.names(d, ls, h.Schema) || !d.since(since) {
+			if seen[ref.digest] || !ref.names(d, ls, h.Schema) || !d.asksFor(since) {
 				continue
 			}
 			seen[ref.digest] = true
@@ -903,7 +928,7 @@ func (in *Inspector) heldNameUses(ctx context.Context, h *Hold, since time.Time,
 		}
 	}
 	for _, e := range c.errs {
-		if e.last.After(since) && !c.explained(e) {
+		if e.last.After(since) && !in.explained(ctx, c, e, since) {
 			others = append(others, fmt.Sprintf("account %s got error 1146 (no such table), last at %s UTC, after the hold began (%d in all); no statement statistics say which table: it may have asked for this one by a name built at run time",
 				e.account, e.last.Format(time.DateTime), e.raised))
 		}
@@ -1001,28 +1026,102 @@ func (in *Inspector) dynamicCalls(ctx context.Context, c *useCache, h *Hold, sin
 	return out, nil
 }
 
-// explained reports whether an account's latest 1146 is a statement that names its
-// tables: a digest that failed within a second of it (the error summary keeps whole seconds, rounded)
-// and is not a CALL or EXECUTE, whose SQL the digest does not show. Such an error is
-// attributed by the digest (to this held table, or to another name) and keeps nothing
-// by itself; any other, such as a procedure building its SQL at run time, is not.
-func (c *useCache) explained(e errAccount) bool {
+// explained reports whether an account's latest 1146 is a statement whose table is
+// known, so that it keeps no hold by itself. Within a second of it (the error summary
+// keeps whole seconds, rounded), since the hold began:
+//
+//   - a statement in the history that failed with 1146, in a session of the same
+//     account (its message names the table: this one, then asked for, or another);
+//   - or a digest that failed and names a table janitor made missing: the original
+//     name of a table it holds on the server, or of one it restored after that digest
+//     last ran (missingNames). The name was not there, so the failure was a 1146, and
+//     the digest asked for that table, which is (or was) restored. The digest table
+//     keeps no account: another account's 1146 in the same second is hidden by it, a
+//     limit the restore it causes makes visible.
+//
+// Any other failed digest explains nothing: a duplicate key of another account's job in
+// the same second is a failed digest too, and a CALL's or EXECUTE's names no table.
+// Anything else, such as a procedure building its SQL at run time from an event, is
+// unexplained and keeps the held table; so does a list of names that cannot be read.
+func (in *Inspector) explained(ctx context.Context, c *useCache, e errAccount, since time.Time) bool {
+	near := func(t time.Time) bool {
+		return !t.Before(e.last.Add(-time.Second)) && t.Before(e.last.Add(time.Second))
+	}
+	if c.historyWhy == "" {
+		for _, fs := range c.failed {
+			for _, f := range fs {
+				if f.at != nil && f.account != "" && f.account == e.account && f.at.After(since) && near(*f.at) {
+					return true
+				}
+			}
+		}
+	}
 	if c.digestWhy != "" {
 		return false
 	}
 	for _, d := range c.digests {
-		if d.errors == 0 || d.last.Before(e.last.Add(-time.Second)) || !d.last.Before(e.last.Add(time.Second)) {
+		if d.errors == 0 || !d.since(since) || !near(d.last) {
 			continue
 		}
-		f := strings.Fields(d.text)
-		if len(f) > 0 && (strings.EqualFold(f[0], "CALL") || strings.EqualFold(f[0], "EXECUTE")) {
+		if f := firstWord(d.text); strings.EqualFold(f, "CALL") || strings.EqualFold(f, "EXECUTE") || ownStatement(d.text) {
+			continue
+		}
+		missing, err := in.missingNames(ctx, c)
+		if err != nil {
+			in.log.DebugContext(ctx, "read the names janitor holds or restored: an account's 1146 stays unexplained", "error", err)
 			return false
 		}
-		if len(digestIdents(d.text)) > 0 {
-			return true
+		for _, id := range digestIdents(d.text) {
+			for _, m := range missing[strings.ToLower(id.name)] {
+				named := strings.ToLower(id.qual) == m.schema || id.qual == "" && strings.EqualFold(d.schema, m.schema)
+				// Whole seconds: a restore marker's time is truncated.
+				if named && (m.until.IsZero() || !d.last.After(m.until.Add(time.Second))) {
+					return true
+				}
+			}
 		}
 	}
 	return false
+}
+
+// missingName is a name janitor made missing: held (until zero) or held until a
+// restore at until.
+type missingName struct {
+	schema string
+	until  time.Time
+}
+
+// missingNames reads, once per Inspector, the original names of the tables janitor
+// holds on the server (their hold records) and of those it restored (their restore
+// marker): lower-cased name to lower-cased schema. Only an account's 1146 that the
+// history does not explain needs them.
+func (in *Inspector) missingNames(ctx context.Context, c *useCache) (map[string][]missingName, error) {
+	if c.missing != nil {
+		return c.missing, nil
+	}
+	type row struct{ schema, name, comment string }
+	rows, err := queryAll(ctx, in, `SELECT /* janitor */ TABLE_SCHEMA, TABLE_NAME, TABLE_COMMENT FROM information_schema.TABLES
+		WHERE TABLE_NAME LIKE '\_janitor\_hold\_%' OR TABLE_COMMENT LIKE '%`+restoredPrefix+`%'`, nil,
+		func(r *sqlx.Rows) (x row, err error) {
+			err = r.Scan(&x.schema, &x.name, &x.comment)
+			return x, err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("read the names janitor holds or restored: %w", err)
+	}
+	missing := map[string][]missingName{}
+	add := func(schema, name string, until time.Time) {
+		missing[strings.ToLower(name)] = append(missing[strings.ToLower(name)], missingName{strings.ToLower(schema), until})
+	}
+	for _, x := range rows {
+		if h, ok := ParseHold(x.comment); ok && IsHoldName(x.name) {
+			add(h.Schema, h.Table, time.Time{})
+		} else if at, ok := ParseRestored(x.comment); ok && !at.IsZero() {
+			add(x.schema, x.name, at)
+		}
+	}
+	c.missing = missing
+	return missing, nil
 }
 
 // shorten cuts a statement for a reason.
@@ -1043,16 +1142,85 @@ var ddlWords = map[string]bool{"CREATE": true, "DROP": true, "RENAME": true, "AL
 
 // readsData reports whether a digest is a statement that uses a table's data: anything
 // but a definition, maintenance or metadata statement, unless it selects (CREATE …
-// SELECT reads), and never one naming a hold name (janitor's own renames).
+// SELECT reads), and never one of janitor's own (ownStatement).
 func readsData(digest string) bool {
-	if strings.Contains(digest, holdPrefix) || ownHeartbeatRead(digest) || ownPurgeStatement(digest) {
+	if ownStatement(digest) {
 		return false
 	}
 	first := firstWord(digest)
 	if first == "" {
 		return false
 	}
-	return !ddlWords[strings.ToUpper(first)] || strings.Contains(strings.ToUpper(digest), "SELECT")
+	return !ddlWords[strings.ToUpper(first)] || hasKeyword(digest, "SELECT")
+}
+
+// hasKeyword reports whether a digest holds word as a keyword: a token of its own (a
+// digest spaces its tokens), not a part of an identifier (a schema named
+// app_select_log names no SELECT).
+func hasKeyword(digest, word string) bool {
+	for _, f := range strings.Fields(digest) {
+		if strings.EqualFold(strings.Trim(f, "()"), word) {
+			return true
+		}
+	}
+	return false
+}
+
+// ownStatement reports whether a digest is one of janitor's own statements on a table,
+// told by what only janitor's have, never by a shape an application may send too: a
+// hold name (its renames, comment changes and purge of a held table), its gh-ost
+// heartbeat read, and its purge, whose statements carry an alias no one else writes.
+func ownStatement(digest string) bool {
+	return strings.Contains(digest, holdPrefix) || ownHeartbeatRead(digest) || ownPurgeStatement(digest)
+}
+
+// askRule says when a statement naming a held table's ORIGINAL name, seen since the
+// hold began, asks for the table back.
+type askRule int
+
+const (
+	// askRun: any run since the hold began. The name is not there, so the run failed
+	// with 1146; no tool and not janitor send these on a leftover's name once it is
+	// held (janitor's own name the hold name: ownStatement).
+	askRun askRule = iota
+	// askFailed: a run that failed since the hold began. Tools send these on names
+	// they create, and a new migration on the same base may create the original name
+	// again (pt-osc's _t_old and _t_new, gh-ost's _t_gho and _t_del): its CREATE, ALTER,
+	// RENAME, ANALYZE … succeed on the new table and ask for nothing. The same
+	// statement failing asked for a table that is not there: an ORM's reflection
+	// (SHOW FULL FIELDS, SHOW CREATE TABLE), a job's TRUNCATE or RENAME, a CREATE … LIKE.
+	askFailed
+	// askNever: a DROP asks for the table to be gone (a tool's cleanup, a DBA's), which
+	// the hold's end does anyway; restoring it for the DROP helps no one. A change of
+	// the comment alone (commentOnly) needs nothing of the table, and it is janitor's
+	// own hold record, written on the original name just before the rename: one that
+	// failed (a lock wait) and was sent again by a later hold would otherwise restore
+	// every hold of that table.
+	askNever
+)
+
+// askRules are the digest first words whose rule is not askRun: the one table of them.
+var askRules = map[string]askRule{
+	"CREATE": askFailed, "RENAME": askFailed, "ALTER": askFailed, "TRUNCATE": askFailed,
+	"OPTIMIZE": askFailed, "ANALYZE": askFailed, "CHECK": askFailed, "REPAIR": askFailed,
+	"SHOW": askFailed, "DESCRIBE": askFailed, "DESC": askFailed, "GRANT": askFailed,
+	"REVOKE": askFailed, "FLUSH": askFailed, "LOCK": askFailed, "HANDLER": askFailed,
+	"DROP": askNever,
+}
+
+// asksFor reports whether a digest that names a held table's original name (and is not
+// janitor's own: indexDigests) asks for the table, having run since the hold began
+// (askRules).
+func (d digestRow) asksFor(since time.Time) bool {
+	if commentOnly(d.text) {
+		return false
+	}
+	// A word not in the table is askRun, the zero rule.
+	rule := askRules[strings.ToUpper(firstWord(d.text))]
+	if rule == askRun {
+		return d.since(since)
+	}
+	return rule == askFailed && d.errors > 0 && d.since(since)
 }
 
 // firstWord is strings.Fields(s)[0] ("" when s has none), without splitting the rest:
@@ -1091,30 +1259,79 @@ func ownHeartbeatRead(digest string) bool {
 	return strings.HasPrefix(u, "SELECT TIMESTAMPDIFF ( MICROSECOND , MAX ( LAST_UPDATE ) , NOW ( ") && strings.Contains(u, " WHERE HINT = ?")
 }
 
-// ownPurgeStatement reports whether a digest has the shape of janitor's own purge of a
-// large table (janitor/purge.go): SELECT 1 FROM t LIMIT 0, which takes the table's lock,
-// and DELETE FROM t LIMIT n. Counted as reads, they kept every purged table for a day
-// (recent_read) at the re-check before its DROP. Only these exact shapes: one table,
-// no WHERE, no column.
+// commentOnly reports whether a digest is an ALTER TABLE that changes the table's
+// comment and nothing else (janitor/hold.go's commentStmt: ALTER TABLE t COMMENT = ?,
+// ALGORITHM = INSTANT, or ALGORITHM = INPLACE, LOCK = NONE).
+func commentOnly(digest string) bool {
+	f := strings.Fields(strings.NewReplacer("`", "", ",", " , ").Replace(digest))
+	if len(f) < 6 || !strings.EqualFold(f[0], "ALTER") || !strings.EqualFold(f[1], "TABLE") {
+		return false
+	}
+	i := 2
+	if len(f) > 4 && f[3] == "." {
+		i = 4
+	}
+	i++
+	if len(f) < i+3 || !strings.EqualFold(f[i], "COMMENT") || f[i+1] != "=" || f[i+2] != "?" {
+		return false
+	}
+	for rest := f[i+3:]; len(rest) > 0; rest = rest[min(4, len(rest)):] {
+		// , ALGORITHM = X or , LOCK = X
+		if len(rest) < 4 || rest[0] != "," || rest[2] != "=" ||
+			!strings.EqualFold(rest[1], "ALGORITHM") && !strings.EqualFold(rest[1], "LOCK") {
+			return false
+		}
+	}
+	return true
+}
+
+// purgeAlias is the alias janitor's purge statements carry (janitor/purge.go), so that
+// their digests are told from an application's statements of the same shape: the
+// comment "/* janitor purge */" does not survive in a digest, an alias does.
+const purgeAlias = "janitor_purge"
+
+// PurgeLock is janitor's first statement of a purge batch (janitor/purge.go), on name
+// (quoted): it takes the table's lock and reads no row.
+func PurgeLock(name string) string {
+	return "SELECT /* janitor purge */ 1 AS " + purgeAlias + " FROM " + name + " LIMIT 0"
+}
+
+// PurgeDelete is a purge batch's DELETE of up to rows rows of name (quoted). MariaDB
+// 10.11 takes no alias in a single-table DELETE: the alias is a subquery's, which both
+// flavors evaluate once.
+func PurgeDelete(name string, rows int) string {
+	return fmt.Sprintf("DELETE /* janitor purge */ FROM %s WHERE (SELECT 1 AS %s) LIMIT %d", name, purgeAlias, rows)
+}
+
+// ownPurgeStatement reports whether a digest is janitor's own purge of a large table
+// (janitor/purge.go): SELECT 1 AS janitor_purge FROM t LIMIT 0, which takes the table's
+// lock, and DELETE FROM t WHERE (SELECT 1 AS janitor_purge) LIMIT n. Counted as reads,
+// they kept every purged table for a day (recent_read) at the re-check before its
+// DROP. Told by the alias, not by the shape: an application's SELECT 1 FROM t LIMIT 1
+// or DELETE FROM t LIMIT 1000 is a use (before a hold as during one).
 func ownPurgeStatement(digest string) bool {
-	// Both shapes end in "LIMIT ?": the cheap test first.
-	if !strings.HasSuffix(strings.TrimRightFunc(digest, unicode.IsSpace), "?") {
+	// Every digest of an inventory comes here: the cheap test first.
+	if !strings.Contains(digest, "`"+purgeAlias+"`") {
 		return false
 	}
 	f := strings.Fields(digest)
+	n := len(f)
 	table := func(fs []string) bool {
 		// `t`, or `s` . `t`
 		return len(fs) == 1 && strings.HasPrefix(fs[0], "`") ||
 			len(fs) == 3 && strings.HasPrefix(fs[0], "`") && fs[1] == "." && strings.HasPrefix(fs[2], "`")
 	}
-	n := len(f)
+	alias := "`" + purgeAlias + "`"
+	if n < 4 || !strings.EqualFold(f[n-2], "LIMIT") || f[n-1] != "?" {
+		return false
+	}
 	switch {
-	case n >= 5 && strings.EqualFold(f[0], "SELECT") && f[1] == "?" && strings.EqualFold(f[2], "FROM") &&
-		strings.EqualFold(f[n-2], "LIMIT") && f[n-1] == "?":
-		return table(f[3 : n-2])
-	case n >= 4 && strings.EqualFold(f[0], "DELETE") && strings.EqualFold(f[1], "FROM") &&
-		strings.EqualFold(f[n-2], "LIMIT") && f[n-1] == "?":
-		return table(f[2 : n-2])
+	case n >= 8 && strings.EqualFold(f[0], "SELECT") && f[1] == "?" && strings.EqualFold(f[2], "AS") && f[3] == alias &&
+		strings.EqualFold(f[4], "FROM"):
+		return table(f[5 : n-2])
+	case n >= 12 && strings.EqualFold(f[0], "DELETE") && strings.EqualFold(f[1], "FROM") &&
+		strings.Join(f[n-9:n-2], " ") == "WHERE ( SELECT ? AS "+alias+" )":
+		return table(f[2 : n-9])
 	}
 	return false
 }

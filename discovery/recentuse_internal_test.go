@@ -34,18 +34,59 @@ func TestReadsData(t *testing.T) {
 		"SHOW CREATE TABLE `_t_old`":                                                            false,
 		"SELECT `TIMESTAMPDIFF` ( MICROSECOND , MAX ( `last_update` ) , NOW ( ? ) ) / ? FROM `s` . `_t_ghc` WHERE `hint` = ?": false,
 		"SELECT TIMESTAMPDIFF ( MICROSECOND , MAX ( `last_update` ) , NOW ( ? ) ) / ? FROM `s` . `_t_ghc` WHERE `hint` = ?":   false,
-		// janitor's purge, as MySQL 9.7 digests it (janitor/purge.go), and look-alikes
-		// that are an application's.
-		"SELECT ? FROM `s` . `__t_old` LIMIT ?":                false,
-		"DELETE FROM `s` . `__t_old` LIMIT ?":                  false,
-		"DELETE FROM `__t_old` LIMIT ?":                        false,
-		"SELECT ? FROM `s` . `__t_old` WHERE `id` = ? LIMIT ?": true,
-		"DELETE FROM `s` . `__t_old` WHERE `id` < ? LIMIT ?":   true,
-		"SELECT `v` FROM `s` . `__t_old` LIMIT ?":              true,
-		"SELECT ? FROM `s` . `__t_old` JOIN `s` . `t` LIMIT ?": true,
+		"CREATE TABLE `app_select_log` . `x` LIKE `_t_old`":                                                                   false,
+		// janitor's purge, as MySQL 9.7 and MariaDB 10.11 digest it (janitor/purge.go),
+		// and statements of the same shape without its alias, an application's.
+		"SELECT ? AS `janitor_purge` FROM `s` . `__t_old` LIMIT ?":                        false,
+		"DELETE FROM `s` . `__t_old` WHERE ( SELECT ? AS `janitor_purge` ) LIMIT ?":       false,
+		"DELETE FROM `__t_old` WHERE ( SELECT ? AS `janitor_purge` ) LIMIT ?":             false,
+		"DELETE FROM `s` . `__t_old` WHERE ( SELECT ? AS `janitor_purge` ) AND ? LIMIT ?": true,
+		"SELECT ? FROM `s` . `__t_old` LIMIT ?":                                           true,
+		"DELETE FROM `s` . `__t_old` LIMIT ?":                                             true,
+		"DELETE FROM `__t_old` LIMIT ?":                                                   true,
+		"SELECT ? FROM `s` . `__t_old` WHERE `id` = ? LIMIT ?":                            true,
+		"DELETE FROM `s` . `__t_old` WHERE `id` < ? LIMIT ?":                              true,
+		"SELECT `v` FROM `s` . `__t_old` LIMIT ?":                                         true,
+		"SELECT ? FROM `s` . `__t_old` JOIN `s` . `t` LIMIT ?":                            true,
 	} {
 		if got := readsData(digest); got != want {
 			t.Errorf("readsData(%q) = %t, want %t", digest, got, want)
+		}
+	}
+}
+
+// TestAsksFor: during a hold, a data statement naming the original name asks for the
+// table whenever it ran since the hold began; a definition, maintenance or metadata
+// statement only when it failed since (a tool's succeeds on a name it created again);
+// a DROP, or a change of the comment alone (janitor's own hold record), never.
+func TestAsksFor(t *testing.T) {
+	since := time.Date(2026, 12, 8, 1, 0, 10, 500_000_000, time.UTC)
+	after := since.Add(time.Minute)
+	for _, tc := range []struct {
+		text   string
+		errors int64
+		want   bool
+	}{
+		{"SELECT ? FROM `s` . `_t_old` LIMIT ?", 0, true},
+		{"DELETE FROM `s` . `_t_old` LIMIT ?", 1, true},
+		{"SHOW FULL FIELDS FROM `s` . `_t_old`", 1, true},
+		{"SHOW FULL FIELDS FROM `s` . `_t_old`", 0, false},
+		{"TRUNCATE TABLE `s` . `_t_old`", 1, true},
+		{"RENAME TABLE `s` . `_t_old` TO `s` . `_t_2026_11`", 1, true},
+		{"RENAME TABLE `s` . `t` TO `s` . `_t_old` , `s` . `_t_new` TO `s` . `t`", 0, false},
+		{"CREATE TABLE `s` . `_t_old` LIKE `s` . `t`", 0, false},
+		{"DROP TABLE `s` . `_t_old`", 1, false},
+		{"ALTER TABLE `s` . `_t_old` COMMENT = ? , ALGORITHM = INSTANT", 1, false},
+		{"ALTER TABLE `s` . `_t_old` COMMENT = ? , ALGORITHM = `INPLACE` , LOCK = NONE", 1, false},
+		{"ALTER TABLE `s` . `_t_old` ADD COLUMN `c` INT", 1, true},
+	} {
+		d := digestRow{text: tc.text, errors: tc.errors, count: 1, last: after}
+		if got := d.asksFor(since); got != tc.want {
+			t.Errorf("asksFor(%q, %d errors) = %t, want %t", tc.text, tc.errors, got, tc.want)
+		}
+		d.last = since.Add(-time.Minute)
+		if d.asksFor(since) {
+			t.Errorf("asksFor(%q) before the hold = true", tc.text)
 		}
 	}
 }

@@ -175,9 +175,10 @@ func (j *Janitor) watchShard(ctx context.Context, g *gates, sc ShardConfig, s *r
 	if err != nil {
 		return err
 	}
-	var restore bool
+	var restore, record bool
 	for _, c := range cands {
 		row := &s.Tables[c.row]
+		record = record || toRecord(c)
 		switch {
 		case asked(c):
 			restore = true
@@ -191,7 +192,7 @@ func (j *Janitor) watchShard(ctx context.Context, g *gates, sc ShardConfig, s *r
 			row.Outcome = report.OutcomeSkipped
 		}
 	}
-	if !execute || !restore {
+	if !execute || !restore && !record {
 		return nil
 	}
 	// Its own lock, not the run's: a run holding janitor.dropper for hours must not keep
@@ -215,7 +216,95 @@ func (j *Janitor) watchShard(ctx context.Context, g *gates, sc ShardConfig, s *r
 	}
 	if stop := r.restoreAsked(ctx, cands); stop != nil {
 		s.Blocked, s.BlockedCode = stop.why, stop.code
+		return nil
 	}
+	r.recordAccesses(ctx, cands)
+	return nil
+}
+
+// toRecord reports whether a candidate is a held table kept for an access during its
+// hold (not asked for: that one is restored) whose hold record does not say so yet.
+func toRecord(c candidate) bool {
+	t := c.table
+	st := t.HoldState()
+	return (st == discovery.HoldRenamed || st == discovery.HoldHeld) && t.Hold.Accessed == nil &&
+		c.verdict.Code == policies.CodeAccessedDuringHold && !asked(c)
+}
+
+// maxRecordedWhat bounds the evidence a hold record keeps of an access: the record and
+// the table's own comment share the server's 2,048 characters.
+const maxRecordedWhat = 400
+
+// recordAccesses writes into the hold record of each held table kept for an access
+// during its hold that it was, so that no later run drops it: the evidence that kept
+// it may be gone by then (an account's 1146 in MySQL's error summary is only its
+// latest, a session's statement history only its last ten). Such a table stays until
+// someone restores or drops it by hand (docs/dropping.md). A record that cannot be
+// written is logged: this run keeps the table anyway, and the next one tries again.
+func (r *shardRun) recordAccesses(ctx context.Context, cands []candidate) {
+	for _, c := range cands {
+		if !toRecord(c) {
+			continue
+		}
+		t := c.table
+		if err := r.recordAccess(ctx, t); err != nil {
+			r.log.WarnContext(ctx, "could not record the access during the hold in the hold record", "table", dbconn.QualifiedName(t.Schema, t.Name), "err", err)
+		}
+	}
+}
+
+// recordAccess writes the record with a comment change, which is DDL: on MySQL 8+ it
+// locks the table's foreign-key children, and it replicates. So it waits for the same
+// things as every statement janitor sends (the guard's lock and replica checks, under
+// the table's lock shared with restores), but with no re-check of the policies, which
+// would only say again that the table is kept. A check that says not now leaves the
+// record to the next run: the table is kept this run either way.
+func (r *shardRun) recordAccess(ctx context.Context, t *discovery.Table) error {
+	release, busy, err := r.lockTables(ctx, t.Schema, t.Name)
+	if err != nil || busy != "" {
+		return errors.Join(err, errNotNow(busy))
+	}
+	defer release()
+	if _, d := r.waitHealthy(ctx); !d.proceed {
+		return errNotNow(d.stop.why)
+	}
+	d, err := stopOf(r.preDropChecks(ctx, t))
+	switch {
+	case err != nil:
+		return err
+	case d.stop != nil:
+		return errNotNow(d.stop.why)
+	case !d.proceed:
+		return errNotNow(d.out.reason)
+	}
+	var now time.Time
+	if err := r.conn.QueryRowxContext(ctx, "SELECT /* janitor */ UTC_TIMESTAMP(6)").Scan(&now); err != nil {
+		return err
+	}
+	h := *t.Hold
+	what := []rune(strings.Join(append(append([]string{}, t.Evidence.Hold.Accesses...), t.Evidence.Sessions...), "; "))
+	if len(what) > maxRecordedWhat {
+		what = append(what[:maxRecordedWhat], '…')
+	}
+	h.Accessed = &discovery.RecordedAccess{At: now.UTC(), What: string(what)}
+	if b := h.Baseline; b != nil && b.Lock != nil {
+		// The comment change takes one table lock (recordBaseline): not an access.
+		nb, own := *b, *b.Lock+1
+		nb.Lock = &own
+		h.Baseline = &nb
+	}
+	text, err := h.CommentText()
+	if err != nil {
+		// The table's own comment leaves no room for the evidence: the time alone.
+		h.Accessed.What = ""
+		if text, err = h.CommentText(); err != nil {
+			return err
+		}
+	}
+	if err := setComment(ctx, r.conn, r.server, dbconn.QualifiedName(t.Schema, t.Name), text); err != nil {
+		return err
+	}
+	t.Hold = &h
 	return nil
 }
 
@@ -228,4 +317,12 @@ func holdNames(names []discovery.Name) []discovery.Name {
 		}
 	}
 	return out
+}
+
+// errNotNow is a statement left to a later run, saying why (nil when why is empty).
+func errNotNow(why string) error {
+	if why == "" {
+		return nil
+	}
+	return errors.New("not now: " + why)
 }

@@ -179,20 +179,34 @@ func TestWeeklyJobSeenDuringHold(t *testing.T) {
 
 // TestRecentReadKeeps: before a hold, a leftover that a statement read within
 // policy.min_age is in use (recent_read), whatever its name and age say; one read
-// before that, or never, is not.
+// before that, or never, is not. An application's existence probe has the shape of
+// janitor's purge (SELECT 1 FROM t LIMIT n) and is a read; janitor's purge is not.
 func TestRecentReadKeeps(t *testing.T) {
-	_, s := digestShard(t, "items", "notes")
+	db, s := digestShard(t, "items", "notes", "probes", "purged")
+	testdb.Exec(t, db, discovery.PurgeLock(q(s, "__purged_old")), discovery.PurgeDelete(q(s, "__purged_old"), 1000))
 	appDSN, _ := account(t, []string{"SELECT ON " + dbconn.QuoteIdent(s) + ".*"})
 	app := testdb.Open(t, testdb.WithDB(appDSN, s))
 	var ids []int
 	if err := app.Select(&ids, "SELECT id FROM __items_old WHERE id < 10"); err != nil {
 		t.Fatal(err)
 	}
+	if err := app.Select(&ids, "SELECT 1 FROM __probes_old LIMIT 1"); err != nil {
+		t.Fatal(err)
+	}
 	cfg := holdConfig(t, s)
 	cfg.Policy.MinAge = time.Hour
 	// Both tables are younger than min_age too: recent_read is a use, and comes first.
 	r := janitor.New(cfg, nil).Report(context.Background())
-	wantItemsRecentRead(t, outcomes(r), "statement digest")
+	o := outcomes(r)
+	wantItemsRecentRead(t, o, "statement digest")
+	if o["__probes_old"].ReasonCode != string(policies.CodeRecentRead) || !strings.Contains(o["__probes_old"].Reason, "statement digest") {
+		t.Errorf("__probes_old probed a moment ago: %+v, want %s from the statement digest", o["__probes_old"], policies.CodeRecentRead)
+	}
+	// On a server started within min_age its table counters make it recent: the
+	// digest is what is under test.
+	if strings.Contains(o["__purged_old"].Reason, "statement digest") {
+		t.Errorf("__purged_old only purged by janitor: %+v, want no read from a statement digest", o["__purged_old"])
+	}
 }
 
 // TestHoldReadsInvisible: on a server that keeps no statement statistics (MariaDB with

@@ -192,7 +192,10 @@ func (r *shardRun) purgeBatch(ctx context.Context, t *discovery.Table, created t
 		return 0, "", err
 	}
 	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, "SELECT /* janitor purge */ 1 FROM "+name+" LIMIT 0"); err != nil {
+	// Both statements carry an alias of janitor's: the digest keeps it (not the
+	// comment), and it tells them from an application's statements of the same shape
+	// (discovery's ownPurgeStatement), which are a use of the table.
+	if _, err := tx.ExecContext(ctx, discovery.PurgeLock(name)); err != nil {
 		if dbconn.IsError(err, dbconn.ErrNoSuchTable) {
 			return 0, "the table was dropped during the purge", nil
 		}
@@ -210,7 +213,7 @@ func (r *shardRun) purgeBatch(ctx context.Context, t *discovery.Table, created t
 		return 0, fmt.Sprintf("the table was replaced during the purge (CREATE_TIME %s, was %s)",
 			fmtTime(now), created.UTC().Format(time.DateTime)), nil
 	}
-	res, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE /* janitor purge */ FROM %s LIMIT %d", name, rows))
+	res, err := tx.ExecContext(ctx, discovery.PurgeDelete(name, rows))
 	if err != nil {
 		return 0, "", err
 	}

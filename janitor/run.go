@@ -243,6 +243,7 @@ func (r *shardRun) execute(ctx context.Context, cands []candidate) error {
 		r.stopAt(cands, 0, s)
 		return nil
 	}
+	r.recordAccesses(ctx, cands)
 	ex := r.j.cfg.Execute
 	r.budget.start(time.Now())
 	for i, c := range cands {
