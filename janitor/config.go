@@ -75,6 +75,14 @@ type ShardConfig struct {
 	// replica_host_status). Any other attached server not in replicas blocks drops on
 	// the shard.
 	IgnoreReplicas []string `mapstructure:"ignore_replicas"`
+	// UnregisteredBinlogReaders is how many binlog dump sessions without a row in the
+	// replica registry each server of this shard (the primary, each listed replica) is
+	// expected to have: clients that stream the binary log without registering
+	// (Debezium's connector, mysqlbinlog --stop-never backups). A MySQL or MariaDB
+	// replica always registers, so such a session is no replica that applies the DDL;
+	// but janitor cannot tell which session is whose, so only a count the DBA states is
+	// passed over, and one more blocks drops as before. 0 (the default): none.
+	UnregisteredBinlogReaders int `mapstructure:"unregistered_binlog_readers"`
 	// Source names where the shard came from when not the shards list (a shards_dir
 	// file), for errors.
 	Source string `mapstructure:"-"`
@@ -295,6 +303,9 @@ func (s ShardConfig) Validate(key string) error {
 		errs = append(errs, checkDSN(rkey, r.DSN))
 	}
 	errs = append(errs, validateIgnoreReplicas(key, s.IgnoreReplicas))
+	if n := s.UnregisteredBinlogReaders; n < 0 || n > maxUnregisteredReaders {
+		errs = append(errs, fmt.Errorf("%s.unregistered_binlog_readers: %d is not a count from 0 to %d: write how many binlog clients that do not register (a CDC connector, mysqlbinlog --stop-never) stream each of the shard's servers", key, n, maxUnregisteredReaders))
+	}
 	return errors.Join(errs...)
 }
 
@@ -305,6 +316,10 @@ var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 // SERVER_ID gives it: a letter, then letters, digits and single hyphens, at most 63,
 // not ending in a hyphen. A host:port or a dotted host name is not one.
 var auroraInstancePattern = regexp.MustCompile(`^[a-zA-Z](?:-?[a-zA-Z0-9]){0,62}$`)
+
+// maxUnregisteredReaders bounds unregistered_binlog_readers: a count above it is a typo,
+// not a fleet.
+const maxUnregisteredReaders = 100
 
 // validateIgnoreReplicas: an entry that is not a server_id, a server_uuid or an Aurora
 // instance identifier (a host:port, say) would match nothing and leave the shard

@@ -32,7 +32,9 @@ import (
 // and a binlog dump session's host is the client address with an ephemeral port, so
 // neither names a configured DSN reliably. A binlog dump session in the process list
 // with no registry row (a reader that never registered) cannot be matched at all, and
-// blocks the shard; so does a registry row whose server_id matches nothing.
+// blocks the shard, beyond the count shards[].unregistered_binlog_readers says to expect
+// (CDC connectors that never register); so does a registry row whose server_id matches
+// nothing.
 
 // attachedReplica is one server a source streams its binary log to, as its registry
 // says.
@@ -161,13 +163,17 @@ func (r *shardRun) checkTopology(ctx context.Context, q sqlx.QueryerContext) err
 				unchecked = append(unchecked, fmt.Sprintf("%s (%s)", a, fed))
 			}
 		}
-		if len(dumps) > len(regs) {
+		if expect := r.sc.UnregisteredBinlogReaders; len(dumps) > len(regs)+expect {
 			// Some dump session has no registry row, and which one cannot be told.
 			var hosts []string
 			for _, d := range dumps {
 				hosts = append(hosts, fmt.Sprintf("session %d from %s", d.id, d.host))
 			}
-			unchecked = append(unchecked, fmt.Sprintf("%d binlog dump sessions on %s (%s) but %d rows in its replica registry: one reads the binary log without registering, and cannot be matched", len(dumps), source, strings.Join(hosts, ", "), len(regs)))
+			also := ""
+			if expect > 0 {
+				also = fmt.Sprintf(", %d more than the %d that shards[].unregistered_binlog_readers expects", len(dumps)-len(regs)-expect, expect)
+			}
+			unchecked = append(unchecked, fmt.Sprintf("%d binlog dump sessions on %s (%s) but %d rows in its replica registry%s: one reads the binary log without registering, and cannot be matched (a CDC connector or a binlog backup that never registers: shards[].unregistered_binlog_readers)", len(dumps), source, strings.Join(hosts, ", "), len(regs), also))
 		}
 	}
 	regs, dumps, err := readAttached(ctx, q)

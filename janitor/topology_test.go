@@ -282,4 +282,15 @@ func TestUnregisteredBinlogReaderBlocks(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // polling the process list, with a deadline
 	}
 	blockedUnchecked(t, primary, s, "binlog dump sessions on the primary", "from 127.0.0.1:")
+	// A DBA who says one such client is expected (a CDC connector) gets the shard back;
+	// a second one would block it again.
+	jcfg := config(t, s)
+	jcfg.Shards[0].UnregisteredBinlogReaders = 1
+	r := janitor.New(jcfg, nil).Run(context.Background(), true)
+	if b := r.Shards[0]; b.BlockedCode != "" || r.Failed() {
+		t.Errorf("with unregistered_binlog_readers: 1, blocked %q (%s), error %q; want the shard to go on", b.BlockedCode, b.Blocked, b.Error)
+	}
+	if o := outcomes(r)["__orders_old"]; o.Outcome != report.OutcomeDropped && o.Outcome != report.OutcomeHeld {
+		t.Errorf("__orders_old: %q (%s); want it dropped or held once the reader is expected", o.Outcome, o.Reason)
+	}
 }

@@ -399,4 +399,16 @@ func TestIgnoreReplicas(t *testing.T) {
 		}
 	}
 	t.Log(err)
+	// The count of binlog clients that never register: a number, 0 to 100.
+	cfg, err = Load(write(t, "c.yaml", strings.Replace(good, "policy:", "    unregistered_binlog_readers: 2\npolicy:", 1)))
+	if err != nil || cfg.Shards[0].UnregisteredBinlogReaders != 2 {
+		t.Fatalf("unregistered_binlog_readers: 2 read as %+v, %v", cfg, err)
+	}
+	p = write(t, "c.yaml", strings.Replace(good, "policy:", "    unregistered_binlog_readers: -1\npolicy:", 1))
+	_, err = Load(p)
+	for _, want := range []string{p, "shards[0].unregistered_binlog_readers: -1 is not a count from 0 to 100"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v: want %q", err, want)
+		}
+	}
 }
