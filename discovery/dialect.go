@@ -143,23 +143,11 @@ func parseRevoke(line string) (Restriction, bool) {
 		return r, false
 	}
 	// The schema, backtick-quoted with ` doubled, then .* and the account.
-	var b strings.Builder
-	i := 0
-	for ; i < len(rest); i++ {
-		if rest[i] == '`' {
-			if i+1 < len(rest) && rest[i+1] == '`' {
-				b.WriteByte('`')
-				i++
-				continue
-			}
-			break
-		}
-		b.WriteByte(rest[i])
-	}
+	schema, i := unquoteBacktick(rest, 0)
 	if i >= len(rest) || !strings.HasPrefix(rest[i+1:], ".* FROM ") {
 		return r, false
 	}
-	r.Schema = b.String()
+	r.Schema = schema
 	for _, p := range strings.Split(privs, ",") {
 		p = strings.ToUpper(strings.TrimSpace(p))
 		if p == "ALL" || p == "ALL PRIVILEGES" {
@@ -330,4 +318,25 @@ func isAccount(grantee, current string) bool {
 	}
 	prefix := "'" + user + "'@'"
 	return strings.HasPrefix(grantee, prefix) && strings.EqualFold(grantee[len(prefix):], host+"'")
+}
+
+// unquoteBacktick reads a backtick-quoted identifier whose opening backtick is just
+// before s[from], a backtick inside it doubled, as the server prints identifiers (SHOW
+// GRANTS, statement digests). It returns the identifier and the index of its closing
+// backtick (len(s) when there is none).
+func unquoteBacktick(s string, from int) (string, int) {
+	var b strings.Builder
+	j := from
+	for ; j < len(s); j++ {
+		if s[j] == '`' {
+			if j+1 < len(s) && s[j+1] == '`' {
+				b.WriteByte('`')
+				j++
+				continue
+			}
+			break
+		}
+		b.WriteByte(s[j])
+	}
+	return b.String(), j
 }

@@ -1349,20 +1349,8 @@ func digestIdents(text string) []ident {
 		if text[i] != '`' {
 			continue
 		}
-		var b strings.Builder
-		j := i + 1
-		for ; j < len(text); j++ {
-			if text[j] == '`' {
-				if j+1 < len(text) && text[j+1] == '`' {
-					b.WriteByte('`')
-					j++
-					continue
-				}
-				break
-			}
-			b.WriteByte(text[j])
-		}
-		id := ident{name: b.String()}
+		name, j := unquoteBacktick(text, i+1)
+		id := ident{name: name}
 		if prevEnd >= 0 && strings.TrimSpace(text[prevEnd:i]) == "." {
 			id.qual = prev
 		}
