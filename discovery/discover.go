@@ -119,6 +119,9 @@ type batch struct {
 	// the sessions naming it (prefetchEvidence).
 	fkPre   map[*Table][]fkRow
 	sessPre map[*Table][]string
+	// locks holds, on MySQL, who holds each named lock the candidates' tool specs
+	// name (prefetchLocks).
+	locks map[string]sql.NullInt64
 	// useWant are the names whose reads by name the inventory looks up: every
 	// candidate and every held table's original name (recentuse.go reads only theirs).
 	useWant []useKey
@@ -151,6 +154,14 @@ func (b *batch) foreignKeysOf(t *Table) ([]fkRow, bool) {
 	}
 	keys, ok := b.fkPre[t]
 	return keys, ok
+}
+
+func (b *batch) lockHolder(name string) (sql.NullInt64, bool) {
+	if b == nil {
+		return sql.NullInt64{}, false
+	}
+	h, ok := b.locks[name]
+	return h, ok
 }
 
 func (b *batch) sessionsOf(t *Table) ([]string, bool) {
@@ -420,15 +431,21 @@ func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, er
 		tables = append(tables, t)
 		found = append(found, n)
 	}
-	if err := in.prefetchSizes(ctx, b, found); err != nil {
-		return nil, err
-	}
-	in.prefetchEvidence(ctx, b, tables)
 	for _, t := range tables {
 		b.useWant = append(b.useWant, useKey{t.Schema, t.Name})
 		if h, ok := ParseHold(t.Comment); ok {
 			b.useWant = append(b.useWant, useKey{h.Schema, h.Table})
 		}
+	}
+	uses := in.startUses(ctx, b, len(tables))
+	err := in.prefetchSizes(ctx, b, found)
+	if err == nil {
+		in.prefetchEvidence(ctx, b, tables)
+		in.prefetchLocks(ctx, b, tables)
+	}
+	<-uses
+	if err != nil {
+		return nil, err
 	}
 	for _, t := range tables {
 		if err := ctx.Err(); err != nil {

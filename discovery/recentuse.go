@@ -541,6 +541,28 @@ func (in *Inspector) startDigestPrefetch(ctx context.Context, names []Name) *dig
 	return p
 }
 
+// startUses reads the sources of reads by name for an inventory's names (loadUses) on
+// the pool's other connection, where the digest prefetch ran, while the caller reads
+// the candidates' sizes and evidence on the first: the digests' wait, the statement
+// history and the two counter reads (20-30 ms at 100 candidates on MySQL 9.7) then
+// overlap those reads instead of following them. The same statements as when the first
+// candidate's gather read them, for the same names; only where the digest prefetch
+// runs (MySQL, a pool, an inventory) and a candidate will read them (recentReads,
+// ReadVisibility). The returned channel closes when the read is done; until then
+// nothing else may touch in.uses.
+func (in *Inspector) startUses(ctx context.Context, b *batch, tables int) <-chan struct{} {
+	done := make(chan struct{})
+	if b.digests == nil || tables == 0 {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		in.loadUses(ctx, b)
+	}()
+	return done
+}
+
 // take waits for the prefetch and reports whether it read the digests (false: the
 // caller reads them itself).
 func (p *digestPrefetch) take() bool {
