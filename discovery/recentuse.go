@@ -227,16 +227,18 @@ func (in *Inspector) loadUses(ctx context.Context, b *batch, want ...useKey) *us
 		c.historyWhy, c.errsWhy, c.countsWhy = c.digestWhy, c.digestWhy, c.digestWhy
 		c.errsRead = true
 	} else {
+		// The counters first: they need no digest, and an inventory's digests may still
+		// be on their way (digestPrefetch), on the other connection.
+		c.countsFrom = "performance_schema"
+		if err := in.loadCounters(ctx, c); err != nil {
+			c.err = err
+			return c
+		}
 		if err := in.loadDigests(ctx, c); err != nil {
 			c.err = err
 			return c
 		}
 		if err := in.loadHistory(ctx, c); err != nil {
-			c.err = err
-			return c
-		}
-		c.countsFrom = "performance_schema"
-		if err := in.loadCounters(ctx, c); err != nil {
 			c.err = err
 			return c
 		}
@@ -549,7 +551,8 @@ func (in *Inspector) startDigestPrefetch(ctx context.Context, names []Name) *dig
 // candidate's gather read them, for the same names; only where the digest prefetch
 // runs (MySQL, a pool, an inventory) and a candidate will read them (recentReads,
 // ReadVisibility). The returned channel closes when the read is done; until then
-// nothing else may touch in.uses.
+// nothing else may touch in.uses, nor read the processlist: the counter reads name
+// every candidate, and a session naming a candidate keeps it (sessions).
 func (in *Inspector) startUses(ctx context.Context, b *batch, tables int) <-chan struct{} {
 	done := make(chan struct{})
 	if b.digests == nil || tables == 0 {
