@@ -415,19 +415,23 @@ const maxDigestPatterns = 4
 // collation, as the matcher compares lower-cased names, and may keep more, never fewer.
 func digestFilter(want []useKey, max int) (string, []any) {
 	seen := map[string]bool{}
-	var likes []string
-	var args []any
+	var names []string
 	for _, k := range want {
 		l := strings.ToLower(k.table)
-		if seen[l] {
-			continue
+		if !seen[l] {
+			seen[l] = true
+			names = append(names, k.table)
 		}
-		seen[l] = true
-		likes = append(likes, "DIGEST_TEXT LIKE ?")
-		args = append(args, digestPattern(k.table))
 	}
-	if len(likes) > max {
+	if len(names) > max {
+		// An inventory's: no pattern is built for a filter that is not used.
 		return "", nil
+	}
+	var likes []string
+	var args []any
+	for _, n := range names {
+		likes = append(likes, "DIGEST_TEXT LIKE ?")
+		args = append(args, digestPattern(n))
 	}
 	return " AND (SUM_ERRORS > 0" + orJoin(likes) + ")", args
 }
