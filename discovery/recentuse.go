@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -1081,7 +1082,22 @@ func readsData(digest string) bool {
 	if first == "" {
 		return false
 	}
-	return !ddlWords[strings.ToUpper(first)] || strings.Contains(strings.ToUpper(digest), "SELECT")
+	return !ddlWords[strings.ToUpper(first)] || containsUpper(digest, "SELECT")
+}
+
+// containsUpper is strings.Contains(strings.ToUpper(s), upper) without upper-casing a
+// copy of every DDL digest: ASCII text is searched in place; other text, where
+// upper-casing can make an ASCII letter (ſ, ı), as before.
+func containsUpper(s, upper string) bool {
+	if containsFold(s, upper) {
+		return true
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return strings.Contains(strings.ToUpper(s), upper)
+		}
+	}
+	return false
 }
 
 // firstWord is strings.Fields(s)[0] ("" when s has none), without splitting the rest:
