@@ -324,3 +324,60 @@ func TestOneLookReadsServerSettingsOnce(t *testing.T) {
 		t.Errorf("two looks at the same server read REF_NAME's width %d and %d times, want at most once, then none", w1, w2)
 	}
 }
+
+// TestInventoryStatementsDoNotGrowWithCandidates pins what an inventory sends on MySQL:
+// a constant number of statements per shard, whatever the number of candidates (the
+// metadata, names, sizes, foreign keys, sessions, named locks and reads-by-name
+// sources each in one statement per batch). Counted in performance_schema's long
+// statement history for 6 and 12 candidates: a read that comes back per candidate (the
+// 80 IS_USED_LOCK statements of docs/benchmarks.md's incident fleet) fails it.
+func TestInventoryStatementsDoNotGrowWithCandidates(t *testing.T) {
+	testdb.SkipUnless(t, "MariaDB looks its candidates up one by one (an IN list opens every definition there)", "mysql")
+	db := testdb.Primary(t)
+	ctx := context.Background()
+	s := testdb.Schema(t, db)
+	var names []Name
+	for i := range 12 {
+		base := fmt.Sprintf("t%d", i)
+		testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, base)+" (id INT PRIMARY KEY)",
+			"CREATE TABLE "+dbconn.QualifiedName(s, "_"+base+"_old")+" (id INT PRIMARY KEY)")
+		names = append(names, Name{Schema: s, Table: "_" + base + "_old"})
+	}
+	var was string
+	if err := db.GetContext(ctx, &was, "SELECT ENABLED FROM performance_schema.setup_consumers WHERE NAME = 'events_statements_history_long'"); err != nil {
+		t.Fatal(err)
+	}
+	testdb.Exec(t, db, "UPDATE performance_schema.setup_consumers SET ENABLED = 'YES' WHERE NAME = 'events_statements_history_long'")
+	t.Cleanup(func() {
+		testdb.Exec(t, db, "UPDATE performance_schema.setup_consumers SET ENABLED = '"+was+"' WHERE NAME = 'events_statements_history_long'")
+	})
+	srv, err := ReadServer(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(names []Name) (all, locks int) {
+		t.Helper()
+		testdb.Exec(t, db, "TRUNCATE performance_schema.events_statements_history_long")
+		tables, err := NewInspector(db, srv, Options{Schemas: []string{s}, QueryTimeout: 30 * time.Second}, nil).InspectAll(ctx, names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tables) != len(names) {
+			t.Fatalf("inspected %d of %d candidates", len(tables), len(names))
+		}
+		if err := db.QueryRowxContext(ctx, `SELECT COUNT(*), COALESCE(SUM(SQL_TEXT LIKE '%IS_USED_LOCK%'), 0)
+			FROM performance_schema.events_statements_history_long WHERE SQL_TEXT LIKE '%/* janitor */%'`).Scan(&all, &locks); err != nil {
+			t.Fatal(err)
+		}
+		return all, locks
+	}
+	all6, locks6 := count(names[:6])
+	all12, locks12 := count(names)
+	t.Logf("statements: %d for 6 candidates (%d IS_USED_LOCK), %d for 12 (%d)", all6, locks6, all12, locks12)
+	if all12 != all6 {
+		t.Errorf("an inventory of 12 candidates sent %d statements, of 6 %d: a read per candidate", all12, all6)
+	}
+	if locks12 > 1 {
+		t.Errorf("%d IS_USED_LOCK statements for 12 candidates, want one", locks12)
+	}
+}
