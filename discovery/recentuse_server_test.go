@@ -202,30 +202,13 @@ func TestInventoryReadsDigestsAlongside(t *testing.T) {
 	ctx := context.Background()
 	roomForDigests(t, db)
 	s := testdb.Schema(t, db)
-	var names []Name
-	for i := range 6 {
-		base := fmt.Sprintf("t%d", i)
-		testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, base)+" (id INT PRIMARY KEY)",
-			"CREATE TABLE "+dbconn.QualifiedName(s, "_"+base+"_old")+" (id INT PRIMARY KEY)")
-		names = append(names, Name{Schema: s, Table: "_" + base + "_old"})
-	}
+	names := oldCopies(t, db, s, 6)
 	// One of them read: the inventory must find it by its digest.
 	var ids []int
 	if err := db.SelectContext(ctx, &ids, "SELECT id FROM "+dbconn.QualifiedName(s, "_t3_old")+" WHERE id = 3"); err != nil {
 		t.Fatal(err)
 	}
-	var was string
-	if err := db.GetContext(ctx, &was, "SELECT ENABLED FROM performance_schema.setup_consumers WHERE NAME = 'events_statements_history_long'"); err != nil {
-		t.Fatal(err)
-	}
-	testdb.Exec(t, db, "UPDATE performance_schema.setup_consumers SET ENABLED = 'YES' WHERE NAME = 'events_statements_history_long'")
-	t.Cleanup(func() {
-		testdb.Exec(t, db, "UPDATE performance_schema.setup_consumers SET ENABLED = '"+was+"' WHERE NAME = 'events_statements_history_long'")
-	})
-	srv, err := ReadServer(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := withLongHistory(t, db)
 	type stmt struct {
 		Thread int64 `db:"THREAD_ID"`
 		Start  int64 `db:"TIMER_START"`
@@ -336,25 +319,8 @@ func TestInventoryStatementsDoNotGrowWithCandidates(t *testing.T) {
 	db := testdb.Primary(t)
 	ctx := context.Background()
 	s := testdb.Schema(t, db)
-	var names []Name
-	for i := range 12 {
-		base := fmt.Sprintf("t%d", i)
-		testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, base)+" (id INT PRIMARY KEY)",
-			"CREATE TABLE "+dbconn.QualifiedName(s, "_"+base+"_old")+" (id INT PRIMARY KEY)")
-		names = append(names, Name{Schema: s, Table: "_" + base + "_old"})
-	}
-	var was string
-	if err := db.GetContext(ctx, &was, "SELECT ENABLED FROM performance_schema.setup_consumers WHERE NAME = 'events_statements_history_long'"); err != nil {
-		t.Fatal(err)
-	}
-	testdb.Exec(t, db, "UPDATE performance_schema.setup_consumers SET ENABLED = 'YES' WHERE NAME = 'events_statements_history_long'")
-	t.Cleanup(func() {
-		testdb.Exec(t, db, "UPDATE performance_schema.setup_consumers SET ENABLED = '"+was+"' WHERE NAME = 'events_statements_history_long'")
-	})
-	srv, err := ReadServer(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := oldCopies(t, db, s, 12)
+	srv := withLongHistory(t, db)
 	count := func(names []Name) (all, locks int) {
 		t.Helper()
 		testdb.Exec(t, db, "TRUNCATE performance_schema.events_statements_history_long")
@@ -380,4 +346,38 @@ func TestInventoryStatementsDoNotGrowWithCandidates(t *testing.T) {
 	if locks12 > 1 {
 		t.Errorf("%d IS_USED_LOCK statements for 12 candidates, want one", locks12)
 	}
+}
+
+// withLongHistory turns performance_schema's long statement history on for the test
+// (back as it was after it) and reads the server.
+func withLongHistory(t *testing.T, db *sqlx.DB) Server {
+	t.Helper()
+	ctx := context.Background()
+	var was string
+	if err := db.GetContext(ctx, &was, "SELECT ENABLED FROM performance_schema.setup_consumers WHERE NAME = 'events_statements_history_long'"); err != nil {
+		t.Fatal(err)
+	}
+	testdb.Exec(t, db, "UPDATE performance_schema.setup_consumers SET ENABLED = 'YES' WHERE NAME = 'events_statements_history_long'")
+	t.Cleanup(func() {
+		testdb.Exec(t, db, "UPDATE performance_schema.setup_consumers SET ENABLED = '"+was+"' WHERE NAME = 'events_statements_history_long'")
+	})
+	srv, err := ReadServer(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+// oldCopies creates n tables t0… in s, each with a pt-osc-like leftover _tN_old, and
+// returns the leftovers' names.
+func oldCopies(t *testing.T, db *sqlx.DB, s string, n int) []Name {
+	t.Helper()
+	var names []Name
+	for i := range n {
+		base := fmt.Sprintf("t%d", i)
+		testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, base)+" (id INT PRIMARY KEY)",
+			"CREATE TABLE "+dbconn.QualifiedName(s, "_"+base+"_old")+" (id INT PRIMARY KEY)")
+		names = append(names, Name{Schema: s, Table: "_" + base + "_old"})
+	}
+	return names
 }
