@@ -108,7 +108,7 @@ type batch struct {
 	// now is the server's clock, read for the first candidate.
 	now time.Time
 	// names caches each schema's table names, listed on first use (tableExists); on
-	// MySQL only those of asked, read together (prefetchNames).
+	// MySQL only those of asked, read with the candidates' metadata (askNames, prefetchMeta).
 	names map[string]map[string]bool
 	asked map[string]map[string]bool
 	// meta holds, on MySQL, the candidates' metadata by schema and table (prefetchMeta).
@@ -119,6 +119,9 @@ type batch struct {
 	// the sessions naming it (prefetchEvidence).
 	fkPre   map[*Table][]fkRow
 	sessPre map[*Table][]string
+	// locks holds, on MySQL, who holds each named lock the candidates' tool specs
+	// name (prefetchLocks).
+	locks map[string]sql.NullInt64
 	// useWant are the names whose reads by name the inventory looks up: every
 	// candidate and every held table's original name (recentuse.go reads only theirs).
 	useWant []useKey
@@ -151,6 +154,14 @@ func (b *batch) foreignKeysOf(t *Table) ([]fkRow, bool) {
 	}
 	keys, ok := b.fkPre[t]
 	return keys, ok
+}
+
+func (b *batch) lockHolder(name string) (sql.NullInt64, bool) {
+	if b == nil {
+		return sql.NullInt64{}, false
+	}
+	h, ok := b.locks[name]
+	return h, ok
 }
 
 func (b *batch) sessionsOf(t *Table) ([]string, bool) {
@@ -232,9 +243,14 @@ func (in *Inspector) ListNames(ctx context.Context) ([]Name, error) {
 	// Only name columns: the server answers from the directory listing and opens no
 	// table (EXPLAIN: Skip_open_table). Asking for anything else here would open all.
 	query := "SELECT /* janitor */ TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE " + strings.Join(where, " AND ")
+	orphans := in.startOrphans(ctx)
 	all, err := queryAll(ctx, in, query, args, func(r *sqlx.Rows) (n Name, err error) { return n, r.Scan(&n.Schema, &n.Table) })
+	o := <-orphans
 	if err != nil {
 		return nil, fmt.Errorf("list table names: %w", err)
+	}
+	if o.err != nil {
+		return nil, o.err
 	}
 	var out []Name
 	for _, n := range all {
@@ -242,11 +258,7 @@ func (in *Inspector) ListNames(ctx context.Context) ([]Name, error) {
 			out = append(out, n)
 		}
 	}
-	orphans, err := in.listOrphans(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, o := range orphans {
+	for _, o := range o.names {
 		// MySQL's tablespace view spells a user's #sql… table as it spells an ALTER's
 		// (plain): one the listing above shows is the user's, already in out.
 		if listed(all, o) {
@@ -266,6 +278,31 @@ func (in *Inspector) ListNames(ctx context.Context) ([]Name, error) {
 		return out[i].Table < out[j].Table
 	})
 	return out, nil
+}
+
+type orphanList struct {
+	names []Name
+	err   error
+}
+
+// startOrphans reads listOrphans alongside the caller's listing of names. On MySQL with
+// a pool, on the pool's second connection: the two reads overlap (6-7 ms of 25 at
+// 10,100 tables), and the second connection, which an inventory's digest prefetch takes
+// anyway, is then open when InspectAll starts instead of dialled on its critical path.
+// Elsewhere it reads in turn, as before.
+func (in *Inspector) startOrphans(ctx context.Context) <-chan orphanList {
+	out := make(chan orphanList, 1)
+	read := func() {
+		var o orphanList
+		o.names, o.err = in.listOrphans(ctx)
+		out <- o
+	}
+	if _, pool := in.q.(*sqlx.DB); pool && in.server.Flavor == FlavorMySQL8 {
+		go read()
+	} else {
+		read()
+	}
+	return out
 }
 
 // listOrphans finds crashed ALTERs' #sql tables, which only InnoDB shows. It reads the
@@ -401,9 +438,6 @@ func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, er
 	if err := in.prefetchMeta(ctx, b, names); err != nil {
 		return nil, err
 	}
-	if err := in.prefetchNames(ctx, b, names); err != nil {
-		return nil, err
-	}
 	var tables []*Table
 	var found []Name
 	for _, n := range names {
@@ -420,15 +454,24 @@ func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, er
 		tables = append(tables, t)
 		found = append(found, n)
 	}
-	if err := in.prefetchSizes(ctx, b, found); err != nil {
-		return nil, err
-	}
-	in.prefetchEvidence(ctx, b, tables)
 	for _, t := range tables {
 		b.useWant = append(b.useWant, useKey{t.Schema, t.Name})
 		if h, ok := ParseHold(t.Comment); ok {
 			b.useWant = append(b.useWant, useKey{h.Schema, h.Table})
 		}
+	}
+	// The sessions naming a candidate are read before the reads-by-name sources start
+	// on the other connection: their counter reads name every candidate, and the
+	// processlist would show janitor's own statement as a session using them.
+	in.prefetchEvidence(ctx, b, tables)
+	uses := in.startUses(ctx, b, len(tables))
+	err := in.prefetchSizes(ctx, b, found)
+	if err == nil {
+		in.prefetchLocks(ctx, b, tables)
+	}
+	<-uses
+	if err != nil {
+		return nil, err
 	}
 	for _, t := range tables {
 		if err := ctx.Err(); err != nil {
@@ -575,15 +618,16 @@ func (in *Inspector) readMeta(ctx context.Context, t *Table, b *batch) error {
 	return nil
 }
 
-// prefetchNames looks up, on MySQL 8 and later, every table an inventory's evidence may
-// ask about (each reading's base, Spirit checkpoint and gh-ost changelog) with one
-// query per 200 names (inSchemas), instead of listing each schema's names (20 listings
-// of about 500 names took 0.04-0.08 s at 10,100 tables). tableExists answers
-// the names asked from it and looks any other up alone. Not on MariaDB, where an IN
-// list on TABLE_NAME opens the tables' definitions.
-func (in *Inspector) prefetchNames(ctx context.Context, b *batch, names []Name) error {
+// askNames collects, on MySQL 8 and later, every table an inventory's evidence may ask
+// about (each reading's base, Spirit checkpoint and gh-ost changelog) into b.asked;
+// prefetchMeta looks them up in the query that reads the candidates' metadata, instead
+// of listing each schema's names (20 listings of about 500 names took 0.04-0.08 s at
+// 10,100 tables) or a query of their own (another scan of the dictionary's table list,
+// 15-25 ms). tableExists answers the names asked from it and looks any other up alone.
+// Not on MariaDB, where an IN list on TABLE_NAME opens the tables' definitions.
+func (in *Inspector) askNames(b *batch, names []Name) {
 	if in.server.Flavor != FlavorMySQL8 {
-		return nil
+		return
 	}
 	b.asked = map[string]map[string]bool{}
 	for _, n := range names {
@@ -615,10 +659,6 @@ func (in *Inspector) prefetchNames(ctx context.Context, b *batch, names []Name) 
 	for schema := range b.asked {
 		b.names[schema] = map[string]bool{}
 	}
-	return inSchemas(ctx, in, b.asked, "", func(r *sqlx.Rows) (st schemaTable, _ struct{}, err error) {
-		err = r.Scan(&st.schema, &st.table)
-		return st, struct{}{}, err
-	}, func(st schemaTable, _ struct{}) { b.names[st.schema][st.table] = true })
 }
 
 type schemaTable struct{ schema, table string }
@@ -647,14 +687,23 @@ func couldName(s string) bool {
 // reads a row. On MySQL 9.7 the server answers with one scan of the dictionary's table
 // list, opening nothing and computing the other columns for the rows kept alone (14-20
 // ms at 10,100 tables, against 29-63 ms for one query per schema).
-func inSchemas[T any](ctx context.Context, in *Inspector, want map[string]map[string]bool, columns string,
+func inSchemas[T any](ctx context.Context, in *Inspector, want map[string]map[string]bool, columns columnsFor,
 	scan func(*sqlx.Rows) (schemaTable, T, error), keep func(schemaTable, T)) error {
 	return inView(ctx, in, "information_schema.TABLES", "", want, columns, scan, keep)
 }
 
+// columnsFor returns the columns inView selects after TABLE_SCHEMA and TABLE_NAME
+// (", A, B", or "") and their arguments, for one query's names.
+type columnsFor func(names []any) (string, []any)
+
+// fixedColumns selects the same columns, without arguments, whatever the names.
+func fixedColumns(columns string) columnsFor {
+	return func([]any) (string, []any) { return columns, nil }
+}
+
 // inView is inSchemas on any dictionary view with TABLE_SCHEMA and TABLE_NAME columns,
 // with cond ("X = 'y' AND ", or "") put before the IN lists.
-func inView[T any](ctx context.Context, in *Inspector, view, cond string, want map[string]map[string]bool, columns string,
+func inView[T any](ctx context.Context, in *Inspector, view, cond string, want map[string]map[string]bool, columns columnsFor,
 	scan func(*sqlx.Rows) (schemaTable, T, error), keep func(schemaTable, T)) error {
 	type row struct {
 		st schemaTable
@@ -673,8 +722,9 @@ func inView[T any](ctx context.Context, in *Inspector, view, cond string, want m
 	}
 	for start := 0; start < len(names); start += prefetchBatch {
 		batch := names[start:min(start+prefetchBatch, len(names))]
-		rows, err := queryAll(ctx, in, "SELECT /* janitor */ TABLE_SCHEMA, TABLE_NAME"+columns+" FROM "+view+" WHERE "+cond+"TABLE_SCHEMA IN ("+
-			placeholders(len(schemas))+") AND TABLE_NAME IN ("+placeholders(len(batch))+")", append(append([]any{}, schemas...), batch...),
+		cols, colArgs := columns(batch)
+		rows, err := queryAll(ctx, in, "SELECT /* janitor */ TABLE_SCHEMA, TABLE_NAME"+cols+" FROM "+view+" WHERE "+cond+"TABLE_SCHEMA IN ("+
+			placeholders(len(schemas))+") AND TABLE_NAME IN ("+placeholders(len(batch))+")", append(append(colArgs, schemas...), batch...),
 			func(r *sqlx.Rows) (v row, err error) {
 				v.st, v.v, err = scan(r)
 				return v, err
@@ -697,29 +747,84 @@ func inView[T any](ctx context.Context, in *Inspector, view, cond string, want m
 // kept (measured on 9.7.4 at 10,100 tables: 100 lookups 61-103 ms, the same 100 in 20
 // per-schema queries 37-41 ms, in one 14-20 ms). Not on MariaDB, whose information_schema
 // opens only the one table of an equality on TABLE_NAME; an IN list there opens them
-// all. A candidate missing from the rows is looked up alone by readMeta.
+// all. A candidate missing from the rows is looked up alone by readMeta. The same query
+// looks up the names the evidence will ask about (askNames): one scan of the
+// dictionary's table list instead of two (the two took 25-32 and 15-25 ms at 10,100
+// tables on 9.7.4, the one 25-33 ms).
 func (in *Inspector) prefetchMeta(ctx context.Context, b *batch, names []Name) error {
 	if in.server.Flavor != FlavorMySQL8 {
 		return nil
 	}
-	want := map[string]map[string]bool{}
+	in.askNames(b, names)
+	meta := map[string]map[string]bool{}
+	var metaSchemas []any
 	for _, n := range names {
 		if n.Orphan {
 			continue
 		}
-		if want[n.Schema] == nil {
-			want[n.Schema] = map[string]bool{}
+		if meta[n.Schema] == nil {
+			meta[n.Schema] = map[string]bool{}
+			metaSchemas = append(metaSchemas, n.Schema)
 		}
-		want[n.Schema][n.Table] = true
+		meta[n.Schema][n.Table] = true
 	}
 	b.meta = map[string]map[string]metaRow{}
-	for s := range want {
+	want := map[string]map[string]bool{}
+	for _, w := range []map[string]map[string]bool{meta, b.asked} {
+		for s, tables := range w {
+			if want[s] == nil {
+				want[s] = map[string]bool{}
+			}
+			for t := range tables {
+				want[s][t] = true
+			}
+		}
+	}
+	for s := range meta {
 		b.meta[s] = map[string]metaRow{}
 	}
-	return inSchemas(ctx, in, want, ", "+metaColumns, func(r *sqlx.Rows) (st schemaTable, m metaRow, err error) {
-		err = r.Scan(append([]any{&st.schema, &st.table}, m.dest()...)...)
-		return st, m, err
-	}, func(st schemaTable, m metaRow) { b.meta[st.schema][st.table] = m })
+	// The sizes and update time come from InnoDB's statistics (stats_expiry 0): they
+	// are computed only for the rows the metadata query alone would have returned
+	// (candidates' schemas × candidates' names), not for the asked names.
+	columns := func(chunk []any) (string, []any) {
+		var cands []any
+		for _, t := range chunk {
+			for s := range meta {
+				if meta[s][t.(string)] {
+					cands = append(cands, t)
+					break
+				}
+			}
+		}
+		if len(cands) == 0 || len(metaSchemas) == 0 {
+			return ", " + metaColumns + ", FALSE", nil
+		}
+		cond := "TABLE_SCHEMA IN (" + placeholders(len(metaSchemas)) + ") AND TABLE_NAME IN (" + placeholders(len(cands)) + ")"
+		cols := strings.NewReplacer(
+			"UPDATE_TIME", "IF("+cond+", UPDATE_TIME, NULL)",
+			"DATA_LENGTH", "IF("+cond+", DATA_LENGTH, NULL)",
+			"INDEX_LENGTH", "IF("+cond+", INDEX_LENGTH, NULL)").Replace(metaColumns)
+		var args []any
+		for range 4 {
+			args = append(append(args, metaSchemas...), cands...)
+		}
+		return ", " + cols + ", " + cond, args
+	}
+	type metaOrName struct {
+		m      metaRow
+		isMeta bool
+	}
+	return inSchemas(ctx, in, want, columns, func(r *sqlx.Rows) (st schemaTable, v metaOrName, err error) {
+		err = r.Scan(append(append([]any{&st.schema, &st.table}, v.m.dest()...), &v.isMeta)...)
+		return st, v, err
+	}, func(st schemaTable, v metaOrName) {
+		if b.asked[st.schema][st.table] {
+			b.names[st.schema][st.table] = true
+		}
+		if v.isMeta && meta[st.schema][st.table] {
+			b.meta[st.schema][st.table] = v.m
+		}
+	})
 }
 
 // readSize reads the bytes a DROP would free from the tablespace files, not from the
@@ -1079,7 +1184,7 @@ func (in *Inspector) ftsUnknownMySQL(ctx context.Context, named map[string]map[s
 			want[schema][table] = true
 		}
 	}
-	err := inView(ctx, in, "information_schema.STATISTICS", "INDEX_TYPE = 'FULLTEXT' AND ", want, "", func(r *sqlx.Rows) (st schemaTable, _ struct{}, err error) {
+	err := inView(ctx, in, "information_schema.STATISTICS", "INDEX_TYPE = 'FULLTEXT' AND ", want, fixedColumns(""), func(r *sqlx.Rows) (st schemaTable, _ struct{}, err error) {
 		return st, struct{}{}, r.Scan(&st.schema, &st.table)
 	}, func(st schemaTable, _ struct{}) {
 		// One row per indexed column: marking twice is marking once.
@@ -1156,7 +1261,7 @@ func (in *Inspector) readSpace(ctx context.Context, t *Table) {
 // columns and no pattern (the server reads the same directory listing and opens
 // nothing), and every lookup in that schema is answered from the list: 160 lookups
 // took 0.2 s at 10,000 tables on MySQL 9.7. On MySQL the names the evidence may ask
-// about are looked up together instead (prefetchNames). The pre-DROP re-check
+// about are looked up together instead, with the candidates' metadata (askNames). The pre-DROP re-check
 // (Inspect), having no batch, always looks up fresh.
 func (in *Inspector) tableExists(ctx context.Context, b *batch, schema, table string) (bool, error) {
 	if b != nil && b.asked != nil {
@@ -1193,5 +1298,9 @@ func (in *Inspector) tableExists(ctx context.Context, b *batch, schema, table st
 }
 
 func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+	return likeEscaper.Replace(s)
 }
+
+// likeEscaper is built once: building a Replacer per call was most of the CPU of
+// digestFilter, which escapes a name rune by rune (about 10 ms for 100 names).
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)

@@ -132,7 +132,7 @@ func (in *Inspector) traced(ctx context.Context, t *Table, s *ToolSpec, r Match,
 			return true
 		}
 	}
-	return s.Locks != nil && len(in.locksHeld(ctx, t, s.Locks(t.Schema, base))) > 0
+	return s.Locks != nil && len(in.locksHeld(ctx, t, s.Locks(t.Schema, base), b)) > 0
 }
 
 // gather reads the evidence the policies weigh: the table's own facts, then each kind
@@ -237,7 +237,7 @@ var evidenceKinds = []EvidenceKind{
 	// No rule weighs a checkpoint alone: it tells tools apart (resolve).
 	{Name: "CheckpointExists", gather: (*Inspector).checkpoints},
 	{Name: "LocksHeld", Code: "lock_held", Dead: "lock", DeadRank: 7,
-		field: func(e *Evidence) *[]string { return &e.LocksHeld }, read: unbatched((*Inspector).toolLocks)},
+		field: func(e *Evidence) *[]string { return &e.LocksHeld }, read: (*Inspector).toolLocks},
 	{Name: "Sessions", Code: "in_use", Dead: "session", DeadRank: 8,
 		field: func(e *Evidence) *[]string { return &e.Sessions }, read: (*Inspector).sessions},
 	{Name: "BinlogClients", Code: "binlog_client",
@@ -300,14 +300,14 @@ func (in *Inspector) checkpoints(ctx context.Context, t *Table, b *batch) {
 
 // toolLocks lists the named locks t's tool holds while it migrates t's base (or those
 // of every tool an ambiguous name fits).
-func (in *Inspector) toolLocks(ctx context.Context, t *Table) []string {
+func (in *Inspector) toolLocks(ctx context.Context, t *Table, b *batch) []string {
 	var locks []string
 	for _, tr := range tracedTools(t) {
 		if tr.spec.Locks != nil {
 			locks = append(locks, tr.spec.Locks(t.Schema, tr.base)...)
 		}
 	}
-	return in.locksHeld(ctx, t, locks)
+	return in.locksHeld(ctx, t, locks, b)
 }
 
 // binlogEvidence lists, for a tool that streams the binary log, its clients that may
@@ -956,13 +956,16 @@ func (in *Inspector) changelogWritten(ctx context.Context, t *Table, cl string) 
 // name … can not be expressed in the current character-set".
 const errBadLockName = 3057
 
-func (in *Inspector) locksHeld(ctx context.Context, t *Table, names []string) []string {
+func (in *Inspector) locksHeld(ctx context.Context, t *Table, names []string, b *batch) []string {
 	var out []string
 	for _, n := range names {
-		qctx, cancel := in.ctx(ctx)
-		var holder sql.NullInt64
-		err := in.q.QueryRowxContext(qctx, "SELECT /* janitor */ IS_USED_LOCK(?)", n).Scan(&holder)
-		cancel()
+		holder, ok := b.lockHolder(n)
+		var err error
+		if !ok {
+			qctx, cancel := in.ctx(ctx)
+			err = in.q.QueryRowxContext(qctx, "SELECT /* janitor */ IS_USED_LOCK(?)", n).Scan(&holder)
+			cancel()
+		}
 		if dbconn.IsError(err, errBadLockName) {
 			// MySQL refuses a name it cannot express in its character set (Spirit's
 			// names cut a multibyte character in two) to every session alike: no one,
@@ -999,6 +1002,57 @@ func (in *Inspector) sessions(ctx context.Context, t *Table, b *batch) []string 
 	}
 	return out
 }
+
+// prefetchLocks asks, on MySQL 8 and later, who holds every named lock the tool specs
+// of an inventory's candidates name (each reading's, a superset of what traced and
+// toolLocks ask) in one statement of up to lockBatch IS_USED_LOCK calls, instead of
+// one statement per lock: 80 round trips at 100 candidates on the incident fleet
+// (docs/benchmarks.md). A batch that fails (one name MySQL cannot express, 3057, fails
+// the whole statement) is left to locksHeld's single lookups.
+func (in *Inspector) prefetchLocks(ctx context.Context, b *batch, tables []*Table) {
+	if in.server.Flavor != FlavorMySQL8 {
+		return
+	}
+	var names []string
+	seen := map[string]bool{}
+	for _, t := range tables {
+		for _, r := range t.Readings {
+			s := SpecOf(r.Tool)
+			if s == nil || s.Locks == nil || r.Base == "" {
+				continue
+			}
+			for _, n := range s.Locks(t.Schema, r.Base) {
+				if !seen[n] {
+					seen[n] = true
+					names = append(names, n)
+				}
+			}
+		}
+	}
+	b.locks = map[string]sql.NullInt64{}
+	for start := 0; start < len(names); start += lockBatch {
+		chunk := names[start:min(start+lockBatch, len(names))]
+		args := make([]any, len(chunk))
+		holders := make([]sql.NullInt64, len(chunk))
+		dest := make([]any, len(chunk))
+		for i, n := range chunk {
+			args[i], dest[i] = n, &holders[i]
+		}
+		qctx, cancel := in.ctx(ctx)
+		err := in.q.QueryRowxContext(qctx, "SELECT /* janitor */ "+
+			strings.TrimSuffix(strings.Repeat("IS_USED_LOCK(?), ", len(chunk)), ", "), args...).Scan(dest...)
+		cancel()
+		if err != nil {
+			continue
+		}
+		for i, n := range chunk {
+			b.locks[n] = holders[i]
+		}
+	}
+}
+
+// lockBatch bounds the IS_USED_LOCK calls of one prefetchLocks statement.
+const lockBatch = 200
 
 // session is a processlist row that names a candidate.
 type session struct {

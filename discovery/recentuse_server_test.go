@@ -202,30 +202,13 @@ func TestInventoryReadsDigestsAlongside(t *testing.T) {
 	ctx := context.Background()
 	roomForDigests(t, db)
 	s := testdb.Schema(t, db)
-	var names []Name
-	for i := range 6 {
-		base := fmt.Sprintf("t%d", i)
-		testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, base)+" (id INT PRIMARY KEY)",
-			"CREATE TABLE "+dbconn.QualifiedName(s, "_"+base+"_old")+" (id INT PRIMARY KEY)")
-		names = append(names, Name{Schema: s, Table: "_" + base + "_old"})
-	}
+	names := oldCopies(t, db, s, 6)
 	// One of them read: the inventory must find it by its digest.
 	var ids []int
 	if err := db.SelectContext(ctx, &ids, "SELECT id FROM "+dbconn.QualifiedName(s, "_t3_old")+" WHERE id = 3"); err != nil {
 		t.Fatal(err)
 	}
-	var was string
-	if err := db.GetContext(ctx, &was, "SELECT ENABLED FROM performance_schema.setup_consumers WHERE NAME = 'events_statements_history_long'"); err != nil {
-		t.Fatal(err)
-	}
-	testdb.Exec(t, db, "UPDATE performance_schema.setup_consumers SET ENABLED = 'YES' WHERE NAME = 'events_statements_history_long'")
-	t.Cleanup(func() {
-		testdb.Exec(t, db, "UPDATE performance_schema.setup_consumers SET ENABLED = '"+was+"' WHERE NAME = 'events_statements_history_long'")
-	})
-	srv, err := ReadServer(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := withLongHistory(t, db)
 	type stmt struct {
 		Thread int64 `db:"THREAD_ID"`
 		Start  int64 `db:"TIMER_START"`
@@ -323,4 +306,78 @@ func TestOneLookReadsServerSettingsOnce(t *testing.T) {
 	if w1 > 1 || w2 != 0 {
 		t.Errorf("two looks at the same server read REF_NAME's width %d and %d times, want at most once, then none", w1, w2)
 	}
+}
+
+// TestInventoryStatementsDoNotGrowWithCandidates pins what an inventory sends on MySQL:
+// a constant number of statements per shard, whatever the number of candidates (the
+// metadata, names, sizes, foreign keys, sessions, named locks and reads-by-name
+// sources each in one statement per batch). Counted in performance_schema's long
+// statement history for 6 and 12 candidates: a read that comes back per candidate (the
+// 80 IS_USED_LOCK statements of docs/benchmarks.md's incident fleet) fails it.
+func TestInventoryStatementsDoNotGrowWithCandidates(t *testing.T) {
+	testdb.SkipUnless(t, "MariaDB looks its candidates up one by one (an IN list opens every definition there)", "mysql")
+	db := testdb.Primary(t)
+	ctx := context.Background()
+	s := testdb.Schema(t, db)
+	names := oldCopies(t, db, s, 12)
+	srv := withLongHistory(t, db)
+	count := func(names []Name) (all, locks int) {
+		t.Helper()
+		testdb.Exec(t, db, "TRUNCATE performance_schema.events_statements_history_long")
+		tables, err := NewInspector(db, srv, Options{Schemas: []string{s}, QueryTimeout: 30 * time.Second}, nil).InspectAll(ctx, names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tables) != len(names) {
+			t.Fatalf("inspected %d of %d candidates", len(tables), len(names))
+		}
+		if err := db.QueryRowxContext(ctx, `SELECT COUNT(*), COALESCE(SUM(SQL_TEXT LIKE '%IS_USED_LOCK%'), 0)
+			FROM performance_schema.events_statements_history_long WHERE SQL_TEXT LIKE '%/* janitor */%'`).Scan(&all, &locks); err != nil {
+			t.Fatal(err)
+		}
+		return all, locks
+	}
+	all6, locks6 := count(names[:6])
+	all12, locks12 := count(names)
+	t.Logf("statements: %d for 6 candidates (%d IS_USED_LOCK), %d for 12 (%d)", all6, locks6, all12, locks12)
+	if all12 != all6 {
+		t.Errorf("an inventory of 12 candidates sent %d statements, of 6 %d: a read per candidate", all12, all6)
+	}
+	if locks12 > 1 {
+		t.Errorf("%d IS_USED_LOCK statements for 12 candidates, want one", locks12)
+	}
+}
+
+// withLongHistory turns performance_schema's long statement history on for the test
+// (back as it was after it) and reads the server.
+func withLongHistory(t *testing.T, db *sqlx.DB) Server {
+	t.Helper()
+	ctx := context.Background()
+	var was string
+	if err := db.GetContext(ctx, &was, "SELECT ENABLED FROM performance_schema.setup_consumers WHERE NAME = 'events_statements_history_long'"); err != nil {
+		t.Fatal(err)
+	}
+	testdb.Exec(t, db, "UPDATE performance_schema.setup_consumers SET ENABLED = 'YES' WHERE NAME = 'events_statements_history_long'")
+	t.Cleanup(func() {
+		testdb.Exec(t, db, "UPDATE performance_schema.setup_consumers SET ENABLED = '"+was+"' WHERE NAME = 'events_statements_history_long'")
+	})
+	srv, err := ReadServer(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+// oldCopies creates n tables t0… in s, each with a pt-osc-like leftover _tN_old, and
+// returns the leftovers' names.
+func oldCopies(t *testing.T, db *sqlx.DB, s string, n int) []Name {
+	t.Helper()
+	var names []Name
+	for i := range n {
+		base := fmt.Sprintf("t%d", i)
+		testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, base)+" (id INT PRIMARY KEY)",
+			"CREATE TABLE "+dbconn.QualifiedName(s, "_"+base+"_old")+" (id INT PRIMARY KEY)")
+		names = append(names, Name{Schema: s, Table: "_" + base + "_old"})
+	}
+	return names
 }
