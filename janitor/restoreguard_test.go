@@ -180,6 +180,14 @@ func TestWatchHoldsDefersARestore(t *testing.T) {
 	o := outcomes(j.WatchHolds(context.Background(), true))[hold]
 	replicaFlows(t, primary, replica, s, parent)
 	t.Logf("%s: %s (%s)", hold, o.Outcome, o.Reason)
+	if !testdb.IsMySQL(t) {
+		// MariaDB's RENAME locks no foreign-key parent (TestDDLLocksOnFKTables): the
+		// reader of the parent holds nothing the restore needs, and replication goes on.
+		if o.Outcome != report.OutcomeRestored || deferred.Load() != 0 {
+			t.Errorf("%s: %+v, deferred %d times; want restored at once on %s", hold, o, deferred.Load(), testdb.Flavor(t))
+		}
+		return
+	}
 	if o.Outcome != report.OutcomeDeferred || !strings.HasPrefix(o.Reason, "restore deferred: ") ||
 		!strings.Contains(o.Reason, "replica sandbox-replica") || !strings.Contains(o.Reason, parent) {
 		t.Errorf("%s: %+v; want the restore deferred, naming the replica and the live parent", hold, o)
