@@ -44,7 +44,9 @@
 # for 127.0.0.1/localhost in DIR/tls (once) and starts the primary with TLS on; the replica
 # is started with TLS off, so tests see both kinds of server. `env` then also prints
 # JANITOR_TEST_TLS_CA. JANITOR_SANDBOX_PFS=ON (at `up`) turns MariaDB's performance_schema
-# on (MySQL's is always on, its default). Changing either needs `down` then `up`.
+# on (MySQL's is always on, its default). An `up` with either changed restarts the servers
+# whose configuration it changes (their data stays): `scripts/demo.sh` then
+# `scripts/test.sh` gets the tests' TLS primary.
 set -euo pipefail
 
 PASSWORD=sandbox-secret
@@ -259,7 +261,14 @@ CNF
 
 start_one() {
 	local who=$1 d=$DIR/$1
-	if alive "$who"; then return 0; fi
+	if alive "$who"; then
+		# A server started with another configuration (the demo's, without TLS, before
+		# the tests' `up` with JANITOR_SANDBOX_TLS=ON; performance_schema switched) is
+		# restarted with the one just written; its data stays.
+		cmp -s "$(host "$d/my.cnf")" "$(host "$d/my.cnf.started")" && return 0
+		echo "sandbox: the $who's configuration changed since it started: restarting it" >&2
+		stop_one "$who"
+	fi
 	if [ -n "$FSROOT" ]; then
 		mount_proc "$FSROOT"
 		hosts_file "$FSROOT"
@@ -283,7 +292,7 @@ start_one() {
 	[ -z "$FSROOT" ] || server=(chroot "$FSROOT" "${server[@]}")
 	(setsid "${server[@]}" --defaults-file="$d/my.cnf" </dev/null >>"$(host "$d/error.log")" 2>&1 &)
 	for _ in $(seq 1 600); do
-		alive "$who" && return 0
+		alive "$who" && cp "$(host "$d/my.cnf")" "$(host "$d/my.cnf.started")" && return 0
 		sleep 0.1
 	done
 	tail -20 "$(host "$d/error.log")" >&2
