@@ -506,6 +506,7 @@ func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, er
 	err := in.prefetchSizes(ctx, b, found)
 	if err == nil {
 		in.prefetchLocks(ctx, b, tables)
+		in.warmServerReads(ctx, b, tables)
 	}
 	<-uses
 	if err != nil {
@@ -518,6 +519,33 @@ func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, er
 		in.finish(ctx, t, b)
 	}
 	return tables, nil
+}
+
+// warmServerReads runs, while the reads-by-name sources are read on the other
+// connection (startUses), the by-name evidence of the first candidate that has any, on a
+// scratch copy whose findings are dropped: the whole-server objects it searches
+// (triggers, routines, views, MERGE and link tables, events, table grants: ten small
+// reads on MySQL 9.7) are read once per Inspector, and the first candidate's gather
+// would otherwise read them after that wait, one after the other, on the one connection
+// left working. The same reads as that gather's, moved earlier; none where no
+// reads-by-name run alongside (b.digests: MySQL, a pool, an inventory).
+func (in *Inspector) warmServerReads(ctx context.Context, b *batch, tables []*Table) {
+	if b.digests == nil {
+		return
+	}
+	for _, t := range tables {
+		if t.Orphan {
+			continue
+		}
+		scratch := *t
+		scratch.Evidence = Evidence{Now: t.Evidence.Now}
+		for _, k := range evidenceKinds {
+			if k.ByName && k.read != nil {
+				k.read(in, ctx, &scratch, b)
+			}
+		}
+		return
+	}
 }
 
 // Uninspected returns a candidate as its name alone describes it, for a candidate this
