@@ -58,12 +58,6 @@ type Options struct {
 	ToolsInUse []Tool
 	// QueryTimeout bounds each query.
 	QueryTimeout time.Duration
-	// SpeculateDigests lets ListNames start an inventory's read of every statement
-	// digest before it knows the candidates (startDigestPrefetch), for the InspectAll
-	// that follows it on the same Inspector. Only for a caller that always calls
-	// InspectAll after ListNames: the read is otherwise stopped only when ListNames finds
-	// too few candidates for it.
-	SpeculateDigests bool
 }
 
 // Name is a candidate found by name alone.
@@ -104,9 +98,6 @@ type Inspector struct {
 	// counterSetup caches performance_schema's server-wide settings of the per-table
 	// counters (ReadTableCounters), for this Inspector's life.
 	counterSetup counterSetup
-	// spec is the digest read ListNames started for the next InspectAll
-	// (Options.SpeculateDigests), or nil.
-	spec *digestPrefetch
 	// readings caches Classify by table name for this Inspector's life: ListNames,
 	// InspectAll's name lookups and each candidate's open all classify the same names,
 	// and the rules' regular expressions cost 15-20 µs a name (a twentieth of a report's
@@ -272,8 +263,6 @@ func (in *Inspector) ListNames(ctx context.Context) ([]Name, error) {
 	// Only name columns: the server answers from the directory listing and opens no
 	// table (EXPLAIN: Skip_open_table). Asking for anything else here would open all.
 	query := "SELECT /* janitor */ TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE " + strings.Join(where, " AND ")
-	in.spec.stop()
-	in.spec = nil
 	orphans := in.startOrphans(ctx)
 	all, err := queryAll(ctx, in, query, args, func(r *sqlx.Rows) (n Name, err error) { return n, r.Scan(&n.Schema, &n.Table) })
 	o := <-orphans
@@ -283,8 +272,6 @@ func (in *Inspector) ListNames(ctx context.Context) ([]Name, error) {
 		err = fmt.Errorf("list table names: %w", err)
 	}
 	if err != nil {
-		in.spec.stop()
-		in.spec = nil
 		return nil, err
 	}
 	var out []Name
@@ -300,8 +287,6 @@ func (in *Inspector) ListNames(ctx context.Context) ([]Name, error) {
 			continue
 		}
 		if other, err := in.otherSplit(ctx, o); err != nil {
-			in.spec.stop()
-			in.spec = nil
 			return nil, fmt.Errorf("list #sql orphans: %w", err)
 		} else if other != "" {
 			continue // a user's table with a slash in its name, not a crashed ALTER's (otherSplit)
@@ -314,12 +299,6 @@ func (in *Inspector) ListNames(ctx context.Context) ([]Name, error) {
 		}
 		return out[i].Table < out[j].Table
 	})
-	if !wantsAllDigests(out) {
-		// Too few candidates for an inventory's read of every digest (none, or a
-		// re-check's few names, which filter): the speculative read is stopped.
-		in.spec.stop()
-		in.spec = nil
-	}
 	return out, nil
 }
 
@@ -334,11 +313,10 @@ type orphanList struct {
 // anyway, is then open when InspectAll starts instead of dialled on its critical path.
 // Elsewhere it reads in turn, as before.
 //
-// With Options.SpeculateDigests, the same connection then starts the inventory's read of
-// every digest (in.spec) while the listing still runs: that read (50-80 ms of server
-// time at 10,000 digests on MySQL 9.7) is what an inventory's reads by name wait for,
-// and started by InspectAll it began only after the listing. ListNames stops it when
-// the listing finds too few candidates for it (wantsAllDigests).
+// The inventory's read of every digest does not follow it there while the listing runs:
+// tried (docs/benchmarks.md, "The last gap"), it gained nothing measurable, since the
+// reads by name read the counters before they wait for the digests, and it cost a
+// shard without candidates a read stopped by closing its connection (Aborted_clients).
 func (in *Inspector) startOrphans(ctx context.Context) <-chan orphanList {
 	out := make(chan orphanList, 1)
 	read := func() {
@@ -347,15 +325,7 @@ func (in *Inspector) startOrphans(ctx context.Context) <-chan orphanList {
 		out <- o
 	}
 	if _, pool := in.q.(*sqlx.DB); pool && in.server.Flavor == FlavorMySQL8 {
-		var spec *digestPrefetch
-		if in.opts.SpeculateDigests {
-			spec = newDigestPrefetch(ctx)
-			in.spec = spec
-		}
-		go func() {
-			read()
-			spec.run(in)
-		}()
+		go read()
 	} else {
 		read()
 	}
@@ -491,7 +461,6 @@ func (in *Inspector) Inspect(ctx context.Context, n Name) (*Table, error) {
 func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, error) {
 	b := &batch{names: map[string]map[string]bool{}}
 	b.digests = in.startDigestPrefetch(ctx, names)
-	in.spec = nil
 	defer b.digests.stop()
 	if err := in.prefetchMeta(ctx, b, names); err != nil {
 		return nil, err

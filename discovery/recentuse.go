@@ -560,7 +560,6 @@ func (in *Inspector) queryDigests(ctx context.Context, where string, args []any)
 // inventory's start rather than of its reads-by-name step, a fraction of a second
 // earlier; every DROP and hold statement re-reads them on its own re-check.
 type digestPrefetch struct {
-	ctx    context.Context
 	done   chan struct{}
 	cancel context.CancelFunc
 	rows   []digestRow
@@ -572,19 +571,21 @@ type digestPrefetch struct {
 
 // startDigestPrefetch starts the read where an inventory would read every digest: on
 // MySQL (MariaDB 11.8 reads them in milliseconds), with a pool to take the connection
-// from, and names more than a re-check's filter takes. nil when it does not. The read
-// ListNames started (in.spec) is taken when there is one, and stopped when these names
-// do not want it (a caller's holds-only or max_inspect cut).
+// from, and names more than a re-check's filter takes. nil when it does not.
 func (in *Inspector) startDigestPrefetch(ctx context.Context, names []Name) *digestPrefetch {
 	if _, pool := in.q.(*sqlx.DB); !pool || in.server.Flavor == FlavorMariaDB || !wantsAllDigests(names) {
-		in.spec.stop()
 		return nil
 	}
-	if in.spec != nil {
-		return in.spec
-	}
-	p := newDigestPrefetch(ctx)
-	go p.run(in)
+	ctx, cancel := context.WithCancel(ctx)
+	p := &digestPrefetch{done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(p.done)
+		// Indexed here too: parsing 10,000 digest texts is janitor's own CPU time,
+		// overlapped as the server's scan is.
+		if p.rows, p.total, p.err = in.queryDigests(ctx, "", nil); p.err == nil {
+			p.byName = indexDigests(p.rows)
+		}
+	}()
 	return p
 }
 
@@ -597,30 +598,6 @@ func wantsAllDigests(names []Name) bool {
 	}
 	where, _ := digestFilter(want, maxDigestPatterns)
 	return where == ""
-}
-
-func newDigestPrefetch(ctx context.Context) *digestPrefetch {
-	ctx, cancel := context.WithCancel(ctx)
-	return &digestPrefetch{ctx: ctx, done: make(chan struct{}), cancel: cancel}
-}
-
-// run reads every digest; a nil p reads nothing.
-func (p *digestPrefetch) run(in *Inspector) {
-	if p == nil {
-		return
-	}
-	defer close(p.done)
-	if p.ctx.Err() != nil {
-		// Stopped before it began (ListNames found too few candidates while the orphans
-		// were read): nothing is sent.
-		p.err = p.ctx.Err()
-		return
-	}
-	// Indexed here too: parsing 10,000 digest texts is janitor's own CPU time,
-	// overlapped as the server's scan is.
-	if p.rows, p.total, p.err = in.queryDigests(p.ctx, "", nil); p.err == nil {
-		p.byName = indexDigests(p.rows)
-	}
 }
 
 // startUses reads the sources of reads by name for an inventory's names (loadUses) on

@@ -337,6 +337,9 @@ func TestInventoryStatementsDoNotGrowWithCandidates(t *testing.T) {
 		}
 		return all, locks
 	}
+	// The first inventory of the process also reads the foreign-key view's REF_NAME
+	// width, kept for the process (refWidths): run alone, the test would count it once.
+	count(names[:6])
 	all6, locks6 := count(names[:6])
 	all12, locks12 := count(names)
 	t.Logf("statements: %d for 6 candidates (%d IS_USED_LOCK), %d for 12 (%d)", all6, locks6, all12, locks12)
@@ -345,6 +348,55 @@ func TestInventoryStatementsDoNotGrowWithCandidates(t *testing.T) {
 	}
 	if locks12 > 1 {
 		t.Errorf("%d IS_USED_LOCK statements for 12 candidates, want one", locks12)
+	}
+}
+
+// TestInventoryCountsTheDigestsItReads: with the digest table full (its lost counter
+// above zero), an inventory learns whether the table has room from the rows its read of
+// every digest counted, the catch-all row among them: no second scan of the table
+// (COUNT(*)), and a full table still makes the reads by name partial.
+func TestInventoryCountsTheDigestsItReads(t *testing.T) {
+	testdb.SkipUnless(t, "an inventory reads every digest on a second connection on MySQL only", "mysql")
+	db := testdb.Primary(t)
+	ctx := context.Background()
+	s := testdb.Schema(t, db)
+	names := oldCopies(t, db, s, 6)
+	srv := withLongHistory(t, db)
+	var size int
+	if err := db.GetContext(ctx, &size, "SELECT @@performance_schema_digests_size"); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i <= size; i++ {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("SELECT 1 AS jt_fill_%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = conn.Close()
+	t.Cleanup(func() { testdb.Exec(t, db, "TRUNCATE performance_schema.events_statements_summary_by_digest") })
+	var name string
+	var lost int64
+	if err := db.QueryRowxContext(ctx, "SHOW GLOBAL STATUS LIKE 'Performance_schema_digest_lost'").Scan(&name, &lost); err != nil || lost == 0 {
+		t.Fatalf("the digest table did not fill up (lost %d, %v): the test tests nothing", lost, err)
+	}
+	testdb.Exec(t, db, "TRUNCATE performance_schema.events_statements_history_long")
+	in := NewInspector(db, srv, Options{Schemas: []string{s}, QueryTimeout: 30 * time.Second}, nil)
+	if _, err := in.InspectAll(ctx, names); err != nil {
+		t.Fatal(err)
+	}
+	if in.uses.err != nil || in.uses.digestPartial == "" {
+		t.Errorf("an inventory with the digest table full: partial %q (%v), want it told", in.uses.digestPartial, in.uses.err)
+	}
+	var counts int
+	if err := db.GetContext(ctx, &counts, `SELECT COUNT(*) FROM performance_schema.events_statements_history_long
+		WHERE SQL_TEXT LIKE '%/* janitor */ COUNT(*)%events_statements_summary_by_digest%'`); err != nil {
+		t.Fatal(err)
+	}
+	if counts != 0 {
+		t.Errorf("the inventory counted the digest table %d times after reading every digest", counts)
 	}
 }
 

@@ -247,10 +247,7 @@ func (j *Janitor) discover(ctx context.Context, sc ShardConfig, s *report.Shard,
 	if err != nil {
 		return err
 	}
-	opts := j.discoveryOptions()
-	// InspectAll always follows ListNames here, so the digest read may start early.
-	opts.SpeculateDigests = true
-	in := discovery.NewInspector(db, server, opts, j.log.With("shard", sc.Name))
+	in := discovery.NewInspector(db, server, j.discoveryOptions(), j.log.With("shard", sc.Name))
 	// A typo in discovery.schemas would leave the shard silently never cleaned.
 	if check, err := in.CheckSchemas(ctx); err != nil {
 		s.Warnings = append(s.Warnings, "could not check discovery.schemas against the server: "+err.Error())
