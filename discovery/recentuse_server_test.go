@@ -315,12 +315,8 @@ func TestOneLookReadsServerSettingsOnce(t *testing.T) {
 // statement history for 6 and 12 candidates: a read that comes back per candidate (the
 // 80 IS_USED_LOCK statements of docs/benchmarks.md's incident fleet) fails it.
 func TestInventoryStatementsDoNotGrowWithCandidates(t *testing.T) {
-	testdb.SkipUnless(t, "MariaDB looks its candidates up one by one (an IN list opens every definition there)", "mysql")
-	db := testdb.Primary(t)
+	db, s, names, srv := mysqlInventory(t, "MariaDB looks its candidates up one by one (an IN list opens every definition there)", 12)
 	ctx := context.Background()
-	s := testdb.Schema(t, db)
-	names := oldCopies(t, db, s, 12)
-	srv := withLongHistory(t, db)
 	count := func(names []Name) (all, locks int) {
 		t.Helper()
 		testdb.Exec(t, db, "TRUNCATE performance_schema.events_statements_history_long")
@@ -356,12 +352,8 @@ func TestInventoryStatementsDoNotGrowWithCandidates(t *testing.T) {
 // every digest counted, the catch-all row among them: no second scan of the table
 // (COUNT(*)), and a full table still makes the reads by name partial.
 func TestInventoryCountsTheDigestsItReads(t *testing.T) {
-	testdb.SkipUnless(t, "an inventory reads every digest on a second connection on MySQL only", "mysql")
-	db := testdb.Primary(t)
+	db, s, names, srv := mysqlInventory(t, "an inventory reads every digest on a second connection on MySQL only", 6)
 	ctx := context.Background()
-	s := testdb.Schema(t, db)
-	names := oldCopies(t, db, s, 6)
-	srv := withLongHistory(t, db)
 	var size int
 	if err := db.GetContext(ctx, &size, "SELECT @@performance_schema_digests_size"); err != nil {
 		t.Fatal(err)
@@ -398,6 +390,17 @@ func TestInventoryCountsTheDigestsItReads(t *testing.T) {
 	if counts != 0 {
 		t.Errorf("the inventory counted the digest table %d times after reading every digest", counts)
 	}
+}
+
+// mysqlInventory skips the test (why) but on MySQL, and returns the primary, a schema
+// with n leftovers (oldCopies), and the server read with the long statement history on
+// (withLongHistory): what a test of an inventory's statements starts from.
+func mysqlInventory(t *testing.T, why string, n int) (*sqlx.DB, string, []Name, Server) {
+	t.Helper()
+	testdb.SkipUnless(t, why, "mysql")
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	return db, s, oldCopies(t, db, s, n), withLongHistory(t, db)
 }
 
 // withLongHistory turns performance_schema's long statement history on for the test
