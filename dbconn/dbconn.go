@@ -9,9 +9,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,6 +33,11 @@ type Options struct {
 	MaxOpenConns int
 	// SessionVars are set on every connection as it opens.
 	SessionVars map[string]string
+	// ServerVars, when set, is given the server's @@version and @@version_comment, read
+	// on the first connection, and returns more session variables for every connection:
+	// those only some flavors have. They are set on that first connection with one SET
+	// and on every later one as it opens, instead of dialling the server a second time.
+	ServerVars func(version, comment string) map[string]string
 }
 
 // DefaultOptions suits a busy production primary.
@@ -95,6 +103,16 @@ func Open(ctx context.Context, dsn string, opts Options) (*sqlx.DB, error) {
 		cfg.Params[k] = v
 	}
 	cfg.ConnectionAttributes = "program_name:janitor"
+	// Read by every connection as it opens: the variables ServerVars chose, once known.
+	var serverVars atomic.Pointer[map[string]string]
+	if err := cfg.Apply(mysql.BeforeConnect(func(_ context.Context, c *mysql.Config) error {
+		if vars := serverVars.Load(); vars != nil {
+			maps.Copy(c.Params, *vars)
+		}
+		return nil
+	})); err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", cfg.Addr, err)
+	}
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", cfg.Addr, err)
@@ -114,7 +132,41 @@ func Open(ctx context.Context, dsn string, opts Options) (*sqlx.DB, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("connect to %s as %q: %w", cfg.Addr, cfg.User, err)
 	}
+	if opts.ServerVars != nil {
+		if err := setServerVars(ctx, db, opts.ServerVars, &serverVars); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
 	return db, nil
+}
+
+// setServerVars reads the server's version on the pool's one open connection, stores
+// the variables choose returns for the connections still to open, and sets them on that
+// one. Stored first: a connection opened meanwhile has them too.
+func setServerVars(ctx context.Context, db *sqlx.DB, choose func(version, comment string) map[string]string, store *atomic.Pointer[map[string]string]) error {
+	conn, err := db.Connx(ctx)
+	if err != nil {
+		return fmt.Errorf("read server version: %w", err)
+	}
+	defer conn.Close()
+	var version, comment string
+	if err := conn.QueryRowxContext(ctx, "SELECT /* janitor */ @@version, @@version_comment").Scan(&version, &comment); err != nil {
+		return fmt.Errorf("read server version: %w", err)
+	}
+	vars := choose(version, comment)
+	if len(vars) == 0 {
+		return nil
+	}
+	store.Store(&vars)
+	set := make([]string, 0, len(vars))
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		set = append(set, k+" = "+vars[k])
+	}
+	if _, err := conn.ExecContext(ctx, "SET /* janitor */ SESSION "+strings.Join(set, ", ")); err != nil {
+		return fmt.Errorf("set %s: %w", strings.Join(set, ", "), err)
+	}
+	return nil
 }
 
 // connectBudget bounds dialling and the handshake together: a server that accepts the

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -97,6 +98,25 @@ type Inspector struct {
 	// counterSetup caches performance_schema's server-wide settings of the per-table
 	// counters (ReadTableCounters), for this Inspector's life.
 	counterSetup counterSetup
+	// readings caches Classify by table name for this Inspector's life: ListNames,
+	// InspectAll's name lookups and each candidate's open all classify the same names,
+	// and the rules' regular expressions cost 15-20 µs a name (a twentieth of a report's
+	// CPU at 100 candidates, on the path between the server's reads).
+	readings map[string][]Match
+}
+
+// classify is Classify, once per name for this Inspector (readings); the caller gets its
+// own copy.
+func (in *Inspector) classify(name string) []Match {
+	r, ok := in.readings[name]
+	if !ok {
+		if in.readings == nil {
+			in.readings = map[string][]Match{}
+		}
+		r = Classify(name)
+		in.readings[name] = r
+	}
+	return slices.Clone(r)
 }
 
 // batch is what InspectAll reads once for a shard's inventory and answers its
@@ -246,15 +266,17 @@ func (in *Inspector) ListNames(ctx context.Context) ([]Name, error) {
 	orphans := in.startOrphans(ctx)
 	all, err := queryAll(ctx, in, query, args, func(r *sqlx.Rows) (n Name, err error) { return n, r.Scan(&n.Schema, &n.Table) })
 	o := <-orphans
-	if err != nil {
-		return nil, fmt.Errorf("list table names: %w", err)
+	if err == nil {
+		err = o.err
+	} else {
+		err = fmt.Errorf("list table names: %w", err)
 	}
-	if o.err != nil {
-		return nil, o.err
+	if err != nil {
+		return nil, err
 	}
 	var out []Name
 	for _, n := range all {
-		if len(Classify(n.Table)) > 0 {
+		if len(in.classify(n.Table)) > 0 {
 			out = append(out, n)
 		}
 	}
@@ -290,6 +312,11 @@ type orphanList struct {
 // 10,100 tables), and the second connection, which an inventory's digest prefetch takes
 // anyway, is then open when InspectAll starts instead of dialled on its critical path.
 // Elsewhere it reads in turn, as before.
+//
+// The inventory's read of every digest does not follow it there while the listing runs:
+// tried (docs/benchmarks.md, "The last gap"), it gained nothing measurable, since the
+// reads by name read the counters before they wait for the digests, and it cost a
+// shard without candidates a read stopped by closing its connection (Aborted_clients).
 func (in *Inspector) startOrphans(ctx context.Context) <-chan orphanList {
 	out := make(chan orphanList, 1)
 	read := func() {
@@ -468,6 +495,7 @@ func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, er
 	err := in.prefetchSizes(ctx, b, found)
 	if err == nil {
 		in.prefetchLocks(ctx, b, tables)
+		in.warmServerReads(ctx, b, tables)
 	}
 	<-uses
 	if err != nil {
@@ -480,6 +508,33 @@ func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, er
 		in.finish(ctx, t, b)
 	}
 	return tables, nil
+}
+
+// warmServerReads runs, while the reads-by-name sources are read on the other
+// connection (startUses), the by-name evidence of the first candidate that has any, on a
+// scratch copy whose findings are dropped: the whole-server objects it searches
+// (triggers, routines, views, MERGE and link tables, events, table grants: ten small
+// reads on MySQL 9.7) are read once per Inspector, and the first candidate's gather
+// would otherwise read them after that wait, one after the other, on the one connection
+// left working. The same reads as that gather's, moved earlier; none where no
+// reads-by-name run alongside (b.digests: MySQL, a pool, an inventory).
+func (in *Inspector) warmServerReads(ctx context.Context, b *batch, tables []*Table) {
+	if b.digests == nil {
+		return
+	}
+	for _, t := range tables {
+		if t.Orphan {
+			continue
+		}
+		scratch := *t
+		scratch.Evidence = Evidence{Now: t.Evidence.Now}
+		for _, k := range evidenceKinds {
+			if k.ByName && k.read != nil {
+				k.read(in, ctx, &scratch, b)
+			}
+		}
+		return
+	}
 }
 
 // Uninspected returns a candidate as its name alone describes it, for a candidate this
@@ -507,7 +562,7 @@ func Uninspected(n Name) *Table {
 // InspectAll's batch, nil for Inspect.
 func (in *Inspector) open(ctx context.Context, n Name, b *batch) (*Table, error) {
 	t := &Table{Schema: n.Schema, Name: n.Table, Orphan: n.Orphan}
-	t.Readings = Classify(n.Table)
+	t.Readings = in.classify(n.Table)
 	if len(t.Readings) == 0 {
 		return nil, fmt.Errorf("%s: no rule matches", dbconn.QualifiedName(n.Schema, n.Table))
 	}
@@ -634,7 +689,7 @@ func (in *Inspector) askNames(b *batch, names []Name) {
 		if b.asked[n.Schema] == nil {
 			b.asked[n.Schema] = map[string]bool{}
 		}
-		for _, r := range Classify(n.Table) {
+		for _, r := range in.classify(n.Table) {
 			if r.Base == "" {
 				continue
 			}

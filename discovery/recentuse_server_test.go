@@ -315,12 +315,8 @@ func TestOneLookReadsServerSettingsOnce(t *testing.T) {
 // statement history for 6 and 12 candidates: a read that comes back per candidate (the
 // 80 IS_USED_LOCK statements of docs/benchmarks.md's incident fleet) fails it.
 func TestInventoryStatementsDoNotGrowWithCandidates(t *testing.T) {
-	testdb.SkipUnless(t, "MariaDB looks its candidates up one by one (an IN list opens every definition there)", "mysql")
-	db := testdb.Primary(t)
+	db, s, names, srv := mysqlInventory(t, "MariaDB looks its candidates up one by one (an IN list opens every definition there)", 12)
 	ctx := context.Background()
-	s := testdb.Schema(t, db)
-	names := oldCopies(t, db, s, 12)
-	srv := withLongHistory(t, db)
 	count := func(names []Name) (all, locks int) {
 		t.Helper()
 		testdb.Exec(t, db, "TRUNCATE performance_schema.events_statements_history_long")
@@ -337,6 +333,9 @@ func TestInventoryStatementsDoNotGrowWithCandidates(t *testing.T) {
 		}
 		return all, locks
 	}
+	// The first inventory of the process also reads the foreign-key view's REF_NAME
+	// width, kept for the process (refWidths): run alone, the test would count it once.
+	count(names[:6])
 	all6, locks6 := count(names[:6])
 	all12, locks12 := count(names)
 	t.Logf("statements: %d for 6 candidates (%d IS_USED_LOCK), %d for 12 (%d)", all6, locks6, all12, locks12)
@@ -346,6 +345,62 @@ func TestInventoryStatementsDoNotGrowWithCandidates(t *testing.T) {
 	if locks12 > 1 {
 		t.Errorf("%d IS_USED_LOCK statements for 12 candidates, want one", locks12)
 	}
+}
+
+// TestInventoryCountsTheDigestsItReads: with the digest table full (its lost counter
+// above zero), an inventory learns whether the table has room from the rows its read of
+// every digest counted, the catch-all row among them: no second scan of the table
+// (COUNT(*)), and a full table still makes the reads by name partial.
+func TestInventoryCountsTheDigestsItReads(t *testing.T) {
+	db, s, names, srv := mysqlInventory(t, "an inventory reads every digest on a second connection on MySQL only", 6)
+	ctx := context.Background()
+	var size int
+	if err := db.GetContext(ctx, &size, "SELECT @@performance_schema_digests_size"); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i <= size; i++ {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("SELECT 1 AS jt_fill_%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = conn.Close()
+	t.Cleanup(func() { testdb.Exec(t, db, "TRUNCATE performance_schema.events_statements_summary_by_digest") })
+	var name string
+	var lost int64
+	if err := db.QueryRowxContext(ctx, "SHOW GLOBAL STATUS LIKE 'Performance_schema_digest_lost'").Scan(&name, &lost); err != nil || lost == 0 {
+		t.Fatalf("the digest table did not fill up (lost %d, %v): the test tests nothing", lost, err)
+	}
+	testdb.Exec(t, db, "TRUNCATE performance_schema.events_statements_history_long")
+	in := NewInspector(db, srv, Options{Schemas: []string{s}, QueryTimeout: 30 * time.Second}, nil)
+	if _, err := in.InspectAll(ctx, names); err != nil {
+		t.Fatal(err)
+	}
+	if in.uses.err != nil || in.uses.digestPartial == "" {
+		t.Errorf("an inventory with the digest table full: partial %q (%v), want it told", in.uses.digestPartial, in.uses.err)
+	}
+	var counts int
+	if err := db.GetContext(ctx, &counts, `SELECT COUNT(*) FROM performance_schema.events_statements_history_long
+		WHERE SQL_TEXT LIKE '%/* janitor */ COUNT(*)%events_statements_summary_by_digest%'`); err != nil {
+		t.Fatal(err)
+	}
+	if counts != 0 {
+		t.Errorf("the inventory counted the digest table %d times after reading every digest", counts)
+	}
+}
+
+// mysqlInventory skips the test (why) but on MySQL, and returns the primary, a schema
+// with n leftovers (oldCopies), and the server read with the long statement history on
+// (withLongHistory): what a test of an inventory's statements starts from.
+func mysqlInventory(t *testing.T, why string, n int) (*sqlx.DB, string, []Name, Server) {
+	t.Helper()
+	testdb.SkipUnless(t, why, "mysql")
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	return db, s, oldCopies(t, db, s, n), withLongHistory(t, db)
 }
 
 // withLongHistory turns performance_schema's long statement history on for the test

@@ -171,7 +171,9 @@ func (j *Janitor) eachShard(ctx context.Context, mode string, g *gates, fn func(
 // information_schema.TABLES from a cache up to a day old unless
 // information_schema_stats_expiry is 0, and a stale UPDATE_TIME would hide a recent
 // write; the variable does not exist elsewhere, so it is set only once the server
-// says it is MySQL 8.
+// says it is MySQL 8: on the connection that asked, with one SET, and on every later
+// one as it opens (dbconn.Options.ServerVars). Closing the pool and dialling again, as
+// janitor once did, cost every MySQL shard a second handshake.
 func (j *Janitor) open(ctx context.Context, dsn string) (*sqlx.DB, error) {
 	return j.openWithReadTimeout(ctx, dsn, j.cfg.Discovery.QueryTimeout+5*time.Second)
 }
@@ -185,20 +187,12 @@ func (j *Janitor) openWithReadTimeout(ctx context.Context, dsn string, readTimeo
 	opts := dbconn.DefaultOptions()
 	opts.ConnectTimeout = j.cfg.Discovery.ConnectTimeout
 	opts.ReadTimeout = readTimeout
-	db, err := dbconn.Open(ctx, dsn, opts)
-	if err != nil {
-		return nil, err
+	opts.ServerVars = func(version, comment string) map[string]string {
+		if discovery.FlavorOf(version, comment) != discovery.FlavorMySQL8 {
+			return nil
+		}
+		return map[string]string{"information_schema_stats_expiry": "0"}
 	}
-	var version, comment string
-	if err := db.QueryRowxContext(ctx, "SELECT /* janitor */ @@version, @@version_comment").Scan(&version, &comment); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("read server version: %w", err)
-	}
-	if discovery.FlavorOf(version, comment) != discovery.FlavorMySQL8 {
-		return db, nil
-	}
-	db.Close()
-	opts.SessionVars = map[string]string{"information_schema_stats_expiry": "0"}
 	return dbconn.Open(ctx, dsn, opts)
 }
 
