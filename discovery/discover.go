@@ -161,35 +161,30 @@ func (b *batch) metaOf(schema, table string) (metaRow, bool) {
 }
 
 func (b *batch) sizeOf(space string) (tablespaceSize, bool) {
-	if b == nil {
-		return tablespaceSize{}, false
-	}
-	ts, ok := b.sizes[space]
-	return ts, ok
+	return lookup(b, func(b *batch) map[string]tablespaceSize { return b.sizes }, space)
 }
 
 func (b *batch) foreignKeysOf(t *Table) ([]fkRow, bool) {
-	if b == nil {
-		return nil, false
-	}
-	keys, ok := b.fkPre[t]
-	return keys, ok
+	return lookup(b, func(b *batch) map[*Table][]fkRow { return b.fkPre }, t)
 }
 
 func (b *batch) lockHolder(name string) (sql.NullInt64, bool) {
-	if b == nil {
-		return sql.NullInt64{}, false
-	}
-	h, ok := b.locks[name]
-	return h, ok
+	return lookup(b, func(b *batch) map[string]sql.NullInt64 { return b.locks }, name)
 }
 
 func (b *batch) sessionsOf(t *Table) ([]string, bool) {
+	return lookup(b, func(b *batch) map[*Table][]string { return b.sessPre }, t)
+}
+
+// lookup reads key in the batch map m picks; a nil batch (the re-check's) answers
+// nothing.
+func lookup[K comparable, V any](b *batch, m func(*batch) map[K]V, key K) (V, bool) {
 	if b == nil {
-		return nil, false
+		var zero V
+		return zero, false
 	}
-	s, ok := b.sessPre[t]
-	return s, ok
+	v, ok := m(b)[key]
+	return v, ok
 }
 
 // spaceSum adds up tablespace files.
