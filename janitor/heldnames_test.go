@@ -364,3 +364,46 @@ func TestDigestLostThenTruncated(t *testing.T) {
 		t.Errorf("held table once the full digest table was emptied: %+v, want planned, its reason without the lost digests", o)
 	}
 }
+
+// TestHeldNameAskedThroughACaughtDynamicCall: the second review's finding 1. A procedure
+// builds its SQL at run time and catches errors (a CONTINUE HANDLER), as a reporting
+// procedure that tolerates a missing table does: its CALL on the held name succeeds, and
+// once the application's session has ended MySQL 9.7 counts the caught 1146 in no
+// summary. The CALL's digest, run since the hold began, is what is left: the table is
+// restored, not dropped at the hold's end. Before, only a failed CALL counted.
+func TestHeldNameAskedThroughACaughtDynamicCall(t *testing.T) {
+	db, s := digestShard(t, "rep")
+	pastLast1146(t)
+	testdb.Exec(t, db, "CREATE PROCEDURE "+q(s, "tally")+"() BEGIN DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END; "+
+		"SET @q = CONCAT('SELECT COUNT(*) INTO @n FROM `', DATABASE(), '`.`__rep', '_old`'); "+
+		"PREPARE st FROM @q; EXECUTE st; DEALLOCATE PREPARE st; END")
+	cfg := holdConfig(t, s)
+	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__rep_old"]; o.Outcome != report.OutcomeHeld {
+		t.Fatalf("__rep_old: %+v, want held", o)
+	}
+	hold := heldName(t, db, s, "__rep_old")
+	// A digest keeps whole seconds of its last run: one in the hold's first second
+	// cannot be told from one just before it, so the application calls a second later.
+	var heldAt time.Time
+	if err := db.Get(&heldAt, "SELECT NOW(6)"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the server's clock a second past the hold", 5*time.Second, func() bool {
+		var now time.Time
+		return db.Get(&now, "SELECT NOW(6)") == nil && now.After(heldAt.Add(time.Second))
+	})
+	appDSN, _ := account(t, []string{"SELECT, EXECUTE ON " + dbconn.QuoteIdent(s) + ".*"})
+	app := testdb.Open(t, testdb.WithDB(appDSN, s))
+	testdb.Exec(t, app, "CALL "+q(s, "tally")+"()") // succeeds: the handler caught the 1146
+	app.Close()
+	j := janitor.New(cfg, nil)
+	j.ClockShift = testHold + time.Minute
+	o := outcomes(j.Run(context.Background(), true))[hold]
+	t.Logf("%s: %s (%s)", hold, o.Outcome, o.Reason)
+	if o.Outcome == report.OutcomeDropped || !exists(t, db, s, "__rep_old") && !exists(t, db, s, hold) {
+		t.Fatalf("a held table a caught dynamic CALL may have asked for was dropped: %+v", o)
+	}
+	if o.Outcome != report.OutcomeRestored || !strings.Contains(o.Reason, "catches errors") {
+		t.Errorf("%s: %+v; want restored, naming the procedure that catches errors", hold, o)
+	}
+}
