@@ -47,12 +47,7 @@ func TestBytesADropFrees(t *testing.T) {
 	mysql := testdb.IsMySQL(t)
 	var ts string
 	if mysql {
-		// Registered before the schema, so that it is dropped after the schema's tables.
-		b := make([]byte, 4)
-		_, _ = rand.Read(b)
-		ts = "jt_ts_" + hex.EncodeToString(b)
-		testdb.Exec(t, db, "CREATE TABLESPACE `"+ts+"` ADD DATAFILE '"+ts+".ibd'")
-		t.Cleanup(func() { testdb.Exec(t, db, "DROP TABLESPACE `"+ts+"`") })
+		ts = testdb.GeneralTablespace(t, db) // before the schema: dropped after its tables
 	}
 	s := testdb.Schema(t, db)
 	testdb.Exec(t, db, "CREATE TABLE "+q(s, "orders")+" (id INT PRIMARY KEY)")

@@ -2,8 +2,6 @@ package janitor_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"testing"
 	"time"
 
@@ -26,12 +24,7 @@ func TestSharedTablespaceFreesNothingEndToEnd(t *testing.T) {
 	mysql := testdb.IsMySQL(t)
 	var ts string
 	if mysql {
-		// Registered before the schema, so that it is dropped after the schema's tables.
-		b := make([]byte, 4)
-		_, _ = rand.Read(b)
-		ts = "jt_ts_" + hex.EncodeToString(b)
-		testdb.Exec(t, db, "CREATE TABLESPACE `"+ts+"` ADD DATAFILE '"+ts+".ibd'")
-		t.Cleanup(func() { testdb.Exec(t, db, "DROP TABLESPACE `"+ts+"`") })
+		ts = testdb.GeneralTablespace(t, db) // before the schema: dropped after its tables
 	}
 	s := testdb.Schema(t, db)
 	row := "(id INT PRIMARY KEY, v VARCHAR(200))"

@@ -1,6 +1,8 @@
 package testdb
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"testing"
 
@@ -27,4 +29,18 @@ func InSystemTablespace(t testing.TB, db *sqlx.DB, create string) {
 	SetGlobal(t, db, "innodb_file_per_table", 0)
 	Exec(t, db, create)
 	Exec(t, db, "SET GLOBAL innodb_file_per_table = ON")
+}
+
+// GeneralTablespace creates a general tablespace (MySQL's CREATE TABLESPACE … ADD
+// DATAFILE) with a random name and returns it; it is dropped when the test ends. Call
+// it before Schema: cleanups run last-registered first, so the schema's tables are
+// gone by the time the tablespace is dropped.
+func GeneralTablespace(t testing.TB, db *sqlx.DB) string {
+	t.Helper()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	ts := "jt_ts_" + hex.EncodeToString(b)
+	Exec(t, db, "CREATE TABLESPACE `"+ts+"` ADD DATAFILE '"+ts+".ibd'")
+	t.Cleanup(func() { Exec(t, db, "DROP TABLESPACE `"+ts+"`") })
+	return ts
 }
