@@ -145,9 +145,18 @@ type batch struct {
 	// useWant are the names whose reads by name the inventory looks up: every
 	// candidate and every held table's original name (recentuse.go reads only theirs).
 	useWant []useKey
-	// digests is the read of every statement digest started with the inventory
-	// (recentuse.go, digestPrefetch); nil when it is not.
-	digests *digestPrefetch
+	// gate is what the digest gate knows of the candidates by name (gateOf).
+	gate usesGate
+	// aside: the inventory reads its sources of reads by name on a second connection
+	// (readsAside): begun with the inventory (startUses); counted closes once nothing
+	// that names a candidate runs there any more, used ends with the read.
+	aside         bool
+	counted, used chan struct{}
+	// fulltext is, when fulltextRead, which candidates have a FULLTEXT index, read
+	// aside on MySQL (startUses); fulltextErr, why it could not be.
+	fulltextRead bool
+	fulltext     map[schemaTable]bool
+	fulltextErr  error
 }
 
 // A candidate missing from a batch's maps is looked up alone, as Inspect looks it up.
@@ -455,8 +464,10 @@ func (in *Inspector) Inspect(ctx context.Context, n Name) (*Table, error) {
 // vanished meanwhile are left out.
 func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, error) {
 	b := &batch{names: map[string]map[string]bool{}}
-	b.digests = in.startDigestPrefetch(ctx, names)
-	defer b.digests.stop()
+	b.aside = in.readsAside(names)
+	b.gate = in.gateOf(names)
+	in.startUses(ctx, b, names)
+	defer b.waitUses()
 	if err := in.prefetchMeta(ctx, b, names); err != nil {
 		return nil, err
 	}
@@ -482,19 +493,26 @@ func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, er
 			b.useWant = append(b.useWant, useKey{h.Schema, h.Table})
 		}
 	}
-	// The sessions naming a candidate are read before the reads-by-name sources start
-	// on the other connection: their counter reads name every candidate, and the
+	// The sessions naming a candidate are read once the reads-by-name sources on the
+	// other connection sent their counter read: it names every candidate, and the
 	// processlist would show janitor's own statement as a session using them.
+	if b.counted != nil {
+		<-b.counted
+	}
 	in.prefetchEvidence(ctx, b, tables)
-	uses := in.startUses(ctx, b, len(tables))
 	err := in.prefetchSizes(ctx, b, found)
 	if err == nil {
 		in.prefetchLocks(ctx, b, tables)
 		in.warmServerReads(ctx, b, tables)
 	}
-	<-uses
+	b.waitUses()
 	if err != nil {
 		return nil, err
+	}
+	if b.aside {
+		// Held tables' original names, known only from their comments: their rows; and
+		// the counters' start on the batch's (the server's) clock.
+		in.loadUses(ctx, b)
 	}
 	for _, t := range tables {
 		if err := ctx.Err(); err != nil {
@@ -512,9 +530,9 @@ func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, er
 // reads on MySQL 9.7) are read once per Inspector, and the first candidate's gather
 // would otherwise read them after that wait, one after the other, on the one connection
 // left working. The same reads as that gather's, moved earlier; none where no
-// reads-by-name run alongside (b.digests: MySQL, a pool, an inventory).
+// reads-by-name run alongside (b.aside: MySQL, a pool, an inventory).
 func (in *Inspector) warmServerReads(ctx context.Context, b *batch, tables []*Table) {
-	if b.digests == nil {
+	if !b.aside {
 		return
 	}
 	for _, t := range tables {
@@ -1109,7 +1127,16 @@ func (in *Inspector) prefetchSizes(ctx context.Context, b *batch, names []Name) 
 		}
 		add(rows)
 	}
-	if err := in.prefetchFTS(ctx, schemas, owner, named, sizes); err != nil {
+	var ftsErr error
+	if b.fulltextRead {
+		// Read aside with the inventory's start (startUses).
+		if ftsErr = b.fulltextErr; ftsErr == nil {
+			markFulltext(named, sizes, b.fulltext)
+		}
+	} else {
+		ftsErr = in.prefetchFTS(ctx, schemas, owner, named, sizes)
+	}
+	if err := ftsErr; err != nil {
 		for sp, ts := range sizes {
 			ts.ftsErr = err
 			sizes[sp] = ts
@@ -1234,19 +1261,43 @@ func (in *Inspector) ftsUnknownMySQL(ctx context.Context, named map[string]map[s
 			want[schema][table] = true
 		}
 	}
+	ft, err := in.fulltextTables(ctx, want)
+	if err != nil {
+		return err
+	}
+	markFulltext(named, sizes, ft)
+	return nil
+}
+
+// fulltextTables reads which of want have a FULLTEXT index, on MySQL: a read of the
+// data dictionary that needs no candidate opened, so an inventory reads it aside
+// (startUses) while the first connection opens them.
+func (in *Inspector) fulltextTables(ctx context.Context, want map[string]map[string]bool) (map[schemaTable]bool, error) {
+	ft := map[schemaTable]bool{}
 	err := inView(ctx, in, "information_schema.STATISTICS", "INDEX_TYPE = 'FULLTEXT' AND ", want, fixedColumns(""), func(r *sqlx.Rows) (st schemaTable, _ struct{}, err error) {
 		return st, struct{}{}, r.Scan(&st.schema, &st.table)
 	}, func(st schemaTable, _ struct{}) {
 		// One row per indexed column: marking twice is marking once.
-		sp := named[st.schema][st.table]
+		ft[st] = true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read which candidates have FULLTEXT indexes: %w", err)
+	}
+	return ft, nil
+}
+
+// markFulltext marks the tablespaces of the tables in ft as holding FULLTEXT indexes,
+// whose own tablespaces are not summed on MySQL (inexact).
+func markFulltext(named map[string]map[string]string, sizes map[string]tablespaceSize, ft map[schemaTable]bool) {
+	for st := range ft {
+		sp, ok := named[st.schema][st.table]
+		if !ok {
+			continue
+		}
 		ts := sizes[sp]
 		ts.fts.inexact = 1
 		sizes[sp] = ts
-	})
-	if err != nil {
-		return fmt.Errorf("read which candidates have FULLTEXT indexes: %w", err)
 	}
-	return nil
 }
 
 // readSpace tells a table in the system tablespace (file_per_table off: dropping it

@@ -8,6 +8,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -152,8 +153,13 @@ type useCache struct {
 	missing map[string][]missingName
 	// gate is the server's latest 1146, any account, read once (errsGate).
 	gate errGate
-	// pre is the inventory's prefetch of every digest, taken by the first read.
-	pre *digestPrefetch
+	// digestsAll: the digests read are every digest (an unfiltered read), and
+	// digestRows counts the digest table's rows that read read, the catch-all row of
+	// lost statements among them (queryDigests).
+	digestsAll bool
+	digestRows int64
+	// digestsSkipped: an inventory left the digests unread (digestsUnneeded).
+	digestsSkipped bool
 	// consumers are performance_schema's consumers and whether each is on.
 	consumers map[string]bool
 	// maxDigest is the bytes of a statement's tokens a digest keeps (max_digest_length,
@@ -161,12 +167,18 @@ type useCache struct {
 	maxDigest int
 	// counts maps schema and table to reads counted since countsSince; countsFrom
 	// says which source fills it ("" when none).
-	counts      map[[2]string]int64
-	countsFrom  string
-	countsWhat  string
-	countsSince time.Time
-	countsWhy   string
-	err         error
+	counts map[[2]string]int64
+	// touched are the names performance_schema's counters saw any statement use (a
+	// lock or a row operation, reads and writes), where counts has only reads.
+	touched map[[2]string]bool
+	// lockCounted and ioCounted: the table lock and table I/O instruments are on
+	// (instrumentsRead: read, once per look).
+	instrumentsRead, lockCounted, ioCounted bool
+	countsFrom                              string
+	countsWhat                              string
+	countsSince                             time.Time
+	countsWhy                               string
+	err                                     error
 	// now is the inventory's server clock (the batch's), when an inventory read the
 	// sources: the counters' window is measured from it.
 	now time.Time
@@ -185,46 +197,100 @@ type useCache struct {
 func (in *Inspector) loadUses(ctx context.Context, b *batch, want ...useKey) *useCache {
 	c := &in.uses
 	// An inventory (b: InspectAll's batch) reads for all its names at once, by its clock.
-	inventory := b != nil
-	if inventory {
-		c.now = b.now
-		if !c.read {
-			c.pre = b.digests
+	var g usesGate
+	if b != nil {
+		g = b.gate
+		if !b.now.IsZero() {
+			c.now = b.now
+			if c.read && c.countsFrom != "" {
+				// Read early (beginUses, before the batch read the server's clock).
+				c.countsSince = in.server.Started(c.now)
+			}
 		}
 		if len(b.useWant) > 0 {
 			want = append(append([]useKey(nil), b.useWant...), want...)
 		}
 	}
-	if c.read {
-		if c.err != nil {
-			return c
-		}
-		var missing []useKey
-		for _, k := range want {
-			if !c.covered[k] {
-				missing = append(missing, k)
-			}
-		}
-		if len(missing) == 0 {
-			return c
-		}
-		if inventory {
-			c.setWant(append(c.want, missing...))
-		} else {
-			c.setWant(want)
-		}
-		if err := in.readByName(ctx, c); err != nil {
-			c.err = err
-		}
+	if !c.read {
+		in.beginUses(ctx, g, want, nil)
 		return c
 	}
+	if c.err != nil {
+		return c
+	}
+	var missing []useKey
+	for _, k := range want {
+		if !c.covered[k] {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) == 0 {
+		return c
+	}
+	if b != nil {
+		c.setWant(append(c.want, missing...))
+	} else {
+		c.setWant(want)
+	}
+	if err := in.readByName(ctx, c, missing); err != nil {
+		c.err = err
+	}
+	return c
+}
+
+// usesGate is what an inventory knows of its candidates from their names alone, before
+// it opens any, for the digest gate (digestsUnneeded): whether it is one, whether a
+// candidate may be a hold, and whose recent reads a policy may weigh.
+type usesGate struct {
+	inventory bool
+	holds     bool
+	weighed   map[useKey]bool
+}
+
+// gateOf reads usesGate from an inventory's names. A name is left out of weighed only
+// when every reading of it says its reads are not weighed (readsWeighed): a changelog,
+// or a hold. The gate looks at more names than recentReads will, never fewer.
+func (in *Inspector) gateOf(names []Name) usesGate {
+	g := usesGate{inventory: true, weighed: map[useKey]bool{}}
+	for _, n := range names {
+		if n.Orphan {
+			continue
+		}
+		rs := in.classify(n.Table)
+		weighed := len(rs) == 0
+		for _, r := range rs {
+			if r.Tool == ToolJanitor {
+				g.holds = true
+			}
+			if r.Tool != ToolJanitor && r.Role != RoleChangelog {
+				weighed = true
+			}
+		}
+		if weighed {
+			g.weighed[useKey{n.Schema, n.Table}] = true
+		}
+	}
+	return g
+}
+
+// beginUses reads every source once for want: the first read of an Inspector's life.
+// counted, when not nil, is called once the counter rows are read (or nothing more
+// will be): the only read whose text names the candidates.
+func (in *Inspector) beginUses(ctx context.Context, g usesGate, want []useKey, counted func()) {
+	c := &in.uses
+	once := sync.OnceFunc(func() {
+		if counted != nil {
+			counted()
+		}
+	})
+	defer once()
 	c.read = true
 	c.setWant(want)
 	// Each query gets its own discovery.query_timeout (scalar, queryAll, queryEach).
 	var pfs, maxDigest sql.NullInt64
 	if err := in.scalar(ctx, "SELECT /* janitor */ @@performance_schema, LEAST(@@max_digest_length, @@performance_schema_max_digest_length)", &pfs, &maxDigest); err != nil {
 		c.err = fmt.Errorf("read @@performance_schema: %w", err)
-		return c
+		return
 	}
 	c.pfs = pfs.Int64 == 1
 	c.maxDigest = int(maxDigest.Int64)
@@ -233,20 +299,26 @@ func (in *Inspector) loadUses(ctx context.Context, b *batch, want ...useKey) *us
 		c.historyWhy, c.errsWhy, c.countsWhy = c.digestWhy, c.digestWhy, c.digestWhy
 		c.errsRead = true
 	} else {
-		// The counters first: they need no digest, and an inventory's digests may still
-		// be on their way (digestPrefetch), on the other connection.
+		// The counters first: they need no digest, and they say whether an inventory
+		// needs the digests at all (digestsUnneeded).
 		c.countsFrom = "performance_schema"
-		if err := in.loadCounters(ctx, c); err != nil {
+		err := in.loadCounters(ctx, c, c.want)
+		once()
+		if err != nil {
 			c.err = err
-			return c
+			return
 		}
-		if err := in.loadDigests(ctx, c); err != nil {
+		// Nothing a digest could add (digestsUnneeded): none is read, and none is
+		// missing from what the candidates' reasons say.
+		if in.digestsUnneeded(ctx, c, g) {
+			c.digestsSkipped = true
+		} else if err := in.loadDigests(ctx, c); err != nil {
 			c.err = err
-			return c
+			return
 		}
 		if err := in.loadHistory(ctx, c); err != nil {
 			c.err = err
-			return c
+			return
 		}
 	}
 	if c.counts == nil && in.server.Flavor == FlavorMariaDB {
@@ -254,7 +326,6 @@ func (in *Inspector) loadUses(ctx context.Context, b *batch, want ...useKey) *us
 			c.err = err
 		}
 	}
-	return c
 }
 
 // setWant replaces the names the cache reads.
@@ -268,16 +339,19 @@ func (c *useCache) setWant(want []useKey) {
 	}
 }
 
-// readByName reads again the sources that are filtered by name, for c.want.
-func (in *Inspector) readByName(ctx context.Context, c *useCache) error {
-	if c.digestWhy == "" {
+// readByName reads the sources that are filtered by name for names new to the cache
+// (missing, now in c.want): the digests again, filtered by c.want, unless a read of
+// every digest is already indexed (an inventory's), and the counter rows of missing.
+func (in *Inspector) readByName(ctx context.Context, c *useCache, missing []useKey) error {
+	if c.digestWhy == "" && !c.digestsAll {
 		if err := in.readDigests(ctx, c); err != nil {
 			return err
 		}
+		c.digestsSkipped = false
 	}
 	switch c.countsFrom {
 	case "performance_schema":
-		return in.loadCounters(ctx, c)
+		return in.loadCounters(ctx, c, missing)
 	case "userstat":
 		return in.readUserstat(ctx, c)
 	}
@@ -384,6 +458,55 @@ func readConsumers(ctx context.Context, in *Inspector) (map[string]bool, error) 
 	return on, rows.Err()
 }
 
+// digestsUnneeded reports whether an inventory on MySQL can leave the statement digests
+// unread: they are the costliest read of a report there (a scan of up to 10,000 rows
+// whose text the server rebuilds for each, 57-104 ms of server time at 10,000 digests:
+// docs/benchmarks.md), and before a hold they only ever add a time to a use that
+// performance_schema's per-table counters saw too. A statement that uses a table by
+// name, to read or to write, locks it, which the table lock counter counts (and a row
+// it reads or writes, the table I/O counter), from the server's start as the digests
+// keep theirs. So when the counters see every session and every table, have lost none,
+// and show no use of any candidate whose reads a policy weighs (readsWeighed), no digest
+// names one of them in a statement that ran. Everything else reads them: an inventory
+// with a held table (a held name is asked for by statements that fail, which no counter
+// sees), a candidate the counters saw used (the digest tells when), counters that may
+// miss a session or a table, and every re-check (b nil), MariaDB's too (their digests
+// cost milliseconds).
+//
+// Not seen without the digests, and not weighed by any policy before a hold: a statement
+// that failed before it opened the table (no privilege, a lock wait that timed out).
+func (in *Inspector) digestsUnneeded(ctx context.Context, c *useCache, g usesGate) bool {
+	if !g.inventory || in.server.Flavor == FlavorMariaDB || g.holds || !c.lockCounted || c.touched == nil {
+		return false
+	}
+	for k := range g.weighed {
+		if c.touched[[2]string{k.schema, k.table}] {
+			return false
+		}
+	}
+	// One statement: every setting that makes a counter miss a use. setup_objects'
+	// rows for the server's own schemas switch off what janitor never lists.
+	var global sql.NullString
+	var catchAll, actorsOff, threadsOff, objectsOff, objectsAll, lost sql.NullInt64
+	err := in.scalar(ctx, `SELECT /* janitor */
+		(SELECT ENABLED FROM performance_schema.setup_consumers WHERE NAME = 'global_instrumentation'),
+		(SELECT COUNT(*) FROM performance_schema.setup_actors WHERE HOST = '%' AND USER = '%' AND ENABLED = 'YES'),
+		(SELECT COUNT(*) FROM performance_schema.setup_actors WHERE ENABLED <> 'YES'),
+		(SELECT COUNT(*) FROM performance_schema.threads WHERE TYPE = 'FOREGROUND' AND INSTRUMENTED <> 'YES'),
+		(SELECT COUNT(*) FROM performance_schema.setup_objects WHERE OBJECT_TYPE = 'TABLE' AND ENABLED <> 'YES'
+			AND OBJECT_SCHEMA NOT IN ('mysql', 'performance_schema', 'information_schema')),
+		(SELECT COUNT(*) FROM performance_schema.setup_objects WHERE OBJECT_TYPE = 'TABLE' AND OBJECT_SCHEMA = '%' AND OBJECT_NAME = '%' AND ENABLED = 'YES'),
+		(SELECT COALESCE(SUM(VARIABLE_VALUE), 0) FROM performance_schema.global_status WHERE VARIABLE_NAME IN
+			('Performance_schema_table_instances_lost', 'Performance_schema_table_handles_lost', 'Performance_schema_table_lock_stat_lost'))`,
+		&global, &catchAll, &actorsOff, &threadsOff, &objectsOff, &objectsAll, &lost)
+	if err != nil {
+		// Unread settings prove nothing: the digests are read, as without the gate.
+		return false
+	}
+	return global.String == "YES" && catchAll.Int64 > 0 && actorsOff.Int64 == 0 &&
+		threadsOff.Int64 == 0 && objectsOff.Int64 == 0 && objectsAll.Int64 > 0 && lost.Int64 == 0
+}
+
 // loadDigests reads every statement digest. At most performance_schema_digests_size
 // rows (10,000 by default), each text at most max_digest_length (1,024) bytes.
 func (in *Inspector) loadDigests(ctx context.Context, c *useCache) error {
@@ -401,6 +524,11 @@ func (in *Inspector) loadDigests(ctx context.Context, c *useCache) error {
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("read Performance_schema_digest_lost: %w", err)
 	}
+	// An inventory's read of every digest comes first, and counts them: a second scan
+	// of the table to learn its room (digestRoom) is then not needed.
+	if err := in.readDigests(ctx, c); err != nil {
+		return err
+	}
 	if lost > 0 {
 		// The counter never goes back, a TRUNCATE of the digest table included: a table
 		// with room now (its rows, the catch-all row of lost statements among them, fewer
@@ -417,17 +545,17 @@ func (in *Inspector) loadDigests(ctx context.Context, c *useCache) error {
 	if lost > 0 {
 		c.digestPartial = fmt.Sprintf("performance_schema's digest table filled up (Performance_schema_digest_lost %d): statements new since then are not told apart", lost)
 	}
-	return in.readDigests(ctx, c)
+	return nil
 }
 
-// digestRoom returns the digest table's rows and its size. An inventory's prefetch
-// counted the rows as it read them all: only the size is asked, not a second scan of
-// the table (30 ms at 10,000 digests on MySQL 9.7). That count is of the prefetch's
-// moment, before the lost counter was read: a table with room then had lost nothing up
-// to the moment of the digests janitor reads, which is what the caller needs to know.
+// digestRoom returns the digest table's rows and its size. An unfiltered read counted
+// the rows as it read them all: only the size is asked then, not a second scan of the
+// table (30 ms at 10,000 digests on MySQL 9.7). That count is of the moment of the
+// digests janitor reads, before the lost counter was read: a table with room then had
+// lost nothing up to that moment, which is what the caller needs to know.
 func (in *Inspector) digestRoom(ctx context.Context, c *useCache) (rows, size sql.NullInt64, err error) {
-	if p := c.pre; p != nil && p.take() {
-		rows = sql.NullInt64{Int64: p.total, Valid: true}
+	if c.digestsAll {
+		rows = sql.NullInt64{Int64: c.digestRows, Valid: true}
 		return rows, size, in.scalar(ctx, "SELECT /* janitor */ @@performance_schema_digests_size", &size)
 	}
 	return rows, size, in.scalar(ctx, "SELECT /* janitor */ COUNT(*), @@performance_schema_digests_size FROM performance_schema.events_statements_summary_by_digest", &rows, &size)
@@ -501,23 +629,14 @@ func orJoin(clauses []string) string {
 }
 
 // readDigests reads the digests that may name c.want, or failed, and indexes them by
-// the names they hold. An inventory's first read takes the digests its prefetch read
-// (c.pre) when that read succeeded: every digest, a superset of the filtered read,
-// from which the matcher finds the same ones (the filter only ever keeps more).
+// the names they hold.
 func (in *Inspector) readDigests(ctx context.Context, c *useCache) error {
-	if p := c.pre; p != nil {
-		c.pre = nil
-		if p.take() {
-			c.digests, c.byName = p.rows, p.byName
-			return nil
-		}
-	}
 	where, args := digestFilter(c.want, maxDigestPatterns)
-	rows, _, err := in.queryDigests(ctx, where, args)
+	rows, total, err := in.queryDigests(ctx, where, args)
 	if err != nil {
 		return err
 	}
-	c.digests = rows
+	c.digests, c.digestsAll, c.digestRows = rows, where == "", total
 	c.byName = indexDigests(rows)
 	return nil
 }
@@ -553,47 +672,16 @@ func (in *Inspector) queryDigests(ctx context.Context, where string, args []any)
 	return rows, total, nil
 }
 
-// digestPrefetch is an inventory's read of every statement digest, sent on a second
-// connection of the shard's pool when InspectAll begins, so that on MySQL the server's
-// scan of the digest table (0.1-0.3 s at 10,000 digests, whatever the filter:
-// docs/benchmarks.md) runs while the first connection reads the candidates' metadata,
-// names, sizes and evidence. The server does the same work as before; the inventory
-// waits for the longer of the two instead of their sum. The digests are those of the
-// inventory's start rather than of its reads-by-name step, a fraction of a second
-// earlier; every DROP and hold statement re-reads them on its own re-check.
-type digestPrefetch struct {
-	done   chan struct{}
-	cancel context.CancelFunc
-	rows   []digestRow
-	// total counts the digest table's rows, every one read (queryDigests).
-	total  int64
-	byName map[string][]digestRef
-	err    error
-}
-
-// startDigestPrefetch starts the read where an inventory would read every digest: on
-// MySQL (MariaDB 11.8 reads them in milliseconds), with a pool to take the connection
-// from, and names more than a re-check's filter takes. nil when it does not.
-func (in *Inspector) startDigestPrefetch(ctx context.Context, names []Name) *digestPrefetch {
-	if _, pool := in.q.(*sqlx.DB); !pool || in.server.Flavor == FlavorMariaDB || !wantsAllDigests(names) {
-		return nil
+// readsAside reports whether an inventory of names reads its sources of reads by name
+// on a second connection (startUses): on MySQL (MariaDB 11.8 reads its digests in
+// milliseconds), with a pool to take the connection from, and names more than a
+// re-check's filter takes, for which the digest table is read whole, when it is read
+// (digestsUnneeded), at 0.1-0.3 s at 10,000 digests, whatever the filter
+// (docs/benchmarks.md).
+func (in *Inspector) readsAside(names []Name) bool {
+	if _, pool := in.q.(*sqlx.DB); !pool || in.server.Flavor == FlavorMariaDB {
+		return false
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	p := &digestPrefetch{done: make(chan struct{}), cancel: cancel}
-	go func() {
-		defer close(p.done)
-		// Indexed here too: parsing 10,000 digest texts is janitor's own CPU time,
-		// overlapped as the server's scan is.
-		if p.rows, p.total, p.err = in.queryDigests(ctx, "", nil); p.err == nil {
-			p.byName = indexDigests(p.rows)
-		}
-	}()
-	return p
-}
-
-// wantsAllDigests reports whether an inventory of names reads every digest: more names
-// than a re-check's filter takes (digestFilter).
-func wantsAllDigests(names []Name) bool {
 	want := make([]useKey, 0, len(names))
 	for _, n := range names {
 		want = append(want, useKey{n.Schema, n.Table})
@@ -602,41 +690,51 @@ func wantsAllDigests(names []Name) bool {
 	return where == ""
 }
 
-// startUses reads the sources of reads by name for an inventory's names (loadUses) on
-// the pool's other connection, where the digest prefetch ran, while the caller reads
-// the candidates' sizes and evidence on the first: the digests' wait, the statement
-// history and the two counter reads (20-30 ms at 100 candidates on MySQL 9.7) then
-// overlap those reads instead of following them. The same statements as when the first
-// candidate's gather read them, for the same names; only where the digest prefetch
-// runs (MySQL, a pool, an inventory) and a candidate will read them (recentReads,
-// ReadVisibility). The returned channel closes when the read is done; until then
-// nothing else may touch in.uses, nor read the processlist: the counter reads name
-// every candidate, and a session naming a candidate keeps it (sessions).
-func (in *Inspector) startUses(ctx context.Context, b *batch, tables int) <-chan struct{} {
-	done := make(chan struct{})
-	if b.digests == nil || tables == 0 {
-		close(done)
-		return done
+// startUses reads the sources of reads by name for an inventory's names on the pool's
+// other connection, begun with the inventory, while the first connection reads the
+// candidates' names, metadata, sizes and evidence: the counters (20-30 ms at 100
+// candidates on MySQL 9.7), the digests when they are read (0.1-0.3 s at 10,000), and
+// the statement history then overlap those reads instead of following them. The same
+// statements as when the first candidate's gather reads them; only where they run
+// aside (readsAside). Until b.used closes nothing else may touch in.uses; until
+// b.counted closes, nothing may read the processlist: the counter read names every
+// candidate, and a session naming a candidate keeps it (sessions). A held table's
+// original name, known from its comment only after the metadata read, is read after
+// (InspectAll).
+func (in *Inspector) startUses(ctx context.Context, b *batch, names []Name) {
+	if !b.aside || len(names) == 0 {
+		return
 	}
+	want := make([]useKey, 0, len(names))
+	for _, n := range names {
+		want = append(want, useKey{n.Schema, n.Table})
+	}
+	fulltext := map[string]map[string]bool{}
+	for _, n := range names {
+		if !n.Orphan {
+			if fulltext[n.Schema] == nil {
+				fulltext[n.Schema] = map[string]bool{}
+			}
+			fulltext[n.Schema][n.Table] = true
+		}
+	}
+	b.counted, b.used = make(chan struct{}), make(chan struct{})
 	go func() {
-		defer close(done)
-		in.loadUses(ctx, b)
+		defer close(b.used)
+		// Which candidates have a FULLTEXT index (prefetchSizes), a dictionary read that
+		// names them, first, while the first connection opens them.
+		if in.server.Flavor == FlavorMySQL8 {
+			b.fulltext, b.fulltextErr = in.fulltextTables(ctx, fulltext)
+			b.fulltextRead = true
+		}
+		in.beginUses(ctx, b.gate, want, func() { close(b.counted) })
 	}()
-	return done
 }
 
-// take waits for the prefetch and reports whether it read the digests (false: the
-// caller reads them itself).
-func (p *digestPrefetch) take() bool {
-	<-p.done
-	return p.err == nil
-}
-
-// stop ends the prefetch and waits for it, so that nothing of it outlives InspectAll.
-func (p *digestPrefetch) stop() {
-	if p != nil {
-		p.cancel()
-		<-p.done
+// waitUses waits for startUses' read, if any.
+func (b *batch) waitUses() {
+	if b.used != nil {
+		<-b.used
 	}
 }
 
@@ -767,29 +865,59 @@ func (in *Inspector) loadErrorSummary(ctx context.Context, c *useCache) error {
 // counterBatch is how many tables one counter query names.
 const counterBatch = 500
 
-// loadCounters reads the per-table read counts of performance_schema for c.want: rows
-// fetched (table I/O) and read locks (table lock: one per statement that opened the
-// table to read, rows or not). Both count since the server started. Both tables have
-// an index on (OBJECT_TYPE, OBJECT_SCHEMA, OBJECT_NAME) on MySQL 8 and later, which
-// the name list uses: the candidates' rows are read, not the server's 10,000.
-func (in *Inspector) loadCounters(ctx context.Context, c *useCache) error {
+// loadCounters reads the per-table read counts of performance_schema for c.want. Its
+// table lock summary counts one lock per statement that opened a table, to read
+// (COUNT_READ) or to write (the rest of COUNT_STAR), rows or not: every use by name. The
+// table I/O summary (rows fetched) adds nothing to that and costs as much to read (a
+// walk of every table's row per key, 15-30 ms at 10,000 tables on MySQL 9.7:
+// docs/benchmarks.md), so it is read only where the lock instrument is off. Both count
+// since the server started. Both tables have an index on (OBJECT_TYPE, OBJECT_SCHEMA,
+// OBJECT_NAME) on MySQL 8 and later, which the name list uses.
+func (in *Inspector) loadCounters(ctx context.Context, c *useCache, keys []useKey) error {
 	c.countsSince = in.server.Started(c.nowOr())
-	c.countsWhat = "performance_schema table I/O COUNT_FETCH and table lock COUNT_READ"
-	out := map[[2]string]int64{}
-	for _, q := range []string{
-		"SELECT /* janitor */ OBJECT_SCHEMA, OBJECT_NAME, COUNT_FETCH FROM performance_schema.table_io_waits_summary_by_table WHERE OBJECT_TYPE = 'TABLE' AND COUNT_FETCH > 0 AND (OBJECT_SCHEMA, OBJECT_NAME) IN ",
-		"SELECT /* janitor */ OBJECT_SCHEMA, OBJECT_NAME, COUNT_READ FROM performance_schema.table_lock_waits_summary_by_table WHERE OBJECT_TYPE = 'TABLE' AND COUNT_READ > 0 AND (OBJECT_SCHEMA, OBJECT_NAME) IN ",
-	} {
-		if err := countByName(ctx, in, q, c.want, out); err != nil {
-			return fmt.Errorf("read performance_schema's table counters: %w", err)
+	if !c.instrumentsRead {
+		on := map[string]bool{}
+		err := queryEach(ctx, in, "SELECT /* janitor */ NAME, ENABLED FROM performance_schema.setup_instruments WHERE NAME IN (?, ?)",
+			[]any{ioInstrument, lockInstrument}, func(r *sqlx.Rows) error {
+				var name, en string
+				err := r.Scan(&name, &en)
+				on[name] = en == "YES"
+				return err
+			})
+		if err != nil {
+			return fmt.Errorf("read performance_schema.setup_instruments: %w", err)
 		}
+		c.instrumentsRead, c.lockCounted, c.ioCounted = true, on[lockInstrument], on[ioInstrument]
 	}
-	c.counts = out
+	var q string
+	switch {
+	case c.lockCounted:
+		c.countsWhat = "performance_schema table lock COUNT_READ"
+		q = "SELECT /* janitor */ OBJECT_SCHEMA, OBJECT_NAME, COUNT_READ, COUNT_STAR FROM performance_schema.table_lock_waits_summary_by_table WHERE OBJECT_TYPE = 'TABLE' AND COUNT_STAR > 0 AND (OBJECT_SCHEMA, OBJECT_NAME) IN "
+	case c.ioCounted:
+		c.countsWhat = "performance_schema table I/O COUNT_FETCH"
+		q = "SELECT /* janitor */ OBJECT_SCHEMA, OBJECT_NAME, COUNT_FETCH, COUNT_STAR FROM performance_schema.table_io_waits_summary_by_table WHERE OBJECT_TYPE = 'TABLE' AND COUNT_STAR > 0 AND (OBJECT_SCHEMA, OBJECT_NAME) IN "
+	default:
+		c.countsWhy = "performance_schema's table lock and table I/O instruments (" + lockInstrument + ", " + ioInstrument + ") are disabled"
+		c.counts, c.touched = nil, nil
+		return nil
+	}
+	if c.counts == nil {
+		c.counts, c.touched = map[[2]string]int64{}, map[[2]string]bool{}
+	}
+	for _, k := range keys {
+		delete(c.counts, [2]string{k.schema, k.table})
+		delete(c.touched, [2]string{k.schema, k.table})
+	}
+	if err := countByName(ctx, in, q, keys, c.counts, c.touched); err != nil {
+		return fmt.Errorf("read performance_schema's table counters: %w", err)
+	}
 	return nil
 }
 
 // countByName runs q, which ends in "IN ", for want in batches and adds its rows up.
-func countByName(ctx context.Context, in *Inspector, q string, want []useKey, out map[[2]string]int64) error {
+// A query with a fourth column, any use, marks the rows where it is above 0 in touched.
+func countByName(ctx context.Context, in *Inspector, q string, want []useKey, out map[[2]string]int64, touched map[[2]string]bool) error {
 	for len(want) > 0 {
 		batch := want[:min(len(want), counterBatch)]
 		want = want[len(batch):]
@@ -800,11 +928,18 @@ func countByName(ctx context.Context, in *Inspector, q string, want []useKey, ou
 		list := "(" + strings.TrimSuffix(strings.Repeat("(?, ?), ", len(batch)), ", ") + ")"
 		err := queryEach(ctx, in, q+list, args, func(r *sqlx.Rows) error {
 			var s, t string
-			var n int64
-			if err := r.Scan(&s, &t, &n); err != nil {
+			var n, used int64
+			dest := []any{&s, &t, &n}
+			if touched != nil {
+				dest = append(dest, &used)
+			}
+			if err := r.Scan(dest...); err != nil {
 				return err
 			}
 			out[[2]string{s, t}] += n
+			if used > 0 {
+				touched[[2]string{s, t}] = true
+			}
 			return nil
 		})
 		if err != nil {
@@ -835,7 +970,7 @@ func (in *Inspector) readUserstat(ctx context.Context, c *useCache) error {
 	c.countsWhat = "userstat TABLE_STATISTICS ROWS_READ"
 	c.countsWhy = ""
 	out := map[[2]string]int64{}
-	err := countByName(ctx, in, "SELECT /* janitor */ TABLE_SCHEMA, TABLE_NAME, ROWS_READ FROM information_schema.TABLE_STATISTICS WHERE ROWS_READ > 0 AND (TABLE_SCHEMA, TABLE_NAME) IN ", c.want, out)
+	err := countByName(ctx, in, "SELECT /* janitor */ TABLE_SCHEMA, TABLE_NAME, ROWS_READ FROM information_schema.TABLE_STATISTICS WHERE ROWS_READ > 0 AND (TABLE_SCHEMA, TABLE_NAME) IN ", c.want, out, nil)
 	if err != nil {
 		return fmt.Errorf("read information_schema.TABLE_STATISTICS: %w", err)
 	}
@@ -886,6 +1021,16 @@ func (in *Inspector) ReadVisibility(ctx context.Context) string {
 		"until someone runs `janitor restore`; fix: performance_schema = ON in the server's configuration (a restart)"
 }
 
+// readsWeighed reports whether a candidate's recent reads are evidence (recentReads):
+// not an orphan's (no name to read it by), not a hold's (its original name is what is
+// asked for: heldNameUses), and not a gh-ost changelog's: janitor reads a changelog
+// itself, by name, every run (its heartbeat and status rows: evidence.go), neither its
+// digests nor its counters tell another reader from janitor, and the changelog's rows,
+// not its reads, say whether its migration lives.
+func readsWeighed(t *Table) bool {
+	return !t.Orphan && t.Tool != ToolJanitor && t.Role != RoleChangelog
+}
+
 // recentReads fills t.Evidence.Reads from the statement digests and table counters.
 func (in *Inspector) recentReads(ctx context.Context, t *Table, b *batch) {
 	if t.Orphan || t.Tool == ToolJanitor {
@@ -897,11 +1042,7 @@ func (in *Inspector) recentReads(ctx context.Context, t *Table, b *batch) {
 		return
 	}
 	r := &t.Evidence.Reads
-	// janitor reads a gh-ost changelog itself, by name, every run (its heartbeat and
-	// status rows: evidence.go): neither its digests nor its counters tell another
-	// reader from janitor, and the changelog's rows, not its reads, say whether its
-	// migration lives.
-	if t.Role == RoleChangelog {
+	if !readsWeighed(t) {
 		return
 	}
 	if c.digestWhy == "" {

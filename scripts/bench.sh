@@ -8,6 +8,9 @@
 #   scripts/bench.sh drops      sysbench oltp_read_write while `run --execute` holds ~480 MB
 #                               (execute.hold's default: comment + RENAME), then a later run
 #                               drops it; then a large table with strategy drop vs purge
+#   scripts/bench.sh unlink     sysbench oltp_read_write while, every 4 s, a plain DROP of a
+#                               ~60 MB table, a DROP of a 1,000-row one, or an rm of a file
+#                               of the big table's size: where a DROP's cost to the load is
 #   scripts/bench.sh fklocks    sysbench oltp_read_write while janitor holds, then drops, 8
 #                               leftovers with a foreign key to the live sbtest1; a probe
 #                               times reads of sbtest1 (issue 17: the live parent's stall)
@@ -44,6 +47,12 @@ drops)
 	unset JANITOR_BENCH_RESTART
 	go test -tags bench -count=1 -timeout 60m -run 'TestDropUnderLoad|TestLargeTableStrategies' -v ./bench
 	;;
+unlink)
+	command -v sysbench >/dev/null || { flock /var/lock/janitor-apt.lock env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq &&
+		flock /var/lock/janitor-apt.lock env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq sysbench >/dev/null; }
+	unset JANITOR_BENCH_RESTART
+	go test -tags bench -count=1 -timeout 60m -run TestUnlinkUnderLoad -v ./bench
+	;;
 fklocks)
 	command -v sysbench >/dev/null || { flock /var/lock/janitor-apt.lock env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq &&
 		flock /var/lock/janitor-apt.lock env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq sysbench >/dev/null; }
@@ -51,5 +60,5 @@ fklocks)
 	go test -tags bench -count=1 -timeout 60m -run TestLiveParentStallUnderLoad -v ./bench
 	;;
 fleet) go test -tags bench -count=1 -timeout 60m -run TestFleet -v ./bench ;;
-*) echo "usage: scripts/bench.sh [--flavor mariadb|mariadb-11.8|mysql] incident|references|usage|readsources|drops|fklocks|fleet" >&2; exit 2 ;;
+*) echo "usage: scripts/bench.sh [--flavor mariadb|mariadb-11.8|mysql] incident|references|usage|readsources|drops|unlink|fklocks|fleet" >&2; exit 2 ;;
 esac
