@@ -152,8 +152,8 @@ type batch struct {
 	// that names a candidate runs there any more, used ends with the read.
 	aside         bool
 	counted, used chan struct{}
-	// fulltext is, when fulltextRead, which candidates have a FULLTEXT index, read
-	// aside on MySQL (startUses); fulltextErr, why it could not be.
+	// fulltext is, when fulltextRead, which candidates have a FULLTEXT index, read on
+	// MySQL before the sizes run aside (InspectAll); fulltextErr, why it could not be.
 	fulltextRead bool
 	fulltext     map[schemaTable]bool
 	fulltextErr  error
@@ -493,6 +493,21 @@ func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, er
 			b.useWant = append(b.useWant, useKey{h.Schema, h.Table})
 		}
 	}
+	if b.aside && in.server.Flavor == FlavorMySQL8 {
+		// Which candidates have a FULLTEXT index (prefetchSizes, which runs aside below):
+		// a dictionary read that names them, so before the processlist read.
+		want := map[string]map[string]bool{}
+		for _, n := range found {
+			if !n.Orphan {
+				if want[n.Schema] == nil {
+					want[n.Schema] = map[string]bool{}
+				}
+				want[n.Schema][n.Table] = true
+			}
+		}
+		b.fulltext, b.fulltextErr = in.fulltextTables(ctx, want)
+		b.fulltextRead = true
+	}
 	// The sessions naming a candidate are read once the reads-by-name sources on the
 	// other connection sent their counter read: it names every candidate, and the
 	// processlist would show janitor's own statement as a session using them.
@@ -500,11 +515,25 @@ func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, er
 		<-b.counted
 	}
 	in.prefetchEvidence(ctx, b, tables)
-	err := in.prefetchSizes(ctx, b, found)
-	if err == nil {
-		in.prefetchLocks(ctx, b, tables)
-		in.warmServerReads(ctx, b, tables)
+	// The sizes need the candidates opened (the metadata read above: MySQL and MariaDB
+	// list a tablespace's size only once its table was opened after a restart). Where
+	// the reads run aside, the sizes run on the other connection too, once the
+	// processlist was read (their statement names every candidate), while this one
+	// reads the named locks and the whole-server objects.
+	var err error
+	sized := make(chan struct{})
+	if b.aside {
+		go func() {
+			defer close(sized)
+			err = in.prefetchSizes(ctx, b, found)
+		}()
+	} else {
+		err = in.prefetchSizes(ctx, b, found)
+		close(sized)
 	}
+	in.prefetchLocks(ctx, b, tables)
+	in.warmServerReads(ctx, b, tables)
+	<-sized
 	b.waitUses()
 	if err != nil {
 		return nil, err
