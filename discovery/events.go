@@ -30,6 +30,11 @@ type usageCache struct {
 type event struct {
 	Schema, Name, Status string
 	Body                 sql.NullString
+	// Ran: the server records a run (LAST_EXECUTED); LastRun is that run in UTC, NULL
+	// when the event's own time zone (LAST_EXECUTED is in it) cannot be converted: a
+	// named zone on a server without time zone tables.
+	Ran     bool
+	LastRun sql.NullTime
 }
 
 // allEvents reads every scheduled event (storedObjectsWhere), once per Inspector, from
@@ -46,8 +51,10 @@ func (in *Inspector) allEvents(ctx context.Context) ([]event, error) {
 		hidden:      "the account lacks the EVENT privilege, so the server hides scheduled events and their bodies (GRANT EVENT ON *.* to janitor's account)",
 		what:        "scheduled events",
 		view:        "EVENTS",
-		columns:     "EVENT_SCHEMA, EVENT_NAME, STATUS, EVENT_DEFINITION",
-		scan:        func(r *sqlx.Rows) (e event, err error) { return e, r.Scan(&e.Schema, &e.Name, &e.Status, &e.Body) },
+		columns:     "EVENT_SCHEMA, EVENT_NAME, STATUS, EVENT_DEFINITION, LAST_EXECUTED IS NOT NULL, CONVERT_TZ(LAST_EXECUTED, TIME_ZONE, '+00:00')",
+		scan: func(r *sqlx.Rows) (e event, err error) {
+			return e, r.Scan(&e.Schema, &e.Name, &e.Status, &e.Body, &e.Ran, &e.LastRun)
+		},
 		keepReadErr: true,
 		bodyHidden: func(e event) error {
 			if e.Body.Valid {

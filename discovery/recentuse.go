@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 	"unicode"
 
+	"github.com/janitorhq/janitor/dbconn"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -1106,6 +1108,11 @@ func (in *Inspector) heldNameUses(ctx context.Context, h *Hold, since time.Time,
 	} else {
 		unobs = append(unobs, "statements naming its original name cannot be observed: "+c.digestWhy)
 	}
+	ev, evOthers, err := in.eventCalls(ctx, h, since)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	asked, others = append(asked, ev...), append(others, evOthers...)
 	if c.historyWhy == "" {
 		for _, f := range c.failed[strings.ToLower(h.Schema+"."+h.Table)] {
 			if f.at != nil && !f.at.After(since) {
@@ -1226,6 +1233,73 @@ func (in *Inspector) dynamicCalls(ctx context.Context, c *useCache, h *Hold, sin
 		}
 	}
 	return out, nil
+}
+
+// eventCalls finds the scheduled events that ran since the hold began and CALL a
+// procedure that builds its SQL at run time (PREPARE) and catches errors (a HANDLER),
+// whose schema is the held table's or whose body names that schema: such an event asks
+// for a held name with no CALL digest (an event's statements are its body's, not a
+// client's) and, its handler catching the 1146, with no error anywhere (measured on
+// MySQL 9.7). They restore the table, as a CALL digest of the procedure does
+// (dynamicCalls). An enabled one whose last run cannot be placed in time (its time
+// zone has no conversion on this server) keeps it, without a restore. The events'
+// LAST_EXECUTED needs no performance_schema: this holds on MariaDB with it off too.
+func (in *Inspector) eventCalls(ctx context.Context, h *Hold, since time.Time) (asked, others []string, err error) {
+	evs, err := in.allEvents(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the scheduled events that may call a procedure building its SQL at run time: %w", err)
+	}
+	var rs []routine
+	for _, e := range evs {
+		if !e.Body.Valid || !e.Ran || !strings.Contains(strings.ToUpper(e.Body.String), "CALL") {
+			continue
+		}
+		if rs == nil {
+			if rs, err = in.allRoutines(ctx); err != nil {
+				return nil, nil, fmt.Errorf("read the procedures scheduled events call: %w", err)
+			}
+		}
+		for _, m := range callTarget.FindAllStringSubmatch(e.Body.String, -1) {
+			schema, name := e.Schema, unquoteIdent(m[2])
+			if m[1] != "" {
+				schema, name = unquoteIdent(m[1]), unquoteIdent(m[2])
+			}
+			for _, r := range rs {
+				body := strings.ToUpper(r.Body.String)
+				if !strings.EqualFold(r.Schema, schema) || !strings.EqualFold(r.Name, name) ||
+					!strings.Contains(body, "PREPARE") || !strings.Contains(body, "HANDLER") {
+					continue
+				}
+				if !strings.EqualFold(r.Schema, h.Schema) && !strings.Contains(strings.ToLower(r.Body.String), strings.ToLower(h.Schema)) {
+					continue
+				}
+				what := fmt.Sprintf("scheduled event %s calls procedure %s, which builds its SQL at run time (PREPARE) and catches errors (a HANDLER, which hides a failure on a missing table)",
+					dbconn.QualifiedName(e.Schema, e.Name), dbconn.QualifiedName(r.Schema, r.Name))
+				switch {
+				case !e.LastRun.Valid:
+					if strings.EqualFold(e.Status, "ENABLED") {
+						others = append(others, what+"; its last run cannot be placed in time (its time zone has no conversion on this server): it may have asked for the original name")
+					}
+				case !e.LastRun.Time.Before(since.Add(-time.Second)):
+					asked = append(asked, fmt.Sprintf("%s, and ran since the hold began, last at %s UTC: it may ask for the original name", what, e.LastRun.Time.Format(time.DateTime)))
+				}
+			}
+		}
+	}
+	return asked, others, nil
+}
+
+// callTarget finds the procedures a body CALLs: CALL name, CALL schema.name, each part
+// bare (any character MySQL allows there, letters outside ASCII included) or
+// backtick-quoted.
+var callTarget = regexp.MustCompile("(?i)\\bCALL\\s+(?:(`(?:[^`]|``)+`|[^\\s.();`]+)\\s*\\.\\s*)?(`(?:[^`]|``)+`|[^\\s.();`]+)")
+
+// unquoteIdent removes an identifier's backticks, undoubling the ones inside.
+func unquoteIdent(s string) string {
+	if len(s) >= 2 && s[0] == '`' && s[len(s)-1] == '`' {
+		return strings.ReplaceAll(s[1:len(s)-1], "``", "`")
+	}
+	return s
 }
 
 // explained reports whether an account's latest 1146 is a statement whose table is

@@ -407,3 +407,56 @@ func TestHeldNameAskedThroughACaughtDynamicCall(t *testing.T) {
 		t.Errorf("%s: %+v; want restored, naming the procedure that catches errors", hold, o)
 	}
 }
+
+// TestHeldNameAskedByAnEventsCaughtDynamicCall: a scheduled event that CALLs a
+// procedure building its SQL at run time and catching errors asks for a held name with
+// no CALL digest and, its handler catching the 1146, no error janitor can read: the
+// event's LAST_EXECUTED since the hold began restores the table at janitor's next look,
+// on every flavor, performance_schema on or off.
+func TestHeldNameAskedByAnEventsCaughtDynamicCall(t *testing.T) {
+	db := testdb.Primary(t)
+	s := testdb.Schema(t, db)
+	oldLeftovers(t, db, s, "evq")
+	pastLast1146(t)
+	var scheduler string
+	if err := db.Get(&scheduler, "SELECT @@GLOBAL.event_scheduler"); err != nil {
+		t.Fatal(err)
+	}
+	if scheduler != "ON" {
+		testdb.Exec(t, db, "SET GLOBAL event_scheduler = ON")
+		t.Cleanup(func() { testdb.Exec(t, db, "SET GLOBAL event_scheduler = "+scheduler) })
+	}
+	testdb.Exec(t, db, "CREATE PROCEDURE "+q(s, "evtally")+"() BEGIN DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END; "+
+		"SET @q = CONCAT('SELECT COUNT(*) INTO @n FROM `', DATABASE(), '`.`__evq', '_old`'); "+
+		"PREPARE st FROM @q; EXECUTE st; DEALLOCATE PREPARE st; END")
+	cfg := holdConfig(t, s)
+	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__evq_old"]; o.Outcome != report.OutcomeHeld {
+		t.Fatalf("__evq_old: %+v, want held", o)
+	}
+	hold := heldName(t, db, s, "__evq_old")
+	var heldAt time.Time
+	if err := db.Get(&heldAt, "SELECT UTC_TIMESTAMP(6)"); err != nil {
+		t.Fatal(err)
+	}
+	// Whole seconds: a run in the hold's first second cannot be told from one before it.
+	waitFor(t, "the server's clock a second past the hold", 5*time.Second, func() bool {
+		var now time.Time
+		return db.Get(&now, "SELECT UTC_TIMESTAMP(6)") == nil && now.After(heldAt.Add(time.Second))
+	})
+	testdb.Exec(t, db, "CREATE EVENT "+q(s, "nightly")+" ON SCHEDULE EVERY 1 SECOND DO CALL "+q(s, "evtally")+"()")
+	waitFor(t, "the event's first run", 15*time.Second, func() bool {
+		var ran int
+		return db.Get(&ran, "SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? AND EVENT_NAME = 'nightly' AND LAST_EXECUTED IS NOT NULL", s) == nil && ran > 0
+	})
+	testdb.Exec(t, db, "ALTER EVENT "+q(s, "nightly")+" DISABLE")
+	j := janitor.New(cfg, nil)
+	j.ClockShift = testHold + time.Minute
+	o := outcomes(j.Run(context.Background(), true))[hold]
+	t.Logf("%s: %s (%s)", hold, o.Outcome, o.Reason)
+	if o.Outcome == report.OutcomeDropped || !exists(t, db, s, "__evq_old") && !exists(t, db, s, hold) {
+		t.Fatalf("a held table an event's caught dynamic CALL may have asked for was dropped: %+v", o)
+	}
+	if o.Outcome != report.OutcomeRestored || !strings.Contains(o.Reason, "scheduled event") {
+		t.Errorf("%s: %+v; want restored, naming the event", hold, o)
+	}
+}
