@@ -48,10 +48,10 @@ type event struct {
 // every flavor, the one that decodes the body's character set, is worth the grant.
 func (in *Inspector) allEvents(ctx context.Context) ([]event, error) {
 	return readStored(ctx, in, &in.usage.events, in.server.SeesEvents, storedKind[event]{
-		hidden:      "the account lacks the EVENT privilege, so the server hides scheduled events and their bodies (GRANT EVENT ON *.* to janitor's account)",
-		what:        "scheduled events",
-		view:        "EVENTS",
-		columns:     "EVENT_SCHEMA, EVENT_NAME, STATUS, EVENT_DEFINITION, LAST_EXECUTED IS NOT NULL, CONVERT_TZ(LAST_EXECUTED, TIME_ZONE, '+00:00')",
+		hidden:  "the account lacks the EVENT privilege, so the server hides scheduled events and their bodies (GRANT EVENT ON *.* to janitor's account)",
+		what:    "scheduled events",
+		view:    "EVENTS",
+		columns: "EVENT_SCHEMA, EVENT_NAME, STATUS, EVENT_DEFINITION, LAST_EXECUTED IS NOT NULL, CONVERT_TZ(LAST_EXECUTED, TIME_ZONE, '+00:00')",
 		scan: func(r *sqlx.Rows) (e event, err error) {
 			return e, r.Scan(&e.Schema, &e.Name, &e.Status, &e.Body, &e.Ran, &e.LastRun)
 		},
