@@ -374,38 +374,12 @@ func TestDigestLostThenTruncated(t *testing.T) {
 func TestHeldNameAskedThroughACaughtDynamicCall(t *testing.T) {
 	db, s := digestShard(t, "rep")
 	pastLast1146(t)
-	testdb.Exec(t, db, "CREATE PROCEDURE "+q(s, "tally")+"() BEGIN DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END; "+
-		"SET @q = CONCAT('SELECT COUNT(*) INTO @n FROM `', DATABASE(), '`.`__rep', '_old`'); "+
-		"PREPARE st FROM @q; EXECUTE st; DEALLOCATE PREPARE st; END")
-	cfg := holdConfig(t, s)
-	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__rep_old"]; o.Outcome != report.OutcomeHeld {
-		t.Fatalf("__rep_old: %+v, want held", o)
-	}
-	hold := heldName(t, db, s, "__rep_old")
-	// A digest keeps whole seconds of its last run: one in the hold's first second
-	// cannot be told from one just before it, so the application calls a second later.
-	var heldAt time.Time
-	if err := db.Get(&heldAt, "SELECT NOW(6)"); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the server's clock a second past the hold", 5*time.Second, func() bool {
-		var now time.Time
-		return db.Get(&now, "SELECT NOW(6)") == nil && now.After(heldAt.Add(time.Second))
-	})
+	cfg, hold := holdBehindCaughtDynamicSQL(t, db, s, "tally", "rep")
 	appDSN, _ := account(t, []string{"SELECT, EXECUTE ON " + dbconn.QuoteIdent(s) + ".*"})
 	app := testdb.Open(t, testdb.WithDB(appDSN, s))
 	testdb.Exec(t, app, "CALL "+q(s, "tally")+"()") // succeeds: the handler caught the 1146
 	app.Close()
-	j := janitor.New(cfg, nil)
-	j.ClockShift = testHold + time.Minute
-	o := outcomes(j.Run(context.Background(), true))[hold]
-	t.Logf("%s: %s (%s)", hold, o.Outcome, o.Reason)
-	if o.Outcome == report.OutcomeDropped || !exists(t, db, s, "__rep_old") && !exists(t, db, s, hold) {
-		t.Fatalf("a held table a caught dynamic CALL may have asked for was dropped: %+v", o)
-	}
-	if o.Outcome != report.OutcomeRestored || !strings.Contains(o.Reason, "catches errors") {
-		t.Errorf("%s: %+v; want restored, naming the procedure that catches errors", hold, o)
-	}
+	restoredAtHoldEnd(t, db, cfg, s, "__rep_old", hold, "catches errors")
 }
 
 // TestHeldNameAskedByAnEventsCaughtDynamicCall: a scheduled event that CALLs a
@@ -426,37 +400,55 @@ func TestHeldNameAskedByAnEventsCaughtDynamicCall(t *testing.T) {
 		testdb.Exec(t, db, "SET GLOBAL event_scheduler = ON")
 		t.Cleanup(func() { testdb.Exec(t, db, "SET GLOBAL event_scheduler = "+scheduler) })
 	}
-	testdb.Exec(t, db, "CREATE PROCEDURE "+q(s, "evtally")+"() BEGIN DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END; "+
-		"SET @q = CONCAT('SELECT COUNT(*) INTO @n FROM `', DATABASE(), '`.`__evq', '_old`'); "+
-		"PREPARE st FROM @q; EXECUTE st; DEALLOCATE PREPARE st; END")
-	cfg := holdConfig(t, s)
-	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))["__evq_old"]; o.Outcome != report.OutcomeHeld {
-		t.Fatalf("__evq_old: %+v, want held", o)
-	}
-	hold := heldName(t, db, s, "__evq_old")
-	var heldAt time.Time
-	if err := db.Get(&heldAt, "SELECT UTC_TIMESTAMP(6)"); err != nil {
-		t.Fatal(err)
-	}
-	// Whole seconds: a run in the hold's first second cannot be told from one before it.
-	waitFor(t, "the server's clock a second past the hold", 5*time.Second, func() bool {
-		var now time.Time
-		return db.Get(&now, "SELECT UTC_TIMESTAMP(6)") == nil && now.After(heldAt.Add(time.Second))
-	})
+	cfg, hold := holdBehindCaughtDynamicSQL(t, db, s, "evtally", "evq")
 	testdb.Exec(t, db, "CREATE EVENT "+q(s, "nightly")+" ON SCHEDULE EVERY 1 SECOND DO CALL "+q(s, "evtally")+"()")
 	waitFor(t, "the event's first run", 15*time.Second, func() bool {
 		var ran int
 		return db.Get(&ran, "SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? AND EVENT_NAME = 'nightly' AND LAST_EXECUTED IS NOT NULL", s) == nil && ran > 0
 	})
 	testdb.Exec(t, db, "ALTER EVENT "+q(s, "nightly")+" DISABLE")
+	restoredAtHoldEnd(t, db, cfg, s, "__evq_old", hold, "scheduled event")
+}
+
+// holdBehindCaughtDynamicSQL creates procedure proc in s, which reads __base_old by a
+// name it builds at run time and catches the error, holds __base_old with a run, and
+// waits until the server's clock is a second past the hold: a digest's LAST_SEEN and an
+// event's LAST_EXECUTED keep whole seconds, so a run in the hold's first second cannot
+// be told from one just before it. It returns the run's config and the hold name.
+func holdBehindCaughtDynamicSQL(t *testing.T, db *sqlx.DB, s, proc, base string) (janitor.Config, string) {
+	t.Helper()
+	testdb.Exec(t, db, "CREATE PROCEDURE "+q(s, proc)+"() BEGIN DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END; "+
+		"SET @q = CONCAT('SELECT COUNT(*) INTO @n FROM `', DATABASE(), '`.`__"+base+"', '_old`'); "+
+		"PREPARE st FROM @q; EXECUTE st; DEALLOCATE PREPARE st; END")
+	cfg := holdConfig(t, s)
+	left := "__" + base + "_old"
+	if o := outcomes(janitor.New(cfg, nil).Run(context.Background(), true))[left]; o.Outcome != report.OutcomeHeld {
+		t.Fatalf("%s: %+v, want held", left, o)
+	}
+	hold := heldName(t, db, s, left)
+	var heldAt time.Time
+	if err := db.Get(&heldAt, "SELECT NOW(6)"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the server's clock a second past the hold", 5*time.Second, func() bool {
+		var now time.Time
+		return db.Get(&now, "SELECT NOW(6)") == nil && now.After(heldAt.Add(time.Second))
+	})
+	return cfg, hold
+}
+
+// restoredAtHoldEnd runs janitor past the hold's end and fails the test unless hold (of
+// left) was restored for a reason holding want: a drop is a false one.
+func restoredAtHoldEnd(t *testing.T, db *sqlx.DB, cfg janitor.Config, s, left, hold, want string) {
+	t.Helper()
 	j := janitor.New(cfg, nil)
 	j.ClockShift = testHold + time.Minute
 	o := outcomes(j.Run(context.Background(), true))[hold]
 	t.Logf("%s: %s (%s)", hold, o.Outcome, o.Reason)
-	if o.Outcome == report.OutcomeDropped || !exists(t, db, s, "__evq_old") && !exists(t, db, s, hold) {
-		t.Fatalf("a held table an event's caught dynamic CALL may have asked for was dropped: %+v", o)
+	if o.Outcome == report.OutcomeDropped || !exists(t, db, s, left) && !exists(t, db, s, hold) {
+		t.Fatalf("a held table a caught dynamic CALL may have asked for was dropped: %+v", o)
 	}
-	if o.Outcome != report.OutcomeRestored || !strings.Contains(o.Reason, "scheduled event") {
-		t.Errorf("%s: %+v; want restored, naming the event", hold, o)
+	if o.Outcome != report.OutcomeRestored || !strings.Contains(o.Reason, want) {
+		t.Errorf("%s: %+v; want restored, its reason naming %q", hold, o, want)
 	}
 }
