@@ -234,7 +234,10 @@ func (in *Inspector) loadUses(ctx context.Context, b *batch, want ...useKey) *us
 	} else {
 		c.setWant(want)
 	}
-	if err := in.readByName(ctx, c, missing); err != nil {
+	// An inventory's later names are held tables' original names (InspectAll): no
+	// rule weighs their counters (recentReads looks at candidates only), and their
+	// read would scan the summary again.
+	if err := in.readByName(ctx, c, missing, b == nil); err != nil {
 		c.err = err
 	}
 	return c
@@ -343,13 +346,17 @@ func (c *useCache) setWant(want []useKey) {
 
 // readByName reads the sources that are filtered by name for names new to the cache
 // (missing, now in c.want): the digests again, filtered by c.want, unless a read of
-// every digest is already indexed (an inventory's), and the counter rows of missing.
-func (in *Inspector) readByName(ctx context.Context, c *useCache, missing []useKey) error {
+// every digest is already indexed (an inventory's), and, when counters, the counter
+// rows of missing.
+func (in *Inspector) readByName(ctx context.Context, c *useCache, missing []useKey, counters bool) error {
 	if c.digestWhy == "" && !c.digestsAll {
 		if err := in.readDigests(ctx, c); err != nil {
 			return err
 		}
 		c.digestsSkipped = false
+	}
+	if !counters {
+		return nil
 	}
 	switch c.countsFrom {
 	case "performance_schema":
