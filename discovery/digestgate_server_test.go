@@ -147,8 +147,8 @@ func TestDigestGateSeesUsesTheCountersMissed(t *testing.T) {
 					continue
 				}
 				if r := tb.Evidence.Reads; r.Last == nil {
-					t.Errorf("%s used by name just now, its counters silent: no statement digest told (digests skipped %t): "+
-						"recent_read cannot keep it, and the report calls it dead", used.Table, in.uses.digestsSkipped)
+					t.Errorf("%s used by name just now, its counters silent: no statement digest told: "+
+						"recent_read cannot keep it, and the report calls it dead", used.Table)
 				}
 				// The re-check before every hold or DROP statement (janitor's guard) is a
 				// fresh Inspect, which reads the digests that name its table.

@@ -145,8 +145,6 @@ type batch struct {
 	// useWant are the names whose reads by name the inventory looks up: every
 	// candidate and every held table's original name (recentuse.go reads only theirs).
 	useWant []useKey
-	// gate is what the digest gate knows of the candidates by name (gateOf).
-	gate usesGate
 	// aside: the inventory reads its sources of reads by name on a second connection
 	// (readsAside): begun with the inventory (startUses); counted closes once nothing
 	// that names a candidate runs there any more, used ends with the read.
@@ -465,7 +463,6 @@ func (in *Inspector) Inspect(ctx context.Context, n Name) (*Table, error) {
 func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, error) {
 	b := &batch{names: map[string]map[string]bool{}}
 	b.aside = in.readsAside(names)
-	b.gate = in.gateOf(names)
 	in.startUses(ctx, b, names)
 	defer b.waitUses()
 	if err := in.prefetchMeta(ctx, b, names); err != nil {

@@ -119,10 +119,7 @@ func TestReadSourcesReadTheCandidatesRows(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, "_t000_old")+" (id INT PRIMARY KEY)",
-		// Used once, so that an inventory on MySQL reads the digests too
-		// (digestsUnneeded): the test counts the rows of both reads.
-		"SELECT * FROM "+dbconn.QualifiedName(s, "_t000_old"))
+	testdb.Exec(t, db, "CREATE TABLE "+dbconn.QualifiedName(s, "_t000_old")+" (id INT PRIMARY KEY)")
 	// The digests of janitor's reads of the sources: performance_schema drops the
 	// comment, and quotes the columns.
 	sent := func() (rows, runs int64) {
@@ -194,9 +191,9 @@ func roomForDigests(t *testing.T, db *sqlx.DB) {
 
 // TestInventoryReadsDigestsAlongside: on MySQL an inventory of more candidates than a
 // re-check's digest filter takes reads its sources of reads by name, every statement
-// digest among them when a candidate was used, on a second connection begun with the
-// inventory, so the server's scan of the digest table overlaps the candidates' metadata,
-// size and evidence reads instead of following them (docs/benchmarks.md). Seen in
+// digest among them, on a second connection begun with the inventory, so the server's
+// scan of the digest table overlaps the candidates' metadata, size and evidence reads
+// instead of following them (docs/benchmarks.md). Seen in
 // performance_schema's long statement history: the digest read runs on another thread
 // than the inventory's read of the candidates' tablespace sizes
 // (information_schema.FILES), and begins before that thread's last statement, and the
@@ -384,8 +381,6 @@ func TestInventoryCountsTheDigestsItReads(t *testing.T) {
 	if err := db.QueryRowxContext(ctx, "SHOW GLOBAL STATUS LIKE 'Performance_schema_digest_lost'").Scan(&name, &lost); err != nil || lost == 0 {
 		t.Fatalf("the digest table did not fill up (lost %d, %v): the test tests nothing", lost, err)
 	}
-	// A candidate someone used: the inventory reads the digests (digestsUnneeded).
-	testdb.Exec(t, db, "SELECT * FROM "+dbconn.QualifiedName(names[0].Schema, names[0].Table))
 	testdb.Exec(t, db, "TRUNCATE performance_schema.events_statements_history_long")
 	in := NewInspector(db, srv, Options{Schemas: []string{s}, QueryTimeout: 30 * time.Second}, nil)
 	if _, err := in.InspectAll(ctx, names); err != nil {
@@ -401,86 +396,6 @@ func TestInventoryCountsTheDigestsItReads(t *testing.T) {
 	}
 	if counts != 0 {
 		t.Errorf("the inventory counted the digest table %d times after reading every digest", counts)
-	}
-}
-
-// TestInventoryReadsDigestsOnlyWhenTheyCanAddSomething: on MySQL an inventory leaves
-// the statement digests unread (a scan of up to 10,000 rows, the costliest read of a
-// report there) when performance_schema's table lock counters, which see every
-// statement that uses a table by name, saw no candidate used and miss nothing; and
-// reads them, and tells the reads they find, when a candidate was used (written only:
-// the lock counter counts writes too), when setup_objects switches the counters off
-// for the candidates' schema (the digests still see a read there). A hold always reads
-// them (a held name is asked for by statements that fail, which no counter sees):
-// TestHeldTableAskedForIsRestored and its siblings in package janitor.
-func TestInventoryReadsDigestsOnlyWhenTheyCanAddSomething(t *testing.T) {
-	db, s, names, srv := mysqlInventory(t, "the digest gate is MySQL's: MariaDB reads its digests in milliseconds", 6)
-	ctx := context.Background()
-	testdb.Exec(t, db, "TRUNCATE performance_schema.events_statements_summary_by_digest")
-	inventory := func() (*Inspector, map[string]*Table, int) {
-		t.Helper()
-		testdb.Exec(t, db, "TRUNCATE performance_schema.events_statements_history_long")
-		in := NewInspector(db, srv, Options{Schemas: []string{s}, QueryTimeout: 30 * time.Second}, nil)
-		tables, err := in.InspectAll(ctx, names)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if in.uses.err != nil {
-			t.Fatal(in.uses.err)
-		}
-		by := map[string]*Table{}
-		for _, tb := range tables {
-			by[tb.Name] = tb
-		}
-		var reads int
-		if err := db.GetContext(ctx, &reads, `SELECT COUNT(*) FROM performance_schema.events_statements_history_long
-			WHERE SQL_TEXT LIKE '%/* janitor */%FROM performance_schema.events_statements_summary_by_digest%'`); err != nil {
-			t.Fatal(err)
-		}
-		return in, by, reads
-	}
-	in, _, reads := inventory()
-	if !in.uses.digestsSkipped || reads != 0 {
-		t.Errorf("no candidate used: digests skipped %t, %d digest reads, want skipped and none", in.uses.digestsSkipped, reads)
-	}
-
-	written := names[1]
-	testdb.Exec(t, db, "INSERT INTO "+dbconn.QualifiedName(written.Schema, written.Table)+" VALUES (1)")
-	in, by, reads := inventory()
-	if in.uses.digestsSkipped || reads == 0 {
-		t.Errorf("a candidate written: digests skipped %t, %d digest reads, want them read", in.uses.digestsSkipped, reads)
-	}
-	if r := by[written.Table].Evidence.Reads; r.Last == nil {
-		t.Errorf("%s written by name: no statement digest told (%+v)", written.Table, r)
-	}
-
-	// setup_objects off for the schema: its counters stop counting (FLUSH TABLES makes
-	// the tables' instrumentation be read again), the digests do not.
-	if _, err := db.ExecContext(ctx, "INSERT INTO performance_schema.setup_objects (OBJECT_TYPE, OBJECT_SCHEMA, OBJECT_NAME, ENABLED, TIMED) VALUES ('TABLE', ?, '%', 'NO', 'NO')", s); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := db.Exec("DELETE FROM performance_schema.setup_objects WHERE OBJECT_TYPE = 'TABLE' AND OBJECT_SCHEMA = ?", s); err != nil {
-			t.Error(err)
-		}
-	})
-	testdb.Exec(t, db, "FLUSH TABLES")
-	hidden := names[2]
-	testdb.Exec(t, db, "SELECT * FROM "+dbconn.QualifiedName(hidden.Schema, hidden.Table))
-	var counted sql.NullInt64
-	if err := db.GetContext(ctx, &counted, `SELECT SUM(COUNT_STAR) FROM performance_schema.table_lock_waits_summary_by_table
-		WHERE OBJECT_SCHEMA = ? AND OBJECT_NAME = ?`, hidden.Schema, hidden.Table); err != nil {
-		t.Fatal(err)
-	}
-	if counted.Int64 > 0 {
-		t.Fatalf("setup_objects off, the read of %s was counted all the same (%d): the case tests nothing", hidden.Table, counted.Int64)
-	}
-	in, by, reads = inventory()
-	if in.uses.digestsSkipped || reads == 0 {
-		t.Errorf("setup_objects off for the schema: digests skipped %t, %d digest reads, want them read", in.uses.digestsSkipped, reads)
-	}
-	if r := by[hidden.Table].Evidence.Reads; r.Last == nil {
-		t.Errorf("%s read by name, its counters off: no statement digest told (%+v)", hidden.Table, r)
 	}
 }
 
