@@ -1266,12 +1266,18 @@ func (in *Inspector) ftsUnknownMySQL(ctx context.Context, named map[string]map[s
 	return nil
 }
 
+// fulltextView and fulltextCond are where fulltextTables looks (asideNaming).
+const (
+	fulltextView = "information_schema.STATISTICS"
+	fulltextCond = "INDEX_TYPE = 'FULLTEXT' AND "
+)
+
 // fulltextTables reads which of want have a FULLTEXT index, on MySQL: a read of the
 // data dictionary that needs no candidate opened, so an inventory reads it aside
 // (startUses) while the first connection opens them.
 func (in *Inspector) fulltextTables(ctx context.Context, want map[string]map[string]bool) (map[schemaTable]bool, error) {
 	ft := map[schemaTable]bool{}
-	err := inView(ctx, in, "information_schema.STATISTICS", "INDEX_TYPE = 'FULLTEXT' AND ", want, fixedColumns(""), func(r *sqlx.Rows) (st schemaTable, _ struct{}, err error) {
+	err := inView(ctx, in, fulltextView, fulltextCond, want, fixedColumns(""), func(r *sqlx.Rows) (st schemaTable, _ struct{}, err error) {
 		return st, struct{}{}, r.Scan(&st.schema, &st.table)
 	}, func(st schemaTable, _ struct{}) {
 		// One row per indexed column: marking twice is marking once.

@@ -548,6 +548,30 @@ func TestDigestGateSeesUsesTheCountersMissed(t *testing.T) {
 	}
 }
 
+// TestInventoryDoesNotSeeItsOwnAsideReads: the processlist read of an inventory on
+// MySQL (prefetchEvidence) follows the reads aside that name every candidate (the
+// FULLTEXT check and the counters), and the server lists such a statement for a moment
+// after janitor has its rows: seen as a session naming every candidate, it kept all of
+// them (in_use) in 1-6% of inventories of 30 candidates (3 to 9 of 150, 4 of 400
+// measured: 300 find it at least once in nearly every run). No one else uses them
+// here, so no inventory may find a session.
+func TestInventoryDoesNotSeeItsOwnAsideReads(t *testing.T) {
+	db, s, names, srv := mysqlInventory(t, "the reads aside are MySQL's", 30)
+	ctx := context.Background()
+	for i := range 300 {
+		in := NewInspector(db, srv, Options{Schemas: []string{s}, QueryTimeout: 30 * time.Second}, nil)
+		tables, err := in.InspectAll(ctx, names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tb := range tables {
+			if len(tb.Evidence.Sessions) > 0 {
+				t.Fatalf("inventory %d: %s kept by a session naming it, janitor's own: %v", i, tb.Name, tb.Evidence.Sessions)
+			}
+		}
+	}
+}
+
 // mysqlInventory skips the test (why) but on MySQL, and returns the primary, a schema
 // with n leftovers (oldCopies), and the server read with the long statement history on
 // (withLongHistory): what a test of an inventory's statements starts from.
