@@ -145,8 +145,6 @@ type batch struct {
 	// useWant are the names whose reads by name the inventory looks up: every
 	// candidate and every held table's original name (recentuse.go reads only theirs).
 	useWant []useKey
-	// gate is what the digest gate knows of the candidates by name (gateOf).
-	gate usesGate
 	// aside: the inventory reads its sources of reads by name on a second connection
 	// (readsAside): begun with the inventory (startUses); counted closes once nothing
 	// that names a candidate runs there any more, used ends with the read.
@@ -465,7 +463,6 @@ func (in *Inspector) Inspect(ctx context.Context, n Name) (*Table, error) {
 func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, error) {
 	b := &batch{names: map[string]map[string]bool{}}
 	b.aside = in.readsAside(names)
-	b.gate = in.gateOf(names)
 	in.startUses(ctx, b, names)
 	defer b.waitUses()
 	if err := in.prefetchMeta(ctx, b, names); err != nil {
@@ -1298,12 +1295,18 @@ func (in *Inspector) ftsUnknownMySQL(ctx context.Context, named map[string]map[s
 	return nil
 }
 
+// fulltextView and fulltextCond are where fulltextTables looks (asideNaming).
+const (
+	fulltextView = "information_schema.STATISTICS"
+	fulltextCond = "INDEX_TYPE = 'FULLTEXT' AND "
+)
+
 // fulltextTables reads which of want have a FULLTEXT index, on MySQL: a read of the
 // data dictionary that needs no candidate opened, so an inventory reads it aside
 // (startUses) while the first connection opens them.
 func (in *Inspector) fulltextTables(ctx context.Context, want map[string]map[string]bool) (map[schemaTable]bool, error) {
 	ft := map[schemaTable]bool{}
-	err := inView(ctx, in, "information_schema.STATISTICS", "INDEX_TYPE = 'FULLTEXT' AND ", want, fixedColumns(""), func(r *sqlx.Rows) (st schemaTable, _ struct{}, err error) {
+	err := inView(ctx, in, fulltextView, fulltextCond, want, fixedColumns(""), func(r *sqlx.Rows) (st schemaTable, _ struct{}, err error) {
 		return st, struct{}{}, r.Scan(&st.schema, &st.table)
 	}, func(st schemaTable, _ struct{}) {
 		// One row per indexed column: marking twice is marking once.

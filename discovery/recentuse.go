@@ -160,8 +160,6 @@ type useCache struct {
 	// lost statements among them (queryDigests).
 	digestsAll bool
 	digestRows int64
-	// digestsSkipped: an inventory left the digests unread (digestsUnneeded).
-	digestsSkipped bool
 	// consumers are performance_schema's consumers and whether each is on.
 	consumers map[string]bool
 	// maxDigest is the bytes of a statement's tokens a digest keeps (max_digest_length,
@@ -170,9 +168,6 @@ type useCache struct {
 	// counts maps schema and table to reads counted since countsSince; countsFrom
 	// says which source fills it ("" when none).
 	counts map[[2]string]int64
-	// touched are the names performance_schema's counters saw any statement use (a
-	// lock or a row operation, reads and writes), where counts has only reads.
-	touched map[[2]string]bool
 	// lockCounted and ioCounted: the table lock and table I/O instruments are on
 	// (instrumentsRead: read, once per look).
 	instrumentsRead, lockCounted, ioCounted bool
@@ -199,9 +194,7 @@ type useCache struct {
 func (in *Inspector) loadUses(ctx context.Context, b *batch, want ...useKey) *useCache {
 	c := &in.uses
 	// An inventory (b: InspectAll's batch) reads for all its names at once, by its clock.
-	var g usesGate
 	if b != nil {
-		g = b.gate
 		if !b.now.IsZero() {
 			c.now = b.now
 			if c.read && c.countsFrom != "" {
@@ -214,7 +207,7 @@ func (in *Inspector) loadUses(ctx context.Context, b *batch, want ...useKey) *us
 		}
 	}
 	if !c.read {
-		in.beginUses(ctx, g, want, nil)
+		in.beginUses(ctx, want, nil)
 		return c
 	}
 	if c.err != nil {
@@ -243,45 +236,10 @@ func (in *Inspector) loadUses(ctx context.Context, b *batch, want ...useKey) *us
 	return c
 }
 
-// usesGate is what an inventory knows of its candidates from their names alone, before
-// it opens any, for the digest gate (digestsUnneeded): whether it is one, whether a
-// candidate may be a hold, and whose recent reads a policy may weigh.
-type usesGate struct {
-	inventory bool
-	holds     bool
-	weighed   map[useKey]bool
-}
-
-// gateOf reads usesGate from an inventory's names. A name is left out of weighed only
-// when every reading of it says its reads are not weighed (readsWeighed): a changelog,
-// or a hold. The gate looks at more names than recentReads will, never fewer.
-func (in *Inspector) gateOf(names []Name) usesGate {
-	g := usesGate{inventory: true, weighed: map[useKey]bool{}}
-	for _, n := range names {
-		if n.Orphan {
-			continue
-		}
-		rs := in.classify(n.Table)
-		weighed := len(rs) == 0
-		for _, r := range rs {
-			if r.Tool == ToolJanitor {
-				g.holds = true
-			}
-			if r.Tool != ToolJanitor && r.Role != RoleChangelog {
-				weighed = true
-			}
-		}
-		if weighed {
-			g.weighed[useKey{n.Schema, n.Table}] = true
-		}
-	}
-	return g
-}
-
 // beginUses reads every source once for want: the first read of an Inspector's life.
 // counted, when not nil, is called once the counter rows are read (or nothing more
 // will be): the only read whose text names the candidates.
-func (in *Inspector) beginUses(ctx context.Context, g usesGate, want []useKey, counted func()) {
+func (in *Inspector) beginUses(ctx context.Context, want []useKey, counted func()) {
 	c := &in.uses
 	once := sync.OnceFunc(func() {
 		if counted != nil {
@@ -304,8 +262,8 @@ func (in *Inspector) beginUses(ctx context.Context, g usesGate, want []useKey, c
 		c.historyWhy, c.errsWhy, c.countsWhy = c.digestWhy, c.digestWhy, c.digestWhy
 		c.errsRead = true
 	} else {
-		// The counters first: they need no digest, and they say whether an inventory
-		// needs the digests at all (digestsUnneeded).
+		// The counters first: they need no digest, and they are the one read whose text
+		// names the candidates (counted).
 		c.countsFrom = "performance_schema"
 		err := in.loadCounters(ctx, c, c.want)
 		once()
@@ -313,11 +271,11 @@ func (in *Inspector) beginUses(ctx context.Context, g usesGate, want []useKey, c
 			c.err = err
 			return
 		}
-		// Nothing a digest could add (digestsUnneeded): none is read, and none is
-		// missing from what the candidates' reasons say.
-		if in.digestsUnneeded(ctx, c, g) {
-			c.digestsSkipped = true
-		} else if err := in.loadDigests(ctx, c); err != nil {
+		// Every digest, always: performance_schema's counters can miss a use a digest
+		// keeps (they can be truncated, paused, or reset by a RENAME; a statement that
+		// failed before it opened the table counts nowhere else), and no cheap read
+		// tells that they did not.
+		if err := in.loadDigests(ctx, c); err != nil {
 			c.err = err
 			return
 		}
@@ -353,7 +311,6 @@ func (in *Inspector) readByName(ctx context.Context, c *useCache, missing []useK
 		if err := in.readDigests(ctx, c); err != nil {
 			return err
 		}
-		c.digestsSkipped = false
 	}
 	if !counters {
 		return nil
@@ -465,55 +422,6 @@ func readConsumers(ctx context.Context, in *Inspector) (map[string]bool, error) 
 		on[name] = en == "YES"
 	}
 	return on, rows.Err()
-}
-
-// digestsUnneeded reports whether an inventory on MySQL can leave the statement digests
-// unread: they are the costliest read of a report there (a scan of up to 10,000 rows
-// whose text the server rebuilds for each, 57-104 ms of server time at 10,000 digests:
-// docs/benchmarks.md), and before a hold they only ever add a time to a use that
-// performance_schema's per-table counters saw too. A statement that uses a table by
-// name, to read or to write, locks it, which the table lock counter counts (and a row
-// it reads or writes, the table I/O counter), from the server's start as the digests
-// keep theirs. So when the counters see every session and every table, have lost none,
-// and show no use of any candidate whose reads a policy weighs (readsWeighed), no digest
-// names one of them in a statement that ran. Everything else reads them: an inventory
-// with a held table (a held name is asked for by statements that fail, which no counter
-// sees), a candidate the counters saw used (the digest tells when), counters that may
-// miss a session or a table, and every re-check (b nil), MariaDB's too (their digests
-// cost milliseconds).
-//
-// Not seen without the digests, and not weighed by any policy before a hold: a statement
-// that failed before it opened the table (no privilege, a lock wait that timed out).
-func (in *Inspector) digestsUnneeded(ctx context.Context, c *useCache, g usesGate) bool {
-	if !g.inventory || in.server.Flavor == FlavorMariaDB || g.holds || !c.lockCounted || c.touched == nil {
-		return false
-	}
-	for k := range g.weighed {
-		if c.touched[[2]string{k.schema, k.table}] {
-			return false
-		}
-	}
-	// One statement: every setting that makes a counter miss a use. setup_objects'
-	// rows for the server's own schemas switch off what janitor never lists.
-	var global sql.NullString
-	var catchAll, actorsOff, threadsOff, objectsOff, objectsAll, lost sql.NullInt64
-	err := in.scalar(ctx, `SELECT /* janitor */
-		(SELECT ENABLED FROM performance_schema.setup_consumers WHERE NAME = 'global_instrumentation'),
-		(SELECT COUNT(*) FROM performance_schema.setup_actors WHERE HOST = '%' AND USER = '%' AND ENABLED = 'YES'),
-		(SELECT COUNT(*) FROM performance_schema.setup_actors WHERE ENABLED <> 'YES'),
-		(SELECT COUNT(*) FROM performance_schema.threads WHERE TYPE = 'FOREGROUND' AND INSTRUMENTED <> 'YES'),
-		(SELECT COUNT(*) FROM performance_schema.setup_objects WHERE OBJECT_TYPE = 'TABLE' AND ENABLED <> 'YES'
-			AND OBJECT_SCHEMA NOT IN ('mysql', 'performance_schema', 'information_schema')),
-		(SELECT COUNT(*) FROM performance_schema.setup_objects WHERE OBJECT_TYPE = 'TABLE' AND OBJECT_SCHEMA = '%' AND OBJECT_NAME = '%' AND ENABLED = 'YES'),
-		(SELECT COALESCE(SUM(VARIABLE_VALUE), 0) FROM performance_schema.global_status WHERE VARIABLE_NAME IN
-			('Performance_schema_table_instances_lost', 'Performance_schema_table_handles_lost', 'Performance_schema_table_lock_stat_lost'))`,
-		&global, &catchAll, &actorsOff, &threadsOff, &objectsOff, &objectsAll, &lost)
-	if err != nil {
-		// Unread settings prove nothing: the digests are read, as without the gate.
-		return false
-	}
-	return global.String == "YES" && catchAll.Int64 > 0 && actorsOff.Int64 == 0 &&
-		threadsOff.Int64 == 0 && objectsOff.Int64 == 0 && objectsAll.Int64 > 0 && lost.Int64 == 0
 }
 
 // loadDigests reads every statement digest. At most performance_schema_digests_size
@@ -684,9 +592,8 @@ func (in *Inspector) queryDigests(ctx context.Context, where string, args []any)
 // readsAside reports whether an inventory of names reads its sources of reads by name
 // on a second connection (startUses): on MySQL (MariaDB 11.8 reads its digests in
 // milliseconds), with a pool to take the connection from, and names more than a
-// re-check's filter takes, for which the digest table is read whole, when it is read
-// (digestsUnneeded), at 0.1-0.3 s at 10,000 digests, whatever the filter
-// (docs/benchmarks.md).
+// re-check's filter takes, for which the digest table is read whole, at 0.1-0.3 s at
+// 10,000 digests, whatever the filter (docs/benchmarks.md).
 func (in *Inspector) readsAside(names []Name) bool {
 	if _, pool := in.q.(*sqlx.DB); !pool || in.server.Flavor == FlavorMariaDB {
 		return false
@@ -703,8 +610,8 @@ func (in *Inspector) readsAside(names []Name) bool {
 // other connection, begun with the inventory, while the first connection reads the
 // candidates' metadata (which opens them) and which have a FULLTEXT index: the
 // counters (16-30 ms at 100 candidates and 10,000 tables on MySQL 9.7), the digests
-// when they are read (0.1-0.3 s at 10,000), and the statement history then overlap
-// those reads instead of following them. The same
+// (0.1-0.3 s at 10,000), and the statement history then overlap those reads instead of
+// following them. The same
 // statements as when the first candidate's gather reads them; only where they run
 // aside (readsAside). Until b.used closes nothing else may touch in.uses; until
 // b.counted closes, nothing may read the processlist: the counter read names every
@@ -722,9 +629,21 @@ func (in *Inspector) startUses(ctx context.Context, b *batch, names []Name) {
 	b.counted, b.used = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(b.used)
-		in.beginUses(ctx, b.gate, want, func() { close(b.counted) })
+		in.beginUses(ctx, want, func() { close(b.counted) })
 	}()
 }
+
+// counterRead begins the counter reads (loadCounters), which name every candidate.
+const counterRead = "SELECT /* janitor */ OBJECT_SCHEMA, OBJECT_NAME, "
+
+// asideNaming are the beginnings of the statements an inventory sends aside that name
+// its candidates (startUses): the FULLTEXT check (fulltextTables, through inView) and
+// the counter read. The server lists such a statement in the processlist for a moment
+// after janitor has its rows (measured on MySQL 9.7: the processlist read began up to a
+// millisecond before the counter read ended, in 2-6% of inventories of 30 candidates),
+// so the processlist read that follows them (prefetchEvidence) leaves them out: they
+// are janitor's own, not a session using a candidate.
+var asideNaming = []string{counterRead, "SELECT /* janitor */ TABLE_SCHEMA, TABLE_NAME FROM " + fulltextView + " WHERE " + fulltextCond}
 
 // waitUses waits for startUses' read, if any.
 func (b *batch) waitUses() {
@@ -888,31 +807,29 @@ func (in *Inspector) loadCounters(ctx context.Context, c *useCache, keys []useKe
 	switch {
 	case c.lockCounted:
 		c.countsWhat = "performance_schema table lock COUNT_READ"
-		q = "SELECT /* janitor */ OBJECT_SCHEMA, OBJECT_NAME, COUNT_READ, COUNT_STAR FROM performance_schema.table_lock_waits_summary_by_table WHERE OBJECT_TYPE = 'TABLE' AND COUNT_STAR > 0 AND (OBJECT_SCHEMA, OBJECT_NAME) IN "
+		q = counterRead + "COUNT_READ FROM performance_schema.table_lock_waits_summary_by_table WHERE OBJECT_TYPE = 'TABLE' AND COUNT_READ > 0 AND (OBJECT_SCHEMA, OBJECT_NAME) IN "
 	case c.ioCounted:
 		c.countsWhat = "performance_schema table I/O COUNT_FETCH"
-		q = "SELECT /* janitor */ OBJECT_SCHEMA, OBJECT_NAME, COUNT_FETCH, COUNT_STAR FROM performance_schema.table_io_waits_summary_by_table WHERE OBJECT_TYPE = 'TABLE' AND COUNT_STAR > 0 AND (OBJECT_SCHEMA, OBJECT_NAME) IN "
+		q = counterRead + "COUNT_FETCH FROM performance_schema.table_io_waits_summary_by_table WHERE OBJECT_TYPE = 'TABLE' AND COUNT_FETCH > 0 AND (OBJECT_SCHEMA, OBJECT_NAME) IN "
 	default:
 		c.countsWhy = "performance_schema's table lock and table I/O instruments (" + lockInstrument + ", " + ioInstrument + ") are disabled"
-		c.counts, c.touched = nil, nil
+		c.counts = nil
 		return nil
 	}
 	if c.counts == nil {
-		c.counts, c.touched = map[[2]string]int64{}, map[[2]string]bool{}
+		c.counts = map[[2]string]int64{}
 	}
 	for _, k := range keys {
 		delete(c.counts, [2]string{k.schema, k.table})
-		delete(c.touched, [2]string{k.schema, k.table})
 	}
-	if err := countByName(ctx, in, q, keys, c.counts, c.touched); err != nil {
+	if err := countByName(ctx, in, q, keys, c.counts); err != nil {
 		return fmt.Errorf("read performance_schema's table counters: %w", err)
 	}
 	return nil
 }
 
 // countByName runs q, which ends in "IN ", for want in batches and adds its rows up.
-// A query with a fourth column, any use, marks the rows where it is above 0 in touched.
-func countByName(ctx context.Context, in *Inspector, q string, want []useKey, out map[[2]string]int64, touched map[[2]string]bool) error {
+func countByName(ctx context.Context, in *Inspector, q string, want []useKey, out map[[2]string]int64) error {
 	for len(want) > 0 {
 		batch := want[:min(len(want), counterBatch)]
 		want = want[len(batch):]
@@ -923,18 +840,11 @@ func countByName(ctx context.Context, in *Inspector, q string, want []useKey, ou
 		list := "(" + strings.TrimSuffix(strings.Repeat("(?, ?), ", len(batch)), ", ") + ")"
 		err := queryEach(ctx, in, q+list, args, func(r *sqlx.Rows) error {
 			var s, t string
-			var n, used int64
-			dest := []any{&s, &t, &n}
-			if touched != nil {
-				dest = append(dest, &used)
-			}
-			if err := r.Scan(dest...); err != nil {
+			var n int64
+			if err := r.Scan(&s, &t, &n); err != nil {
 				return err
 			}
 			out[[2]string{s, t}] += n
-			if used > 0 {
-				touched[[2]string{s, t}] = true
-			}
 			return nil
 		})
 		if err != nil {
@@ -965,7 +875,7 @@ func (in *Inspector) readUserstat(ctx context.Context, c *useCache) error {
 	c.countsWhat = "userstat TABLE_STATISTICS ROWS_READ"
 	c.countsWhy = ""
 	out := map[[2]string]int64{}
-	err := countByName(ctx, in, "SELECT /* janitor */ TABLE_SCHEMA, TABLE_NAME, ROWS_READ FROM information_schema.TABLE_STATISTICS WHERE ROWS_READ > 0 AND (TABLE_SCHEMA, TABLE_NAME) IN ", c.want, out, nil)
+	err := countByName(ctx, in, "SELECT /* janitor */ TABLE_SCHEMA, TABLE_NAME, ROWS_READ FROM information_schema.TABLE_STATISTICS WHERE ROWS_READ > 0 AND (TABLE_SCHEMA, TABLE_NAME) IN ", c.want, out)
 	if err != nil {
 		return fmt.Errorf("read information_schema.TABLE_STATISTICS: %w", err)
 	}
