@@ -1295,7 +1295,7 @@ func (in *Inspector) ftsUnknownMySQL(ctx context.Context, named map[string]map[s
 	return nil
 }
 
-// fulltextView and fulltextCond are where fulltextTables looks (asideNaming).
+// fulltextView and fulltextCond are where fulltextTables looks.
 const (
 	fulltextView = "information_schema.STATISTICS"
 	fulltextCond = "INDEX_TYPE = 'FULLTEXT' AND "

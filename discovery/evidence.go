@@ -815,14 +815,8 @@ func (in *Inspector) prefetchEvidence(ctx context.Context, b *batch, tables []*T
 			session string
 			m       sql.NullString
 		}
-		// Not janitor's own statements aside, which name every candidate (asideNaming).
-		var own []string
-		for _, p := range asideNaming {
-			own = append(own, "INFO LIKE ?")
-			args = append(args, escapeLike(p)+"%")
-		}
 		rows, err := queryAll(ctx, in, `SELECT /* janitor */ ID, USER, COMMAND, TIME, `+matchColumn(conds)+
-			` FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO IS NOT NULL AND NOT (`+strings.Join(own, " OR ")+`)`, args,
+			` FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO IS NOT NULL AND NOT `+ownRead, args,
 			func(r *sqlx.Rows) (v row, err error) {
 				var s session
 				err = r.Scan(&s.id, &s.user, &s.cmd, &s.secs, &v.m)
@@ -996,7 +990,7 @@ func (in *Inspector) sessions(ctx context.Context, t *Table, b *batch) []string 
 		return pre
 	}
 	out, err := queryAll(ctx, in, `SELECT /* janitor */ ID, USER, COMMAND, TIME FROM information_schema.PROCESSLIST
-		WHERE ID <> CONNECTION_ID() AND (INFO LIKE ? OR INFO LIKE ?)`,
+		WHERE ID <> CONNECTION_ID() AND (INFO LIKE ? OR INFO LIKE ?) AND NOT `+ownRead,
 		[]any{"%" + escapeLike(t.Name) + "%", "%" + escapeLike(dbconn.QuoteIdent(t.Name)) + "%"},
 		func(r *sqlx.Rows) (string, error) {
 			var s session
