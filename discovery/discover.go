@@ -146,15 +146,10 @@ type batch struct {
 	// candidate and every held table's original name (recentuse.go reads only theirs).
 	useWant []useKey
 	// aside: the inventory reads its sources of reads by name on a second connection
-	// (readsAside): begun with the inventory (startUses); counted closes once nothing
-	// that names a candidate runs there any more, used ends with the read.
-	aside         bool
-	counted, used chan struct{}
-	// fulltext is, when fulltextRead, which candidates have a FULLTEXT index, read on
-	// MySQL before the sizes run aside (InspectAll); fulltextErr, why it could not be.
-	fulltextRead bool
-	fulltext     map[schemaTable]bool
-	fulltextErr  error
+	// (readsAside): begun with the inventory (startUses); used closes when that read
+	// ends.
+	aside bool
+	used  chan struct{}
 }
 
 // A candidate missing from a batch's maps is looked up alone, as Inspect looks it up.
@@ -490,32 +485,10 @@ func (in *Inspector) InspectAll(ctx context.Context, names []Name) ([]*Table, er
 			b.useWant = append(b.useWant, useKey{h.Schema, h.Table})
 		}
 	}
-	if b.aside && in.server.Flavor == FlavorMySQL8 {
-		// Which candidates have a FULLTEXT index (prefetchSizes, which runs aside below):
-		// a dictionary read that names them, so before the processlist read.
-		want := map[string]map[string]bool{}
-		for _, n := range found {
-			if !n.Orphan {
-				if want[n.Schema] == nil {
-					want[n.Schema] = map[string]bool{}
-				}
-				want[n.Schema][n.Table] = true
-			}
-		}
-		b.fulltext, b.fulltextErr = in.fulltextTables(ctx, want)
-		b.fulltextRead = true
-	}
-	// The sessions naming a candidate are read once the reads-by-name sources on the
-	// other connection sent their counter read: it names every candidate, and the
-	// processlist would show janitor's own statement as a session using them.
-	if b.counted != nil {
-		<-b.counted
-	}
 	in.prefetchEvidence(ctx, b, tables)
 	// The sizes need the candidates opened (the metadata read above: MySQL and MariaDB
 	// list a tablespace's size only once its table was opened after a restart). Where
-	// the reads run aside, the sizes run on the other connection too, once the
-	// processlist was read (their statement names every candidate), while this one
+	// the reads run aside, the sizes run on the other connection too, while this one
 	// reads the named locks and the whole-server objects.
 	var err error
 	sized := make(chan struct{})
@@ -1153,16 +1126,7 @@ func (in *Inspector) prefetchSizes(ctx context.Context, b *batch, names []Name) 
 		}
 		add(rows)
 	}
-	var ftsErr error
-	if b.fulltextRead {
-		// Read aside with the inventory's start (startUses).
-		if ftsErr = b.fulltextErr; ftsErr == nil {
-			markFulltext(named, sizes, b.fulltext)
-		}
-	} else {
-		ftsErr = in.prefetchFTS(ctx, schemas, owner, named, sizes)
-	}
-	if err := ftsErr; err != nil {
+	if err := in.prefetchFTS(ctx, schemas, owner, named, sizes); err != nil {
 		for sp, ts := range sizes {
 			ts.ftsErr = err
 			sizes[sp] = ts
@@ -1287,49 +1251,19 @@ func (in *Inspector) ftsUnknownMySQL(ctx context.Context, named map[string]map[s
 			want[schema][table] = true
 		}
 	}
-	ft, err := in.fulltextTables(ctx, want)
-	if err != nil {
-		return err
-	}
-	markFulltext(named, sizes, ft)
-	return nil
-}
-
-// fulltextView and fulltextCond are where fulltextTables looks.
-const (
-	fulltextView = "information_schema.STATISTICS"
-	fulltextCond = "INDEX_TYPE = 'FULLTEXT' AND "
-)
-
-// fulltextTables reads which of want have a FULLTEXT index, on MySQL: a read of the
-// data dictionary that needs no candidate opened, so an inventory reads it aside
-// (startUses) while the first connection opens them.
-func (in *Inspector) fulltextTables(ctx context.Context, want map[string]map[string]bool) (map[schemaTable]bool, error) {
-	ft := map[schemaTable]bool{}
-	err := inView(ctx, in, fulltextView, fulltextCond, want, fixedColumns(""), func(r *sqlx.Rows) (st schemaTable, _ struct{}, err error) {
+	err := inView(ctx, in, "information_schema.STATISTICS", "INDEX_TYPE = 'FULLTEXT' AND ", want, fixedColumns(""), func(r *sqlx.Rows) (st schemaTable, _ struct{}, err error) {
 		return st, struct{}{}, r.Scan(&st.schema, &st.table)
 	}, func(st schemaTable, _ struct{}) {
 		// One row per indexed column: marking twice is marking once.
-		ft[st] = true
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read which candidates have FULLTEXT indexes: %w", err)
-	}
-	return ft, nil
-}
-
-// markFulltext marks the tablespaces of the tables in ft as holding FULLTEXT indexes,
-// whose own tablespaces are not summed on MySQL (inexact).
-func markFulltext(named map[string]map[string]string, sizes map[string]tablespaceSize, ft map[schemaTable]bool) {
-	for st := range ft {
-		sp, ok := named[st.schema][st.table]
-		if !ok {
-			continue
-		}
+		sp := named[st.schema][st.table]
 		ts := sizes[sp]
 		ts.fts.inexact = 1
 		sizes[sp] = ts
+	})
+	if err != nil {
+		return fmt.Errorf("read which candidates have FULLTEXT indexes: %w", err)
 	}
+	return nil
 }
 
 // readSpace tells a table in the system tablespace (file_per_table off: dropping it

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 
@@ -207,7 +206,7 @@ func (in *Inspector) loadUses(ctx context.Context, b *batch, want ...useKey) *us
 		}
 	}
 	if !c.read {
-		in.beginUses(ctx, want, nil)
+		in.beginUses(ctx, want)
 		return c
 	}
 	if c.err != nil {
@@ -237,16 +236,8 @@ func (in *Inspector) loadUses(ctx context.Context, b *batch, want ...useKey) *us
 }
 
 // beginUses reads every source once for want: the first read of an Inspector's life.
-// counted, when not nil, is called once the counter rows are read (or nothing more
-// will be): the only read whose text names the candidates.
-func (in *Inspector) beginUses(ctx context.Context, want []useKey, counted func()) {
+func (in *Inspector) beginUses(ctx context.Context, want []useKey) {
 	c := &in.uses
-	once := sync.OnceFunc(func() {
-		if counted != nil {
-			counted()
-		}
-	})
-	defer once()
 	c.read = true
 	c.setWant(want)
 	// Each query gets its own discovery.query_timeout (scalar, queryAll, queryEach).
@@ -262,12 +253,8 @@ func (in *Inspector) beginUses(ctx context.Context, want []useKey, counted func(
 		c.historyWhy, c.errsWhy, c.countsWhy = c.digestWhy, c.digestWhy, c.digestWhy
 		c.errsRead = true
 	} else {
-		// The counters first: they need no digest, and they are the one read whose text
-		// names the candidates (counted).
 		c.countsFrom = "performance_schema"
-		err := in.loadCounters(ctx, c, c.want)
-		once()
-		if err != nil {
+		if err := in.loadCounters(ctx, c, c.want); err != nil {
 			c.err = err
 			return
 		}
@@ -608,16 +595,14 @@ func (in *Inspector) readsAside(names []Name) bool {
 
 // startUses reads the sources of reads by name for an inventory's names on the pool's
 // other connection, begun with the inventory, while the first connection reads the
-// candidates' metadata (which opens them) and which have a FULLTEXT index: the
-// counters (16-30 ms at 100 candidates and 10,000 tables on MySQL 9.7), the digests
-// (0.1-0.3 s at 10,000), and the statement history then overlap those reads instead of
-// following them. The same
+// candidates' metadata (which opens them): the counters (16-30 ms at 100 candidates
+// and 10,000 tables on MySQL 9.7), the digests (0.1-0.3 s at 10,000) and the
+// statement history then overlap that read instead of following it. The same
 // statements as when the first candidate's gather reads them; only where they run
-// aside (readsAside). Until b.used closes nothing else may touch in.uses; until
-// b.counted closes, nothing may read the processlist: the counter read names every
-// candidate, and a session naming a candidate keeps it (sessions). A held table's
-// original name, known from its comment only after the metadata read, is read after
-// (InspectAll).
+// aside (readsAside). Until b.used closes nothing else may touch in.uses. The
+// processlist read need not wait for them: it leaves janitor's own reads out (ownRead).
+// A held table's original name, known from its comment only after the metadata read,
+// is read after (InspectAll).
 func (in *Inspector) startUses(ctx context.Context, b *batch, names []Name) {
 	if !b.aside || len(names) == 0 {
 		return
@@ -626,15 +611,12 @@ func (in *Inspector) startUses(ctx context.Context, b *batch, names []Name) {
 	for _, n := range names {
 		want = append(want, useKey{n.Schema, n.Table})
 	}
-	b.counted, b.used = make(chan struct{}), make(chan struct{})
+	b.used = make(chan struct{})
 	go func() {
 		defer close(b.used)
-		in.beginUses(ctx, want, func() { close(b.counted) })
+		in.beginUses(ctx, want)
 	}()
 }
-
-// counterRead begins the counter reads (loadCounters).
-const counterRead = "SELECT /* janitor */ OBJECT_SCHEMA, OBJECT_NAME, "
 
 // ownRead is the processlist condition that leaves out janitor's own reads: a
 // statement of janitor's own account that begins as every read janitor sends does. Many
@@ -810,10 +792,10 @@ func (in *Inspector) loadCounters(ctx context.Context, c *useCache, keys []useKe
 	switch {
 	case c.lockCounted:
 		c.countsWhat = "performance_schema table lock COUNT_READ"
-		q = counterRead + "COUNT_READ FROM performance_schema.table_lock_waits_summary_by_table WHERE OBJECT_TYPE = 'TABLE' AND COUNT_READ > 0 AND (OBJECT_SCHEMA, OBJECT_NAME) IN "
+		q = "SELECT /* janitor */ OBJECT_SCHEMA, OBJECT_NAME, COUNT_READ FROM performance_schema.table_lock_waits_summary_by_table WHERE OBJECT_TYPE = 'TABLE' AND COUNT_READ > 0 AND (OBJECT_SCHEMA, OBJECT_NAME) IN "
 	case c.ioCounted:
 		c.countsWhat = "performance_schema table I/O COUNT_FETCH"
-		q = counterRead + "COUNT_FETCH FROM performance_schema.table_io_waits_summary_by_table WHERE OBJECT_TYPE = 'TABLE' AND COUNT_FETCH > 0 AND (OBJECT_SCHEMA, OBJECT_NAME) IN "
+		q = "SELECT /* janitor */ OBJECT_SCHEMA, OBJECT_NAME, COUNT_FETCH FROM performance_schema.table_io_waits_summary_by_table WHERE OBJECT_TYPE = 'TABLE' AND COUNT_FETCH > 0 AND (OBJECT_SCHEMA, OBJECT_NAME) IN "
 	default:
 		c.countsWhy = "performance_schema's table lock and table I/O instruments (" + lockInstrument + ", " + ioInstrument + ") are disabled"
 		c.counts = nil
@@ -929,16 +911,6 @@ func (in *Inspector) ReadVisibility(ctx context.Context) string {
 		"until someone runs `janitor restore`; fix: performance_schema = ON in the server's configuration (a restart)"
 }
 
-// readsWeighed reports whether a candidate's recent reads are evidence (recentReads):
-// not an orphan's (no name to read it by), not a hold's (its original name is what is
-// asked for: heldNameUses), and not a gh-ost changelog's: janitor reads a changelog
-// itself, by name, every run (its heartbeat and status rows: evidence.go), neither its
-// digests nor its counters tell another reader from janitor, and the changelog's rows,
-// not its reads, say whether its migration lives.
-func readsWeighed(t *Table) bool {
-	return !t.Orphan && t.Tool != ToolJanitor && t.Role != RoleChangelog
-}
-
 // recentReads fills t.Evidence.Reads from the statement digests and table counters.
 func (in *Inspector) recentReads(ctx context.Context, t *Table, b *batch) {
 	if t.Orphan || t.Tool == ToolJanitor {
@@ -950,7 +922,11 @@ func (in *Inspector) recentReads(ctx context.Context, t *Table, b *batch) {
 		return
 	}
 	r := &t.Evidence.Reads
-	if !readsWeighed(t) {
+	// janitor reads a gh-ost changelog itself, by name, every run (its heartbeat and
+	// status rows: evidence.go): neither its digests nor its counters tell another
+	// reader from janitor, and the changelog's rows, not its reads, say whether its
+	// migration lives.
+	if t.Role == RoleChangelog {
 		return
 	}
 	if c.digestWhy == "" {
@@ -1131,13 +1107,10 @@ func (in *Inspector) dynamicCalls(ctx context.Context, c *useCache, h *Hold, sin
 			return nil, fmt.Errorf("read the procedures that failed since the hold began: %w", err)
 		}
 		for _, r := range rs {
+			if !dynamicProcedure(r, schema, name, h) {
+				continue
+			}
 			body := strings.ToUpper(r.Body.String)
-			if !strings.EqualFold(r.Schema, schema) || !strings.EqualFold(r.Name, name) || !strings.Contains(body, "PREPARE") {
-				continue
-			}
-			if !strings.EqualFold(r.Schema, h.Schema) && !strings.Contains(strings.ToLower(r.Body.String), strings.ToLower(h.Schema)) {
-				continue
-			}
 			switch {
 			case d.errors > 0:
 				out = append(out, fmt.Sprintf("procedure %s, which builds its SQL at run time (PREPARE), failed since the hold began, last at %s UTC (statement digest: %d calls, %d failed, in all): it may ask for the original name",
@@ -1153,6 +1126,16 @@ func (in *Inspector) dynamicCalls(ctx context.Context, c *useCache, h *Hold, sin
 		}
 	}
 	return out, nil
+}
+
+// dynamicProcedure reports whether r is the procedure schema.name, builds its SQL at run
+// time (PREPARE), and may ask for h's original name: of h's schema, or naming it in its
+// body.
+func dynamicProcedure(r routine, schema, name string, h *Hold) bool {
+	if !strings.EqualFold(r.Schema, schema) || !strings.EqualFold(r.Name, name) || !strings.Contains(strings.ToUpper(r.Body.String), "PREPARE") {
+		return false
+	}
+	return strings.EqualFold(r.Schema, h.Schema) || strings.Contains(strings.ToLower(r.Body.String), strings.ToLower(h.Schema))
 }
 
 // eventCalls finds the scheduled events that ran since the hold began and CALL a
@@ -1180,17 +1163,12 @@ func (in *Inspector) eventCalls(ctx context.Context, h *Hold, since time.Time) (
 			}
 		}
 		for _, m := range callTarget.FindAllStringSubmatch(e.Body.String, -1) {
-			schema, name := e.Schema, unquoteIdent(m[2])
+			schema, name := e.Schema, callIdent(m[2])
 			if m[1] != "" {
-				schema, name = unquoteIdent(m[1]), unquoteIdent(m[2])
+				schema = callIdent(m[1])
 			}
 			for _, r := range rs {
-				body := strings.ToUpper(r.Body.String)
-				if !strings.EqualFold(r.Schema, schema) || !strings.EqualFold(r.Name, name) ||
-					!strings.Contains(body, "PREPARE") || !strings.Contains(body, "HANDLER") {
-					continue
-				}
-				if !strings.EqualFold(r.Schema, h.Schema) && !strings.Contains(strings.ToLower(r.Body.String), strings.ToLower(h.Schema)) {
+				if !dynamicProcedure(r, schema, name, h) || !strings.Contains(strings.ToUpper(r.Body.String), "HANDLER") {
 					continue
 				}
 				what := fmt.Sprintf("scheduled event %s calls procedure %s, which builds its SQL at run time (PREPARE) and catches errors (a HANDLER, which hides a failure on a missing table)",
@@ -1214,10 +1192,12 @@ func (in *Inspector) eventCalls(ctx context.Context, h *Hold, since time.Time) (
 // backtick-quoted.
 var callTarget = regexp.MustCompile("(?i)\\bCALL\\s+(?:(`(?:[^`]|``)+`|[^\\s.();`]+)\\s*\\.\\s*)?(`(?:[^`]|``)+`|[^\\s.();`]+)")
 
-// unquoteIdent removes an identifier's backticks, undoubling the ones inside.
-func unquoteIdent(s string) string {
-	if len(s) >= 2 && s[0] == '`' && s[len(s)-1] == '`' {
-		return strings.ReplaceAll(s[1:len(s)-1], "``", "`")
+// callIdent is one part of a callTarget match: bare, or backtick-quoted
+// (unquoteBacktick).
+func callIdent(s string) string {
+	if strings.HasPrefix(s, "`") {
+		name, _ := unquoteBacktick(s, 1)
+		return name
 	}
 	return s
 }
